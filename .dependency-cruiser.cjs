@@ -1,0 +1,73 @@
+/**
+ * Layer rules of the hexagon, checked by `npm run depcruise` (part of `npm test`).
+ *
+ *   domain/    pure business rules: imports nothing but other domain modules
+ *   ports/     interfaces shaped by the domain: imports domain only
+ *   src/app/   use cases: orchestrate ports, import domain and ports only
+ *   adapters/  the only place an SDK or Node's I/O modules are imported
+ *   src/main.ts, src/compose.ts: the one composition root that wires adapters to ports
+ */
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'domain-is-pure',
+      comment: 'The domain imports only other domain modules: no ports, adapters, SDKs or Node built-ins.',
+      severity: 'error',
+      from: { path: '^domain/' },
+      to: { pathNot: '^domain/' },
+    },
+    {
+      name: 'ports-depend-on-domain-only',
+      comment: 'Ports are interfaces over domain types; they import domain and other ports only.',
+      severity: 'error',
+      from: { path: '^ports/' },
+      to: { pathNot: '^(domain|ports)/' },
+    },
+    {
+      name: 'use-cases-depend-on-domain-and-ports',
+      comment: 'Use cases orchestrate ports; they never import an adapter, an SDK or Node I/O.',
+      severity: 'error',
+      from: { path: '^src/app/' },
+      to: { pathNot: '^(domain|ports|src/app)/' },
+    },
+    {
+      name: 'sdks-only-in-adapters',
+      comment: 'npm packages are imported by adapters only (the composition root wires adapters, it does not call SDKs).',
+      severity: 'error',
+      from: { pathNot: '^(adapters|test|scripts)/' },
+      to: { dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-bundled', 'npm-no-pkg', 'npm-unknown'] },
+    },
+    {
+      name: 'adapters-do-not-reach-into-the-root',
+      comment: 'Adapters implement ports; they never import the composition root or use cases.',
+      severity: 'error',
+      from: { path: '^adapters/' },
+      to: { path: '^src/' },
+    },
+    {
+      name: 'production-code-does-not-import-tests',
+      severity: 'error',
+      from: { pathNot: '^test/' },
+      to: { path: '^test/' },
+    },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'not-to-unresolvable',
+      severity: 'error',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'], extensions: ['.ts', '.js'] },
+  },
+};
