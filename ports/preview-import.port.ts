@@ -1,0 +1,19 @@
+import type { ImportReport, Lead } from '../domain/leads/lead.ts';
+
+/** Inbound port: run the import of a lead file without saving anything. */
+export interface PreviewImport {
+  preview(input: PreviewImportInput): Promise<ImportPreview>;
+}
+
+export interface PreviewImportInput {
+  readonly file: AsyncIterable<Uint8Array>;
+  readonly demo: boolean;
+  /** How many normalized leads to return as a sample (0 to 1000). */
+  readonly sampleSize: number;
+}
+
+export interface ImportPreview {
+  readonly report: ImportReport;
+  /** The first `sampleSize` valid leads, in file order. */
+  readonly sample: readonly Lead[];
+}
