@@ -1,0 +1,59 @@
+import { Hono } from 'hono';
+import type { ReadinessProbe } from '../../../ports/readiness.port.ts';
+import type { AppEnv } from '../context.ts';
+import { problem } from '../problem.ts';
+
+/** A probe slower than this counts as down: orchestrators poll readiness every few seconds. */
+const READINESS_TIMEOUT_MS = 2_000;
+
+type CheckResult = 'ok' | 'unreachable' | 'timeout';
+
+export interface HealthRoutesDeps {
+  readonly readiness: readonly ReadinessProbe[];
+}
+
+/**
+ * `GET /healthz`: the process is up (no dependency is consulted, so a broker outage does not get
+ * the process restarted). `GET /readyz`: every dependency answers, checked in parallel.
+ */
+export function healthRoutes({ readiness }: HealthRoutesDeps) {
+  const routes = new Hono<AppEnv>();
+
+  routes.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  routes.get('/readyz', async (c) => {
+    const signal = AbortSignal.timeout(READINESS_TIMEOUT_MS);
+    const results = await Promise.all(
+      readiness.map(async (probe) => {
+        const result = await runProbe(probe, signal);
+        if (result.error !== undefined) {
+          // Server side only: the client learns which dependency, not why.
+          c.get('logger').warn({ probe: probe.name, err: result.error }, 'readiness check failed');
+        }
+        return [probe.name, result.status] as const;
+      }),
+    );
+    const checks = Object.fromEntries(results);
+    const failing = results.filter(([, status]) => status !== 'ok');
+    if (failing.length === 0) return c.json({ status: 'ready', checks });
+    const detail = `Not ready: ${failing.map(([name, status]) => `${name} ${status}`).join(', ')}.`;
+    return problem(c, 503, detail, { members: { checks } });
+  });
+
+  return routes;
+}
+
+/** Runs one probe, bounded by `signal` even when the probe ignores it. */
+async function runProbe(probe: ReadinessProbe, signal: AbortSignal): Promise<{ status: CheckResult; error?: unknown }> {
+  const timedOut = new Promise<never>((_, reject) => {
+    const giveUp = () => reject(new Error(`no answer within ${READINESS_TIMEOUT_MS} ms`));
+    if (signal.aborted) giveUp();
+    else signal.addEventListener('abort', giveUp, { once: true });
+  });
+  try {
+    await Promise.race([probe.check(signal), timedOut]);
+    return { status: 'ok' };
+  } catch (error) {
+    return { status: signal.aborted ? 'timeout' : 'unreachable', error };
+  }
+}
