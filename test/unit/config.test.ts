@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../adapters/config/env.ts';
+
+const SECRET = 'a-test-secret-that-is-long-enough-1234567890';
+
+describe('loadConfig', () => {
+  it('fills the documented defaults for a fresh machine', () => {
+    const config = loadConfig({ SUPABASE_JWT_SECRET: SECRET });
+    expect(config).toMatchObject({
+      port: 8080,
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+      natsUrl: 'nats://127.0.0.1:4222',
+      corsOrigins: [],
+      logLevel: 'info',
+      supabaseUrl: undefined,
+    });
+  });
+
+  it('parses every variable', () => {
+    const config = loadConfig({
+      PORT: '9090',
+      DATABASE_URL: 'postgresql://app:pw@db.example.com:6543/postgres',
+      NATS_URL: 'nats://nats.internal:4222',
+      SUPABASE_URL: 'https://abc.supabase.co',
+      CORS_ORIGINS: ' https://app.example.com , http://localhost:5173 ',
+      LOG_LEVEL: 'debug',
+    });
+    expect(config.port).toBe(9090);
+    expect(config.supabaseUrl).toBe('https://abc.supabase.co');
+    expect(config.supabaseJwtSecret).toBeUndefined();
+    expect(config.corsOrigins).toEqual(['https://app.example.com', 'http://localhost:5173']);
+    expect(config.logLevel).toBe('debug');
+  });
+
+  it('names every problem in one error and never shows secret values', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        PORT: 'eighty',
+        DATABASE_URL: 'mysql://root:hunter2@db/app',
+        SUPABASE_JWT_SECRET: 'too-short-secret',
+        CORS_ORIGINS: 'https://app.example.com/path',
+        LOG_LEVEL: 'chatty',
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const { problems, message } = error as ConfigError;
+    expect(problems.map((p) => p.split(':')[0])).toEqual([
+      'PORT',
+      'DATABASE_URL',
+      'SUPABASE_JWT_SECRET',
+      'CORS_ORIGINS',
+      'LOG_LEVEL',
+    ]);
+    expect(message).not.toContain('hunter2');
+    expect(message).not.toContain('too-short-secret');
+    expect(message).toContain('"chatty"');
+  });
+
+  it('requires a way to verify access tokens', () => {
+    expect(() => loadConfig({})).toThrow(/SUPABASE_JWT_SECRET .* or SUPABASE_URL/);
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: '   ' })).toThrow(ConfigError);
+  });
+
+  it('rejects out-of-range ports', () => {
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, PORT: '70000' })).toThrow(/PORT: must be between 1 and 65535/);
+  });
+});
