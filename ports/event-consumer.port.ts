@@ -1,0 +1,66 @@
+/**
+ * A consumer is a declaration: a durable name, the events it subscribes to, its delivery
+ * settings and a handler. The messaging adapter provisions a durable JetStream consumer for it
+ * and runs the handler for each message; adding a consumer for a new API is one declaration.
+ */
+import type { EventOf, EventType } from '../domain/campaigns/events.ts';
+import type { Log } from './logger.port.ts';
+
+export interface HandlerContext {
+  /** 1 on the first delivery of this message. */
+  readonly deliveryCount: number;
+  readonly maxDeliver: number;
+  /** Carries the trace id, the consumer and the event's run and lead ids. */
+  readonly log: Log;
+  /** Aborted when the process stops: give the message back rather than finish a long call. */
+  readonly signal: AbortSignal;
+}
+
+export interface EventHandler<T extends EventType> {
+  /**
+   * Handles one event. Returning acknowledges it. Throwing `PermanentFailure` calls `giveUp` at
+   * once; any other error is retried with the consumer's backoff (or the error's `retryAfterMs`)
+   * until `maxDeliver`, then `giveUp` is called with the last error's message.
+   */
+  handle(event: EventOf<T>, context: HandlerContext): Promise<void>;
+  /** Settles the event for good after its retries (e.g. the lead becomes `failed` with the reason). */
+  giveUp?(event: EventOf<T>, reason: string, context: HandlerContext): Promise<void>;
+}
+
+export interface ConsumerSettings {
+  /** Longer than the slowest expected handler; long calls also send "working" heartbeats. */
+  readonly ackWaitMs: number;
+  /** Deliveries before `giveUp`. */
+  readonly maxDeliver: number;
+  /** Delay before redelivery n (the last value repeats). */
+  readonly backoffMs: readonly number[];
+  /** In-flight ceiling: messages handed out and not yet acknowledged, across all processes. */
+  readonly maxAckPending: number;
+}
+
+export interface ConsumerDeclaration<T extends EventType = EventType> {
+  /** Durable name, e.g. `research`. */
+  readonly name: string;
+  readonly events: readonly T[];
+  readonly settings: ConsumerSettings;
+  readonly handler: EventHandler<T>;
+}
+
+/** A failure that retrying cannot fix: the handler's `giveUp` runs immediately. */
+export class PermanentFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PermanentFailure';
+  }
+}
+
+/** A failure to retry after a given delay (e.g. a provider's retry-after). */
+export class RetryLater extends Error {
+  readonly retryAfterMs: number;
+
+  constructor(message: string, retryAfterMs: number) {
+    super(message);
+    this.name = 'RetryLater';
+    this.retryAfterMs = retryAfterMs;
+  }
+}

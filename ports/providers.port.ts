@@ -1,0 +1,68 @@
+import type { CanonicalValues } from '../domain/leads/lead.ts';
+
+/** What a provider is told about a lead: its canonical fields only (no original columns). */
+export interface LeadProfile {
+  readonly email: string;
+  readonly company: string;
+  readonly canonical: CanonicalValues;
+}
+
+export interface Citation {
+  readonly url: string;
+  readonly title?: string;
+}
+
+export interface Usage {
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+}
+
+export interface Research {
+  readonly text: string;
+  readonly citations: readonly Citation[];
+  readonly model: string;
+  readonly usage?: Usage;
+}
+
+/** Researches a lead's company (Perplexity's Agent API in production; the sandbox in tests). */
+export interface ResearchProvider {
+  research(input: { lead: LeadProfile; prompt?: string }, signal: AbortSignal): Promise<Research>;
+}
+
+export interface Draft {
+  /** The opening line. */
+  readonly message: string;
+  /** The research fact (or lead field) the line relies on. */
+  readonly basis: string;
+  readonly model: string;
+  readonly usage?: Usage;
+}
+
+/** Writes the opening line from the lead and its research (Claude through OpenRouter in production). */
+export interface MessageWriter {
+  write(input: { lead: LeadProfile; research: Research; prompt?: string }, signal: AbortSignal): Promise<Draft>;
+}
+
+/**
+ * How a provider call failed, as the pipeline must react to it:
+ * - `rate_limited`: too fast; retry after `retryAfterMs` when given. Not a health problem.
+ * - `unavailable`: 5xx, timeout, connection error; retry with backoff.
+ * - `out_of_credit`: 402; pause the provider, fail no lead.
+ * - `rejected`: the provider refuses this input (4xx); retrying will not help.
+ * - `malformed`: the answer broke the expected shape; retry.
+ */
+export type ProviderFailure = 'rate_limited' | 'unavailable' | 'out_of_credit' | 'rejected' | 'malformed';
+
+export class ProviderError extends Error {
+  readonly provider: string;
+  readonly failure: ProviderFailure;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(provider: string, failure: ProviderFailure, message: string, retryAfterMs?: number) {
+    super(message);
+    this.name = 'ProviderError';
+    this.provider = provider;
+    this.failure = failure;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
