@@ -7,6 +7,36 @@ import * as v from 'valibot';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** What one process runs; `npm start` runs them all, a scaled-out deployment one or a few per process. */
+export const ROLES = ['edge', 'extraction', 'research', 'personalization', 'projection', 'reconciler'] as const;
+export type Role = (typeof ROLES)[number];
+
+const commaList = <const T extends readonly string[]>(allowed: T, fallback: string, message: string) =>
+  v.pipe(
+    v.optional(v.string(), fallback),
+    v.transform((value) => (value.trim() === '' ? fallback : value)),
+    v.transform((value) => [...new Set(value.split(',').map((item) => item.trim().toLowerCase()))]),
+    v.array(v.picklist(allowed, message)),
+  );
+
+const decimal = (fallback: string) =>
+  v.pipe(
+    v.optional(v.string(), fallback),
+    v.trim(),
+    v.regex(/^\d{1,6}(\.\d{1,4})?$/, 'must be a non-negative decimal number such as 0.04'),
+    v.transform(Number),
+  );
+
+const milliseconds = (fallback: string, min: number) =>
+  v.pipe(
+    v.optional(v.string(), fallback),
+    v.trim(),
+    v.regex(/^\d+$/, 'must be a whole number of milliseconds'),
+    v.transform(Number),
+    v.number(),
+    v.minValue(min, `must be at least ${min} ms`),
+  );
+
 const url = (protocols: readonly string[]) =>
   v.pipe(
     v.string(),
@@ -62,12 +92,31 @@ const EnvSchema = v.pipe(
       ),
     ),
     LOG_LEVEL: v.optional(v.picklist(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), 'info'),
+    ROLES: commaList(ROLES, ROLES.join(','), `must be a comma-separated list of ${ROLES.join(', ')}`),
+    PERPLEXITY_API_KEY: optionalNonEmpty(v.string()),
+    PERPLEXITY_BASE_URL: v.optional(url(['https:', 'http:']), 'https://api.perplexity.ai/v1'),
+    OPENROUTER_API_KEY: optionalNonEmpty(v.string()),
+    OPENROUTER_BASE_URL: v.optional(url(['https:', 'http:']), 'https://openrouter.ai/api/v1'),
+    RESEARCH_MODEL: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty')), 'perplexity/sonar'),
+    PERSONALIZATION_MODEL: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty')), 'anthropic/claude-sonnet-4.5'),
+    PROVIDER_TIMEOUT_MS: milliseconds('60000', 1000),
+    HOURS_SAVED_PER_LEAD: decimal('0.02'),
+    MONEY_SAVED_PER_LEAD: decimal('0.04'),
+    RECONCILER_INTERVAL_MS: milliseconds('30000', 1000),
+    RECONCILER_LEASE_MS: milliseconds('300000', 150000),
   }),
+  v.check(
+    (env) => (env.PERPLEXITY_API_KEY === undefined) === (env.OPENROUTER_API_KEY === undefined),
+    'set both PERPLEXITY_API_KEY and OPENROUTER_API_KEY for real providers, or neither for the sandbox: one real provider and one sandbox would mix real and fake output',
+  ),
   v.check(
     (env) => env.SUPABASE_JWT_SECRET !== undefined || env.SUPABASE_URL !== undefined,
     'set SUPABASE_JWT_SECRET (HS256 tokens) or SUPABASE_URL (tokens signed with the project\'s JWKS keys), or both: without them no access token can be verified',
   ),
 );
+
+/** Every environment variable the service reads (OpenTelemetry's standard OTEL_* aside). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(EnvSchema.pipe[0].entries);
 
 export interface Config {
   readonly port: number;
@@ -77,6 +126,19 @@ export interface Config {
   readonly supabaseJwtSecret: string | undefined;
   readonly corsOrigins: readonly string[];
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly roles: readonly Role[];
+  readonly providers: {
+    readonly perplexityApiKey: string | undefined;
+    readonly perplexityBaseUrl: string;
+    readonly openrouterApiKey: string | undefined;
+    readonly openrouterBaseUrl: string;
+    readonly researchModel: string;
+    readonly personalizationModel: string;
+    readonly timeoutMs: number;
+  };
+  /** Saved per personalized lead (at most 4 decimals; the database adds them as numeric). */
+  readonly kpi: { readonly hoursPerLead: number; readonly moneyPerLead: number };
+  readonly reconciler: { readonly intervalMs: number; readonly leaseMs: number };
 }
 
 export class ConfigError extends Error {
@@ -89,7 +151,7 @@ export class ConfigError extends Error {
   }
 }
 
-const SECRET_NAMES = new Set(['SUPABASE_JWT_SECRET', 'DATABASE_URL', 'NATS_URL']);
+const SECRET_NAMES = new Set(['SUPABASE_JWT_SECRET', 'DATABASE_URL', 'NATS_URL', 'PERPLEXITY_API_KEY', 'OPENROUTER_API_KEY']);
 
 /** Reads and validates the configuration; throws ConfigError listing every problem. */
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
@@ -113,5 +175,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     supabaseJwtSecret: env_.SUPABASE_JWT_SECRET,
     corsOrigins: env_.CORS_ORIGINS,
     logLevel: env_.LOG_LEVEL,
+    roles: env_.ROLES,
+    providers: {
+      perplexityApiKey: env_.PERPLEXITY_API_KEY,
+      perplexityBaseUrl: env_.PERPLEXITY_BASE_URL,
+      openrouterApiKey: env_.OPENROUTER_API_KEY,
+      openrouterBaseUrl: env_.OPENROUTER_BASE_URL,
+      researchModel: env_.RESEARCH_MODEL,
+      personalizationModel: env_.PERSONALIZATION_MODEL,
+      timeoutMs: env_.PROVIDER_TIMEOUT_MS,
+    },
+    kpi: { hoursPerLead: env_.HOURS_SAVED_PER_LEAD, moneyPerLead: env_.MONEY_SAVED_PER_LEAD },
+    reconciler: { intervalMs: env_.RECONCILER_INTERVAL_MS, leaseMs: env_.RECONCILER_LEASE_MS },
   };
 }

@@ -68,3 +68,41 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, PORT: '70000' })).toThrow(/PORT: must be between 1 and 65535/);
   });
 });
+
+describe('loadConfig: pipeline settings', () => {
+  it('runs every role with sandbox providers by default', () => {
+    const config = loadConfig({ SUPABASE_JWT_SECRET: SECRET });
+    expect(config.roles).toEqual(['edge', 'extraction', 'research', 'personalization', 'projection', 'reconciler']);
+    expect(config.providers).toMatchObject({
+      perplexityApiKey: undefined,
+      openrouterApiKey: undefined,
+      perplexityBaseUrl: 'https://api.perplexity.ai/v1',
+      openrouterBaseUrl: 'https://openrouter.ai/api/v1',
+      researchModel: 'perplexity/sonar',
+    });
+    expect(config.kpi).toEqual({ hoursPerLead: 0.02, moneyPerLead: 0.04 });
+  });
+
+  it('takes a subset of roles, and rejects unknown ones', () => {
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, ROLES: 'Research, personalization,research' }).roles).toEqual([
+      'research',
+      'personalization',
+    ]);
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, ROLES: 'edge,mailer' })).toThrow(/ROLES: must be a comma-separated list/);
+  });
+
+  it('refuses one real provider key without the other, and never shows a key', () => {
+    let message = '';
+    try {
+      loadConfig({ SUPABASE_JWT_SECRET: SECRET, PERPLEXITY_API_KEY: 'pplx-secret-key' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/set both PERPLEXITY_API_KEY and OPENROUTER_API_KEY/);
+    expect(message).not.toContain('pplx-secret-key');
+  });
+
+  it('rejects a reconciler lease inside the broker de-duplication window', () => {
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, RECONCILER_LEASE_MS: '60000' })).toThrow(/RECONCILER_LEASE_MS/);
+  });
+});
