@@ -38,12 +38,24 @@ export interface ConsumerSettings {
   readonly maxAckPending: number;
 }
 
-export interface ConsumerDeclaration<T extends EventType = EventType> {
+/** What the broker needs to know of a consumer: enough to provision it, without its handler. */
+export interface ConsumerTopology<T extends EventType = EventType> {
   /** Durable name, e.g. `research`. */
   readonly name: string;
   readonly events: readonly T[];
   readonly settings: ConsumerSettings;
+}
+
+export interface ConsumerDeclaration<T extends EventType = EventType> extends ConsumerTopology<T> {
   readonly handler: EventHandler<T>;
+}
+
+/**
+ * Declares a consumer so that declarations of different events can share one list. Sound because
+ * the runner hands a handler only the events its declaration names, which TypeScript cannot see.
+ */
+export function declareConsumer<T extends EventType>(declaration: ConsumerDeclaration<T>): ConsumerDeclaration {
+  return declaration as unknown as ConsumerDeclaration;
 }
 
 /** A failure that retrying cannot fix: the handler's `giveUp` runs immediately. */
