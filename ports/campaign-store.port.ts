@@ -191,12 +191,23 @@ export interface MetricsView {
   readonly updated_at: string | null;
 }
 
+/** A page cursor this store did not hand out (mangled, or from another listing): a client error. */
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('invalid cursor');
+    this.name = 'InvalidCursorError';
+  }
+}
+
 export interface CampaignQueries {
   /** null when the run does not exist or is not the user's. */
   runStatus(userId: string, runId: string): Promise<RunView | null>;
-  /** null when the campaign does not exist or is not the user's. */
+  /** null when the campaign does not exist or is not the user's; `InvalidCursorError` for a bad cursor. */
   leads(userId: string, campaignId: string, page: { status?: LeadStatus; cursor?: string; limit: number }): Promise<LeadPage | null>;
-  /** Leads of a run settled after `after` (a cursor from an earlier call), oldest first. */
+  /**
+   * Leads of a run settled after `after` (a cursor from an earlier call), oldest first; the
+   * returned cursor is `after` again when there is nothing new. `InvalidCursorError` for a bad cursor.
+   */
   settledLeads(userId: string, runId: string, after: string | null, limit: number): Promise<{ leads: readonly LeadView[]; cursor: string | null }>;
   /**
    * Every lead of the campaign, in campaign order, with the union of the original headers of its

@@ -1,0 +1,302 @@
+/**
+ * The HTTP edge's reads of the campaign store. Every query is scoped by the caller's user id: a
+ * run or campaign of another user reads exactly like one that does not exist.
+ */
+import type { LeadStatus } from '../../domain/campaigns/run.ts';
+import type { ColumnMapping } from '../../domain/leads/lead.ts';
+import {
+  InvalidCursorError,
+  type CampaignQueries,
+  type LeadPage,
+  type LeadView,
+  type MetricsView,
+  type RunView,
+} from '../../ports/campaign-store.port.ts';
+import type { Sql } from './client.ts';
+import { traced } from './traced.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Ids reach the queries from URLs: anything that is not a uuid matches no row (instead of a cast error). */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
+/** Span attributes for ids taken from a URL: only real ids, so a client cannot put other text in a trace. */
+function idAttributes(ids: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(ids).filter(([, value]) => isUuid(value)));
+}
+
+/** Leads of a live run settled less than this long ago are not listed yet (see `settledLeads`). */
+const SETTLED_VISIBILITY_DELAY = '1 second';
+
+/** Leads per round trip when an export streams. */
+const EXPORT_BATCH = 500;
+
+interface RunRow {
+  id: string;
+  campaign_id: string;
+  status: RunView['status'];
+  total_rows: number;
+  valid: number;
+  duplicates: number;
+  rejected_rows: number;
+  skipped: number;
+  processed: number;
+  personalized: number;
+  failed: number;
+  error_message: string | null;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+}
+
+interface LeadRow {
+  id: string;
+  run_id: string;
+  row_number: number;
+  email: string;
+  company: string;
+  canonical: Record<string, string>;
+  fields: [string, string][];
+  status: LeadStatus;
+  research: string | null;
+  citations: { url: string; title?: string }[] | null;
+  message: string | null;
+  error: string | null;
+  attempts: number;
+  model: string | null;
+  updated_at: Date;
+  settled_at: Date | null;
+}
+
+export class PostgresCampaignQueries implements CampaignQueries {
+  readonly #sql: Sql;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  runStatus(userId: string, runId: string): Promise<RunView | null> {
+    return traced('runStatus', idAttributes({ run_id: runId }), async () => {
+      if (!isUuid(userId) || !isUuid(runId)) return null;
+      const [run] = await this.#sql<RunRow[]>`
+        select id, campaign_id, status, total_rows, valid, duplicates, rejected_rows, skipped, processed,
+               personalized, failed, error_message, created_at, updated_at, completed_at
+        from campaign_runs
+        where id = ${runId} and user_id = ${userId}`;
+      if (run === undefined) return null;
+      return {
+        run_id: run.id,
+        campaign_id: run.campaign_id,
+        status: run.status,
+        total_rows: run.total_rows,
+        valid: run.valid,
+        duplicates: run.duplicates,
+        rejected_rows: run.rejected_rows,
+        skipped: run.skipped,
+        processed: run.processed,
+        personalized: run.personalized,
+        failed: run.failed,
+        error_message: run.error_message,
+        created_at: run.created_at.toISOString(),
+        updated_at: run.updated_at.toISOString(),
+        completed_at: run.completed_at?.toISOString() ?? null,
+      };
+    });
+  }
+
+  /** Pages in lead id order: stable under concurrent writes, and each lead is listed once. */
+  leads(userId: string, campaignId: string, page: { status?: LeadStatus; cursor?: string; limit: number }): Promise<LeadPage | null> {
+    return traced('leads', idAttributes({ campaign_id: campaignId }), async () => {
+      assertLimit(page.limit);
+      const after = page.cursor === undefined ? null : decodeLeadCursor(page.cursor);
+      if (!(await this.#ownsCampaign(userId, campaignId))) return null;
+      const sql = this.#sql;
+      const rows = await sql<LeadRow[]>`
+        select ${leadColumns(sql)}
+        from leads l
+        where l.campaign_id = ${campaignId} and l.user_id = ${userId}
+          ${page.status === undefined ? sql`` : sql`and l.status = ${page.status}`}
+          ${after === null ? sql`` : sql`and l.id > ${after}`}
+        order by l.id
+        limit ${page.limit + 1}`;
+      const more = rows.length > page.limit;
+      const leads = (more ? rows.slice(0, page.limit) : rows).map(toLeadView);
+      const last = leads.at(-1);
+      return { leads, next_cursor: more && last !== undefined ? encodeCursor(last.id) : null };
+    });
+  }
+
+  /**
+   * Settled leads in (settled_at, id) order. The cursor keeps settled_at to the microsecond, as
+   * text: a JS Date (and the driver's timestamptz parameter) would round it to the millisecond.
+   *
+   * settled_at is taken while the settling statement runs, and a concurrent settle may commit a
+   * little after a later one: a lead is listed only once it has been settled for
+   * SETTLED_VISIBILITY_DELAY, so a cursor never moves past a lead not yet committed. Once the run
+   * has ended every lead is counted, hence committed: no delay then.
+   */
+  settledLeads(userId: string, runId: string, after: string | null, limit: number): Promise<{ leads: readonly LeadView[]; cursor: string | null }> {
+    return traced('settledLeads', idAttributes({ run_id: runId }), async () => {
+      assertLimit(limit);
+      const position = after === null ? null : decodeSettledCursor(after);
+      if (!isUuid(userId) || !isUuid(runId)) return { leads: [], cursor: after };
+      const sql = this.#sql;
+      const rows = await sql<(LeadRow & { settled_key: string })[]>`
+        select ${leadColumns(sql)},
+               to_char(l.settled_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as settled_key
+        from campaign_runs r
+        join leads l on l.run_id = r.id
+        where r.id = ${runId} and r.user_id = ${userId}
+          and l.settled_at is not null
+          and (r.status in ('completed', 'failed') or l.settled_at < now() - ${SETTLED_VISIBILITY_DELAY}::interval)
+          ${position === null ? sql`` : sql`and (l.settled_at, l.id) > (${position.settledAt}::text::timestamptz, ${position.id}::uuid)`}
+        order by l.settled_at, l.id
+        limit ${limit}`;
+      const last = rows.at(-1);
+      return {
+        leads: rows.map(toLeadView),
+        cursor: last === undefined ? after : encodeCursor(JSON.stringify([last.settled_key, last.id])),
+      };
+    });
+  }
+
+  /**
+   * The headers are the campaign's runs' columns, oldest run first, each header kept as many times
+   * as the file that repeats it most does: the k-th column named H holds a lead's k-th field named H.
+   * Only runs that still own leads contribute. The leads stream later, in their own query: a run
+   * that adds leads while the export is read may bring columns that are not in `headers`.
+   */
+  exportLeads(userId: string, campaignId: string): Promise<{ headers: readonly string[]; leads: AsyncIterable<LeadView> } | null> {
+    return traced('exportLeads', idAttributes({ campaign_id: campaignId }), async () => {
+      if (!(await this.#ownsCampaign(userId, campaignId))) return null;
+      const sql = this.#sql;
+      const runs = await sql<{ columns: ColumnMapping[] }[]>`
+        select r.columns
+        from campaign_runs r
+        where r.campaign_id = ${campaignId} and r.user_id = ${userId} and r.columns is not null
+          and exists (select 1 from leads l where l.run_id = r.id)
+        order by r.created_at, r.id`;
+      return { headers: headerUnion(runs.map((run) => run.columns.map((column) => column.original))), leads: streamLeads(sql, userId, campaignId) };
+    });
+  }
+
+  metrics(userId: string): Promise<MetricsView> {
+    return traced('metrics', {}, async () => {
+      const [row] = isUuid(userId)
+        ? await this.#sql<{ leads_personalized: string; hours_saved: string; money_saved: string; updated_at: Date }[]>`
+            select leads_personalized, hours_saved, money_saved, updated_at from client_metrics where user_id = ${userId}`
+        : [];
+      if (row === undefined) return { leads_personalized: 0, hours_saved: '0.00', money_saved: '0.00', updated_at: null };
+      return {
+        leads_personalized: Number(row.leads_personalized),
+        hours_saved: row.hours_saved,
+        money_saved: row.money_saved,
+        updated_at: row.updated_at.toISOString(),
+      };
+    });
+  }
+
+  async #ownsCampaign(userId: string, campaignId: string): Promise<boolean> {
+    if (!isUuid(userId) || !isUuid(campaignId)) return false;
+    const rows = await this.#sql`select 1 from campaigns where id = ${campaignId} and user_id = ${userId}`;
+    return rows.length > 0;
+  }
+}
+
+/** Leads of the campaign in campaign order: by run, oldest first, then by row of the run's file. */
+async function* streamLeads(sql: Sql, userId: string, campaignId: string): AsyncGenerator<LeadView> {
+  const cursor = sql<LeadRow[]>`
+    select ${leadColumns(sql)}
+    from leads l
+    join campaign_runs r on r.id = l.run_id
+    where l.campaign_id = ${campaignId} and l.user_id = ${userId}
+    order by r.created_at, r.id, l.row_number, l.id`.cursor(EXPORT_BATCH);
+  for await (const rows of cursor) {
+    for (const row of rows) yield toLeadView(row);
+  }
+}
+
+/** Union of the runs' headers in order of first appearance, repeated headers kept (see exportLeads). */
+export function headerUnion(runs: readonly (readonly string[])[]): string[] {
+  const headers: string[] = [];
+  const kept = new Map<string, number>();
+  for (const columns of runs) {
+    const seen = new Map<string, number>();
+    for (const header of columns) {
+      const occurrence = (seen.get(header) ?? 0) + 1;
+      seen.set(header, occurrence);
+      if (occurrence > (kept.get(header) ?? 0)) {
+        kept.set(header, occurrence);
+        headers.push(header);
+      }
+    }
+  }
+  return headers;
+}
+
+function leadColumns(sql: Sql) {
+  return sql`
+    l.id, l.run_id, l.row_number, l.email, l.company, l.canonical, l.fields, l.status, l.research,
+    l.citations, l.message, l.error, l.attempts, l.model, l.updated_at, l.settled_at`;
+}
+
+function toLeadView(row: LeadRow): LeadView {
+  return {
+    id: row.id,
+    run_id: row.run_id,
+    row: row.row_number,
+    email: row.email,
+    company: row.company,
+    canonical: row.canonical,
+    fields: row.fields,
+    status: row.status,
+    research: row.research,
+    citations: row.citations ?? [],
+    message: row.message,
+    error: row.error,
+    attempts: row.attempts,
+    model: row.model,
+    updated_at: row.updated_at.toISOString(),
+    settled_at: row.settled_at?.toISOString() ?? null,
+  };
+}
+
+function assertLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+}
+
+// Cursors are opaque to clients (base64url), and checked when they come back.
+
+function encodeCursor(value: string): string {
+  return Buffer.from(value, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new InvalidCursorError();
+  return Buffer.from(cursor, 'base64url').toString('utf8');
+}
+
+function decodeLeadCursor(cursor: string): string {
+  const id = decodeCursor(cursor);
+  if (!isUuid(id)) throw new InvalidCursorError();
+  return id;
+}
+
+const SETTLED_KEY = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+function decodeSettledCursor(cursor: string): { settledAt: string; id: string } {
+  let position: unknown;
+  try {
+    position = JSON.parse(decodeCursor(cursor));
+  } catch {
+    throw new InvalidCursorError();
+  }
+  if (!Array.isArray(position) || position.length !== 2) throw new InvalidCursorError();
+  const [settledAt, id] = position as unknown[];
+  if (typeof settledAt !== 'string' || !SETTLED_KEY.test(settledAt) || typeof id !== 'string' || !isUuid(id)) {
+    throw new InvalidCursorError();
+  }
+  return { settledAt, id };
+}

@@ -1,0 +1,434 @@
+/**
+ * The campaign store on PostgreSQL: every store port of the pipeline in one adapter.
+ *
+ * Idempotency lives in the statements themselves. Each lead transition is guarded by the lead's
+ * run and expected status, so a redelivered event finds nothing to do; each settled lead's
+ * outcome is counted in one transaction keyed by `leads.counted_run_id`, so it is counted once per
+ * run however often its event arrives. Runs and leads are "stalled" when their `updated_at` (moved
+ * by a trigger on every update) is older than the reconciler's lease.
+ */
+import { randomUUID } from 'node:crypto';
+import { FINAL_LEAD_STATUSES, outcomeOf, type KpiRates, type LeadStatus, type RunStatus } from '../../domain/campaigns/run.ts';
+import type { CanonicalValues, ColumnMapping, ImportReport, Lead } from '../../domain/leads/lead.ts';
+import {
+  CampaignNotFoundError,
+  type CampaignQueries,
+  type ExtractionStore,
+  type LeadPage,
+  type LeadView,
+  type LeadWork,
+  type LeadWorkStore,
+  type MetricsView,
+  type NewRun,
+  type ProjectionStore,
+  type ReconcilerStore,
+  type RunCompletion,
+  type RunToExtract,
+  type RunView,
+  type StoredLeads,
+  type StuckLead,
+  type SubmissionStore,
+} from '../../ports/campaign-store.port.ts';
+import type { Citation, Draft, Research, Usage } from '../../ports/providers.port.ts';
+import { isUuid, PostgresCampaignQueries } from './campaign-queries.ts';
+import type { Sql } from './client.ts';
+import { traced } from './traced.ts';
+
+/** Run statuses a run can still leave; `completed` and `failed` are final. */
+const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'extracting', 'personalizing'];
+
+interface LeadWorkRow {
+  id: string;
+  run_id: string;
+  status: LeadStatus;
+  email: string;
+  company: string;
+  canonical: CanonicalValues;
+  research: string | null;
+  citations: Citation[] | null;
+  research_model: string | null;
+  usage: { research?: Usage } | null;
+  research_prompt: string | null;
+  personalization_prompt: string | null;
+}
+
+interface RunToExtractRow {
+  id: string;
+  campaign_id: string;
+  user_id: string;
+  demo: boolean;
+}
+
+export class PostgresCampaignStore
+  implements SubmissionStore, ExtractionStore, LeadWorkStore, ProjectionStore, ReconcilerStore, CampaignQueries
+{
+  readonly #sql: Sql;
+  readonly #queries: PostgresCampaignQueries;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+    this.#queries = new PostgresCampaignQueries(sql);
+  }
+
+  // ── Submission ──────────────────────────────────────────────────────────────────────────────
+
+  /** The run id is chosen here so the run row is written once, with its file key `runs/<runId>`. */
+  createRun(run: NewRun): Promise<{ runId: string; campaignId: string }> {
+    const runId = randomUUID();
+    return traced('createRun', { run_id: runId }, () =>
+      this.#sql.begin(async (tx) => {
+        let campaignId: string;
+        if (run.campaignId !== undefined) {
+          if (!isUuid(run.campaignId)) throw new CampaignNotFoundError();
+          const [campaign] = await tx<{ id: string }[]>`
+            select id from campaigns where id = ${run.campaignId} and user_id = ${run.userId}`;
+          if (campaign === undefined) throw new CampaignNotFoundError();
+          campaignId = campaign.id;
+        } else if (run.campaignName !== undefined) {
+          const [campaign] = await tx<{ id: string }[]>`
+            insert into campaigns (user_id, name) values (${run.userId}, ${run.campaignName}) returning id`;
+          campaignId = campaign!.id;
+        } else {
+          throw new TypeError('createRun needs a campaignId or a campaignName');
+        }
+        await tx`
+          insert into campaign_runs (id, campaign_id, user_id, status, demo, file_name, file_ref, research_prompt, personalization_prompt)
+          values (${runId}, ${campaignId}, ${run.userId}, 'queued', ${run.demo}, ${run.fileName}, ${`runs/${runId}`},
+                  ${run.researchPrompt ?? null}, ${run.personalizationPrompt ?? null})`;
+        return { runId, campaignId };
+      }),
+    );
+  }
+
+  // ── Extraction ──────────────────────────────────────────────────────────────────────────────
+
+  beginExtraction(runId: string): Promise<RunToExtract | null> {
+    return traced('beginExtraction', { run_id: runId }, async () => {
+      const [run] = await this.#sql<RunToExtractRow[]>`
+        update campaign_runs set status = 'extracting'
+        where id = ${runId} and status in ('queued', 'extracting')
+        returning id, campaign_id, user_id, demo`;
+      return run === undefined ? null : toRunToExtract(run);
+    });
+  }
+
+  /**
+   * One `insert ... select from unnest(...) on conflict` for the whole batch. The conflict update
+   * takes over a lead from an earlier run (resetting its progress) or refreshes one this run owns
+   * (keeping it); its WHERE leaves a lead personalized by an earlier run untouched, so it is not
+   * returned: every input lead not returned is a skipped one. The batch is sorted by email so
+   * that concurrent batches lock conflicting rows in one order (no deadlock), and must not repeat
+   * an email: PostgreSQL cannot update one row twice in a statement (the import de-duplicates).
+   */
+  storeLeads(run: RunToExtract, leads: readonly Lead[]): Promise<StoredLeads> {
+    return traced('storeLeads', { run_id: run.runId, 'leads.count': leads.length }, async () => {
+      if (leads.length === 0) return { pending: [], skipped: 0 };
+      const sorted = [...leads].sort((a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0));
+      if (sorted.some((lead, index) => index > 0 && lead.email === sorted[index - 1]!.email)) {
+        throw new Error('storeLeads: a batch repeats an email; the import must de-duplicate leads first');
+      }
+      const rows = await this.#sql<{ id: string; status: LeadStatus; row_number: number }[]>`
+        insert into leads as l (campaign_id, run_id, user_id, row_number, email, company, canonical, fields)
+        select ${run.campaignId}, ${run.runId}, ${run.userId}, t.row_number, t.email, t.company, t.canonical::jsonb, t.fields::jsonb
+        from unnest(
+          ${sorted.map((lead) => lead.row)}::int[],
+          ${sorted.map((lead) => lead.email)}::text[],
+          ${sorted.map((lead) => lead.company)}::text[],
+          ${sorted.map((lead) => JSON.stringify(lead.canonical))}::text[],
+          ${sorted.map((lead) => JSON.stringify(lead.fields.map((field) => [field.header, field.value])))}::text[]
+        ) as t(row_number, email, company, canonical, fields)
+        on conflict (campaign_id, email) do update set
+          row_number = excluded.row_number,
+          company = excluded.company,
+          canonical = excluded.canonical,
+          fields = excluded.fields,
+          run_id = excluded.run_id,
+          status = case when l.run_id = excluded.run_id then l.status else 'pending' end,
+          research = case when l.run_id = excluded.run_id then l.research end,
+          research_model = case when l.run_id = excluded.run_id then l.research_model end,
+          citations = case when l.run_id = excluded.run_id then l.citations end,
+          message = case when l.run_id = excluded.run_id then l.message end,
+          message_basis = case when l.run_id = excluded.run_id then l.message_basis end,
+          model = case when l.run_id = excluded.run_id then l.model end,
+          usage = case when l.run_id = excluded.run_id then l.usage end,
+          error = case when l.run_id = excluded.run_id then l.error end,
+          attempts = case when l.run_id = excluded.run_id then l.attempts else 0 end,
+          settled_at = case when l.run_id = excluded.run_id then l.settled_at end,
+          counted_run_id = case when l.run_id = excluded.run_id then l.counted_run_id end
+        where l.status <> 'personalized' or l.run_id = excluded.run_id
+        returning l.id, l.status, l.row_number`;
+      // A sign of progress for the reconciler, in its own statement: holding the run row while the
+      // batch locks its leads could deadlock with a projection (which locks a lead, then the run).
+      await this.#sql`update campaign_runs set updated_at = now() where id = ${run.runId} and status = 'extracting'`;
+      return {
+        pending: rows
+          .filter((row) => row.status === 'pending')
+          .sort((a, b) => a.row_number - b.row_number)
+          .map((row) => row.id),
+        skipped: leads.length - rows.length,
+      };
+    });
+  }
+
+  finishExtraction(runId: string, result: { report: ImportReport; columns: readonly ColumnMapping[]; skipped: number }): Promise<void> {
+    return traced('finishExtraction', { run_id: runId }, async () => {
+      const { report } = result;
+      await this.#sql`
+        update campaign_runs set
+          total_rows = ${report.total_rows},
+          valid = ${report.valid},
+          duplicates = ${report.duplicates},
+          rejected_rows = ${report.rejected.length},
+          skipped = ${result.skipped},
+          import_report = ${this.#sql.json(toJson(report))},
+          columns = ${this.#sql.json(toJson(result.columns))},
+          status = case when status = 'extracting' then 'personalizing' else status end
+        where id = ${runId} and status in ('extracting', 'personalizing')`;
+    });
+  }
+
+  failRun(runId: string, errorMessage: string): Promise<RunCompletion | null> {
+    return traced('failRun', { run_id: runId }, async () => {
+      const [run] = await this.#sql<{ campaign_id: string; user_id: string }[]>`
+        update campaign_runs set status = 'failed', error_message = ${errorMessage}, completed_at = now()
+        where id = ${runId} and status in ${this.#sql(ACTIVE_RUN_STATUSES)}
+        returning campaign_id, user_id`;
+      if (run === undefined) return null;
+      return { runId, campaignId: run.campaign_id, userId: run.user_id, outcome: { status: 'failed', errorMessage } };
+    });
+  }
+
+  // ── Research and personalization ────────────────────────────────────────────────────────────
+
+  leadWork(leadId: string, runId: string): Promise<LeadWork | null> {
+    return traced('leadWork', { run_id: runId, lead_id: leadId }, async () => {
+      const [row] = await this.#sql<LeadWorkRow[]>`
+        select l.id, l.run_id, l.status, l.email, l.company, l.canonical, l.research, l.citations, l.research_model,
+               l.usage, r.research_prompt, r.personalization_prompt
+        from leads l
+        join campaign_runs r on r.id = l.run_id
+        where l.id = ${leadId} and l.run_id = ${runId}`;
+      if (row === undefined) return null;
+      return {
+        leadId: row.id,
+        runId: row.run_id,
+        status: row.status,
+        lead: { email: row.email, company: row.company, canonical: row.canonical },
+        research: toResearch(row),
+        researchPrompt: row.research_prompt,
+        personalizationPrompt: row.personalization_prompt,
+      };
+    });
+  }
+
+  saveResearch(leadId: string, runId: string, research: Research): Promise<boolean> {
+    return traced('saveResearch', { run_id: runId, lead_id: leadId }, async () => {
+      const { count } = await this.#sql`
+        update leads set
+          status = 'researched',
+          research = ${research.text},
+          citations = ${this.#sql.json(toJson(research.citations))},
+          research_model = ${research.model},
+          usage = coalesce(usage, '{}'::jsonb) || ${this.#sql.json(usageEntry('research', research.usage))}
+        where id = ${leadId} and run_id = ${runId} and status = 'pending'`;
+      return count > 0;
+    });
+  }
+
+  savePersonalized(leadId: string, runId: string, draft: Draft): Promise<boolean> {
+    return traced('savePersonalized', { run_id: runId, lead_id: leadId }, async () => {
+      const { count } = await this.#sql`
+        update leads set
+          status = 'personalized',
+          message = ${draft.message},
+          message_basis = ${draft.basis},
+          model = ${draft.model},
+          usage = coalesce(usage, '{}'::jsonb) || ${this.#sql.json(usageEntry('personalization', draft.usage))},
+          settled_at = clock_timestamp()
+        where id = ${leadId} and run_id = ${runId} and status = 'researched'`;
+      return count > 0;
+    });
+  }
+
+  saveFailed(leadId: string, runId: string, reason: string): Promise<boolean> {
+    return traced('saveFailed', { run_id: runId, lead_id: leadId }, async () => {
+      const { count } = await this.#sql`
+        update leads set status = 'failed', error = ${reason}, settled_at = clock_timestamp()
+        where id = ${leadId} and run_id = ${runId} and status not in ${this.#sql(FINAL_LEAD_STATUSES)}`;
+      return count > 0;
+    });
+  }
+
+  /** Also a sign of life for the reconciler: the update moves the lead's `updated_at`. */
+  recordAttempt(leadId: string, runId: string): Promise<void> {
+    return traced('recordAttempt', { run_id: runId, lead_id: leadId }, async () => {
+      await this.#sql`
+        update leads set attempts = attempts + 1
+        where id = ${leadId} and run_id = ${runId} and status not in ${this.#sql(FINAL_LEAD_STATUSES)}`;
+    });
+  }
+
+  // ── KPI projection ──────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Marking the lead counted comes first and is the guard: only the transaction that flips
+   * `counted_run_id` increments anything. Locks are taken lead, run, campaign, metrics, in that
+   * order everywhere. Rates travel as decimal strings so numeric arithmetic stays exact.
+   */
+  countOutcome(leadId: string, runId: string, rates: KpiRates): Promise<boolean> {
+    return traced('countOutcome', { run_id: runId, lead_id: leadId }, () =>
+      this.#sql.begin(async (tx) => {
+        const [lead] = await tx<{ status: LeadStatus; campaign_id: string; user_id: string }[]>`
+          update leads set counted_run_id = run_id
+          where id = ${leadId} and run_id = ${runId} and status in ${tx(FINAL_LEAD_STATUSES)}
+            and counted_run_id is null
+          returning status, campaign_id, user_id`;
+        if (lead === undefined) return false;
+        const personalized = lead.status === 'personalized' ? 1 : 0;
+        const failed = lead.status === 'failed' ? 1 : 0;
+        await tx`
+          update campaign_runs
+          set processed = processed + 1, personalized = personalized + ${personalized}, failed = failed + ${failed}
+          where id = ${runId}`;
+        if (personalized === 1) {
+          await tx`update campaigns set completed_count = completed_count + 1 where id = ${lead.campaign_id}`;
+          await tx`
+            insert into client_metrics as m (user_id, leads_personalized, hours_saved, money_saved)
+            values (${lead.user_id}, 1, ${String(rates.hoursPerLead)}::numeric, ${String(rates.moneyPerLead)}::numeric)
+            on conflict (user_id) do update set
+              leads_personalized = m.leads_personalized + 1,
+              hours_saved = m.hours_saved + excluded.hours_saved,
+              money_saved = m.money_saved + excluded.money_saved`;
+        }
+        return true;
+      }),
+    );
+  }
+
+  /**
+   * Settled means no lead of the run is left uncounted. That, rather than comparing the counters
+   * with `valid`, is the test: a later run of the campaign may take over a lead this run never
+   * counted, and this run must still end. The run row is locked first, and a projection updates it
+   * in the transaction that counts, so the check sees every count committed before it.
+   */
+  completeIfSettled(runId: string): Promise<RunCompletion | null> {
+    return traced('completeIfSettled', { run_id: runId }, () =>
+      this.#sql.begin(async (tx) => {
+        const [run] = await tx<{ campaign_id: string; user_id: string; valid: number; skipped: number; personalized: number; failed: number }[]>`
+          select campaign_id, user_id, valid, skipped, personalized, failed
+          from campaign_runs
+          where id = ${runId} and status = 'personalizing'
+          for update`;
+        if (run === undefined) return null;
+        const open = await tx`
+          select 1 from leads where run_id = ${runId} and counted_run_id is null limit 1`;
+        if (open.length > 0) return null;
+        const outcome = outcomeOf(run);
+        await tx`
+          update campaign_runs set status = ${outcome.status}, error_message = ${outcome.errorMessage}, completed_at = now()
+          where id = ${runId}`;
+        return { runId, campaignId: run.campaign_id, userId: run.user_id, outcome };
+      }),
+    );
+  }
+
+  // ── Reconciler ──────────────────────────────────────────────────────────────────────────────
+
+  stalledExtractions(leaseMs: number, limit: number): Promise<readonly RunToExtract[]> {
+    return traced('stalledExtractions', {}, async () => {
+      const rows = await this.#sql<RunToExtractRow[]>`
+        select id, campaign_id, user_id, demo
+        from campaign_runs
+        where status in ('queued', 'extracting') and updated_at < now() - make_interval(secs => ${leaseMs / 1000})
+        order by updated_at
+        limit ${limit}`;
+      return rows.map(toRunToExtract);
+    });
+  }
+
+  /**
+   * Only runs with no progress for the lease are examined: the leads of a run that is moving (say,
+   * slowly, under a provider's rate limit) are waiting their turn in the broker, not lost. Within
+   * such a run, a lead touched during the lease (an attempt, a save) is still being worked on.
+   */
+  stalledLeads(leaseMs: number, limit: number): Promise<readonly StuckLead[]> {
+    return traced('stalledLeads', {}, async () => {
+      const rows = await this.#sql<{ id: string; run_id: string; status: LeadStatus }[]>`
+        select l.id, l.run_id, l.status
+        from campaign_runs r
+        join leads l on l.run_id = r.id and l.counted_run_id is null
+        where r.status = 'personalizing'
+          and r.updated_at < now() - make_interval(secs => ${leaseMs / 1000})
+          and l.updated_at < now() - make_interval(secs => ${leaseMs / 1000})
+        order by r.updated_at, l.id
+        limit ${limit}`;
+      return rows.map((row) => ({
+        leadId: row.id,
+        runId: row.run_id,
+        status: row.status,
+        uncounted: FINAL_LEAD_STATUSES.includes(row.status),
+      }));
+    });
+  }
+
+  settledRuns(limit: number): Promise<readonly string[]> {
+    return traced('settledRuns', {}, async () => {
+      const rows = await this.#sql<{ id: string }[]>`
+        select r.id
+        from campaign_runs r
+        where r.status = 'personalizing'
+          and not exists (select 1 from leads l where l.run_id = r.id and l.counted_run_id is null)
+        order by r.updated_at
+        limit ${limit}`;
+      return rows.map((row) => row.id);
+    });
+  }
+
+  // ── Reading ─────────────────────────────────────────────────────────────────────────────────
+
+  runStatus(userId: string, runId: string): Promise<RunView | null> {
+    return this.#queries.runStatus(userId, runId);
+  }
+
+  leads(userId: string, campaignId: string, page: { status?: LeadStatus; cursor?: string; limit: number }): Promise<LeadPage | null> {
+    return this.#queries.leads(userId, campaignId, page);
+  }
+
+  settledLeads(userId: string, runId: string, after: string | null, limit: number): Promise<{ leads: readonly LeadView[]; cursor: string | null }> {
+    return this.#queries.settledLeads(userId, runId, after, limit);
+  }
+
+  exportLeads(userId: string, campaignId: string): Promise<{ headers: readonly string[]; leads: AsyncIterable<LeadView> } | null> {
+    return this.#queries.exportLeads(userId, campaignId);
+  }
+
+  metrics(userId: string): Promise<MetricsView> {
+    return this.#queries.metrics(userId);
+  }
+}
+
+function toRunToExtract(row: RunToExtractRow): RunToExtract {
+  return { runId: row.id, campaignId: row.campaign_id, userId: row.user_id, demo: row.demo };
+}
+
+function toResearch(row: LeadWorkRow): Research | null {
+  if (row.research === null) return null;
+  const usage = row.usage?.research;
+  return {
+    text: row.research,
+    citations: row.citations ?? [],
+    // Written with the research, so present whenever research is.
+    model: row.research_model ?? '',
+    ...(usage === undefined ? {} : { usage }),
+  };
+}
+
+/** The `usage` column's entry for one provider call: the token counts only, nothing else the adapter attached. */
+function usageEntry(stage: 'research' | 'personalization', usage: Usage | undefined): Record<string, { inputTokens: number; outputTokens: number }> {
+  return usage === undefined ? {} : { [stage]: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens } };
+}
+
+/** Our readonly domain objects are plain JSON; the driver's `json()` wants its own mutable JSON type. */
+function toJson(value: unknown): Parameters<Sql['json']>[0] {
+  return value as Parameters<Sql['json']>[0];
+}

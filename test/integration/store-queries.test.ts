@@ -1,0 +1,308 @@
+/**
+ * The campaign store's reads on the real PostgreSQL: run status, result pages, the settled-lead
+ * feed of the live stream, the export and the KPIs, each scoped to its user.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
+import type { ColumnMapping, ImportReport, Lead } from '../../domain/leads/lead.ts';
+import { PostgresCampaignStore } from '../../adapters/postgres/campaign-store.ts';
+import { InvalidCursorError, type LeadView, type RunToExtract } from '../../ports/campaign-store.port.ts';
+import type { Draft, Research } from '../../ports/providers.port.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+
+let db: TestDatabase;
+let store: PostgresCampaignStore;
+
+beforeAll(async () => {
+  db = await createTestDatabase({ migrate: true });
+  store = new PostgresCampaignStore(db.sql);
+});
+
+afterAll(async () => {
+  await db.drop();
+});
+
+const RESEARCH: Research = { text: 'Acme builds rockets.', citations: [{ url: 'https://acme.example' }], model: 'sandbox/research' };
+const DRAFT: Draft = { message: 'Loved the launch.', basis: 'rockets', model: 'sandbox/writer' };
+
+/** A lead whose original columns are `headers`, each cell named after its header. */
+function lead(email: string, row: number, headers: readonly string[]): Lead {
+  return {
+    row,
+    email,
+    company: 'Acme',
+    canonical: { email, company: 'Acme' },
+    fields: headers.map((header) => ({ header, value: header === 'Email' ? email : `${header} of ${email}` })),
+  };
+}
+
+function report(valid: number, columns: readonly ColumnMapping[]): ImportReport {
+  return { total_rows: valid, valid, duplicates: 0, rejected: [], columns, demo_excluded: 0 };
+}
+
+/** A personalizing run of `emails`, its file having `headers`; returns the run and its lead ids in row order. */
+async function run(userId: string, headers: readonly string[], emails: readonly string[], campaignId?: string) {
+  const { runId } = await store.createRun({
+    userId,
+    demo: false,
+    fileName: 'leads.csv',
+    ...(campaignId === undefined ? { campaignName: 'Outbound' } : { campaignId }),
+  });
+  const extraction = (await store.beginExtraction(runId)) as RunToExtract;
+  const { pending, skipped } = await store.storeLeads(extraction, emails.map((email, index) => lead(email, index + 2, headers)));
+  const columns = headers.map((original) => ({ original, canonical: null }));
+  await store.finishExtraction(runId, { report: report(emails.length, columns), columns, skipped });
+  return { ...extraction, leadIds: pending };
+}
+
+async function personalizeAndCount(leadId: string, runId: string): Promise<void> {
+  await store.saveResearch(leadId, runId, RESEARCH);
+  await store.savePersonalized(leadId, runId, DRAFT);
+  await store.countOutcome(leadId, runId, DEFAULT_KPI_RATES);
+}
+
+async function failAndCount(leadId: string, runId: string, reason = 'gave up'): Promise<void> {
+  await store.saveFailed(leadId, runId, reason);
+  await store.countOutcome(leadId, runId, DEFAULT_KPI_RATES);
+}
+
+/** Moves a run's settled leads' settled_at this far into the past, keeping their order. */
+async function ageSettled(runId: string, seconds: number): Promise<void> {
+  await db.sql`update leads set settled_at = settled_at - make_interval(secs => ${seconds}) where run_id = ${runId} and settled_at is not null`;
+}
+
+async function collect(leads: AsyncIterable<LeadView>): Promise<LeadView[]> {
+  const all: LeadView[] = [];
+  for await (const view of leads) all.push(view);
+  return all;
+}
+
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const anIsoTimestamp: unknown = expect.stringMatching(ISO);
+
+describe('runStatus', () => {
+  it("shows the user's run with its counters", async () => {
+    const userId = randomUUID();
+    const r = await run(userId, ['Email'], ['a@example.com', 'b@example.com', 'c@example.com']);
+    await personalizeAndCount(r.leadIds[0]!, r.runId);
+    await failAndCount(r.leadIds[1]!, r.runId);
+    const view = await store.runStatus(userId, r.runId);
+    expect(view).toEqual({
+      run_id: r.runId,
+      campaign_id: r.campaignId,
+      status: 'personalizing',
+      total_rows: 3,
+      valid: 3,
+      duplicates: 0,
+      rejected_rows: 0,
+      skipped: 0,
+      processed: 2,
+      personalized: 1,
+      failed: 1,
+      error_message: null,
+      created_at: anIsoTimestamp,
+      updated_at: anIsoTimestamp,
+      completed_at: null,
+    });
+    await failAndCount(r.leadIds[2]!, r.runId);
+    await store.completeIfSettled(r.runId);
+    expect((await store.runStatus(userId, r.runId))?.completed_at).toMatch(ISO);
+  });
+
+  it('is null for an unknown or malformed id', async () => {
+    expect(await store.runStatus(randomUUID(), randomUUID())).toBeNull();
+    expect(await store.runStatus(randomUUID(), 'runs/../x')).toBeNull();
+  });
+});
+
+describe('leads', () => {
+  it('pages through every lead of the campaign exactly once', async () => {
+    const userId = randomUUID();
+    const emails = Array.from({ length: 7 }, (_, index) => `page${index}@example.com`);
+    const r = await run(userId, ['Email'], emails);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.leads(userId, r.campaignId, { limit: 3, ...(cursor === undefined ? {} : { cursor }) });
+      if (page === null) throw new Error('campaign not found');
+      seen.push(...page.leads.map((view) => view.id));
+      cursor = page.next_cursor ?? undefined;
+      pages += 1;
+    } while (cursor !== undefined);
+    expect(pages).toBe(3);
+    expect(seen).toHaveLength(7);
+    expect(new Set(seen)).toEqual(new Set(r.leadIds));
+  });
+
+  it('filters by status and shows what the pipeline wrote', async () => {
+    const userId = randomUUID();
+    const r = await run(userId, ['Email', 'Notes'], ['ok@example.com', 'ko@example.com', 'wait@example.com']);
+    await personalizeAndCount(r.leadIds[0]!, r.runId);
+    await failAndCount(r.leadIds[1]!, r.runId, 'research failed after 6 attempts');
+
+    const personalized = await store.leads(userId, r.campaignId, { status: 'personalized', limit: 10 });
+    expect(personalized).toEqual({
+      leads: [
+        {
+          id: r.leadIds[0],
+          run_id: r.runId,
+          row: 2,
+          email: 'ok@example.com',
+          company: 'Acme',
+          canonical: { email: 'ok@example.com', company: 'Acme' },
+          fields: [['Email', 'ok@example.com'], ['Notes', 'Notes of ok@example.com']],
+          status: 'personalized',
+          research: RESEARCH.text,
+          citations: RESEARCH.citations,
+          message: DRAFT.message,
+          error: null,
+          attempts: 0,
+          model: DRAFT.model,
+          updated_at: anIsoTimestamp,
+          settled_at: anIsoTimestamp,
+        },
+      ],
+      next_cursor: null,
+    });
+    const failed = await store.leads(userId, r.campaignId, { status: 'failed', limit: 10 });
+    expect(failed?.leads.map((view) => [view.email, view.error])).toEqual([['ko@example.com', 'research failed after 6 attempts']]);
+    const pending = await store.leads(userId, r.campaignId, { status: 'pending', limit: 10 });
+    expect(pending?.leads.map((view) => [view.email, view.citations, view.settled_at])).toEqual([['wait@example.com', [], null]]);
+  });
+
+  it('refuses a cursor it did not hand out', async () => {
+    const userId = randomUUID();
+    const r = await run(userId, ['Email'], ['c@example.com']);
+    for (const cursor of ['not base64!', Buffer.from('not-a-uuid').toString('base64url'), '']) {
+      await expect(store.leads(userId, r.campaignId, { cursor, limit: 5 })).rejects.toBeInstanceOf(InvalidCursorError);
+    }
+  });
+});
+
+describe('settledLeads', () => {
+  it('feeds settled leads once each, in order, after a short visibility delay while the run is live', async () => {
+    const userId = randomUUID();
+    const r = await run(userId, ['Email'], ['s1@example.com', 's2@example.com', 's3@example.com']);
+    const [first, second, third] = r.leadIds as [string, string, string];
+    await personalizeAndCount(first, r.runId);
+    await failAndCount(second, r.runId);
+
+    expect(await store.settledLeads(userId, r.runId, null, 10)).toEqual({ leads: [], cursor: null });
+    await ageSettled(r.runId, 5);
+
+    const one = await store.settledLeads(userId, r.runId, null, 1);
+    expect(one.leads.map((view) => view.id)).toEqual([first]);
+    const two = await store.settledLeads(userId, r.runId, one.cursor, 10);
+    expect(two.leads.map((view) => [view.id, view.status])).toEqual([[second, 'failed']]);
+    expect(await store.settledLeads(userId, r.runId, two.cursor, 10)).toEqual({ leads: [], cursor: two.cursor });
+
+    // Once the run has ended, every settled lead shows at once.
+    await failAndCount(third, r.runId);
+    expect(await store.completeIfSettled(r.runId)).not.toBeNull();
+    const three = await store.settledLeads(userId, r.runId, two.cursor, 10);
+    expect(three.leads.map((view) => view.id)).toEqual([third]);
+    expect(three.cursor).not.toBe(two.cursor);
+  });
+
+  it('tells apart leads settled within the same millisecond', async () => {
+    const userId = randomUUID();
+    const r = await run(userId, ['Email'], ['m1@example.com', 'm2@example.com', 'm3@example.com']);
+    for (const leadId of r.leadIds) await failAndCount(leadId, r.runId);
+    // Microseconds apart, in the opposite order of their ids.
+    const byIdDesc = [...r.leadIds].sort().reverse();
+    for (const [index, leadId] of byIdDesc.entries()) {
+      await db.sql`update leads set settled_at = timestamptz '2026-01-01 00:00:00.123000Z' + make_interval(secs => ${index / 1e6}) where id = ${leadId}`;
+    }
+    const fed: string[] = [];
+    let cursor: string | null = null;
+    for (let call = 0; call < 4; call += 1) {
+      const batch: { leads: readonly LeadView[]; cursor: string | null } = await store.settledLeads(userId, r.runId, cursor, 1);
+      fed.push(...batch.leads.map((view) => view.id));
+      cursor = batch.cursor;
+    }
+    expect(fed).toEqual(byIdDesc);
+  });
+
+  it('refuses a cursor it did not hand out', async () => {
+    const forged = Buffer.from(JSON.stringify(['yesterday', randomUUID()])).toString('base64url');
+    await expect(store.settledLeads(randomUUID(), randomUUID(), forged, 10)).rejects.toBeInstanceOf(InvalidCursorError);
+  });
+});
+
+describe('exportLeads', () => {
+  it('gives every lead in campaign order under the union of the runs’ headers', async () => {
+    const userId = randomUUID();
+    const first = await run(userId, ['Email', 'Company', 'Notes'], ['one@example.com', 'two@example.com', 'lost@example.com']);
+    await failAndCount(first.leadIds[2]!, first.runId); // taken over by the second run below
+    const second = await run(userId, ['Email', 'Website', 'Company', 'Notes', 'Notes'], ['three@example.com', 'lost@example.com'], first.campaignId);
+
+    const exported = await store.exportLeads(userId, first.campaignId);
+    if (exported === null) throw new Error('campaign not found');
+    expect(exported.headers).toEqual(['Email', 'Company', 'Notes', 'Website', 'Notes']);
+    const leads = await collect(exported.leads);
+    expect(leads.map((view) => [view.email, view.run_id, view.row])).toEqual([
+      ['one@example.com', first.runId, 2],
+      ['two@example.com', first.runId, 3],
+      ['three@example.com', second.runId, 2],
+      ['lost@example.com', second.runId, 3],
+    ]);
+    expect(leads[3]?.fields.map(([header]) => header)).toEqual(['Email', 'Website', 'Company', 'Notes', 'Notes']);
+  });
+
+  it('streams a large campaign in order and lets go of its connection when the reader stops early', async () => {
+    const userId = randomUUID();
+    const emails = Array.from({ length: 1_234 }, (_, index) => `bulk${index}@example.com`);
+    const r = await run(userId, ['Email'], emails);
+    const exported = await store.exportLeads(userId, r.campaignId);
+    const leads = await collect(exported!.leads);
+    expect(leads.map((view) => view.row)).toEqual(emails.map((_, index) => index + 2));
+
+    // More early stops than the pool (4) has connections: each must give its connection back.
+    for (let stop = 0; stop < 6; stop += 1) {
+      for await (const view of (await store.exportLeads(userId, r.campaignId))!.leads) {
+        expect(view.row).toBe(2);
+        break;
+      }
+    }
+    expect((await store.runStatus(userId, r.runId))?.valid).toBe(1_234);
+  });
+});
+
+describe('metrics', () => {
+  it('are zeros for a user with none, then the exact totals', async () => {
+    const userId = randomUUID();
+    expect(await store.metrics(userId)).toEqual({ leads_personalized: 0, hours_saved: '0.00', money_saved: '0.00', updated_at: null });
+    const r = await run(userId, ['Email'], ['k1@example.com', 'k2@example.com']);
+    for (const leadId of r.leadIds) await personalizeAndCount(leadId, r.runId);
+    expect(await store.metrics(userId)).toEqual({
+      leads_personalized: 2,
+      hours_saved: '0.04',
+      money_saved: '0.08',
+      updated_at: anIsoTimestamp,
+    });
+  });
+});
+
+describe('tenant isolation', () => {
+  it("gives another user nothing of a user's runs, campaigns, leads or KPIs", async () => {
+    const owner = randomUUID();
+    const stranger = randomUUID();
+    const r = await run(owner, ['Email'], ['mine@example.com', 'ours@example.com']);
+    await personalizeAndCount(r.leadIds[0]!, r.runId);
+    await ageSettled(r.runId, 5);
+    const ownPage = await store.leads(owner, r.campaignId, { limit: 10 });
+    expect(ownPage?.leads).toHaveLength(2);
+    expect((await store.settledLeads(owner, r.runId, null, 10)).leads).toHaveLength(1);
+
+    expect(await store.runStatus(stranger, r.runId)).toBeNull();
+    expect(await store.leads(stranger, r.campaignId, { limit: 10 })).toBeNull();
+    expect(await store.settledLeads(stranger, r.runId, null, 10)).toEqual({ leads: [], cursor: null });
+    expect(await store.exportLeads(stranger, r.campaignId)).toBeNull();
+    expect(await store.metrics(stranger)).toEqual({ leads_personalized: 0, hours_saved: '0.00', money_saved: '0.00', updated_at: null });
+    // Neither does a campaign id passed as a run id, nor the other way round.
+    expect(await store.runStatus(owner, r.campaignId)).toBeNull();
+    expect(await store.leads(owner, r.runId, { limit: 10 })).toBeNull();
+  });
+});
