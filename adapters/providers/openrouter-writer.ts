@@ -1,0 +1,152 @@
+/**
+ * The opening line, written by Claude through OpenRouter's chat-completions API (the openai
+ * SDK's `chat.completions.create` with `baseURL` https://openrouter.ai/api/v1). The answer is
+ * asked for as strict JSON Schema output and validated here either way, since not every model
+ * behind OpenRouter honours `response_format`.
+ */
+import type OpenAI from 'openai';
+import * as v from 'valibot';
+import type { Draft, LeadProfile, MessageWriter, Research } from '../../ports/providers.port.ts';
+import { providerClient } from './client.ts';
+import { failureForStatus, providerError, toProviderError } from './errors.ts';
+import { writerInput, writerInstructions } from './prompts.ts';
+
+export const OPENROUTER_BASE_URL = 'https://openrouter.ai/api/v1';
+/** A current Claude model in OpenRouter's naming; configuration (PERSONALIZATION_MODEL) overrides it. */
+export const DEFAULT_PERSONALIZATION_MODEL = 'anthropic/claude-sonnet-4.6';
+
+/** One sentence of JSON needs little; OpenRouter reserves output allowance from this. */
+const MAX_TOKENS = 400;
+
+export interface OpenRouterWriterOptions {
+  readonly apiKey: string;
+  /** Default OPENROUTER_BASE_URL. */
+  readonly baseURL?: string;
+  /** Default DEFAULT_PERSONALIZATION_MODEL. */
+  readonly model?: string;
+  /** Per-call limit, on top of the caller's AbortSignal. Default 60 s. */
+  readonly timeoutMs?: number;
+  /** How errors name this provider. Default `openrouter`. */
+  readonly name?: string;
+}
+
+const OPENER_JSON_SCHEMA = {
+  type: 'object',
+  properties: {
+    message: { type: 'string', description: 'The opening line: one sentence, at most 25 words.' },
+    basis: { type: 'string', description: 'The research fact the line relies on, quoted as written in the research.' },
+  },
+  required: ['message', 'basis'],
+  additionalProperties: false,
+} as const;
+
+/** `[First Name]`, `{{company}}`, `{title}`, `<name>`: a template the model forgot to fill in. */
+const PLACEHOLDER = /\{\{?\s*[\w ]+\s*\}\}?|\[(?:[\w]+ )?(?:name|company|title|role)\]|<\s*(?:[\w]+ )?(?:name|company)\s*>/i;
+
+const Opener = v.object({
+  message: v.pipe(
+    v.string(),
+    v.trim(),
+    v.minLength(1),
+    v.maxLength(400),
+    v.check((message) => !PLACEHOLDER.test(message)),
+  ),
+  basis: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(2_000)),
+});
+
+// Only the fields this adapter reads.
+const CompletionBody = v.object({
+  model: v.optional(v.nullable(v.string())),
+  choices: v.optional(
+    v.array(
+      v.object({
+        finish_reason: v.optional(v.nullable(v.string())),
+        message: v.object({ content: v.optional(v.nullable(v.string())), refusal: v.optional(v.nullable(v.string())) }),
+      }),
+    ),
+  ),
+  /** OpenRouter can answer 200 with an error object when the upstream model failed. */
+  error: v.optional(v.nullable(v.object({ code: v.optional(v.nullable(v.union([v.number(), v.string()]))) }))),
+  usage: v.optional(v.nullable(v.object({ prompt_tokens: v.number(), completion_tokens: v.number() }))),
+});
+
+export class OpenRouterMessageWriter implements MessageWriter {
+  readonly #client: OpenAI;
+  readonly #model: string;
+  readonly #name: string;
+
+  constructor(options: OpenRouterWriterOptions) {
+    this.#model = options.model ?? DEFAULT_PERSONALIZATION_MODEL;
+    this.#name = options.name ?? 'openrouter';
+    this.#client = providerClient({
+      apiKey: options.apiKey,
+      baseURL: options.baseURL ?? OPENROUTER_BASE_URL,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      // OpenRouter's optional app attribution.
+      headers: { 'X-Title': 'AI Growth Accelerator' },
+    });
+  }
+
+  async write(input: { lead: LeadProfile; research: Research; prompt?: string }, signal: AbortSignal): Promise<Draft> {
+    let answer: unknown;
+    try {
+      answer = await this.#client.chat.completions.create(
+        {
+          model: this.#model,
+          messages: [
+            { role: 'system', content: writerInstructions(input.prompt) },
+            { role: 'user', content: writerInput(input.lead, input.research) },
+          ],
+          response_format: { type: 'json_schema', json_schema: { name: 'opening_line', strict: true, schema: OPENER_JSON_SCHEMA } },
+          max_tokens: MAX_TOKENS,
+        },
+        { signal },
+      );
+    } catch (error) {
+      throw toProviderError(this.#name, error);
+    }
+    return this.#read(answer);
+  }
+
+  #read(answer: unknown): Draft {
+    const parsed = v.safeParse(CompletionBody, answer);
+    if (!parsed.success) throw providerError(this.#name, 'malformed', { detail: 'unexpected response shape' });
+    const body = parsed.output;
+
+    if (body.error != null) {
+      const status = Number(body.error.code);
+      throw Number.isInteger(status) && status >= 400
+        ? providerError(this.#name, failureForStatus(status), { status, detail: 'error in a 200 answer' })
+        : providerError(this.#name, 'unavailable', { detail: 'error in a 200 answer' });
+    }
+    const choice = body.choices?.[0];
+    if (choice === undefined) throw providerError(this.#name, 'malformed', { detail: 'no choices' });
+    if (choice.message.refusal != null && choice.message.refusal !== '') throw providerError(this.#name, 'rejected', { detail: 'model refused' });
+    if (choice.finish_reason === 'content_filter') throw providerError(this.#name, 'rejected', { detail: 'content filter' });
+    if (choice.finish_reason === 'error') throw providerError(this.#name, 'unavailable', { detail: 'upstream error' });
+
+    const opener = parseOpener(choice.message.content ?? '');
+    if (opener === undefined) {
+      throw providerError(this.#name, 'malformed', { detail: choice.finish_reason === 'length' ? 'answer cut off' : 'not the expected JSON' });
+    }
+    return {
+      message: opener.message,
+      basis: opener.basis,
+      model: body.model ?? this.#model,
+      ...(body.usage == null ? {} : { usage: { inputTokens: body.usage.prompt_tokens, outputTokens: body.usage.completion_tokens } }),
+    };
+  }
+}
+
+/** The `{message, basis}` object in a model's answer, tolerating a ```json fence around it. */
+export function parseOpener(content: string): v.InferOutput<typeof Opener> | undefined {
+  const unfenced = /^\s*```(?:json)?\s*([\s\S]*?)\s*```\s*$/i.exec(content)?.[1] ?? content;
+  let json: unknown;
+  try {
+    json = JSON.parse(unfenced);
+  } catch {
+    return undefined;
+  }
+  const result = v.safeParse(Opener, json);
+  return result.success ? result.output : undefined;
+}
