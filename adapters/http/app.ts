@@ -4,13 +4,18 @@
  * A plugin is a function that takes only the inbound ports its routes need and returns a Hono
  * instance (see routes/health.ts, routes/campaigns.ts). To add one: write routes/<name>.ts,
  * add the ports it needs to HttpAppDeps, and mount it below with `app.route(<prefix>, ...)`.
- * Anything under /api/ requires a signed-in user.
+ * Anything under /api/ requires a signed-in user; the run event stream alone may also take the
+ * token from its query string (see routes/run-progress.ts).
  */
 import { Hono } from 'hono';
+import { except } from 'hono/combine';
 import { requestId } from 'hono/request-id';
 import type { ImportLimits } from '../../domain/leads/import-error.ts';
+import type { CampaignQueries } from '../../ports/campaign-store.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
+import type { RunWatcher } from '../../ports/run-notifications.port.ts';
+import type { SubmitCampaign } from '../../ports/submit-campaign.port.ts';
 import type { TokenVerifier } from '../../ports/token-verifier.port.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { AppEnv } from './context.ts';
@@ -18,8 +23,12 @@ import { notFound, onError } from './errors.ts';
 import { requireUser } from './middleware/auth.ts';
 import { corsPolicy } from './middleware/cors.ts';
 import { requestLogging } from './middleware/request-logging.ts';
+import { campaignProcessRoutes } from './routes/campaign-process.ts';
+import { campaignResultsRoutes } from './routes/campaign-results.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
 import { healthRoutes } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import { requireUserForEventStream, runProgressRoutes } from './routes/run-progress.ts';
 
 export interface HttpAppDeps {
   readonly logger: Logger;
@@ -29,7 +38,14 @@ export interface HttpAppDeps {
   readonly readiness: readonly ReadinessProbe[];
   readonly previewImport: PreviewImport;
   readonly limits: ImportLimits;
+  readonly submitCampaign: SubmitCampaign;
+  readonly campaignQueries: CampaignQueries;
+  /** Wakes the run event stream when a run changes (its fallback is polling). */
+  readonly runWatcher: RunWatcher;
 }
+
+/** The one route that accepts `?access_token=`, for browsers' EventSource. */
+const EVENT_STREAM_PATH = '/api/campaigns/events/*';
 
 /** A caller's X-Request-Id is kept only when short; hono/request-id also limits it to [A-Za-z0-9_=-]. */
 const MAX_REQUEST_ID_LENGTH = 64;
@@ -40,10 +56,16 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   app.use(requestId({ limitLength: MAX_REQUEST_ID_LENGTH }));
   app.use(requestLogging(deps.logger));
   app.use(corsPolicy(deps.corsOrigins));
-  app.use('/api/*', requireUser(deps.tokenVerifier));
+  app.use('/api/*', except(EVENT_STREAM_PATH, requireUser(deps.tokenVerifier)));
+  app.use(EVENT_STREAM_PATH, requireUserForEventStream(deps.tokenVerifier));
 
+  const queries = deps.campaignQueries;
   app.route('/', healthRoutes({ readiness: deps.readiness }));
   app.route('/api/campaigns', campaignRoutes({ previewImport: deps.previewImport, limits: deps.limits }));
+  app.route('/api/campaigns', campaignProcessRoutes({ submitCampaign: deps.submitCampaign, limits: deps.limits }));
+  app.route('/api/campaigns', runProgressRoutes({ queries, watcher: deps.runWatcher }));
+  app.route('/api/campaigns', campaignResultsRoutes({ queries }));
+  app.route('/api', metricsRoutes({ queries }));
 
   app.notFound(notFound);
   app.onError(onError);

@@ -1,23 +1,40 @@
 /**
  * The real HTTP edge on a real listening server (port 0), wired like src/compose.ts with the
- * real adapters: the Supabase token verifier, the CSV import, and readiness probes against the
- * real PostgreSQL and NATS. Tests talk to it with fetch.
+ * real adapters: the Supabase token verifier, the CSV import, readiness probes against the real
+ * PostgreSQL and NATS, the PostgreSQL campaign store on a throw-away database of its own, and the
+ * submission's NATS object store, publisher and run notifications under a random subject prefix.
+ * No consumer runs: tests drive the pipeline's writes through the store (and the notifier), as
+ * the consumers would. Tests talk to the server with fetch.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
+import { Readable } from 'node:stream';
 import { inject } from 'vitest';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { CsvLeadFileReader } from '../../adapters/csv/csv-lead-file-reader.ts';
 import { SupabaseTokenVerifier } from '../../adapters/auth/supabase-token-verifier.ts';
 import { createHttpApp } from '../../adapters/http/app.ts';
 import { startHttpServer } from '../../adapters/http/server.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
 import { connectNats, NatsReadinessProbe } from '../../adapters/nats/connection.ts';
-import { createSql } from '../../adapters/postgres/client.ts';
+import { NatsObjectLeadFileStore } from '../../adapters/nats/file-store.ts';
+import { JetStreamEventPublisher } from '../../adapters/nats/publisher.ts';
+import { NatsRunNotifications } from '../../adapters/nats/run-notifications.ts';
+import { deadLetterStreamName, provisionTopology } from '../../adapters/nats/topology.ts';
+import { PostgresCampaignStore } from '../../adapters/postgres/campaign-store.ts';
+import { createSql, type Sql } from '../../adapters/postgres/client.ts';
 import { PostgresReadinessProbe } from '../../adapters/postgres/readiness.ts';
+import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../../domain/leads/import-error.ts';
+import type { LeadFileStore } from '../../ports/lead-file-store.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
+import type { RunNotifier } from '../../ports/run-notifications.port.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
-import { TEST_JWT_SECRET } from './tokens.ts';
+import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
+import { createTestDatabase } from './database.ts';
+import { deleteStreams, testNames } from './nats.ts';
+import { hs256Token, TEST_JWT_SECRET } from './tokens.ts';
 
 /** The one browser origin the test server allows. */
 export const ALLOWED_ORIGIN = 'https://app.example.test';
@@ -36,27 +53,63 @@ export interface TestServerOptions {
 export interface TestServer {
   /** e.g. http://127.0.0.1:41234 */
   readonly baseUrl: string;
+  /** The store behind the routes, on the server's own database: seed it and drive it like the consumers do. */
+  readonly store: PostgresCampaignStore;
+  /** A connection to the server's database, for what the store has no method for. */
+  readonly sql: Sql;
+  /** Says "this run changed" the way the KPI projection does. */
+  readonly notifier: RunNotifier;
+  /** Where `POST /process` stores the uploaded files. */
+  readonly files: LeadFileStore;
+  /** The server's NATS connection, and the subject prefix of its events and notifications. */
+  readonly nc: NatsConnection;
+  readonly subjectPrefix: string;
   close(): Promise<void>;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const logger = options.logger ?? createLogger({ level: 'silent' });
-  const probes = options.readiness ? { probes: options.readiness, close: async () => {} } : await realReadinessProbes(logger);
   const limits = DEFAULT_IMPORT_LIMITS;
+  const reader = new CsvLeadFileReader();
+  const database = await createTestDatabase({ migrate: true });
+  const nc = await connectNats({ url: inject('natsUrl'), name: 'http-tests', logger });
+  const names = testNames();
+  await provisionTopology(nc, { streamName: names.streamName, prefix: names.prefix, consumers: [] });
+  const files = await NatsObjectLeadFileStore.open(nc, { bucket: names.bucket });
+  const store = new PostgresCampaignStore(database.sql);
+  const notifications = new NatsRunNotifications(nc, { prefix: names.prefix });
+
   const app = createHttpApp({
     logger,
     corsOrigins: [ALLOWED_ORIGIN],
     tokenVerifier: new SupabaseTokenVerifier({ jwtSecret: TEST_JWT_SECRET, supabaseUrl: options.supabaseUrl }),
-    readiness: probes.probes,
-    previewImport: options.previewImport ?? new PreviewImportService({ reader: new CsvLeadFileReader(), limits }),
+    readiness: options.readiness ?? [new PostgresReadinessProbe(database.sql), new NatsReadinessProbe(nc)],
+    previewImport: options.previewImport ?? new PreviewImportService({ reader, limits }),
     limits,
+    submitCampaign: new SubmitCampaignService({
+      reader,
+      limits,
+      store,
+      files,
+      publisher: new JetStreamEventPublisher(nc, { prefix: names.prefix }),
+    }),
+    campaignQueries: store,
+    runWatcher: notifications,
   });
   const server = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 1_000 });
   return {
     baseUrl: `http://127.0.0.1:${server.port}`,
+    store,
+    sql: database.sql,
+    notifier: notifications,
+    files,
+    nc,
+    subjectPrefix: names.prefix,
     async close() {
       await server.close();
-      await probes.close();
+      await deleteStreams(nc, names.streamName, deadLetterStreamName(names.streamName), `OBJ_${names.bucket}`);
+      await nc.close();
+      await database.drop();
     },
   };
 }
@@ -127,4 +180,168 @@ export function postPreview(baseUrl: string, request: PreviewRequest): Promise<R
     headers: request.token === undefined ? {} : { Authorization: `Bearer ${request.token}` },
     body: form,
   });
+}
+
+export interface ProcessRequest {
+  readonly token: string;
+  readonly content: string;
+  readonly fileName?: string;
+  readonly fileType?: string;
+  /** The text fields: campaign_name, campaign_id, demo, research_prompt, personalization_prompt. */
+  readonly fields?: Readonly<Record<string, string>>;
+}
+
+/** POST /api/campaigns/process as a browser form upload would. */
+export function postProcess(baseUrl: string, request: ProcessRequest): Promise<Response> {
+  const form = new FormData();
+  form.append('csv_file', new File([request.content], request.fileName ?? 'leads.csv', { type: request.fileType ?? 'text/csv' }));
+  for (const [name, value] of Object.entries(request.fields ?? {})) form.append(name, value);
+  return fetch(`${baseUrl}/api/campaigns/process`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${request.token}` },
+    body: form,
+  });
+}
+
+/** A signed-in user: their id and an access token for it. */
+export interface TestUser {
+  readonly id: string;
+  readonly token: string;
+}
+
+export async function testUser(): Promise<TestUser> {
+  const id = randomUUID();
+  return { id, token: await hs256Token({ sub: id }) };
+}
+
+/** GET an /api path as `user`. */
+export function apiGet(baseUrl: string, path: string, user: TestUser): Promise<Response> {
+  return fetch(`${baseUrl}${path}`, { headers: { Authorization: `Bearer ${user.token}` } });
+}
+
+// ── Seeding the store as the pipeline's consumers write it ──────────────────────────────────
+
+export interface SeededRun {
+  readonly runId: string;
+  readonly campaignId: string;
+  /** Lead ids by normalized email. */
+  readonly leadIds: ReadonlyMap<string, string>;
+}
+
+export interface SeedRunOptions {
+  readonly userId: string;
+  readonly csv: string;
+  /** A new campaign of this name (the default), or a new run of `campaignId`. */
+  readonly campaignName?: string;
+  readonly campaignId?: string;
+}
+
+/**
+ * A run whose file was extracted: the campaign and run recorded as `POST /process` records them,
+ * then the leads imported and stored as the extraction consumer stores them. The run ends up
+ * `personalizing` with every new lead `pending`.
+ */
+export async function seedRun(server: TestServer, options: SeedRunOptions): Promise<SeededRun> {
+  const { store } = server;
+  const { runId, campaignId } = await store.createRun({
+    userId: options.userId,
+    ...(options.campaignId === undefined ? { campaignName: options.campaignName ?? 'Seeded' } : { campaignId: options.campaignId }),
+    demo: false,
+    fileName: 'leads.csv',
+  });
+  const run = await store.beginExtraction(runId);
+  if (run === null) throw new Error('the new run could not begin extraction');
+  const { report, sample } = await new PreviewImportService({ reader: new CsvLeadFileReader(), limits: DEFAULT_IMPORT_LIMITS }).preview({
+    file: Readable.from([Buffer.from(options.csv)]),
+    demo: false,
+    sampleSize: 1000,
+  });
+  const { skipped } = await store.storeLeads(run, sample);
+  await store.finishExtraction(runId, { report, columns: report.columns, skipped });
+  const rows = await server.sql<{ id: string; email: string }[]>`select id, email from leads where run_id = ${runId}`;
+  return { runId, campaignId, leadIds: new Map(rows.map((row) => [row.email, row.id])) };
+}
+
+export type LeadOutcome = { readonly message: string } | { readonly error: string };
+
+/** Settles a pending lead as research, personalization and the KPI projection would, and signals the run. */
+export async function settleLead(server: TestServer, runId: string, leadId: string, outcome: LeadOutcome): Promise<void> {
+  const { store } = server;
+  if ('message' in outcome) {
+    const model = 'test-model';
+    if (!(await store.saveResearch(leadId, runId, { text: 'Research.', citations: [{ url: 'https://example.com/' }], model }))) {
+      throw new Error('lead was not pending');
+    }
+    await store.savePersonalized(leadId, runId, { message: outcome.message, basis: 'Research.', model });
+  } else {
+    await store.saveFailed(leadId, runId, outcome.error);
+  }
+  if (!(await store.countOutcome(leadId, runId, DEFAULT_KPI_RATES))) throw new Error('outcome was counted before');
+  await store.completeIfSettled(runId);
+  server.notifier.notify(runId);
+}
+
+// ── Server-sent events ──────────────────────────────────────────────────────────────────────
+
+export interface ServerSentEvent {
+  readonly event: string;
+  readonly data: string;
+}
+
+export interface EventStream {
+  readonly response: Response;
+  /** The next event; null once the server closed the stream. Rejects after `timeoutMs`. */
+  next(timeoutMs?: number): Promise<ServerSentEvent | null>;
+  /** Comment lines seen so far (heartbeats). */
+  readonly comments: readonly string[];
+  /** Disconnects. */
+  close(): void;
+}
+
+/** Opens an event stream with fetch (headers allowed, unlike EventSource) and parses it as text/event-stream. */
+export async function openEventStream(url: string, headers: Readonly<Record<string, string>> = {}): Promise<EventStream> {
+  const abort = new AbortController();
+  const response = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: abort.signal });
+  const reader = response.body?.pipeThrough(new TextDecoderStream()).getReader();
+  const comments: string[] = [];
+  let buffer = '';
+
+  async function next(timeoutMs = 10_000): Promise<ServerSentEvent | null> {
+    if (reader === undefined) return null;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const end = buffer.indexOf('\n\n');
+      if (end >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const event = parseBlock(block, comments);
+        if (event !== null) return event;
+        continue;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error('timed out waiting for a server-sent event');
+      let timer: NodeJS.Timeout | undefined;
+      const chunk = await Promise.race([
+        reader.read(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timed out waiting for a server-sent event')), remaining);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      if (chunk.done) return null;
+      buffer += chunk.value;
+    }
+  }
+
+  return { response, next, comments, close: () => abort.abort() };
+}
+
+function parseBlock(block: string, comments: string[]): ServerSentEvent | null {
+  let event = 'message';
+  const data: string[] = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith(':')) comments.push(line.slice(1).trim());
+    else if (line.startsWith('event: ')) event = line.slice('event: '.length);
+    else if (line.startsWith('data: ')) data.push(line.slice('data: '.length));
+  }
+  return data.length === 0 && event === 'message' ? null : { event, data: data.join('\n') };
 }

@@ -1,0 +1,142 @@
+import { buffer } from 'node:stream/consumers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFileKey } from '../../src/app/submit-campaign.ts';
+import { eventSubject } from '../../adapters/nats/subjects.ts';
+import { apiGet, postProcess, startTestServer, testUser, type TestServer, type TestUser } from '../support/http.ts';
+import { expectProblem, readJson } from './helpers.ts';
+
+const CSV = ['email,company,first_name', 'ann@example.com,Acme,Ann', 'bob@example.com,Beta,Bob', 'ann@example.com,Acme,Dup'].join('\n');
+
+interface Submitted {
+  run_id: string;
+  campaign_id: string;
+  status_url: string;
+  events_url: string;
+  results_url: string;
+}
+
+describe('POST /api/campaigns/process', () => {
+  let server: TestServer;
+  let alice: TestUser;
+  let bob: TestUser;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    [alice, bob] = await Promise.all([testUser(), testUser()]);
+  });
+  afterAll(() => server.close());
+
+  async function runCount(userId: string): Promise<number> {
+    const [row] = await server.sql<{ count: number }[]>`select count(*)::int as count from campaign_runs where user_id = ${userId}`;
+    return row?.count ?? 0;
+  }
+
+  it('answers 202 with where to follow the run, records it queued, stores the file and announces it', async () => {
+    const announced = server.nc.subscribe(eventSubject('campaign.submitted', server.subjectPrefix), { max: 1 });
+    const res = await postProcess(server.baseUrl, {
+      token: alice.token,
+      content: CSV,
+      fileName: 'spring.csv',
+      fields: { campaign_name: '  Spring outreach  ', research_prompt: 'Focus on hiring.', demo: 'true' },
+    });
+
+    expect(res.status).toBe(202);
+    const body = await readJson<Submitted>(res);
+    expect(Object.keys(body).sort()).toEqual(['campaign_id', 'events_url', 'results_url', 'run_id', 'status_url']);
+    expect(body.status_url).toBe(`/api/campaigns/status/${body.run_id}`);
+    expect(body.events_url).toBe(`/api/campaigns/events/${body.run_id}`);
+    expect(body.results_url).toBe(`/api/campaigns/results/${body.campaign_id}`);
+    expect(res.headers.get('location')).toBe(body.status_url);
+
+    const status = await apiGet(server.baseUrl, body.status_url, alice);
+    expect(status.status).toBe(200);
+    expect(await readJson(status)).toMatchObject({ run_id: body.run_id, campaign_id: body.campaign_id, status: 'queued' });
+
+    const [run] = await server.sql`
+      select r.demo, r.file_name, r.research_prompt, r.personalization_prompt, c.name
+      from campaign_runs r join campaigns c on c.id = r.campaign_id where r.id = ${body.run_id}`;
+    expect(run).toEqual({ demo: true, file_name: 'spring.csv', research_prompt: 'Focus on hiring.', personalization_prompt: null, name: 'Spring outreach' });
+
+    const stored = await buffer(await server.files.get(runFileKey(body.run_id)));
+    expect(stored.toString('utf8')).toBe(CSV);
+
+    for await (const message of announced) {
+      expect(message.json()).toMatchObject({ type: 'campaign.submitted', run_id: body.run_id, campaign_id: body.campaign_id, user_id: alice.id });
+    }
+  });
+
+  it('adds a run to one of the caller\'s campaigns with campaign_id', async () => {
+    const first = await readJson<Submitted>(await postProcess(server.baseUrl, { token: alice.token, content: CSV, fields: { campaign_name: 'Q3' } }));
+    const res = await postProcess(server.baseUrl, { token: alice.token, content: CSV, fields: { campaign_id: first.campaign_id } });
+    expect(res.status).toBe(202);
+    const second = await readJson<Submitted>(res);
+    expect(second.campaign_id).toBe(first.campaign_id);
+    expect(second.run_id).not.toBe(first.run_id);
+  });
+
+  it('answers 404 for another user\'s campaign_id, and records nothing for the caller', async () => {
+    const alices = await readJson<Submitted>(await postProcess(server.baseUrl, { token: alice.token, content: CSV, fields: { campaign_name: 'Private' } }));
+    const res = await postProcess(server.baseUrl, { token: bob.token, content: CSV, fields: { campaign_id: alices.campaign_id } });
+    const body = await expectProblem(res, 404);
+    expect(JSON.stringify(body)).not.toContain('Private');
+    expect(await runCount(bob.id)).toBe(0);
+  });
+
+  it('answers 404 for a campaign_id that does not exist', async () => {
+    const res = await postProcess(server.baseUrl, { token: bob.token, content: CSV, fields: { campaign_id: crypto.randomUUID() } });
+    await expectProblem(res, 404);
+  });
+
+  describe('400: bad fields, nothing recorded', () => {
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ['neither campaign_name nor campaign_id', {}, /either campaign_name .* or campaign_id/],
+      ['both campaign_name and campaign_id', { campaign_name: 'X', campaign_id: crypto.randomUUID() }, /not both/],
+      ['a campaign_id that is not a UUID', { campaign_id: 'campaign-1' }, /campaign_id must be a UUID/],
+      ['a blank campaign_name', { campaign_name: '   ' }, /campaign_name must not be blank/],
+      ['a campaign_name over 200 characters', { campaign_name: 'x'.repeat(201) }, /at most 200/],
+      ['a research_prompt over 4000 characters', { campaign_name: 'X', research_prompt: 'p'.repeat(4001) }, /research_prompt must be at most 4000/],
+      ['a personalization_prompt over 4000 characters', { campaign_name: 'X', personalization_prompt: 'p'.repeat(4001) }, /personalization_prompt must be at most 4000/],
+      ['a demo value it does not understand', { campaign_name: 'X', demo: 'maybe' }, /demo must be one of/],
+    ];
+    it.each(cases)('%s', async (_, fields, detail) => {
+      const user = await testUser();
+      const body = await expectProblem(await postProcess(server.baseUrl, { token: user.token, content: CSV, fields }), 400);
+      expect(body.detail).toMatch(detail);
+      expect(await runCount(user.id)).toBe(0);
+    });
+
+    it('accepts a campaign_name of exactly 200 characters and prompts of exactly 4000', async () => {
+      const res = await postProcess(server.baseUrl, {
+        token: alice.token,
+        content: CSV,
+        fields: { campaign_name: 'n'.repeat(200), research_prompt: 'r'.repeat(4000), personalization_prompt: 'p'.repeat(4000) },
+      });
+      expect(res.status).toBe(202);
+    });
+  });
+
+  it('rejects a file the import cannot take as the preview does (422 with its code), recording nothing', async () => {
+    const user = await testUser();
+    const res = await postProcess(server.baseUrl, { token: user.token, content: 'name,company\nAnn,Acme\n', fields: { campaign_name: 'X' } });
+    const body = await expectProblem(res, 422);
+    expect(body.code).toBe('NO_EMAIL_COLUMN');
+    expect(await runCount(user.id)).toBe(0);
+  });
+
+  it('rejects a file declared as an image with 415, and a body that is not multipart', async () => {
+    await expectProblem(await postProcess(server.baseUrl, { token: alice.token, content: CSV, fileType: 'image/png', fields: { campaign_name: 'X' } }), 415);
+    const res = await fetch(`${server.baseUrl}/api/campaigns/process`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${alice.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ campaign_name: 'X' }),
+    });
+    await expectProblem(res, 415);
+  });
+
+  it('answers 401 without a token', async () => {
+    const form = new FormData();
+    form.append('csv_file', new File([CSV], 'leads.csv', { type: 'text/csv' }));
+    form.append('campaign_name', 'X');
+    await expectProblem(await fetch(`${server.baseUrl}/api/campaigns/process`, { method: 'POST', body: form }), 401);
+  });
+});
