@@ -94,14 +94,28 @@ const EnvSchema = v.pipe(
     LOG_LEVEL: v.optional(v.picklist(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), 'info'),
     ROLES: commaList(ROLES, ROLES.join(','), `must be a comma-separated list of ${ROLES.join(', ')}`),
     PERPLEXITY_API_KEY: optionalNonEmpty(v.string()),
-    PERPLEXITY_BASE_URL: v.optional(url(['https:', 'http:']), 'https://api.perplexity.ai/v1'),
+    PERPLEXITY_BASE_URL: optionalNonEmpty(url(['https:', 'http:'])),
     OPENROUTER_API_KEY: optionalNonEmpty(v.string()),
-    OPENROUTER_BASE_URL: v.optional(url(['https:', 'http:']), 'https://openrouter.ai/api/v1'),
-    RESEARCH_MODEL: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty')), 'perplexity/sonar'),
-    PERSONALIZATION_MODEL: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1, 'must not be empty')), 'anthropic/claude-sonnet-4.5'),
+    OPENROUTER_BASE_URL: optionalNonEmpty(url(['https:', 'http:'])),
+    // Unset: the adapters' defaults (adapters/providers), kept in one place.
+    RESEARCH_MODEL: optionalNonEmpty(v.string()),
+    PERSONALIZATION_MODEL: optionalNonEmpty(v.string()),
     PROVIDER_TIMEOUT_MS: milliseconds('60000', 1000),
     HOURS_SAVED_PER_LEAD: decimal('0.02'),
     MONEY_SAVED_PER_LEAD: decimal('0.04'),
+    NATS_NAMESPACE: optionalNonEmpty(
+      v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 lower-case letters, digits or dashes')),
+    ),
+    CONSUMER_ACK_WAIT_MS: v.optional(
+      v.pipe(
+        v.string(),
+        v.trim(),
+        v.regex(/^\d+$/, 'must be a whole number of milliseconds'),
+        v.transform(Number),
+        v.number(),
+        v.minValue(1000, 'must be at least 1000 ms'),
+      ),
+    ),
     RECONCILER_INTERVAL_MS: milliseconds('30000', 1000),
     RECONCILER_LEASE_MS: milliseconds('300000', 150000),
   }),
@@ -129,16 +143,24 @@ export interface Config {
   readonly roles: readonly Role[];
   readonly providers: {
     readonly perplexityApiKey: string | undefined;
-    readonly perplexityBaseUrl: string;
+    /** Unset: the provider's own URL (the adapters know it). */
+    readonly perplexityBaseUrl: string | undefined;
     readonly openrouterApiKey: string | undefined;
-    readonly openrouterBaseUrl: string;
-    readonly researchModel: string;
-    readonly personalizationModel: string;
+    readonly openrouterBaseUrl: string | undefined;
+    readonly researchModel: string | undefined;
+    readonly personalizationModel: string | undefined;
     readonly timeoutMs: number;
   };
   /** Saved per personalized lead (at most 4 decimals; the database adds them as numeric). */
   readonly kpi: { readonly hoursPerLead: number; readonly moneyPerLead: number };
   readonly reconciler: { readonly intervalMs: number; readonly leaseMs: number };
+  /**
+   * Keeps several deployments apart on one NATS server: prefixes subjects and names the stream,
+   * consumers and object-store bucket after it. Unset: the default names.
+   */
+  readonly natsNamespace: string | undefined;
+  /** Overrides every consumer's ack wait: how soon a crashed worker's in-flight messages come back. */
+  readonly consumerAckWaitMs: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -187,5 +209,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     },
     kpi: { hoursPerLead: env_.HOURS_SAVED_PER_LEAD, moneyPerLead: env_.MONEY_SAVED_PER_LEAD },
     reconciler: { intervalMs: env_.RECONCILER_INTERVAL_MS, leaseMs: env_.RECONCILER_LEASE_MS },
+    natsNamespace: env_.NATS_NAMESPACE,
+    consumerAckWaitMs: env_.CONSUMER_ACK_WAIT_MS,
   };
 }

@@ -76,9 +76,9 @@ describe('loadConfig: pipeline settings', () => {
     expect(config.providers).toMatchObject({
       perplexityApiKey: undefined,
       openrouterApiKey: undefined,
-      perplexityBaseUrl: 'https://api.perplexity.ai/v1',
-      openrouterBaseUrl: 'https://openrouter.ai/api/v1',
-      researchModel: 'perplexity/sonar',
+      perplexityBaseUrl: undefined,
+      openrouterBaseUrl: undefined,
+      researchModel: undefined,
     });
     expect(config.kpi).toEqual({ hoursPerLead: 0.02, moneyPerLead: 0.04 });
   });
