@@ -106,10 +106,9 @@ const EnvSchema = v.pipe(
     NATS_NAMESPACE: optionalNonEmpty(
       v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 lower-case letters, digits or dashes')),
     ),
-    CONSUMER_ACK_WAIT_MS: v.optional(
+    CONSUMER_ACK_WAIT_MS: optionalNonEmpty(
       v.pipe(
         v.string(),
-        v.trim(),
         v.regex(/^\d+$/, 'must be a whole number of milliseconds'),
         v.transform(Number),
         v.number(),

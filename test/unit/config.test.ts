@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../adapters/config/env.ts';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../adapters/config/env.ts';
 
 const SECRET = 'a-test-secret-that-is-long-enough-1234567890';
 
@@ -104,5 +104,24 @@ describe('loadConfig: pipeline settings', () => {
 
   it('rejects a reconciler lease inside the broker de-duplication window', () => {
     expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, RECONCILER_LEASE_MS: '60000' })).toThrow(/RECONCILER_LEASE_MS/);
+  });
+});
+
+describe('.env.example', () => {
+  it('is a valid configuration once a token secret is filled in', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { parseEnv } = await import('node:util');
+    const example = parseEnv(await readFile(new URL('../../.env.example', import.meta.url), 'utf8'));
+    const config = loadConfig({ ...example, SUPABASE_JWT_SECRET: SECRET });
+    expect(config.roles).toHaveLength(6);
+    expect(config.consumerAckWaitMs).toBeUndefined();
+    expect(config.natsNamespace).toBeUndefined();
+  });
+
+  it('documents every variable the service reads', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');
+    const documented = new Set([...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((match) => match[1]));
+    expect(CONFIG_VARIABLES.filter((name) => !documented.has(name))).toEqual([]);
   });
 });
