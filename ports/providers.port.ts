@@ -38,9 +38,16 @@ export interface Draft {
   readonly usage?: Usage;
 }
 
+/** Why a draft is being written again: the rejected line and the quality gates' problems with it. */
+export interface DraftFeedback {
+  readonly draft: string;
+  readonly problems: readonly string[];
+}
+
 /** Writes the opening line from the lead and its research (Claude through OpenRouter in production). */
 export interface MessageWriter {
-  write(input: { lead: LeadProfile; research: Research; prompt?: string }, signal: AbortSignal): Promise<Draft>;
+  /** With `feedback`, the writer is told what was wrong with its earlier line and writes it again. */
+  write(input: { lead: LeadProfile; research: Research; prompt?: string; feedback?: DraftFeedback }, signal: AbortSignal): Promise<Draft>;
 }
 
 /**

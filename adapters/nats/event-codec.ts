@@ -15,6 +15,7 @@ const SCHEMAS: Readonly<Record<EventType, v.GenericSchema<unknown, DomainEvent>>
   'lead.extracted': v.strictObject({ type: v.literal('lead.extracted'), run_id: id, lead_id: id }),
   'lead.researched': v.strictObject({ type: v.literal('lead.researched'), run_id: id, lead_id: id }),
   'lead.personalized': v.strictObject({ type: v.literal('lead.personalized'), run_id: id, lead_id: id }),
+  'lead.needs_review': v.strictObject({ type: v.literal('lead.needs_review'), run_id: id, lead_id: id }),
   'lead.failed': v.strictObject({ type: v.literal('lead.failed'), run_id: id, lead_id: id }),
   'run.completed': v.strictObject({
     type: v.literal('run.completed'),

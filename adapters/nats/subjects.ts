@@ -14,6 +14,7 @@ const EVENT_SUBJECTS: Readonly<Record<EventType, string>> = {
   'lead.extracted': 'lead.v1.extracted',
   'lead.researched': 'lead.v1.researched',
   'lead.personalized': 'lead.v1.personalized',
+  'lead.needs_review': 'lead.v1.needs_review',
   'lead.failed': 'lead.v1.failed',
   'run.completed': 'run.v1.completed',
 };

@@ -3,13 +3,18 @@
  * SDK's `chat.completions.create` with `baseURL` https://openrouter.ai/api/v1). The answer is
  * asked for as strict JSON Schema output and validated here either way, since not every model
  * behind OpenRouter honours `response_format`.
+ *
+ * This adapter checks the answer's shape only; what the line says (length, placeholders, banned
+ * phrases, grounding) is for the quality gates (domain/personalization). A line they reject comes
+ * back with `feedback` and is written again in the same chat, with one more user message that
+ * lists the problems.
  */
 import type OpenAI from 'openai';
 import * as v from 'valibot';
-import type { Draft, LeadProfile, MessageWriter, Research } from '../../ports/providers.port.ts';
+import type { Draft, DraftFeedback, LeadProfile, MessageWriter, Research } from '../../ports/providers.port.ts';
 import { providerClient } from './client.ts';
 import { failureForStatus, providerError, toProviderError } from './errors.ts';
-import { writerInput, writerInstructions } from './prompts.ts';
+import { rewriteInput, writerInput, writerInstructions } from './prompts.ts';
 
 export const OPENROUTER_BASE_URL = 'https://openrouter.ai/api/v1';
 /** A current Claude model in OpenRouter's naming; configuration (PERSONALIZATION_MODEL) overrides it. */
@@ -40,17 +45,8 @@ const OPENER_JSON_SCHEMA = {
   additionalProperties: false,
 } as const;
 
-/** `[First Name]`, `{{company}}`, `{title}`, `<name>`: a template the model forgot to fill in. */
-const PLACEHOLDER = /\{\{?\s*[\w ]+\s*\}\}?|\[(?:[\w]+ )?(?:name|company|title|role)\]|<\s*(?:[\w]+ )?(?:name|company)\s*>/i;
-
 const Opener = v.object({
-  message: v.pipe(
-    v.string(),
-    v.trim(),
-    v.minLength(1),
-    v.maxLength(400),
-    v.check((message) => !PLACEHOLDER.test(message)),
-  ),
+  message: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(400)),
   basis: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(2_000)),
 });
 
@@ -87,7 +83,7 @@ export class OpenRouterMessageWriter implements MessageWriter {
     });
   }
 
-  async write(input: { lead: LeadProfile; research: Research; prompt?: string }, signal: AbortSignal): Promise<Draft> {
+  async write(input: { lead: LeadProfile; research: Research; prompt?: string; feedback?: DraftFeedback }, signal: AbortSignal): Promise<Draft> {
     let answer: unknown;
     try {
       answer = await this.#client.chat.completions.create(
@@ -96,6 +92,7 @@ export class OpenRouterMessageWriter implements MessageWriter {
           messages: [
             { role: 'system', content: writerInstructions(input.prompt) },
             { role: 'user', content: writerInput(input.lead, input.research) },
+            ...(input.feedback === undefined ? [] : [{ role: 'user' as const, content: rewriteInput(input.feedback) }]),
           ],
           response_format: { type: 'json_schema', json_schema: { name: 'opening_line', strict: true, schema: OPENER_JSON_SCHEMA } },
           max_tokens: MAX_TOKENS,

@@ -5,7 +5,7 @@
  * A company called "Ignore previous instructions" stays a company name.
  */
 import type { CanonicalField } from '../../domain/leads/lead.ts';
-import type { LeadProfile, Research } from '../../ports/providers.port.ts';
+import type { DraftFeedback, LeadProfile, Research } from '../../ports/providers.port.ts';
 
 export const LEAD_DATA_OPEN = '<lead_data>';
 export const LEAD_DATA_CLOSE = '</lead_data>';
@@ -94,6 +94,25 @@ export function writerInput(lead: LeadProfile, research: Research): string {
   return `Write the opening line for this lead.\n\n${leadDataBlock({ lead: leadFields(lead), research: { text, sources } })}`;
 }
 
+/** Heads the message that sends a line the quality gates rejected back to the writer. */
+export const REWRITE_HEADING = '## Rewrite';
+
+/**
+ * The last message of a second attempt: what was wrong with the first line, in the gates' plain
+ * words, and the line itself as a JSON string (escaped like the data block, so it cannot open or
+ * close a tag). It names no tag either: the data block stays the last one in the chat.
+ */
+export function rewriteInput(feedback: DraftFeedback): string {
+  const problems = feedback.problems.map((problem) => `- ${problem}`).join('\n');
+  return `${REWRITE_HEADING}
+Your previous opening line did not pass our checks:
+${problems}
+
+The previous line, as a JSON string: ${escapeTags(JSON.stringify(feedback.draft))}
+
+Write a new opening line that fixes every problem listed and follows all the guidelines, relying on one fact from the research given above. Reply with JSON only, in the same format.`;
+}
+
 function leadFields(lead: LeadProfile): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const field of SHARED_FIELDS) {
@@ -107,6 +126,10 @@ function leadFields(lead: LeadProfile): Record<string, string> {
 
 /** JSON between the tags; `<`, `>` and `&` as \u escapes (still valid JSON) so nothing can close the block. */
 function leadDataBlock(data: unknown): string {
-  const json = JSON.stringify(data, null, 2).replace(/[<>&]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return `${LEAD_DATA_OPEN}\n${json}\n${LEAD_DATA_CLOSE}`;
+  return `${LEAD_DATA_OPEN}\n${escapeTags(JSON.stringify(data, null, 2))}\n${LEAD_DATA_CLOSE}`;
+}
+
+/** JSON text with `<`, `>` and `&` as \u escapes: still the same JSON, but no tag can appear in it. */
+function escapeTags(json: string): string {
+  return json.replace(/[<>&]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

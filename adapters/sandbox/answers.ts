@@ -6,15 +6,38 @@
  * Everything is labelled: the research starts with "[sandbox research]", its sources live under
  * https://sandbox.invalid/ (a domain that can never resolve), and the models are named
  * `sandbox/...`. The opening line restates one research fact, so it is grounded like a real one.
+ *
+ * Like a real model, the writer does not always follow the rules, so that the quality gates
+ * (domain/personalization) have work to do. By the hash of the lead data, about a quarter of first
+ * drafts break one rule: 15% run to 30 words or more, 5% keep a `[First Name]` placeholder, 5% rely
+ * on a fact that is not in the research. A second attempt (the chat carries the gates' feedback,
+ * see `isRewriteRequest`) gets a compliant line. Two markers in the company name make it certain:
+ * - "Redraft" (REDRAFT_MARKER): the first draft always breaks a rule, the rewrite passes;
+ * - "NeedsReview" (NEEDS_REVIEW_MARKER): every draft is too long, so the lead ends needs_review.
  */
 import { createHash } from 'node:crypto';
-import { LEAD_DATA_CLOSE, LEAD_DATA_OPEN } from '../providers/prompts.ts';
+import { LEAD_DATA_CLOSE, LEAD_DATA_OPEN, REWRITE_HEADING } from '../providers/prompts.ts';
 
 export const SANDBOX_RESEARCH_MODEL = 'sandbox/research-1';
 export const SANDBOX_WRITER_MODEL = 'sandbox/writer-1';
 export const SANDBOX_RESEARCH_LABEL = '[sandbox research]';
 
 const MAX_WORDS = 25;
+
+/** In a company name: every draft breaks a rule, so the lead ends needs_review. */
+export const NEEDS_REVIEW_MARKER = 'NeedsReview';
+/** In a company name: the first draft breaks a rule and the rewrite passes. */
+export const REDRAFT_MARKER = 'Redraft';
+
+type Flaw = 'too_long' | 'placeholder' | 'ungrounded';
+const FLAWS: readonly Flaw[] = ['too_long', 'placeholder', 'ungrounded'];
+/** Of 20 hash values: 3 give too long a line, 1 a placeholder, 1 an ungrounded fact (25% in all). */
+const FLAW_BY_HASH: readonly (Flaw | undefined)[] = ['too_long', 'too_long', 'too_long', 'placeholder', 'ungrounded'];
+const FLAW_HASH_RANGE = 20;
+/** Appended to a line to take it past 25 words (it adds 18). */
+const PADDING = 'and I would love to hear how the change has landed with your customers and your wider team';
+/** A fact the sandbox research never states. */
+const UNGROUNDED_PREDICATE = 'closed a Series B funding round led by Harborview Capital';
 
 const CITIES = ['Lisbon', 'Austin', 'Toronto', 'Berlin', 'Singapore', 'Denver', 'Dublin', 'Melbourne'];
 const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
@@ -108,7 +131,7 @@ export function chatCompletion(body: Record<string, unknown>, options: { malform
 
   const content = options.malformed
     ? `Sure! Here is an opening line for ${company}: great to connect.`
-    : JSON.stringify(openingLine(prompt.digest, research, company, firstName(lead.first_name)));
+    : JSON.stringify(draft(prompt.digest, research, company, firstName(lead.first_name), flawOf(prompt.digest, company, isRewriteRequest(body))));
   const id = prompt.digest.toString('hex').slice(0, 24);
   const promptTokens = tokens(JSON.stringify(body));
   const completionTokens = tokens(content);
@@ -141,24 +164,43 @@ function pickFacts(digest: Buffer, company: string): Fact[] {
   });
 }
 
+/** Whether a chat request is a second attempt: its last message carries the quality gates' feedback. */
+export function isRewriteRequest(body: Record<string, unknown> | undefined): boolean {
+  const messages = Array.isArray(body?.messages) ? body.messages : [];
+  return textOf(record(messages.at(-1)).content).startsWith(REWRITE_HEADING);
+}
+
+/** The rule this draft breaks, if any (see the module comment). */
+function flawOf(digest: Buffer, company: string, rewrite: boolean): Flaw | undefined {
+  if (company.includes(NEEDS_REVIEW_MARKER)) return 'too_long';
+  if (rewrite) return undefined;
+  const byte = digest[digest.length - 1] ?? 0;
+  if (company.includes(REDRAFT_MARKER)) return FLAWS[byte % FLAWS.length];
+  return FLAW_BY_HASH[byte % FLAW_HASH_RANGE];
+}
+
 /**
  * One sentence of at most 25 words restating one research fact (the basis, verbatim from the
- * research). Research without a fact line (not from this sandbox) gets a generic line.
+ * research), unless `flaw` says which rule to break. Research without a fact line (not from this
+ * sandbox) gets a generic line.
  */
-function openingLine(digest: Buffer, research: string, company: string, name: string | undefined): { message: string; basis: string } {
+function draft(digest: Buffer, research: string, company: string, name: string | undefined, flaw: Flaw | undefined): { message: string; basis: string } {
+  const opener = flaw === 'placeholder' ? '[First Name], saw' : name === undefined ? 'Saw' : `${name}, saw`;
+  const line = (predicate: string) => `${opener} that your team ${predicate}; curious what that means for you`;
+  if (flaw === 'ungrounded') return { message: `${line(UNGROUNDED_PREDICATE)}.`, basis: `${company} ${UNGROUNDED_PREDICATE}.` };
+
   const facts = research
     .split('\n')
-    .map((line) => /^- (.+?\.)(?: \[\d+\])?$/.exec(line.trim())?.[1])
+    .map((text) => /^- (.+?\.)(?: \[\d+\])?$/.exec(text.trim())?.[1])
     .filter((fact): fact is string => fact !== undefined);
   const basis = facts[(digest[0] ?? 0) % Math.max(facts.length, 1)];
-  const opener = name === undefined ? 'Saw' : `${name}, saw`;
   const prefix = `${company} `;
+  let message = `${opener} the recent news about your team and wanted to reach out`;
   if (basis !== undefined && basis.startsWith(prefix)) {
     const predicate = basis.slice(prefix.length, -1);
-    const message = `${opener} that your team ${predicate}; curious what that means for you.`;
-    if (!/[.!?]/.test(predicate) && message.split(/\s+/).length <= MAX_WORDS) return { message, basis };
+    if (!/[.!?]/.test(predicate) && line(predicate).split(/\s+/).length <= MAX_WORDS) message = line(predicate);
   }
-  return { message: `${opener} the recent news about your team and wanted to reach out.`, basis: basis ?? company };
+  return { message: flaw === 'too_long' ? `${message}, ${PADDING}.` : `${message}.`, basis: basis ?? company };
 }
 
 /**

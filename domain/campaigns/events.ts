@@ -24,9 +24,12 @@ export interface LeadResearched {
   readonly lead_id: string;
 }
 
-/** A lead reached a final state for its run: personalized, failed (or, later, needs_review). */
+/**
+ * A lead reached a final state for its run: personalized, failed, or needs_review (its line failed
+ * the quality gates twice: the draft waits for a person).
+ */
 export interface LeadSettled {
-  readonly type: 'lead.personalized' | 'lead.failed';
+  readonly type: 'lead.personalized' | 'lead.needs_review' | 'lead.failed';
   readonly run_id: string;
   readonly lead_id: string;
 }
@@ -48,6 +51,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'lead.extracted',
   'lead.researched',
   'lead.personalized',
+  'lead.needs_review',
   'lead.failed',
   'run.completed',
 ];

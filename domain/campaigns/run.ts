@@ -3,7 +3,7 @@
 export type RunStatus = 'queued' | 'extracting' | 'personalizing' | 'completed' | 'failed';
 
 /**
- * pending → researched → personalized | failed. `skipped` is never stored on a lead: a lead
+ * pending → researched → personalized | needs_review | failed. `skipped` is never stored on a lead: a lead
  * already personalized by an earlier run of the campaign keeps its status and is counted as
  * skipped by the new run.
  */
@@ -15,12 +15,14 @@ export interface RunCounters {
   readonly valid: number;
   readonly skipped: number;
   readonly personalized: number;
+  /** Leads whose line failed the quality gates twice: a draft exists, but it is not shipped. */
+  readonly needs_review: number;
   readonly failed: number;
 }
 
 /** Leads of the run that reached a final state. */
 export function processed(counters: RunCounters): number {
-  return counters.personalized + counters.failed;
+  return counters.personalized + counters.needs_review + counters.failed;
 }
 
 /** Every valid lead is either skipped or settled: the run can finish. */
@@ -36,7 +38,11 @@ export interface RunOutcome {
 /**
  * How a settled run ends: completed when at least one lead was personalized or when there was
  * nothing left to do (every lead skipped); failed when the file had no valid lead, or when leads
- * were attempted and none succeeded.
+ * were attempted and none even got a draft.
+ *
+ * A run where nothing was personalized but some leads need review is completed, with the count in
+ * its error message ("2 leads need review (1 failed)."): the pipeline did its work and the drafts
+ * are there for the owner to fix; failing the run would say nothing came out of it.
  */
 export function outcomeOf(counters: RunCounters): RunOutcome {
   if (counters.valid === 0) {
@@ -44,6 +50,10 @@ export function outcomeOf(counters: RunCounters): RunOutcome {
   }
   const attempted = processed(counters);
   if (attempted > 0 && counters.personalized === 0) {
+    if (counters.needs_review > 0) {
+      const review = counters.needs_review === 1 ? '1 lead needs review' : `${counters.needs_review} leads need review`;
+      return { status: 'completed', errorMessage: `${review}${counters.failed > 0 ? ` (${counters.failed} failed)` : ''}.` };
+    }
     return { status: 'failed', errorMessage: `No lead could be personalized (${counters.failed} failed).` };
   }
   return { status: 'completed', errorMessage: null };

@@ -19,10 +19,10 @@ export function leadEvent(runId: string, leadId: string, status: LeadStatus): Do
       return { type: 'lead.extracted', ...ids };
     case 'researched':
       return { type: 'lead.researched', ...ids };
-    // A lead waiting for review has its draft; the projection counts it by its stored status.
     case 'personalized':
-    case 'needs_review':
       return { type: 'lead.personalized', ...ids };
+    case 'needs_review':
+      return { type: 'lead.needs_review', ...ids };
     case 'failed':
       return { type: 'lead.failed', ...ids };
   }

@@ -1,6 +1,7 @@
 /**
- * KPI projection (`lead.personalized`, `lead.failed`): counts each settled lead once into its
- * run's counters, its campaign and its owner's KPIs, and ends the run when it is settled.
+ * KPI projection (`lead.personalized`, `lead.needs_review`, `lead.failed`): counts each settled
+ * lead once into its run's counters and, when personalized, its campaign and its owner's KPIs, and
+ * ends the run when it is settled. The store counts by the lead's stored status, not by the event.
  * Exactly-once counting is the store's (one transaction, keyed by lead and run), so a redelivered
  * or replayed event changes nothing; the completion check still runs, in case the delivery that
  * counted the last lead crashed before it.
@@ -20,7 +21,7 @@ export interface ProjectOutcomeDeps {
   readonly notifier: RunNotifier;
 }
 
-export class ProjectOutcome implements EventHandler<'lead.personalized' | 'lead.failed'> {
+export class ProjectOutcome implements EventHandler<LeadSettled['type']> {
   readonly #store: ProjectionStore;
   readonly #rates: KpiRates;
   readonly #publisher: EventPublisher;

@@ -54,6 +54,7 @@ describe('provisionTopology', () => {
         'campaign.v1.submitted',
         'lead.v1.extracted',
         'lead.v1.failed',
+        'lead.v1.needs_review',
         'lead.v1.personalized',
         'lead.v1.researched',
         'run.v1.completed',
