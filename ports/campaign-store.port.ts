@@ -5,7 +5,8 @@
  */
 import type { KpiRates, LeadStatus, RunOutcome, RunStatus } from '../domain/campaigns/run.ts';
 import type { ColumnMapping, ImportReport, Lead } from '../domain/leads/lead.ts';
-import type { Draft, LeadProfile, Research } from './providers.port.ts';
+import type { UsdAmount } from '../domain/pricing/pricing.ts';
+import type { Draft, LeadProfile, Research, Usage } from './providers.port.ts';
 
 // ── Submission (HTTP edge) ────────────────────────────────────────────────────────────────────
 
@@ -19,6 +20,8 @@ export interface NewRun {
   readonly fileName: string;
   readonly researchPrompt?: string;
   readonly personalizationPrompt?: string;
+  /** The quality gates accept an opening line that is a question. Default false. */
+  readonly allowQuestions?: boolean;
 }
 
 export interface SubmissionStore {
@@ -81,15 +84,47 @@ export interface LeadWork {
   readonly research: Research | null;
   readonly researchPrompt: string | null;
   readonly personalizationPrompt: string | null;
+  readonly allowQuestions: boolean;
 }
 
+/** One paid provider call made for a lead, as `addCost` records it. */
+export interface PaidCall {
+  readonly stage: 'research' | 'personalization';
+  readonly model: string;
+  readonly usage?: Usage;
+  /** What the call cost (`costOf` of its usage). */
+  readonly costUsd: UsdAmount;
+}
+
+/**
+ * Every paid call is recorded with the lead: its cost is added to the lead's `cost_usd` and its
+ * usage kept with the lead. The call whose result is saved passes its cost to `saveResearch` /
+ * `savePersonalized` (one statement); any other call (a draft sent back by the quality gates, a
+ * result another delivery saved first) goes through `addCost`. A call that failed is not recorded:
+ * what a provider bills for a failed call is not known here.
+ */
 export interface LeadWorkStore {
   /** The lead as its run knows it; null when the lead is unknown or now belongs to another run. */
   leadWork(leadId: string, runId: string): Promise<LeadWork | null>;
-  /** pending → researched; false when the lead was not pending for this run (nothing written). */
-  saveResearch(leadId: string, runId: string, research: Research): Promise<boolean>;
-  /** researched → personalized; false when the lead was not researched for this run. */
-  savePersonalized(leadId: string, runId: string, draft: Draft): Promise<boolean>;
+  /**
+   * pending → researched, adding the call's cost (default none) to the lead; false when the lead
+   * was not pending for this run (nothing written, the cost included).
+   */
+  saveResearch(leadId: string, runId: string, research: Research, costUsd?: UsdAmount): Promise<boolean>;
+  /** researched → personalized, adding the call's cost like `saveResearch`; false when the lead was not researched for this run. */
+  savePersonalized(leadId: string, runId: string, draft: Draft, costUsd?: UsdAmount): Promise<boolean>;
+  /**
+   * Records a paid call whose result is not saved by the calls above, in any status of the lead
+   * that belongs to this run. Not idempotent, on purpose: each call is paid for. When the lead's
+   * outcome is already counted, the cost goes to the run's total too.
+   */
+  addCost(leadId: string, runId: string, call: PaidCall): Promise<void>;
+  /**
+   * researched → needs_review, keeping the draft as the lead's message and `reasons` (what the
+   * quality gates found) as its error, and adding the call's cost like `savePersonalized`; false
+   * when the lead was not researched for this run.
+   */
+  saveNeedsReview(leadId: string, runId: string, draft: Draft, reasons: string, costUsd?: UsdAmount): Promise<boolean>;
   /** Any non-final status → failed with the reason; false when the lead was already final. */
   saveFailed(leadId: string, runId: string, reason: string): Promise<boolean>;
   /** Counts one more delivery attempt on the lead (shown to the user). */
@@ -107,8 +142,9 @@ export interface RunCompletion {
 
 export interface ProjectionStore {
   /**
-   * Counts a settled lead's outcome exactly once per run, in one transaction: the run's counters,
-   * the campaign's completed count and the user's KPIs (personalized leads only). Returns false
+   * Counts a settled lead's outcome exactly once per run, in one transaction: the run's counters
+   * and cost (the lead's, whatever its outcome), the campaign's completed count and the user's
+   * KPIs (personalized leads only: a needs_review lead counts in its run's `needs_review`). Returns false
    * when it was counted before (a redelivery or a replay), or the lead is not final for that run.
    */
   countOutcome(leadId: string, runId: string, rates: KpiRates): Promise<boolean>;
@@ -151,7 +187,11 @@ export interface RunView {
   readonly skipped: number;
   readonly processed: number;
   readonly personalized: number;
+  /** Leads whose draft failed the quality gates twice: kept for review, not counted as personalized. */
+  readonly needs_review: number;
   readonly failed: number;
+  /** USD spent on the run's counted leads, rounded to 6 decimals (a JSON number). */
+  readonly cost_usd: number;
   readonly error_message: string | null;
   readonly created_at: string;
   readonly updated_at: string;
@@ -173,6 +213,8 @@ export interface LeadView {
   readonly error: string | null;
   readonly attempts: number;
   readonly model: string | null;
+  /** USD spent on the lead's provider calls, rounded to 6 decimals (a JSON number). */
+  readonly cost_usd: number;
   readonly updated_at: string;
   readonly settled_at: string | null;
 }

@@ -18,6 +18,8 @@ export interface SubmitCampaignInput {
   readonly demo: boolean;
   readonly researchPrompt?: string;
   readonly personalizationPrompt?: string;
+  /** Opening lines may be questions (refused by the quality gates otherwise). */
+  readonly allowQuestions?: boolean;
 }
 
 export interface SubmittedRun {

@@ -93,6 +93,7 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
         submitCampaign: new SubmitCampaignService({ reader, limits, store, files, publisher }),
         campaignQueries: store,
         runWatcher: notifications,
+        pricing: config.pricing,
       });
       const server = await startHttpServer(app, { port: config.port });
       // First to stop: the edge stops taking submissions before the workers wind down.
@@ -120,6 +121,8 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
           notifier: notifications,
           ...(providers === undefined ? {} : { research: providers.research, writer: providers.writer }),
           rates: config.kpi,
+          pricing: config.pricing,
+          ...(config.bannedPhrases === undefined ? {} : { bannedPhrases: config.bannedPhrases }),
         },
         settings,
         consumerRoles,

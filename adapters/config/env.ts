@@ -4,6 +4,7 @@
  * values are never echoed back in that message.
  */
 import * as v from 'valibot';
+import { DEFAULT_PRICING, type Pricing } from '../../domain/pricing/pricing.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -25,6 +26,12 @@ const decimal = (fallback: string) =>
     v.trim(),
     v.regex(/^\d{1,6}(\.\d{1,4})?$/, 'must be a non-negative decimal number such as 0.04'),
     v.transform(Number),
+  );
+
+/** A price in USD; unset means the documented default (domain/pricing/pricing.ts). */
+const price = () =>
+  optionalNonEmpty(
+    v.pipe(v.string(), v.regex(/^\d{1,6}(\.\d{1,9})?$/, 'must be a non-negative amount in USD such as 0.005'), v.transform(Number)),
   );
 
 const milliseconds = (fallback: string, min: number) =>
@@ -101,6 +108,20 @@ const EnvSchema = v.pipe(
     RESEARCH_MODEL: optionalNonEmpty(v.string()),
     PERSONALIZATION_MODEL: optionalNonEmpty(v.string()),
     PROVIDER_TIMEOUT_MS: milliseconds('60000', 1000),
+    RESEARCH_PRICE_PER_REQUEST_USD: price(),
+    RESEARCH_PRICE_PER_M_INPUT_USD: price(),
+    RESEARCH_PRICE_PER_M_OUTPUT_USD: price(),
+    PERSONALIZATION_PRICE_PER_REQUEST_USD: price(),
+    PERSONALIZATION_PRICE_PER_M_INPUT_USD: price(),
+    PERSONALIZATION_PRICE_PER_M_OUTPUT_USD: price(),
+    // A `|`-separated list (phrases may hold commas); unset: the default list.
+    BANNED_PHRASES: optionalNonEmpty(
+      v.pipe(
+        v.string(),
+        v.transform((value) => value.split('|').map((phrase) => phrase.trim()).filter((phrase) => phrase !== '')),
+        v.minLength(1, 'must list at least one phrase, separated by |'),
+      ),
+    ),
     HOURS_SAVED_PER_LEAD: decimal('0.02'),
     MONEY_SAVED_PER_LEAD: decimal('0.04'),
     NATS_NAMESPACE: optionalNonEmpty(
@@ -150,6 +171,10 @@ export interface Config {
     readonly personalizationModel: string | undefined;
     readonly timeoutMs: number;
   };
+  /** Phrases an opening line may not use; undefined: the default list (domain/personalization). */
+  readonly bannedPhrases: readonly string[] | undefined;
+  /** What provider calls cost, for the per-lead and per-run cost and the preview's estimate. */
+  readonly pricing: Pricing;
   /** Saved per personalized lead (at most 4 decimals; the database adds them as numeric). */
   readonly kpi: { readonly hoursPerLead: number; readonly moneyPerLead: number };
   readonly reconciler: { readonly intervalMs: number; readonly leaseMs: number };
@@ -205,6 +230,20 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       researchModel: env_.RESEARCH_MODEL,
       personalizationModel: env_.PERSONALIZATION_MODEL,
       timeoutMs: env_.PROVIDER_TIMEOUT_MS,
+    },
+    bannedPhrases: env_.BANNED_PHRASES,
+    pricing: {
+      research: {
+        perRequestUsd: env_.RESEARCH_PRICE_PER_REQUEST_USD ?? DEFAULT_PRICING.research.perRequestUsd,
+        perMillionInputTokensUsd: env_.RESEARCH_PRICE_PER_M_INPUT_USD ?? DEFAULT_PRICING.research.perMillionInputTokensUsd,
+        perMillionOutputTokensUsd: env_.RESEARCH_PRICE_PER_M_OUTPUT_USD ?? DEFAULT_PRICING.research.perMillionOutputTokensUsd,
+      },
+      personalization: {
+        perRequestUsd: env_.PERSONALIZATION_PRICE_PER_REQUEST_USD ?? DEFAULT_PRICING.personalization.perRequestUsd,
+        perMillionInputTokensUsd: env_.PERSONALIZATION_PRICE_PER_M_INPUT_USD ?? DEFAULT_PRICING.personalization.perMillionInputTokensUsd,
+        perMillionOutputTokensUsd:
+          env_.PERSONALIZATION_PRICE_PER_M_OUTPUT_USD ?? DEFAULT_PRICING.personalization.perMillionOutputTokensUsd,
+      },
     },
     kpi: { hoursPerLead: env_.HOURS_SAVED_PER_LEAD, moneyPerLead: env_.MONEY_SAVED_PER_LEAD },
     reconciler: { intervalMs: env_.RECONCILER_INTERVAL_MS, leaseMs: env_.RECONCILER_LEASE_MS },

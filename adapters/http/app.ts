@@ -11,6 +11,7 @@ import { Hono } from 'hono';
 import { except } from 'hono/combine';
 import { requestId } from 'hono/request-id';
 import type { ImportLimits } from '../../domain/leads/import-error.ts';
+import type { Pricing } from '../../domain/pricing/pricing.ts';
 import type { CampaignQueries } from '../../ports/campaign-store.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
@@ -38,6 +39,8 @@ export interface HttpAppDeps {
   readonly readiness: readonly ReadinessProbe[];
   readonly previewImport: PreviewImport;
   readonly limits: ImportLimits;
+  /** Provider prices, for the preview's cost estimate. */
+  readonly pricing: Pricing;
   readonly submitCampaign: SubmitCampaign;
   readonly campaignQueries: CampaignQueries;
   /** Wakes the run event stream when a run changes (its fallback is polling). */
@@ -61,7 +64,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
 
   const queries = deps.campaignQueries;
   app.route('/', healthRoutes({ readiness: deps.readiness }));
-  app.route('/api/campaigns', campaignRoutes({ previewImport: deps.previewImport, limits: deps.limits }));
+  app.route('/api/campaigns', campaignRoutes({ previewImport: deps.previewImport, limits: deps.limits, pricing: deps.pricing }));
   app.route('/api/campaigns', campaignProcessRoutes({ submitCampaign: deps.submitCampaign, limits: deps.limits }));
   app.route('/api/campaigns', runProgressRoutes({ queries, watcher: deps.runWatcher }));
   app.route('/api/campaigns', campaignResultsRoutes({ queries }));

@@ -1,6 +1,7 @@
 /**
  * A campaign's leads as a CSV download: every original column in its original order, then
- * `personalized_message`, `enrichment_status` (the lead's status) and `error`.
+ * `personalized_message`, `enrichment_status` (the lead's status), `error` and `cost_usd` (what
+ * the lead's provider calls cost, in USD with 6 decimals).
  *
  * - UTF-8 with a byte order mark, so that Excel reads the accents right; CRLF line ends (RFC 4180).
  * - A file that already has a column named like one we add keeps it; ours gets " (aga)" appended,
@@ -15,7 +16,7 @@ import type { ReadableStream } from 'node:stream/web';
 import { stringify } from 'csv-stringify';
 import type { LeadView } from '../../ports/campaign-store.port.ts';
 
-const ADDED_COLUMNS = ['personalized_message', 'enrichment_status', 'error'] as const;
+const ADDED_COLUMNS = ['personalized_message', 'enrichment_status', 'error', 'cost_usd'] as const;
 
 export interface CampaignExport {
   /** The original headers in order (a header may repeat, as in the file). */
@@ -47,7 +48,7 @@ export function campaignCsv(campaign: CampaignExport, onError: (error: Error) =>
 async function* rows({ headers, leads }: CampaignExport): AsyncGenerator<string[]> {
   yield [...headers, ...addedColumns(headers)];
   for await (const lead of leads) {
-    yield [...originalValues(headers, lead.fields), lead.message ?? '', lead.status, lead.error ?? ''];
+    yield [...originalValues(headers, lead.fields), lead.message ?? '', lead.status, lead.error ?? '', lead.cost_usd.toFixed(6)];
   }
 }
 

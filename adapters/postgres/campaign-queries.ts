@@ -44,7 +44,10 @@ interface RunRow {
   skipped: number;
   processed: number;
   personalized: number;
+  needs_review: number;
   failed: number;
+  /** numeric comes back as a decimal string. */
+  cost_usd: string;
   error_message: string | null;
   created_at: Date;
   updated_at: Date;
@@ -66,6 +69,7 @@ interface LeadRow {
   error: string | null;
   attempts: number;
   model: string | null;
+  cost_usd: string;
   updated_at: Date;
   settled_at: Date | null;
 }
@@ -82,7 +86,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
       if (!isUuid(userId) || !isUuid(runId)) return null;
       const [run] = await this.#sql<RunRow[]>`
         select id, campaign_id, status, total_rows, valid, duplicates, rejected_rows, skipped, processed,
-               personalized, failed, error_message, created_at, updated_at, completed_at
+               personalized, needs_review, failed, cost_usd, error_message, created_at, updated_at, completed_at
         from campaign_runs
         where id = ${runId} and user_id = ${userId}`;
       if (run === undefined) return null;
@@ -97,7 +101,9 @@ export class PostgresCampaignQueries implements CampaignQueries {
         skipped: run.skipped,
         processed: run.processed,
         personalized: run.personalized,
+        needs_review: run.needs_review,
         failed: run.failed,
+        cost_usd: Number(run.cost_usd),
         error_message: run.error_message,
         created_at: run.created_at.toISOString(),
         updated_at: run.updated_at.toISOString(),
@@ -239,7 +245,7 @@ export function headerUnion(runs: readonly (readonly string[])[]): string[] {
 function leadColumns(sql: Sql) {
   return sql`
     l.id, l.run_id, l.row_number, l.email, l.company, l.canonical, l.fields, l.status, l.research,
-    l.citations, l.message, l.error, l.attempts, l.model, l.updated_at, l.settled_at`;
+    l.citations, l.message, l.error, l.attempts, l.model, l.cost_usd, l.updated_at, l.settled_at`;
 }
 
 function toLeadView(row: LeadRow): LeadView {
@@ -258,6 +264,8 @@ function toLeadView(row: LeadRow): LeadView {
     error: row.error,
     attempts: row.attempts,
     model: row.model,
+    // numeric(12,6) as text, so the nearest double prints back as the same 6-decimal amount.
+    cost_usd: Number(row.cost_usd),
     updated_at: row.updated_at.toISOString(),
     settled_at: row.settled_at?.toISOString() ?? null,
   };

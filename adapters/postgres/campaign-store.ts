@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { FINAL_LEAD_STATUSES, outcomeOf, type KpiRates, type LeadStatus, type RunStatus } from '../../domain/campaigns/run.ts';
 import type { CanonicalValues, ColumnMapping, ImportReport, Lead } from '../../domain/leads/lead.ts';
+import type { UsdAmount } from '../../domain/pricing/pricing.ts';
 import {
   CampaignNotFoundError,
   type CampaignQueries,
@@ -20,6 +21,7 @@ import {
   type LeadWorkStore,
   type MetricsView,
   type NewRun,
+  type PaidCall,
   type ProjectionStore,
   type ReconcilerStore,
   type RunCompletion,
@@ -50,6 +52,7 @@ interface LeadWorkRow {
   usage: { research?: Usage } | null;
   research_prompt: string | null;
   personalization_prompt: string | null;
+  allow_questions: boolean;
 }
 
 interface RunToExtractRow {
@@ -92,9 +95,9 @@ export class PostgresCampaignStore
           throw new TypeError('createRun needs a campaignId or a campaignName');
         }
         await tx`
-          insert into campaign_runs (id, campaign_id, user_id, status, demo, file_name, file_ref, research_prompt, personalization_prompt)
+          insert into campaign_runs (id, campaign_id, user_id, status, demo, file_name, file_ref, research_prompt, personalization_prompt, allow_questions)
           values (${runId}, ${campaignId}, ${run.userId}, 'queued', ${run.demo}, ${run.fileName}, ${`runs/${runId}`},
-                  ${run.researchPrompt ?? null}, ${run.personalizationPrompt ?? null})`;
+                  ${run.researchPrompt ?? null}, ${run.personalizationPrompt ?? null}, ${run.allowQuestions ?? false})`;
         return { runId, campaignId };
       }),
     );
@@ -151,6 +154,7 @@ export class PostgresCampaignStore
           message_basis = case when l.run_id = excluded.run_id then l.message_basis end,
           model = case when l.run_id = excluded.run_id then l.model end,
           usage = case when l.run_id = excluded.run_id then l.usage end,
+          cost_usd = case when l.run_id = excluded.run_id then l.cost_usd else 0 end,
           error = case when l.run_id = excluded.run_id then l.error end,
           attempts = case when l.run_id = excluded.run_id then l.attempts else 0 end,
           settled_at = case when l.run_id = excluded.run_id then l.settled_at end,
@@ -204,7 +208,7 @@ export class PostgresCampaignStore
     return traced('leadWork', { run_id: runId, lead_id: leadId }, async () => {
       const [row] = await this.#sql<LeadWorkRow[]>`
         select l.id, l.run_id, l.status, l.email, l.company, l.canonical, l.research, l.citations, l.research_model,
-               l.usage, r.research_prompt, r.personalization_prompt
+               l.usage, r.research_prompt, r.personalization_prompt, r.allow_questions
         from leads l
         join campaign_runs r on r.id = l.run_id
         where l.id = ${leadId} and l.run_id = ${runId}`;
@@ -217,12 +221,14 @@ export class PostgresCampaignStore
         research: toResearch(row),
         researchPrompt: row.research_prompt,
         personalizationPrompt: row.personalization_prompt,
+        allowQuestions: row.allow_questions,
       };
     });
   }
 
-  saveResearch(leadId: string, runId: string, research: Research): Promise<boolean> {
+  saveResearch(leadId: string, runId: string, research: Research, costUsd?: UsdAmount): Promise<boolean> {
     return traced('saveResearch', { run_id: runId, lead_id: leadId }, async () => {
+      const call = { stage: 'research', model: research.model, ...(research.usage === undefined ? {} : { usage: research.usage }) } as const;
       const { count } = await this.#sql`
         update leads set
           status = 'researched',
@@ -230,20 +236,44 @@ export class PostgresCampaignStore
           citations = ${this.#sql.json(toJson(research.citations))},
           research_model = ${research.model},
           usage = coalesce(usage, '{}'::jsonb) || ${this.#sql.json(usageEntry('research', research.usage))}
+            || ${this.#callEntry(call, costUsd)},
+          cost_usd = cost_usd + ${costUsd ?? '0'}::numeric
         where id = ${leadId} and run_id = ${runId} and status = 'pending'`;
       return count > 0;
     });
   }
 
-  savePersonalized(leadId: string, runId: string, draft: Draft): Promise<boolean> {
+  savePersonalized(leadId: string, runId: string, draft: Draft, costUsd?: UsdAmount): Promise<boolean> {
     return traced('savePersonalized', { run_id: runId, lead_id: leadId }, async () => {
+      const call = { stage: 'personalization', model: draft.model, ...(draft.usage === undefined ? {} : { usage: draft.usage }) } as const;
       const { count } = await this.#sql`
         update leads set
           status = 'personalized',
           message = ${draft.message},
           message_basis = ${draft.basis},
           model = ${draft.model},
-          usage = coalesce(usage, '{}'::jsonb) || ${this.#sql.json(usageEntry('personalization', draft.usage))},
+          usage = coalesce(usage, '{}'::jsonb) || ${this.#sql.json(usageEntry('personalization', draft.usage))}
+            || ${this.#callEntry(call, costUsd)},
+          cost_usd = cost_usd + ${costUsd ?? '0'}::numeric,
+          settled_at = clock_timestamp()
+        where id = ${leadId} and run_id = ${runId} and status = 'researched'`;
+      return count > 0;
+    });
+  }
+
+  saveNeedsReview(leadId: string, runId: string, draft: Draft, reasons: string, costUsd?: UsdAmount): Promise<boolean> {
+    return traced('saveNeedsReview', { run_id: runId, lead_id: leadId }, async () => {
+      const call = { stage: 'personalization', model: draft.model, ...(draft.usage === undefined ? {} : { usage: draft.usage }) } as const;
+      const { count } = await this.#sql`
+        update leads set
+          status = 'needs_review',
+          message = ${draft.message},
+          message_basis = ${draft.basis},
+          model = ${draft.model},
+          error = ${reasons},
+          usage = coalesce(usage, '{}'::jsonb) || ${this.#sql.json(usageEntry('personalization', draft.usage))}
+            || ${this.#callEntry(call, costUsd)},
+          cost_usd = cost_usd + ${costUsd ?? '0'}::numeric,
           settled_at = clock_timestamp()
         where id = ${leadId} and run_id = ${runId} and status = 'researched'`;
       return count > 0;
@@ -257,6 +287,41 @@ export class PostgresCampaignStore
         where id = ${leadId} and run_id = ${runId} and status not in ${this.#sql(FINAL_LEAD_STATUSES)}`;
       return count > 0;
     });
+  }
+
+  /**
+   * One statement: the lead first, then (when its outcome is counted already, say a slow call
+   * that lost the race to a concurrent delivery) the run, in the projection's lock order. A
+   * projection counting the lead meanwhile either sees this cost in the lead's, or has committed
+   * before this statement re-reads the lead and finds it counted.
+   */
+  addCost(leadId: string, runId: string, call: PaidCall): Promise<void> {
+    return traced('addCost', { run_id: runId, lead_id: leadId }, async () => {
+      await this.#sql`
+        with lead as (
+          update leads set
+            usage = coalesce(usage, '{}'::jsonb) || ${this.#callEntry(call, call.costUsd)},
+            cost_usd = cost_usd + ${call.costUsd}::numeric
+          where id = ${leadId} and run_id = ${runId}
+          returning counted_run_id
+        )
+        update campaign_runs set cost_usd = cost_usd + ${call.costUsd}::numeric
+        where id = ${runId} and exists (select 1 from lead where counted_run_id is not null)`;
+    });
+  }
+
+  /**
+   * The `usage` update that appends one call to the lead's log of paid calls, `usage.calls`
+   * (`usage` on the right is the row's value before the update).
+   */
+  #callEntry(call: Omit<PaidCall, 'costUsd'>, costUsd: UsdAmount | undefined) {
+    const entry = {
+      stage: call.stage,
+      model: call.model,
+      ...(call.usage === undefined ? {} : { inputTokens: call.usage.inputTokens, outputTokens: call.usage.outputTokens }),
+      costUsd: costUsd ?? null,
+    };
+    return this.#sql`jsonb_build_object('calls', coalesce(usage -> 'calls', '[]'::jsonb) || ${this.#sql.json([entry])})`;
   }
 
   /** Also a sign of life for the reconciler: the update moves the lead's `updated_at`. */
@@ -278,17 +343,20 @@ export class PostgresCampaignStore
   countOutcome(leadId: string, runId: string, rates: KpiRates): Promise<boolean> {
     return traced('countOutcome', { run_id: runId, lead_id: leadId }, () =>
       this.#sql.begin(async (tx) => {
-        const [lead] = await tx<{ status: LeadStatus; campaign_id: string; user_id: string }[]>`
+        const [lead] = await tx<{ status: LeadStatus; campaign_id: string; user_id: string; cost_usd: string }[]>`
           update leads set counted_run_id = run_id
           where id = ${leadId} and run_id = ${runId} and status in ${tx(FINAL_LEAD_STATUSES)}
             and counted_run_id is null
-          returning status, campaign_id, user_id`;
+          returning status, campaign_id, user_id, cost_usd`;
         if (lead === undefined) return false;
         const personalized = lead.status === 'personalized' ? 1 : 0;
+        const needsReview = lead.status === 'needs_review' ? 1 : 0;
         const failed = lead.status === 'failed' ? 1 : 0;
         await tx`
           update campaign_runs
-          set processed = processed + 1, personalized = personalized + ${personalized}, failed = failed + ${failed}
+          set processed = processed + 1, personalized = personalized + ${personalized},
+              needs_review = needs_review + ${needsReview}, failed = failed + ${failed},
+              cost_usd = cost_usd + ${lead.cost_usd}::numeric
           where id = ${runId}`;
         if (personalized === 1) {
           await tx`update campaigns set completed_count = completed_count + 1 where id = ${lead.campaign_id}`;
@@ -314,8 +382,10 @@ export class PostgresCampaignStore
   completeIfSettled(runId: string): Promise<RunCompletion | null> {
     return traced('completeIfSettled', { run_id: runId }, () =>
       this.#sql.begin(async (tx) => {
-        const [run] = await tx<{ campaign_id: string; user_id: string; valid: number; skipped: number; personalized: number; failed: number }[]>`
-          select campaign_id, user_id, valid, skipped, personalized, failed
+        const [run] = await tx<
+          { campaign_id: string; user_id: string; valid: number; skipped: number; personalized: number; needs_review: number; failed: number }[]
+        >`
+          select campaign_id, user_id, valid, skipped, personalized, needs_review, failed
           from campaign_runs
           where id = ${runId} and status = 'personalizing'
           for update`;

@@ -23,6 +23,7 @@
  *   cheap and a run with thousands of leads settles quickly.
  */
 import type { KpiRates } from '../../domain/campaigns/run.ts';
+import type { Pricing } from '../../domain/pricing/pricing.ts';
 import type { ImportLimits } from '../../domain/leads/import-error.ts';
 import type { ExtractionStore, LeadWorkStore, ProjectionStore } from '../../ports/campaign-store.port.ts';
 import type { EventType } from '../../domain/campaigns/events.ts';
@@ -73,6 +74,10 @@ export interface PipelineDeps {
   /** Needed only to run the personalization consumer. */
   readonly writer?: MessageWriter;
   readonly rates: KpiRates;
+  /** Prices of provider calls (default DEFAULT_PRICING). */
+  readonly pricing?: Pricing;
+  /** Phrases an opening line may not use (default DEFAULT_BANNED_PHRASES). */
+  readonly bannedPhrases?: readonly string[];
   /** Leads per insert statement in extraction (default 1000). */
   readonly extractionBatchSize?: number;
 }
@@ -84,7 +89,7 @@ const CONSUMER_EVENTS = {
   extraction: ['campaign.submitted'],
   research: ['lead.extracted'],
   personalization: ['lead.researched'],
-  projection: ['lead.personalized', 'lead.failed'],
+  projection: ['lead.personalized', 'lead.needs_review', 'lead.failed'],
 } as const satisfies Record<ConsumerName, readonly EventType[]>;
 
 type HandlerOf<N extends ConsumerName> = EventHandler<(typeof CONSUMER_EVENTS)[N][number]>;
@@ -101,9 +106,21 @@ const HANDLERS: { readonly [N in ConsumerName]: (deps: PipelineDeps) => HandlerO
       notifier: deps.notifier,
       ...(deps.extractionBatchSize === undefined ? {} : { batchSize: deps.extractionBatchSize }),
     }),
-  research: (deps) => new ResearchLead({ store: deps.store, research: required(deps.research, 'research'), publisher: deps.publisher }),
+  research: (deps) =>
+    new ResearchLead({
+      store: deps.store,
+      research: required(deps.research, 'research'),
+      publisher: deps.publisher,
+      ...(deps.pricing === undefined ? {} : { pricing: deps.pricing }),
+    }),
   personalization: (deps) =>
-    new PersonalizeLead({ store: deps.store, writer: required(deps.writer, 'personalization'), publisher: deps.publisher }),
+    new PersonalizeLead({
+      store: deps.store,
+      writer: required(deps.writer, 'personalization'),
+      publisher: deps.publisher,
+      ...(deps.pricing === undefined ? {} : { pricing: deps.pricing }),
+      ...(deps.bannedPhrases === undefined ? {} : { bannedPhrases: deps.bannedPhrases }),
+    }),
   projection: (deps) => new ProjectOutcome({ store: deps.store, rates: deps.rates, publisher: deps.publisher, notifier: deps.notifier }),
 };
 

@@ -53,6 +53,7 @@ export class SubmitCampaignService implements SubmitCampaign {
       ...(input.campaignName === undefined ? {} : { campaignName: input.campaignName }),
       ...(input.researchPrompt === undefined ? {} : { researchPrompt: input.researchPrompt }),
       ...(input.personalizationPrompt === undefined ? {} : { personalizationPrompt: input.personalizationPrompt }),
+      ...(input.allowQuestions === undefined ? {} : { allowQuestions: input.allowQuestions }),
     });
     await this.#files.put(runFileKey(runId), input.openFile(), { fileName: input.fileName });
     await this.#publisher.publish({ type: 'campaign.submitted', run_id: runId, campaign_id: campaignId, user_id: input.userId });

@@ -29,6 +29,7 @@ import { OtelTracing } from '../../adapters/telemetry/tracing.ts';
 import type { DomainEvent } from '../../domain/campaigns/events.ts';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../../domain/leads/import-error.ts';
+import { DEFAULT_PRICING } from '../../domain/pricing/pricing.ts';
 import type { ConsumerDeclaration } from '../../ports/event-consumer.port.ts';
 import type { EventPublisher } from '../../ports/event-publisher.port.ts';
 import { pipelineConsumers } from '../../src/app/consumers.ts';
@@ -162,6 +163,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
       readiness: [new PostgresReadinessProbe(database.sql)],
       previewImport: new PreviewImportService({ reader, limits }),
       limits,
+      pricing: DEFAULT_PRICING,
       submitCampaign: new SubmitCampaignService({ reader, limits, store, files, publisher }),
       campaignQueries: store,
       runWatcher: notifications,

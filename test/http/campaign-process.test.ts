@@ -53,9 +53,16 @@ describe('POST /api/campaigns/process', () => {
     expect(await readJson(status)).toMatchObject({ run_id: body.run_id, campaign_id: body.campaign_id, status: 'queued' });
 
     const [run] = await server.sql`
-      select r.demo, r.file_name, r.research_prompt, r.personalization_prompt, c.name
+      select r.demo, r.file_name, r.research_prompt, r.personalization_prompt, r.allow_questions, c.name
       from campaign_runs r join campaigns c on c.id = r.campaign_id where r.id = ${body.run_id}`;
-    expect(run).toEqual({ demo: true, file_name: 'spring.csv', research_prompt: 'Focus on hiring.', personalization_prompt: null, name: 'Spring outreach' });
+    expect(run).toEqual({
+      demo: true,
+      file_name: 'spring.csv',
+      research_prompt: 'Focus on hiring.',
+      personalization_prompt: null,
+      allow_questions: false,
+      name: 'Spring outreach',
+    });
 
     const stored = await buffer(await server.files.get(runFileKey(body.run_id)));
     expect(stored.toString('utf8')).toBe(CSV);
@@ -63,6 +70,18 @@ describe('POST /api/campaigns/process', () => {
     for await (const message of announced) {
       expect(message.json()).toMatchObject({ type: 'campaign.submitted', run_id: body.run_id, campaign_id: body.campaign_id, user_id: alice.id });
     }
+  });
+
+  it('records allow_questions for the quality gates, and rejects a value that is not a yes or no', async () => {
+    const res = await postProcess(server.baseUrl, { token: alice.token, content: CSV, fields: { campaign_name: 'Asks', allow_questions: 'yes' } });
+    expect(res.status).toBe(202);
+    const { run_id: runId } = await readJson<Submitted>(res);
+    const [run] = await server.sql`select allow_questions from campaign_runs where id = ${runId}`;
+    expect(run).toEqual({ allow_questions: true });
+
+    const bad = await postProcess(server.baseUrl, { token: alice.token, content: CSV, fields: { campaign_name: 'Asks', allow_questions: 'maybe' } });
+    expect(bad.status).toBe(400);
+    expect(await readJson(bad)).toMatchObject({ detail: expect.stringContaining('allow_questions must be one of') });
   });
 
   it('adds a run to one of the caller\'s campaigns with campaign_id', async () => {

@@ -142,7 +142,7 @@ describe('GET /api/campaigns/export/:campaignId', () => {
 
   const exportCsv = (campaignId: string, user: TestUser = alice) => apiGet(server.baseUrl, `/api/campaigns/export/${campaignId}`, user);
 
-  it('is a UTF-8 CSV download with a BOM: original columns in order, then the three added ones, one row per lead', async () => {
+  it('is a UTF-8 CSV download with a BOM: original columns in order, then the four added ones, one row per lead', async () => {
     const csv = ['First Name,Email,Company,Notes,Notes', 'Zoé,zoe@example.com,Acme,"multi\nline","say ""hi"""', 'Al,al@example.com,Beta,,x'].join('\n');
     const run = await seedRun(server, { userId: alice.id, csv });
     await settleLead(server, run.runId, run.leadIds.get('zoe@example.com')!, { message: 'Bonjour Zoé, "great" launch' });
@@ -155,12 +155,12 @@ describe('GET /api/campaigns/export/:campaignId', () => {
     expect([...bytes.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
 
     const text = new TextDecoder().decode(bytes.slice(3));
-    expect(text.split('\r\n', 1)[0]).toBe('First Name,Email,Company,Notes,Notes,personalized_message,enrichment_status,error');
+    expect(text.split('\r\n', 1)[0]).toBe('First Name,Email,Company,Notes,Notes,personalized_message,enrichment_status,error,cost_usd');
     const rows = parse(text);
     expect(rows).toEqual([
-      ['First Name', 'Email', 'Company', 'Notes', 'Notes', 'personalized_message', 'enrichment_status', 'error'],
-      ['Zoé', 'zoe@example.com', 'Acme', 'multi\nline', 'say "hi"', 'Bonjour Zoé, "great" launch', 'personalized', ''],
-      ['Al', 'al@example.com', 'Beta', '', 'x', '', 'pending', ''],
+      ['First Name', 'Email', 'Company', 'Notes', 'Notes', 'personalized_message', 'enrichment_status', 'error', 'cost_usd'],
+      ['Zoé', 'zoe@example.com', 'Acme', 'multi\nline', 'say "hi"', 'Bonjour Zoé, "great" launch', 'personalized', '', '0.000000'],
+      ['Al', 'al@example.com', 'Beta', '', 'x', '', 'pending', '', '0.000000'],
     ]);
   });
 
@@ -171,17 +171,17 @@ describe('GET /api/campaigns/export/:campaignId', () => {
 
     const rows = await csvRows(await exportCsv(first.campaignId));
     expect(rows).toEqual([
-      ['email', 'company', 'title', 'city', 'personalized_message', 'enrichment_status', 'error'],
-      ['ann@example.com', 'Acme', 'CEO', '', '', 'pending', ''],
-      ['bob@example.com', 'Beta', '', 'Oslo', '', 'failed', 'provider rejected the lead'],
+      ['email', 'company', 'title', 'city', 'personalized_message', 'enrichment_status', 'error', 'cost_usd'],
+      ['ann@example.com', 'Acme', 'CEO', '', '', 'pending', '', '0.000000'],
+      ['bob@example.com', 'Beta', '', 'Oslo', '', 'failed', 'provider rejected the lead', '0.000000'],
     ]);
   });
 
   it('suffixes an added column " (aga)" when the file already has a column of that name', async () => {
     const run = await seedRun(server, { userId: alice.id, csv: 'email,company,error,enrichment_status\nann@example.com,Acme,none,raw\n' });
     const [header, row] = await csvRows(await exportCsv(run.campaignId));
-    expect(header).toEqual(['email', 'company', 'error', 'enrichment_status', 'personalized_message', 'enrichment_status (aga)', 'error (aga)']);
-    expect(row).toEqual(['ann@example.com', 'Acme', 'none', 'raw', '', 'pending', '']);
+    expect(header).toEqual(['email', 'company', 'error', 'enrichment_status', 'personalized_message', 'enrichment_status (aga)', 'error (aga)', 'cost_usd']);
+    expect(row).toEqual(['ann@example.com', 'Acme', 'none', 'raw', '', 'pending', '', '0.000000']);
   });
 
   it('neutralizes every cell that a spreadsheet would run as a formula, headers and messages included', async () => {

@@ -21,6 +21,7 @@ function lead(n: number): LeadView {
     error: null,
     attempts: 1,
     model: null,
+    cost_usd: n / 1000,
     updated_at: '2026-01-01T00:00:00.000Z',
     settled_at: null,
   };
@@ -46,9 +47,9 @@ describe('campaignCsv', () => {
     const errors: Error[] = [];
     const text = await readAll(campaignCsv({ headers: ['email', 'company'], leads: leads() }, (error) => errors.push(error)));
     expect(text).toBe(
-      'email,company,personalized_message,enrichment_status,error\r\n' +
-        'lead1@example.com,Co 1,Hi 1,personalized,\r\n' +
-        'lead2@example.com,Co 2,Hi 2,personalized,\r\n',
+      'email,company,personalized_message,enrichment_status,error,cost_usd\r\n' +
+        'lead1@example.com,Co 1,Hi 1,personalized,,0.001000\r\n' +
+        'lead2@example.com,Co 2,Hi 2,personalized,,0.002000\r\n',
     );
     expect(errors).toEqual([]);
   });

@@ -26,6 +26,7 @@ import { createSql, type Sql } from '../../adapters/postgres/client.ts';
 import { PostgresReadinessProbe } from '../../adapters/postgres/readiness.ts';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../../domain/leads/import-error.ts';
+import { DEFAULT_PRICING, type Pricing } from '../../domain/pricing/pricing.ts';
 import type { LeadFileStore } from '../../ports/lead-file-store.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
@@ -48,6 +49,8 @@ export interface TestServerOptions {
   readonly supabaseUrl?: string;
   /** Replaces the real import, to drive the edge's handling of failures it cannot provoke. */
   readonly previewImport?: PreviewImport;
+  /** Prices for the preview's estimate; DEFAULT_PRICING otherwise. */
+  readonly pricing?: Pricing;
 }
 
 export interface TestServer {
@@ -86,6 +89,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     readiness: options.readiness ?? [new PostgresReadinessProbe(database.sql), new NatsReadinessProbe(nc)],
     previewImport: options.previewImport ?? new PreviewImportService({ reader, limits }),
     limits,
+    pricing: options.pricing ?? DEFAULT_PRICING,
     submitCampaign: new SubmitCampaignService({
       reader,
       limits,

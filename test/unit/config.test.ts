@@ -102,6 +102,20 @@ describe('loadConfig: pipeline settings', () => {
     expect(message).not.toContain('pplx-secret-key');
   });
 
+  it('reads banned phrases as a |-separated list and prices as decimals', () => {
+    const config = loadConfig({
+      SUPABASE_JWT_SECRET: SECRET,
+      BANNED_PHRASES: ' touch base | hope this finds you well, friend |',
+      RESEARCH_PRICE_PER_REQUEST_USD: '0.012',
+    });
+    expect(config.bannedPhrases).toEqual(['touch base', 'hope this finds you well, friend']);
+    expect(config.pricing.research.perRequestUsd).toBe(0.012);
+    expect(config.pricing.personalization.perMillionOutputTokensUsd).toBe(15);
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, PERSONALIZATION_PRICE_PER_M_INPUT_USD: '-3' })).toThrow(
+      /PERSONALIZATION_PRICE_PER_M_INPUT_USD: must be a non-negative amount/,
+    );
+  });
+
   it('rejects a reconciler lease inside the broker de-duplication window', () => {
     expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, RECONCILER_LEASE_MS: '60000' })).toThrow(/RECONCILER_LEASE_MS/);
   });

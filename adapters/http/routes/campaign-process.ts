@@ -5,7 +5,7 @@ import { CampaignNotFoundError } from '../../../ports/campaign-store.port.ts';
 import type { SubmitCampaign } from '../../../ports/submit-campaign.port.ts';
 import type { AppEnv } from '../context.ts';
 import { ProblemError } from '../problem.ts';
-import { CsvFileField, csvUpload, DemoField, formField, parseInput, readForm, rejectNonCsvType } from './input.ts';
+import { CsvFileField, csvUpload, DemoField, FlagField, formField, parseInput, readForm, rejectNonCsvType } from './input.ts';
 
 const MAX_PROMPT_LENGTH = 4000;
 
@@ -35,6 +35,7 @@ const ProcessForm = v.pipe(
     campaign_id: v.optional(v.pipe(v.string('campaign_id must be text'), v.trim(), v.uuid('campaign_id must be a UUID'))),
     research_prompt: promptField('research_prompt'),
     personalization_prompt: promptField('personalization_prompt'),
+    allow_questions: FlagField('allow_questions'),
   }),
   v.check(
     (form) => (form.campaign_name === undefined) !== (form.campaign_id === undefined),
@@ -64,6 +65,7 @@ export function campaignProcessRoutes({ submitCampaign, limits }: CampaignProces
       campaign_id: formField(form, 'campaign_id'),
       research_prompt: formField(form, 'research_prompt'),
       personalization_prompt: formField(form, 'personalization_prompt'),
+      allow_questions: formField(form, 'allow_questions'),
     });
     const file = input.csv_file;
     rejectNonCsvType(file);
@@ -79,6 +81,7 @@ export function campaignProcessRoutes({ submitCampaign, limits }: CampaignProces
         ...(input.campaign_name === undefined ? {} : { campaignName: input.campaign_name }),
         ...(input.research_prompt === undefined ? {} : { researchPrompt: input.research_prompt }),
         ...(input.personalization_prompt === undefined ? {} : { personalizationPrompt: input.personalization_prompt }),
+        allowQuestions: input.allow_questions,
       })
       .catch((error: unknown) => {
         if (error instanceof CampaignNotFoundError) throw new ProblemError(404, 'No campaign with this campaign_id.');

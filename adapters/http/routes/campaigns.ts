@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import * as v from 'valibot';
 import type { ImportLimits } from '../../../domain/leads/import-error.ts';
+import { estimateRunCost, type Pricing, type RunCostEstimate } from '../../../domain/pricing/pricing.ts';
 import type { PreviewImport } from '../../../ports/preview-import.port.ts';
 import type { AppEnv } from '../context.ts';
 import { CsvFileField, csvUpload, DemoField, formField, parseInput, readForm, rejectNonCsvType } from './input.ts';
@@ -20,10 +21,15 @@ const PreviewForm = v.object({ csv_file: CsvFileField, demo: DemoField });
 export interface CampaignRoutesDeps {
   readonly previewImport: PreviewImport;
   readonly limits: ImportLimits;
+  /** Prices the run's cost estimate. */
+  readonly pricing: Pricing;
 }
 
-/** `POST /preview`: the import report of an uploaded CSV and a sample of its leads; nothing is saved. */
-export function campaignRoutes({ previewImport, limits }: CampaignRoutesDeps) {
+/**
+ * `POST /preview`: the import report of an uploaded CSV, a sample of its leads and an estimate of
+ * what processing its valid leads would cost; nothing is saved.
+ */
+export function campaignRoutes({ previewImport, limits, pricing }: CampaignRoutesDeps) {
   const routes = new Hono<AppEnv>();
 
   routes.post('/preview', csvUpload(limits), async (c) => {
@@ -35,8 +41,27 @@ export function campaignRoutes({ previewImport, limits }: CampaignRoutesDeps) {
     });
     rejectNonCsvType(file);
     const preview = await previewImport.preview({ file: file.stream(), demo, sampleSize: limit });
-    return c.json(previewBody(preview));
+    return c.json({ ...previewBody(preview), estimate: estimateBody(estimateRunCost(preview.report.valid, pricing)) });
   });
 
   return routes;
+}
+
+const ESTIMATE_BASIS = 'estimate: valid leads × expected calls × price; actual cost depends on tokens used';
+
+/** USD amounts as JSON numbers (at most 6 decimals), like the actual costs in the run's status and results. */
+function estimateBody({ perLeadUsd, totalUsd, assumptions }: RunCostEstimate) {
+  return {
+    per_lead_usd: Number(perLeadUsd),
+    total_usd: Number(totalUsd),
+    basis: ESTIMATE_BASIS,
+    assumptions: {
+      research_calls_per_lead: 1,
+      research_input_tokens: assumptions.researchInputTokens,
+      research_output_tokens: assumptions.researchOutputTokens,
+      writer_calls_per_lead: assumptions.writerCallsPerLead,
+      writer_input_tokens: assumptions.writerInputTokens,
+      writer_output_tokens: assumptions.writerOutputTokens,
+    },
+  };
 }

@@ -14,8 +14,7 @@ import { ProblemError } from '../problem.ts';
 /** Room for the multipart framing around the file: boundaries, part headers, the small fields. */
 const MULTIPART_ALLOWANCE_BYTES = 64 * 1024;
 
-const DEMO_MESSAGE = 'demo must be one of true, false, 1, 0, on, yes (or empty)';
-const DEMO_TRUE = ['true', '1', 'on', 'yes'];
+const FLAG_TRUE = ['true', '1', 'on', 'yes'];
 
 /**
  * Declared part types that cannot be a CSV. Browsers label .csv files text/csv, text/plain,
@@ -29,17 +28,23 @@ const UUID = v.pipe(v.string(), v.uuid());
 
 export const CsvFileField = v.instance(File, 'attach the CSV as a file in the form field csv_file');
 
-/** The `demo` form field: absent or empty is false. */
-export const DemoField = v.optional(
-  v.pipe(
-    v.string(DEMO_MESSAGE),
-    v.trim(),
-    v.toLowerCase(),
-    v.picklist(['true', '1', 'on', 'yes', 'false', '0', ''], DEMO_MESSAGE),
-    v.transform((value) => DEMO_TRUE.includes(value)),
-  ),
-  'false',
-);
+/** A yes/no form field such as `demo`: true, 1, on or yes; false, 0 or empty; absent is false. */
+export function FlagField(name: string) {
+  const message = `${name} must be one of true, false, 1, 0, on, yes (or empty)`;
+  return v.optional(
+    v.pipe(
+      v.string(message),
+      v.trim(),
+      v.toLowerCase(),
+      v.picklist(['true', '1', 'on', 'yes', 'false', '0', ''], message),
+      v.transform((value) => FLAG_TRUE.includes(value)),
+    ),
+    'false',
+  );
+}
+
+/** The `demo` form field. */
+export const DemoField = FlagField('demo');
 
 /** Validates request input; the schemas' messages name the field and are safe to show. */
 export function parseInput<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {
