@@ -1,34 +1,102 @@
 /**
  * Runs the sandbox provider on its own, for the benchmark or a service started elsewhere:
- *   npm run sandbox -- [--port 4010] [--host 127.0.0.1]
+ *   npm run sandbox -- [--port 4010] [--host 127.0.0.1] [faults]
  * Point the service at it with PERPLEXITY_BASE_URL and OPENROUTER_BASE_URL set to the printed
- * URL and any non-empty PERPLEXITY_API_KEY / OPENROUTER_API_KEY. Stops on SIGINT or SIGTERM.
+ * URL and any non-empty PERPLEXITY_API_KEY / OPENROUTER_API_KEY. Stops on SIGINT or SIGTERM,
+ * printing what it served and which faults it injected (one JSON line).
+ *
+ * Faults (adapters/sandbox/faults.ts says exactly how each behaves), for both endpoints:
+ *   --rpm <n>              429 + retry-after beyond n requests in any 60 s (and ceil(n/60) in any second)
+ *   --research-rpm <n>     overrides --rpm for POST /v1/responses
+ *   --writer-rpm <n>       overrides --rpm for POST /v1/chat/completions
+ *   --rpm-burst            let a whole minute's requests through at once (no per-second window)
+ *   --latency-ms <median>  log-normal added latency (sigma 0.35)
+ *   --error-rate <0..1>    500 / 503
+ *   --timeout-rate <0..1>  no answer until the client gives up
+ *   --malformed-rate <0..1> a 200 whose content breaks the expected shape
+ *   --credit <n>           402 after n calls (each endpoint its own account)
+ *   --seed <n>             the same random draws on every run
  */
 import { parseArgs } from 'node:util';
+import { sandboxFaults, type FaultSettings } from '../adapters/sandbox/faults.ts';
 import { startSandbox } from '../adapters/sandbox/server.ts';
 
 const { values } = parseArgs({
   options: {
     port: { type: 'string', default: '4010' },
     host: { type: 'string', default: '127.0.0.1' },
+    rpm: { type: 'string' },
+    'research-rpm': { type: 'string' },
+    'writer-rpm': { type: 'string' },
+    'rpm-burst': { type: 'boolean', default: false },
+    'latency-ms': { type: 'string' },
+    'error-rate': { type: 'string' },
+    'timeout-rate': { type: 'string' },
+    'malformed-rate': { type: 'string' },
+    credit: { type: 'string' },
+    seed: { type: 'string' },
   },
 });
 
-const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`--port must be a whole number between 0 and 65535 (got ${JSON.stringify(values.port)})`);
+function fail(message: string): never {
+  console.error(message);
   process.exit(1);
 }
 
-const sandbox = await startSandbox({ port, host: values.host });
+/** A flag's number, or undefined when absent; exits with a message when it is not a number. */
+function numberFlag(name: keyof typeof values): number | undefined {
+  const raw = values[name];
+  if (raw === undefined || typeof raw === 'boolean') return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value)) fail(`--${name} must be a number (got ${JSON.stringify(raw)})`);
+  return value;
+}
+
+const port = numberFlag('port');
+if (port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
+  fail(`--port must be a whole number between 0 and 65535 (got ${JSON.stringify(values.port)})`);
+}
+
+const rpm = numberFlag('rpm');
+const researchRpm = numberFlag('research-rpm') ?? rpm;
+const writerRpm = numberFlag('writer-rpm') ?? rpm;
+const latencyMs = numberFlag('latency-ms');
+const errorRate = numberFlag('error-rate');
+const timeoutRate = numberFlag('timeout-rate');
+const malformedRate = numberFlag('malformed-rate');
+const credit = numberFlag('credit');
+const seed = numberFlag('seed');
+const settings: FaultSettings = {
+  ...(researchRpm === undefined && writerRpm === undefined
+    ? {}
+    : { rpm: { ...(researchRpm === undefined ? {} : { responses: researchRpm }), ...(writerRpm === undefined ? {} : { chatCompletions: writerRpm }) } }),
+  ...(values['rpm-burst'] ? { rpmBurst: true } : {}),
+  ...(latencyMs === undefined ? {} : { latencyMs }),
+  ...(errorRate === undefined ? {} : { errorRate }),
+  ...(timeoutRate === undefined ? {} : { timeoutRate }),
+  ...(malformedRate === undefined ? {} : { malformedRate }),
+  ...(credit === undefined ? {} : { credit }),
+  ...(seed === undefined ? {} : { seed }),
+};
+
+let faults;
+try {
+  faults = sandboxFaults(settings);
+} catch (error) {
+  fail(error instanceof RangeError ? `invalid fault flag: ${error.message}` : String(error));
+}
+
+const sandbox = await startSandbox({ port, host: values.host, interceptors: faults.interceptors });
 console.log(`sandbox provider listening: ${sandbox.url}`);
 console.log(`  research (Responses API):   POST ${sandbox.url}/responses`);
 console.log(`  writer (chat completions):  POST ${sandbox.url}/chat/completions`);
 console.log('  set PERPLEXITY_BASE_URL and OPENROUTER_BASE_URL to the URL above, with any non-empty API keys');
+if (faults.interceptors.length > 0) console.log(`  faults: ${JSON.stringify(settings)}`);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     console.log(`${signal}: stopping the sandbox provider`);
+    console.log(`sandbox summary: ${JSON.stringify({ requests: sandbox.stats.requests, faults: faults.counts })}`);
     void sandbox.close().then(() => process.exit(0));
   });
 }

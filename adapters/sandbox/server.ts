@@ -6,7 +6,8 @@
  *
  * A request goes: route, count and record, bearer check (401 like a real provider), queued
  * test faults, then `interceptors` (the place for fault injection such as rate limits or
- * latency: each may answer instead of the sandbox), then the answer.
+ * latency, each may answer instead of the sandbox: faults.ts builds them from settings), then
+ * the answer.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,7 +29,7 @@ export interface SandboxRequest {
   /** The parsed JSON body. */
   readonly body: Record<string, unknown>;
   readonly headers: IncomingHttpHeaders;
-  /** Aborted when the sandbox closes: a delaying interceptor should stop waiting. */
+  /** Aborted when the client hangs up or the sandbox closes: a delaying interceptor should stop waiting. */
   readonly signal: AbortSignal;
 }
 
@@ -129,7 +130,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     return queued.fault;
   };
 
-  const answer = async (req: IncomingMessage): Promise<SandboxReply> => {
+  const answer = async (req: IncomingMessage, signal: AbortSignal): Promise<SandboxReply> => {
     const endpoint = ROUTES[new URL(req.url ?? '/', 'http://sandbox').pathname];
     if (endpoint === undefined) throw new HttpError(404, 'not_found', 'no such endpoint');
     if (req.method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST');
@@ -152,9 +153,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (fault?.kind === 'status') {
       return { status: fault.status, headers: fault.headers, body: errorBody(fault.status, 'sandbox_fault', `sandbox: injected ${fault.status}`) };
     }
-    if (fault?.kind === 'delay') await sleep(fault.ms, undefined, { signal: closing.signal });
+    if (fault?.kind === 'delay') await sleep(fault.ms, undefined, { signal });
 
-    const request: SandboxRequest = { endpoint, body, headers: req.headers, signal: closing.signal };
+    const request: SandboxRequest = { endpoint, body, headers: req.headers, signal };
     for (const interceptor of options.interceptors ?? []) {
       const reply = await interceptor(request);
       if (reply !== undefined) return reply;
@@ -166,7 +167,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 
   const server = createServer((req, res) => {
-    answer(req)
+    // A client that gives up before its answer (its own timeout) ends the wait for it.
+    const hungUp = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) hungUp.abort();
+    });
+    answer(req, AbortSignal.any([closing.signal, hungUp.signal]))
       .catch((error: unknown): SandboxReply =>
         error instanceof HttpError
           ? { status: error.status, body: errorBody(error.status, error.code, error.message) }

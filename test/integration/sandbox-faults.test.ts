@@ -1,0 +1,181 @@
+/**
+ * The sandbox's injected faults over real HTTP: rate limits with retry-after, credit, errors,
+ * timeouts, malformed answers the real adapters reject, seeded latency, and the CLI flags.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { faultInterceptors, sandboxFaults, type FaultSettings } from '../../adapters/sandbox/faults.ts';
+import type { Sandbox } from '../../adapters/sandbox/server.ts';
+import { ProviderError } from '../../ports/providers.port.ts';
+import { adaptersFor, startTestSandbox, testLead } from '../support/sandbox.ts';
+
+const open: Sandbox[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((sandbox) => sandbox.close()));
+});
+
+async function sandboxWith(settings: FaultSettings): Promise<Sandbox> {
+  const sandbox = await startTestSandbox({ interceptors: faultInterceptors(settings) });
+  open.push(sandbox);
+  return sandbox;
+}
+
+const WRITER_BODY = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
+const RESEARCH_BODY = { model: 'm', input: 'Research this lead.' };
+
+function post(url: string, path: '/responses' | '/chat/completions', init: { signal?: AbortSignal } = {}) {
+  return fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer any', 'content-type': 'application/json' },
+    body: JSON.stringify(path === '/responses' ? RESEARCH_BODY : WRITER_BODY),
+    ...init,
+  });
+}
+
+async function statuses(url: string, path: '/responses' | '/chat/completions', count: number): Promise<number[]> {
+  const seen: number[] = [];
+  for (let index = 0; index < count; index += 1) seen.push((await post(url, path)).status);
+  return seen;
+}
+
+describe('sandbox faults', () => {
+  it('answers 429 with retry-after beyond n requests in the minute, per endpoint', async () => {
+    const sandbox = await sandboxWith({ rpm: 3, rpmBurst: true });
+    expect(await statuses(sandbox.url, '/chat/completions', 3)).toEqual([200, 200, 200]);
+    const limited = await post(sandbox.url, '/chat/completions');
+    expect(limited.status).toBe(429);
+    // The oldest of the three leaves the 60 s window in just under a minute: rounded up, 60.
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(59);
+    expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    expect(await limited.json()).toMatchObject({ error: { code: 'rate_limit_exceeded' } });
+    // The other endpoint has its own window.
+    expect((await post(sandbox.url, '/responses')).status).toBe(200);
+  });
+
+  it('spreads the minute over its seconds unless bursts are allowed, and honours per-endpoint limits', async () => {
+    const sandbox = await sandboxWith({ rpm: { responses: 120 } });
+    // 120 a minute is 2 a second; the writer endpoint has no limit.
+    expect(await statuses(sandbox.url, '/responses', 3)).toEqual([200, 200, 429]);
+    const limited = await post(sandbox.url, '/responses');
+    expect(limited.headers.get('retry-after')).toBe('1');
+    expect(await statuses(sandbox.url, '/chat/completions', 5)).toEqual([200, 200, 200, 200, 200]);
+  });
+
+  it('answers 402 once an endpoint has spent its credit, and again 200 after a top-up', async () => {
+    const faults = sandboxFaults({ credit: 2 });
+    const sandbox = await startTestSandbox({ interceptors: faults.interceptors });
+    open.push(sandbox);
+    expect(await statuses(sandbox.url, '/responses', 3)).toEqual([200, 200, 402]);
+    expect(await statuses(sandbox.url, '/chat/completions', 3)).toEqual([200, 200, 402]);
+    expect(faults.counts.outOfCredit).toBe(2);
+
+    faults.addCredit(1, 'responses');
+    expect(await statuses(sandbox.url, '/responses', 2)).toEqual([200, 402]);
+    expect((await post(sandbox.url, '/chat/completions')).status).toBe(402);
+  });
+
+  it('answers 500 or 503 at an error rate of 1', async () => {
+    const sandbox = await sandboxWith({ errorRate: 1, seed: 7 });
+    const seen = await statuses(sandbox.url, '/responses', 20);
+    expect(seen.every((status) => status === 500 || status === 503)).toBe(true);
+    // Both kinds of server error show up in 20 draws.
+    expect(new Set(seen).size).toBe(2);
+  });
+
+  it('leaves a request unanswered at a timeout rate of 1, until the client gives up', async () => {
+    const sandbox = await sandboxWith({ timeoutRate: 1 });
+    const started = Date.now();
+    await expect(post(sandbox.url, '/responses', { signal: AbortSignal.timeout(300) })).rejects.toThrow();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
+  it('gives malformed answers that both adapters reject as malformed', async () => {
+    const sandbox = await sandboxWith({ malformedRate: 1 });
+    const { research, writer } = adaptersFor(sandbox);
+    const lead = testLead();
+    const signal = AbortSignal.timeout(5_000);
+
+    const researchFailure = await research.research({ lead }, signal).catch((error: unknown) => error);
+    expect(researchFailure).toBeInstanceOf(ProviderError);
+    expect((researchFailure as ProviderError).failure).toBe('malformed');
+
+    const researched = { text: 'Acme Robotics opened a new office in Lisbon in March 2026.', citations: [], model: 'sandbox/research-1' };
+    const writerFailure = await writer.write({ lead, research: researched }, signal).catch((error: unknown) => error);
+    expect(writerFailure).toBeInstanceOf(ProviderError);
+    expect((writerFailure as ProviderError).failure).toBe('malformed');
+  });
+
+  it('adds log-normal latency around the median, the same draws for the same seed', async () => {
+    const timings = async (seed: number) => {
+      const sandbox = await sandboxWith({ latencyMs: 100, seed });
+      return Promise.all(
+        Array.from({ length: 50 }, async () => {
+          const started = performance.now();
+          expect((await post(sandbox.url, '/chat/completions')).status).toBe(200);
+          return performance.now() - started;
+        }),
+      );
+    };
+    const first = (await timings(42)).sort((a, b) => a - b);
+    const median = ((first[24] ?? 0) + (first[25] ?? 0)) / 2;
+    expect(median).toBeGreaterThan(75);
+    expect(median).toBeLessThan(150);
+    // A spread, not a constant delay: sigma 0.35 puts the fastest and slowest tenth far apart.
+    expect((first[45] ?? 0) / (first[4] ?? 1)).toBeGreaterThan(1.5);
+
+    // The same seed draws the same delays (request overhead aside).
+    const second = (await timings(42)).sort((a, b) => a - b);
+    const secondMedian = ((second[24] ?? 0) + (second[25] ?? 0)) / 2;
+    expect(Math.abs(secondMedian - median)).toBeLessThan(25);
+  });
+
+  it('rejects settings out of range', () => {
+    expect(() => faultInterceptors({ errorRate: 1.5 })).toThrow(RangeError);
+    expect(() => faultInterceptors({ rpm: 0 })).toThrow(RangeError);
+    expect(() => faultInterceptors({ credit: -1 })).toThrow(RangeError);
+    expect(() => faultInterceptors({ latencyMs: -5 })).toThrow(RangeError);
+  });
+});
+
+describe('npm run sandbox with fault flags', () => {
+  it('prints its URL, applies --rpm, and prints what it injected when stopped', async () => {
+    const script = fileURLToPath(new URL('../../scripts/sandbox.ts', import.meta.url));
+    const child = spawn(process.execPath, [script, '--port', '0', '--rpm', '5', '--seed', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 10_000);
+        child.stdout.on('data', () => {
+          const match = /listening: (http:\/\/\S+\/v1)/.exec(output);
+          if (match?.[1] !== undefined) {
+            clearTimeout(timer);
+            resolve(match[1]);
+          }
+        });
+      });
+
+      // 5 a minute is at most 1 a second.
+      expect(await statuses(url, '/chat/completions', 2)).toEqual([200, 429]);
+      expect(await statuses(url, '/responses', 1)).toEqual([200]);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    const summary = /sandbox summary: (\{.*\})/.exec(output)?.[1];
+    expect(JSON.parse(summary ?? 'null')).toMatchObject({ requests: { responses: 1, chatCompletions: 2 }, faults: { rateLimited: 1 } });
+  });
+
+  it('refuses a bad flag value with a message', async () => {
+    const script = fileURLToPath(new URL('../../scripts/sandbox.ts', import.meta.url));
+    const child = spawn(process.execPath, [script, '--port', '0', '--error-rate', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let errors = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (errors += chunk));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(1);
+    expect(errors).toContain('errorRate must be a number from 0 to 1');
+  });
+});
