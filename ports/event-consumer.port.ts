@@ -5,6 +5,7 @@
  */
 import type { EventOf, EventType } from '../domain/campaigns/events.ts';
 import type { Log } from './logger.port.ts';
+import type { ProviderGate } from './provider-gate.port.ts';
 
 export interface HandlerContext {
   /** 1 on the first delivery of this message. */
@@ -20,7 +21,9 @@ export interface EventHandler<T extends EventType> {
   /**
    * Handles one event. Returning acknowledges it. Throwing `PermanentFailure` calls `giveUp` at
    * once; any other error is retried with the consumer's backoff (or the error's `retryAfterMs`)
-   * until `maxDeliver`, then `giveUp` is called with the last error's message.
+   * until `maxDeliver`, then `giveUp` is called with the last error's message. A provider's
+   * pushback (`isProviderPushback`: out of credit, circuit open, rate limited) is retried and
+   * never given up: the event is not at fault.
    */
   handle(event: EventOf<T>, context: HandlerContext): Promise<void>;
   /** Settles the event for good after its retries (e.g. the lead becomes `failed` with the reason). */
@@ -48,6 +51,11 @@ export interface ConsumerTopology<T extends EventType = EventType> {
 
 export interface ConsumerDeclaration<T extends EventType = EventType> extends ConsumerTopology<T> {
   readonly handler: EventHandler<T>;
+  /**
+   * The provider the handler calls, when it calls one: the runner waits at this gate before each
+   * pull, so no message is taken while the provider is paused or its circuit is open.
+   */
+  readonly gate?: ProviderGate;
 }
 
 /**

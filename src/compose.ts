@@ -22,6 +22,8 @@ import { createSql } from '../adapters/postgres/client.ts';
 import { migrate } from '../adapters/postgres/migrate.ts';
 import { PostgresReadinessProbe } from '../adapters/postgres/readiness.ts';
 import { createProviders } from '../adapters/providers/index.ts';
+import { createResilientProviders, type ResilienceConfig } from '../adapters/providers/resilience/index.ts';
+import { NatsProviderStatusReader } from '../adapters/nats/provider-status.ts';
 import { OtelTracing, startTelemetry } from '../adapters/telemetry/tracing.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../domain/leads/import-error.ts';
 import type { ConsumerSettingsOverrides } from './app/consumers.ts';
@@ -93,6 +95,7 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
         submitCampaign: new SubmitCampaignService({ reader, limits, store, files, publisher }),
         campaignQueries: store,
         runWatcher: notifications,
+        providerStatus: await NatsProviderStatusReader.open(nc, { bucket: names.providerBucket }),
         pricing: config.pricing,
       });
       const server = await startHttpServer(app, { port: config.port });
@@ -108,8 +111,15 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
     if (consumerRoles.length > 0) {
       // Paid providers (or the labelled sandbox) only where research or personalization runs.
       const needsProviders = roles.has('research') || roles.has('personalization');
-      const providers = needsProviders ? await createProviders(config.providers, logger) : undefined;
-      if (providers !== undefined) stops.push(() => providers.close());
+      const raw = needsProviders ? await createProviders(config.providers, logger) : undefined;
+      if (raw !== undefined) stops.push(() => raw.close());
+      // Circuit breakers, the rate budget shared by every worker (NATS KV), adaptive concurrency,
+      // the out-of-credit pause, and the gates that stop pulling while a provider is down.
+      const providers =
+        raw === undefined
+          ? undefined
+          : await createResilientProviders(nc, raw, { config: resilienceConfig(config), bucket: names.providerBucket, log: logger });
+      if (providers !== undefined) stops.push(() => Promise.resolve(providers.close()));
       const declarations = pipelineConsumers(
         {
           store,
@@ -119,7 +129,7 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
           publisher,
           tracing: new OtelTracing(),
           notifier: notifications,
-          ...(providers === undefined ? {} : { research: providers.research, writer: providers.writer }),
+          ...(providers === undefined ? {} : { research: providers.research, writer: providers.writer, gates: providers.gates }),
           rates: config.kpi,
           pricing: config.pricing,
           ...(config.bannedPhrases === undefined ? {} : { bannedPhrases: config.bannedPhrases }),
@@ -132,6 +142,9 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
         streamName: names.streamName,
         prefix: names.prefix,
         logger,
+        // Handlers in flight per consumer in this process; the providers' limiters and the
+        // consumers' max_ack_pending bound the calls actually made.
+        ...(config.resilience.maxConcurrency === undefined ? {} : { concurrency: config.resilience.maxConcurrency }),
       });
       stops.push(() => consumers.stop());
       logger.info({ consumers: consumerRoles }, 'consumers running');
@@ -148,4 +161,12 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
     await stop();
     throw error;
   }
+}
+
+/** The configured resilience settings, leaving out what is unset so the adapters' defaults apply. */
+function resilienceConfig(config: Config): ResilienceConfig {
+  const { breaker, ...rest } = config.resilience;
+  const defined = <T extends object>(value: T) =>
+    Object.fromEntries(Object.entries(value).filter(([, setting]) => setting !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+  return { ...defined(rest), breaker: defined(breaker) };
 }

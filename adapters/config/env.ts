@@ -34,6 +34,19 @@ const price = () =>
     v.pipe(v.string(), v.regex(/^\d{1,6}(\.\d{1,9})?$/, 'must be a non-negative amount in USD such as 0.005'), v.transform(Number)),
   );
 
+/** A whole number; unset means the adapter's documented default. */
+const wholeNumber = (min: number, max: number) =>
+  optionalNonEmpty(
+    v.pipe(
+      v.string(),
+      v.regex(/^\d+$/, 'must be a whole number'),
+      v.transform(Number),
+      v.number(),
+      v.minValue(min, `must be between ${min} and ${max}`),
+      v.maxValue(max, `must be between ${min} and ${max}`),
+    ),
+  );
+
 const milliseconds = (fallback: string, min: number) =>
   v.pipe(
     v.optional(v.string(), fallback),
@@ -108,6 +121,17 @@ const EnvSchema = v.pipe(
     RESEARCH_MODEL: optionalNonEmpty(v.string()),
     PERSONALIZATION_MODEL: optionalNonEmpty(v.string()),
     PROVIDER_TIMEOUT_MS: milliseconds('60000', 1000),
+    // Rate limits and resilience (adapters/providers/resilience); unset: the defaults there.
+    RESEARCH_RPM: wholeNumber(0, 100_000),
+    PERSONALIZATION_RPM: wholeNumber(0, 100_000),
+    PROVIDER_INITIAL_CONCURRENCY: wholeNumber(1, 1_000),
+    PROVIDER_MAX_CONCURRENCY: wholeNumber(1, 1_000),
+    PROVIDER_SLOW_CALL_MS: wholeNumber(1_000, 600_000),
+    PROVIDER_PROBE_INTERVAL_MS: wholeNumber(1_000, 3_600_000),
+    BREAKER_ERROR_THRESHOLD_PERCENT: wholeNumber(1, 100),
+    BREAKER_VOLUME_THRESHOLD: wholeNumber(1, 10_000),
+    BREAKER_WINDOW_MS: wholeNumber(1_000, 3_600_000),
+    BREAKER_RESET_MS: wholeNumber(1_000, 3_600_000),
     RESEARCH_PRICE_PER_REQUEST_USD: price(),
     RESEARCH_PRICE_PER_M_INPUT_USD: price(),
     RESEARCH_PRICE_PER_M_OUTPUT_USD: price(),
@@ -171,6 +195,21 @@ export interface Config {
     readonly personalizationModel: string | undefined;
     readonly timeoutMs: number;
   };
+  /** Rate limits, adaptive concurrency and circuit breakers of the providers; undefined: defaults. */
+  readonly resilience: {
+    readonly researchRpm: number | undefined;
+    readonly personalizationRpm: number | undefined;
+    readonly initialConcurrency: number | undefined;
+    readonly maxConcurrency: number | undefined;
+    readonly slowCallMs: number | undefined;
+    readonly probeIntervalMs: number | undefined;
+    readonly breaker: {
+      readonly errorThresholdPercentage: number | undefined;
+      readonly volumeThreshold: number | undefined;
+      readonly rollingCountTimeoutMs: number | undefined;
+      readonly resetTimeoutMs: number | undefined;
+    };
+  };
   /** Phrases an opening line may not use; undefined: the default list (domain/personalization). */
   readonly bannedPhrases: readonly string[] | undefined;
   /** What provider calls cost, for the per-lead and per-run cost and the preview's estimate. */
@@ -230,6 +269,20 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       researchModel: env_.RESEARCH_MODEL,
       personalizationModel: env_.PERSONALIZATION_MODEL,
       timeoutMs: env_.PROVIDER_TIMEOUT_MS,
+    },
+    resilience: {
+      researchRpm: env_.RESEARCH_RPM,
+      personalizationRpm: env_.PERSONALIZATION_RPM,
+      initialConcurrency: env_.PROVIDER_INITIAL_CONCURRENCY,
+      maxConcurrency: env_.PROVIDER_MAX_CONCURRENCY,
+      slowCallMs: env_.PROVIDER_SLOW_CALL_MS,
+      probeIntervalMs: env_.PROVIDER_PROBE_INTERVAL_MS,
+      breaker: {
+        errorThresholdPercentage: env_.BREAKER_ERROR_THRESHOLD_PERCENT,
+        volumeThreshold: env_.BREAKER_VOLUME_THRESHOLD,
+        rollingCountTimeoutMs: env_.BREAKER_WINDOW_MS,
+        resetTimeoutMs: env_.BREAKER_RESET_MS,
+      },
     },
     bannedPhrases: env_.BANNED_PHRASES,
     pricing: {

@@ -15,6 +15,7 @@ import type { Pricing } from '../../domain/pricing/pricing.ts';
 import type { CampaignQueries } from '../../ports/campaign-store.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
+import type { ProviderStatusReader } from '../../ports/provider-gate.port.ts';
 import type { RunWatcher } from '../../ports/run-notifications.port.ts';
 import type { SubmitCampaign } from '../../ports/submit-campaign.port.ts';
 import type { TokenVerifier } from '../../ports/token-verifier.port.ts';
@@ -45,6 +46,8 @@ export interface HttpAppDeps {
   readonly campaignQueries: CampaignQueries;
   /** Wakes the run event stream when a run changes (its fallback is polling). */
   readonly runWatcher: RunWatcher;
+  /** The providers' shared state, shown on a waiting run's status (e.g. paused: out of credit). */
+  readonly providerStatus: ProviderStatusReader;
 }
 
 /** The one route that accepts `?access_token=`, for browsers' EventSource. */
@@ -66,7 +69,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   app.route('/', healthRoutes({ readiness: deps.readiness }));
   app.route('/api/campaigns', campaignRoutes({ previewImport: deps.previewImport, limits: deps.limits, pricing: deps.pricing }));
   app.route('/api/campaigns', campaignProcessRoutes({ submitCampaign: deps.submitCampaign, limits: deps.limits }));
-  app.route('/api/campaigns', runProgressRoutes({ queries, watcher: deps.runWatcher }));
+  app.route('/api/campaigns', runProgressRoutes({ queries, watcher: deps.runWatcher, providers: deps.providerStatus }));
   app.route('/api/campaigns', campaignResultsRoutes({ queries }));
   app.route('/api', metricsRoutes({ queries }));
 

@@ -14,7 +14,20 @@
  * be gone before anyone looked.
  *
  * Messages are pulled with `fetch` for exactly the free handler slots, never more: no message
- * waits in a client buffer while its ack_wait runs, and the in-flight count is exact.
+ * waits in a client buffer while its ack_wait runs, and the in-flight count is exact. A
+ * declaration with a provider `gate` waits at it before each pull, and pulls no more than it
+ * allows: nothing is taken (and no delivery spent) while the provider is paused or its circuit
+ * is open, and only a probe message when one is due. A pull already under way when the gate
+ * shuts can still take messages until it expires, so gated pulls expire after a second; a
+ * message taken then is refused by the provider's breaker or pause and retried, never given up.
+ *
+ * A provider's pushback (`isProviderPushback`: out of credit, circuit open, rate limited) never
+ * gives a message up: the event is not at fault. Before the last delivery it is nak'ed with the
+ * provider's delay; on the last one JetStream would not deliver it again, so a fresh copy is
+ * published to the same subject (with its trace context) and the original acked, and the copy
+ * starts its deliveries from one. The copy reaches every consumer of that subject, as any
+ * redelivery may: handlers are idempotent. Should that publish fail, the message is terminated
+ * and the reconciler re-drives its lead from the database after the lease.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
@@ -28,17 +41,23 @@ import {
   type HandlerContext,
 } from '../../ports/event-consumer.port.ts';
 import type { Log } from '../../ports/logger.port.ts';
+import { isProviderPushback } from '../../ports/provider-gate.port.ts';
 import { ProviderError } from '../../ports/providers.port.ts';
 import { getTracer } from '../telemetry/tracing.ts';
 import { decode, EventDecodeError } from './event-codec.ts';
 import { assertSubjectPrefix, deadLetterSubject } from './subjects.ts';
 import { DEFAULT_STREAM_NAME, planConsumers, type PlannedConsumer } from './topology.ts';
-import { natsHeaderGetter } from './trace-headers.ts';
+import { natsHeaderGetter, natsHeaderSetter } from './trace-headers.ts';
 
 const DEFAULT_CONCURRENCY = 16;
 const DEFAULT_STOP_GRACE_MS = 10_000;
 /** How long a pull waits for messages on an idle consumer before it is renewed. */
 const FETCH_EXPIRES_MS = 10_000;
+/**
+ * The same for a consumer behind a provider gate: a pull under way still takes messages after the
+ * gate shuts, so it is renewed (and the gate asked again) every second.
+ */
+const GATED_FETCH_EXPIRES_MS = 1_000;
 /** Pause after a failed pull (broker restarting, consumer missing) before the next one. */
 const PULL_RETRY_MS = 1_000;
 /** After the grace period, how long aborted handlers get to notice before stop() returns. */
@@ -202,14 +221,18 @@ class ConsumerWorker {
   }
 
   async #pull(): Promise<void> {
+    const { gate } = this.#plan.declaration;
+    const expires = gate === undefined ? FETCH_EXPIRES_MS : GATED_FETCH_EXPIRES_MS;
     while (!this.#stopping) {
-      const free = this.#deps.limit - this.#inFlight.size;
-      if (free <= 0) {
+      if (this.#deps.limit - this.#inFlight.size <= 0) {
         await new Promise<void>((resolve) => (this.#slotFreed = resolve));
         continue;
       }
       try {
-        const batch = await this.#consumer.fetch({ max_messages: free, expires: FETCH_EXPIRES_MS });
+        const allowed = gate === undefined ? Infinity : await gate.wait(this.#stopRequested.signal);
+        // Handlers may have finished while the gate was shut.
+        const free = this.#deps.limit - this.#inFlight.size;
+        const batch = await this.#consumer.fetch({ max_messages: Math.min(free, allowed), expires });
         this.#batch = batch;
         if (this.#stopping) batch.stop();
         for await (const msg of batch) this.#dispatch(msg);
@@ -314,6 +337,8 @@ class ConsumerWorker {
     if (isPermanent(error)) {
       log.warn(fields, 'handler failed permanently: giving up');
       await this.#giveUp(delivery, event, reason, handlerContext);
+    } else if (isProviderPushback(error) && deliveryCount >= maxDeliver) {
+      await this.#requeue(delivery, log, fields);
     } else if (deliveryCount >= maxDeliver) {
       log.error(fields, 'handler failed on its last delivery: giving up');
       await this.#giveUp(delivery, event, reason, handlerContext);
@@ -339,6 +364,26 @@ class ConsumerWorker {
       const fields = { error: errorMessage(error), delivery: handlerContext.deliveryCount };
       handlerContext.log.error(fields, 'giveUp failed: will retry');
       delivery.nak(backoffDelay(settings.backoffMs, handlerContext.deliveryCount));
+    }
+  }
+
+  /** Publishes a fresh copy of a message the provider pushed back on its last delivery, then acks it. */
+  async #requeue(delivery: Delivery, log: Log, fields: Record<string, unknown>): Promise<void> {
+    const { msg } = delivery;
+    const headers = natsHeaders();
+    propagation.inject(context.active(), headers, natsHeaderSetter);
+    headers.set('Aga-Requeued-From', String(msg.info.streamSequence));
+    try {
+      await this.#deps.js.publish(msg.subject, msg.data, {
+        headers,
+        // A second attempt at the same requeue is stored once.
+        msgID: `${this.#deps.streamName}:${msg.info.streamSequence}:${this.#plan.name}:requeue`,
+      });
+      log.warn(fields, 'provider pushed back on the last delivery: message requeued, not given up');
+      delivery.ack();
+    } catch (error) {
+      log.error({ ...fields, requeue_error: errorMessage(error) }, 'requeue failed: message terminated, the reconciler re-drives its work');
+      delivery.term();
     }
   }
 

@@ -24,6 +24,7 @@
  */
 import type { KpiRates } from '../../domain/campaigns/run.ts';
 import type { Pricing } from '../../domain/pricing/pricing.ts';
+import type { ProviderGate } from '../../ports/provider-gate.port.ts';
 import type { ImportLimits } from '../../domain/leads/import-error.ts';
 import type { ExtractionStore, LeadWorkStore, ProjectionStore } from '../../ports/campaign-store.port.ts';
 import type { EventType } from '../../domain/campaigns/events.ts';
@@ -76,6 +77,8 @@ export interface PipelineDeps {
   readonly rates: KpiRates;
   /** Prices of provider calls (default DEFAULT_PRICING). */
   readonly pricing?: Pricing;
+  /** Research and personalization pull only while their provider is usable. */
+  readonly gates?: { readonly research?: ProviderGate; readonly personalization?: ProviderGate };
   /** Phrases an opening line may not use (default DEFAULT_BANNED_PHRASES). */
   readonly bannedPhrases?: readonly string[];
   /** Leads per insert statement in extraction (default 1000). */
@@ -146,8 +149,10 @@ export function pipelineConsumers(
   overrides: ConsumerSettingsOverrides = {},
   names: readonly string[] = CONSUMER_NAMES,
 ): ConsumerDeclaration[] {
-  const declare = <N extends ConsumerName>(name: N): ConsumerDeclaration =>
-    declareConsumer({ ...topologyOf(name, overrides), handler: HANDLERS[name](deps) });
+  const declare = <N extends ConsumerName>(name: N): ConsumerDeclaration => {
+    const gate = name === 'research' ? deps.gates?.research : name === 'personalization' ? deps.gates?.personalization : undefined;
+    return declareConsumer({ ...topologyOf(name, overrides), handler: HANDLERS[name](deps), ...(gate === undefined ? {} : { gate }) });
+  };
   return CONSUMER_NAMES.filter((name) => names.includes(name)).map((name) => declare(name));
 }
 

@@ -81,6 +81,9 @@ describe('a worker killed mid-campaign', () => {
       OPENROUTER_API_KEY: TEST_PROVIDER_KEY,
       PERPLEXITY_BASE_URL: sandbox.url,
       OPENROUTER_BASE_URL: sandbox.url,
+      // The sandbox has no rate limit here: the limiter's shared budget is uncapped.
+      RESEARCH_RPM: '0',
+      PERSONALIZATION_RPM: '0',
       // A killed worker's unacknowledged messages come back after this long.
       CONSUMER_ACK_WAIT_MS: '3000',
       PORT: String(port),
@@ -98,7 +101,7 @@ describe('a worker killed mid-campaign', () => {
     for (const child of [edge, ...workers]) child?.kill('SIGKILL');
     const nc = await connectTestNats();
     const names = natsNames(namespace);
-    await deleteStreams(nc, names.streamName, deadLetterStreamName(names.streamName), `OBJ_${names.bucket}`);
+    await deleteStreams(nc, names.streamName, deadLetterStreamName(names.streamName), `OBJ_${names.bucket}`, `KV_${names.providerBucket}`);
     await nc.drain();
     await sandbox?.close();
     await database?.drop();

@@ -16,6 +16,7 @@ import { createHttpApp } from '../../adapters/http/app.ts';
 import { startHttpServer, type RunningHttpServer } from '../../adapters/http/server.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
 import { startConsumers, type RunningConsumers } from '../../adapters/nats/consumer-runner.ts';
+import { createResilientProviders } from '../../adapters/providers/resilience/index.ts';
 import { NatsObjectLeadFileStore } from '../../adapters/nats/file-store.ts';
 import { JetStreamEventPublisher } from '../../adapters/nats/publisher.ts';
 import { NatsRunNotifications } from '../../adapters/nats/run-notifications.ts';
@@ -125,9 +126,11 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
     cleanup.push(() => nc.drain());
     const names = testNames();
     const { prefix, streamName } = names;
-    cleanup.push(() => deleteStreams(nc, streamName, deadLetterStreamName(streamName), `OBJ_${names.bucket}`));
+    const providerBucket = `${names.bucket}-providers`;
+    cleanup.push(() =>
+      deleteStreams(nc, streamName, deadLetterStreamName(streamName), `OBJ_${names.bucket}`, `KV_${providerBucket}`),
+    );
 
-    const log = new RecordingLog();
     const limits = DEFAULT_IMPORT_LIMITS;
     const reader = new CsvLeadFileReader();
     const store = new PostgresCampaignStore(database.sql);
@@ -135,7 +138,14 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
     const realPublisher = new JetStreamEventPublisher(nc, { prefix });
     const publisher = new DroppingPublisher(realPublisher);
     const notifications = new NatsRunNotifications(nc, { prefix });
-    const providers = adaptersFor(sandbox);
+    const log = new RecordingLog();
+    // As in production: breakers, the shared rate budget (uncapped here) and the gates.
+    const providers = await createResilientProviders(nc, adaptersFor(sandbox), {
+      config: { researchRpm: 0, personalizationRpm: 0 },
+      bucket: providerBucket,
+      log,
+    });
+    cleanup.push(() => Promise.resolve(providers.close()));
 
     const declarations = pipelineConsumers(
       {
@@ -148,6 +158,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
         notifier: notifications,
         research: providers.research,
         writer: providers.writer,
+        gates: providers.gates,
         rates: DEFAULT_KPI_RATES,
       },
       TEST_RETRIES,
@@ -167,6 +178,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
       submitCampaign: new SubmitCampaignService({ reader, limits, store, files, publisher }),
       campaignQueries: store,
       runWatcher: notifications,
+      providerStatus: providers.status,
     });
     const server: RunningHttpServer = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 500 });
     cleanup.push(() => server.close());

@@ -81,7 +81,7 @@ describe('POST /api/campaigns/process', () => {
 
     const bad = await postProcess(server.baseUrl, { token: alice.token, content: CSV, fields: { campaign_name: 'Asks', allow_questions: 'maybe' } });
     expect(bad.status).toBe(400);
-    expect(await readJson(bad)).toMatchObject({ detail: expect.stringContaining('allow_questions must be one of') });
+    expect((await readJson<{ detail: string }>(bad)).detail).toContain('allow_questions must be one of');
   });
 
   it('adds a run to one of the caller\'s campaigns with campaign_id', async () => {

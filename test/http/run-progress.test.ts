@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NatsProviderStatus } from '../../adapters/nats/provider-status.ts';
+import { RecordingLog } from '../support/nats.ts';
 import {
   apiGet,
   openEventStream,
@@ -75,7 +77,26 @@ describe('run progress', () => {
         created_at: anIsoTimestamp,
         updated_at: anIsoTimestamp,
         completed_at: null,
+        notices: [],
       });
+    });
+
+    it('tells why a run in progress waits: a provider paused for lack of credit, and no more once it resumes', async () => {
+      const run = await seedRun(server, { userId: alice.id, csv: CSV });
+      const board = await NatsProviderStatus.open(server.nc, { bucket: server.providerBucket, log: new RecordingLog() });
+      try {
+        await board.pause('research', 'provider out of credit', 60_000);
+        const paused = await readJson<RunJson>(await apiGet(server.baseUrl, `/api/campaigns/status/${run.runId}`, alice));
+        expect(paused.notices).toEqual(['research paused: provider out of credit']);
+
+        const pause = board.pauseOf('research');
+        expect(pause).toBeDefined();
+        if (pause !== undefined) await board.resume('research', pause);
+        const resumed = await readJson<RunJson>(await apiGet(server.baseUrl, `/api/campaigns/status/${run.runId}`, alice));
+        expect(resumed.notices).toEqual([]);
+      } finally {
+        board.close();
+      }
     });
 
     it('answers 404, with nothing of the run, for another user\'s run, an unknown id and a malformed id', async () => {

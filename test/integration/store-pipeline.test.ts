@@ -318,6 +318,7 @@ describe('lead transitions', () => {
       research: RESEARCH,
       researchPrompt: null,
       personalizationPrompt: null,
+      allowQuestions: false,
     });
 
     expect(await store.savePersonalized(leadId, run.runId, DRAFT)).toBe(true);

@@ -19,6 +19,7 @@ import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
 import { connectNats, NatsReadinessProbe } from '../../adapters/nats/connection.ts';
 import { NatsObjectLeadFileStore } from '../../adapters/nats/file-store.ts';
 import { JetStreamEventPublisher } from '../../adapters/nats/publisher.ts';
+import { NatsProviderStatusReader } from '../../adapters/nats/provider-status.ts';
 import { NatsRunNotifications } from '../../adapters/nats/run-notifications.ts';
 import { deadLetterStreamName, provisionTopology } from '../../adapters/nats/topology.ts';
 import { PostgresCampaignStore } from '../../adapters/postgres/campaign-store.ts';
@@ -67,6 +68,8 @@ export interface TestServer {
   /** The server's NATS connection, and the subject prefix of its events and notifications. */
   readonly nc: NatsConnection;
   readonly subjectPrefix: string;
+  /** The KV bucket of the providers' shared state, which the status route reads. */
+  readonly providerBucket: string;
   close(): Promise<void>;
 }
 
@@ -81,6 +84,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const files = await NatsObjectLeadFileStore.open(nc, { bucket: names.bucket });
   const store = new PostgresCampaignStore(database.sql);
   const notifications = new NatsRunNotifications(nc, { prefix: names.prefix });
+  const providerBucket = `${names.bucket}-providers`;
+  // Its own connection, so that `nc`'s message counts show the run watcher's traffic alone.
+  const statusNc = await connectNats({ url: inject('natsUrl'), name: 'http-tests-provider-status', logger });
+  const providerStatus = await NatsProviderStatusReader.open(statusNc, { bucket: providerBucket });
 
   const app = createHttpApp({
     logger,
@@ -99,6 +106,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     }),
     campaignQueries: store,
     runWatcher: notifications,
+    providerStatus,
   });
   const server = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 1_000 });
   return {
@@ -109,9 +117,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     files,
     nc,
     subjectPrefix: names.prefix,
+    providerBucket,
     async close() {
       await server.close();
-      await deleteStreams(nc, names.streamName, deadLetterStreamName(names.streamName), `OBJ_${names.bucket}`);
+      await deleteStreams(nc, names.streamName, deadLetterStreamName(names.streamName), `OBJ_${names.bucket}`, `KV_${providerBucket}`);
+      await statusNc.close();
       await nc.close();
       await database.drop();
     },

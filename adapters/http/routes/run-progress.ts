@@ -8,11 +8,15 @@
  *     lead settled before the client connected included, so a late client gets the whole picture;
  *   - `end`: `{ run_id, status }` once the run is `completed` or `failed`; then the stream closes.
  * A comment line keeps an idle stream open through proxies (every 15 seconds).
+ *
+ * A run still in progress carries `notices`: why it may be waiting, from the providers' shared
+ * state, e.g. "research paused: provider out of credit" (the run resumes by itself).
  */
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { CampaignQueries, LeadView, RunView } from '../../../ports/campaign-store.port.ts';
+import type { ProviderStatusReader } from '../../../ports/provider-gate.port.ts';
 import type { RunWatcher } from '../../../ports/run-notifications.port.ts';
 import type { TokenVerifier } from '../../../ports/token-verifier.port.ts';
 import type { Logger } from '../../logging/logger.ts';
@@ -29,14 +33,33 @@ const LEAD_PAGE_SIZE = 100;
 export interface RunProgressRoutesDeps {
   readonly queries: CampaignQueries;
   readonly watcher: RunWatcher;
+  readonly providers: ProviderStatusReader;
+}
+
+/** The status JSON: the run, plus why it may be waiting while it is in progress. */
+type RunStatusBody = RunView & { readonly notices: readonly string[] };
+
+const STATE_WORDS = { paused: 'paused', circuit_open: 'unavailable (circuit open)' } as const;
+
+function statusReader(queries: CampaignQueries, providers: ProviderStatusReader) {
+  return async (userId: string, runId: string): Promise<RunStatusBody | null> => {
+    const run = await queries.runStatus(userId, runId);
+    if (run === null) return null;
+    if (run.status === 'completed' || run.status === 'failed') return { ...run, notices: [] };
+    const notices = (await providers.current())
+      .filter((provider) => provider.state !== 'ok')
+      .map((provider) => `${provider.provider} ${STATE_WORDS[provider.state as keyof typeof STATE_WORDS]}: ${provider.reason ?? 'no reason given'}`);
+    return { ...run, notices };
+  };
 }
 
 /** `GET /status/:runId` and `GET /events/:runId`. */
-export function runProgressRoutes({ queries, watcher }: RunProgressRoutesDeps) {
+export function runProgressRoutes({ queries, watcher, providers }: RunProgressRoutesDeps) {
   const routes = new Hono<AppEnv>();
+  const readStatus = statusReader(queries, providers);
 
   routes.get('/status/:runId', async (c) => {
-    const run = await queries.runStatus(c.get('userId'), pathId(c.req.param('runId'), RUN_NOT_FOUND));
+    const run = await readStatus(c.get('userId'), pathId(c.req.param('runId'), RUN_NOT_FOUND));
     if (run === null) throw new ProblemError(404, RUN_NOT_FOUND);
     return c.json(run);
   });
@@ -45,7 +68,7 @@ export function runProgressRoutes({ queries, watcher }: RunProgressRoutesDeps) {
     const userId = c.get('userId');
     const runId = pathId(c.req.param('runId'), RUN_NOT_FOUND);
     // Read before the stream starts, so an unknown run is still a plain 404 problem.
-    const first = await queries.runStatus(userId, runId);
+    const first = await readStatus(userId, runId);
     if (first === null) throw new ProblemError(404, RUN_NOT_FOUND);
     const logger = c.get('logger');
 
@@ -54,7 +77,7 @@ export function runProgressRoutes({ queries, watcher }: RunProgressRoutesDeps) {
       stream.onAbort(() => stop.abort());
       try {
         const wakeUps = new WakeUps(watcher.watch(runId, stop.signal), stop.signal, logger);
-        await followRun({ queries, userId, runId, first, stream }, wakeUps);
+        await followRun({ queries, readStatus, userId, runId, first, stream }, wakeUps);
       } catch (err) {
         // The client's EventSource reconnects by itself and starts again from the current state.
         logger.error({ err, run_id: runId }, 'run event stream failed');
@@ -86,13 +109,14 @@ export function requireUserForEventStream(verifier: TokenVerifier) {
 
 interface FollowedRun {
   readonly queries: CampaignQueries;
+  readonly readStatus: (userId: string, runId: string) => Promise<RunStatusBody | null>;
   readonly userId: string;
   readonly runId: string;
-  readonly first: RunView;
+  readonly first: RunStatusBody;
   readonly stream: SSEStreamingApi;
 }
 
-async function followRun({ queries, userId, runId, first, stream }: FollowedRun, wakeUps: WakeUps): Promise<void> {
+async function followRun({ queries, readStatus, userId, runId, first, stream }: FollowedRun, wakeUps: WakeUps): Promise<void> {
   let lastWrite = Date.now();
   const send = async (event: string, data: unknown) => {
     await stream.writeSSE({ event, data: JSON.stringify(data) });
@@ -105,7 +129,7 @@ async function followRun({ queries, userId, runId, first, stream }: FollowedRun,
   while (!stream.aborted) {
     // Status before leads: a run ends only once all its leads are settled, so when the status
     // read here is final, the leads read next are all of them and `end` comes after the last one.
-    const run = await queries.runStatus(userId, runId);
+    const run = await readStatus(userId, runId);
     if (run === null) return;
     for (;;) {
       const page = await queries.settledLeads(userId, runId, cursor, LEAD_PAGE_SIZE);

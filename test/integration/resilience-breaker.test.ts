@@ -1,0 +1,201 @@
+/**
+ * The circuit breaker over real HTTP against the sandbox: an outage (injected 500s) opens it and
+ * a successful trial after the reset timeout closes it; failures that do not say the provider is
+ * unhealthy (4xx, 429, 402, malformed answers) never open it; an open breaker refuses calls
+ * without sending them, with the time until its trial; the consumer's gate stays shut while it
+ * is open and lets one trial message through when it turns half-open; and the status the edge
+ * reads says so, through NATS KV.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ProviderBreaker, type BreakerState } from '../../adapters/providers/resilience/breaker.ts';
+import { createProviderLimiter } from '../../adapters/providers/resilience/limiter.ts';
+import { ProviderResilience, ResilientResearchProvider } from '../../adapters/providers/resilience/resilient-providers.ts';
+import { NatsProviderStatus, NatsProviderStatusReader } from '../../adapters/nats/provider-status.ts';
+import type { Sandbox } from '../../adapters/sandbox/server.ts';
+import { ProviderPaused } from '../../ports/provider-gate.port.ts';
+import { ProviderError } from '../../ports/providers.port.ts';
+import { connectTestNats, deleteStreams, eventually, RecordingLog, testNames } from '../support/nats.ts';
+import { adaptersFor, startTestSandbox, testLead, TEST_PROVIDER_KEY, type SandboxAdapters } from '../support/sandbox.ts';
+
+const lead = testLead();
+const bucket = testNames().bucket;
+/** Reset long enough to observe the refusal's delay, short enough for a quick test. */
+const RESET_MS = 1_500;
+
+let sandbox: Sandbox;
+let adapters: SandboxAdapters;
+let nc: NatsConnection;
+let board: NatsProviderStatus;
+let breaker: ProviderBreaker;
+let states: BreakerState[];
+
+beforeAll(async () => {
+  sandbox = await startTestSandbox({ apiKey: TEST_PROVIDER_KEY });
+  adapters = adaptersFor(sandbox, { timeoutMs: 2_000 });
+  nc = await connectTestNats();
+  board = await NatsProviderStatus.open(nc, { bucket, log: new RecordingLog() });
+});
+
+afterAll(async () => {
+  board.close();
+  await deleteStreams(nc, `KV_${bucket}`);
+  await nc.close();
+  await sandbox.close();
+});
+
+beforeEach(() => {
+  sandbox.reset();
+  breaker = new ProviderBreaker('research', { volumeThreshold: 4, errorThresholdPercentage: 50, rollingCountTimeoutMs: 10_000, resetTimeoutMs: RESET_MS });
+  states = [];
+  breaker.onStateChange((state) => states.push(state));
+});
+
+afterEach(() => breaker.close());
+
+const call = () => breaker.fire((signal) => adapters.research.research({ lead }, signal), new AbortController().signal);
+
+async function failureOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected the call to fail');
+    },
+    (error: unknown) => error,
+  );
+}
+
+describe('ProviderBreaker', () => {
+  it('opens on an outage, refuses calls without sending them, and closes after a successful trial', async () => {
+    sandbox.failNext(500, 100, { endpoint: 'responses' });
+    for (let i = 0; i < 4; i += 1) {
+      expect(await failureOf(call())).toMatchObject({ name: 'ProviderError', failure: 'unavailable' });
+    }
+    expect(breaker.state).toBe('open');
+    expect(states).toEqual(['open']);
+    expect(sandbox.stats.requests.responses).toBe(4);
+
+    const refused = await failureOf(call());
+    expect(refused).toBeInstanceOf(ProviderPaused);
+    const paused = refused as ProviderPaused;
+    expect(paused).toMatchObject({ failure: 'unavailable', message: 'research: circuit open' });
+    // The wait is the time left until the trial call.
+    expect(paused.retryAfterMs).toBeGreaterThan(1_000);
+    expect(paused.retryAfterMs).toBeLessThanOrEqual(RESET_MS);
+    expect(sandbox.stats.requests.responses).toBe(4);
+
+    await eventually('the breaker to turn half-open', () => breaker.state === 'half_open', RESET_MS + 1_000);
+    expect(breaker.awaitingTrial).toBe(true);
+    sandbox.reset(); // the outage is over
+    const research = await call();
+    expect(research.text).toContain('Acme Robotics');
+    expect(breaker.state).toBe('closed');
+    expect(states).toEqual(['open', 'half_open', 'closed']);
+  });
+
+  it('opens again when the trial call fails', async () => {
+    sandbox.failNext(503, 100, { endpoint: 'responses' });
+    for (let i = 0; i < 4; i += 1) await failureOf(call());
+    await eventually('the breaker to turn half-open', () => breaker.state === 'half_open', RESET_MS + 1_000);
+    expect(await failureOf(call())).toMatchObject({ failure: 'unavailable', message: 'perplexity 503: unavailable (sandbox_fault)' });
+    expect(breaker.state).toBe('open');
+    expect(states).toEqual(['open', 'half_open', 'open']);
+  });
+
+  it('is not opened by 4xx, 429, 402 or malformed answers: the provider answered', async () => {
+    sandbox.failNext(400, 5, { endpoint: 'responses' });
+    sandbox.failNext(429, 5, { endpoint: 'responses' });
+    sandbox.failNext(402, 5, { endpoint: 'responses' });
+    sandbox.malformNext(5, { endpoint: 'responses' });
+    const failures: string[] = [];
+    for (let i = 0; i < 20; i += 1) {
+      const error = await failureOf(call());
+      expect(error).toBeInstanceOf(ProviderError);
+      failures.push((error as ProviderError).failure);
+    }
+    expect(failures).toEqual([
+      ...Array<string>(5).fill('rejected'),
+      ...Array<string>(5).fill('rate_limited'),
+      ...Array<string>(5).fill('out_of_credit'),
+      ...Array<string>(5).fill('malformed'),
+    ]);
+    expect(breaker.state).toBe('closed');
+    expect(states).toEqual([]);
+    expect(sandbox.stats.requests.responses).toBe(20);
+  });
+
+  it('does not count calls their caller aborted', async () => {
+    sandbox.delayNext(5_000, 4, { endpoint: 'responses' });
+    const aborts = Array.from({ length: 4 }, () => new AbortController());
+    const calls = aborts.map((abort) => failureOf(breaker.fire((signal) => adapters.research.research({ lead }, signal), abort.signal)));
+    await eventually('four requests at the sandbox', () => sandbox.stats.requests.responses === 4);
+    for (const abort of aborts) abort.abort();
+    for (const error of await Promise.all(calls)) expect(error).toMatchObject({ failure: 'unavailable' });
+    expect(breaker.state).toBe('closed');
+  });
+});
+
+describe('the gate and the status while the circuit is open', () => {
+  it('shuts the gate until half-open, lets one trial message through, and shows circuit_open to the edge', async () => {
+    const log = new RecordingLog();
+    const limiter = createProviderLimiter({ role: 'research', log });
+    const resilience = new ProviderResilience({ role: 'research', breaker, limiter, board, probeIntervalMs: 1_000, log });
+    const provider = new ResilientResearchProvider(adapters.research, resilience);
+    const edge = await connectTestNats();
+    const reader = await NatsProviderStatusReader.open(edge, { bucket });
+    const signal = new AbortController().signal;
+    try {
+      expect(await resilience.gate.wait(signal)).toBe(Infinity);
+
+      sandbox.failNext(500, 100, { endpoint: 'responses' });
+      for (let i = 0; i < 4; i += 1) await failureOf(provider.research({ lead }, signal));
+      expect(breaker.state).toBe('open');
+      // Refused before the limiter and the sandbox.
+      expect(await failureOf(provider.research({ lead }, signal))).toBeInstanceOf(ProviderPaused);
+      expect(sandbox.stats.requests.responses).toBe(4);
+
+      await eventually('the edge to see the open circuit', async () => (await reader.current())[0]?.state === 'circuit_open');
+      const [research, personalization] = await reader.current();
+      expect(research).toMatchObject({ provider: 'research', state: 'circuit_open', reason: 'provider unavailable' });
+      expect(Date.parse(research?.since ?? '')).toBeLessThanOrEqual(Date.now());
+      expect(personalization).toEqual({ provider: 'personalization', state: 'ok', reason: null, since: null });
+
+      const halfOpenAt = breaker.halfOpenAt;
+      expect(halfOpenAt).toBeGreaterThan(Date.now());
+      const trialPermits = await resilience.gate.wait(signal);
+      expect(trialPermits).toBe(1);
+      expect(breaker.state).toBe('half_open');
+      expect(Date.now()).toBeGreaterThanOrEqual(halfOpenAt);
+
+      // A second pull waits while the trial is granted and not yet decided.
+      const stopWaiting = new AbortController();
+      const second = resilience.gate.wait(stopWaiting.signal);
+      sandbox.reset();
+      await provider.research({ lead }, signal);
+      expect(breaker.state).toBe('closed');
+      expect(await second).toBe(Infinity);
+
+      await eventually('the edge to see the closed circuit', async () => (await reader.current())[0]?.state === 'ok');
+      expect(log.entries.map((entry) => entry.message)).toEqual(
+        expect.arrayContaining(['circuit opened: calls to the provider stop for a while', 'circuit closed: provider answers again']),
+      );
+    } finally {
+      resilience.close();
+      await edge.close();
+    }
+  });
+
+  it('rejects a wait at a shut gate when its signal aborts', async () => {
+    const log = new RecordingLog();
+    const resilience = new ProviderResilience({ role: 'research', breaker, limiter: createProviderLimiter({ role: 'research', log }), board, probeIntervalMs: 1_000, log });
+    try {
+      sandbox.failNext(500, 4, { endpoint: 'responses' });
+      for (let i = 0; i < 4; i += 1) await failureOf(call());
+      const stop = new AbortController();
+      const waiting = resilience.gate.wait(stop.signal);
+      stop.abort(new Error('stopping'));
+      await expect(waiting).rejects.toThrow('stopping');
+    } finally {
+      resilience.close();
+    }
+  });
+});

@@ -1,0 +1,241 @@
+/**
+ * The provider's pushback end to end: the real consumer runner on a real JetStream stream, a
+ * handler that calls the resilient research provider, the sandbox failing over real HTTP, the
+ * shared state on real NATS KV.
+ *
+ * Out of credit (402): the first 402 pauses the provider; the gate then lets through one message
+ * per probe interval (no stampede of redeliveries); a message whose last delivery meets the pause
+ * is requeued, never given up; the edge's status reader says "paused: provider out of credit";
+ * the first successful probe ends the pause and the rest of the work flows.
+ *
+ * An outage (5xx): the breaker opens, the gate shuts until each trial, the failures that opened
+ * the circuit or failed a trial spend no lead's last delivery, and the edge shows circuit_open.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { LeadExtracted } from '../../domain/campaigns/events.ts';
+import { startConsumers, type RunningConsumers } from '../../adapters/nats/consumer-runner.ts';
+import { NatsRateBudget } from '../../adapters/nats/provider-budget.ts';
+import { NatsProviderStatus, NatsProviderStatusReader } from '../../adapters/nats/provider-status.ts';
+import { JetStreamEventPublisher } from '../../adapters/nats/publisher.ts';
+import { deadLetterStreamName, provisionTopology } from '../../adapters/nats/topology.ts';
+import { PerplexityResearchProvider } from '../../adapters/providers/perplexity-research.ts';
+import { ProviderBreaker, type BreakerSettings } from '../../adapters/providers/resilience/breaker.ts';
+import { createProviderLimiter } from '../../adapters/providers/resilience/limiter.ts';
+import { ProviderResilience, ResilientResearchProvider } from '../../adapters/providers/resilience/resilient-providers.ts';
+import type { Sandbox } from '../../adapters/sandbox/server.ts';
+import { declareConsumer, type EventHandler } from '../../ports/event-consumer.port.ts';
+import type { ProviderStatus } from '../../ports/provider-gate.port.ts';
+import { connectTestNats, deleteStreams, eventually, RecordingLog, testNames, type TestNames } from '../support/nats.ts';
+import { startTestSandbox, testLead } from '../support/sandbox.ts';
+
+const PROBE_MS = 400;
+const REQUEUED = 'provider pushed back on the last delivery: message requeued, not given up';
+const RETRIED = 'handler failed: will retry';
+
+let sandbox: Sandbox;
+let nc: NatsConnection;
+let edge: NatsConnection;
+let names: TestNames;
+let stops: (() => Promise<void> | void)[] = [];
+
+beforeAll(async () => {
+  sandbox = await startTestSandbox();
+  nc = await connectTestNats();
+  edge = await connectTestNats();
+});
+
+afterAll(async () => {
+  await edge.close();
+  await nc.close();
+  await sandbox.close();
+});
+
+beforeEach(() => {
+  names = testNames();
+  sandbox.reset();
+});
+
+afterEach(async () => {
+  for (const stop of stops.reverse()) await stop();
+  stops = [];
+  await deleteStreams(nc, names.streamName, deadLetterStreamName(names.streamName), `KV_${names.bucket}`);
+});
+
+/**
+ * A research worker: the resilient provider over the sandbox, a handler that calls it, and the
+ * real runner pulling a real stream through the provider's gate. Two deliveries only, so that
+ * without the pushback rule a lead would be failed by its second refusal.
+ */
+async function startWorker(breakerSettings: Partial<BreakerSettings> = {}) {
+  const log = new RecordingLog();
+  const board = await NatsProviderStatus.open(nc, { bucket: names.bucket, log });
+  const budget = await NatsRateBudget.open(nc, { bucket: names.bucket, log });
+  const breaker = new ProviderBreaker('research', breakerSettings);
+  const limiter = createProviderLimiter({ role: 'research', budget, log });
+  const resilience = new ProviderResilience({ role: 'research', breaker, limiter, board, probeIntervalMs: PROBE_MS, log });
+  const provider = new ResilientResearchProvider(new PerplexityResearchProvider({ apiKey: 'sk-test', baseURL: sandbox.url, timeoutMs: 5_000 }), resilience);
+  stops.push(() => {
+    resilience.close();
+    breaker.close();
+    board.close();
+    budget.close();
+  });
+
+  const researched: string[] = [];
+  const givenUp: string[] = [];
+  const handler: EventHandler<'lead.extracted'> = {
+    async handle(event, context) {
+      await provider.research({ lead: testLead() }, context.signal);
+      researched.push(event.lead_id);
+    },
+    giveUp(event) {
+      givenUp.push(event.lead_id);
+      return Promise.resolve();
+    },
+  };
+  const declaration = declareConsumer<'lead.extracted'>({
+    name: 'research',
+    events: ['lead.extracted'],
+    settings: { ackWaitMs: 5_000, maxDeliver: 2, backoffMs: [100], maxAckPending: 20 },
+    handler,
+    gate: resilience.gate,
+  });
+  const topology = { streamName: names.streamName, prefix: names.prefix };
+  await provisionTopology(nc, { ...topology, consumers: [declaration] });
+  const runner: RunningConsumers = await startConsumers(nc, { ...topology, declarations: [declaration], logger: log, concurrency: 4 });
+  stops.push(() => runner.stop());
+
+  const publisher = new JetStreamEventPublisher(nc, { prefix: names.prefix });
+  const publishLeads = async (count: number): Promise<LeadExtracted[]> => {
+    const events: LeadExtracted[] = Array.from({ length: count }, () => ({ type: 'lead.extracted', run_id: randomUUID(), lead_id: randomUUID() }));
+    for (const event of events) await publisher.publish(event);
+    return events;
+  };
+  const messages = () => log.entries.map((entry) => entry.message);
+  return { researched, givenUp, publishLeads, messages };
+}
+
+/** The edge's view, polled until the research provider shows `state`. */
+async function statusWhen(state: ProviderStatus['state']): Promise<ProviderStatus[]> {
+  const reader = await NatsProviderStatusReader.open(edge, { bucket: names.bucket });
+  let shown: ProviderStatus[] = [];
+  await eventually(`the edge to show research ${state}`, async () => {
+    shown = await reader.current();
+    return shown[0]?.state === state;
+  });
+  return shown;
+}
+
+async function drained(): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await eventually('nothing left to deliver', async () => {
+    const info = await jsm.consumers.info(names.streamName, 'research');
+    return info.num_pending === 0 && info.num_ack_pending === 0;
+  });
+}
+
+describe('a provider out of credit (402)', () => {
+  it('pauses every consumer of it, probes one message at a time, fails no lead, and resumes', async () => {
+    // The account runs dry for the four first calls and the next two probes.
+    sandbox.failNext(402, 6, { endpoint: 'responses' });
+    const worker = await startWorker();
+    const events = await worker.publishLeads(4);
+
+    const shown = await statusWhen('paused');
+    expect(shown[0]).toMatchObject({ provider: 'research', state: 'paused', reason: 'provider out of credit' });
+    expect(Date.parse(shown[0]?.since ?? '')).toBeLessThanOrEqual(Date.now());
+    expect(shown[1]).toEqual({ provider: 'personalization', state: 'ok', reason: null, since: null });
+
+    await eventually('every lead settled', () => worker.researched.length + worker.givenUp.length === 4, 10_000);
+    expect(worker.givenUp).toEqual([]);
+    expect(new Set(worker.researched)).toEqual(new Set(events.map((event) => event.lead_id)));
+
+    // Four calls at once, then one probe per interval: two more 402s, then the success that resumes.
+    const arrivals = sandbox.stats.lastRequests.map((request) => request.receivedAt.getTime());
+    expect(arrivals).toHaveLength(10);
+    const [, , , fourth, fifth, sixth, seventh] = arrivals;
+    for (const [before, after] of [
+      [fourth, fifth],
+      [fifth, sixth],
+      [sixth, seventh],
+    ]) {
+      expect(after! - before!).toBeGreaterThanOrEqual(PROBE_MS - 100);
+    }
+
+    const messages = worker.messages();
+    const requeued = messages.filter((message) => message === REQUEUED).length;
+    expect(requeued).toBeGreaterThanOrEqual(1);
+    expect(messages.filter((message) => message === RETRIED).length + requeued).toBe(6);
+    expect(messages).toContain('provider out of credit: paused until a probe call succeeds');
+    expect(messages).toContain('provider answers again: pause ended');
+
+    await statusWhen('ok');
+    await drained();
+  });
+});
+
+describe('a provider outage (5xx)', () => {
+  it('stops pulling while the circuit is open, spends no last delivery on it, and resumes after a good trial', async () => {
+    // Four failures open the circuit; two trials fail; the third succeeds.
+    sandbox.failNext(500, 6, { endpoint: 'responses' });
+    const worker = await startWorker({ volumeThreshold: 4, resetTimeoutMs: PROBE_MS });
+    const events = await worker.publishLeads(4);
+
+    const shown = await statusWhen('circuit_open');
+    expect(shown[0]).toMatchObject({ provider: 'research', state: 'circuit_open', reason: 'provider unavailable' });
+
+    await eventually('every lead settled', () => worker.researched.length + worker.givenUp.length === 4, 10_000);
+    expect(worker.givenUp).toEqual([]);
+    expect(new Set(worker.researched)).toEqual(new Set(events.map((event) => event.lead_id)));
+
+    // The trials come one reset timeout apart, one message each, not the redeliveries all at once.
+    const arrivals = sandbox.stats.lastRequests.map((request) => request.receivedAt.getTime());
+    expect(arrivals).toHaveLength(10);
+    const [, , , fourth, fifth, sixth, seventh] = arrivals;
+    for (const [before, after] of [
+      [fourth, fifth],
+      [fifth, sixth],
+      [sixth, seventh],
+    ]) {
+      expect(after! - before!).toBeGreaterThanOrEqual(PROBE_MS - 100);
+    }
+    expect(worker.messages()).toContain('circuit closed: provider answers again');
+
+    await statusWhen('ok');
+    await drained();
+  });
+});
+
+describe('the shared pause record', () => {
+  it('lets exactly one of several processes take each probe, and ends only the pause it saw', async () => {
+    const processes = await Promise.all([connectTestNats(), connectTestNats(), connectTestNats()]);
+    const boards = await Promise.all(processes.map((connection) => NatsProviderStatus.open(connection, { bucket: names.bucket, log: new RecordingLog() })));
+    stops.push(async () => {
+      for (const board of boards) board.close();
+      await Promise.all(processes.map((connection) => connection.close()));
+    });
+    const [first, second, third] = boards as [NatsProviderStatus, NatsProviderStatus, NatsProviderStatus];
+
+    await Promise.all(boards.map((board) => board.pause('personalization', 'provider out of credit', 0)));
+    await eventually('every process to see the pause', () => boards.every((board) => board.pauseOf('personalization') !== undefined));
+    const pauses = boards.map((board) => board.pauseOf('personalization'));
+    // One record, whoever wrote first.
+    expect(new Set(pauses.map((pause) => pause?.revision)).size).toBe(1);
+    expect(first.pauseOf('research')).toBeUndefined();
+
+    const claims = await Promise.all(boards.map((board, index) => board.claimProbe('personalization', pauses[index]!, 60_000)));
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    await eventually('every process to see the next probe time', () =>
+      boards.every((board) => (board.pauseOf('personalization')?.probeAt ?? 0) > Date.now() + 50_000),
+    );
+
+    // A stale copy of the record cannot end the pause; the current one can, for everyone.
+    await second.resume('personalization', pauses[1]!);
+    expect(second.pauseOf('personalization')).toBeDefined();
+    await third.resume('personalization', third.pauseOf('personalization')!);
+    await eventually('every process to see the pause end', () => boards.every((board) => board.pauseOf('personalization') === undefined));
+  });
+});
