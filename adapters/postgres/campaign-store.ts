@@ -244,40 +244,39 @@ export class PostgresCampaignStore
   }
 
   savePersonalized(leadId: string, runId: string, draft: Draft, costUsd?: UsdAmount): Promise<boolean> {
-    return traced('savePersonalized', { run_id: runId, lead_id: leadId }, async () => {
-      const call = { stage: 'personalization', model: draft.model, ...(draft.usage === undefined ? {} : { usage: draft.usage }) } as const;
-      const { count } = await this.#sql`
-        update leads set
-          status = 'personalized',
-          message = ${draft.message},
-          message_basis = ${draft.basis},
-          model = ${draft.model},
-          usage = coalesce(usage, '{}'::jsonb) || ${this.#sql.json(usageEntry('personalization', draft.usage))}
-            || ${this.#callEntry(call, costUsd)},
-          cost_usd = cost_usd + ${costUsd ?? '0'}::numeric,
-          settled_at = clock_timestamp()
-        where id = ${leadId} and run_id = ${runId} and status = 'researched'`;
-      return count > 0;
-    });
+    return traced('savePersonalized', { run_id: runId, lead_id: leadId }, () =>
+      this.#saveDraft(leadId, runId, draft, { status: 'personalized', error: null }, costUsd),
+    );
   }
 
   saveNeedsReview(leadId: string, runId: string, draft: Draft, reasons: string, costUsd?: UsdAmount): Promise<boolean> {
-    return traced('saveNeedsReview', { run_id: runId, lead_id: leadId }, async () => {
-      const call = { stage: 'personalization', model: draft.model, ...(draft.usage === undefined ? {} : { usage: draft.usage }) } as const;
-      const { count } = await this.#sql`
-        update leads set
-          status = 'needs_review',
-          message = ${draft.message},
-          message_basis = ${draft.basis},
-          model = ${draft.model},
-          error = ${reasons},
-          usage = coalesce(usage, '{}'::jsonb) || ${this.#sql.json(usageEntry('personalization', draft.usage))}
-            || ${this.#callEntry(call, costUsd)},
-          cost_usd = cost_usd + ${costUsd ?? '0'}::numeric,
-          settled_at = clock_timestamp()
-        where id = ${leadId} and run_id = ${runId} and status = 'researched'`;
-      return count > 0;
-    });
+    return traced('saveNeedsReview', { run_id: runId, lead_id: leadId }, () =>
+      this.#saveDraft(leadId, runId, draft, { status: 'needs_review', error: reasons }, costUsd),
+    );
+  }
+
+  /** researched → a final status with the draft (and, for needs_review, the reasons as the error). */
+  async #saveDraft(
+    leadId: string,
+    runId: string,
+    draft: Draft,
+    outcome: { readonly status: 'personalized' | 'needs_review'; readonly error: string | null },
+    costUsd: UsdAmount | undefined,
+  ): Promise<boolean> {
+    const call = { stage: 'personalization', model: draft.model, ...(draft.usage === undefined ? {} : { usage: draft.usage }) } as const;
+    const { count } = await this.#sql`
+      update leads set
+        status = ${outcome.status},
+        message = ${draft.message},
+        message_basis = ${draft.basis},
+        model = ${draft.model},
+        error = ${outcome.error},
+        usage = coalesce(usage, '{}'::jsonb) || ${this.#sql.json(usageEntry('personalization', draft.usage))}
+          || ${this.#callEntry(call, costUsd)},
+        cost_usd = cost_usd + ${costUsd ?? '0'}::numeric,
+        settled_at = clock_timestamp()
+      where id = ${leadId} and run_id = ${runId} and status = 'researched'`;
+    return count > 0;
   }
 
   saveFailed(leadId: string, runId: string, reason: string): Promise<boolean> {
