@@ -2,7 +2,9 @@
  * OpenTelemetry tracing. The provider and the W3C trace-context propagator are always installed
  * (unless `OTEL_SDK_DISABLED=true`), so trace ids exist in logs and travel in NATS headers even
  * when nothing is exported; spans leave the process over OTLP/HTTP only when the standard
- * `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set.
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set. With nothing to
+ * export, spans are sampled out: they keep their ids but record nothing (an import starts two
+ * spans per lead, which would otherwise be built only to be dropped).
  *
  * Span attributes hold ids and counts only: never an email, a name, a prompt or a token.
  */
@@ -20,6 +22,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
+  AlwaysOffSampler,
   BatchSpanProcessor,
   SimpleSpanProcessor,
   type SpanExporter,
@@ -57,6 +60,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: process.env.OTEL_SERVICE_NAME || options.serviceName }),
     spanProcessors,
+    ...(spanProcessors.length === 0 ? { sampler: new AlwaysOffSampler() } : {}),
   });
   // The default context manager is AsyncLocalStorage: the active span follows async calls.
   provider.register({ propagator: new W3CTraceContextPropagator() });

@@ -73,19 +73,28 @@ export function cpuSince(start: CpuSnapshot, end: CpuSnapshot): CpuSpent {
 
 /** The resident set size of this process, sampled every `intervalMs`, with its peak. */
 export class RssSampler {
-  #peak = process.memoryUsage.rss();
+  #peak = process.memoryUsage();
   readonly #timer: NodeJS.Timeout;
 
   constructor(intervalMs: number) {
-    this.#timer = setInterval(() => {
-      this.#peak = Math.max(this.#peak, process.memoryUsage.rss());
-    }, intervalMs);
+    this.#timer = setInterval(() => this.#sample(), intervalMs);
   }
 
-  /** The highest sample since the sampler started. */
-  stop(): number {
+  /** The sample with the highest resident set size so far (with its heap figures, to tell JS objects from buffers and native memory). */
+  peak(): NodeJS.MemoryUsage {
+    this.#sample();
+    return this.#peak;
+  }
+
+  /** The peak since the sampler started; sampling ends. */
+  stop(): NodeJS.MemoryUsage {
     clearInterval(this.#timer);
-    return Math.max(this.#peak, process.memoryUsage.rss());
+    return this.peak();
+  }
+
+  #sample(): void {
+    const usage = process.memoryUsage();
+    if (usage.rss > this.#peak.rss) this.#peak = usage;
   }
 }
 

@@ -103,20 +103,48 @@ export class ExtractLeads implements EventHandler<'campaign.submitted'> {
     let leadImport: LeadImport | undefined;
     let batch: Lead[] = [];
     let skipped = 0;
-    for await (const record of this.#reader.records(file, this.#limits)) {
-      if (leadImport === undefined) {
-        leadImport = new LeadImport(record, { demo: run.demo, maxColumns: this.#limits.maxColumns });
-        continue;
+    // The previous batch, being stored and then announced while the next one is read (and
+    // stored): the file, the database and the broker work at once, with at most two batches in
+    // flight. Batches are announced in file order.
+    let previous: Promise<void> = Promise.resolve();
+    const storeBatch = async (leads: readonly Lead[]) => {
+      // Between batches, a stopping process gives the message back; the redelivery resumes idempotently.
+      context.signal.throwIfAborted();
+      const before = previous;
+      const current = (async () => {
+        const stored = await this.#store.storeLeads(run, leads);
+        skipped += stored.skipped;
+        await before;
+        await this.#announce(run, stored.pending);
+      })();
+      // Handled here so that a failure while the next batch is read is not an unhandled
+      // rejection; it is still thrown by the next await of `previous`.
+      current.catch(() => {});
+      previous = current;
+      await before;
+    };
+    try {
+      for await (const record of this.#reader.records(file, this.#limits)) {
+        if (leadImport === undefined) {
+          leadImport = new LeadImport(record, { demo: run.demo, maxColumns: this.#limits.maxColumns });
+          continue;
+        }
+        const outcome = leadImport.accept(record);
+        if (outcome.kind !== 'lead') continue;
+        batch.push(outcome.lead);
+        if (batch.length === this.#batchSize) {
+          await storeBatch(batch);
+          batch = [];
+        }
       }
-      const outcome = leadImport.accept(record);
-      if (outcome.kind !== 'lead') continue;
-      batch.push(outcome.lead);
-      if (batch.length === this.#batchSize) {
-        skipped += await this.#storeBatch(run, batch, context);
-        batch = [];
-      }
+      if (batch.length > 0) await storeBatch(batch);
+    } catch (error) {
+      // Settles what is in flight before the delivery ends; a failed store or publish wins (the
+      // redelivery retries it, as it would have had it failed before the next batch was read).
+      await previous;
+      throw error;
     }
-    if (batch.length > 0) skipped += await this.#storeBatch(run, batch, context);
+    await previous;
     if (leadImport === undefined) {
       throw new ImportError('EMPTY_FILE', 'The file is empty. Upload a CSV file with a header row and one row per lead.');
     }
@@ -128,19 +156,15 @@ export class ExtractLeads implements EventHandler<'campaign.submitted'> {
     await this.#finish(run.runId, await this.#store.completeIfSettled(run.runId));
   }
 
-  /** Stores one batch and announces its pending leads, each as the root of its own trace. Returns the skipped count. */
-  async #storeBatch(run: RunToExtract, leads: readonly Lead[], context: HandlerContext): Promise<number> {
-    // Between batches, a stopping process gives the message back; the redelivery resumes idempotently.
-    context.signal.throwIfAborted();
-    const stored = await this.#store.storeLeads(run, leads);
+  /** Announces a stored batch's pending leads, each as the root of its own trace. */
+  async #announce(run: RunToExtract, pending: readonly string[]): Promise<void> {
     await Promise.all(
-      stored.pending.map((leadId) =>
+      pending.map((leadId) =>
         this.#tracing.inNewTrace('lead', { run_id: run.runId, lead_id: leadId }, () =>
           this.#publisher.publish({ type: 'lead.extracted', run_id: run.runId, lead_id: leadId }),
         ),
       ),
     );
-    return stored.skipped;
   }
 
   async #finish(runId: string, completion: RunCompletion | null): Promise<void> {

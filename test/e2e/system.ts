@@ -160,6 +160,8 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
         writer: providers.writer,
         gates: providers.gates,
         rates: DEFAULT_KPI_RATES,
+        // Several batches per file even in small tests: extraction overlaps storing and announcing them.
+        extractionBatchSize: 2,
       },
       TEST_RETRIES,
     );

@@ -1,6 +1,7 @@
 // OTLP export is driven by the standard OTEL_* variables; a local HTTP server plays the collector.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { trace } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTelemetry, withSpan } from '../../adapters/telemetry/tracing.ts';
 
@@ -51,10 +52,12 @@ describe('startTelemetry', () => {
     vi.stubEnv('OTEL_EXPORTER_OTLP_ENDPOINT', '');
     vi.stubEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', '');
     const telemetry = startTelemetry({ serviceName: 'aga-export-test' });
-    const recording = await withSpan('local work', {}, (span) => Promise.resolve(span.isRecording()));
+    const span = await withSpan('local work', {}, (span) => Promise.resolve(span));
     await telemetry.shutdown();
 
-    expect(recording).toBe(true);
+    expect(trace.isSpanContextValid(span.spanContext())).toBe(true);
+    // Sampled out: nothing would read what a recording span keeps.
+    expect(span.isRecording()).toBe(false);
     expect(received).toEqual([]);
   });
 
