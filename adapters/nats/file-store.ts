@@ -5,7 +5,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { nanos } from '@nats-io/transport-node';
-import { Objm, StorageType, type ObjectStore } from '@nats-io/obj';
+import { Objm, setSha256Backend, StorageType, type ObjectStore } from '@nats-io/obj';
 import { FileNotFoundError, type LeadFileStore } from '../../ports/lead-file-store.port.ts';
 
 export const DEFAULT_LEAD_FILE_BUCKET = 'aga-lead-files';
@@ -28,6 +28,9 @@ export class NatsObjectLeadFileStore implements LeadFileStore {
 
   /** Opens the bucket, creating it on first use. */
   static async open(nc: NatsConnection, options: NatsObjectLeadFileStoreOptions = {}): Promise<NatsObjectLeadFileStore> {
+    // Object digests with node:crypto rather than the package's pure-JS default (several times
+    // slower on megabytes: each upload is hashed when stored and again when read back).
+    setSha256Backend('native');
     const store = await new Objm(nc).create(options.bucket ?? DEFAULT_LEAD_FILE_BUCKET, {
       storage: StorageType.File,
       ttl: nanos(options.ttlMs ?? DEFAULT_TTL_MS),
