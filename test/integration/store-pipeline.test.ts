@@ -6,44 +6,15 @@
 import { randomUUID } from 'node:crypto';
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
-import type { ColumnMapping, ImportReport, Lead } from '../../domain/leads/lead.ts';
-import { PostgresCampaignStore } from '../../adapters/postgres/campaign-store.ts';
+import type { ImportReport, Lead } from '../../domain/leads/lead.ts';
 import { getTracer, startTelemetry } from '../../adapters/telemetry/tracing.ts';
 import { CampaignNotFoundError, type RunToExtract } from '../../ports/campaign-store.port.ts';
 import type { Draft, Research } from '../../ports/providers.port.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { COLUMNS, lead, useTestStore } from '../support/store.ts';
 
-let db: TestDatabase;
-let store: PostgresCampaignStore;
-
-beforeAll(async () => {
-  db = await createTestDatabase({ migrate: true });
-  store = new PostgresCampaignStore(db.sql);
-});
-
-afterAll(async () => {
-  await db.drop();
-});
-
-const COLUMNS: ColumnMapping[] = [
-  { original: 'Email', canonical: 'email' },
-  { original: 'Company', canonical: 'company' },
-];
-
-function lead(email: string, row: number, company = 'Acme'): Lead {
-  return {
-    row,
-    email,
-    company,
-    canonical: { email, company },
-    fields: [
-      { header: 'Email', value: email },
-      { header: 'Company', value: company },
-    ],
-  };
-}
+const t = useTestStore();
 
 function report(valid: number, rejected = 0, duplicates = 0): ImportReport {
   return {
@@ -67,13 +38,13 @@ const DRAFT: Draft = { message: 'Loved the rocket launch.', basis: 'Acme builds 
 
 /** A run of a new campaign of `userId`, extracting. */
 async function extractingRun(userId: string = randomUUID(), campaignId?: string): Promise<RunToExtract> {
-  const { runId } = await store.createRun({
+  const { runId } = await t.store.createRun({
     userId,
     demo: false,
     fileName: 'leads.csv',
     ...(campaignId === undefined ? { campaignName: 'Q3 outbound' } : { campaignId }),
   });
-  const run = await store.beginExtraction(runId);
+  const run = await t.store.beginExtraction(runId);
   if (run === null) throw new Error('the new run cannot be extracted');
   return run;
 }
@@ -81,31 +52,31 @@ async function extractingRun(userId: string = randomUUID(), campaignId?: string)
 /** A run with these leads stored and its extraction finished: `personalizing`. */
 async function personalizingRun(emails: readonly string[], userId?: string, campaignId?: string) {
   const run = await extractingRun(userId, campaignId);
-  const stored = await store.storeLeads(run, emails.map((email, index) => lead(email, index + 2)));
-  await store.finishExtraction(run.runId, { report: report(emails.length), columns: COLUMNS, skipped: stored.skipped });
+  const stored = await t.store.storeLeads(run, emails.map((email, index) => lead(email, index + 2)));
+  await t.store.finishExtraction(run.runId, { report: report(emails.length), columns: COLUMNS, skipped: stored.skipped });
   return { run, ...stored };
 }
 
 async function personalize(leadId: string, runId: string): Promise<void> {
-  expect(await store.saveResearch(leadId, runId, RESEARCH)).toBe(true);
-  expect(await store.savePersonalized(leadId, runId, DRAFT)).toBe(true);
+  expect(await t.store.saveResearch(leadId, runId, RESEARCH)).toBe(true);
+  expect(await t.store.savePersonalized(leadId, runId, DRAFT)).toBe(true);
 }
 
 async function runRow(runId: string) {
-  const [row] = await db.sql`select * from campaign_runs where id = ${runId}`;
+  const [row] = await t.db.sql`select * from campaign_runs where id = ${runId}`;
   if (row === undefined) throw new Error('no such run');
   return row;
 }
 
 async function leadRow(leadId: string) {
-  const [row] = await db.sql`select * from leads where id = ${leadId}`;
+  const [row] = await t.db.sql`select * from leads where id = ${leadId}`;
   if (row === undefined) throw new Error('no such lead');
   return row;
 }
 
 /** Moves a row's updated_at into the past, past the touch trigger (replica mode skips triggers). */
 async function backdate(table: 'campaign_runs' | 'leads', id: string, minutes: number): Promise<void> {
-  await db.sql.begin(async (tx) => {
+  await t.db.sql.begin(async (tx) => {
     await tx`set local session_replication_role = replica`;
     await tx`update ${tx(table)} set updated_at = now() - make_interval(mins => ${minutes}) where id = ${id}`;
   });
@@ -114,7 +85,7 @@ async function backdate(table: 'campaign_runs' | 'leads', id: string, minutes: n
 describe('createRun', () => {
   it('records a new campaign and a queued run with its file key and prompts', async () => {
     const userId = randomUUID();
-    const { runId, campaignId } = await store.createRun({
+    const { runId, campaignId } = await t.store.createRun({
       userId,
       campaignName: 'Launch week',
       demo: true,
@@ -122,7 +93,7 @@ describe('createRun', () => {
       researchPrompt: 'Find their latest launch.',
       personalizationPrompt: 'Be brief.',
     });
-    const [campaign] = await db.sql`select user_id, name from campaigns where id = ${campaignId}`;
+    const [campaign] = await t.db.sql`select user_id, name from campaigns where id = ${campaignId}`;
     expect(campaign).toEqual({ user_id: userId, name: 'Launch week' });
     expect(await runRow(runId)).toMatchObject({
       campaign_id: campaignId,
@@ -138,8 +109,8 @@ describe('createRun', () => {
 
   it("adds a run to one of the user's campaigns", async () => {
     const userId = randomUUID();
-    const first = await store.createRun({ userId, campaignName: 'Repeat', demo: false, fileName: 'a.csv' });
-    const second = await store.createRun({ userId, campaignId: first.campaignId, demo: false, fileName: 'b.csv' });
+    const first = await t.store.createRun({ userId, campaignName: 'Repeat', demo: false, fileName: 'a.csv' });
+    const second = await t.store.createRun({ userId, campaignId: first.campaignId, demo: false, fileName: 'b.csv' });
     expect(second.campaignId).toBe(first.campaignId);
     expect(second.runId).not.toBe(first.runId);
     expect(await runRow(second.runId)).toMatchObject({ research_prompt: null, personalization_prompt: null, file_name: 'b.csv' });
@@ -147,14 +118,14 @@ describe('createRun', () => {
 
   it("refuses another user's campaign, an unknown one and a malformed id, writing nothing", async () => {
     const owner = randomUUID();
-    const { campaignId } = await store.createRun({ userId: owner, campaignName: 'Mine', demo: false, fileName: 'a.csv' });
-    const [before] = await db.sql<{ count: string }[]>`select count(*) from campaign_runs`;
+    const { campaignId } = await t.store.createRun({ userId: owner, campaignName: 'Mine', demo: false, fileName: 'a.csv' });
+    const [before] = await t.db.sql<{ count: string }[]>`select count(*) from campaign_runs`;
     for (const target of [campaignId, randomUUID(), 'not-a-uuid']) {
       await expect(
-        store.createRun({ userId: randomUUID(), campaignId: target, demo: false, fileName: 'x.csv' }),
+        t.store.createRun({ userId: randomUUID(), campaignId: target, demo: false, fileName: 'x.csv' }),
       ).rejects.toBeInstanceOf(CampaignNotFoundError);
     }
-    const [after] = await db.sql<{ count: string }[]>`select count(*) from campaign_runs`;
+    const [after] = await t.db.sql<{ count: string }[]>`select count(*) from campaign_runs`;
     expect(after!.count).toBe(before!.count);
   });
 });
@@ -162,14 +133,14 @@ describe('createRun', () => {
 describe('extraction', () => {
   it('begins a queued run, again for a redelivery, and never a run past extraction', async () => {
     const userId = randomUUID();
-    const { runId, campaignId } = await store.createRun({ userId, campaignName: 'X', demo: true, fileName: 'a.csv' });
+    const { runId, campaignId } = await t.store.createRun({ userId, campaignName: 'X', demo: true, fileName: 'a.csv' });
     const expected = { runId, campaignId, userId, demo: true };
-    expect(await store.beginExtraction(runId)).toEqual(expected);
-    expect(await store.beginExtraction(runId)).toEqual(expected);
+    expect(await t.store.beginExtraction(runId)).toEqual(expected);
+    expect(await t.store.beginExtraction(runId)).toEqual(expected);
     expect((await runRow(runId)).status).toBe('extracting');
-    await store.finishExtraction(runId, { report: report(0), columns: COLUMNS, skipped: 0 });
-    expect(await store.beginExtraction(runId)).toBeNull();
-    expect(await store.beginExtraction(randomUUID())).toBeNull();
+    await t.store.finishExtraction(runId, { report: report(0), columns: COLUMNS, skipped: 0 });
+    expect(await t.store.beginExtraction(runId)).toBeNull();
+    expect(await t.store.beginExtraction(randomUUID())).toBeNull();
   });
 
   it('stores a batch: every new lead is pending, in file order, with its fields intact', async () => {
@@ -180,9 +151,9 @@ describe('extraction', () => {
       { ...lead('ada@example.com', 3, 'Analytical Engines'), fields: [{ header: 'Email', value: 'Ada@Example.com' }, { header: 'Notes', value: tricky }, { header: 'Notes', value: '' }] },
       lead('bob@example.com', 4),
     ];
-    const stored = await store.storeLeads(run, leads);
+    const stored = await t.store.storeLeads(run, leads);
     expect(stored.skipped).toBe(0);
-    const rows = await db.sql`select id, row_number, email, company, canonical, fields, status, run_id, user_id from leads where run_id = ${run.runId}`;
+    const rows = await t.db.sql`select id, row_number, email, company, canonical, fields, status, run_id, user_id from leads where run_id = ${run.runId}`;
     const byRow = new Map(rows.map((row) => [row.row_number as number, row]));
     expect(stored.pending).toEqual([byRow.get(2)!.id, byRow.get(3)!.id, byRow.get(4)!.id]);
     expect(byRow.get(3)).toMatchObject({
@@ -198,17 +169,17 @@ describe('extraction', () => {
   it('keeps the progress of leads the run owns when the same batch is stored again (a redelivery)', async () => {
     const run = await extractingRun();
     const batch = [lead('one@example.com', 2), lead('two@example.com', 3), lead('three@example.com', 4)];
-    const first = await store.storeLeads(run, batch);
+    const first = await t.store.storeLeads(run, batch);
     const [researchedId, personalizedId, pendingId] = first.pending as [string, string, string];
-    expect(await store.saveResearch(researchedId, run.runId, RESEARCH)).toBe(true);
+    expect(await t.store.saveResearch(researchedId, run.runId, RESEARCH)).toBe(true);
     await personalize(personalizedId, run.runId);
-    await store.recordAttempt(researchedId, run.runId);
+    await t.store.recordAttempt(researchedId, run.runId);
 
-    const again = await store.storeLeads(run, batch);
+    const again = await t.store.storeLeads(run, batch);
     expect(again).toEqual({ pending: [pendingId], skipped: 0 });
     expect(await leadRow(researchedId)).toMatchObject({ status: 'researched', research: RESEARCH.text, attempts: 1 });
     expect(await leadRow(personalizedId)).toMatchObject({ status: 'personalized', message: DRAFT.message });
-    const [count] = await db.sql<{ count: string }[]>`select count(*) from leads where run_id = ${run.runId}`;
+    const [count] = await t.db.sql<{ count: string }[]>`select count(*) from leads where run_id = ${run.runId}`;
     expect(count!.count).toBe('3');
   });
 
@@ -217,19 +188,19 @@ describe('extraction', () => {
     const earlier = await personalizingRun(['done@example.com', 'broken@example.com', 'left@example.com'], userId);
     const [doneId, brokenId, leftId] = earlier.pending as [string, string, string];
     await personalize(doneId, earlier.run.runId);
-    expect(await store.saveResearch(brokenId, earlier.run.runId, RESEARCH)).toBe(true);
-    await store.recordAttempt(brokenId, earlier.run.runId);
-    expect(await store.saveFailed(brokenId, earlier.run.runId, 'personalization failed')).toBe(true);
-    expect(await store.countOutcome(doneId, earlier.run.runId, DEFAULT_KPI_RATES)).toBe(true);
-    expect(await store.countOutcome(brokenId, earlier.run.runId, DEFAULT_KPI_RATES)).toBe(true);
+    expect(await t.store.saveResearch(brokenId, earlier.run.runId, RESEARCH)).toBe(true);
+    await t.store.recordAttempt(brokenId, earlier.run.runId);
+    expect(await t.store.saveFailed(brokenId, earlier.run.runId, 'personalization failed')).toBe(true);
+    expect(await t.store.countOutcome(doneId, earlier.run.runId, DEFAULT_KPI_RATES)).toBe(true);
+    expect(await t.store.countOutcome(brokenId, earlier.run.runId, DEFAULT_KPI_RATES)).toBe(true);
 
     const later = await extractingRun(userId, earlier.run.campaignId);
     const batch = [lead('done@example.com', 2), lead('broken@example.com', 3, 'Broken Inc'), lead('new@example.com', 4)];
-    const stored = await store.storeLeads(later, batch);
+    const stored = await t.store.storeLeads(later, batch);
     expect(stored.skipped).toBe(1);
     expect(stored.pending).toHaveLength(2);
     expect(stored.pending[0]).toBe(brokenId);
-    expect(await store.storeLeads(later, batch)).toEqual(stored);
+    expect(await t.store.storeLeads(later, batch)).toEqual(stored);
 
     expect(await leadRow(doneId)).toMatchObject({ run_id: earlier.run.runId, status: 'personalized', counted_run_id: earlier.run.runId });
     expect(await leadRow(brokenId)).toMatchObject({
@@ -246,26 +217,26 @@ describe('extraction', () => {
       usage: null,
     });
     // The earlier run's events for a lead it lost change nothing.
-    expect(await store.leadWork(brokenId, earlier.run.runId)).toBeNull();
-    expect(await store.saveFailed(brokenId, earlier.run.runId, 'late')).toBe(false);
+    expect(await t.store.leadWork(brokenId, earlier.run.runId)).toBeNull();
+    expect(await t.store.saveFailed(brokenId, earlier.run.runId, 'late')).toBe(false);
     // And it still ends once what it owns is counted, though it never counted the lead it lost.
-    expect(await store.completeIfSettled(earlier.run.runId)).toBeNull();
-    expect(await store.saveFailed(leftId, earlier.run.runId, 'gave up')).toBe(true);
-    expect(await store.countOutcome(leftId, earlier.run.runId, DEFAULT_KPI_RATES)).toBe(true);
-    expect(await store.completeIfSettled(earlier.run.runId)).toMatchObject({ outcome: { status: 'completed', errorMessage: null } });
+    expect(await t.store.completeIfSettled(earlier.run.runId)).toBeNull();
+    expect(await t.store.saveFailed(leftId, earlier.run.runId, 'gave up')).toBe(true);
+    expect(await t.store.countOutcome(leftId, earlier.run.runId, DEFAULT_KPI_RATES)).toBe(true);
+    expect(await t.store.completeIfSettled(earlier.run.runId)).toMatchObject({ outcome: { status: 'completed', errorMessage: null } });
   });
 
   it('refuses a batch that repeats an email, storing nothing', async () => {
     const run = await extractingRun();
-    await expect(store.storeLeads(run, [lead('twice@example.com', 2), lead('twice@example.com', 3)])).rejects.toThrow('repeats an email');
-    const rows = await db.sql`select 1 from leads where run_id = ${run.runId}`;
+    await expect(t.store.storeLeads(run, [lead('twice@example.com', 2), lead('twice@example.com', 3)])).rejects.toThrow('repeats an email');
+    const rows = await t.db.sql`select 1 from leads where run_id = ${run.runId}`;
     expect(rows).toHaveLength(0);
   });
 
   it('finishes with absolute totals, so a second finish writes the same', async () => {
     const run = await extractingRun();
     const result = { report: report(2, 3, 1), columns: COLUMNS, skipped: 1 };
-    await store.finishExtraction(run.runId, result);
+    await t.store.finishExtraction(run.runId, result);
     const first = await runRow(run.runId);
     expect(first).toMatchObject({
       status: 'personalizing',
@@ -277,14 +248,14 @@ describe('extraction', () => {
       columns: COLUMNS,
       import_report: result.report,
     });
-    await store.finishExtraction(run.runId, result);
+    await t.store.finishExtraction(run.runId, result);
     const second = await runRow(run.runId);
     expect({ ...second, updated_at: null }).toEqual({ ...first, updated_at: null });
   });
 
   it('fails a run that has not ended, once', async () => {
     const run = await extractingRun();
-    expect(await store.failRun(run.runId, 'The uploaded file is gone.')).toEqual({
+    expect(await t.store.failRun(run.runId, 'The uploaded file is gone.')).toEqual({
       runId: run.runId,
       campaignId: run.campaignId,
       userId: run.userId,
@@ -292,8 +263,8 @@ describe('extraction', () => {
     });
     expect(await runRow(run.runId)).toMatchObject({ status: 'failed', error_message: 'The uploaded file is gone.' });
     expect((await runRow(run.runId)).completed_at).toBeInstanceOf(Date);
-    expect(await store.failRun(run.runId, 'again')).toBeNull();
-    await store.finishExtraction(run.runId, { report: report(1), columns: COLUMNS, skipped: 0 });
+    expect(await t.store.failRun(run.runId, 'again')).toBeNull();
+    await t.store.finishExtraction(run.runId, { report: report(1), columns: COLUMNS, skipped: 0 });
     expect((await runRow(run.runId)).status).toBe('failed');
   });
 });
@@ -304,12 +275,12 @@ describe('lead transitions', () => {
     const leadId = pending[0]!;
     const otherRun = randomUUID();
 
-    expect(await store.savePersonalized(leadId, run.runId, DRAFT)).toBe(false);
-    expect(await store.saveResearch(leadId, otherRun, RESEARCH)).toBe(false);
-    expect(await store.saveResearch(leadId, run.runId, RESEARCH)).toBe(true);
-    expect(await store.saveResearch(leadId, run.runId, { ...RESEARCH, text: 'second' })).toBe(false);
+    expect(await t.store.savePersonalized(leadId, run.runId, DRAFT)).toBe(false);
+    expect(await t.store.saveResearch(leadId, otherRun, RESEARCH)).toBe(false);
+    expect(await t.store.saveResearch(leadId, run.runId, RESEARCH)).toBe(true);
+    expect(await t.store.saveResearch(leadId, run.runId, { ...RESEARCH, text: 'second' })).toBe(false);
 
-    const work = await store.leadWork(leadId, run.runId);
+    const work = await t.store.leadWork(leadId, run.runId);
     expect(work).toEqual({
       leadId,
       runId: run.runId,
@@ -321,9 +292,9 @@ describe('lead transitions', () => {
       allowQuestions: false,
     });
 
-    expect(await store.savePersonalized(leadId, run.runId, DRAFT)).toBe(true);
-    expect(await store.savePersonalized(leadId, run.runId, { ...DRAFT, message: 'second' })).toBe(false);
-    expect(await store.saveFailed(leadId, run.runId, 'too late')).toBe(false);
+    expect(await t.store.savePersonalized(leadId, run.runId, DRAFT)).toBe(true);
+    expect(await t.store.savePersonalized(leadId, run.runId, { ...DRAFT, message: 'second' })).toBe(false);
+    expect(await t.store.saveFailed(leadId, run.runId, 'too late')).toBe(false);
     expect(await leadRow(leadId)).toMatchObject({
       status: 'personalized',
       message: DRAFT.message,
@@ -334,26 +305,26 @@ describe('lead transitions', () => {
       usage: { research: RESEARCH.usage },
     });
     expect((await leadRow(leadId)).settled_at).toBeInstanceOf(Date);
-    expect(await store.leadWork(leadId, otherRun)).toBeNull();
-    expect(await store.leadWork(randomUUID(), run.runId)).toBeNull();
+    expect(await t.store.leadWork(leadId, otherRun)).toBeNull();
+    expect(await t.store.leadWork(randomUUID(), run.runId)).toBeNull();
   });
 
   it('fail a lead that is not final, with the reason, and count attempts only while it is not', async () => {
     const { run, pending } = await personalizingRun(['fail@example.com']);
     const leadId = pending[0]!;
-    await store.recordAttempt(leadId, run.runId);
-    await store.recordAttempt(leadId, run.runId);
-    expect(await store.saveFailed(leadId, run.runId, 'research failed after 2 attempts')).toBe(true);
-    expect(await store.saveFailed(leadId, run.runId, 'again')).toBe(false);
-    await store.recordAttempt(leadId, run.runId);
+    await t.store.recordAttempt(leadId, run.runId);
+    await t.store.recordAttempt(leadId, run.runId);
+    expect(await t.store.saveFailed(leadId, run.runId, 'research failed after 2 attempts')).toBe(true);
+    expect(await t.store.saveFailed(leadId, run.runId, 'again')).toBe(false);
+    await t.store.recordAttempt(leadId, run.runId);
     expect(await leadRow(leadId)).toMatchObject({ status: 'failed', error: 'research failed after 2 attempts', attempts: 2 });
-    const work = await store.leadWork(leadId, run.runId);
+    const work = await t.store.leadWork(leadId, run.runId);
     expect(work).toMatchObject({ status: 'failed', research: null });
   });
 
   it('carry the run prompts to the workers', async () => {
     const userId = randomUUID();
-    const { runId } = await store.createRun({
+    const { runId } = await t.store.createRun({
       userId,
       campaignName: 'Prompts',
       demo: false,
@@ -361,9 +332,9 @@ describe('lead transitions', () => {
       researchPrompt: 'Look for funding news.',
       personalizationPrompt: 'Mention the funding.',
     });
-    const run = await store.beginExtraction(runId);
-    const { pending } = await store.storeLeads(run!, [lead('prompt@example.com', 2)]);
-    expect(await store.leadWork(pending[0]!, runId)).toMatchObject({
+    const run = await t.store.beginExtraction(runId);
+    const { pending } = await t.store.storeLeads(run!, [lead('prompt@example.com', 2)]);
+    expect(await t.store.leadWork(pending[0]!, runId)).toMatchObject({
       researchPrompt: 'Look for funding news.',
       personalizationPrompt: 'Mention the funding.',
     });
@@ -375,29 +346,29 @@ describe('projection', () => {
     const userId = randomUUID();
     const { run, pending } = await personalizingRun(['kpi@example.com'], userId);
     const leadId = pending[0]!;
-    expect(await store.countOutcome(leadId, run.runId, DEFAULT_KPI_RATES)).toBe(false); // not final yet
+    expect(await t.store.countOutcome(leadId, run.runId, DEFAULT_KPI_RATES)).toBe(false); // not final yet
     await personalize(leadId, run.runId);
     await backdate('campaign_runs', run.runId, 30);
     const before = (await runRow(run.runId)).updated_at as Date;
 
-    expect(await store.countOutcome(leadId, run.runId, DEFAULT_KPI_RATES)).toBe(true);
-    expect(await store.countOutcome(leadId, run.runId, DEFAULT_KPI_RATES)).toBe(false);
+    expect(await t.store.countOutcome(leadId, run.runId, DEFAULT_KPI_RATES)).toBe(true);
+    expect(await t.store.countOutcome(leadId, run.runId, DEFAULT_KPI_RATES)).toBe(false);
 
     const after = await runRow(run.runId);
     expect(after).toMatchObject({ processed: 1, personalized: 1, failed: 0 });
     expect((after.updated_at as Date).getTime()).toBeGreaterThan(before.getTime());
-    const [campaign] = await db.sql`select completed_count from campaigns where id = ${run.campaignId}`;
+    const [campaign] = await t.db.sql`select completed_count from campaigns where id = ${run.campaignId}`;
     expect(campaign).toEqual({ completed_count: 1 });
-    expect(await store.metrics(userId)).toMatchObject({ leads_personalized: 1, hours_saved: '0.02', money_saved: '0.04' });
+    expect(await t.store.metrics(userId)).toMatchObject({ leads_personalized: 1, hours_saved: '0.02', money_saved: '0.04' });
   });
 
   it('counts concurrent deliveries of one outcome once', async () => {
     const userId = randomUUID();
     const { run, pending } = await personalizingRun(['race@example.com'], userId);
     await personalize(pending[0]!, run.runId);
-    const results = await Promise.all(Array.from({ length: 6 }, () => store.countOutcome(pending[0]!, run.runId, DEFAULT_KPI_RATES)));
+    const results = await Promise.all(Array.from({ length: 6 }, () => t.store.countOutcome(pending[0]!, run.runId, DEFAULT_KPI_RATES)));
     expect(results.filter(Boolean)).toHaveLength(1);
-    expect(await store.metrics(userId)).toMatchObject({ leads_personalized: 1, hours_saved: '0.02', money_saved: '0.04' });
+    expect(await t.store.metrics(userId)).toMatchObject({ leads_personalized: 1, hours_saved: '0.02', money_saved: '0.04' });
   });
 
   it('adds KPIs as exact decimals over many leads, at the configured rates', async () => {
@@ -406,40 +377,40 @@ describe('projection', () => {
     const { run, pending } = await personalizingRun(emails, userId);
     for (const leadId of pending) {
       await personalize(leadId, run.runId);
-      await store.countOutcome(leadId, run.runId, { hoursPerLead: 0.1, moneyPerLead: 0.7 });
+      await t.store.countOutcome(leadId, run.runId, { hoursPerLead: 0.1, moneyPerLead: 0.7 });
     }
     // 30 × 0.1 and 30 × 0.7 in binary floating point are 3.0000000000000013 and 20.999999999999996.
-    expect(await store.metrics(userId)).toMatchObject({ leads_personalized: 30, hours_saved: '3.00', money_saved: '21.00' });
+    expect(await t.store.metrics(userId)).toMatchObject({ leads_personalized: 30, hours_saved: '3.00', money_saved: '21.00' });
   });
 
   it('counts a failed lead as failed, with no KPI', async () => {
     const userId = randomUUID();
     const { run, pending } = await personalizingRun(['nope@example.com'], userId);
-    await store.saveFailed(pending[0]!, run.runId, 'rejected by the provider');
-    expect(await store.countOutcome(pending[0]!, run.runId, DEFAULT_KPI_RATES)).toBe(true);
+    await t.store.saveFailed(pending[0]!, run.runId, 'rejected by the provider');
+    expect(await t.store.countOutcome(pending[0]!, run.runId, DEFAULT_KPI_RATES)).toBe(true);
     expect(await runRow(run.runId)).toMatchObject({ processed: 1, personalized: 0, failed: 1 });
-    const [campaign] = await db.sql`select completed_count from campaigns where id = ${run.campaignId}`;
+    const [campaign] = await t.db.sql`select completed_count from campaigns where id = ${run.campaignId}`;
     expect(campaign).toEqual({ completed_count: 0 });
-    expect(await store.metrics(userId)).toEqual({ leads_personalized: 0, hours_saved: '0.00', money_saved: '0.00', updated_at: null });
+    expect(await t.store.metrics(userId)).toEqual({ leads_personalized: 0, hours_saved: '0.00', money_saved: '0.00', updated_at: null });
   });
 
   it('completes a run once every lead is counted, and only once', async () => {
     const { run, pending } = await personalizingRun(['a@example.com', 'b@example.com']);
     const [a, b] = pending as [string, string];
     await personalize(a, run.runId);
-    await store.countOutcome(a, run.runId, DEFAULT_KPI_RATES);
-    expect(await store.completeIfSettled(run.runId)).toBeNull();
-    await store.saveFailed(b, run.runId, 'gave up');
-    expect(await store.completeIfSettled(run.runId)).toBeNull(); // final, but not counted yet
-    await store.countOutcome(b, run.runId, DEFAULT_KPI_RATES);
+    await t.store.countOutcome(a, run.runId, DEFAULT_KPI_RATES);
+    expect(await t.store.completeIfSettled(run.runId)).toBeNull();
+    await t.store.saveFailed(b, run.runId, 'gave up');
+    expect(await t.store.completeIfSettled(run.runId)).toBeNull(); // final, but not counted yet
+    await t.store.countOutcome(b, run.runId, DEFAULT_KPI_RATES);
 
-    expect(await store.completeIfSettled(run.runId)).toEqual({
+    expect(await t.store.completeIfSettled(run.runId)).toEqual({
       runId: run.runId,
       campaignId: run.campaignId,
       userId: run.userId,
       outcome: { status: 'completed', errorMessage: null },
     });
-    expect(await store.completeIfSettled(run.runId)).toBeNull();
+    expect(await t.store.completeIfSettled(run.runId)).toBeNull();
     const row = await runRow(run.runId);
     expect(row).toMatchObject({ status: 'completed', error_message: null, processed: 2, personalized: 1, failed: 1 });
     expect(row.completed_at).toBeInstanceOf(Date);
@@ -448,30 +419,30 @@ describe('projection', () => {
   it('fails a settled run where no lead was personalized, or with no valid lead', async () => {
     const { run, pending } = await personalizingRun(['x@example.com', 'y@example.com']);
     for (const leadId of pending) {
-      await store.saveFailed(leadId, run.runId, 'provider down');
-      await store.countOutcome(leadId, run.runId, DEFAULT_KPI_RATES);
+      await t.store.saveFailed(leadId, run.runId, 'provider down');
+      await t.store.countOutcome(leadId, run.runId, DEFAULT_KPI_RATES);
     }
-    expect(await store.completeIfSettled(run.runId)).toMatchObject({
+    expect(await t.store.completeIfSettled(run.runId)).toMatchObject({
       outcome: { status: 'failed', errorMessage: 'No lead could be personalized (2 failed).' },
     });
     expect(await runRow(run.runId)).toMatchObject({ status: 'failed', error_message: 'No lead could be personalized (2 failed).' });
 
     const empty = await personalizingRun([]);
-    expect((await store.completeIfSettled(empty.run.runId))?.outcome.status).toBe('failed');
+    expect((await t.store.completeIfSettled(empty.run.runId))?.outcome.status).toBe('failed');
   });
 
   it('completes a run whose every lead was skipped, and never one still extracting', async () => {
     const userId = randomUUID();
     const earlier = await personalizingRun(['only@example.com'], userId);
     await personalize(earlier.pending[0]!, earlier.run.runId);
-    await store.countOutcome(earlier.pending[0]!, earlier.run.runId, DEFAULT_KPI_RATES);
+    await t.store.countOutcome(earlier.pending[0]!, earlier.run.runId, DEFAULT_KPI_RATES);
 
     const later = await extractingRun(userId, earlier.run.campaignId);
-    const stored = await store.storeLeads(later, [lead('only@example.com', 2)]);
+    const stored = await t.store.storeLeads(later, [lead('only@example.com', 2)]);
     expect(stored).toEqual({ pending: [], skipped: 1 });
-    expect(await store.completeIfSettled(later.runId)).toBeNull();
-    await store.finishExtraction(later.runId, { report: report(1), columns: COLUMNS, skipped: stored.skipped });
-    expect(await store.completeIfSettled(later.runId)).toMatchObject({ outcome: { status: 'completed', errorMessage: null } });
+    expect(await t.store.completeIfSettled(later.runId)).toBeNull();
+    await t.store.finishExtraction(later.runId, { report: report(1), columns: COLUMNS, skipped: stored.skipped });
+    expect(await t.store.completeIfSettled(later.runId)).toMatchObject({ outcome: { status: 'completed', errorMessage: null } });
   });
 });
 
@@ -479,37 +450,37 @@ describe('reconciler queries', () => {
   const LEASE_MS = 5 * 60_000;
 
   it('find queued and extracting runs only once they have made no progress for the lease', async () => {
-    const queued = await store.createRun({ userId: randomUUID(), campaignName: 'Q', demo: false, fileName: 'a.csv' });
+    const queued = await t.store.createRun({ userId: randomUUID(), campaignName: 'Q', demo: false, fileName: 'a.csv' });
     const extracting = await extractingRun();
-    const stalled = () => store.stalledExtractions(LEASE_MS, 1000).then((runs) => runs.map((run) => run.runId));
+    const stalled = () => t.store.stalledExtractions(LEASE_MS, 1000).then((runs) => runs.map((run) => run.runId));
     expect(await stalled()).not.toContain(queued.runId);
     expect(await stalled()).not.toContain(extracting.runId);
 
     await backdate('campaign_runs', queued.runId, 10);
     await backdate('campaign_runs', extracting.runId, 10);
     expect(await stalled()).toEqual(expect.arrayContaining([queued.runId, extracting.runId]));
-    expect(await store.stalledExtractions(LEASE_MS, 1000)).toContainEqual(extracting);
+    expect(await t.store.stalledExtractions(LEASE_MS, 1000)).toContainEqual(extracting);
 
     // A stored batch is progress.
-    await store.storeLeads(extracting, [lead('progress@example.com', 2)]);
+    await t.store.storeLeads(extracting, [lead('progress@example.com', 2)]);
     expect(await stalled()).not.toContain(extracting.runId);
-    expect(await store.stalledExtractions(LEASE_MS, 1)).toHaveLength(1);
+    expect(await t.store.stalledExtractions(LEASE_MS, 1)).toHaveLength(1);
   });
 
   it('find the unfinished or uncounted leads of a run that stopped making progress', async () => {
     const { run, pending } = await personalizingRun(['p@example.com', 'r@example.com', 'f@example.com', 'c@example.com', 't@example.com']);
     const [pendingId, researchedId, failedId, countedId, touchedId] = pending as [string, string, string, string, string];
-    await store.saveResearch(researchedId, run.runId, RESEARCH);
-    await store.saveFailed(failedId, run.runId, 'gave up');
-    await store.saveFailed(countedId, run.runId, 'gave up');
-    await store.countOutcome(countedId, run.runId, DEFAULT_KPI_RATES);
+    await t.store.saveResearch(researchedId, run.runId, RESEARCH);
+    await t.store.saveFailed(failedId, run.runId, 'gave up');
+    await t.store.saveFailed(countedId, run.runId, 'gave up');
+    await t.store.countOutcome(countedId, run.runId, DEFAULT_KPI_RATES);
     for (const leadId of pending) await backdate('leads', leadId, 10);
 
-    const ofRun = async () => (await store.stalledLeads(LEASE_MS, 1000)).filter((lead) => lead.runId === run.runId);
+    const ofRun = async () => (await t.store.stalledLeads(LEASE_MS, 1000)).filter((lead) => lead.runId === run.runId);
     expect(await ofRun()).toEqual([]); // the run counted a lead just now: it is progressing
 
     await backdate('campaign_runs', run.runId, 10);
-    await store.recordAttempt(touchedId, run.runId); // being worked on right now
+    await t.store.recordAttempt(touchedId, run.runId); // being worked on right now
     const stuck = await ofRun();
     expect(stuck).toHaveLength(3);
     expect(stuck).toEqual(
@@ -519,23 +490,23 @@ describe('reconciler queries', () => {
         { leadId: failedId, runId: run.runId, status: 'failed', uncounted: true },
       ]),
     );
-    expect(await store.stalledLeads(LEASE_MS, 2)).toHaveLength(2);
+    expect(await t.store.stalledLeads(LEASE_MS, 2)).toHaveLength(2);
   });
 
   it('list personalizing runs with every lead counted, and no other', async () => {
     const settled = await personalizingRun(['s@example.com']);
-    await store.saveFailed(settled.pending[0]!, settled.run.runId, 'x');
+    await t.store.saveFailed(settled.pending[0]!, settled.run.runId, 'x');
     const open = await personalizingRun(['o@example.com']);
-    await store.saveFailed(open.pending[0]!, open.run.runId, 'x');
-    expect(await store.settledRuns(1000)).not.toContain(settled.run.runId);
+    await t.store.saveFailed(open.pending[0]!, open.run.runId, 'x');
+    expect(await t.store.settledRuns(1000)).not.toContain(settled.run.runId);
 
-    await store.countOutcome(settled.pending[0]!, settled.run.runId, DEFAULT_KPI_RATES);
-    const runs = await store.settledRuns(1000);
+    await t.store.countOutcome(settled.pending[0]!, settled.run.runId, DEFAULT_KPI_RATES);
+    const runs = await t.store.settledRuns(1000);
     expect(runs).toContain(settled.run.runId);
     expect(runs).not.toContain(open.run.runId);
 
-    await store.completeIfSettled(settled.run.runId);
-    expect(await store.settledRuns(1000)).not.toContain(settled.run.runId);
+    await t.store.completeIfSettled(settled.run.runId);
+    expect(await t.store.settledRuns(1000)).not.toContain(settled.run.runId);
   });
 });
 
@@ -547,8 +518,8 @@ describe('tracing', () => {
       const { run, pending } = await personalizingRun(['traced@example.com']);
       exporter.reset();
       await getTracer().startActiveSpan('handler', async (parent) => {
-        await store.saveResearch(pending[0]!, run.runId, RESEARCH);
-        await store.storeLeads(run, [lead('other@example.com', 3)]);
+        await t.store.saveResearch(pending[0]!, run.runId, RESEARCH);
+        await t.store.storeLeads(run, [lead('other@example.com', 3)]);
         parent.end();
       });
       const spans = exporter.getFinishedSpans();
