@@ -228,13 +228,13 @@ function errorReply(status: number, code: string, message: string, headers?: Rea
 }
 
 /** A log-normal sample: the median times e^(sigma * z) for a standard normal z (Box-Muller). */
-function logNormal(draw: () => number, median: number, sigma: number): number {
+export function logNormal(draw: () => number, median: number, sigma: number): number {
   const z = Math.sqrt(-2 * Math.log(1 - draw())) * Math.cos(2 * Math.PI * draw());
   return median * Math.exp(sigma * z);
 }
 
 /** Uniform draws in [0, 1) from mulberry32, one independent stream per `salt`. */
-function stream(seed: number, salt: number): () => number {
+export function stream(seed: number, salt: number): () => number {
   let state = (seed ^ Math.imul(salt, 0x9e3779b9)) >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
