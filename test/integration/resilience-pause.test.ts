@@ -149,21 +149,8 @@ describe('a provider out of credit (402)', () => {
     expect(Date.parse(shown[0]?.since ?? '')).toBeLessThanOrEqual(Date.now());
     expect(shown[1]).toEqual({ provider: 'personalization', state: 'ok', reason: null, since: null });
 
-    await eventually('every lead settled', () => worker.researched.length + worker.givenUp.length === 4, 10_000);
-    expect(worker.givenUp).toEqual([]);
-    expect(new Set(worker.researched)).toEqual(new Set(events.map((event) => event.lead_id)));
-
     // Four calls at once, then one probe per interval: two more 402s, then the success that resumes.
-    const arrivals = sandbox.stats.lastRequests.map((request) => request.receivedAt.getTime());
-    expect(arrivals).toHaveLength(10);
-    const [, , , fourth, fifth, sixth, seventh] = arrivals;
-    for (const [before, after] of [
-      [fourth, fifth],
-      [fifth, sixth],
-      [sixth, seventh],
-    ]) {
-      expect(after! - before!).toBeGreaterThanOrEqual(PROBE_MS - 100);
-    }
+    await expectEveryLeadResearchedWithSpacedProbes(worker, events);
 
     const messages = worker.messages();
     const requeued = messages.filter((message) => message === REQUEUED).length;
@@ -177,6 +164,30 @@ describe('a provider out of credit (402)', () => {
   });
 });
 
+/**
+ * Every lead ends researched, none given up; of the ten calls the sandbox saw, the first four came
+ * at once and the next three (the probes or trials) at least one probe interval apart.
+ */
+async function expectEveryLeadResearchedWithSpacedProbes(
+  worker: Awaited<ReturnType<typeof startWorker>>,
+  events: readonly { readonly lead_id: string }[],
+): Promise<void> {
+  await eventually('every lead settled', () => worker.researched.length + worker.givenUp.length === 4, 10_000);
+  expect(worker.givenUp).toEqual([]);
+  expect(new Set(worker.researched)).toEqual(new Set(events.map((event) => event.lead_id)));
+
+  const arrivals = sandbox.stats.lastRequests.map((request) => request.receivedAt.getTime());
+  expect(arrivals).toHaveLength(10);
+  const [, , , fourth, fifth, sixth, seventh] = arrivals;
+  for (const [before, after] of [
+    [fourth, fifth],
+    [fifth, sixth],
+    [sixth, seventh],
+  ]) {
+    expect(after! - before!).toBeGreaterThanOrEqual(PROBE_MS - 100);
+  }
+}
+
 describe('a provider outage (5xx)', () => {
   it('stops pulling while the circuit is open, spends no last delivery on it, and resumes after a good trial', async () => {
     // Four failures open the circuit; two trials fail; the third succeeds.
@@ -187,21 +198,8 @@ describe('a provider outage (5xx)', () => {
     const shown = await statusWhen('circuit_open');
     expect(shown[0]).toMatchObject({ provider: 'research', state: 'circuit_open', reason: 'provider unavailable' });
 
-    await eventually('every lead settled', () => worker.researched.length + worker.givenUp.length === 4, 10_000);
-    expect(worker.givenUp).toEqual([]);
-    expect(new Set(worker.researched)).toEqual(new Set(events.map((event) => event.lead_id)));
-
     // The trials come one reset timeout apart, one message each, not the redeliveries all at once.
-    const arrivals = sandbox.stats.lastRequests.map((request) => request.receivedAt.getTime());
-    expect(arrivals).toHaveLength(10);
-    const [, , , fourth, fifth, sixth, seventh] = arrivals;
-    for (const [before, after] of [
-      [fourth, fifth],
-      [fifth, sixth],
-      [sixth, seventh],
-    ]) {
-      expect(after! - before!).toBeGreaterThanOrEqual(PROBE_MS - 100);
-    }
+    await expectEveryLeadResearchedWithSpacedProbes(worker, events);
     expect(worker.messages()).toContain('circuit closed: provider answers again');
 
     await statusWhen('ok');
