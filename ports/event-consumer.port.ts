@@ -56,6 +56,12 @@ export interface ConsumerDeclaration<T extends EventType = EventType> extends Co
    * pull, so no message is taken while the provider is paused or its circuit is open.
    */
   readonly gate?: ProviderGate;
+  /**
+   * Handlers at once for this consumer in one process, when it should differ from the runner's
+   * default; `maxAckPending` still caps it. A consumer whose calls a provider limiter paces wants
+   * more handlers than calls: a handler waiting for its turn holds a slot without making a call.
+   */
+  readonly concurrency?: number;
 }
 
 /**

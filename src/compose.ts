@@ -133,6 +133,8 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
           rates: config.kpi,
           pricing: config.pricing,
           ...(config.bannedPhrases === undefined ? {} : { bannedPhrases: config.bannedPhrases }),
+          // As many handlers as the limiter may allow calls; it decides how many run.
+          ...(config.resilience.maxConcurrency === undefined ? {} : { providerConcurrency: config.resilience.maxConcurrency }),
         },
         settings,
         consumerRoles,
@@ -142,9 +144,6 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
         streamName: names.streamName,
         prefix: names.prefix,
         logger,
-        // Handlers in flight per consumer in this process; the providers' limiters and the
-        // consumers' max_ack_pending bound the calls actually made.
-        ...(config.resilience.maxConcurrency === undefined ? {} : { concurrency: config.resilience.maxConcurrency }),
       });
       stops.push(() => consumers.stop());
       logger.info({ consumers: consumerRoles }, 'consumers running');

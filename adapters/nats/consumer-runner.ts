@@ -74,8 +74,8 @@ export interface ConsumerRunnerOptions {
   readonly tracer?: Tracer;
   /**
    * Handlers running at once per consumer in this process, capped by the consumer's
-   * maxAckPending (the ceiling across processes). Default 16. Start the runner once per group of
-   * declarations that needs a different figure.
+   * maxAckPending (the ceiling across processes), unless its declaration says otherwise
+   * (`concurrency`). Default 16.
    */
   readonly concurrency?: number;
   /** How long stop() lets in-flight handlers finish before aborting and releasing them. Default 10 s. */
@@ -110,7 +110,7 @@ export async function startConsumers(nc: NatsConnection, options: ConsumerRunner
         prefix,
         logger: options.logger,
         tracer,
-        limit: Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, plan.declaration.settings.maxAckPending),
+        limit: Math.min(plan.declaration.concurrency ?? options.concurrency ?? DEFAULT_CONCURRENCY, plan.declaration.settings.maxAckPending),
         stopGraceMs: options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
       });
     }),

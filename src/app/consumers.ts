@@ -8,11 +8,13 @@
  * - research: a provider call takes ~7-8 s at the median and can take a minute when the agent
  *   searches a lot, so the ack wait is 120 s (heartbeats extend it during a call). Six deliveries
  *   with backoff of 2 s to 2 min ride out a provider outage of about four minutes before a lead is
- *   failed. 64 in flight is the ceiling on concurrent paid calls across all processes: at ~8 s a
- *   call, about 480 requests a minute, inside Perplexity's tier 2 (500). It is a concurrency cap,
- *   not a rate limiter (issue [3/3] adds one); until then a 429 is retried after its retry-after.
- * - personalization: a generation call takes 2-5 s, so 60 s of ack wait is ample; same retries
- *   and ceiling as research.
+ *   failed (pushback, i.e. 429, 402 or an open circuit, never fails one). The provider's limiter
+ *   (rate cap and adaptive concurrency) decides how many calls run, so the consumer only has to
+ *   hand it enough work: 512 in flight across all processes is room for Perplexity's top tier
+ *   (2,000 requests a minute at ~8 s a call keeps ~270 calls in flight) with handlers waiting for
+ *   their turn besides; each process runs up to `providerConcurrency` handlers (64).
+ * - personalization: a generation call takes 2-5 s, so 60 s of ack wait is ample; same retries,
+ *   and the same reasoning for 512 in flight.
  * - extraction: one message is a whole file, streamed for seconds (heartbeats keep it alive past
  *   the 60 s ack wait). Failures are the database's or the object store's, so five deliveries with
  *   longer backoff; only 4 files at once, each inserting 1,000-row batches, to keep the database
@@ -51,13 +53,13 @@ export const DEFAULT_CONSUMER_SETTINGS: Readonly<Record<ConsumerName, ConsumerSe
     ackWaitMs: 120 * SECOND,
     maxDeliver: 6,
     backoffMs: [2 * SECOND, 10 * SECOND, 30 * SECOND, 60 * SECOND, 120 * SECOND],
-    maxAckPending: 64,
+    maxAckPending: 512,
   },
   personalization: {
     ackWaitMs: 60 * SECOND,
     maxDeliver: 6,
     backoffMs: [2 * SECOND, 10 * SECOND, 30 * SECOND, 60 * SECOND, 120 * SECOND],
-    maxAckPending: 64,
+    maxAckPending: 512,
   },
   projection: { ackWaitMs: 30 * SECOND, maxDeliver: 10, backoffMs: [SECOND, 2 * SECOND, 5 * SECOND, 10 * SECOND], maxAckPending: 256 },
 };
@@ -83,10 +85,28 @@ export interface PipelineDeps {
   readonly bannedPhrases?: readonly string[];
   /** Leads per insert statement in extraction (default 1000). */
   readonly extractionBatchSize?: number;
+  /**
+   * Handlers at once per provider consumer (research, personalization) in this process (default
+   * PROVIDER_CONSUMER_CONCURRENCY). The provider's limiter, not this figure, decides how many
+   * calls run: it only has to be above what the limiter allows plus the handlers reading or
+   * writing the database around their call.
+   */
+  readonly providerConcurrency?: number;
 }
+
+/**
+ * The default of `providerConcurrency`: the limiter's default ceiling (64 calls at once per
+ * provider and process). Too few handlers, and they, not the account's rate, set the pace: 600
+ * requests a minute at 1.5 s a call needs 15 calls in flight, and every handler also spends some
+ * time on the database and waiting for its turn.
+ */
+export const PROVIDER_CONSUMER_CONCURRENCY = 64;
 
 /** Per-consumer overrides of the defaults (e.g. short backoff in tests). */
 export type ConsumerSettingsOverrides = { readonly [name in ConsumerName]?: Partial<ConsumerSettings> };
+
+/** The consumers that call a provider. */
+const PROVIDER_CONSUMERS: ReadonlySet<ConsumerName> = new Set(['research', 'personalization']);
 
 const CONSUMER_EVENTS = {
   extraction: ['campaign.submitted'],
@@ -151,7 +171,12 @@ export function pipelineConsumers(
 ): ConsumerDeclaration[] {
   const declare = <N extends ConsumerName>(name: N): ConsumerDeclaration => {
     const gate = name === 'research' ? deps.gates?.research : name === 'personalization' ? deps.gates?.personalization : undefined;
-    return declareConsumer({ ...topologyOf(name, overrides), handler: HANDLERS[name](deps), ...(gate === undefined ? {} : { gate }) });
+    return declareConsumer({
+      ...topologyOf(name, overrides),
+      handler: HANDLERS[name](deps),
+      ...(gate === undefined ? {} : { gate }),
+      ...(PROVIDER_CONSUMERS.has(name) ? { concurrency: deps.providerConcurrency ?? PROVIDER_CONSUMER_CONCURRENCY } : {}),
+    });
   };
   return CONSUMER_NAMES.filter((name) => names.includes(name)).map((name) => declare(name));
 }

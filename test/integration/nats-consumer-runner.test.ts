@@ -68,14 +68,15 @@ afterAll(async () => {
 async function run(
   handler: EventHandler<'lead.extracted'>,
   settings: ConsumerSettings = fast,
-  options: { concurrency?: number; stopGraceMs?: number } = {},
+  options: { concurrency?: number; stopGraceMs?: number; declared?: { concurrency: number } } = {},
 ) {
   names = testNames();
   log = new RecordingLog();
-  const declaration = declareConsumer<'lead.extracted'>({ name: CONSUMER, events: ['lead.extracted'], settings, handler });
+  const { declared, ...runnerOptions } = options;
+  const declaration = declareConsumer<'lead.extracted'>({ name: CONSUMER, events: ['lead.extracted'], settings, handler, ...declared });
   const topology = { streamName: names.streamName, prefix: names.prefix };
   await provisionTopology(nc, { ...topology, consumers: [declaration] });
-  const start = () => startConsumers(nc, { ...topology, declarations: [declaration], logger: log, ...options }).then((runner) => {
+  const start = () => startConsumers(nc, { ...topology, declarations: [declaration], logger: log, ...runnerOptions }).then((runner) => {
     runners.push(runner);
     return runner;
   });
@@ -263,6 +264,24 @@ describe('startConsumers', () => {
     await eventually('nine deliveries', () => deliveries.length === 9);
     await settledConsumer();
     expect(most).toBe(3);
+  });
+
+  it("takes a declaration's own concurrency over the runner's, still capped by maxAckPending", async () => {
+    let running = 0;
+    let most = 0;
+    const { handler, deliveries } = recordingHandler(async () => {
+      running += 1;
+      most = Math.max(most, running);
+      await sleep(150);
+      running -= 1;
+    });
+    // A provider consumer: more handlers than the runner's default for the other consumers.
+    const { publishLead } = await run(handler, { ...fast, maxAckPending: 7 }, { concurrency: 2, declared: { concurrency: 50 } });
+    for (let index = 0; index < 14; index += 1) await publishLead();
+
+    await eventually('fourteen deliveries', () => deliveries.length === 14);
+    await settledConsumer();
+    expect(most).toBe(7);
   });
 
   it('refuses to start a consumer that was not provisioned', async () => {

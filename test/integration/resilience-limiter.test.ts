@@ -184,6 +184,14 @@ describe('adaptive concurrency (AIMD)', () => {
     expect(process.limiter.concurrency).toBe(1);
   });
 
+  it('starts at its maximum concurrency under a rate cap, and at the initial one without', async () => {
+    newBucket();
+    const capped = await startProcess('process-a', { rpm: 600, maxConcurrency: 40 });
+    const uncapped = await startProcess('process-b', { maxConcurrency: 40 });
+    expect(capped.limiter.concurrency).toBe(40);
+    expect(uncapped.limiter.concurrency).toBe(8);
+  });
+
   it('runs no more calls at once than its concurrency', async () => {
     newBucket();
     const process = await startProcess('process-a', { initialConcurrency: 2, maxConcurrency: 2 });

@@ -24,7 +24,7 @@ export interface ResilienceConfig {
   readonly researchRpm?: number | undefined;
   /** PERSONALIZATION_RPM: the same for the writer. Default 500. */
   readonly personalizationRpm?: number | undefined;
-  /** PROVIDER_INITIAL_CONCURRENCY: calls at once per provider and process to begin with. Default 8. */
+  /** PROVIDER_INITIAL_CONCURRENCY: calls at once per provider and process to begin with. Default: the maximum with a rate cap, 8 without. */
   readonly initialConcurrency?: number | undefined;
   /** PROVIDER_MAX_CONCURRENCY: the most calls at once per provider and process. Default 64. */
   readonly maxConcurrency?: number | undefined;
@@ -78,7 +78,8 @@ export async function createResilientProviders(
       log,
       settings: {
         ...(rpm === 0 ? {} : { rpm }),
-        initialConcurrency: config.initialConcurrency ?? DEFAULT_LIMITER_SETTINGS.initialConcurrency,
+        // Unset: the limiter's default, which depends on whether there is a rate cap.
+        ...(config.initialConcurrency === undefined ? {} : { initialConcurrency: config.initialConcurrency }),
         maxConcurrency: config.maxConcurrency ?? DEFAULT_LIMITER_SETTINGS.maxConcurrency,
         slowCallMs: config.slowCallMs ?? DEFAULT_LIMITER_SETTINGS.slowCallMs,
       },

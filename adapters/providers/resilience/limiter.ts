@@ -8,9 +8,11 @@
  * least 60 000 / rpm ms after the previous one and waits for it, so the calls of all processes
  * together are spread evenly at the cap. A call waits for its turn; it never fails for it.
  *
- * Concurrency adapts per process (AIMD): it starts at `initialConcurrency`, grows by one on each
- * success up to `maxConcurrency` (doubling within a round of calls, so it soon reaches what the
- * rate and the latency need: rate x latency), and halves on a 429 or on a call slower than
+ * Concurrency adapts per process (AIMD): it starts at `initialConcurrency` (by default, with a
+ * rate cap, at `maxConcurrency`: the turns already admit calls one interval apart, and a lower
+ * start held the first round of calls below the rate), grows by one on each success up to
+ * `maxConcurrency` (doubling within a round of calls, so it soon reaches what the rate and the
+ * latency need: rate x latency), and halves on a 429 or on a call slower than
  * `slowCallMs`. A burst of 429s from calls that ran together halves it once, not once each. It
  * grows only on calls that ran with at least half of it in use, so it stays within twice the
  * demand and a halving always bites.
@@ -29,7 +31,12 @@ import type { RateBudget } from './shared-state.ts';
 export interface LimiterSettings {
   /** The account's requests a minute to this provider, for all processes together; none: no cap. */
   readonly rpm?: number | undefined;
-  /** Calls at once in this process to begin with. Default 8. */
+  /**
+   * Calls at once in this process to begin with. Default: with `rpm`, `maxConcurrency` (the
+   * paced turns already bring calls in one interval apart, so there is no burst to guard
+   * against, and a lower start would hold the first minute below the account's rate); without
+   * it, 8.
+   */
   readonly initialConcurrency?: number | undefined;
   /** Most calls at once in this process. Default 64. */
   readonly maxConcurrency?: number | undefined;
@@ -41,9 +48,13 @@ export const DEFAULT_LIMITER_SETTINGS = { initialConcurrency: 8, maxConcurrency:
 
 /**
  * The rate the limiter aims at, as a share of `rpm`: evenly spaced calls at exactly the cap would
- * leave no room for network jitter against a provider that meters per second.
+ * leave no room for jitter against a provider that meters per second. A call that leaves late
+ * (a busy event loop, the network) and the next one on time arrive closer together than the
+ * interval; at 600 rpm, 5% of headroom tolerates 50 ms of such lateness within any second, where
+ * 2% tolerated 20 ms and a busy 2-core machine saw 429s. A 429 costs far more than 5%: the
+ * provider's retry-after holds every process, and concurrency is halved.
  */
-export const RATE_HEADROOM = 0.98;
+export const RATE_HEADROOM = 0.95;
 
 /** Pause before trying an unreachable budget again. */
 const BUDGET_RETRY_MS = 1_000;
@@ -98,8 +109,8 @@ class AdaptiveLimiter implements ProviderLimiter {
 
   constructor(options: ProviderLimiterOptions) {
     const settings = options.settings ?? {};
-    const initial = settings.initialConcurrency ?? DEFAULT_LIMITER_SETTINGS.initialConcurrency;
     this.#maxConcurrency = settings.maxConcurrency ?? DEFAULT_LIMITER_SETTINGS.maxConcurrency;
+    const initial = settings.initialConcurrency ?? (settings.rpm === undefined ? DEFAULT_LIMITER_SETTINGS.initialConcurrency : this.#maxConcurrency);
     this.#slowCallMs = settings.slowCallMs ?? DEFAULT_LIMITER_SETTINGS.slowCallMs;
     if (!Number.isInteger(initial) || !Number.isInteger(this.#maxConcurrency) || initial < 1 || initial > this.#maxConcurrency) {
       throw new RangeError('concurrency must be whole numbers with 1 <= initialConcurrency <= maxConcurrency');
