@@ -8,7 +8,12 @@
  *
  * --leads sets the size of every scenario run (defaults: provider 300, overhead 5,000, import
  * 100,000 rows); --rpm, --research-rpm, --writer-rpm and --latency-ms shape the provider-bound
- * scenario's sandbox (defaults 600 rpm per endpoint, 1,500 ms). --profile records a V8 CPU
+ * scenario's sandbox (defaults: research 600 rpm, the writer twice research's rate, 1,500 ms).
+ * --rpm is the research account's tier, the limit that sets a campaign's pace in practice
+ * (Perplexity's tiers are 50 to 2,000 rpm; OpenRouter sets no platform cap on paid models). The
+ * writer needs about 1.25 calls a lead (a quarter of the sandbox's first drafts fail a quality gate
+ * and are rewritten), so at an equal rate the writer, not research, would be the limit; pass
+ * --writer-rpm to set it yourself. --profile records a V8 CPU
  * profile of each scenario process under .bench/profiles/ and prints where its CPU went.
  *
  * Needs PostgreSQL (DATABASE_URL, default local) and NATS (NATS_URL, default local); each
@@ -70,7 +75,7 @@ const scenarios: readonly ScenarioName[] =
 const leads = positiveInteger('leads', values.leads);
 const rpm = positiveInteger('rpm', values.rpm) ?? 600;
 const researchRpm = positiveInteger('research-rpm', values['research-rpm']) ?? rpm;
-const writerRpm = positiveInteger('writer-rpm', values['writer-rpm']) ?? rpm;
+const writerRpm = positiveInteger('writer-rpm', values['writer-rpm']) ?? 2 * researchRpm;
 const latencyMs = Number(values['latency-ms']);
 if (!Number.isFinite(latencyMs) || latencyMs < 0) fail(`--latency-ms must be a non-negative number (got ${JSON.stringify(values['latency-ms'])})`);
 
