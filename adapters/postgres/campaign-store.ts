@@ -8,6 +8,7 @@
  * by a trigger on every update) is older than the reconciler's lease.
  */
 import { randomUUID } from 'node:crypto';
+import type postgres from 'postgres';
 import { FINAL_LEAD_STATUSES, outcomeOf, type KpiRates, type LeadStatus, type RunStatus } from '../../domain/campaigns/run.ts';
 import type { CanonicalValues, ColumnMapping, ImportReport, Lead } from '../../domain/leads/lead.ts';
 import type { UsdAmount } from '../../domain/pricing/pricing.ts';
@@ -34,6 +35,7 @@ import {
 import type { Citation, Draft, Research, Usage } from '../../ports/providers.port.ts';
 import { isUuid, PostgresCampaignQueries } from './campaign-queries.ts';
 import type { Sql } from './client.ts';
+import { GroupCommit } from './group-commit.ts';
 import { traced } from './traced.ts';
 
 /** Run statuses a run can still leave; `completed` and `failed` are final. */
@@ -55,6 +57,36 @@ interface LeadWorkRow {
   allow_questions: boolean;
 }
 
+/** One lead's statement, run in whichever transaction its batch gets. */
+type LeadStatement<T> = (sql: postgres.TransactionSql) => Promise<T>;
+
+type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+function throwIfFailed<T>(settled: Settled<T>): Settled<T> {
+  if (!settled.ok) throw settled.error;
+  return settled;
+}
+
+/**
+ * The `usage` update that appends one call to the lead's log of paid calls, `usage.calls`
+ * (`usage` on the right is the row's value before the update).
+ */
+function callEntry(sql: postgres.TransactionSql, call: Omit<PaidCall, 'costUsd'>, costUsd: UsdAmount | undefined) {
+  const entry = {
+    stage: call.stage,
+    model: call.model,
+    ...(call.usage === undefined ? {} : { inputTokens: call.usage.inputTokens, outputTokens: call.usage.outputTokens }),
+    costUsd: costUsd ?? null,
+  };
+  return sql`jsonb_build_object('calls', coalesce(usage -> 'calls', '[]'::jsonb) || ${sql.json([entry])})`;
+}
+
+interface CountCall {
+  readonly leadId: string;
+  readonly runId: string;
+  readonly rates: KpiRates;
+}
+
 interface RunToExtractRow {
   id: string;
   campaign_id: string;
@@ -67,6 +99,9 @@ export class PostgresCampaignStore
 {
   readonly #sql: Sql;
   readonly #queries: PostgresCampaignQueries;
+  readonly #counts = new GroupCommit<CountCall, boolean>((calls) => this.#countBatch(calls));
+  readonly #completions = new GroupCommit<string, RunCompletion | null>((runIds) => this.#completeBatch(runIds));
+  readonly #leadStatements = new GroupCommit<LeadStatement<unknown>, Settled<unknown>>((statements) => this.#runLeadStatements(statements));
 
   constructor(sql: Sql) {
     this.#sql = sql;
@@ -206,12 +241,12 @@ export class PostgresCampaignStore
 
   leadWork(leadId: string, runId: string): Promise<LeadWork | null> {
     return traced('leadWork', { run_id: runId, lead_id: leadId }, async () => {
-      const [row] = await this.#sql<LeadWorkRow[]>`
+      const [row] = await this.#pipelined((sql) => sql<LeadWorkRow[]>`
         select l.id, l.run_id, l.status, l.email, l.company, l.canonical, l.research, l.citations, l.research_model,
                l.usage, r.research_prompt, r.personalization_prompt, r.allow_questions
         from leads l
         join campaign_runs r on r.id = l.run_id
-        where l.id = ${leadId} and l.run_id = ${runId}`;
+        where l.id = ${leadId} and l.run_id = ${runId}`);
       if (row === undefined) return null;
       return {
         leadId: row.id,
@@ -229,16 +264,18 @@ export class PostgresCampaignStore
   saveResearch(leadId: string, runId: string, research: Research, costUsd?: UsdAmount): Promise<boolean> {
     return traced('saveResearch', { run_id: runId, lead_id: leadId }, async () => {
       const call = { stage: 'research', model: research.model, ...(research.usage === undefined ? {} : { usage: research.usage }) } as const;
-      const { count } = await this.#sql`
-        update leads set
-          status = 'researched',
-          research = ${research.text},
-          citations = ${this.#sql.json(toJson(research.citations))},
-          research_model = ${research.model},
-          usage = coalesce(usage, '{}'::jsonb) || ${this.#sql.json(usageEntry('research', research.usage))}
-            || ${this.#callEntry(call, costUsd)},
-          cost_usd = cost_usd + ${costUsd ?? '0'}::numeric
-        where id = ${leadId} and run_id = ${runId} and status = 'pending'`;
+      const { count } = await this.#pipelined(
+        (sql) => sql`
+          update leads set
+            status = 'researched',
+            research = ${research.text},
+            citations = ${sql.json(toJson(research.citations))},
+            research_model = ${research.model},
+            usage = coalesce(usage, '{}'::jsonb) || ${sql.json(usageEntry('research', research.usage))}
+              || ${callEntry(sql, call, costUsd)},
+            cost_usd = cost_usd + ${costUsd ?? '0'}::numeric
+          where id = ${leadId} and run_id = ${runId} and status = 'pending'`,
+      );
       return count > 0;
     });
   }
@@ -264,26 +301,30 @@ export class PostgresCampaignStore
     costUsd: UsdAmount | undefined,
   ): Promise<boolean> {
     const call = { stage: 'personalization', model: draft.model, ...(draft.usage === undefined ? {} : { usage: draft.usage }) } as const;
-    const { count } = await this.#sql`
-      update leads set
-        status = ${outcome.status},
-        message = ${draft.message},
-        message_basis = ${draft.basis},
-        model = ${draft.model},
-        error = ${outcome.error},
-        usage = coalesce(usage, '{}'::jsonb) || ${this.#sql.json(usageEntry('personalization', draft.usage))}
-          || ${this.#callEntry(call, costUsd)},
-        cost_usd = cost_usd + ${costUsd ?? '0'}::numeric,
-        settled_at = clock_timestamp()
-      where id = ${leadId} and run_id = ${runId} and status = 'researched'`;
+    const { count } = await this.#pipelined(
+      (sql) => sql`
+        update leads set
+          status = ${outcome.status},
+          message = ${draft.message},
+          message_basis = ${draft.basis},
+          model = ${draft.model},
+          error = ${outcome.error},
+          usage = coalesce(usage, '{}'::jsonb) || ${sql.json(usageEntry('personalization', draft.usage))}
+            || ${callEntry(sql, call, costUsd)},
+          cost_usd = cost_usd + ${costUsd ?? '0'}::numeric,
+          settled_at = clock_timestamp()
+        where id = ${leadId} and run_id = ${runId} and status = 'researched'`,
+    );
     return count > 0;
   }
 
   saveFailed(leadId: string, runId: string, reason: string): Promise<boolean> {
     return traced('saveFailed', { run_id: runId, lead_id: leadId }, async () => {
-      const { count } = await this.#sql`
-        update leads set status = 'failed', error = ${reason}, settled_at = clock_timestamp()
-        where id = ${leadId} and run_id = ${runId} and status not in ${this.#sql(FINAL_LEAD_STATUSES)}`;
+      const { count } = await this.#pipelined(
+        (sql) => sql`
+          update leads set status = 'failed', error = ${reason}, settled_at = clock_timestamp()
+          where id = ${leadId} and run_id = ${runId} and status not in ${sql(FINAL_LEAD_STATUSES)}`,
+      );
       return count > 0;
     });
   }
@@ -296,39 +337,29 @@ export class PostgresCampaignStore
    */
   addCost(leadId: string, runId: string, call: PaidCall): Promise<void> {
     return traced('addCost', { run_id: runId, lead_id: leadId }, async () => {
-      await this.#sql`
-        with lead as (
-          update leads set
-            usage = coalesce(usage, '{}'::jsonb) || ${this.#callEntry(call, call.costUsd)},
-            cost_usd = cost_usd + ${call.costUsd}::numeric
-          where id = ${leadId} and run_id = ${runId}
-          returning counted_run_id
-        )
-        update campaign_runs set cost_usd = cost_usd + ${call.costUsd}::numeric
-        where id = ${runId} and exists (select 1 from lead where counted_run_id is not null)`;
+      await this.#pipelined(
+        (sql) => sql`
+          with lead as (
+            update leads set
+              usage = coalesce(usage, '{}'::jsonb) || ${callEntry(sql, call, call.costUsd)},
+              cost_usd = cost_usd + ${call.costUsd}::numeric
+            where id = ${leadId} and run_id = ${runId}
+            returning counted_run_id
+          )
+          update campaign_runs set cost_usd = cost_usd + ${call.costUsd}::numeric
+          where id = ${runId} and exists (select 1 from lead where counted_run_id is not null)`,
+      );
     });
-  }
-
-  /**
-   * The `usage` update that appends one call to the lead's log of paid calls, `usage.calls`
-   * (`usage` on the right is the row's value before the update).
-   */
-  #callEntry(call: Omit<PaidCall, 'costUsd'>, costUsd: UsdAmount | undefined) {
-    const entry = {
-      stage: call.stage,
-      model: call.model,
-      ...(call.usage === undefined ? {} : { inputTokens: call.usage.inputTokens, outputTokens: call.usage.outputTokens }),
-      costUsd: costUsd ?? null,
-    };
-    return this.#sql`jsonb_build_object('calls', coalesce(usage -> 'calls', '[]'::jsonb) || ${this.#sql.json([entry])})`;
   }
 
   /** Also a sign of life for the reconciler: the update moves the lead's `updated_at`. */
   recordAttempt(leadId: string, runId: string): Promise<void> {
     return traced('recordAttempt', { run_id: runId, lead_id: leadId }, async () => {
-      await this.#sql`
-        update leads set attempts = attempts + 1
-        where id = ${leadId} and run_id = ${runId} and status not in ${this.#sql(FINAL_LEAD_STATUSES)}`;
+      await this.#pipelined(
+        (sql) => sql`
+          update leads set attempts = attempts + 1
+          where id = ${leadId} and run_id = ${runId} and status not in ${sql(FINAL_LEAD_STATUSES)}`,
+      );
     });
   }
 
@@ -340,65 +371,143 @@ export class PostgresCampaignStore
    * order everywhere. Rates travel as decimal strings so numeric arithmetic stays exact.
    */
   countOutcome(leadId: string, runId: string, rates: KpiRates): Promise<boolean> {
-    return traced('countOutcome', { run_id: runId, lead_id: leadId }, () =>
-      this.#sql.begin(async (tx) => {
-        const [lead] = await tx<{ status: LeadStatus; campaign_id: string; user_id: string; cost_usd: string }[]>`
-          update leads set counted_run_id = run_id
-          where id = ${leadId} and run_id = ${runId} and status in ${tx(FINAL_LEAD_STATUSES)}
-            and counted_run_id is null
-          returning status, campaign_id, user_id, cost_usd`;
-        if (lead === undefined) return false;
-        const personalized = lead.status === 'personalized' ? 1 : 0;
-        const needsReview = lead.status === 'needs_review' ? 1 : 0;
-        const failed = lead.status === 'failed' ? 1 : 0;
-        await tx`
-          update campaign_runs
-          set processed = processed + 1, personalized = personalized + ${personalized},
-              needs_review = needs_review + ${needsReview}, failed = failed + ${failed},
-              cost_usd = cost_usd + ${lead.cost_usd}::numeric
-          where id = ${runId}`;
-        if (personalized === 1) {
-          await tx`update campaigns set completed_count = completed_count + 1 where id = ${lead.campaign_id}`;
-          await tx`
-            insert into client_metrics as m (user_id, leads_personalized, hours_saved, money_saved)
-            values (${lead.user_id}, 1, ${String(rates.hoursPerLead)}::numeric, ${String(rates.moneyPerLead)}::numeric)
-            on conflict (user_id) do update set
-              leads_personalized = m.leads_personalized + 1,
-              hours_saved = m.hours_saved + excluded.hours_saved,
-              money_saved = m.money_saved + excluded.money_saved`;
-        }
-        return true;
-      }),
-    );
+    return traced('countOutcome', { run_id: runId, lead_id: leadId }, () => this.#counts.submit({ leadId, runId, rates }));
   }
 
   /**
    * Settled means no lead of the run is left uncounted. That, rather than comparing the counters
    * with `valid`, is the test: a later run of the campaign may take over a lead this run never
    * counted, and this run must still end. The run row is locked first, and a projection updates it
-   * in the transaction that counts, so the check sees every count committed before it.
+   * in the statement that counts, so the check sees every count committed before it.
    */
   completeIfSettled(runId: string): Promise<RunCompletion | null> {
-    return traced('completeIfSettled', { run_id: runId }, () =>
+    return traced('completeIfSettled', { run_id: runId }, () => this.#completions.submit(runId));
+  }
+
+  /**
+   * Counts a batch of settled leads (group commit, see group-commit.ts) in one statement: the
+   * leads are marked counted, and the run, campaign and KPI rows each get one update with the
+   * batch's sums. A lead is counted when it is final for that run and not counted yet; a lead
+   * repeated in the batch (two deliveries of one event) is counted once, for its first caller.
+   * Every row this statement updates is locked until it commits, in an order PostgreSQL picks;
+   * two processes' batches may deadlock on them, and PostgreSQL then aborts one, which is retried.
+   */
+  async #countBatch(calls: readonly CountCall[]): Promise<readonly boolean[]> {
+    const rows = await retryOnDeadlock(
+      () => this.#sql<{ id: string }[]>`
+        with input as (
+          select * from unnest(
+            ${this.#sql.array(calls.map((call) => call.leadId))}::uuid[],
+            ${this.#sql.array(calls.map((call) => call.runId))}::uuid[],
+            ${this.#sql.array(calls.map((call) => String(call.rates.hoursPerLead)))}::numeric[],
+            ${this.#sql.array(calls.map((call) => String(call.rates.moneyPerLead)))}::numeric[]
+          ) as t(lead_id, run_id, hours, money)
+        ), counted as (
+          update leads l set counted_run_id = l.run_id
+          from input i
+          where l.id = i.lead_id and l.run_id = i.run_id and l.status in ${this.#sql(FINAL_LEAD_STATUSES)}
+            and l.counted_run_id is null
+          returning l.id, l.run_id, l.status, l.campaign_id, l.user_id, l.cost_usd, i.hours, i.money
+        ), by_run as (
+          update campaign_runs r
+          set processed = r.processed + c.n, personalized = r.personalized + c.personalized,
+              needs_review = r.needs_review + c.needs_review, failed = r.failed + c.failed,
+              cost_usd = r.cost_usd + c.cost_usd
+          from (
+            select run_id, count(*)::int as n,
+                   count(*) filter (where status = 'personalized')::int as personalized,
+                   count(*) filter (where status = 'needs_review')::int as needs_review,
+                   count(*) filter (where status = 'failed')::int as failed,
+                   sum(cost_usd) as cost_usd
+            from counted group by run_id
+          ) c
+          where r.id = c.run_id
+        ), by_campaign as (
+          update campaigns k set completed_count = k.completed_count + c.n
+          from (select campaign_id, count(*)::int as n from counted where status = 'personalized' group by campaign_id) c
+          where k.id = c.campaign_id
+        ), by_user as (
+          insert into client_metrics as m (user_id, leads_personalized, hours_saved, money_saved)
+          select user_id, count(*), sum(hours), sum(money) from counted where status = 'personalized' group by user_id
+          on conflict (user_id) do update set
+            leads_personalized = m.leads_personalized + excluded.leads_personalized,
+            hours_saved = m.hours_saved + excluded.hours_saved,
+            money_saved = m.money_saved + excluded.money_saved
+        )
+        select id from counted`,
+    );
+    const counted = new Set(rows.map((row) => row.id));
+    // The first caller of a lead counted it; a repeat in the same batch finds it counted.
+    return calls.map((call) => counted.delete(call.leadId));
+  }
+
+  /** The completion check for a batch of runs (group commit), each run locked in id order. */
+  async #completeBatch(runIds: readonly string[]): Promise<readonly (RunCompletion | null)[]> {
+    const unique = [...new Set(runIds)].sort();
+    const completions = await retryOnDeadlock(() =>
       this.#sql.begin(async (tx) => {
-        const [run] = await tx<
-          { campaign_id: string; user_id: string; valid: number; skipped: number; personalized: number; needs_review: number; failed: number }[]
+        const runs = await tx<
+          { id: string; campaign_id: string; user_id: string; valid: number; skipped: number; personalized: number; needs_review: number; failed: number }[]
         >`
-          select campaign_id, user_id, valid, skipped, personalized, needs_review, failed
+          select id, campaign_id, user_id, valid, skipped, personalized, needs_review, failed
           from campaign_runs
-          where id = ${runId} and status = 'personalizing'
+          where id = any(${tx.array(unique)}::uuid[]) and status = 'personalizing'
+          order by id
           for update`;
-        if (run === undefined) return null;
-        const open = await tx`
-          select 1 from leads where run_id = ${runId} and counted_run_id is null limit 1`;
-        if (open.length > 0) return null;
-        const outcome = outcomeOf(run);
-        await tx`
-          update campaign_runs set status = ${outcome.status}, error_message = ${outcome.errorMessage}, completed_at = now()
-          where id = ${runId}`;
-        return { runId, campaignId: run.campaign_id, userId: run.user_id, outcome };
+        const ended = new Map<string, RunCompletion>();
+        for (const run of runs) {
+          const open = await tx`select 1 from leads where run_id = ${run.id} and counted_run_id is null limit 1`;
+          if (open.length > 0) continue;
+          const outcome = outcomeOf(run);
+          await tx`
+            update campaign_runs set status = ${outcome.status}, error_message = ${outcome.errorMessage}, completed_at = now()
+            where id = ${run.id}`;
+          ended.set(run.id, { runId: run.id, campaignId: run.campaign_id, userId: run.user_id, outcome });
+        }
+        return ended;
       }),
     );
+    // The run ended once: only its first caller gets the completion (and announces it).
+    return runIds.map((runId) => {
+      const completion = completions.get(runId) ?? null;
+      completions.delete(runId);
+      return completion;
+    });
+  }
+
+  // ── Batching ────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Runs one lead's statement of a consumer (read its work, record an attempt, save a result)
+   * together with the others that arrived meanwhile: one transaction per batch, its statements
+   * pipelined on one connection (group commit, see group-commit.ts). Each statement is guarded by
+   * the lead's run and status as on its own, so batching changes what each sees no more than
+   * running it a moment later would; what it saves to is one commit and a few round trips per
+   * batch instead of one of each per statement.
+   */
+  async #pipelined<T>(statement: LeadStatement<T>): Promise<T> {
+    const settled = await this.#leadStatements.submit(statement);
+    if (!settled.ok) throw settled.error;
+    return settled.value as T;
+  }
+
+  /**
+   * A statement that fails aborts the whole transaction: then each statement runs again on its own,
+   * so that only the failing one fails (a lead whose data PostgreSQL rejects never holds up the
+   * others). Re-running is sound: the rolled-back batch changed nothing.
+   */
+  async #runLeadStatements(statements: readonly LeadStatement<unknown>[]): Promise<readonly Settled<unknown>[]> {
+    const settle = (work: Promise<unknown>): Promise<Settled<unknown>> =>
+      work.then(
+        (value) => ({ ok: true, value }),
+        (error: unknown) => ({ ok: false, error }),
+      );
+    if (statements.length === 1) return [await settle(this.#sql.begin((tx) => statements[0]!(tx)))];
+    try {
+      return await this.#sql.begin((tx) => Promise.all(statements.map((statement) => settle(statement(tx)).then(throwIfFailed))));
+    } catch {
+      return Promise.all(statements.map((statement) => settle(this.#sql.begin((tx) => statement(tx)))));
+    }
   }
 
   // ── Reconciler ──────────────────────────────────────────────────────────────────────────────
@@ -500,4 +609,19 @@ function usageEntry(stage: 'research' | 'personalization', usage: Usage | undefi
 /** Our readonly domain objects are plain JSON; the driver's `json()` wants its own mutable JSON type. */
 function toJson(value: unknown): Parameters<Sql['json']>[0] {
   return value as Parameters<Sql['json']>[0];
+}
+
+/** PostgreSQL's deadlock_detected: it aborted this statement, which changed nothing, to break a cycle. */
+const DEADLOCK_DETECTED = '40P01';
+const DEADLOCK_RETRIES = 3;
+
+/** Runs `work` again, up to three times, when PostgreSQL aborted it to break a deadlock. */
+async function retryOnDeadlock<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt > DEADLOCK_RETRIES || (error as { code?: unknown }).code !== DEADLOCK_DETECTED) throw error;
+    }
+  }
 }

@@ -446,6 +446,67 @@ describe('projection', () => {
   });
 });
 
+describe('batching (group commit)', () => {
+  it('counts concurrent outcomes of two runs and two users exactly, each lead once, at each call\'s rates', async () => {
+    const [userA, userB] = [randomUUID(), randomUUID()];
+    const a = await personalizingRun(Array.from({ length: 12 }, (_, index) => `a${index}@example.com`), userA);
+    const b = await personalizingRun(Array.from({ length: 8 }, (_, index) => `b${index}@example.com`), userB);
+    await Promise.all(a.pending.map((leadId, index) => (index < 9 ? personalize(leadId, a.run.runId) : t.store.saveFailed(leadId, a.run.runId, 'gave up'))));
+    await Promise.all(b.pending.map((leadId) => personalize(leadId, b.run.runId)));
+
+    // Every lead twice (a redelivery racing the first delivery), all at once.
+    const calls = [
+      ...[...a.pending, ...a.pending].map((leadId) => t.store.countOutcome(leadId, a.run.runId, { hoursPerLead: 0.1, moneyPerLead: 0.3 })),
+      ...[...b.pending, ...b.pending].map((leadId) => t.store.countOutcome(leadId, b.run.runId, { hoursPerLead: 0.5, moneyPerLead: 1 })),
+    ];
+    const counted = await Promise.all(calls);
+    expect(counted.filter(Boolean)).toHaveLength(20);
+
+    expect(await runRow(a.run.runId)).toMatchObject({ processed: 12, personalized: 9, failed: 3 });
+    expect(await runRow(b.run.runId)).toMatchObject({ processed: 8, personalized: 8, failed: 0 });
+    expect(await t.store.metrics(userA)).toMatchObject({ leads_personalized: 9, hours_saved: '0.90', money_saved: '2.70' });
+    expect(await t.store.metrics(userB)).toMatchObject({ leads_personalized: 8, hours_saved: '4.00', money_saved: '8.00' });
+    const [campaign] = await t.db.sql`select completed_count from campaigns where id = ${a.run.campaignId}`;
+    expect(campaign).toEqual({ completed_count: 9 });
+  });
+
+  it('hands a run\'s completion to one of many concurrent callers', async () => {
+    const { run, pending } = await personalizingRun(['one@example.com', 'two@example.com']);
+    for (const leadId of pending) {
+      await personalize(leadId, run.runId);
+      await t.store.countOutcome(leadId, run.runId, DEFAULT_KPI_RATES);
+    }
+    const other = await personalizingRun(['open@example.com']);
+    const results = await Promise.all([
+      ...Array.from({ length: 5 }, () => t.store.completeIfSettled(run.runId)),
+      t.store.completeIfSettled(other.run.runId),
+    ]);
+    expect(results.filter((result) => result !== null)).toEqual([
+      { runId: run.runId, campaignId: run.campaignId, userId: run.userId, outcome: { status: 'completed', errorMessage: null } },
+    ]);
+    expect(await runRow(other.run.runId)).toMatchObject({ status: 'personalizing' });
+  });
+
+  it('fails only the statement PostgreSQL rejects, not the others batched with it', async () => {
+    const { run, pending } = await personalizingRun(Array.from({ length: 6 }, (_, index) => `batch${index}@example.com`));
+    const [bad, ...good] = pending as [string, ...string[]];
+    // The first call runs at once, alone; the others wait for it and go as one batch, where
+    // PostgreSQL rejects the save of a text holding a NUL character.
+    const results = await Promise.allSettled([
+      t.store.recordAttempt(good[0]!, run.runId),
+      t.store.saveResearch(bad, run.runId, { ...RESEARCH, text: 'Acme \u0000 builds rockets.' }),
+      ...good.map((leadId) => t.store.saveResearch(leadId, run.runId, RESEARCH)),
+      ...good.slice(1).map((leadId) => t.store.recordAttempt(leadId, run.runId)),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', ...Array.from({ length: 9 }, () => 'fulfilled')]);
+    const rows = await t.db.sql<{ id: string; status: string; attempts: number }[]>`
+      select id, status, attempts from leads where run_id = ${run.runId}`;
+    for (const row of rows) {
+      expect(row).toMatchObject(row.id === bad ? { status: 'pending', attempts: 0 } : { status: 'researched', attempts: 1 });
+    }
+  });
+});
+
 describe('reconciler queries', () => {
   const LEASE_MS = 5 * 60_000;
 
