@@ -11,6 +11,8 @@ import type { Draft, LeadProfile, Research, Usage } from './providers.port.ts';
 // ── Submission (HTTP edge) ────────────────────────────────────────────────────────────────────
 
 export interface NewRun {
+  /** The run's id when the caller chose it (its file is stored under it before the run is recorded); default a new one. */
+  readonly runId?: string;
   readonly userId: string;
   /** Adds a run to this campaign of the user's; `CampaignNotFoundError` when it is not theirs. */
   readonly campaignId?: string;

@@ -1,8 +1,10 @@
 /** Inbound port: submit a lead file for processing (the HTTP edge's `POST /api/campaigns/process`). */
 export interface SubmitCampaign {
   /**
-   * Validates the file like the preview (a whole-file problem rejects with `ImportError`), stores
-   * it (claim check), records the campaign and a `queued` run, and publishes CampaignSubmitted.
+   * Validates the file like the preview (a whole-file problem rejects with `ImportError`) while
+   * storing it (claim check), in one pass over the upload; then, once the details are known and
+   * valid, records the campaign and a `queued` run, and publishes CampaignSubmitted. A rejection of
+   * `details` wins over a problem of the file, and nothing is recorded or kept for either.
    * Rejects with `CampaignNotFoundError` when `campaignId` is not one of the user's campaigns.
    */
   submit(input: SubmitCampaignInput): Promise<SubmittedRun>;
@@ -10,9 +12,17 @@ export interface SubmitCampaign {
 
 export interface SubmitCampaignInput {
   readonly userId: string;
-  /** Opens the uploaded file from its start; called once to validate and once to store it. */
-  readonly openFile: () => AsyncIterable<Uint8Array>;
+  /** The uploaded file, read once, as it arrives. */
+  readonly file: AsyncIterable<Uint8Array>;
   readonly fileName: string;
+  /**
+   * The rest of the submission. A form may send its fields after the file, so they can settle
+   * only once the file has been read; a rejection (an invalid field) is the submission's answer.
+   */
+  readonly details: Promise<SubmissionDetails>;
+}
+
+export interface SubmissionDetails {
   readonly campaignName?: string;
   readonly campaignId?: string;
   readonly demo: boolean;

@@ -110,9 +110,9 @@ export class PostgresCampaignStore
 
   // ── Submission ──────────────────────────────────────────────────────────────────────────────
 
-  /** The run id is chosen here so the run row is written once, with its file key `runs/<runId>`. */
+  /** The run row is written once, with its file key `runs/<runId>`. */
   createRun(run: NewRun): Promise<{ runId: string; campaignId: string }> {
-    const runId = randomUUID();
+    const runId = run.runId ?? randomUUID();
     return traced('createRun', { run_id: runId }, () =>
       this.#sql.begin(async (tx) => {
         let campaignId: string;

@@ -1,4 +1,6 @@
+import { request } from 'node:http';
 import { buffer } from 'node:stream/consumers';
+import { Objm } from '@nats-io/obj';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFileKey } from '../../src/app/submit-campaign.ts';
 import { eventSubject } from '../../adapters/nats/subjects.ts';
@@ -150,6 +152,116 @@ describe('POST /api/campaigns/process', () => {
       body: JSON.stringify({ campaign_name: 'X' }),
     });
     await expectProblem(res, 415);
+  });
+
+  describe('a streamed upload', () => {
+    /** The names of the objects in the server's file bucket. */
+    async function storedFiles(): Promise<string[]> {
+      const bucket = await new Objm(server.nc).open(server.fileBucket);
+      return (await bucket.list()).map((info) => info.name).sort();
+    }
+
+    function post(body: FormData | string, headers: Record<string, string> = {}): Promise<Response> {
+      return fetch(`${server.baseUrl}/api/campaigns/process`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${alice.token}`, ...headers },
+        body,
+        duplex: 'half',
+      });
+    }
+
+    it('takes the fields before the file as well as after it', async () => {
+      const form = new FormData();
+      form.append('campaign_name', 'Fields first');
+      form.append('demo', 'yes');
+      form.append('csv_file', new File([CSV], 'first.csv', { type: 'text/csv' }));
+      const res = await post(form);
+      expect(res.status).toBe(202);
+      const body = await readJson<Submitted>(res);
+      const [run] = await server.sql`select r.demo, r.file_name, c.name from campaign_runs r join campaigns c on c.id = r.campaign_id where r.id = ${body.run_id}`;
+      expect(run).toEqual({ demo: true, file_name: 'first.csv', name: 'Fields first' });
+      expect((await buffer(await server.files.get(runFileKey(body.run_id)))).toString('utf8')).toBe(CSV);
+    });
+
+    it('answers a bad field after a bad file with the field\'s 400, keeping neither run nor file', async () => {
+      const user = await testUser();
+      const before = await storedFiles();
+      const form = new FormData();
+      form.append('csv_file', new File(['name,company\nAnn,Acme\n'], 'bad.csv', { type: 'text/csv' }));
+      form.append('campaign_name', '   ');
+      const res = await fetch(`${server.baseUrl}/api/campaigns/process`, { method: 'POST', headers: { Authorization: `Bearer ${user.token}` }, body: form });
+      expect((await expectProblem(res, 400)).detail).toMatch(/campaign_name must not be blank/);
+      expect(await runCount(user.id)).toBe(0);
+      expect(await storedFiles()).toEqual(before);
+    });
+
+    it('keeps no file when the file is refused (422) or the campaign is not found (404)', async () => {
+      const user = await testUser();
+      const before = await storedFiles();
+      const refused = await postProcess(server.baseUrl, { token: user.token, content: 'name,company\nAnn,Acme\n', fields: { campaign_name: 'X' } });
+      await expectProblem(refused, 422);
+      const notFound = await postProcess(server.baseUrl, { token: user.token, content: CSV, fields: { campaign_id: crypto.randomUUID() } });
+      await expectProblem(notFound, 404);
+      expect(await storedFiles()).toEqual(before);
+    });
+
+    it('answers 400 when the form has no file part, or is not multipart inside', async () => {
+      const form = new FormData();
+      form.append('campaign_name', 'X');
+      form.append('csv_file', CSV); // a text field, not a file
+      expect((await expectProblem(await post(form), 400)).detail).toMatch(/attach the CSV as a file in the form field csv_file/);
+      const garbage = await post('this is not multipart', { 'Content-Type': 'multipart/form-data; boundary=xyz' });
+      expect((await expectProblem(garbage, 400)).detail).toMatch(/multipart/);
+    });
+
+    it('answers 413 to a chunked body (no Content-Length) once it passes the limit, keeping nothing', async () => {
+      const user = await testUser();
+      const before = await storedFiles();
+      const boundary = 'xyz';
+      const chunk = new TextEncoder().encode('x@example.com,Acme\n'.repeat(55_000)); // about 1 MB
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent === 0) {
+            controller.enqueue(new TextEncoder().encode(`--${boundary}\r\nContent-Disposition: form-data; name="campaign_name"\r\n\r\nBig\r\n`));
+            controller.enqueue(new TextEncoder().encode(`--${boundary}\r\nContent-Disposition: form-data; name="csv_file"; filename="a.csv"\r\n\r\nemail,company\n`));
+          }
+          if (sent >= 12) controller.close();
+          else controller.enqueue(chunk);
+          sent += 1;
+        },
+      });
+      const res = await fetch(`${server.baseUrl}/api/campaigns/process`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${user.token}`, 'Content-Type': `multipart/form-data; boundary=${boundary}` },
+        body,
+        duplex: 'half',
+      });
+      expect((await expectProblem(res, 413)).detail).toMatch(/10 MB/);
+      expect(await runCount(user.id)).toBe(0);
+      expect(await storedFiles()).toEqual(before);
+    });
+
+    it('answers 413 from the declared Content-Length, before the body arrives', async () => {
+      const status = await new Promise<number | undefined>((resolve, reject) => {
+        const req = request(`${server.baseUrl}/api/campaigns/process`, {
+          method: 'POST',
+          headers: {
+            Authorization: `Bearer ${alice.token}`,
+            'Content-Type': 'multipart/form-data; boundary=xyz',
+            'Content-Length': String(50 * 1024 * 1024),
+          },
+        });
+        req.on('response', (res) => {
+          resolve(res.statusCode);
+          res.resume();
+          req.destroy();
+        });
+        req.on('error', reject);
+        req.write(Buffer.alloc(1024, 0x61));
+      });
+      expect(status).toBe(413);
+    });
   });
 
   it('answers 401 without a token', async () => {

@@ -65,6 +65,8 @@ export interface TestServer {
   readonly notifier: RunNotifier;
   /** Where `POST /process` stores the uploaded files. */
   readonly files: LeadFileStore;
+  /** The object store bucket behind `files`. */
+  readonly fileBucket: string;
   /** The server's NATS connection, and the subject prefix of its events and notifications. */
   readonly nc: NatsConnection;
   readonly subjectPrefix: string;
@@ -115,6 +117,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     sql: database.sql,
     notifier: notifications,
     files,
+    fileBucket: names.bucket,
     nc,
     subjectPrefix: names.prefix,
     providerBucket,

@@ -5,7 +5,8 @@ import { CampaignNotFoundError } from '../../../ports/campaign-store.port.ts';
 import type { SubmitCampaign } from '../../../ports/submit-campaign.port.ts';
 import type { AppEnv } from '../context.ts';
 import { ProblemError } from '../problem.ts';
-import { CsvFileField, csvUpload, DemoField, FlagField, formField, parseInput, readForm, rejectNonCsvType } from './input.ts';
+import { readStreamedForm, StreamedFile } from '../multipart.ts';
+import { DemoField, FlagField, parseInput, rejectNonCsvType, streamedCsvUpload, uploadLimitBytes, uploadTooLarge } from './input.ts';
 
 const MAX_PROMPT_LENGTH = 4000;
 
@@ -22,7 +23,7 @@ const promptField = (name: string) =>
 
 const ProcessForm = v.pipe(
   v.object({
-    csv_file: CsvFileField,
+    csv_file: v.instance(StreamedFile, 'attach the CSV as a file in the form field csv_file'),
     demo: DemoField,
     campaign_name: v.optional(
       v.pipe(
@@ -56,32 +57,54 @@ export interface CampaignProcessRoutesDeps {
 export function campaignProcessRoutes({ submitCampaign, limits }: CampaignProcessRoutesDeps) {
   const routes = new Hono<AppEnv>();
 
-  routes.post('/process', csvUpload(limits), async (c) => {
-    const form = await readForm(c.req.formData());
-    const input = parseInput(ProcessForm, {
-      csv_file: formField(form, 'csv_file'),
-      demo: formField(form, 'demo'),
-      campaign_name: formField(form, 'campaign_name'),
-      campaign_id: formField(form, 'campaign_id'),
-      research_prompt: formField(form, 'research_prompt'),
-      personalization_prompt: formField(form, 'personalization_prompt'),
-      allow_questions: formField(form, 'allow_questions'),
+  routes.post('/process', streamedCsvUpload(limits), async (c) => {
+    // The file streams through validation into the object store while it arrives; the small
+    // fields, which may come after it, are checked once the whole form is read and before any
+    // run is recorded.
+    const form = readStreamedForm(c.req.raw, {
+      fileField: 'csv_file',
+      maxBytes: uploadLimitBytes(limits),
+      tooLarge: () => uploadTooLarge(limits),
     });
-    const file = input.csv_file;
-    rejectNonCsvType(file);
+    const input = form.fields.then((fields) =>
+      parseInput(ProcessForm, {
+        csv_file: fields.get('csv_file'),
+        demo: fields.get('demo'),
+        campaign_name: fields.get('campaign_name'),
+        campaign_id: fields.get('campaign_id'),
+        research_prompt: fields.get('research_prompt'),
+        personalization_prompt: fields.get('personalization_prompt'),
+        allow_questions: fields.get('allow_questions'),
+      }),
+    );
+    input.catch(() => {}); // awaited below, or by the submission
+    const file = await form.file;
+    if (file === undefined) {
+      await input; // rejects: csv_file is required
+      throw new ProblemError(400, 'attach the CSV as a file in the form field csv_file');
+    }
+    try {
+      rejectNonCsvType(file);
+    } catch (error) {
+      // A bad field wins over the part's type, as when the fields came first.
+      file.drain();
+      await input;
+      throw error;
+    }
 
     const submitted = await submitCampaign
       .submit({
         userId: c.get('userId'),
-        // A File is a Blob: each stream() reads it again from the start.
-        openFile: () => file.stream(),
+        file: file.chunks(),
         fileName: file.name,
-        demo: input.demo,
-        ...(input.campaign_id === undefined ? {} : { campaignId: input.campaign_id }),
-        ...(input.campaign_name === undefined ? {} : { campaignName: input.campaign_name }),
-        ...(input.research_prompt === undefined ? {} : { researchPrompt: input.research_prompt }),
-        ...(input.personalization_prompt === undefined ? {} : { personalizationPrompt: input.personalization_prompt }),
-        allowQuestions: input.allow_questions,
+        details: input.then((form) => ({
+          demo: form.demo,
+          ...(form.campaign_id === undefined ? {} : { campaignId: form.campaign_id }),
+          ...(form.campaign_name === undefined ? {} : { campaignName: form.campaign_name }),
+          ...(form.research_prompt === undefined ? {} : { researchPrompt: form.research_prompt }),
+          ...(form.personalization_prompt === undefined ? {} : { personalizationPrompt: form.personalization_prompt }),
+          allowQuestions: form.allow_questions,
+        })),
       })
       .catch((error: unknown) => {
         if (error instanceof CampaignNotFoundError) throw new ProblemError(404, 'No campaign with this campaign_id.');

@@ -61,12 +61,40 @@ export function csvUpload(limits: ImportLimits) {
   return every(
     requireMultipart,
     bodyLimit({
-      maxSize: limits.maxBytes + MULTIPART_ALLOWANCE_BYTES,
+      maxSize: uploadLimitBytes(limits),
       onError: () => {
-        throw new ProblemError(413, `The upload is larger than the ${formatBytes(limits.maxBytes)} limit.`);
+        throw uploadTooLarge(limits);
       },
     }),
   );
+}
+
+/**
+ * The middleware in front of a streamed CSV upload: a 415 for anything but multipart/form-data,
+ * then a 413 for a declared Content-Length over the limit, answered without reading the body.
+ * The route counts the body as it streams it (`uploadLimitBytes`, `uploadTooLarge`).
+ */
+export function streamedCsvUpload(limits: ImportLimits) {
+  return every(
+    requireMultipart,
+    createMiddleware<AppEnv>(async (c, next) => {
+      const declared = c.req.header('Content-Length');
+      if (declared !== undefined && c.req.header('Transfer-Encoding') === undefined && Number(declared) > uploadLimitBytes(limits)) {
+        throw uploadTooLarge(limits);
+      }
+      await next();
+    }),
+  );
+}
+
+/** The most a CSV upload's body may hold: the file's limit and room for the form around it. */
+export function uploadLimitBytes(limits: ImportLimits): number {
+  return limits.maxBytes + MULTIPART_ALLOWANCE_BYTES;
+}
+
+/** The answer to an upload over the limit. */
+export function uploadTooLarge(limits: ImportLimits): ProblemError {
+  return new ProblemError(413, `The upload is larger than the ${formatBytes(limits.maxBytes)} limit.`);
 }
 
 /** The parsed form, or a 400 when the body is not multipart/form-data after all. */
@@ -93,7 +121,7 @@ export function pathId(value: string, notFoundDetail: string): string {
 }
 
 /** A 415 when the part's declared type says it cannot be a CSV. */
-export function rejectNonCsvType(file: File): void {
+export function rejectNonCsvType(file: { readonly type: string }): void {
   const declaredType = mediaType(file.type);
   if (NOT_CSV_TYPE.test(declaredType)) {
     throw new ProblemError(415, `csv_file must be a CSV file; it was sent as ${declaredType}.`);
