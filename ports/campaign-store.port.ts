@@ -109,11 +109,11 @@ export interface LeadWorkStore {
   /** The lead as its run knows it; null when the lead is unknown or now belongs to another run. */
   leadWork(leadId: string, runId: string): Promise<LeadWork | null>;
   /**
-   * pending → researched, adding the call's cost (default none) to the lead; false when the lead
-   * was not pending for this run (nothing written, the cost included).
+   * pending → researched, counting the attempt and adding the call's cost (default none) to the
+   * lead; false when the lead was not pending for this run (nothing written, the cost included).
    */
   saveResearch(leadId: string, runId: string, research: Research, costUsd?: UsdAmount): Promise<boolean>;
-  /** researched → personalized, adding the call's cost like `saveResearch`; false when the lead was not researched for this run. */
+  /** researched → personalized, counting the attempt and adding the call's cost like `saveResearch`; false when the lead was not researched for this run. */
   savePersonalized(leadId: string, runId: string, draft: Draft, costUsd?: UsdAmount): Promise<boolean>;
   /**
    * Records a paid call whose result is not saved by the calls above, in any status of the lead
@@ -129,7 +129,10 @@ export interface LeadWorkStore {
   saveNeedsReview(leadId: string, runId: string, draft: Draft, reasons: string, costUsd?: UsdAmount): Promise<boolean>;
   /** Any non-final status → failed with the reason; false when the lead was already final. */
   saveFailed(leadId: string, runId: string, reason: string): Promise<boolean>;
-  /** Counts one more delivery attempt on the lead (shown to the user). */
+  /**
+   * Counts one more attempt on a lead that is not final (shown to the user): an attempt that
+   * failed. A successful one is counted by the save that ends it, in the same statement.
+   */
   recordAttempt(leadId: string, runId: string): Promise<void>;
 }
 

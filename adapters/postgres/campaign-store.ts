@@ -268,6 +268,7 @@ export class PostgresCampaignStore
         (sql) => sql`
           update leads set
             status = 'researched',
+            attempts = attempts + 1,
             research = ${research.text},
             citations = ${sql.json(toJson(research.citations))},
             research_model = ${research.model},
@@ -305,6 +306,7 @@ export class PostgresCampaignStore
       (sql) => sql`
         update leads set
           status = ${outcome.status},
+          attempts = attempts + 1,
           message = ${draft.message},
           message_basis = ${draft.basis},
           model = ${draft.model},

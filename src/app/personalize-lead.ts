@@ -17,7 +17,7 @@ import type { LeadWork, LeadWorkStore } from '../../ports/campaign-store.port.ts
 import { PermanentFailure, type EventHandler, type HandlerContext } from '../../ports/event-consumer.port.ts';
 import type { EventPublisher } from '../../ports/event-publisher.port.ts';
 import type { Draft, MessageWriter, Research } from '../../ports/providers.port.ts';
-import { failureReason, republishLead } from './pipeline-events.ts';
+import { attempt, failureReason, republishLead } from './pipeline-events.ts';
 
 export interface PersonalizeLeadDeps {
   readonly store: LeadWorkStore;
@@ -63,21 +63,8 @@ export class PersonalizeLead implements EventHandler<'lead.researched'> {
     }
     if (work.research === null) throw new PermanentFailure('the lead has no stored research');
 
-    await this.#store.recordAttempt(work.leadId, work.runId);
-    const prompt = work.personalizationPrompt === null ? {} : { prompt: work.personalizationPrompt };
-    const input = { lead: work.lead, research: work.research, ...prompt };
-    const gates = this.#gates(work, work.research);
-
-    let draft = await this.#writer.write(input, context.signal);
-    let verdict = checkDraft(draft, gates);
-    if (!verdict.ok) {
-      // The problems can quote the draft (a placeholder): only their number is logged.
-      context.log.info({ problems: verdict.problems.length }, 'draft failed the quality gates: writing it again');
-      // The rejected draft was paid for too; the kept one's cost is saved with it.
-      await this.#addCost(work, draft, costOf(draft.usage, this.#pricing.personalization));
-      draft = await this.#writer.write({ ...input, feedback: { draft: draft.message, problems: verdict.problems } }, context.signal);
-      verdict = checkDraft(draft, gates);
-    }
+    const research = work.research;
+    const { draft, verdict } = await attempt(this.#store, work, () => this.#write(work, research, context));
 
     const costUsd = costOf(draft.usage, this.#pricing.personalization);
     const saved = verdict.ok
@@ -91,6 +78,25 @@ export class PersonalizeLead implements EventHandler<'lead.researched'> {
       await this.#addCost(work, draft, costUsd);
       await republishLead(this.#store, this.#publisher, event);
     }
+  }
+
+  /** A draft, checked; one that fails the gates is written again once, with the reasons. */
+  async #write(work: LeadWork, research: Research, context: HandlerContext): Promise<{ draft: Draft; verdict: ReturnType<typeof checkDraft> }> {
+    const prompt = work.personalizationPrompt === null ? {} : { prompt: work.personalizationPrompt };
+    const input = { lead: work.lead, research, ...prompt };
+    const gates = this.#gates(work, research);
+
+    let draft = await this.#writer.write(input, context.signal);
+    let verdict = checkDraft(draft, gates);
+    if (!verdict.ok) {
+      // The problems can quote the draft (a placeholder): only their number is logged.
+      context.log.info({ problems: verdict.problems.length }, 'draft failed the quality gates: writing it again');
+      // The rejected draft was paid for too; the kept one's cost is saved with it.
+      await this.#addCost(work, draft, costOf(draft.usage, this.#pricing.personalization));
+      draft = await this.#writer.write({ ...input, feedback: { draft: draft.message, problems: verdict.problems } }, context.signal);
+      verdict = checkDraft(draft, gates);
+    }
+    return { draft, verdict };
   }
 
   /** What the gates check a draft against: the research, the lead's own fields, the campaign's rules. */

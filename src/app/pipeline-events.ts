@@ -10,6 +10,7 @@ import type { LeadStatus } from '../../domain/campaigns/run.ts';
 import type { LeadWorkStore, RunCompletion } from '../../ports/campaign-store.port.ts';
 import type { HandlerContext } from '../../ports/event-consumer.port.ts';
 import type { EventPublisher } from '../../ports/event-publisher.port.ts';
+import { isProviderPushback } from '../../ports/provider-gate.port.ts';
 
 /** The event that carries a lead on from the state it is in. */
 export function leadEvent(runId: string, leadId: string, status: LeadStatus): DomainEvent {
@@ -41,6 +42,21 @@ export async function republishLead(
   if (work === null) return;
   const next = leadEvent(work.runId, work.leadId, work.status);
   if (next.type !== handled.type) await publisher.publish(next);
+}
+
+/**
+ * Makes a lead's provider call (or calls) as one attempt. A successful attempt is counted by the
+ * save that records its result, in the same statement: no write before the call. A failed one is
+ * counted here, unless the provider pushed back (rate limited, out of credit, circuit open):
+ * then no call was made, or none that failed for the lead.
+ */
+export async function attempt<T>(store: LeadWorkStore, lead: { readonly leadId: string; readonly runId: string }, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (!isProviderPushback(error)) await store.recordAttempt(lead.leadId, lead.runId);
+    throw error;
+  }
 }
 
 /** The reason a lead failed, as its owner reads it: "research failed after 6 attempts: provider unavailable (HTTP 503)". */

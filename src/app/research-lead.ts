@@ -11,7 +11,7 @@ import type { LeadWorkStore } from '../../ports/campaign-store.port.ts';
 import type { EventHandler, HandlerContext } from '../../ports/event-consumer.port.ts';
 import type { EventPublisher } from '../../ports/event-publisher.port.ts';
 import type { ResearchProvider } from '../../ports/providers.port.ts';
-import { failureReason, republishLead } from './pipeline-events.ts';
+import { attempt, failureReason, republishLead } from './pipeline-events.ts';
 
 export interface ResearchLeadDeps {
   readonly store: LeadWorkStore;
@@ -46,9 +46,8 @@ export class ResearchLead implements EventHandler<'lead.extracted'> {
       return;
     }
 
-    await this.#store.recordAttempt(work.leadId, work.runId);
     const prompt = work.researchPrompt === null ? {} : { prompt: work.researchPrompt };
-    const research = await this.#research.research({ lead: work.lead, ...prompt }, context.signal);
+    const research = await attempt(this.#store, work, () => this.#research.research({ lead: work.lead, ...prompt }, context.signal));
     const costUsd = costOf(research.usage, this.#pricing.research);
     if (await this.#store.saveResearch(work.leadId, work.runId, research, costUsd)) {
       context.log.info({ model: research.model, citations: research.citations.length }, 'lead researched');

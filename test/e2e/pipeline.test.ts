@@ -21,6 +21,8 @@ import { startE2ESystem, type E2ESystem } from './system.ts';
 /** Companies whose provider calls the sandbox fails: research always unavailable, writing always rejected. */
 const RESEARCH_DOWN = 'Unreachable Research Co';
 const WRITER_REJECTS = 'Rejected Writer Co';
+/** Research answers 429 for this company's first request: the provider pushing back, not the lead failing. */
+const RATE_LIMITED_ONCE = 'Busy Provider Co';
 
 interface Submitted {
   run_id: string;
@@ -50,6 +52,7 @@ describe('the campaign pipeline, end to end', () => {
   let system: E2ESystem;
   /** Writer requests carrying the quality gates' feedback: the sandbox fails some first drafts on purpose. */
   let rewrites = 0;
+  let rateLimited = false;
 
   beforeAll(async () => {
     system = await startE2ESystem({
@@ -62,6 +65,11 @@ describe('the campaign pipeline, end to end', () => {
           endpoint === 'responses' && JSON.stringify(body).includes(RESEARCH_DOWN)
             ? { status: 503, body: { error: { message: 'sandbox: down for this lead', type: 'server_error' } } }
             : undefined,
+        ({ endpoint, body }) => {
+          if (endpoint !== 'responses' || rateLimited || !JSON.stringify(body).includes(RATE_LIMITED_ONCE)) return undefined;
+          rateLimited = true;
+          return { status: 429, headers: { 'retry-after': '1' }, body: { error: { message: 'sandbox: slow down', type: 'rate_limit_exceeded' } } };
+        },
         ({ endpoint, body }) =>
           endpoint === 'chatCompletions' && JSON.stringify(body).includes(WRITER_REJECTS)
             ? { status: 400, body: { error: { message: 'sandbox: refused for this lead', type: 'invalid_request_error' } } }
@@ -281,13 +289,13 @@ describe('the campaign pipeline, end to end', () => {
 
   it('(e) a lead whose provider keeps failing is failed with the reason; the others are personalized', async () => {
     const bob = await testUser();
-    const companies = ['Good One', RESEARCH_DOWN, 'Good Two', WRITER_REJECTS];
+    const companies = ['Good One', RESEARCH_DOWN, 'Good Two', WRITER_REJECTS, RATE_LIMITED_ONCE];
     const before = calls();
     const submitted = await submit(bob, leadFile('bob.example', companies), { campaign_name: 'Hard leads' });
     const events = await follow(bob, submitted.run_id);
 
     expect(events.at(-1)).toEqual({ event: 'end', data: { run_id: submitted.run_id, status: 'completed' } });
-    expect(await status(bob, submitted.run_id)).toMatchObject({ status: 'completed', valid: 4, processed: 4, personalized: 2, failed: 2 });
+    expect(await status(bob, submitted.run_id)).toMatchObject({ status: 'completed', valid: 5, processed: 5, personalized: 3, failed: 2 });
     const leads = await results(bob, submitted.campaign_id);
     const byCompany = new Map(leads.map((lead) => [lead.company, lead]));
     // Unavailable is retried up to the consumer's maxDeliver (3 here); rejected fails at once.
@@ -295,11 +303,16 @@ describe('the campaign pipeline, end to end', () => {
     expect(byCompany.get(RESEARCH_DOWN)!.error).toMatch(/^research failed after 3 attempts: .*503/);
     expect(byCompany.get(WRITER_REJECTS)).toMatchObject({ status: 'failed', message: null });
     expect(byCompany.get(WRITER_REJECTS)!.error).toMatch(/^personalization failed after 1 attempt: .*400/);
-    for (const company of ['Good One', 'Good Two']) expect(byCompany.get(company)).toMatchObject({ status: 'personalized', error: null });
+    // One attempt for each stage: a 429 is the provider's pushback, and is not counted against the lead.
+    for (const company of ['Good One', 'Good Two', RATE_LIMITED_ONCE]) {
+      expect(byCompany.get(company)).toMatchObject({ status: 'personalized', error: null, attempts: 2 });
+    }
+    expect(rateLimited).toBe(true);
     const after = calls();
     expect(after.rewrites - before.rewrites).toBeLessThanOrEqual(2);
-    expect(after).toEqual({ research: before.research + 3 + 3, writing: before.writing + 3 + after.rewrites - before.rewrites, rewrites: after.rewrites });
-    expect(await metrics(bob)).toMatchObject({ leads_personalized: 2 });
+    // Research: three deliveries of the failing lead, one call for each other lead, and the 429.
+    expect(after).toEqual({ research: before.research + 3 + 4 + 1, writing: before.writing + 4 + after.rewrites - before.rewrites, rewrites: after.rewrites });
+    expect(await metrics(bob)).toMatchObject({ leads_personalized: 3 });
   });
 
   // ── (f) the reconciler ──────────────────────────────────────────────────────────────────────

@@ -173,7 +173,6 @@ describe('extraction', () => {
     const [researchedId, personalizedId, pendingId] = first.pending as [string, string, string];
     expect(await t.store.saveResearch(researchedId, run.runId, RESEARCH)).toBe(true);
     await personalize(personalizedId, run.runId);
-    await t.store.recordAttempt(researchedId, run.runId);
 
     const again = await t.store.storeLeads(run, batch);
     expect(again).toEqual({ pending: [pendingId], skipped: 0 });
@@ -303,6 +302,7 @@ describe('lead transitions', () => {
       research_model: RESEARCH.model,
       error: null,
       usage: { research: RESEARCH.usage },
+      attempts: 2, // each successful save counts its attempt; the refused ones count nothing
     });
     expect((await leadRow(leadId)).settled_at).toBeInstanceOf(Date);
     expect(await t.store.leadWork(leadId, otherRun)).toBeNull();
@@ -502,7 +502,8 @@ describe('batching (group commit)', () => {
     const rows = await t.db.sql<{ id: string; status: string; attempts: number }[]>`
       select id, status, attempts from leads where run_id = ${run.runId}`;
     for (const row of rows) {
-      expect(row).toMatchObject(row.id === bad ? { status: 'pending', attempts: 0 } : { status: 'researched', attempts: 1 });
+      // One attempt recorded and one counted by the save, each in its own statement of the batch.
+      expect(row).toMatchObject(row.id === bad ? { status: 'pending', attempts: 0 } : { status: 'researched', attempts: 2 });
     }
   });
 });

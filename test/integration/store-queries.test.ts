@@ -160,7 +160,7 @@ describe('leads', () => {
           citations: RESEARCH.citations,
           message: DRAFT.message,
           error: null,
-          attempts: 0,
+          attempts: 2, // research's and personalization's, each counted by its save
           model: DRAFT.model,
           cost_usd: 0,
           updated_at: anIsoTimestamp,
