@@ -249,39 +249,38 @@ describe('startConsumers', () => {
     expect((await consumerInfo()).num_redelivered).toBe(0);
   });
 
-  it('runs handlers concurrently, never more than the per-process limit', async () => {
+  /** A handler that takes `ms` per message and remembers the most it ran at once. */
+  function slowHandler(ms: number) {
     let running = 0;
     let most = 0;
-    const { handler, deliveries } = recordingHandler(async () => {
+    const recorded = recordingHandler(async () => {
       running += 1;
       most = Math.max(most, running);
-      await sleep(100);
+      await sleep(ms);
       running -= 1;
     });
+    return { ...recorded, most: () => most };
+  }
+
+  it('runs handlers concurrently, never more than the per-process limit', async () => {
+    const { handler, deliveries, most } = slowHandler(100);
     const { publishLead } = await run(handler, fast, { concurrency: 3 });
     for (let index = 0; index < 9; index += 1) await publishLead();
 
     await eventually('nine deliveries', () => deliveries.length === 9);
     await settledConsumer();
-    expect(most).toBe(3);
+    expect(most()).toBe(3);
   });
 
   it("takes a declaration's own concurrency over the runner's, still capped by maxAckPending", async () => {
-    let running = 0;
-    let most = 0;
-    const { handler, deliveries } = recordingHandler(async () => {
-      running += 1;
-      most = Math.max(most, running);
-      await sleep(150);
-      running -= 1;
-    });
+    const { handler, deliveries, most } = slowHandler(150);
     // A provider consumer: more handlers than the runner's default for the other consumers.
     const { publishLead } = await run(handler, { ...fast, maxAckPending: 7 }, { concurrency: 2, declared: { concurrency: 50 } });
     for (let index = 0; index < 14; index += 1) await publishLead();
 
     await eventually('fourteen deliveries', () => deliveries.length === 14);
     await settledConsumer();
-    expect(most).toBe(7);
+    expect(most()).toBe(7);
   });
 
   it('refuses to start a consumer that was not provisioned', async () => {
