@@ -54,7 +54,10 @@ export async function attempt<T>(store: LeadWorkStore, lead: { readonly leadId: 
   try {
     return await call();
   } catch (error) {
-    if (!isProviderPushback(error)) await store.recordAttempt(lead.leadId, lead.runId);
+    // The count is for the user to see; the provider's error is what the retry and the lead's
+    // failure reason are about, so a store that cannot count it (the database down) must not
+    // replace it: the next delivery finds the database again, or fails on it by itself.
+    if (!isProviderPushback(error)) await store.recordAttempt(lead.leadId, lead.runId).catch(() => {});
     throw error;
   }
 }
