@@ -170,11 +170,11 @@ export class PostgresCampaignStore
 
   /**
    * One `insert ... select from unnest(...)` for the whole batch: a plain insert when none of its
-   * emails is in the campaign yet, else an upsert (see #upsertLeads) that leaves a lead personalized
-   * by an earlier run untouched and does not return it: every input lead not returned is a
-   * skipped one. The batch is sorted by email so
-   * that concurrent batches lock conflicting rows in one order (no deadlock), and must not repeat
-   * an email: PostgreSQL cannot update one row twice in a statement (the import de-duplicates).
+   * emails is in the campaign yet, else an upsert (see #upsertLeads) that leaves a lead
+   * personalized by an earlier run untouched and does not return it: every input lead not
+   * returned is a skipped one. The batch is sorted by email so that concurrent batches lock
+   * conflicting rows in one order (no deadlock), and must not repeat an email: PostgreSQL cannot
+   * update one row twice in a statement (the import de-duplicates).
    */
   storeLeads(run: RunToExtract, leads: readonly Lead[]): Promise<StoredLeads> {
     return traced('storeLeads', { run_id: run.runId, 'leads.count': leads.length }, async () => {
@@ -215,15 +215,21 @@ export class PostgresCampaignStore
     try {
       return await this.#sql<StoredLeadRow[]>`
         insert into leads (campaign_id, run_id, user_id, row_number, email, company, canonical, fields)
-        select ${run.campaignId}, ${run.runId}, ${run.userId}, t.row_number, t.email, t.company, t.canonical::jsonb, t.fields::jsonb
-        from unnest(
-          ${columns.rows}::int[], ${columns.emails}::text[], ${columns.companies}::text[], ${columns.canonicals}::text[], ${columns.fields}::text[]
-        ) as t(row_number, email, company, canonical, fields)
+        ${this.#leadRows(run, columns)}
         returning id, status, row_number`;
     } catch (error) {
       if ((error as { code?: unknown }).code === UNIQUE_VIOLATION) return undefined;
       throw error;
     }
+  }
+
+  /** The batch's rows for the insert: a `select` over the column arrays. */
+  #leadRows(run: RunToExtract, columns: LeadColumns) {
+    return this.#sql`
+      select ${run.campaignId}, ${run.runId}, ${run.userId}, t.row_number, t.email, t.company, t.canonical::jsonb, t.fields::jsonb
+      from unnest(
+        ${columns.rows}::int[], ${columns.emails}::text[], ${columns.companies}::text[], ${columns.canonicals}::text[], ${columns.fields}::text[]
+      ) as t(row_number, email, company, canonical, fields)`;
   }
 
   /**
@@ -234,10 +240,7 @@ export class PostgresCampaignStore
   #upsertLeads(run: RunToExtract, columns: LeadColumns): Promise<StoredLeadRow[]> {
     return this.#sql<StoredLeadRow[]>`
       insert into leads as l (campaign_id, run_id, user_id, row_number, email, company, canonical, fields)
-      select ${run.campaignId}, ${run.runId}, ${run.userId}, t.row_number, t.email, t.company, t.canonical::jsonb, t.fields::jsonb
-      from unnest(
-        ${columns.rows}::int[], ${columns.emails}::text[], ${columns.companies}::text[], ${columns.canonicals}::text[], ${columns.fields}::text[]
-      ) as t(row_number, email, company, canonical, fields)
+      ${this.#leadRows(run, columns)}
       on conflict (campaign_id, email) do update set
         row_number = excluded.row_number,
         company = excluded.company,
