@@ -423,9 +423,10 @@ export class PostgresCampaignStore
   // ── KPI projection ──────────────────────────────────────────────────────────────────────────
 
   /**
-   * Marking the lead counted comes first and is the guard: only the transaction that flips
-   * `counted_run_id` increments anything. Locks are taken lead, run, campaign, metrics, in that
-   * order everywhere. Rates travel as decimal strings so numeric arithmetic stays exact.
+   * Marking the lead counted comes first and is the guard: only the statement that flips
+   * `counted_run_id` increments anything, and the leads are locked before the run, campaign and
+   * metrics rows. Counted in a batch with the others that arrive meanwhile (see #countBatch).
+   * Rates travel as decimal strings so numeric arithmetic stays exact.
    */
   countOutcome(leadId: string, runId: string, rates: KpiRates): Promise<boolean> {
     return traced('countOutcome', { run_id: runId, lead_id: leadId }, () => this.#counts.submit({ leadId, runId, rates }));
