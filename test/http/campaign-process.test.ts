@@ -110,7 +110,7 @@ describe('POST /api/campaigns/process', () => {
 
   describe('400: bad fields, nothing recorded', () => {
     const cases: [string, Record<string, string>, RegExp][] = [
-      ['neither campaign_name nor campaign_id', {}, /either campaign_name .* or campaign_id/],
+      ['neither campaign_name nor campaign_id', {}, /^send either campaign_name .* or campaign_id \(one of your campaigns\)$/],
       ['both campaign_name and campaign_id', { campaign_name: 'X', campaign_id: crypto.randomUUID() }, /not both/],
       ['a campaign_id that is not a UUID', { campaign_id: 'campaign-1' }, /campaign_id must be a UUID/],
       ['a blank campaign_name', { campaign_name: '   ' }, /campaign_name must not be blank/],

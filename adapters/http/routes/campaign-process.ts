@@ -39,8 +39,12 @@ const ProcessForm = v.pipe(
     allow_questions: FlagField('allow_questions'),
   }),
   v.check(
-    (form) => (form.campaign_name === undefined) !== (form.campaign_id === undefined),
-    'send either campaign_name (a new campaign) or campaign_id (one of your campaigns), not both',
+    (form) => form.campaign_name !== undefined || form.campaign_id !== undefined,
+    'send either campaign_name (a new campaign) or campaign_id (one of your campaigns)',
+  ),
+  v.check(
+    (form) => form.campaign_name === undefined || form.campaign_id === undefined,
+    'send campaign_name (a new campaign) or campaign_id (one of your campaigns), not both',
   ),
 );
 
