@@ -23,6 +23,7 @@ import { migrate } from '../adapters/postgres/migrate.ts';
 import { PostgresReadinessProbe } from '../adapters/postgres/readiness.ts';
 import { createProviders } from '../adapters/providers/index.ts';
 import { createResilientProviders, type ResilienceConfig } from '../adapters/providers/resilience/index.ts';
+import { DEFAULT_LIMITER_SETTINGS } from '../adapters/providers/resilience/limiter.ts';
 import { NatsProviderStatusReader } from '../adapters/nats/provider-status.ts';
 import { OtelTracing, startTelemetry } from '../adapters/telemetry/tracing.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../domain/leads/import-error.ts';
@@ -133,8 +134,9 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
           rates: config.kpi,
           pricing: config.pricing,
           ...(config.bannedPhrases === undefined ? {} : { bannedPhrases: config.bannedPhrases }),
-          // As many handlers as the limiter may allow calls; it decides how many run.
-          ...(config.resilience.maxConcurrency === undefined ? {} : { providerConcurrency: config.resilience.maxConcurrency }),
+          // As many handlers as the limiter may allow calls (its ceiling, whatever sets it); it
+          // decides how many run.
+          providerConcurrency: config.resilience.maxConcurrency ?? DEFAULT_LIMITER_SETTINGS.maxConcurrency,
         },
         settings,
         consumerRoles,

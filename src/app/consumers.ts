@@ -95,8 +95,8 @@ export interface PipelineDeps {
 }
 
 /**
- * The default of `providerConcurrency`: the limiter's default ceiling (64 calls at once per
- * provider and process). Too few handlers, and they, not the account's rate, set the pace: 600
+ * The default of `providerConcurrency` where nothing sets it (the composition root passes the
+ * limiter's ceiling). Too few handlers, and they, not the account's rate, set the pace: 600
  * requests a minute at 1.5 s a call needs 15 calls in flight, and every handler also spends some
  * time on the database and waiting for its turn.
  */
