@@ -72,6 +72,20 @@ export function declareConsumer<T extends EventType>(declaration: ConsumerDeclar
   return declaration as unknown as ConsumerDeclaration;
 }
 
+/**
+ * What the runner does with a message whose handler failed, as the consumer's declaration
+ * classifies the error (the runner itself knows no error class of any outside API):
+ * - `retry`: redeliver after `afterMs` (default: the consumer's backoff); it counts towards
+ *   `maxDeliver`, after which the handler's `giveUp` settles the event.
+ * - `give_up`: retrying cannot help; `giveUp` runs now.
+ * - `wait`: the message is not at fault (an outside API paused, rate limited or unavailable as a
+ *   whole): redeliver after `afterMs`, never giving up for it.
+ */
+export type FailureVerdict =
+  | { readonly action: 'retry'; readonly afterMs?: number }
+  | { readonly action: 'give_up' }
+  | { readonly action: 'wait'; readonly afterMs: number };
+
 /** A failure that retrying cannot fix: the handler's `giveUp` runs immediately. */
 export class PermanentFailure extends Error {
   constructor(message: string) {
