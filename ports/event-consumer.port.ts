@@ -1,11 +1,11 @@
 /**
- * A consumer is a declaration: a durable name, the events it subscribes to, its delivery
- * settings and a handler. The messaging adapter provisions a durable JetStream consumer for it
- * and runs the handler for each message; adding a consumer for a new API is one declaration.
+ * What the messaging adapter runs: a durable consumer of some events, its delivery settings, how
+ * it classifies failures, and its handler. Use cases never see the broker; the kernel
+ * (src/app/kernel/) builds these from the consumers' declarations.
  */
 import type { EventOf, EventType } from '../domain/campaigns/events.ts';
 import type { Log } from './logger.port.ts';
-import type { ProviderGate } from './provider-gate.port.ts';
+import type { Decision } from './unit-of-work.port.ts';
 
 export interface HandlerContext {
   /** 1 on the first delivery of this message. */
@@ -13,21 +13,24 @@ export interface HandlerContext {
   readonly maxDeliver: number;
   /** Carries the trace id, the consumer and the event's run and lead ids. */
   readonly log: Log;
-  /** Aborted when the process stops: give the message back rather than finish a long call. */
+  /**
+   * Aborted when the process stops (give the message back rather than finish a long call) or the
+   * handler ran past its consumer's `maxHandlerMs`.
+   */
   readonly signal: AbortSignal;
 }
 
-export interface EventHandler<T extends EventType> {
-  /**
-   * Handles one event. Returning acknowledges it. Throwing `PermanentFailure` calls `giveUp` at
-   * once; any other error is retried with the consumer's backoff (or the error's `retryAfterMs`)
-   * until `maxDeliver`, then `giveUp` is called with the last error's message. A provider's
-   * pushback (`isProviderPushback`: out of credit, circuit open, rate limited) is retried and
-   * never given up: the event is not at fault.
-   */
-  handle(event: EventOf<T>, context: HandlerContext): Promise<void>;
-  /** Settles the event for good after its retries (e.g. the lead becomes `failed` with the reason). */
-  giveUp?(event: EventOf<T>, reason: string, context: HandlerContext): Promise<void>;
+/**
+ * A consumer's handler: message in, decision out. It reads what it needs, makes its outside calls,
+ * and returns the state change it wants with the events that follow (see unit-of-work.port.ts),
+ * or null when the event asks for nothing (a redelivery of work already done). The kernel commits
+ * the decision; the message is acknowledged only after that.
+ */
+export interface Handler<T extends EventType> {
+  /** Throwing fails the delivery; the consumer's classification says what follows (FailureVerdict). */
+  handle(event: EventOf<T>, context: HandlerContext): Promise<Decision | null>;
+  /** Settles the event for good once it is given up (e.g. the lead becomes `failed` with the reason). */
+  giveUp?(event: EventOf<T>, reason: string, context: HandlerContext): Promise<Decision | null>;
 }
 
 export interface ConsumerSettings {
@@ -39,6 +42,14 @@ export interface ConsumerSettings {
   readonly backoffMs: readonly number[];
   /** In-flight ceiling: messages handed out and not yet acknowledged, across all processes. */
   readonly maxAckPending: number;
+  /**
+   * The longest a handler may run on one delivery, heartbeats or not: past it the handler is
+   * aborted and the delivery fails (and is retried). A hung socket or a bug never holds a slot,
+   * and the message, for ever.
+   */
+  readonly maxHandlerMs: number;
+  /** Handlers at once in one process (`maxAckPending` caps it). */
+  readonly concurrency: number;
 }
 
 /** What the broker needs to know of a consumer: enough to provision it, without its handler. */
@@ -49,27 +60,22 @@ export interface ConsumerTopology<T extends EventType = EventType> {
   readonly settings: ConsumerSettings;
 }
 
-export interface ConsumerDeclaration<T extends EventType = EventType> extends ConsumerTopology<T> {
-  readonly handler: EventHandler<T>;
-  /**
-   * The provider the handler calls, when it calls one: the runner waits at this gate before each
-   * pull, so no message is taken while the provider is paused or its circuit is open.
-   */
-  readonly gate?: ProviderGate;
-  /**
-   * Handlers at once for this consumer in one process, when it should differ from the runner's
-   * default; `maxAckPending` still caps it. A consumer whose calls a provider limiter paces wants
-   * more handlers than calls: a handler waiting for its turn holds a slot without making a call.
-   */
-  readonly concurrency?: number;
+/** Held by a consumer before each pull while its outside API may not take work (see outside-api.port.ts). */
+export interface PullGate {
+  /** Resolves with the most messages to pull now (`Infinity` while open); rejects with the signal's reason on abort. */
+  wait(signal: AbortSignal): Promise<number>;
 }
 
-/**
- * Declares a consumer so that declarations of different events can share one list. Sound because
- * the runner hands a handler only the events its declaration names, which TypeScript cannot see.
- */
-export function declareConsumer<T extends EventType>(declaration: ConsumerDeclaration<T>): ConsumerDeclaration {
-  return declaration as unknown as ConsumerDeclaration;
+/** A consumer as the runner runs it. */
+export interface RunnableConsumer<T extends EventType = EventType> extends ConsumerTopology<T> {
+  /** Handles and commits; resolving means the message may be acknowledged. */
+  handle(event: EventOf<T>, context: HandlerContext): Promise<void>;
+  /** Settles a given-up event for good; resolving means the message may be acknowledged. */
+  giveUp(event: EventOf<T>, reason: string, context: HandlerContext): Promise<void>;
+  /** What a failure of `handle` means for the message. */
+  classify(error: unknown): FailureVerdict;
+  /** The consumer's outside API: no message is pulled while it cannot take work. */
+  readonly gate?: PullGate;
 }
 
 /**
@@ -94,7 +100,7 @@ export class PermanentFailure extends Error {
   }
 }
 
-/** A failure to retry after a given delay (e.g. a provider's retry-after). */
+/** A failure to retry after a given delay. */
 export class RetryLater extends Error {
   readonly retryAfterMs: number;
 
@@ -103,4 +109,28 @@ export class RetryLater extends Error {
     this.name = 'RetryLater';
     this.retryAfterMs = retryAfterMs;
   }
+}
+
+/** The handler ran past its consumer's `maxHandlerMs`. */
+export class HandlerTimeout extends Error {
+  constructor(ms: number) {
+    super(`handler ran past its ${ms} ms limit`);
+    this.name = 'HandlerTimeout';
+  }
+}
+
+/** The classification of a consumer that calls no outside API: permanent failures give up, the rest retry. */
+export function defaultVerdict(error: unknown): FailureVerdict {
+  if (error instanceof PermanentFailure) return { action: 'give_up' };
+  if (error instanceof RetryLater) return { action: 'retry', afterMs: error.retryAfterMs };
+  return { action: 'retry' };
+}
+
+/** How busy the consumers of an event type are, as the reconciler asks before re-driving work. */
+export interface ConsumerActivity {
+  /**
+   * True when at least one durable consumer receives `type` and none of them has a message of it
+   * waiting or in flight: work of that stage that made no progress was lost, not queued.
+   */
+  idle(type: EventType): Promise<boolean>;
 }

@@ -1,11 +1,35 @@
-import type { DomainEvent } from '../domain/campaigns/events.ts';
-
 /**
- * Publishes events durably (JetStream): resolves once the broker has stored the event. Each event
- * is published with its `eventId` as the de-duplication id, and with the active trace context.
+ * The broker's side of the relay (see outbox.port.ts): publishing stored events durably, and
+ * knowing whether anyone consumes an event type yet.
  */
+import type { DomainEvent, EventType } from '../domain/campaigns/events.ts';
+import type { TraceCarrier } from './tracing.port.ts';
+
+export interface EventToPublish {
+  readonly event: DomainEvent;
+  /** The trace the event continues; null for none. */
+  readonly trace: TraceCarrier | null;
+}
+
+/** Per event: stored by the broker (or recognised as a duplicate of its id), or why not. */
+export type PublishResult =
+  | { readonly ok: true }
+  /** `permanent`: the event can never be published (it does not encode); else try again later. */
+  | { readonly ok: false; readonly permanent: boolean; readonly reason: string };
+
 export interface EventPublisher {
-  publish(event: DomainEvent): Promise<void>;
-  /** Publishes in order, pipelined: resolves when every event is stored. */
-  publishAll(events: readonly DomainEvent[]): Promise<void>;
+  /**
+   * Publishes the events pipelined, each with its `eventId` as the de-duplication id and its trace
+   * context; resolves with one result per event, in order, once the broker answered for each.
+   */
+  publishAll(events: readonly EventToPublish[]): Promise<readonly PublishResult[]>;
+}
+
+export interface EventSubscriptions {
+  /**
+   * Whether at least one durable consumer receives events of this type. With interest retention a
+   * message nobody consumes is dropped at once, so the relay holds back events that a consumer
+   * enabled by the configuration will want but whose consumer is not provisioned yet.
+   */
+  hasConsumer(type: EventType): Promise<boolean>;
 }

@@ -5,7 +5,8 @@ export interface SubmitCampaign {
    * storing it (claim check), in one pass over the upload; then, once the details are known and
    * valid, records the campaign and a `queued` run, and publishes CampaignSubmitted. A rejection of
    * `details` wins over a problem of the file, and nothing is recorded or kept for either.
-   * Rejects with `CampaignNotFoundError` when `campaignId` is not one of the user's campaigns.
+   * Rejects with `CampaignNotFoundError` when `campaignId` is not one of the user's campaigns, and
+   * with `InvalidCampaignOption` for an option that cannot be accepted.
    */
   submit(input: SubmitCampaignInput): Promise<SubmittedRun>;
 }
@@ -30,9 +31,19 @@ export interface SubmissionDetails {
   readonly personalizationPrompt?: string;
   /** Opening lines may be questions (refused by the quality gates otherwise). */
   readonly allowQuestions?: boolean;
+  /** Campaign options consumers declared (e.g. `webhook_url`), as submitted; checked before anything is recorded. */
+  readonly options?: Readonly<Record<string, string>>;
 }
 
 export interface SubmittedRun {
   readonly runId: string;
   readonly campaignId: string;
+}
+
+/** A campaign option's value that cannot be accepted (answered 400); its message is shown to the user. */
+export class InvalidCampaignOption extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidCampaignOption';
+  }
 }

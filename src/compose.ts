@@ -1,51 +1,105 @@
 /**
- * The composition root: the one place that knows every adapter and wires it to the ports the
- * use cases and the HTTP edge need. A process runs the roles its configuration names (the HTTP
- * edge, any of the four consumers, the reconciler), so one build scales out as separate
- * processes sharing NATS and PostgreSQL.
+ * The composition root: the one place that knows every adapter and wires it to the ports the use
+ * cases and the HTTP edge need. What a process runs comes from its configuration's roles (the
+ * HTTP edge, the outbox relay, the reconciler, any of the consumers), so one build scales out as
+ * separate processes sharing NATS and PostgreSQL. The consumers themselves are declarations
+ * (src/app/consumers/); the kernel (src/app/kernel/) derives from them what to provision and run.
  */
-import type { Config } from '../adapters/config/env.ts';
+import { ConfigError, loadConfig, type Config } from '../adapters/config/env.ts';
 import type { Logger } from '../adapters/logging/logger.ts';
 import { SupabaseTokenVerifier } from '../adapters/auth/supabase-token-verifier.ts';
 import { CsvLeadFileReader } from '../adapters/csv/csv-lead-file-reader.ts';
 import { createHttpApp } from '../adapters/http/app.ts';
 import { startHttpServer } from '../adapters/http/server.ts';
 import { connectNats, NatsReadinessProbe } from '../adapters/nats/connection.ts';
-import { startConsumers } from '../adapters/nats/consumer-runner.ts';
+import { NatsConsumerDirectory } from '../adapters/nats/consumer-directory.ts';
 import { NatsObjectLeadFileStore } from '../adapters/nats/file-store.ts';
 import { natsNames } from '../adapters/nats/namespace.ts';
+import { NatsProviderStatusReader } from '../adapters/nats/provider-status.ts';
 import { JetStreamEventPublisher } from '../adapters/nats/publisher.ts';
+import { startConsumers } from '../adapters/nats/runner/index.ts';
 import { NatsRunNotifications } from '../adapters/nats/run-notifications.ts';
 import { provisionTopology } from '../adapters/nats/topology.ts';
-import { PostgresCampaignStore } from '../adapters/postgres/campaign-store.ts';
 import { createSql } from '../adapters/postgres/client.ts';
 import { migrate } from '../adapters/postgres/migrate.ts';
 import { PostgresReadinessProbe } from '../adapters/postgres/readiness.ts';
+import { createPostgresStores, type PostgresStores } from '../adapters/postgres/stores/index.ts';
 import { createProviders } from '../adapters/providers/index.ts';
-import { createResilientProviders, type ResilienceConfig } from '../adapters/providers/resilience/index.ts';
+import { createResilientProviders, type ResilienceConfig, type ResilientProviders } from '../adapters/providers/resilience/index.ts';
 import { DEFAULT_LIMITER_SETTINGS } from '../adapters/providers/resilience/limiter.ts';
-import { NatsProviderStatusReader } from '../adapters/nats/provider-status.ts';
 import { OtelTracing, startTelemetry } from '../adapters/telemetry/tracing.ts';
-import { DEFAULT_IMPORT_LIMITS } from '../domain/leads/import-error.ts';
-import type { ConsumerSettingsOverrides } from './app/consumers.ts';
-import { pipelineConsumers, pipelineTopology } from './app/consumers.ts';
+import { DEFAULT_BANNED_PHRASES } from '../domain/personalization/banned-phrases.ts';
+import type { KpiRates } from '../domain/campaigns/run.ts';
+import { DEFAULT_IMPORT_LIMITS, type ImportLimits } from '../domain/leads/import-error.ts';
+import type { Pricing } from '../domain/pricing/pricing.ts';
+import type { LeadFileReader } from '../ports/lead-file-reader.port.ts';
+import type { LeadFileStore } from '../ports/lead-file-store.port.ts';
+import type { MessageWriter, ResearchProvider } from '../ports/providers.port.ts';
+import type { RunNotifier } from '../ports/run-notifications.port.ts';
+import { CONSUMERS } from './app/consumers/index.ts';
+import {
+  campaignOptionChecker,
+  campaignOptionFields,
+  consumedEvents,
+  consumerSettings,
+  enabledConsumers,
+  leadStages,
+  roleNames,
+  runnableConsumers,
+  topologyOf,
+  type ApiDirectory,
+  type SettingsOverrides,
+} from './app/kernel/assemble.ts';
+import type { AnyConsumer } from './app/kernel/declaration.ts';
+import { OutboxRelay } from './app/kernel/outbox-relay.ts';
+import { PortCatalog } from './app/kernel/ports.ts';
 import { PreviewImportService } from './app/preview-import.ts';
 import { Reconciler } from './app/reconciler.ts';
 import { SubmitCampaignService } from './app/submit-campaign.ts';
+
+export interface SystemConfig {
+  readonly config: Config;
+  /** Each consumer's own settings, from the variables it declares, by consumer name. */
+  readonly consumerSettings: ReadonlyMap<string, Record<string, unknown>>;
+  /** The consumers this build knows (default: the pipeline's). */
+  readonly consumers: readonly AnyConsumer[];
+}
+
+/**
+ * The whole configuration of a process: the service's settings and every consumer's own, checked
+ * together; throws ConfigError naming every problem at once.
+ */
+export function loadSystemConfig(env: Readonly<Record<string, string | undefined>> = process.env, consumers: readonly AnyConsumer[] = CONSUMERS): SystemConfig {
+  const problems: string[] = [];
+  let config: Config | undefined;
+  try {
+    config = loadConfig(env, { roles: roleNames(consumers) });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  const declared = consumerSettings(consumers, env);
+  problems.push(...declared.problems);
+  if (config === undefined || problems.length > 0) throw new ConfigError(problems);
+  return { config, consumerSettings: declared.settings, consumers };
+}
 
 export interface RunningSystem {
   /** The port the HTTP edge listens on (useful with PORT=0); null when this process has no edge. */
   readonly port: number | null;
   /**
    * Stops in order: no new requests, no new pulls (in-flight messages finish or are released),
-   * the reconciler, then NATS drains, the database pool closes and spans are flushed.
+   * the relay and the reconciler, then NATS drains, the database pool closes and spans are flushed.
    */
   stop(): Promise<void>;
 }
 
 const SERVICE_NAME = 'ai-growth-accelerator';
+/** Leads per insert statement in extraction: one round trip stores a thousand rows. */
+const EXTRACTION_BATCH_SIZE = 1_000;
 
-export async function startSystem(config: Config, logger: Logger): Promise<RunningSystem> {
+export async function startSystem(system: SystemConfig, logger: Logger): Promise<RunningSystem> {
+  const { config } = system;
   const telemetry = startTelemetry({ serviceName: SERVICE_NAME });
   const stops: (() => Promise<unknown>)[] = [() => telemetry.shutdown()];
   const stop = async () => {
@@ -56,30 +110,103 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
 
   try {
     const roles = new Set(config.roles);
-    logger.info({ roles: [...roles] }, 'starting');
+    const enabled = enabledConsumers(system.consumers, system.consumerSettings);
+    const running = enabled.filter((consumer) => roles.has(consumer.name));
+    for (const consumer of system.consumers) {
+      if (roles.has(consumer.name) && !enabled.includes(consumer)) {
+        logger.warn({ consumer: consumer.name, hint: consumer.disabledHint }, 'consumer not enabled by the configuration: not run');
+      }
+    }
+    logger.info({ roles: [...roles], consumers: running.map((consumer) => consumer.name) }, 'starting');
 
     const sql = createSql(config.databaseUrl);
     stops.push(() => sql.end({ timeout: 5 }));
     await migrate(sql, logger);
+    const stores = createPostgresStores(sql);
 
     const nc = await connectNats({ url: config.natsUrl, name: `${SERVICE_NAME}:${[...roles].join(',')}`, logger });
     stops.push(() => nc.drain());
-
     const names = natsNames(config.natsNamespace);
-    const settings: ConsumerSettingsOverrides =
-      config.consumerAckWaitMs === undefined
-        ? {}
-        : Object.fromEntries(pipelineTopology().map(({ name }) => [name, { ackWaitMs: config.consumerAckWaitMs }]));
-    // Every process provisions every consumer: with interest retention an event published before
-    // its consumer exists would be dropped.
-    await provisionTopology(nc, { streamName: names.streamName, prefix: names.prefix, consumers: pipelineTopology(settings) });
-
-    const store = new PostgresCampaignStore(sql);
     const files = await NatsObjectLeadFileStore.open(nc, { bucket: names.bucket });
-    const publisher = new JetStreamEventPublisher(nc, { prefix: names.prefix });
     const notifications = new NatsRunNotifications(nc, { prefix: names.prefix });
+    const directory = new NatsConsumerDirectory(nc, { streamName: names.streamName, prefix: names.prefix });
+    const providerStatus = await NatsProviderStatusReader.open(nc, { bucket: names.providerBucket });
     const reader = new CsvLeadFileReader();
     const limits = DEFAULT_IMPORT_LIMITS;
+
+    // The outside APIs with their resilience, built on first use: only where a consumer calls them.
+    let providers: Promise<ResilientProviders> | undefined;
+    const resilientProviders = () => {
+      providers ??= (async () => {
+        const raw = await createProviders(config.providers, logger);
+        stops.push(() => raw.close());
+        const resilient = await createResilientProviders(nc, raw, { config: resilienceConfig(config), bucket: names.providerBucket, log: logger });
+        stops.push(() => Promise.resolve(resilient.close()));
+        return resilient;
+      })();
+      return providers;
+    };
+    const maxConcurrency = config.resilience.maxConcurrency ?? DEFAULT_LIMITER_SETTINGS.maxConcurrency;
+    const apis: ApiDirectory = {
+      gate: (api) => ({ wait: async (signal) => (await resilientProviders()).gates[api as 'research' | 'personalization'].wait(signal) }),
+      maxConcurrency: () => maxConcurrency,
+    };
+
+    const ports = pipelinePorts({
+      stores,
+      files,
+      reader,
+      notifier: notifications,
+      providers: resilientProviders,
+      limits,
+      extractionBatchSize: EXTRACTION_BATCH_SIZE,
+      pricing: config.pricing,
+      kpiRates: config.kpi,
+      bannedPhrases: config.bannedPhrases ?? DEFAULT_BANNED_PHRASES,
+    });
+
+    const ackWaitMs = config.consumerAckWaitMs;
+    const overrides: SettingsOverrides = ackWaitMs === undefined ? {} : Object.fromEntries(running.map((consumer) => [consumer.name, { ackWaitMs }]));
+    // The stream always (every process publishes or reads it); durable consumers only for what this process runs.
+    await provisionTopology(nc, { streamName: names.streamName, prefix: names.prefix, consumers: topologyOf(running, { overrides, apis }) });
+
+    if (roles.has('relay')) {
+      const relay = new OutboxRelay({
+        outbox: stores.outbox,
+        publisher: new JetStreamEventPublisher(nc, { prefix: names.prefix }),
+        subscriptions: directory,
+        consumed: consumedEvents(enabled),
+        log: logger,
+      });
+      await relay.start();
+      stops.push(() => relay.stop());
+    }
+
+    if (running.length > 0) {
+      const consumers = await startConsumers(nc, {
+        consumers: await runnableConsumers(running, { ports, settings: system.consumerSettings, overrides, apis }),
+        streamName: names.streamName,
+        prefix: names.prefix,
+        logger,
+      });
+      stops.push(() => consumers.stop());
+      logger.info({ consumers: running.map((consumer) => consumer.name) }, 'consumers running');
+    }
+
+    if (roles.has('reconciler')) {
+      const reconciler = new Reconciler({
+        store: stores.reconciler,
+        projection: stores.projection,
+        uow: stores.uow,
+        activity: directory,
+        stages: leadStages(enabled),
+        isPaused: async (api) => (await providerStatus.current()).some((status) => status.provider === api && status.state !== 'ok'),
+        log: logger,
+        leaseMs: config.reconciler.leaseMs,
+      });
+      reconciler.start(config.reconciler.intervalMs);
+      stops.push(() => reconciler.stop());
+    }
 
     let port: number | null = null;
     if (roles.has('edge')) {
@@ -93,68 +220,26 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
         readiness: [new PostgresReadinessProbe(sql), new NatsReadinessProbe(nc)],
         previewImport: new PreviewImportService({ reader, limits }),
         limits,
-        submitCampaign: new SubmitCampaignService({ reader, limits, store, files, publisher }),
-        campaignQueries: store,
+        submitCampaign: new SubmitCampaignService({
+          reader,
+          limits,
+          store: stores.submission,
+          uow: stores.uow,
+          files,
+          checkOptions: campaignOptionChecker(system.consumers, { enabled, ports, settings: system.consumerSettings }),
+        }),
+        campaignOptions: campaignOptionFields(system.consumers).map((option) => option.field),
+        campaignQueries: stores.queries,
         runWatcher: notifications,
-        providerStatus: await NatsProviderStatusReader.open(nc, { bucket: names.providerBucket }),
+        providerStatus,
         pricing: config.pricing,
       });
       const server = await startHttpServer(app, { port: config.port });
-      // First to stop: the edge stops taking submissions before the workers wind down.
+      // Started last and stopped first: the edge takes submissions only once everything runs,
+      // and stops taking them before the workers wind down.
       stops.push(() => server.close());
       port = server.port;
       logger.info({ port }, 'http edge listening');
-    }
-
-    const consumerRoles = pipelineTopology()
-      .map(({ name }) => name)
-      .filter((name) => (roles as ReadonlySet<string>).has(name));
-    if (consumerRoles.length > 0) {
-      // Paid providers (or the labelled sandbox) only where research or personalization runs.
-      const needsProviders = roles.has('research') || roles.has('personalization');
-      const raw = needsProviders ? await createProviders(config.providers, logger) : undefined;
-      if (raw !== undefined) stops.push(() => raw.close());
-      // Circuit breakers, the rate budget shared by every worker (NATS KV), adaptive concurrency,
-      // the out-of-credit pause, and the gates that stop pulling while a provider is down.
-      const providers =
-        raw === undefined
-          ? undefined
-          : await createResilientProviders(nc, raw, { config: resilienceConfig(config), bucket: names.providerBucket, log: logger });
-      if (providers !== undefined) stops.push(() => Promise.resolve(providers.close()));
-      const declarations = pipelineConsumers(
-        {
-          store,
-          files,
-          reader,
-          limits,
-          publisher,
-          tracing: new OtelTracing(),
-          notifier: notifications,
-          ...(providers === undefined ? {} : { research: providers.research, writer: providers.writer, gates: providers.gates }),
-          rates: config.kpi,
-          pricing: config.pricing,
-          ...(config.bannedPhrases === undefined ? {} : { bannedPhrases: config.bannedPhrases }),
-          // As many handlers as the limiter may allow calls (its ceiling, whatever sets it); it
-          // decides how many run.
-          providerConcurrency: config.resilience.maxConcurrency ?? DEFAULT_LIMITER_SETTINGS.maxConcurrency,
-        },
-        settings,
-        consumerRoles,
-      );
-      const consumers = await startConsumers(nc, {
-        declarations,
-        streamName: names.streamName,
-        prefix: names.prefix,
-        logger,
-      });
-      stops.push(() => consumers.stop());
-      logger.info({ consumers: consumerRoles }, 'consumers running');
-    }
-
-    if (roles.has('reconciler')) {
-      const reconciler = new Reconciler({ store, publisher, log: logger, leaseMs: config.reconciler.leaseMs });
-      reconciler.start(config.reconciler.intervalMs);
-      stops.push(async () => reconciler.stop());
     }
 
     return { port, stop };
@@ -162,6 +247,42 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
     await stop();
     throw error;
   }
+}
+
+export interface PipelinePortsDeps {
+  readonly stores: PostgresStores;
+  readonly files: LeadFileStore;
+  readonly reader: LeadFileReader;
+  readonly notifier: RunNotifier;
+  /** The outside APIs with their resilience, built when a consumer first asks for one. */
+  readonly providers: () => Promise<{ readonly research: ResearchProvider; readonly writer: MessageWriter }>;
+  readonly limits: ImportLimits;
+  readonly extractionBatchSize: number;
+  readonly pricing: Pricing;
+  readonly kpiRates: KpiRates;
+  readonly bannedPhrases: readonly string[];
+}
+
+/** The ports consumers may ask for, from the adapters of a process (each built on first use). */
+export function pipelinePorts(deps: PipelinePortsDeps): PortCatalog {
+  const { stores } = deps;
+  return new PortCatalog({
+    uow: () => stores.uow,
+    extractionStore: () => stores.extraction,
+    leadWork: () => stores.leadWork,
+    projectionStore: () => stores.projection,
+    files: () => deps.files,
+    reader: () => deps.reader,
+    tracing: () => new OtelTracing(),
+    notifier: () => deps.notifier,
+    research: async () => (await deps.providers()).research,
+    writer: async () => (await deps.providers()).writer,
+    importLimits: () => deps.limits,
+    extractionBatchSize: () => deps.extractionBatchSize,
+    pricing: () => deps.pricing,
+    kpiRates: () => deps.kpiRates,
+    bannedPhrases: () => deps.bannedPhrases,
+  });
 }
 
 /** The configured resilience settings, leaving out what is unset so the adapters' defaults apply. */

@@ -2,20 +2,20 @@
  * Process entry point: reads the configuration, starts the system, and stops it cleanly on
  * SIGTERM/SIGINT (in-flight requests finish, NATS drains, the database pool closes, exit 0).
  */
-import { ConfigError, loadConfig } from '../adapters/config/env.ts';
+import { ConfigError } from '../adapters/config/env.ts';
 import { createLogger } from '../adapters/logging/logger.ts';
-import { startSystem } from './compose.ts';
+import { loadSystemConfig, startSystem } from './compose.ts';
 
 let config;
 try {
-  config = loadConfig();
+  config = loadSystemConfig();
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   process.stderr.write(`${error.message}\nSee .env.example for every setting.\n`);
   process.exit(1);
 }
 
-const logger = createLogger({ level: config.logLevel });
+const logger = createLogger({ level: config.config.logLevel });
 
 try {
   const system = await startSystem(config, logger);

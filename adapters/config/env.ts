@@ -8,17 +8,6 @@ import { DEFAULT_PRICING, type Pricing } from '../../domain/pricing/pricing.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** What one process runs; `npm start` runs them all, a scaled-out deployment one or a few per process. */
-export const ROLES = ['edge', 'extraction', 'research', 'personalization', 'projection', 'reconciler'] as const;
-export type Role = (typeof ROLES)[number];
-
-const commaList = <const T extends readonly string[]>(allowed: T, fallback: string, message: string) =>
-  v.pipe(
-    v.optional(v.string(), fallback),
-    v.transform((value) => (value.trim() === '' ? fallback : value)),
-    v.transform((value) => [...new Set(value.split(',').map((item) => item.trim().toLowerCase()))]),
-    v.array(v.picklist(allowed, message)),
-  );
 
 const decimal = (fallback: string) =>
   v.pipe(
@@ -112,7 +101,8 @@ const EnvSchema = v.pipe(
       ),
     ),
     LOG_LEVEL: v.optional(v.picklist(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), 'info'),
-    ROLES: commaList(ROLES, ROLES.join(','), `must be a comma-separated list of ${ROLES.join(', ')}`),
+    // Checked against the roles the composition root knows (loadConfig's `roles`).
+    ROLES: v.optional(v.string(), ''),
     PERPLEXITY_API_KEY: optionalNonEmpty(v.string()),
     PERPLEXITY_BASE_URL: optionalNonEmpty(url(['https:', 'http:'])),
     OPENROUTER_API_KEY: optionalNonEmpty(v.string()),
@@ -184,7 +174,8 @@ export interface Config {
   readonly supabaseJwtSecret: string | undefined;
   readonly corsOrigins: readonly string[];
   readonly logLevel: (typeof LOG_LEVELS)[number];
-  readonly roles: readonly Role[];
+  /** What this process runs (see loadConfig's `roles`); all of them when ROLES is unset. */
+  readonly roles: readonly string[];
   readonly providers: {
     readonly perplexityApiKey: string | undefined;
     /** Unset: the provider's own URL (the adapters know it). */
@@ -238,19 +229,30 @@ export class ConfigError extends Error {
 
 const SECRET_NAMES = new Set(['SUPABASE_JWT_SECRET', 'DATABASE_URL', 'NATS_URL', 'PERPLEXITY_API_KEY', 'OPENROUTER_API_KEY']);
 
+export interface LoadConfigOptions {
+  /**
+   * Every role a process may run (the edge, the relay, the reconciler and the consumers: the
+   * composition root derives them from the consumers' declarations). ROLES must name some of
+   * them; unset, a process runs them all.
+   */
+  readonly roles: readonly string[];
+}
+
 /** Reads and validates the configuration; throws ConfigError listing every problem. */
-export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env, options: LoadConfigOptions = { roles: [] }): Config {
   const result = v.safeParse(EnvSchema, env, { abortPipeEarly: true });
-  if (!result.success) {
-    const problems = result.issues.map((issue) => {
-      const name = v.getDotPath(issue)?.split('.')[0];
-      if (name === undefined) return issue.message;
-      // Secrets and URLs that may hold passwords are named, never shown.
-      const shown = SECRET_NAMES.has(name) || issue.input === undefined ? '' : ` (got ${JSON.stringify(issue.input)})`;
-      return `${name}: ${issue.message}${shown}`;
-    });
-    throw new ConfigError(problems);
-  }
+  const problems = result.success
+    ? []
+    : result.issues.map((issue) => {
+        const name = v.getDotPath(issue)?.split('.')[0];
+        if (name === undefined) return issue.message;
+        // Secrets and URLs that may hold passwords are named, never shown.
+        const shown = SECRET_NAMES.has(name) || issue.input === undefined ? '' : ` (got ${JSON.stringify(issue.input)})`;
+        return `${name}: ${issue.message}${shown}`;
+      });
+  const roles = parseRoles(env.ROLES, options.roles);
+  if (typeof roles === 'string') problems.push(roles);
+  if (!result.success || typeof roles === 'string') throw new ConfigError(problems);
   const env_ = result.output;
   return {
     port: env_.PORT,
@@ -260,7 +262,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     supabaseJwtSecret: env_.SUPABASE_JWT_SECRET,
     corsOrigins: env_.CORS_ORIGINS,
     logLevel: env_.LOG_LEVEL,
-    roles: env_.ROLES,
+    roles,
     providers: {
       perplexityApiKey: env_.PERPLEXITY_API_KEY,
       perplexityBaseUrl: env_.PERPLEXITY_BASE_URL,
@@ -303,4 +305,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     natsNamespace: env_.NATS_NAMESPACE,
     consumerAckWaitMs: env_.CONSUMER_ACK_WAIT_MS,
   };
+}
+
+/** The roles ROLES names (all of `known` when unset), or the problem with it. */
+function parseRoles(value: string | undefined, known: readonly string[]): readonly string[] | string {
+  const names = [...new Set((value ?? '').split(',').map((item) => item.trim().toLowerCase()))].filter((name) => name !== '');
+  if (names.length === 0) return known;
+  const unknown = names.filter((name) => !known.includes(name));
+  if (unknown.length === 0) return names;
+  return `ROLES: must be a comma-separated list of ${known.join(', ')} (got ${JSON.stringify(value)})`;
 }

@@ -12,7 +12,7 @@ import { except } from 'hono/combine';
 import { requestId } from 'hono/request-id';
 import type { ImportLimits } from '../../domain/leads/import-error.ts';
 import type { Pricing } from '../../domain/pricing/pricing.ts';
-import type { CampaignQueries } from '../../ports/campaign-store.port.ts';
+import type { CampaignQueries } from '../../ports/campaign-queries.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
 import type { ProviderStatusReader } from '../../ports/provider-gate.port.ts';
@@ -43,6 +43,8 @@ export interface HttpAppDeps {
   /** Provider prices, for the preview's cost estimate. */
   readonly pricing: Pricing;
   readonly submitCampaign: SubmitCampaign;
+  /** Form fields consumers declared as campaign options (e.g. `webhook_url`), accepted by the process route. */
+  readonly campaignOptions?: readonly string[];
   readonly campaignQueries: CampaignQueries;
   /** Wakes the run event stream when a run changes (its fallback is polling). */
   readonly runWatcher: RunWatcher;
@@ -68,7 +70,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   const queries = deps.campaignQueries;
   app.route('/', healthRoutes({ readiness: deps.readiness }));
   app.route('/api/campaigns', campaignRoutes({ previewImport: deps.previewImport, limits: deps.limits, pricing: deps.pricing }));
-  app.route('/api/campaigns', campaignProcessRoutes({ submitCampaign: deps.submitCampaign, limits: deps.limits }));
+  app.route('/api/campaigns', campaignProcessRoutes({ submitCampaign: deps.submitCampaign, limits: deps.limits, options: deps.campaignOptions ?? [] }));
   app.route('/api/campaigns', runProgressRoutes({ queries, watcher: deps.runWatcher, providers: deps.providerStatus }));
   app.route('/api/campaigns', campaignResultsRoutes({ queries }));
   app.route('/api', metricsRoutes({ queries }));

@@ -14,7 +14,7 @@
 import { pipeline, Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import { stringify } from 'csv-stringify';
-import type { LeadView } from '../../ports/campaign-store.port.ts';
+import type { LeadView } from '../../ports/campaign-queries.port.ts';
 
 const ADDED_COLUMNS = ['personalized_message', 'enrichment_status', 'error', 'cost_usd'] as const;
 

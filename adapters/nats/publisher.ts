@@ -1,19 +1,21 @@
 /**
- * Publishes domain events to JetStream. Each publish resolves once the stream stored the event
- * (or recognised it as a duplicate of its id within the duplicate window) and rejects otherwise,
- * so a handler that publishes fails and its own message is redelivered.
+ * Publishes events to JetStream for the outbox relay. Each publish is a PRODUCER span continuing
+ * the trace the event was committed in (its carrier from the outbox), and carries that span's
+ * context in its headers to the consumer; its de-duplication id is the event's deterministic id,
+ * so a copy published twice (a relay that died after publishing, before deleting) is stored once
+ * within the stream's duplicate window.
  */
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { eventId, type DomainEvent } from '../../domain/campaigns/events.ts';
-import type { EventPublisher } from '../../ports/event-publisher.port.ts';
+import { eventId } from '../../domain/campaigns/events.ts';
+import type { EventPublisher, EventToPublish, PublishResult } from '../../ports/event-publisher.port.ts';
 import { getTracer } from '../telemetry/tracing.ts';
-import { encode } from './event-codec.ts';
+import { encode, EventDecodeError } from './event-codec.ts';
 import { JetStreamPublishAcks } from './publish-acks.ts';
 import { assertSubjectPrefix, eventSubject } from './subjects.ts';
 import { natsHeaderSetter } from './trace-headers.ts';
 
-/** Publishes in flight at once in publishAll: enough to pipeline, few enough to bound memory. */
+/** Publishes in flight at once: enough to pipeline, few enough to bound memory. */
 const PUBLISH_WINDOW = 1024;
 
 export interface JetStreamEventPublisherOptions {
@@ -35,28 +37,28 @@ export class JetStreamEventPublisher implements EventPublisher {
     this.#tracer = options.tracer;
   }
 
-  async publish(event: DomainEvent): Promise<void> {
-    await this.#send(event);
-  }
-
-  async publishAll(events: readonly DomainEvent[]): Promise<void> {
+  async publishAll(events: readonly EventToPublish[]): Promise<readonly PublishResult[]> {
+    const results: PublishResult[] = [];
     for (let start = 0; start < events.length; start += PUBLISH_WINDOW) {
-      await Promise.all(events.slice(start, start + PUBLISH_WINDOW).map((event) => this.#send(event)));
+      results.push(...(await Promise.all(events.slice(start, start + PUBLISH_WINDOW).map((item) => this.#send(item)))));
     }
+    return results;
   }
 
-  /**
-   * A producer span per event; its context travels in the message headers to the consumer. The
-   * span is started against the active context rather than made active itself: nothing runs
-   * inside it but the send, and entering a context per event was a measurable share of an import.
-   */
-  async #send(event: DomainEvent): Promise<void> {
+  async #send({ event, trace: carrier }: EventToPublish): Promise<PublishResult> {
+    let data: Uint8Array;
+    try {
+      data = encode(event);
+    } catch (error) {
+      if (error instanceof EventDecodeError) return { ok: false, permanent: true, reason: error.reason };
+      throw error;
+    }
     const subject = eventSubject(event.type, this.#prefix);
-    const data = encode(event);
     const msgID = eventId(event);
-    const tracer = this.#tracer ?? getTracer();
-    const parent = context.active();
-    const span = tracer.startSpan(
+    const parent = carrier === null ? context.active() : propagation.extract(ROOT_CONTEXT, carrier);
+    // Started against the parent rather than made active: nothing runs inside it but the send, and
+    // entering a context per event was a measurable share of an import.
+    const span = (this.#tracer ?? getTracer()).startSpan(
       `publish ${subject}`,
       {
         kind: SpanKind.PRODUCER,
@@ -75,9 +77,11 @@ export class JetStreamEventPublisher implements EventPublisher {
       headers.set('Nats-Msg-Id', msgID);
       propagation.inject(trace.setSpan(parent, span), headers, natsHeaderSetter);
       await this.#acks.send(subject, data, headers);
+      return { ok: true };
     } catch (error) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-      throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+      return { ok: false, permanent: false, reason };
     } finally {
       span.end();
     }

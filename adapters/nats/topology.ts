@@ -1,11 +1,12 @@
 /**
- * The JetStream topology, provisioned idempotently by every process at start-up: the event stream,
- * a dead-letter stream, and one durable pull consumer per (declaration, event type). Settings
- * changed in a declaration are applied to the existing consumers on the next start.
+ * The JetStream topology, provisioned idempotently at start-up: the event stream and a
+ * dead-letter stream by every process, and one durable pull consumer per (declaration, event type)
+ * by the processes that run that consumer. Settings changed in a declaration are applied to the
+ * existing consumers on the next start of a process that runs them.
  *
- * Every process must provision with the declarations of the whole system, including the
- * consumers it does not run: with interest retention, an event published before any consumer
- * subscribes to its subject is dropped at once.
+ * With interest retention an event published while no consumer receives its subject is dropped at
+ * once; the outbox relay therefore holds back the events of a consumer the configuration enables
+ * until that consumer exists (src/app/kernel/outbox-relay.ts).
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { nanos } from '@nats-io/transport-node';
@@ -41,7 +42,7 @@ export interface TopologyOptions {
   readonly streamName?: string;
   /** Subject prefix, empty or ending with a dot (see subjects.ts). */
   readonly prefix?: string;
-  /** Every consumer of the system (see the module comment); handlers are not needed here. */
+  /** The consumers this process runs (see the module comment); handlers are not needed here. */
   readonly consumers: readonly ConsumerTopology[];
   /** Stream replicas; 1 on a single server, 3 on a production cluster. */
   readonly replicas?: number;
@@ -171,6 +172,8 @@ function assertSettings(declaration: ConsumerTopology): void {
     : !Number.isInteger(settings.maxDeliver) || settings.maxDeliver < 1 ? 'maxDeliver must be a positive integer'
     : !Number.isInteger(settings.maxAckPending) || settings.maxAckPending < 1 ? 'maxAckPending must be a positive integer'
     : settings.backoffMs.some((ms) => !(ms >= 0)) ? 'backoffMs must hold non-negative delays'
+    : !(settings.maxHandlerMs >= 1) ? 'maxHandlerMs must be positive'
+    : !Number.isInteger(settings.concurrency) || settings.concurrency < 1 ? 'concurrency must be a positive integer'
     : undefined;
   if (problem !== undefined) throw new Error(`consumer declaration "${name}": ${problem}`);
 }

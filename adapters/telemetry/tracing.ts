@@ -30,7 +30,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import type { Tracing } from '../../ports/tracing.port.ts';
+import type { TraceCarrier, Tracing } from '../../ports/tracing.port.ts';
 
 const TRACER_NAME = 'ai-growth-accelerator';
 
@@ -105,10 +105,14 @@ export async function runInSpan<T>(span: Span, work: () => Promise<T>): Promise<
 }
 
 export class OtelTracing implements Tracing {
-  /** A root span linked to the active one: the new trace points back at what started it. */
-  inNewTrace<T>(name: string, attributes: Record<string, string>, work: () => Promise<T>): Promise<T> {
+  /** A root span linked to the active one (the new trace points back at what started it), ended at once; its context as a carrier. */
+  startTrace(name: string, attributes: Readonly<Record<string, string>>): TraceCarrier {
     const current = trace.getActiveSpan()?.spanContext();
     const links = current !== undefined && trace.isSpanContextValid(current) ? [{ context: current }] : [];
-    return getTracer().startActiveSpan(name, { root: true, links, attributes }, (span) => runInSpan(span, work));
+    const span = getTracer().startSpan(name, { root: true, links, attributes: { ...attributes } });
+    span.end();
+    const carrier: Record<string, string> = {};
+    propagation.inject(trace.setSpan(context.active(), span), carrier);
+    return carrier;
   }
 }

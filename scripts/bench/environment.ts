@@ -18,17 +18,17 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { SignJWT } from 'jose';
 import postgres from 'postgres';
-import { CONFIG_VARIABLES, loadConfig, type Role } from '../../adapters/config/env.ts';
+import { CONFIG_VARIABLES } from '../../adapters/config/env.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
 import { natsNames } from '../../adapters/nats/namespace.ts';
 import { DEFAULT_DATABASE_URL } from '../../adapters/postgres/client.ts';
-import { startSystem, type RunningSystem } from '../../src/compose.ts';
+import { loadSystemConfig, startSystem, type RunningSystem } from '../../src/compose.ts';
 
 const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 const SANDBOX_SCRIPT = fileURLToPath(new URL('../sandbox.ts', import.meta.url));
 
 export interface EnvironmentOptions {
-  readonly roles: readonly Role[];
+  readonly roles: readonly string[];
   /** `npm run sandbox` flags; without them no sandbox is started (and no provider is configured). */
   readonly sandboxFlags?: readonly string[];
   /** More configuration variables for the system (they win over the bench's own). */
@@ -117,7 +117,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Ben
 
     const jwtSecret = randomBytes(32).toString('hex');
     const port = await freePort();
-    const config = loadConfig({
+    const config = loadSystemConfig({
       // Settings the caller exported (a rate limit, a model) reach the system; the bench's own win.
       ...Object.fromEntries(CONFIG_VARIABLES.flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]]]))),
       DATABASE_URL: databaseUrl.toString(),
@@ -137,7 +137,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Ben
       log.end();
       await once(log, 'close');
     });
-    const system: RunningSystem = await startSystem(config, createLogger({ level: config.logLevel, destination: log }));
+    const system: RunningSystem = await startSystem(config, createLogger({ level: config.config.logLevel, destination: log }));
     // Before the sandbox and the database go: the consumers stop first.
     cleanup.push(() => system.stop());
 

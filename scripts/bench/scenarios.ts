@@ -8,7 +8,8 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type postgres from 'postgres';
-import { ROLES } from '../../adapters/config/env.ts';
+import { CONSUMERS } from '../../src/app/consumers/index.ts';
+import { roleNames } from '../../src/app/kernel/assemble.ts';
 import { eventSubject } from '../../adapters/nats/subjects.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../../domain/leads/import-error.ts';
 import { startEnvironment, type BenchEnvironment, type EnvironmentOptions, type RunStatusBody, type SandboxSummary, type Versions } from './environment.ts';
@@ -49,7 +50,7 @@ export interface ProviderOptions extends ScenarioOptions {
 }
 
 const WORK_DIR = fileURLToPath(new URL('../../.bench/', import.meta.url));
-const ALL_ROLES = [...ROLES];
+const ALL_ROLES = roleNames(CONSUMERS);
 /** The services beside the system whose CPU time is worth showing. */
 const SERVICE_GROUPS = { byName: { postgres: 'PostgreSQL', 'nats-server': 'NATS' }, byPid: {} };
 const TERMINAL = (status: RunStatusBody) => status.status === 'completed' || status.status === 'failed';

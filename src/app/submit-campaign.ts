@@ -5,16 +5,15 @@
  * anything is recorded (and never becomes a failed run), and a valid file is already stored when
  * its run is. A file that fails, or whose form fails, is not kept.
  *
- * Not atomic across the database and the broker, on purpose: when publishing fails after the run
- * was recorded, the run stays `queued` and the reconciler re-publishes `campaign.submitted` once
- * its lease has passed. The caller gets the error and may retry.
+ * The run and its `campaign.submitted` event are committed together (the outbox): the event is
+ * published by the relay, so a broker that is down delays the run but never loses it.
  */
 import type { ImportLimits } from '../../domain/leads/import-error.ts';
-import type { SubmissionStore } from '../../ports/campaign-store.port.ts';
-import type { EventPublisher } from '../../ports/event-publisher.port.ts';
+import type { SubmissionStore } from '../../ports/submission-store.port.ts';
 import type { LeadFileReader } from '../../ports/lead-file-reader.port.ts';
 import type { LeadFileStore } from '../../ports/lead-file-store.port.ts';
 import type { SubmitCampaign, SubmitCampaignInput, SubmittedRun } from '../../ports/submit-campaign.port.ts';
+import type { UnitOfWork } from '../../ports/unit-of-work.port.ts';
 import { fanOut, type FanOutBranch } from './fan-out.ts';
 import { PreviewImportService } from './preview-import.ts';
 
@@ -22,8 +21,13 @@ export interface SubmitCampaignDeps {
   readonly reader: LeadFileReader;
   readonly limits: ImportLimits;
   readonly store: SubmissionStore;
+  readonly uow: UnitOfWork;
   readonly files: LeadFileStore;
-  readonly publisher: EventPublisher;
+  /**
+   * Checks the campaign options (fields consumers declared, e.g. `webhook_url`) and returns what to
+   * store; rejects with `InvalidCampaignOption` (kernel/assemble.ts campaignOptionChecker).
+   */
+  readonly checkOptions?: (values: Readonly<Record<string, string>>) => Promise<Record<string, string>>;
 }
 
 /** The object store key of a run's uploaded file. */
@@ -34,14 +38,16 @@ export function runFileKey(runId: string): string {
 export class SubmitCampaignService implements SubmitCampaign {
   readonly #validator: PreviewImportService;
   readonly #store: SubmissionStore;
+  readonly #uow: UnitOfWork;
   readonly #files: LeadFileStore;
-  readonly #publisher: EventPublisher;
+  readonly #checkOptions: (values: Readonly<Record<string, string>>) => Promise<Record<string, string>>;
 
   constructor(deps: SubmitCampaignDeps) {
     this.#validator = new PreviewImportService({ reader: deps.reader, limits: deps.limits });
     this.#store = deps.store;
+    this.#uow = deps.uow;
     this.#files = deps.files;
-    this.#publisher = deps.publisher;
+    this.#checkOptions = deps.checkOptions ?? noOptions;
   }
 
   async submit(input: SubmitCampaignInput): Promise<SubmittedRun> {
@@ -65,21 +71,23 @@ export class SubmitCampaignService implements SubmitCampaign {
     // A reader that gave up without saying so must not hold the rest of the upload back.
     void validated.finally(() => forValidation.stop()).catch(() => {});
     void stored.finally(() => forStorage.stop()).catch(() => {});
-    const [details, validation, storage] = await Promise.allSettled([input.details, validated, stored, upload.done]);
+    // The options are checked (a webhook URL's host resolved, say) as soon as the fields are read.
+    const details = input.details.then(async (submission) => ({ ...submission, options: await this.#checkOptions(submission.options ?? {}) }));
+    const [checked, validation, storage] = await Promise.allSettled([details, validated, stored, upload.done]);
 
     // A bad form field wins over a bad file, as it would had the fields come first; then the
     // file's problem; then a failure to store it.
-    const failure = [details, validation, storage].find((outcome) => outcome.status === 'rejected');
-    if (failure !== undefined || details.status === 'rejected') {
+    const failure = [checked, validation, storage].find((outcome) => outcome.status === 'rejected');
+    if (failure !== undefined || checked.status === 'rejected') {
       // A failed put leaves nothing behind (the object store purges its chunks).
       if (storage.status === 'fulfilled') await this.#discard(key);
       throw failure?.reason;
     }
 
-    const submission = details.value;
-    let created: { runId: string; campaignId: string };
+    const submission = checked.value;
+    let created: SubmittedRun;
     try {
-      created = await this.#store.createRun({
+      const change = this.#store.createRun({
         runId,
         userId: input.userId,
         demo: submission.demo,
@@ -89,19 +97,27 @@ export class SubmitCampaignService implements SubmitCampaign {
         ...(submission.researchPrompt === undefined ? {} : { researchPrompt: submission.researchPrompt }),
         ...(submission.personalizationPrompt === undefined ? {} : { personalizationPrompt: submission.personalizationPrompt }),
         ...(submission.allowQuestions === undefined ? {} : { allowQuestions: submission.allowQuestions }),
+        ...(Object.keys(submission.options).length === 0 ? {} : { options: submission.options }),
       });
+      created = await this.#uow.commit(change, (run) => [
+        { type: 'campaign.submitted', run_id: run.runId, campaign_id: run.campaignId, user_id: run.userId },
+      ]);
     } catch (error) {
       await this.#discard(key);
       throw error;
     }
-    await this.#publisher.publish({ type: 'campaign.submitted', run_id: created.runId, campaign_id: created.campaignId, user_id: input.userId });
-    return created;
+    return { runId: created.runId, campaignId: created.campaignId };
   }
 
   /** Best effort: a file nobody will read expires with the bucket's TTL anyway. */
   async #discard(key: string): Promise<void> {
     await this.#files.delete(key).catch(() => {});
   }
+}
+
+function noOptions(values: Readonly<Record<string, string>>): Promise<Record<string, string>> {
+  const fields = Object.keys(values);
+  return fields.length === 0 ? Promise.resolve({}) : Promise.reject(new TypeError(`no campaign options are declared, but ${fields.join(', ')} came`));
 }
 
 /** The chunks of `source` until `signal` aborts; then it throws, which stops the reader (and the put). */

@@ -14,7 +14,7 @@ import { REWRITE_HEADING } from '../../adapters/providers/prompts.ts';
 import { isRewriteRequest, NEEDS_REVIEW_MARKER, REDRAFT_MARKER } from '../../adapters/sandbox/answers.ts';
 import { DEFAULT_BANNED_PHRASES } from '../../domain/personalization/banned-phrases.ts';
 import { checkDraft } from '../../domain/personalization/quality-gates.ts';
-import type { LeadView, RunView } from '../../ports/campaign-store.port.ts';
+import type { LeadView, RunView } from '../../ports/campaign-queries.port.ts';
 import { apiGet, postProcess, testUser, type TestUser } from '../support/http.ts';
 import { eventually } from '../support/nats.ts';
 import { startE2ESystem, type E2ESystem } from './system.ts';

@@ -1,12 +1,14 @@
 /**
- * The whole system in one test process, built from the real adapters as src/compose.ts wires
- * them: the HTTP edge on a free port, the four pipeline consumers pulling from a real JetStream
- * stream (random subject prefix, stream and bucket names), the PostgreSQL store on a throw-away
- * database, the sandbox provider over real HTTP, the reconciler, and the real tracing SDK with an
+ * The whole system in one test process, built from the real adapters and the consumers'
+ * declarations as src/compose.ts wires them: the HTTP edge on a free port, the pipeline's
+ * consumers pulling from a real JetStream stream (random subject prefix, stream and bucket names),
+ * the PostgreSQL stores on a throw-away database with the outbox relay, the sandbox provider over
+ * real HTTP, the reconciler (run by the tests, pass by pass), and the real tracing SDK with an
  * in-memory exporter.
  *
- * One fault injector sits in front of the real publisher: `drop` makes chosen events vanish as a
- * broker that lost them would (the event is never stored), so the reconciler has something to find.
+ * One fault injector sits in the relay's path to the broker: `drop` makes chosen events vanish as
+ * a broker that lost them after acknowledging them would (the outbox row is gone, the stream never
+ * has the event), so the reconciler has something to find.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -15,35 +17,40 @@ import { CsvLeadFileReader } from '../../adapters/csv/csv-lead-file-reader.ts';
 import { createHttpApp } from '../../adapters/http/app.ts';
 import { startHttpServer, type RunningHttpServer } from '../../adapters/http/server.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
-import { startConsumers, type RunningConsumers } from '../../adapters/nats/consumer-runner.ts';
-import { createResilientProviders } from '../../adapters/providers/resilience/index.ts';
+import { NatsConsumerDirectory } from '../../adapters/nats/consumer-directory.ts';
 import { NatsObjectLeadFileStore } from '../../adapters/nats/file-store.ts';
 import { JetStreamEventPublisher } from '../../adapters/nats/publisher.ts';
+import { startConsumers, type RunningConsumers } from '../../adapters/nats/runner/index.ts';
 import { NatsRunNotifications } from '../../adapters/nats/run-notifications.ts';
 import { consumerName } from '../../adapters/nats/subjects.ts';
 import { deadLetterStreamName, provisionTopology } from '../../adapters/nats/topology.ts';
-import { PostgresCampaignStore } from '../../adapters/postgres/campaign-store.ts';
 import type { Sql } from '../../adapters/postgres/client.ts';
 import { PostgresReadinessProbe } from '../../adapters/postgres/readiness.ts';
+import { createPostgresStores, type PostgresStores } from '../../adapters/postgres/stores/index.ts';
+import { createResilientProviders } from '../../adapters/providers/resilience/index.ts';
 import type { Sandbox, SandboxInterceptor } from '../../adapters/sandbox/server.ts';
-import { OtelTracing } from '../../adapters/telemetry/tracing.ts';
 import type { DomainEvent } from '../../domain/campaigns/events.ts';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../../domain/leads/import-error.ts';
+import { DEFAULT_BANNED_PHRASES } from '../../domain/personalization/banned-phrases.ts';
 import { DEFAULT_PRICING } from '../../domain/pricing/pricing.ts';
-import type { ConsumerDeclaration } from '../../ports/event-consumer.port.ts';
-import type { EventPublisher } from '../../ports/event-publisher.port.ts';
-import { pipelineConsumers } from '../../src/app/consumers.ts';
+import type { ConsumerTopology } from '../../ports/event-consumer.port.ts';
+import type { EventPublisher, EventToPublish, PublishResult } from '../../ports/event-publisher.port.ts';
+import { CONSUMERS } from '../../src/app/consumers/index.ts';
+import { consumedEvents, leadStages, runnableConsumers, topologyOf, type ApiDirectory, type SettingsOverrides } from '../../src/app/kernel/assemble.ts';
+import { OutboxRelay } from '../../src/app/kernel/outbox-relay.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
 import { Reconciler } from '../../src/app/reconciler.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
+import { pipelinePorts } from '../../src/compose.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { connectTestNats, deleteStreams, RecordingLog, testNames, type TestNames } from '../support/nats.ts';
 import { adaptersFor, startTestSandbox } from '../support/sandbox.ts';
+import { storeDriver, type StoreDriver } from '../support/store.ts';
 import { startTestTelemetry, type TestTelemetry } from '../support/tracing.ts';
 import { TEST_JWT_SECRET } from '../support/tokens.ts';
 
-/** Publishes through the real publisher, except the events `drop` matches: those are lost. */
+/** Publishes through the real publisher, except the events `drop` matches: the broker "stores" and then loses those. */
 export class DroppingPublisher implements EventPublisher {
   readonly #inner: EventPublisher;
   #matches: (event: DomainEvent) => boolean = () => false;
@@ -58,13 +65,12 @@ export class DroppingPublisher implements EventPublisher {
     this.#matches = matches;
   }
 
-  async publish(event: DomainEvent): Promise<void> {
-    if (this.#lost(event)) return;
-    await this.#inner.publish(event);
-  }
-
-  async publishAll(events: readonly DomainEvent[]): Promise<void> {
-    await this.#inner.publishAll(events.filter((event) => !this.#lost(event)));
+  async publishAll(events: readonly EventToPublish[]): Promise<readonly PublishResult[]> {
+    const lost = events.map(({ event }) => this.#lost(event));
+    const results = await this.#inner.publishAll(events.filter((_, index) => !lost[index]));
+    let next = 0;
+    // A lost event looks stored to the relay, as an acknowledged write the broker then lost would.
+    return events.map((_, index) => (lost[index] ? { ok: true as const } : results[next++]!));
   }
 
   #lost(event: DomainEvent): boolean {
@@ -76,24 +82,24 @@ export class DroppingPublisher implements EventPublisher {
 
 export interface E2ESystem {
   readonly baseUrl: string;
-  readonly store: PostgresCampaignStore;
+  readonly stores: PostgresStores;
+  /** The stores as awaited calls (see test/support/store.ts). */
+  readonly store: StoreDriver;
   readonly sql: Sql;
   readonly nc: NatsConnection;
   readonly names: TestNames;
   readonly sandbox: Sandbox;
   readonly telemetry: TestTelemetry;
-  /** What the submission and the consumers publish through. */
+  /** What the relay publishes through: the fault injector. */
   readonly publisher: DroppingPublisher;
-  /** Publishes for real, past the fault injector (the reconciler uses it). */
-  readonly realPublisher: EventPublisher;
   readonly files: NatsObjectLeadFileStore;
   readonly reconciler: Reconciler;
-  /** Every line the consumers and the reconciler logged. */
+  /** Every line the consumers, the relay and the reconciler logged. */
   readonly log: RecordingLog;
-  readonly declarations: readonly ConsumerDeclaration[];
-  /** The durable JetStream consumer names, one per (declaration, event). */
+  readonly topology: readonly ConsumerTopology[];
+  /** The durable JetStream consumer names, one per (consumer, event). */
   readonly consumerNames: readonly string[];
-  /** Resolves once no consumer has a message pending or unacknowledged. */
+  /** Resolves once the outbox is empty and no consumer has a message pending or unacknowledged. */
   idle(): Promise<void>;
   close(): Promise<void>;
 }
@@ -104,7 +110,7 @@ export interface E2ESystemOptions {
 }
 
 /** Short retries so a test sees a lead fail in milliseconds; the other settings are production's. */
-const TEST_RETRIES = {
+const TEST_RETRIES: SettingsOverrides = {
   extraction: { backoffMs: [100] },
   research: { maxDeliver: 3, backoffMs: [50] },
   personalization: { maxDeliver: 3, backoffMs: [50] },
@@ -133,11 +139,10 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
 
     const limits = DEFAULT_IMPORT_LIMITS;
     const reader = new CsvLeadFileReader();
-    const store = new PostgresCampaignStore(database.sql);
+    const stores = createPostgresStores(database.sql);
     const files = await NatsObjectLeadFileStore.open(nc, { bucket: names.bucket });
-    const realPublisher = new JetStreamEventPublisher(nc, { prefix });
-    const publisher = new DroppingPublisher(realPublisher);
     const notifications = new NatsRunNotifications(nc, { prefix });
+    const directory = new NatsConsumerDirectory(nc, { streamName, prefix });
     const log = new RecordingLog();
     // As in production: breakers, the shared rate budget (uncapped here) and the gates.
     const providers = await createResilientProviders(nc, adaptersFor(sandbox), {
@@ -146,28 +151,40 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
       log,
     });
     cleanup.push(() => Promise.resolve(providers.close()));
+    const apis: ApiDirectory = {
+      gate: (api) => providers.gates[api as 'research' | 'personalization'],
+      maxConcurrency: () => 16,
+    };
 
-    const declarations = pipelineConsumers(
-      {
-        store,
-        files,
-        reader,
-        limits,
-        publisher,
-        tracing: new OtelTracing(),
-        notifier: notifications,
-        research: providers.research,
-        writer: providers.writer,
-        gates: providers.gates,
-        rates: DEFAULT_KPI_RATES,
-        // Several batches per file even in small tests: extraction overlaps storing and announcing them.
-        extractionBatchSize: 2,
-      },
-      TEST_RETRIES,
-    );
-    await provisionTopology(nc, { streamName, prefix, consumers: declarations });
-    const consumers: RunningConsumers = await startConsumers(nc, { declarations, streamName, prefix, logger: log, stopGraceMs: 1_000 });
+    const ports = pipelinePorts({
+      stores,
+      files,
+      reader,
+      notifier: notifications,
+      providers: () => Promise.resolve(providers),
+      limits,
+      // Several batches per file even in small tests: extraction overlaps reading and committing them.
+      extractionBatchSize: 2,
+      pricing: DEFAULT_PRICING,
+      kpiRates: DEFAULT_KPI_RATES,
+      bannedPhrases: DEFAULT_BANNED_PHRASES,
+    });
+    const settings = new Map<string, Record<string, unknown>>();
+    const topology = topologyOf(CONSUMERS, { overrides: TEST_RETRIES, apis });
+    await provisionTopology(nc, { streamName, prefix, consumers: topology });
+    const consumers: RunningConsumers = await startConsumers(nc, {
+      consumers: await runnableConsumers(CONSUMERS, { ports, settings, overrides: TEST_RETRIES, apis }),
+      streamName,
+      prefix,
+      logger: log,
+      stopGraceMs: 1_000,
+    });
     cleanup.push(() => consumers.stop());
+
+    const publisher = new DroppingPublisher(new JetStreamEventPublisher(nc, { prefix }));
+    const relay = new OutboxRelay({ outbox: stores.outbox, publisher, subscriptions: directory, consumed: consumedEvents(CONSUMERS), log, pollMs: 100 });
+    await relay.start();
+    cleanup.push(() => relay.stop());
 
     const app = createHttpApp({
       logger: createLogger({ level: 'silent' }),
@@ -177,37 +194,48 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
       previewImport: new PreviewImportService({ reader, limits }),
       limits,
       pricing: DEFAULT_PRICING,
-      submitCampaign: new SubmitCampaignService({ reader, limits, store, files, publisher }),
-      campaignQueries: store,
+      submitCampaign: new SubmitCampaignService({ reader, limits, store: stores.submission, uow: stores.uow, files }),
+      campaignQueries: stores.queries,
       runWatcher: notifications,
       providerStatus: providers.status,
     });
     const server: RunningHttpServer = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 500 });
     cleanup.push(() => server.close());
 
-    const consumerNames = declarations.flatMap((declaration) => declaration.events.map((type) => consumerName(declaration, type)));
+    const consumerNames = topology.flatMap((consumer) => consumer.events.map((type) => consumerName(consumer, type)));
     const jsm = await jetstreamManager(nc);
     return {
       baseUrl: `http://127.0.0.1:${server.port}`,
-      store,
+      stores,
+      store: storeDriver(stores),
       sql: database.sql,
       nc,
       names,
       sandbox,
       telemetry,
       publisher,
-      realPublisher,
       files,
-      reconciler: new Reconciler({ store, publisher: realPublisher, log }),
+      reconciler: new Reconciler({
+        store: stores.reconciler,
+        projection: stores.projection,
+        uow: stores.uow,
+        activity: directory,
+        stages: leadStages(CONSUMERS),
+        isPaused: async (api) => (await providers.status.current()).some((status) => status.provider === api && status.state !== 'ok'),
+        log,
+      }),
       log,
-      declarations,
+      topology,
       consumerNames,
       async idle() {
         const deadline = Date.now() + 10_000;
         for (;;) {
+          // Consumers first: only a message in flight commits new events, so quiet consumers and then
+          // an empty outbox mean nothing is left to happen.
           const infos = await Promise.all(consumerNames.map((name) => jsm.consumers.info(streamName, name)));
-          if (infos.every((info) => info.num_pending === 0 && info.num_ack_pending === 0)) return;
-          if (Date.now() > deadline) throw new Error('timed out waiting for the consumers to go idle');
+          const [waiting] = await database.sql<{ count: number }[]>`select count(*)::int as count from outbox where available_at <> 'infinity'`;
+          if (waiting!.count === 0 && infos.every((info) => info.num_pending === 0 && info.num_ack_pending === 0)) return;
+          if (Date.now() > deadline) throw new Error('timed out waiting for the outbox and the consumers to go idle');
           await new Promise((resolve) => setTimeout(resolve, 25));
         }
       },

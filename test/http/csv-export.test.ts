@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { campaignCsv } from '../../adapters/http/csv-export.ts';
-import type { LeadView } from '../../ports/campaign-store.port.ts';
+import type { LeadView } from '../../ports/campaign-queries.port.ts';
 
 function lead(n: number): LeadView {
   return {

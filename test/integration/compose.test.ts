@@ -6,7 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { CONFIG_VARIABLES, ROLES } from '../../adapters/config/env.ts';
+import { CONFIG_VARIABLES } from '../../adapters/config/env.ts';
+import { CONSUMERS } from '../../src/app/consumers/index.ts';
+import { roleNames } from '../../src/app/kernel/assemble.ts';
 
 function hasDockerCompose(): boolean {
   try {
@@ -56,7 +58,7 @@ describe.skipIf(!available && process.env.CI !== 'true')('docker-compose.yml', (
       expect(environment.NATS_URL).toBe('nats://nats:4222');
       for (const role of (environment.ROLES ?? '').split(',')) roles.add(role.trim());
     }
-    expect([...roles].sort()).toEqual([...ROLES].sort());
+    expect([...roles].sort()).toEqual(roleNames(CONSUMERS).sort());
   });
 });
 

@@ -5,21 +5,41 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { LeadExtracted } from '../../domain/campaigns/events.ts';
 import {
+  defaultVerdict,
   PermanentFailure,
   RetryLater,
   type ConsumerSettings,
-  type EventHandler,
+  type FailureVerdict,
   type HandlerContext,
+  type RunnableConsumer,
 } from '../../ports/event-consumer.port.ts';
-import { ProviderError } from '../../ports/providers.port.ts';
-import { startConsumers, type RunningConsumers } from '../../adapters/nats/consumer-runner.ts';
+import { startConsumers, type RunningConsumers } from '../../adapters/nats/runner/index.ts';
 import { JetStreamEventPublisher } from '../../adapters/nats/publisher.ts';
 import { deadLetterStreamName, provisionTopology } from '../../adapters/nats/topology.ts';
 import { connectTestNats, deleteStreams, eventually, RecordingLog, testNames, type TestNames } from '../support/nats.ts';
-import { declareConsumer } from '../../ports/event-consumer.port.ts';
 
 const CONSUMER = 'research';
-const fast: ConsumerSettings = { ackWaitMs: 5_000, maxDeliver: 3, backoffMs: [100, 300], maxAckPending: 20 };
+const fast: ConsumerSettings = { ackWaitMs: 5_000, maxDeliver: 3, backoffMs: [100, 300], maxAckPending: 20, maxHandlerMs: 60_000, concurrency: 16 };
+
+/** What a handler may throw to say "not my fault, wait this long" (an outside API pushing back). */
+class Pushback extends Error {
+  readonly afterMs: number;
+
+  constructor(afterMs: number) {
+    super(`pushed back for ${afterMs} ms`);
+    this.afterMs = afterMs;
+  }
+}
+
+/** The test's classification, injected as a declaration's would be: Pushback waits, the rest as by default. */
+function classify(error: unknown): FailureVerdict {
+  return error instanceof Pushback ? { action: 'wait', afterMs: error.afterMs } : defaultVerdict(error);
+}
+
+interface TestHandler {
+  handle(event: LeadExtracted, context: HandlerContext): Promise<void>;
+  giveUp(event: LeadExtracted, reason: string, context: HandlerContext): Promise<void>;
+}
 
 interface Delivery {
   readonly leadId: string;
@@ -31,7 +51,7 @@ interface Delivery {
 function recordingHandler(behave: (event: LeadExtracted, context: HandlerContext) => Promise<void> | void) {
   const deliveries: Delivery[] = [];
   const givenUp: { leadId: string; reason: string; deliveryCount: number }[] = [];
-  const handler: EventHandler<'lead.extracted'> = {
+  const handler: TestHandler = {
     async handle(event, context) {
       deliveries.push({ leadId: event.lead_id, deliveryCount: context.deliveryCount, at: Date.now() });
       await behave(event, context);
@@ -65,18 +85,25 @@ afterAll(async () => {
   await nc.close();
 });
 
-async function run(
-  handler: EventHandler<'lead.extracted'>,
-  settings: ConsumerSettings = fast,
-  options: { concurrency?: number; stopGraceMs?: number; declared?: { concurrency: number } } = {},
-) {
+/** The consumer as the kernel would hand it to the runner. */
+function runnable(handler: TestHandler, settings: ConsumerSettings): RunnableConsumer {
+  return {
+    name: CONSUMER,
+    events: ['lead.extracted'],
+    settings,
+    handle: (event, context) => handler.handle(event as LeadExtracted, context),
+    giveUp: (event, reason, context) => handler.giveUp(event as LeadExtracted, reason, context),
+    classify,
+  };
+}
+
+async function run(handler: TestHandler, settings: ConsumerSettings = fast, options: { stopGraceMs?: number } = {}) {
   names = testNames();
   log = new RecordingLog();
-  const { declared, ...runnerOptions } = options;
-  const declaration = declareConsumer<'lead.extracted'>({ name: CONSUMER, events: ['lead.extracted'], settings, handler, ...declared });
+  const consumer = runnable(handler, settings);
   const topology = { streamName: names.streamName, prefix: names.prefix };
-  await provisionTopology(nc, { ...topology, consumers: [declaration] });
-  const start = () => startConsumers(nc, { ...topology, declarations: [declaration], logger: log, ...runnerOptions }).then((runner) => {
+  await provisionTopology(nc, { ...topology, consumers: [consumer] });
+  const start = () => startConsumers(nc, { ...topology, consumers: [consumer], logger: log, ...options }).then((runner) => {
     runners.push(runner);
     return runner;
   });
@@ -84,7 +111,7 @@ async function run(
   const publisher = new JetStreamEventPublisher(nc, { prefix: names.prefix });
   const publishLead = async (): Promise<LeadExtracted> => {
     const event: LeadExtracted = { type: 'lead.extracted', run_id: randomUUID(), lead_id: randomUUID() };
-    await publisher.publish(event);
+    expect(await publisher.publishAll([{ event, trace: null }])).toEqual([{ ok: true }]);
     return event;
   };
   return { runner, start, publishLead };
@@ -146,11 +173,9 @@ describe('startConsumers', () => {
     expect(retries.map((entry) => entry.fields.retry_in_ms)).toEqual([100, 300]);
   });
 
-  it('gives up at once on a PermanentFailure or a rejected provider call, without redelivery', async () => {
-    let calls = 0;
+  it('gives up at once on a failure the classification calls permanent, without redelivery', async () => {
     const { handler, deliveries, givenUp } = recordingHandler(() => {
-      calls += 1;
-      throw calls === 1 ? new PermanentFailure('lead has no company') : new ProviderError('perplexity', 'rejected', 'HTTP 400');
+      throw new PermanentFailure('lead has no company');
     });
     const { publishLead } = await run(handler);
     await publishLead();
@@ -160,16 +185,16 @@ describe('startConsumers', () => {
     await settledConsumer();
     await sleep(300);
     expect(deliveries).toHaveLength(2);
-    expect(givenUp.map((entry) => entry.reason).sort()).toEqual(['HTTP 400', 'lead has no company']);
+    expect(givenUp.map((entry) => entry.reason)).toEqual(['lead has no company', 'lead has no company']);
     expect(givenUp.every((entry) => entry.deliveryCount === 1)).toBe(true);
   });
 
-  it("redelivers after a RetryLater's or a rate-limited provider's own delay", async () => {
+  it("redelivers after a RetryLater's or a pushback's own delay", async () => {
     let calls = 0;
     const { handler, deliveries, givenUp } = recordingHandler(() => {
       calls += 1;
       if (calls === 1) throw new RetryLater('slow down', 150);
-      if (calls === 2) throw new ProviderError('openrouter', 'rate_limited', 'HTTP 429', 250);
+      if (calls === 2) throw new Pushback(250);
     });
     // The backoff alone would wait 10 s: the errors' delays win.
     const { publishLead } = await run(handler, { ...fast, backoffMs: [10_000] });
@@ -187,7 +212,7 @@ describe('startConsumers', () => {
   it('retries a giveUp that failed', async () => {
     let giveUps = 0;
     const deliveries: number[] = [];
-    const handler: EventHandler<'lead.extracted'> = {
+    const handler: TestHandler = {
       handle(_event, context) {
         deliveries.push(context.deliveryCount);
         return Promise.reject(new PermanentFailure('invalid lead'));
@@ -264,7 +289,7 @@ describe('startConsumers', () => {
 
   it('runs handlers concurrently, never more than the per-process limit', async () => {
     const { handler, deliveries, most } = slowHandler(100);
-    const { publishLead } = await run(handler, fast, { concurrency: 3 });
+    const { publishLead } = await run(handler, { ...fast, concurrency: 3 });
     for (let index = 0; index < 9; index += 1) await publishLead();
 
     await eventually('nine deliveries', () => deliveries.length === 9);
@@ -272,10 +297,9 @@ describe('startConsumers', () => {
     expect(most()).toBe(3);
   });
 
-  it("takes a declaration's own concurrency over the runner's, still capped by maxAckPending", async () => {
+  it('caps the per-process concurrency by maxAckPending', async () => {
     const { handler, deliveries, most } = slowHandler(150);
-    // A provider consumer: more handlers than the runner's default for the other consumers.
-    const { publishLead } = await run(handler, { ...fast, maxAckPending: 7 }, { concurrency: 2, declared: { concurrency: 50 } });
+    const { publishLead } = await run(handler, { ...fast, maxAckPending: 7, concurrency: 50 });
     for (let index = 0; index < 14; index += 1) await publishLead();
 
     await eventually('fourteen deliveries', () => deliveries.length === 14);
@@ -286,10 +310,45 @@ describe('startConsumers', () => {
   it('refuses to start a consumer that was not provisioned', async () => {
     names = testNames();
     const { handler } = recordingHandler(() => {});
-    const declaration = declareConsumer<'lead.extracted'>({ name: CONSUMER, events: ['lead.extracted'], settings: fast, handler });
     await expect(
-      startConsumers(nc, { ...names, declarations: [declaration], logger: new RecordingLog() }),
+      startConsumers(nc, { ...names, consumers: [runnable(handler, fast)], logger: new RecordingLog() }),
     ).rejects.toThrow(`consumer ${CONSUMER} on stream ${names.streamName} is missing: provision the topology first`);
+  });
+
+  it('fails a handler that runs past maxHandlerMs, aborting its signal, and redelivers it', async () => {
+    const signals: AbortSignal[] = [];
+    const { handler, deliveries, givenUp } = recordingHandler((_event, context) => {
+      signals.push(context.signal);
+      // The first delivery ignores its signal and never ends; the redelivery is quick.
+      return signals.length === 1 ? new Promise<void>(() => {}) : undefined;
+    });
+    const { publishLead } = await run(handler, { ...fast, maxHandlerMs: 200 });
+    await publishLead();
+
+    await eventually('the redelivery', () => deliveries.length === 2, 3_000);
+    await settledConsumer();
+    expect(signals[0]?.aborted).toBe(true);
+    expect(signals[0]?.reason).toMatchObject({ name: 'HandlerTimeout' });
+    expect(givenUp).toEqual([]);
+    expect(log.entries.find((entry) => entry.message === 'handler failed: will retry')?.fields).toMatchObject({ error_name: 'HandlerTimeout', delivery: 1 });
+  });
+
+  it('never gives up a message whose failure waits: on the last delivery it is requeued as a fresh copy', async () => {
+    let calls = 0;
+    const { handler, deliveries, givenUp } = recordingHandler(() => {
+      calls += 1;
+      if (calls <= 4) throw new Pushback(50);
+    });
+    const { publishLead } = await run(handler, { ...fast, maxDeliver: 2 });
+    const event = await publishLead();
+
+    await eventually('a delivery that succeeds', () => deliveries.length === 5, 5_000);
+    await settledConsumer();
+    expect(givenUp).toEqual([]);
+    // Two deliveries, then a fresh copy's two, then the copy of the copy's first.
+    expect(deliveries.map((delivery) => delivery.deliveryCount)).toEqual([1, 2, 1, 2, 1]);
+    expect(deliveries.every((delivery) => delivery.leadId === event.lead_id)).toBe(true);
+    expect(log.entries.filter((entry) => entry.message.startsWith('outside API pushed back on the last delivery'))).toHaveLength(2);
   });
 
   it('stop() waits for the handlers in flight and acks them', async () => {

@@ -3,16 +3,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { DomainEvent, EventType } from '../../domain/campaigns/events.ts';
-import type { ConsumerDeclaration, ConsumerSettings } from '../../ports/event-consumer.port.ts';
+import type { ConsumerSettings, ConsumerTopology } from '../../ports/event-consumer.port.ts';
 import { JetStreamEventPublisher } from '../../adapters/nats/publisher.ts';
 import { deadLetterStreamName, provisionTopology } from '../../adapters/nats/topology.ts';
 import { connectTestNats, deleteStreams, testNames, type TestNames } from '../support/nats.ts';
 
 const NANOS_PER_MS = 1_000_000;
-const settings: ConsumerSettings = { ackWaitMs: 30_000, maxDeliver: 5, backoffMs: [1_000, 5_000], maxAckPending: 50 };
+const settings: ConsumerSettings = { ackWaitMs: 30_000, maxDeliver: 5, backoffMs: [1_000, 5_000], maxAckPending: 50, maxHandlerMs: 60_000, concurrency: 8 };
 
-function declaration(name: string, events: EventType[], overrides: Partial<ConsumerSettings> = {}): ConsumerDeclaration {
-  return { name, events, settings: { ...settings, ...overrides }, handler: { handle: async () => {} } };
+function declaration(name: string, events: EventType[], overrides: Partial<ConsumerSettings> = {}): ConsumerTopology {
+  return { name, events, settings: { ...settings, ...overrides } };
 }
 
 let nc: NatsConnection;
@@ -101,7 +101,7 @@ describe('provisionTopology', () => {
 
   it('refuses declarations it cannot provision faithfully', async () => {
     names = testNames();
-    const provision = (consumers: ConsumerDeclaration[], prefix = names.prefix) =>
+    const provision = (consumers: ConsumerTopology[], prefix = names.prefix) =>
       provisionTopology(nc, { ...topology(), prefix, consumers });
     await expect(provision([declaration('research', ['lead.extracted']), declaration('research', ['lead.researched'])])).rejects.toThrow(
       'two consumers are named "research"',
@@ -119,9 +119,8 @@ describe('JetStreamEventPublisher', () => {
     const publisher = new JetStreamEventPublisher(nc, { prefix: names.prefix });
     const event: DomainEvent = { type: 'lead.extracted', run_id: randomUUID(), lead_id: randomUUID() };
 
-    await publisher.publish(event);
-    await publisher.publish({ ...event });
-    await publisher.publish({ ...event, lead_id: randomUUID() });
+    const results = await publisher.publishAll([event, { ...event }, { ...event, lead_id: randomUUID() }].map((item) => ({ event: item, trace: null })));
+    expect(results).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
 
     const research = await jsm.consumers.info(names.streamName, 'research');
     expect(research.num_pending).toBe(2);
@@ -141,7 +140,7 @@ describe('JetStreamEventPublisher', () => {
       lead_id: randomUUID(),
     }));
 
-    await publisher.publishAll(events);
+    expect((await publisher.publishAll(events.map((event) => ({ event, trace: null })))).every((result) => result.ok)).toBe(true);
 
     const consumer = await jetstream(nc).consumers.get(names.streamName, 'research');
     const received: string[] = [];
@@ -153,20 +152,23 @@ describe('JetStreamEventPublisher', () => {
     expect(received).toEqual(events.map((event) => ('lead_id' in event ? event.lead_id : '')));
   });
 
-  it('refuses to publish an event its consumers would reject', async () => {
+  it('refuses, for good, to publish an event its consumers would reject; the others of the batch go', async () => {
     names = testNames();
     await provisionTopology(nc, { ...topology(), consumers: [declaration('research', ['lead.extracted'])] });
     const publisher = new JetStreamEventPublisher(nc, { prefix: names.prefix });
-    await expect(publisher.publish({ type: 'lead.extracted', run_id: 'not-a-uuid', lead_id: randomUUID() })).rejects.toThrow(
-      'refusing to publish lead.extracted: run_id expected',
-    );
-    expect((await jsm.consumers.info(names.streamName, 'research')).num_pending).toBe(0);
+    const results = await publisher.publishAll([
+      { event: { type: 'lead.extracted', run_id: 'not-a-uuid', lead_id: randomUUID() }, trace: null },
+      { event: { type: 'lead.extracted', run_id: randomUUID(), lead_id: randomUUID() }, trace: null },
+    ]);
+    expect(results).toEqual([{ ok: false, permanent: true, reason: expect.stringMatching(/^refusing to publish lead.extracted: run_id expected/) as string }, { ok: true }]);
+    expect((await jsm.consumers.info(names.streamName, 'research')).num_pending).toBe(1);
   });
 
-  it('rejects when the broker does not store the event', async () => {
+  it('says, for that event, when the broker does not store it (to be tried again)', async () => {
     names = testNames();
     // No stream listens on this prefix: JetStream has no responder for the subject.
     const publisher = new JetStreamEventPublisher(nc, { prefix: names.prefix });
-    await expect(publisher.publish({ type: 'lead.extracted', run_id: randomUUID(), lead_id: randomUUID() })).rejects.toThrow();
+    const [result] = await publisher.publishAll([{ event: { type: 'lead.extracted', run_id: randomUUID(), lead_id: randomUUID() }, trace: null }]);
+    expect(result).toMatchObject({ ok: false, permanent: false });
   });
 });

@@ -55,6 +55,8 @@ describe('migrations on a fresh database', () => {
       { tablename: 'campaigns', rowsecurity: true },
       { tablename: 'client_metrics', rowsecurity: true },
       { tablename: 'leads', rowsecurity: true },
+      { tablename: 'outbox', rowsecurity: true },
+      { tablename: 'run_deliveries', rowsecurity: true },
       { tablename: 'schema_migrations', rowsecurity: true },
     ]);
     const before = await schemaSnapshot(db);

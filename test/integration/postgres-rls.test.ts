@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 const userA = randomUUID();
 const userB = randomUUID();
-const TABLES = ['campaigns', 'campaign_runs', 'leads', 'client_metrics'] as const;
+const TABLES = ['campaigns', 'campaign_runs', 'leads', 'client_metrics', 'run_deliveries'] as const;
 
 let db: TestDatabase;
 
@@ -26,6 +26,10 @@ async function seedUser(userId: string, label: string): Promise<void> {
               ${db.sql.json([['Email', email], ['Company', label]])})`;
   }
   await db.sql`insert into client_metrics (user_id, leads_personalized) values (${userId}, 2)`;
+  await db.sql`insert into run_deliveries (run_id, user_id, consumer, attempts) values (${run!.id}, ${userId}, 'webhook', 1)`;
+  await db.sql`
+    insert into outbox (event_type, msg_id, run_id, payload)
+    values ('run.completed', ${`run.completed:${run!.id}`}, ${run!.id}, ${db.sql.json({ type: 'run.completed', run_id: run!.id })})`;
 }
 
 /** Runs `work` the way PostgREST serves a request: role switched and claims set for one transaction, then rolled back. */
@@ -110,6 +114,11 @@ describe('row-level security', () => {
     });
   });
 
+  it.each(['anon', 'authenticated'] as const)('%s cannot read or empty the outbox (the backend\'s own)', async (role) => {
+    await expect(asRequest(role, userA, (tx) => tx`select 1 from outbox`)).rejects.toMatchObject({ code: '42501' });
+    await expect(asRequest(role, userA, (tx) => tx`truncate outbox`)).rejects.toMatchObject({ code: '42501' });
+  });
+
   it('authenticated cannot insert, update or delete, not even its own rows', async () => {
     const [aCampaign] = await db.sql<{ id: string }[]>`select id from campaigns where user_id = ${userA}`;
     const attempts: ((tx: Tx) => Promise<unknown>)[] = [
@@ -119,6 +128,8 @@ describe('row-level security', () => {
       (tx) => tx`insert into client_metrics (user_id) values (${randomUUID()})`,
       (tx) => tx`update client_metrics set money_saved = 1000000 where user_id = ${userA}`,
       (tx) => tx`truncate leads`,
+      (tx) => tx`update run_deliveries set delivered_at = now() where user_id = ${userA}`,
+      (tx) => tx`truncate run_deliveries`,
     ];
     for (const attempt of attempts) {
       await expect(asRequest('authenticated', userA, attempt)).rejects.toMatchObject({ code: '42501' });

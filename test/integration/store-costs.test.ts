@@ -76,14 +76,18 @@ describe('lead and run costs', () => {
     expect(await runCost(run.runId)).toBe('0.000000');
   });
 
-  it('adds no cost when the save finds nothing to do, and none to a lead of another run', async () => {
+  it('adds the cost of a call whose save finds nothing to do (it was paid for), and none to a lead of another run', async () => {
     const run = await personalizingRun(['bob@example.com']);
     const bob = run.ids.get('bob@example.com')!;
     expect(await t.store.saveResearch(bob, run.runId, RESEARCH, RESEARCH_COST)).toBe(true);
+    // A second delivery's call, which lost the race: not saved, but paid for.
     expect(await t.store.saveResearch(bob, run.runId, RESEARCH, RESEARCH_COST)).toBe(false);
+    expect(await leadCost(bob)).toBe(sum(RESEARCH_COST, RESEARCH_COST));
     expect(await t.store.savePersonalized(bob, randomUUID(), DRAFT, DRAFT_COST)).toBe(false);
     await t.store.addCost(bob, randomUUID(), { stage: 'research', model: 'm', costUsd: '1.000000' });
-    expect(await leadCost(bob)).toBe(RESEARCH_COST);
+    expect(await leadCost(bob)).toBe(sum(RESEARCH_COST, RESEARCH_COST));
+    const [row] = await t.db.sql<{ calls: number; status: string }[]>`select jsonb_array_length(usage -> 'calls') as calls, status from leads where id = ${bob}`;
+    expect(row).toEqual({ calls: 2, status: 'researched' });
   });
 
   it("adds each counted lead's cost to the run once, failed leads included, however often it is counted", async () => {

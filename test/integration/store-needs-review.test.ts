@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
-import type { LeadView } from '../../ports/campaign-store.port.ts';
+import type { LeadView } from '../../ports/campaign-queries.port.ts';
 import type { Draft, Research } from '../../ports/providers.port.ts';
 import { COLUMNS, lead, useTestStore } from '../support/store.ts';
 

@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
 import type { ImportReport, Lead } from '../../domain/leads/lead.ts';
 import { getTracer, startTelemetry } from '../../adapters/telemetry/tracing.ts';
-import { CampaignNotFoundError, type RunToExtract } from '../../ports/campaign-store.port.ts';
+import type { RunToExtract } from '../../ports/extraction-store.port.ts';
+import { CampaignNotFoundError } from '../../ports/submission-store.port.ts';
 import type { Draft, Research } from '../../ports/providers.port.ts';
 import { COLUMNS, lead, useTestStore } from '../support/store.ts';
 
@@ -547,12 +548,20 @@ describe('reconciler queries', () => {
     expect(stuck).toHaveLength(3);
     expect(stuck).toEqual(
       expect.arrayContaining([
-        { leadId: pendingId, runId: run.runId, status: 'pending', uncounted: false },
-        { leadId: researchedId, runId: run.runId, status: 'researched', uncounted: false },
-        { leadId: failedId, runId: run.runId, status: 'failed', uncounted: true },
+        { leadId: pendingId, runId: run.runId, status: 'pending' },
+        { leadId: researchedId, runId: run.runId, status: 'researched' },
+        { leadId: failedId, runId: run.runId, status: 'failed' },
       ]),
     );
     expect(await t.store.stalledLeads(LEASE_MS, 2)).toHaveLength(2);
+    // Only the stages asked for: the reconciler leaves a stage alone while its consumer is busy or its API paused.
+    expect((await t.store.stalledLeads(LEASE_MS, 1000, ['researched'])).filter((lead) => lead.runId === run.runId)).toEqual([
+      { leadId: researchedId, runId: run.runId, status: 'researched' },
+    ]);
+    // A run with an event waiting in the outbox is in the relay's hands, not stalled.
+    await t.stores.uow.enqueue([{ type: 'lead.extracted', run_id: run.runId, lead_id: pendingId }]);
+    expect(await ofRun()).toEqual([]);
+    await t.db.sql`delete from outbox where run_id = ${run.runId}`;
   });
 
   it('list personalizing runs with every lead counted, and no other', async () => {

@@ -6,17 +6,19 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
 import type { ColumnMapping, ImportReport, Lead } from '../../domain/leads/lead.ts';
-import { PostgresCampaignStore } from '../../adapters/postgres/campaign-store.ts';
-import { InvalidCursorError, type LeadView, type RunToExtract } from '../../ports/campaign-store.port.ts';
+import { createPostgresStores } from '../../adapters/postgres/stores/index.ts';
+import { InvalidCursorError, type LeadView } from '../../ports/campaign-queries.port.ts';
+import type { RunToExtract } from '../../ports/extraction-store.port.ts';
 import type { Draft, Research } from '../../ports/providers.port.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { storeDriver, type StoreDriver } from '../support/store.ts';
 
 let db: TestDatabase;
-let store: PostgresCampaignStore;
+let store: StoreDriver;
 
 beforeAll(async () => {
   db = await createTestDatabase({ migrate: true });
-  store = new PostgresCampaignStore(db.sql);
+  store = storeDriver(createPostgresStores(db.sql));
 });
 
 afterAll(async () => {

@@ -1,63 +1,77 @@
-// One trace across processes: the span context travels in NATS headers from publisher to consumer.
+// One trace across processes: the span context travels from the committing code through the outbox
+// row and the relay's publish into NATS headers, and from there to the consumer.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { LeadExtracted } from '../../domain/campaigns/events.ts';
-import type { ConsumerDeclaration, ConsumerSettings } from '../../ports/event-consumer.port.ts';
-import { startConsumers, type RunningConsumers } from '../../adapters/nats/consumer-runner.ts';
+import { defaultVerdict, type ConsumerSettings, type RunnableConsumer } from '../../ports/event-consumer.port.ts';
 import { JetStreamEventPublisher } from '../../adapters/nats/publisher.ts';
+import { startConsumers, type RunningConsumers } from '../../adapters/nats/runner/index.ts';
 import { deadLetterStreamName, provisionTopology } from '../../adapters/nats/topology.ts';
+import { createPostgresStores, type PostgresStores } from '../../adapters/postgres/stores/index.ts';
 import { OtelTracing, withSpan } from '../../adapters/telemetry/tracing.ts';
+import { OutboxRelay } from '../../src/app/kernel/outbox-relay.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { connectTestNats, deleteStreams, eventually, RecordingLog, testNames } from '../support/nats.ts';
-import { declareConsumer } from '../../ports/event-consumer.port.ts';
 import { startTestTelemetry, type TestTelemetry } from '../support/tracing.ts';
 
 const names = testNames();
-const settings: ConsumerSettings = { ackWaitMs: 5_000, maxDeliver: 2, backoffMs: [50], maxAckPending: 10 };
+const settings: ConsumerSettings = { ackWaitMs: 5_000, maxDeliver: 2, backoffMs: [50], maxAckPending: 10, maxHandlerMs: 10_000, concurrency: 4 };
 const extracted = `${names.prefix}lead.v1.extracted`;
 const researched = `${names.prefix}lead.v1.researched`;
 
 let telemetry: TestTelemetry;
+let db: TestDatabase;
+let stores: PostgresStores;
 let nc: NatsConnection;
 let runner: RunningConsumers;
-let publisher: JetStreamEventPublisher;
+let relay: OutboxRelay;
 const log = new RecordingLog();
 const personalized = new Set<string>();
 const failing = new Set<string>();
 
 beforeAll(async () => {
   telemetry = startTestTelemetry();
+  db = await createTestDatabase({ migrate: true });
+  stores = createPostgresStores(db.sql);
   nc = await connectTestNats();
-  publisher = new JetStreamEventPublisher(nc, { prefix: names.prefix });
-  const research: ConsumerDeclaration<'lead.extracted'> = {
+  const research: RunnableConsumer = {
     name: 'research',
     events: ['lead.extracted'],
     settings,
-    handler: {
-      async handle(event) {
-        if (failing.has(event.lead_id)) throw new Error('provider unavailable');
-        await publisher.publish({ type: 'lead.researched', run_id: event.run_id, lead_id: event.lead_id });
-      },
-      async giveUp() {},
+    classify: defaultVerdict,
+    async handle(event) {
+      if (failing.has(event.run_id)) throw new Error('provider unavailable');
+      // Committed in the consumer's span, as a handler's decision is.
+      if (event.type === 'lead.extracted') await stores.uow.enqueue([{ type: 'lead.researched', run_id: event.run_id, lead_id: event.lead_id }]);
     },
+    async giveUp() {},
   };
-  const personalize: ConsumerDeclaration<'lead.researched'> = {
+  const personalize: RunnableConsumer = {
     name: 'personalize',
     events: ['lead.researched'],
     settings,
-    handler: {
-      handle(event, context) {
-        context.log.info({}, 'personalized');
-        personalized.add(event.lead_id);
-        return Promise.resolve();
-      },
+    classify: defaultVerdict,
+    handle(event, context) {
+      context.log.info({}, 'personalized');
+      if ('lead_id' in event) personalized.add(event.lead_id);
+      return Promise.resolve();
     },
+    async giveUp() {},
   };
-  const declarations = [declareConsumer(research), declareConsumer(personalize)];
-  await provisionTopology(nc, { streamName: names.streamName, prefix: names.prefix, consumers: declarations });
-  runner = await startConsumers(nc, { streamName: names.streamName, prefix: names.prefix, declarations, logger: log });
+  const consumers = [research, personalize];
+  await provisionTopology(nc, { streamName: names.streamName, prefix: names.prefix, consumers });
+  runner = await startConsumers(nc, { streamName: names.streamName, prefix: names.prefix, consumers, logger: log });
+  relay = new OutboxRelay({
+    outbox: stores.outbox,
+    publisher: new JetStreamEventPublisher(nc, { prefix: names.prefix }),
+    subscriptions: { hasConsumer: () => Promise.resolve(true) },
+    consumed: new Set(),
+    log,
+  });
+  await relay.start();
 });
 
 beforeEach(() => {
@@ -65,9 +79,11 @@ beforeEach(() => {
 });
 
 afterAll(async () => {
+  await relay.stop();
   await runner.stop();
   await deleteStreams(nc, names.streamName, deadLetterStreamName(names.streamName));
   await nc.close();
+  await db.drop();
   await telemetry.shutdown();
 });
 
@@ -91,10 +107,10 @@ function ids(span: ReadableSpan) {
   return { traceId: span.spanContext().traceId, spanId: span.spanContext().spanId };
 }
 
-describe('trace context across NATS', () => {
-  it('makes each consumer span a child of the publish span it consumed, in the publisher trace', async () => {
+describe('trace context through the outbox and NATS', () => {
+  it('makes each consumer span a child of the publish span it consumed, in the trace that committed the event', async () => {
     const event = lead();
-    await withSpan('submit request', {}, () => publisher.publish(event));
+    await withSpan('submit request', {}, () => stores.uow.enqueue([event]));
     await eventually('the lead to be personalized', () => personalized.has(event.lead_id));
     await eventually('the last consumer span', () => telemetry.spans(`personalize process ${researched}`).length > 0);
 
@@ -119,8 +135,8 @@ describe('trace context across NATS', () => {
 
   it('marks the consumer span of a failed delivery as an error', async () => {
     const event = lead();
-    failing.add(event.lead_id);
-    await publisher.publish(event);
+    failing.add(event.run_id);
+    await stores.uow.enqueue([event]);
     await eventually('two failed deliveries', () => telemetry.spans(`research process ${extracted}`).length === 2);
     for (const span of telemetry.spans(`research process ${extracted}`)) {
       expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'provider unavailable' });
@@ -128,13 +144,11 @@ describe('trace context across NATS', () => {
   });
 });
 
-describe('OtelTracing.inNewTrace', () => {
-  it('starts a new trace linked to the active span, and the lead events follow it', async () => {
+describe('OtelTracing.startTrace', () => {
+  it('starts a new trace linked to the active span, and an event committed with it follows it', async () => {
     const tracing = new OtelTracing();
     const event = lead();
-    await withSpan('extract', {}, () =>
-      tracing.inNewTrace('lead', { lead_id: event.lead_id }, () => publisher.publish(event)),
-    );
+    await withSpan('extract', {}, () => stores.uow.enqueue([{ event, trace: tracing.startTrace('lead', { lead_id: event.lead_id }) }]));
     await eventually('the lead to be personalized', () => personalized.has(event.lead_id));
     await eventually('the last consumer span', () => telemetry.spans(`personalize process ${researched}`).length > 0);
 
@@ -147,14 +161,11 @@ describe('OtelTracing.inNewTrace', () => {
     expect(ids(spanOf(`personalize process ${researched}`, event.lead_id)).traceId).toBe(ids(leadSpan).traceId);
   });
 
-  it('has no link when no span is active', async () => {
-    let active: string | undefined;
-    await new OtelTracing().inNewTrace('alone', {}, () => {
-      active = trace.getActiveSpan()?.spanContext().spanId;
-      return Promise.resolve();
-    });
+  it('has no link when no span is active, and returns the new span as the carrier', () => {
+    expect(trace.getActiveSpan()).toBeUndefined();
+    const carrier = new OtelTracing().startTrace('alone', {});
     const alone = telemetry.spans('alone')[0] as ReadableSpan;
     expect(alone.links).toEqual([]);
-    expect(active).toBe(ids(alone).spanId);
+    expect(carrier.traceparent).toContain(`${ids(alone).traceId}-${ids(alone).spanId}`);
   });
 });

@@ -18,11 +18,10 @@ import { startHttpServer } from '../../adapters/http/server.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
 import { connectNats, NatsReadinessProbe } from '../../adapters/nats/connection.ts';
 import { NatsObjectLeadFileStore } from '../../adapters/nats/file-store.ts';
-import { JetStreamEventPublisher } from '../../adapters/nats/publisher.ts';
 import { NatsProviderStatusReader } from '../../adapters/nats/provider-status.ts';
 import { NatsRunNotifications } from '../../adapters/nats/run-notifications.ts';
 import { deadLetterStreamName, provisionTopology } from '../../adapters/nats/topology.ts';
-import { PostgresCampaignStore } from '../../adapters/postgres/campaign-store.ts';
+import { createPostgresStores, type PostgresStores } from '../../adapters/postgres/stores/index.ts';
 import { createSql, type Sql } from '../../adapters/postgres/client.ts';
 import { PostgresReadinessProbe } from '../../adapters/postgres/readiness.ts';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
@@ -35,6 +34,7 @@ import type { RunNotifier } from '../../ports/run-notifications.port.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
 import { createTestDatabase } from './database.ts';
+import { storeDriver, type StoreDriver } from './store.ts';
 import { deleteStreams, testNames } from './nats.ts';
 import { hs256Token, TEST_JWT_SECRET } from './tokens.ts';
 
@@ -57,8 +57,10 @@ export interface TestServerOptions {
 export interface TestServer {
   /** e.g. http://127.0.0.1:41234 */
   readonly baseUrl: string;
-  /** The store behind the routes, on the server's own database: seed it and drive it like the consumers do. */
-  readonly store: PostgresCampaignStore;
+  /** The stores behind the routes, on the server's own database. */
+  readonly stores: PostgresStores;
+  /** The same, as awaited calls: seed the database and drive it like the consumers do. */
+  readonly store: StoreDriver;
   /** A connection to the server's database, for what the store has no method for. */
   readonly sql: Sql;
   /** Says "this run changed" the way the KPI projection does. */
@@ -84,7 +86,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const names = testNames();
   await provisionTopology(nc, { streamName: names.streamName, prefix: names.prefix, consumers: [] });
   const files = await NatsObjectLeadFileStore.open(nc, { bucket: names.bucket });
-  const store = new PostgresCampaignStore(database.sql);
+  const stores = createPostgresStores(database.sql);
   const notifications = new NatsRunNotifications(nc, { prefix: names.prefix });
   const providerBucket = `${names.bucket}-providers`;
   // Its own connection, so that `nc`'s message counts show the run watcher's traffic alone.
@@ -99,21 +101,16 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     previewImport: options.previewImport ?? new PreviewImportService({ reader, limits }),
     limits,
     pricing: options.pricing ?? DEFAULT_PRICING,
-    submitCampaign: new SubmitCampaignService({
-      reader,
-      limits,
-      store,
-      files,
-      publisher: new JetStreamEventPublisher(nc, { prefix: names.prefix }),
-    }),
-    campaignQueries: store,
+    submitCampaign: new SubmitCampaignService({ reader, limits, store: stores.submission, uow: stores.uow, files }),
+    campaignQueries: stores.queries,
     runWatcher: notifications,
     providerStatus,
   });
   const server = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 1_000 });
   return {
     baseUrl: `http://127.0.0.1:${server.port}`,
-    store,
+    stores,
+    store: storeDriver(stores),
     sql: database.sql,
     notifier: notifications,
     files,

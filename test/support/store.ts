@@ -1,31 +1,85 @@
 /**
- * Fixtures shared by the store's integration tests: a store on its own migrated database for the
- * test file, and leads of a two-column file (Email, Company).
+ * Fixtures shared by the store's integration tests: the PostgreSQL stores on their own migrated
+ * database for the test file, a driver that commits each write as a consumer would (through the
+ * unit of work, without events), and leads of a two-column file (Email, Company).
  */
 import { afterAll, beforeAll } from 'vitest';
-import { PostgresCampaignStore } from '../../adapters/postgres/campaign-store.ts';
-import type { ColumnMapping, Lead } from '../../domain/leads/lead.ts';
+import type { Sql } from '../../adapters/postgres/client.ts';
+import { createPostgresStores, type PostgresStores } from '../../adapters/postgres/stores/index.ts';
+import { FINAL_LEAD_STATUSES, type KpiRates, type LeadStatus } from '../../domain/campaigns/run.ts';
+import type { ColumnMapping, ImportReport, Lead } from '../../domain/leads/lead.ts';
+import type { UsdAmount } from '../../domain/pricing/pricing.ts';
+import type { RunToExtract } from '../../ports/extraction-store.port.ts';
+import type { PaidCall } from '../../ports/lead-work-store.port.ts';
+import type { Draft, Research } from '../../ports/providers.port.ts';
+import type { NewRun } from '../../ports/submission-store.port.ts';
+import type { Change } from '../../ports/unit-of-work.port.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
 export interface TestStore {
   readonly db: TestDatabase;
-  readonly store: PostgresCampaignStore;
+  readonly stores: PostgresStores;
+  /** Every store operation, each write committed on its own (no events). */
+  readonly store: StoreDriver;
 }
 
 /**
- * Registers the file's beforeAll/afterAll: a fresh migrated database and a store on it, dropped
+ * Registers the file's beforeAll/afterAll: a fresh migrated database and the stores on it, dropped
  * after the file. Read the returned object's fields inside tests (they are set in beforeAll).
  */
 export function useTestStore(): TestStore {
-  const handle = {} as { db: TestDatabase; store: PostgresCampaignStore };
+  const handle = {} as { db: TestDatabase; stores: PostgresStores; store: StoreDriver };
   beforeAll(async () => {
     handle.db = await createTestDatabase({ migrate: true });
-    handle.store = new PostgresCampaignStore(handle.db.sql);
+    handle.stores = createPostgresStores(handle.db.sql);
+    handle.store = storeDriver(handle.stores);
   });
   afterAll(async () => {
     await handle.db.drop();
   });
   return handle;
+}
+
+const PENDING_AND_FINAL: readonly LeadStatus[] = ['pending', 'researched', ...FINAL_LEAD_STATUSES];
+
+/** The stores' operations as awaited calls: reads as they are, writes committed at once without events. */
+export function storeDriver(stores: PostgresStores) {
+  const commit = <R>(change: Change<R>) => stores.uow.commit(change);
+  return {
+    createRun: (run: NewRun) => commit(stores.submission.createRun(run)),
+    beginExtraction: (runId: string) => commit(stores.extraction.beginExtraction(runId)),
+    storeLeads: (run: RunToExtract, leads: readonly Lead[]) => commit(stores.extraction.storeLeads(run, leads)),
+    finishExtraction: (runId: string, result: { report: ImportReport; columns: readonly ColumnMapping[]; skipped: number }) =>
+      commit(stores.extraction.finishExtraction(runId, result)),
+    failRun: (runId: string, message: string) => commit(stores.extraction.failRun(runId, message)),
+    leadWork: (leadId: string, runId: string) => stores.leadWork.leadWork(leadId, runId),
+    saveResearch: (leadId: string, runId: string, research: Research, costUsd: UsdAmount = '0') =>
+      commit(stores.leadWork.saveResearch(leadId, runId, research, costUsd)),
+    savePersonalized: (leadId: string, runId: string, draft: Draft, costUsd: UsdAmount = '0') =>
+      commit(stores.leadWork.saveDraft(leadId, runId, draft, costUsd)),
+    saveNeedsReview: (leadId: string, runId: string, draft: Draft, reasons: string, costUsd: UsdAmount = '0') =>
+      commit(stores.leadWork.saveDraft(leadId, runId, draft, costUsd, reasons)),
+    addCost: (leadId: string, runId: string, call: PaidCall) => commit(stores.leadWork.addCost(leadId, runId, call)),
+    saveFailed: (leadId: string, runId: string, reason: string) => commit(stores.leadWork.saveFailed(leadId, runId, reason)),
+    recordAttempt: (leadId: string, runId: string) => commit(stores.leadWork.recordAttempt(leadId, runId)),
+    countOutcome: (leadId: string, runId: string, rates: KpiRates) => commit(stores.projection.countOutcome(leadId, runId, rates)),
+    completeIfSettled: (runId: string) => commit(stores.projection.completeIfSettled(runId)),
+    stalledExtractions: (leaseMs: number, limit: number) => stores.reconciler.stalledExtractions(leaseMs, limit),
+    stalledLeads: (leaseMs: number, limit: number, statuses: readonly LeadStatus[] = PENDING_AND_FINAL) => stores.reconciler.stalledLeads(leaseMs, statuses, limit),
+    settledRuns: (limit: number) => stores.reconciler.settledRuns(limit),
+    runStatus: stores.queries.runStatus.bind(stores.queries),
+    leads: stores.queries.leads.bind(stores.queries),
+    settledLeads: stores.queries.settledLeads.bind(stores.queries),
+    exportLeads: stores.queries.exportLeads.bind(stores.queries),
+    metrics: stores.queries.metrics.bind(stores.queries),
+  };
+}
+
+export type StoreDriver = ReturnType<typeof storeDriver>;
+
+/** The outbox's rows, oldest first: what the relay would publish. */
+export async function outboxEvents(sql: Sql): Promise<{ event_type: string; msg_id: string; payload: Record<string, unknown> }[]> {
+  return sql<{ event_type: string; msg_id: string; payload: Record<string, unknown> }[]>`select event_type, msg_id, payload from outbox order by id`;
 }
 
 /** The column mapping of the two-column test file. */

@@ -1,14 +1,16 @@
 import { Hono } from 'hono';
 import * as v from 'valibot';
 import type { ImportLimits } from '../../../domain/leads/import-error.ts';
-import { CampaignNotFoundError } from '../../../ports/campaign-store.port.ts';
-import type { SubmitCampaign } from '../../../ports/submit-campaign.port.ts';
+import { CampaignNotFoundError } from '../../../ports/submission-store.port.ts';
+import { InvalidCampaignOption, type SubmitCampaign } from '../../../ports/submit-campaign.port.ts';
 import type { AppEnv } from '../context.ts';
 import { ProblemError } from '../problem.ts';
 import { readStreamedForm, StreamedFile } from '../multipart.ts';
 import { DemoField, FlagField, parseInput, rejectNonCsvType, streamedCsvUpload, uploadLimitBytes, uploadTooLarge } from './input.ts';
 
 const MAX_PROMPT_LENGTH = 4000;
+/** A campaign option's value (a URL, an id): longer is a mistake. */
+const MAX_OPTION_LENGTH = 2000;
 
 /** A prompt: at most 4000 characters; empty (or blank) is the same as absent. */
 const promptField = (name: string) =>
@@ -51,6 +53,23 @@ const ProcessForm = v.pipe(
 export interface CampaignProcessRoutesDeps {
   readonly submitCampaign: SubmitCampaign;
   readonly limits: ImportLimits;
+  /** Campaign options the consumers declared (form fields, e.g. `webhook_url`); each is checked by the submission. */
+  readonly options: readonly string[];
+}
+
+/** The campaign options sent: text of at most MAX_OPTION_LENGTH characters; blank is the same as absent. */
+function optionValues(fields: ReadonlyMap<string, unknown>, names: readonly string[]): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const name of names) {
+    const value = fields.get(name);
+    if (value === undefined) continue;
+    if (typeof value !== 'string') throw new ProblemError(400, `${name} must be text`);
+    const trimmed = value.trim();
+    if (trimmed === '') continue;
+    if (trimmed.length > MAX_OPTION_LENGTH) throw new ProblemError(400, `${name} must be at most ${MAX_OPTION_LENGTH} characters`);
+    values[name] = trimmed;
+  }
+  return values;
 }
 
 /**
@@ -58,7 +77,7 @@ export interface CampaignProcessRoutesDeps {
  * the caller's (`campaign_id`). The file is checked like the preview before anything is
  * recorded; the work then happens in the background, so the answer is 202 with where to follow it.
  */
-export function campaignProcessRoutes({ submitCampaign, limits }: CampaignProcessRoutesDeps) {
+export function campaignProcessRoutes({ submitCampaign, limits, options }: CampaignProcessRoutesDeps) {
   const routes = new Hono<AppEnv>();
 
   routes.post('/process', streamedCsvUpload(limits), async (c) => {
@@ -70,8 +89,8 @@ export function campaignProcessRoutes({ submitCampaign, limits }: CampaignProces
       maxBytes: uploadLimitBytes(limits),
       tooLarge: () => uploadTooLarge(limits),
     });
-    const input = form.fields.then((fields) =>
-      parseInput(ProcessForm, {
+    const input = form.fields.then((fields) => ({
+      ...parseInput(ProcessForm, {
         csv_file: fields.get('csv_file'),
         demo: fields.get('demo'),
         campaign_name: fields.get('campaign_name'),
@@ -80,7 +99,8 @@ export function campaignProcessRoutes({ submitCampaign, limits }: CampaignProces
         personalization_prompt: fields.get('personalization_prompt'),
         allow_questions: fields.get('allow_questions'),
       }),
-    );
+      options: optionValues(fields, options),
+    }));
     input.catch(() => {}); // awaited below, or by the submission
     const file = await form.file;
     if (file === undefined) {
@@ -108,10 +128,12 @@ export function campaignProcessRoutes({ submitCampaign, limits }: CampaignProces
           ...(form.research_prompt === undefined ? {} : { researchPrompt: form.research_prompt }),
           ...(form.personalization_prompt === undefined ? {} : { personalizationPrompt: form.personalization_prompt }),
           allowQuestions: form.allow_questions,
+          options: form.options,
         })),
       })
       .catch((error: unknown) => {
         if (error instanceof CampaignNotFoundError) throw new ProblemError(404, 'No campaign with this campaign_id.');
+        if (error instanceof InvalidCampaignOption) throw new ProblemError(400, error.message);
         throw error;
       });
 

@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import * as v from 'valibot';
 import type { LeadStatus } from '../../../domain/campaigns/run.ts';
-import { InvalidCursorError, type CampaignQueries, type LeadView } from '../../../ports/campaign-store.port.ts';
+import { InvalidCursorError, type CampaignQueries, type LeadView } from '../../../ports/campaign-queries.port.ts';
 import type { AppEnv } from '../context.ts';
 import { campaignCsv } from '../csv-export.ts';
 import { ProblemError } from '../problem.ts';

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { CampaignQueries } from '../../../ports/campaign-store.port.ts';
+import type { CampaignQueries } from '../../../ports/campaign-queries.port.ts';
 import type { AppEnv } from '../context.ts';
 
 export interface MetricsRoutesDeps {

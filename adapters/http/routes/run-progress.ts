@@ -15,7 +15,7 @@
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
-import type { CampaignQueries, LeadView, RunView } from '../../../ports/campaign-store.port.ts';
+import type { CampaignQueries, LeadView, RunView } from '../../../ports/campaign-queries.port.ts';
 import type { ProviderStatusReader } from '../../../ports/provider-gate.port.ts';
 import type { RunWatcher } from '../../../ports/run-notifications.port.ts';
 import type { TokenVerifier } from '../../../ports/token-verifier.port.ts';

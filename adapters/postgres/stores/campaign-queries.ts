@@ -2,8 +2,8 @@
  * The HTTP edge's reads of the campaign store. Every query is scoped by the caller's user id: a
  * run or campaign of another user reads exactly like one that does not exist.
  */
-import type { LeadStatus } from '../../domain/campaigns/run.ts';
-import type { ColumnMapping } from '../../domain/leads/lead.ts';
+import type { LeadStatus } from '../../../domain/campaigns/run.ts';
+import type { ColumnMapping } from '../../../domain/leads/lead.ts';
 import {
   InvalidCursorError,
   type CampaignQueries,
@@ -11,16 +11,10 @@ import {
   type LeadView,
   type MetricsView,
   type RunView,
-} from '../../ports/campaign-store.port.ts';
-import type { Sql } from './client.ts';
-import { traced } from './traced.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Ids reach the queries from URLs: anything that is not a uuid matches no row (instead of a cast error). */
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
-}
+} from '../../../ports/campaign-queries.port.ts';
+import type { Sql } from '../client.ts';
+import { isUuid } from '../sql.ts';
+import { traced } from '../traced.ts';
 
 /** Span attributes for ids taken from a URL: only real ids, so a client cannot put other text in a trace. */
 function idAttributes(ids: Record<string, string>): Record<string, string> {

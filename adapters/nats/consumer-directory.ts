@@ -1,0 +1,71 @@
+/**
+ * What the broker knows of the consumers of each event type, from JetStream's consumer info:
+ * whether one exists yet (the outbox relay holds events back until it does) and whether any
+ * message of that type is waiting or in flight (the reconciler re-drives a stage's work only when
+ * none is: work that is queued or being handled is not lost).
+ */
+import { jetstreamManager, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { EventType } from '../../domain/campaigns/events.ts';
+import type { ConsumerActivity } from '../../ports/event-consumer.port.ts';
+import type { EventSubscriptions } from '../../ports/event-publisher.port.ts';
+import { eventSubject } from './subjects.ts';
+
+/** A missing consumer is looked for again at most this often. */
+const MISSING_RECHECK_MS = 1_000;
+
+export class NatsConsumerDirectory implements EventSubscriptions, ConsumerActivity {
+  readonly #nc: NatsConnection;
+  readonly #streamName: string;
+  readonly #prefix: string;
+  #jsm: Promise<JetStreamManager> | undefined;
+  /** Event types known to have a consumer: one that exists stays (consumers are durable). */
+  readonly #present = new Set<EventType>();
+  #listedAt = 0;
+  #listing: Promise<ConsumerInfo[]> | undefined;
+
+  constructor(nc: NatsConnection, options: { readonly streamName: string; readonly prefix: string }) {
+    this.#nc = nc;
+    this.#streamName = options.streamName;
+    this.#prefix = options.prefix;
+  }
+
+  async hasConsumer(type: EventType): Promise<boolean> {
+    if (this.#present.has(type)) return true;
+    if (Date.now() - this.#listedAt < MISSING_RECHECK_MS) return false;
+    const consumers = await this.#list();
+    return consumers.some((info) => this.#receives(info, type));
+  }
+
+  async idle(type: EventType): Promise<boolean> {
+    const receivers = (await this.#list()).filter((info) => this.#receives(info, type));
+    return receivers.length > 0 && receivers.every((info) => info.num_pending === 0 && info.num_ack_pending === 0);
+  }
+
+  #receives(info: ConsumerInfo, type: EventType): boolean {
+    const subject = eventSubject(type, this.#prefix);
+    const receives = info.config.filter_subject === subject || (info.config.filter_subjects ?? []).includes(subject);
+    if (receives) this.#present.add(type);
+    return receives;
+  }
+
+  /** Every consumer of the stream, one listing at a time. */
+  #list(): Promise<ConsumerInfo[]> {
+    this.#listing ??= (async () => {
+      try {
+        this.#jsm ??= jetstreamManager(this.#nc);
+        const jsm = await this.#jsm.catch((error: unknown) => {
+          this.#jsm = undefined;
+          throw error;
+        });
+        const consumers: ConsumerInfo[] = [];
+        for await (const info of jsm.consumers.list(this.#streamName)) consumers.push(info);
+        this.#listedAt = Date.now();
+        return consumers;
+      } finally {
+        this.#listing = undefined;
+      }
+    })();
+    return this.#listing;
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * Extraction's writes (ports/extraction-store.port.ts). A batch of leads is one statement: a plain
+ * insert when none of its emails is in the campaign yet, else an upsert that leaves a lead
+ * personalized by an earlier run untouched.
+ */
+import type postgres from 'postgres';
+import type { LeadStatus, RunStatus } from '../../../domain/campaigns/run.ts';
+import type { ColumnMapping, ImportReport, Lead } from '../../../domain/leads/lead.ts';
+import type { ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
+import type { RunCompletion } from '../../../ports/projection-store.port.ts';
+import type { Change } from '../../../ports/unit-of-work.port.ts';
+import { followedBy, type Lanes } from '../changes.ts';
+import type { Sql } from '../client.ts';
+import { errorCode, toJson, UNIQUE_VIOLATION } from '../sql.ts';
+
+/** Run statuses a run can still leave; `completed` and `failed` are final. */
+export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'extracting', 'personalizing'];
+
+interface RunToExtractRow {
+  id: string;
+  campaign_id: string;
+  user_id: string;
+  demo: boolean;
+}
+
+/** A batch of leads as the insert's column arrays, sorted by email. */
+interface LeadColumns {
+  readonly rows: number[];
+  readonly emails: string[];
+  readonly companies: string[];
+  readonly canonicals: string[];
+  readonly fields: string[];
+}
+
+interface StoredLeadRow {
+  id: string;
+  status: LeadStatus;
+  row_number: number;
+}
+
+export function toRunToExtract(row: RunToExtractRow): RunToExtract {
+  return { runId: row.id, campaignId: row.campaign_id, userId: row.user_id, demo: row.demo };
+}
+
+export class PostgresExtractionStore implements ExtractionStore {
+  readonly #sql: Sql;
+  readonly #lanes: Lanes;
+
+  constructor(sql: Sql, lanes: Lanes) {
+    this.#sql = sql;
+    this.#lanes = lanes;
+  }
+
+  beginExtraction(runId: string): Change<RunToExtract | null> {
+    return this.#lanes.transaction('beginExtraction', { run_id: runId }, async (tx) => {
+      const [run] = await tx<RunToExtractRow[]>`
+        update campaign_runs set status = 'extracting'
+        where id = ${runId} and status in ('queued', 'extracting')
+        returning id, campaign_id, user_id, demo`;
+      return run === undefined ? null : toRunToExtract(run);
+    });
+  }
+
+  /**
+   * The batch is sorted by email so that concurrent batches lock conflicting rows in one order (no
+   * deadlock), and must not repeat an email: PostgreSQL cannot update one row twice in a statement
+   * (the import de-duplicates). The plain insert is tried first under a savepoint: a campaign's
+   * first file on its first delivery is the common case, and a plain insert stores it at about
+   * half the cost of the upsert. Every input lead the upsert does not return was skipped.
+   */
+  storeLeads(run: RunToExtract, leads: readonly Lead[]): Change<StoredLeads> {
+    const sorted = [...leads].sort((a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0));
+    const repeated = sorted.some((lead, index) => index > 0 && lead.email === sorted[index - 1]!.email);
+    const columns: LeadColumns = {
+      rows: sorted.map((lead) => lead.row),
+      emails: sorted.map((lead) => lead.email),
+      companies: sorted.map((lead) => lead.company),
+      canonicals: sorted.map((lead) => JSON.stringify(lead.canonical)),
+      fields: sorted.map((lead) => JSON.stringify(lead.fields.map((field) => [field.header, field.value]))),
+    };
+    const change = this.#lanes.transaction('storeLeads', { run_id: run.runId, 'leads.count': leads.length }, async (tx) => {
+      if (repeated) throw new Error('storeLeads: a batch repeats an email; the import must de-duplicate leads first');
+      if (leads.length === 0) return { pending: [], skipped: 0 };
+      const rows = (await this.#insertNewLeads(tx, run, columns)) ?? (await this.#upsertLeads(tx, run, columns));
+      return {
+        pending: rows
+          .filter((row) => row.status === 'pending')
+          .sort((a, b) => a.row_number - b.row_number)
+          .map((row) => row.id),
+        skipped: leads.length - rows.length,
+      };
+    });
+    return followedBy(change, () => this.#touch(run.runId));
+  }
+
+  /** Undefined when an email of the batch is in the campaign already (a re-run, a redelivery): the savepoint rolls back. */
+  async #insertNewLeads(tx: postgres.TransactionSql, run: RunToExtract, columns: LeadColumns): Promise<StoredLeadRow[] | undefined> {
+    try {
+      return (await tx.savepoint(
+        (sp) => sp<StoredLeadRow[]>`
+          insert into leads (campaign_id, run_id, user_id, row_number, email, company, canonical, fields)
+          ${leadRows(sp, run, columns)}
+          returning id, status, row_number`,
+      )) as StoredLeadRow[];
+    } catch (error) {
+      if (errorCode(error) === UNIQUE_VIOLATION) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * The conflict update takes over a lead from an earlier run (resetting its progress) or
+   * refreshes one this run owns (keeping it); its WHERE leaves a lead personalized by an earlier
+   * run untouched, so it is not returned.
+   */
+  #upsertLeads(tx: postgres.TransactionSql, run: RunToExtract, columns: LeadColumns): Promise<StoredLeadRow[]> {
+    return tx<StoredLeadRow[]>`
+      insert into leads as l (campaign_id, run_id, user_id, row_number, email, company, canonical, fields)
+      ${leadRows(tx, run, columns)}
+      on conflict (campaign_id, email) do update set
+        row_number = excluded.row_number,
+        company = excluded.company,
+        canonical = excluded.canonical,
+        fields = excluded.fields,
+        run_id = excluded.run_id,
+        status = case when l.run_id = excluded.run_id then l.status else 'pending' end,
+        research = case when l.run_id = excluded.run_id then l.research end,
+        research_model = case when l.run_id = excluded.run_id then l.research_model end,
+        citations = case when l.run_id = excluded.run_id then l.citations end,
+        message = case when l.run_id = excluded.run_id then l.message end,
+        message_basis = case when l.run_id = excluded.run_id then l.message_basis end,
+        model = case when l.run_id = excluded.run_id then l.model end,
+        usage = case when l.run_id = excluded.run_id then l.usage end,
+        cost_usd = case when l.run_id = excluded.run_id then l.cost_usd else 0 end,
+        error = case when l.run_id = excluded.run_id then l.error end,
+        attempts = case when l.run_id = excluded.run_id then l.attempts else 0 end,
+        settled_at = case when l.run_id = excluded.run_id then l.settled_at end,
+        counted_run_id = case when l.run_id = excluded.run_id then l.counted_run_id end
+      where l.status <> 'personalized' or l.run_id = excluded.run_id
+      returning l.id, l.status, l.row_number`;
+  }
+
+  /**
+   * A sign of progress for the reconciler, after the batch committed and in its own statement:
+   * holding the run row while the batch locks its leads could deadlock with a projection (which
+   * locks a lead, then the run).
+   */
+  async #touch(runId: string): Promise<void> {
+    await this.#sql`update campaign_runs set updated_at = now() where id = ${runId} and status = 'extracting'`;
+  }
+
+  finishExtraction(runId: string, result: { report: ImportReport; columns: readonly ColumnMapping[]; skipped: number }): Change<void> {
+    const { report } = result;
+    return this.#lanes.transaction('finishExtraction', { run_id: runId }, async (tx) => {
+      await tx`
+        update campaign_runs set
+          total_rows = ${report.total_rows},
+          valid = ${report.valid},
+          duplicates = ${report.duplicates},
+          rejected_rows = ${report.rejected.length},
+          skipped = ${result.skipped},
+          import_report = ${tx.json(toJson(report))},
+          columns = ${tx.json(toJson(result.columns))},
+          status = case when status = 'extracting' then 'personalizing' else status end
+        where id = ${runId} and status in ('extracting', 'personalizing')`;
+    });
+  }
+
+  failRun(runId: string, errorMessage: string): Change<RunCompletion | null> {
+    return this.#lanes.transaction('failRun', { run_id: runId }, async (tx) => {
+      const [run] = await tx<{ campaign_id: string; user_id: string }[]>`
+        update campaign_runs set status = 'failed', error_message = ${errorMessage}, completed_at = now()
+        where id = ${runId} and status in ${tx(ACTIVE_RUN_STATUSES)}
+        returning campaign_id, user_id`;
+      if (run === undefined) return null;
+      return { runId, campaignId: run.campaign_id, userId: run.user_id, outcome: { status: 'failed' as const, errorMessage } };
+    });
+  }
+}
+
+/** The batch's rows for the insert: a `select` over the column arrays. */
+function leadRows(sql: postgres.TransactionSql, run: RunToExtract, columns: LeadColumns) {
+  return sql`
+    select ${run.campaignId}, ${run.runId}, ${run.userId}, t.row_number, t.email, t.company, t.canonical::jsonb, t.fields::jsonb
+    from unnest(
+      ${columns.rows}::int[], ${columns.emails}::text[], ${columns.companies}::text[], ${columns.canonicals}::text[], ${columns.fields}::text[]
+    ) as t(row_number, email, company, canonical, fields)`;
+}

@@ -1,0 +1,39 @@
+/**
+ * The PostgreSQL adapters of the store ports, one module per port, on one pool. They share the
+ * lanes their writes commit in (changes.ts), so that only PostgresUnitOfWork commits them.
+ */
+import { Lanes } from '../changes.ts';
+import type { Sql } from '../client.ts';
+import { PostgresOutboxStore } from '../outbox-store.ts';
+import { PostgresUnitOfWork } from '../unit-of-work.ts';
+import { PostgresCampaignQueries } from './campaign-queries.ts';
+import { PostgresExtractionStore } from './extraction-store.ts';
+import { PostgresLeadWorkStore } from './lead-work-store.ts';
+import { PostgresProjectionStore } from './projection-store.ts';
+import { PostgresReconcilerStore } from './reconciler-store.ts';
+import { PostgresSubmissionStore } from './submission-store.ts';
+
+export interface PostgresStores {
+  readonly uow: PostgresUnitOfWork;
+  readonly outbox: PostgresOutboxStore;
+  readonly submission: PostgresSubmissionStore;
+  readonly extraction: PostgresExtractionStore;
+  readonly leadWork: PostgresLeadWorkStore;
+  readonly projection: PostgresProjectionStore;
+  readonly reconciler: PostgresReconcilerStore;
+  readonly queries: PostgresCampaignQueries;
+}
+
+export function createPostgresStores(sql: Sql): PostgresStores {
+  const lanes = new Lanes(sql);
+  return {
+    uow: new PostgresUnitOfWork(sql),
+    outbox: new PostgresOutboxStore(sql),
+    submission: new PostgresSubmissionStore(lanes),
+    extraction: new PostgresExtractionStore(sql, lanes),
+    leadWork: new PostgresLeadWorkStore(lanes),
+    projection: new PostgresProjectionStore(sql),
+    reconciler: new PostgresReconcilerStore(sql),
+    queries: new PostgresCampaignQueries(sql),
+  };
+}

@@ -1,0 +1,157 @@
+/**
+ * Research's and personalization's reads and writes of one lead (ports/lead-work-store.port.ts).
+ * Every statement is guarded by the lead's run and expected status, so a redelivered event finds
+ * nothing to do; each runs in the shared statement lane (group commit across leads).
+ */
+import type postgres from 'postgres';
+import { FINAL_LEAD_STATUSES, type LeadStatus } from '../../../domain/campaigns/run.ts';
+import type { CanonicalValues } from '../../../domain/leads/lead.ts';
+import type { UsdAmount } from '../../../domain/pricing/pricing.ts';
+import type { LeadWork, LeadWorkStore, PaidCall } from '../../../ports/lead-work-store.port.ts';
+import type { Citation, Draft, Research, Usage } from '../../../ports/providers.port.ts';
+import type { Change } from '../../../ports/unit-of-work.port.ts';
+import type { Lanes } from '../changes.ts';
+import { callEntry, toJson, usageEntry } from '../sql.ts';
+import { traced } from '../traced.ts';
+
+interface LeadWorkRow {
+  id: string;
+  run_id: string;
+  status: LeadStatus;
+  email: string;
+  company: string;
+  canonical: CanonicalValues;
+  research: string | null;
+  citations: Citation[] | null;
+  research_model: string | null;
+  usage: { research?: Usage } | null;
+  research_prompt: string | null;
+  personalization_prompt: string | null;
+  allow_questions: boolean;
+}
+
+export class PostgresLeadWorkStore implements LeadWorkStore {
+  readonly #lanes: Lanes;
+
+  constructor(lanes: Lanes) {
+    this.#lanes = lanes;
+  }
+
+  leadWork(leadId: string, runId: string): Promise<LeadWork | null> {
+    return traced('leadWork', { run_id: runId, lead_id: leadId }, async () => {
+      // Batched with the lane's writes (one round trip for many leads), committing nothing.
+      const [row] = await this.#lanes.read((tx) => tx<LeadWorkRow[]>`
+          select l.id, l.run_id, l.status, l.email, l.company, l.canonical, l.research, l.citations, l.research_model,
+                 l.usage, r.research_prompt, r.personalization_prompt, r.allow_questions
+          from leads l
+          join campaign_runs r on r.id = l.run_id
+          where l.id = ${leadId} and l.run_id = ${runId}`);
+      if (row === undefined) return null;
+      return {
+        leadId: row.id,
+        runId: row.run_id,
+        status: row.status,
+        lead: { email: row.email, company: row.company, canonical: row.canonical },
+        research: toResearch(row),
+        researchPrompt: row.research_prompt,
+        personalizationPrompt: row.personalization_prompt,
+        allowQuestions: row.allow_questions,
+      };
+    });
+  }
+
+  saveResearch(leadId: string, runId: string, research: Research, costUsd: UsdAmount): Change<boolean> {
+    const call = { stage: 'research', model: research.model, ...(research.usage === undefined ? {} : { usage: research.usage }), costUsd } as const;
+    return this.#lanes.statement('saveResearch', { run_id: runId, lead_id: leadId }, async (tx) => {
+      const { count } = await tx`
+        update leads set
+          status = 'researched',
+          attempts = attempts + 1,
+          research = ${research.text},
+          citations = ${tx.json(toJson(research.citations))},
+          research_model = ${research.model},
+          usage = coalesce(usage, '{}'::jsonb) || ${tx.json(usageEntry('research', research.usage))} || ${callEntry(tx, call, costUsd)},
+          cost_usd = cost_usd + ${costUsd}::numeric
+        where id = ${leadId} and run_id = ${runId} and status = 'pending'`;
+      if (count > 0) return true;
+      // Another delivery saved first, or the lead was failed meanwhile: this call was paid for all the same.
+      await addCostStatement(tx, leadId, runId, call);
+      return false;
+    });
+  }
+
+  saveDraft(leadId: string, runId: string, draft: Draft, costUsd: UsdAmount, problems?: string): Change<boolean> {
+    const call = { stage: 'personalization', model: draft.model, ...(draft.usage === undefined ? {} : { usage: draft.usage }), costUsd } as const;
+    const status = problems === undefined ? 'personalized' : 'needs_review';
+    return this.#lanes.statement('saveDraft', { run_id: runId, lead_id: leadId, 'lead.status': status }, async (tx) => {
+      const { count } = await tx`
+        update leads set
+          status = ${status},
+          attempts = attempts + 1,
+          message = ${draft.message},
+          message_basis = ${draft.basis},
+          model = ${draft.model},
+          error = ${problems ?? null},
+          usage = coalesce(usage, '{}'::jsonb) || ${tx.json(usageEntry('personalization', draft.usage))} || ${callEntry(tx, call, costUsd)},
+          cost_usd = cost_usd + ${costUsd}::numeric,
+          settled_at = clock_timestamp()
+        where id = ${leadId} and run_id = ${runId} and status = 'researched'`;
+      if (count > 0) return true;
+      await addCostStatement(tx, leadId, runId, call);
+      return false;
+    });
+  }
+
+  addCost(leadId: string, runId: string, call: PaidCall): Change<void> {
+    return this.#lanes.statement('addCost', { run_id: runId, lead_id: leadId }, (tx) => addCostStatement(tx, leadId, runId, call));
+  }
+
+  saveFailed(leadId: string, runId: string, reason: string): Change<boolean> {
+    return this.#lanes.statement('saveFailed', { run_id: runId, lead_id: leadId }, async (tx) => {
+      const { count } = await tx`
+        update leads set status = 'failed', error = ${reason}, settled_at = clock_timestamp()
+        where id = ${leadId} and run_id = ${runId} and status not in ${tx(FINAL_LEAD_STATUSES)}`;
+      return count > 0;
+    });
+  }
+
+  /** Also a sign of life for the reconciler: the update moves the lead's `updated_at`. */
+  recordAttempt(leadId: string, runId: string): Change<void> {
+    return this.#lanes.statement('recordAttempt', { run_id: runId, lead_id: leadId }, async (tx) => {
+      await tx`
+        update leads set attempts = attempts + 1
+        where id = ${leadId} and run_id = ${runId} and status not in ${tx(FINAL_LEAD_STATUSES)}`;
+    });
+  }
+}
+
+/**
+ * One statement: the lead first, then (when its outcome is counted already, say a slow call that
+ * lost the race to a concurrent delivery) the run, in the projection's lock order. A projection
+ * counting the lead meanwhile either sees this cost in the lead's, or has committed before this
+ * statement re-reads the lead and finds it counted.
+ */
+async function addCostStatement(tx: postgres.TransactionSql, leadId: string, runId: string, call: PaidCall): Promise<void> {
+  await tx`
+    with lead as (
+      update leads set
+        usage = coalesce(usage, '{}'::jsonb) || ${callEntry(tx, call, call.costUsd)},
+        cost_usd = cost_usd + ${call.costUsd}::numeric
+      where id = ${leadId} and run_id = ${runId}
+      returning counted_run_id
+    )
+    update campaign_runs set cost_usd = cost_usd + ${call.costUsd}::numeric
+    where id = ${runId} and exists (select 1 from lead where counted_run_id is not null)`;
+}
+
+function toResearch(row: LeadWorkRow): Research | null {
+  if (row.research === null) return null;
+  const usage = row.usage?.research;
+  return {
+    text: row.research,
+    citations: row.citations ?? [],
+    // Written with the research, so present whenever research is.
+    model: row.research_model ?? '',
+    ...(usage === undefined ? {} : { usage }),
+  };
+}

@@ -1,0 +1,85 @@
+/** The HTTP edge's reads: a run's status, a campaign's leads, the live progress feed, the export and the KPIs. */
+import type { LeadStatus, RunStatus } from '../domain/campaigns/run.ts';
+
+export interface RunView {
+  readonly run_id: string;
+  readonly campaign_id: string;
+  readonly status: RunStatus;
+  readonly total_rows: number;
+  readonly valid: number;
+  readonly duplicates: number;
+  readonly rejected_rows: number;
+  readonly skipped: number;
+  readonly processed: number;
+  readonly personalized: number;
+  /** Leads whose draft failed the quality gates twice: kept for review, not counted as personalized. */
+  readonly needs_review: number;
+  readonly failed: number;
+  /** USD spent on the run's counted leads, rounded to 6 decimals (a JSON number). */
+  readonly cost_usd: number;
+  readonly error_message: string | null;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly completed_at: string | null;
+}
+
+export interface LeadView {
+  readonly id: string;
+  readonly run_id: string;
+  readonly row: number;
+  readonly email: string;
+  readonly company: string;
+  readonly canonical: Readonly<Record<string, string>>;
+  readonly fields: readonly (readonly [header: string, value: string])[];
+  readonly status: LeadStatus;
+  readonly research: string | null;
+  readonly citations: readonly { url: string; title?: string }[];
+  readonly message: string | null;
+  readonly error: string | null;
+  readonly attempts: number;
+  readonly model: string | null;
+  /** USD spent on the lead's provider calls, rounded to 6 decimals (a JSON number). */
+  readonly cost_usd: number;
+  readonly updated_at: string;
+  readonly settled_at: string | null;
+}
+
+export interface LeadPage {
+  readonly leads: readonly LeadView[];
+  /** Pass back as `cursor` for the next page; null on the last page. */
+  readonly next_cursor: string | null;
+}
+
+export interface MetricsView {
+  readonly leads_personalized: number;
+  /** Decimal strings: exact, as stored (numeric). */
+  readonly hours_saved: string;
+  readonly money_saved: string;
+  readonly updated_at: string | null;
+}
+
+/** A page cursor this store did not hand out (mangled, or from another listing): a client error. */
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('invalid cursor');
+    this.name = 'InvalidCursorError';
+  }
+}
+
+export interface CampaignQueries {
+  /** null when the run does not exist or is not the user's. */
+  runStatus(userId: string, runId: string): Promise<RunView | null>;
+  /** null when the campaign does not exist or is not the user's; `InvalidCursorError` for a bad cursor. */
+  leads(userId: string, campaignId: string, page: { status?: LeadStatus; cursor?: string; limit: number }): Promise<LeadPage | null>;
+  /**
+   * Leads of a run settled after `after` (a cursor from an earlier call), oldest first; the
+   * returned cursor is `after` again when there is nothing new. `InvalidCursorError` for a bad cursor.
+   */
+  settledLeads(userId: string, runId: string, after: string | null, limit: number): Promise<{ leads: readonly LeadView[]; cursor: string | null }>;
+  /**
+   * Every lead of the campaign, in campaign order, with the union of the original headers of its
+   * runs in order of first appearance; null when the campaign is not the user's.
+   */
+  exportLeads(userId: string, campaignId: string): Promise<{ headers: readonly string[]; leads: AsyncIterable<LeadView> } | null>;
+  metrics(userId: string): Promise<MetricsView>;
+}

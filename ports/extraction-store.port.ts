@@ -1,0 +1,40 @@
+/** Extraction's writes: a run's leads stored from its file, in batches. */
+import type { ColumnMapping, ImportReport, Lead } from '../domain/leads/lead.ts';
+import type { RunCompletion } from './projection-store.port.ts';
+import type { Change } from './unit-of-work.port.ts';
+
+export interface RunToExtract {
+  readonly runId: string;
+  readonly campaignId: string;
+  readonly userId: string;
+  readonly demo: boolean;
+}
+
+export interface StoredLeads {
+  /** Leads of this run still waiting for research (new, or reset from an earlier failed run), in file order. */
+  readonly pending: readonly string[];
+  /** Leads already personalized by an earlier run of the campaign: no paid call is made for them. */
+  readonly skipped: number;
+}
+
+export interface ExtractionStore {
+  /**
+   * Moves a `queued` run to `extracting` (or keeps an `extracting` one, for a redelivery) and
+   * reports it; null when the run is unknown or already past extraction.
+   */
+  beginExtraction(runId: string): Change<RunToExtract | null>;
+  /**
+   * Upserts a batch of leads into the run's campaign (unique by normalized email). A lead
+   * personalized by an earlier run is left alone and counted as skipped; any other existing lead
+   * is taken over by this run and reset to `pending`, unless this run owns it already (a
+   * redelivered extraction), in which case its progress is kept.
+   */
+  storeLeads(run: RunToExtract, leads: readonly Lead[]): Change<StoredLeads>;
+  /**
+   * Records the import report, the column mapping and the totals (absolute values, so a
+   * redelivery writes the same) and moves the run to `personalizing`.
+   */
+  finishExtraction(runId: string, result: { report: ImportReport; columns: readonly ColumnMapping[]; skipped: number }): Change<void>;
+  /** Ends a run that cannot be extracted (its file is gone, or a whole-file problem); null when it had ended already. */
+  failRun(runId: string, errorMessage: string): Change<RunCompletion | null>;
+}

@@ -1,0 +1,27 @@
+/** The KPI projection's writes: counting settled leads exactly once, and ending settled runs. */
+import type { KpiRates, RunOutcome } from '../domain/campaigns/run.ts';
+import type { Change } from './unit-of-work.port.ts';
+
+/** A run that just ended, as its `run.completed` event tells it. */
+export interface RunCompletion {
+  readonly runId: string;
+  readonly campaignId: string;
+  readonly userId: string;
+  readonly outcome: RunOutcome;
+}
+
+export interface ProjectionStore {
+  /**
+   * Counts a settled lead's outcome exactly once per run, in one transaction: the run's counters
+   * and cost (the lead's, whatever its outcome), the campaign's completed count and the user's
+   * KPIs (personalized leads only: a needs_review lead counts in its run's `needs_review`).
+   * Reports false when it was counted before (a redelivery or a replay), or the lead is not final
+   * for that run.
+   */
+  countOutcome(leadId: string, runId: string, rates: KpiRates): Change<boolean>;
+  /**
+   * Ends a `personalizing` run whose leads are all settled or skipped, with the outcome of
+   * `outcomeOf`; null when the run is not settled yet or already ended (only one commit ends it).
+   */
+  completeIfSettled(runId: string): Change<RunCompletion | null>;
+}

@@ -1,0 +1,67 @@
+/** What the lead consumers share: the events a lead's states call for, attempts, and failure reasons. */
+import type { DomainEvent } from '../../../domain/campaigns/events.ts';
+import type { RunCompleted } from '../../../domain/campaigns/events.ts';
+import type { LeadStatus } from '../../../domain/campaigns/run.ts';
+import type { HandlerContext } from '../../../ports/event-consumer.port.ts';
+import type { LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
+import type { RunCompletion } from '../../../ports/projection-store.port.ts';
+import type { UnitOfWork } from '../../../ports/unit-of-work.port.ts';
+
+/** The event that carries a lead on from the state it is in (the reconciler's re-drives). */
+export function leadEvent(runId: string, leadId: string, status: LeadStatus): DomainEvent {
+  const ids = { run_id: runId, lead_id: leadId };
+  switch (status) {
+    case 'pending':
+      return { type: 'lead.extracted', ...ids };
+    case 'researched':
+      return { type: 'lead.researched', ...ids };
+    case 'personalized':
+      return { type: 'lead.personalized', ...ids };
+    case 'needs_review':
+      return { type: 'lead.needs_review', ...ids };
+    case 'failed':
+      return { type: 'lead.failed', ...ids };
+  }
+}
+
+/**
+ * Makes a lead's outside call (or calls) as one attempt. A successful attempt is counted by the
+ * save that records its result. A failed one is counted here, unless `wasPushback` says the
+ * outside API pushed back (rate limited, paused, circuit open): then no call failed for the lead.
+ */
+export async function attempt<T>(
+  deps: { readonly uow: UnitOfWork; readonly leadWork: LeadWorkStore; readonly wasPushback: (error: unknown) => boolean },
+  lead: { readonly leadId: string; readonly runId: string },
+  call: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    // The count is for the user to see; the call's error is what the retry and the lead's failure
+    // reason are about, so a store that cannot count it (the database down) must not replace it:
+    // the next delivery finds the database again, or fails on it by itself.
+    if (!deps.wasPushback(error)) await deps.uow.commit(deps.leadWork.recordAttempt(lead.leadId, lead.runId)).catch(() => {});
+    throw error;
+  }
+}
+
+/** The reason a lead failed, as its owner reads it: "research failed after 6 attempts: provider unavailable (HTTP 503)". */
+export function failureReason(stage: 'research' | 'personalization', reason: string, context: HandlerContext): string {
+  const attempts = context.deliveryCount;
+  return `${stage} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${reason}`;
+}
+
+export function runCompletedEvent(completion: RunCompletion): RunCompleted {
+  return {
+    type: 'run.completed',
+    run_id: completion.runId,
+    campaign_id: completion.campaignId,
+    user_id: completion.userId,
+    status: completion.outcome.status,
+  };
+}
+
+/** The `run.completed` event of a change that may have ended the run. */
+export function completionEvents(completion: RunCompletion | null): RunCompleted[] {
+  return completion === null ? [] : [runCompletedEvent(completion)];
+}

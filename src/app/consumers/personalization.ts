@@ -1,0 +1,118 @@
+/**
+ * Personalization (`lead.researched`): writes the opening line from the lead and its research.
+ * Like research, the stored status decides: only a `researched` lead is written for.
+ *
+ * Every draft goes through the quality gates (domain/personalization/quality-gates.ts). A draft
+ * that fails is written once more, with the problems as feedback; if that one fails too, the lead
+ * ends `needs_review` with the second draft as its message and the problems as its error, and is
+ * not counted as personalized. Both writes happen in one delivery and count as one attempt: a
+ * redelivery (a crash, an error on the second write) starts again from the first.
+ *
+ * Settings: as research's (see research.ts), with an ack wait of 60 s: a generation call takes
+ * 2-5 s.
+ */
+import type { LeadResearched } from '../../../domain/campaigns/events.ts';
+import { checkDraft, needsReviewReason, type GateContext } from '../../../domain/personalization/quality-gates.ts';
+import { costOf, type Pricing } from '../../../domain/pricing/pricing.ts';
+import { PermanentFailure, type Handler, type HandlerContext } from '../../../ports/event-consumer.port.ts';
+import type { LeadWork, LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
+import type { Draft, MessageWriter, Research } from '../../../ports/providers.port.ts';
+import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
+import { declareConsumer } from '../kernel/declaration.ts';
+import { isPushback } from '../kernel/verdicts.ts';
+import { attempt, failureReason } from './lead-events.ts';
+
+const SECOND = 1_000;
+
+export const personalization = declareConsumer({
+  name: 'personalization',
+  summary: 'writes each lead\'s opening line with the writer API (Claude through OpenRouter), through the quality gates',
+  subscribes: ['lead.researched'],
+  settings: {
+    ackWaitMs: 60 * SECOND,
+    maxDeliver: 6,
+    backoffMs: [2 * SECOND, 10 * SECOND, 30 * SECOND, 60 * SECOND, 120 * SECOND],
+    maxAckPending: 512,
+    maxHandlerMs: 10 * 60 * SECOND,
+  },
+  callsApi: 'personalization',
+  uses: ['uow', 'leadWork', 'writer', 'pricing', 'bannedPhrases'],
+  create: (ports) => new PersonalizeLead(ports),
+});
+
+export interface PersonalizeLeadDeps {
+  readonly uow: UnitOfWork;
+  readonly leadWork: LeadWorkStore;
+  readonly writer: MessageWriter;
+  /** Prices each writer call's usage into the lead's cost. */
+  readonly pricing: Pricing;
+  /** Phrases no line may contain. */
+  readonly bannedPhrases: readonly string[];
+}
+
+export class PersonalizeLead implements Handler<'lead.researched'> {
+  readonly #deps: PersonalizeLeadDeps;
+
+  constructor(deps: PersonalizeLeadDeps) {
+    this.#deps = deps;
+  }
+
+  /** A failed call propagates: the runner retries with the consumer's backoff, then calls `giveUp`. */
+  async handle(event: LeadResearched, context: HandlerContext): Promise<Decision | null> {
+    const { uow, leadWork, pricing } = this.#deps;
+    const work = await leadWork.leadWork(event.lead_id, event.run_id);
+    // Gone to a later run (which has its own events), or settled already.
+    if (work === null || work.status !== 'researched') return null;
+    if (work.research === null) throw new PermanentFailure('the lead has no stored research');
+
+    const research = work.research;
+    const { draft, verdict } = await attempt({ uow, leadWork, wasPushback: isPushback }, work, () => this.#write(work, research, context));
+    const costUsd = costOf(draft.usage, pricing.personalization);
+    const problems = verdict.ok ? undefined : needsReviewReason(verdict.problems);
+    // Saved, or (another delivery saved first, the lead was failed meanwhile) its cost recorded all the same.
+    return decide(leadWork.saveDraft(work.leadId, work.runId, draft, costUsd, problems), {
+      events: (saved) => (saved ? [{ type: verdict.ok ? 'lead.personalized' : 'lead.needs_review', run_id: work.runId, lead_id: work.leadId }] : []),
+      after: (saved) => {
+        if (saved) context.log.info({ model: draft.model }, verdict.ok ? 'lead personalized' : 'lead needs review: the rewrite failed the quality gates too');
+      },
+    });
+  }
+
+  /** A draft, checked; one that fails the gates is written again once, with the reasons. */
+  async #write(work: LeadWork, research: Research, context: HandlerContext): Promise<{ draft: Draft; verdict: ReturnType<typeof checkDraft> }> {
+    const { uow, leadWork, writer, pricing } = this.#deps;
+    const prompt = work.personalizationPrompt === null ? {} : { prompt: work.personalizationPrompt };
+    const input = { lead: work.lead, research, ...prompt };
+    const gates = this.#gates(work, research);
+
+    let draft = await writer.write(input, context.signal);
+    let verdict = checkDraft(draft, gates);
+    if (!verdict.ok) {
+      // The problems can quote the draft (a placeholder): only their number is logged.
+      context.log.info({ problems: verdict.problems.length }, 'draft failed the quality gates: writing it again');
+      // The rejected draft was paid for too; the kept one's cost is saved with it.
+      const usage = draft.usage === undefined ? {} : { usage: draft.usage };
+      await uow.commit(leadWork.addCost(work.leadId, work.runId, { stage: 'personalization', model: draft.model, ...usage, costUsd: costOf(draft.usage, pricing.personalization) }));
+      draft = await writer.write({ ...input, feedback: { draft: draft.message, problems: verdict.problems } }, context.signal);
+      verdict = checkDraft(draft, gates);
+    }
+    return { draft, verdict };
+  }
+
+  /** What the gates check a draft against: the research, the lead's own fields, the campaign's rules. */
+  #gates(work: LeadWork, research: Research): GateContext {
+    const leadFields: Record<string, string> = {};
+    for (const [field, value] of Object.entries(work.lead.canonical)) if (value !== undefined) leadFields[field] = value;
+    leadFields.company = work.lead.company;
+    return { research: research.text, leadFields, allowQuestions: work.allowQuestions, bannedPhrases: this.#deps.bannedPhrases };
+  }
+
+  async giveUp(event: LeadResearched, reason: string, context: HandlerContext): Promise<Decision> {
+    return decide(this.#deps.leadWork.saveFailed(event.lead_id, event.run_id, failureReason('personalization', reason, context)), {
+      events: (failed) => (failed ? [{ type: 'lead.failed', run_id: event.run_id, lead_id: event.lead_id }] : []),
+      after: (failed) => {
+        if (failed) context.log.warn({ reason }, 'lead failed in personalization');
+      },
+    });
+  }
+}

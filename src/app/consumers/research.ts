@@ -1,0 +1,92 @@
+/**
+ * Research (`lead.extracted`): asks the research API about the lead's company and saves the
+ * answer with a `lead.researched` event. The lead's stored status decides what a delivery does, so
+ * a redelivered or replayed event never pays for a second call: only a `pending` lead is
+ * researched. A lead further along needs nothing: the event of its next step was committed with
+ * the step (the outbox), so nothing is re-published by hand.
+ *
+ * Settings:
+ * - ack wait 120 s: a call takes ~7-8 s at the median and can take a minute when the agent searches
+ *   a lot; heartbeats extend it during a call.
+ * - six deliveries with backoff of 2 s to 2 min ride out about four minutes of failing calls
+ *   before a lead is failed. Pushback (429, a paused account, an open circuit) never fails one.
+ * - 512 in flight across all processes: the API's limiter (rate cap and adaptive concurrency)
+ *   decides how many calls run; the consumer only has to hand it enough work. Perplexity's top
+ *   tier (2,000 requests a minute at ~8 s a call) keeps ~270 calls in flight, with handlers
+ *   waiting for their turn besides.
+ * - at most 10 minutes per delivery: a call's own timeout (60 s) plus a long wait for its turn
+ *   under a low rate cap (64 handlers at 50 requests a minute wait up to ~80 s).
+ */
+import type { LeadExtracted } from '../../../domain/campaigns/events.ts';
+import { costOf, type Pricing } from '../../../domain/pricing/pricing.ts';
+import type { Handler, HandlerContext } from '../../../ports/event-consumer.port.ts';
+import type { LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
+import type { ResearchProvider } from '../../../ports/providers.port.ts';
+import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
+import { declareConsumer } from '../kernel/declaration.ts';
+import { isPushback } from '../kernel/verdicts.ts';
+import { attempt, failureReason } from './lead-events.ts';
+
+const SECOND = 1_000;
+
+export const research = declareConsumer({
+  name: 'research',
+  summary: 'researches each lead\'s company with the research API (Perplexity)',
+  subscribes: ['lead.extracted'],
+  settings: {
+    ackWaitMs: 120 * SECOND,
+    maxDeliver: 6,
+    backoffMs: [2 * SECOND, 10 * SECOND, 30 * SECOND, 60 * SECOND, 120 * SECOND],
+    maxAckPending: 512,
+    maxHandlerMs: 10 * 60 * SECOND,
+  },
+  callsApi: 'research',
+  uses: ['uow', 'leadWork', 'research', 'pricing'],
+  create: (ports) => new ResearchLead(ports),
+});
+
+export interface ResearchLeadDeps {
+  readonly uow: UnitOfWork;
+  readonly leadWork: LeadWorkStore;
+  readonly research: ResearchProvider;
+  /** Prices each call's usage into the lead's cost. */
+  readonly pricing: Pricing;
+}
+
+export class ResearchLead implements Handler<'lead.extracted'> {
+  readonly #deps: ResearchLeadDeps;
+
+  constructor(deps: ResearchLeadDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * A failed call propagates: the runner retries with the consumer's backoff, then calls `giveUp`.
+   * A call that failed adds nothing to the lead's cost: what a provider bills for one is not known here.
+   */
+  async handle(event: LeadExtracted, context: HandlerContext): Promise<Decision | null> {
+    const { uow, leadWork, research, pricing } = this.#deps;
+    const work = await leadWork.leadWork(event.lead_id, event.run_id);
+    // Gone to a later run (which has its own events), or past research already.
+    if (work === null || work.status !== 'pending') return null;
+
+    const prompt = work.researchPrompt === null ? {} : { prompt: work.researchPrompt };
+    const found = await attempt({ uow, leadWork, wasPushback: isPushback }, work, () => research.research({ lead: work.lead, ...prompt }, context.signal));
+    // Saved, or (another delivery saved first) its cost recorded all the same.
+    return decide(leadWork.saveResearch(work.leadId, work.runId, found, costOf(found.usage, pricing.research)), {
+      events: (saved) => (saved ? [{ type: 'lead.researched', run_id: work.runId, lead_id: work.leadId }] : []),
+      after: (saved) => {
+        if (saved) context.log.info({ model: found.model, citations: found.citations.length }, 'lead researched');
+      },
+    });
+  }
+
+  async giveUp(event: LeadExtracted, reason: string, context: HandlerContext): Promise<Decision> {
+    return decide(this.#deps.leadWork.saveFailed(event.lead_id, event.run_id, failureReason('research', reason, context)), {
+      events: (failed) => (failed ? [{ type: 'lead.failed', run_id: event.run_id, lead_id: event.lead_id }] : []),
+      after: (failed) => {
+        if (failed) context.log.warn({ reason }, 'lead failed in research');
+      },
+    });
+  }
+}
