@@ -5,7 +5,6 @@
  */
 import type { EventOf, EventType } from '../domain/campaigns/events.ts';
 import type { Log } from './logger.port.ts';
-import type { ProviderGate } from './provider-gate.port.ts';
 
 export interface HandlerContext {
   /** 1 on the first delivery of this message. */
@@ -21,9 +20,9 @@ export interface EventHandler<T extends EventType> {
   /**
    * Handles one event. Returning acknowledges it. Throwing `PermanentFailure` calls `giveUp` at
    * once; any other error is retried with the consumer's backoff (or the error's `retryAfterMs`)
-   * until `maxDeliver`, then `giveUp` is called with the last error's message. A provider's
-   * pushback (`isProviderPushback`: out of credit, circuit open, rate limited) is retried and
-   * never given up: the event is not at fault.
+   * until `maxDeliver`, then `giveUp` is called with the last error's message. An outside API's
+   * pushback (`isPushback` in outside-api.port.ts: paused, circuit open, rate limited) is retried
+   * and never given up: the event is not at fault.
    */
   handle(event: EventOf<T>, context: HandlerContext): Promise<void>;
   /** Settles the event for good after its retries (e.g. the lead becomes `failed` with the reason). */
@@ -41,6 +40,15 @@ export interface ConsumerSettings {
   readonly maxAckPending: number;
 }
 
+/**
+ * What the runner waits at before each pull. Declared here, by what the runner needs, so that
+ * the runner knows no outside API: an `ApiGate` (outside-api.port.ts) is one.
+ */
+export interface PullGate {
+  /** Resolves with the most messages to pull now (`Infinity`: no limit); rejects with the signal's reason on abort. */
+  wait(signal: AbortSignal): Promise<number>;
+}
+
 /** What the broker needs to know of a consumer: enough to provision it, without its handler. */
 export interface ConsumerTopology<T extends EventType = EventType> {
   /** Durable name, e.g. `research`. */
@@ -52,10 +60,10 @@ export interface ConsumerTopology<T extends EventType = EventType> {
 export interface ConsumerDeclaration<T extends EventType = EventType> extends ConsumerTopology<T> {
   readonly handler: EventHandler<T>;
   /**
-   * The provider the handler calls, when it calls one: the runner waits at this gate before each
-   * pull, so no message is taken while the provider is paused or its circuit is open.
+   * The outside API's gate, when the handler calls one (`OutsideApi.gate`): the runner waits at
+   * it before each pull, so no message is taken while the API is paused or its circuit is open.
    */
-  readonly gate?: ProviderGate;
+  readonly gate?: PullGate;
   /**
    * Handlers at once for this consumer in one process, when it should differ from the runner's
    * default; `maxAckPending` still caps it. A consumer whose calls a provider limiter paces wants

@@ -21,10 +21,11 @@ import { PostgresCampaignStore } from '../adapters/postgres/campaign-store.ts';
 import { createSql } from '../adapters/postgres/client.ts';
 import { migrate } from '../adapters/postgres/migrate.ts';
 import { PostgresReadinessProbe } from '../adapters/postgres/readiness.ts';
+import { DEFAULT_LIMITER_SETTINGS } from '../adapters/outside-api/index.ts';
+import { PROVIDER_APIS } from '../adapters/providers/apis.ts';
 import { createProviders } from '../adapters/providers/index.ts';
-import { createResilientProviders, type ResilienceConfig } from '../adapters/providers/resilience/index.ts';
-import { DEFAULT_LIMITER_SETTINGS } from '../adapters/providers/resilience/limiter.ts';
-import { NatsProviderStatusReader } from '../adapters/nats/provider-status.ts';
+import { createResilientProviders, type ResilienceConfig } from '../adapters/providers/resilient.ts';
+import { NatsApiStatusReader } from '../adapters/nats/api-status.ts';
 import { OtelTracing, startTelemetry } from '../adapters/telemetry/tracing.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../domain/leads/import-error.ts';
 import type { ConsumerSettingsOverrides } from './app/consumers.ts';
@@ -96,7 +97,7 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
         submitCampaign: new SubmitCampaignService({ reader, limits, store, files, publisher }),
         campaignQueries: store,
         runWatcher: notifications,
-        providerStatus: await NatsProviderStatusReader.open(nc, { bucket: names.providerBucket }),
+        providerStatus: await NatsApiStatusReader.open(nc, { bucket: names.apiBucket, apis: PROVIDER_APIS }),
         pricing: config.pricing,
       });
       const server = await startHttpServer(app, { port: config.port });
@@ -115,11 +116,12 @@ export async function startSystem(config: Config, logger: Logger): Promise<Runni
       const raw = needsProviders ? await createProviders(config.providers, logger) : undefined;
       if (raw !== undefined) stops.push(() => raw.close());
       // Circuit breakers, the rate budget shared by every worker (NATS KV), adaptive concurrency,
-      // the out-of-credit pause, and the gates that stop pulling while a provider is down.
+      // each call's timeout, the account-level pause, and the gates that stop pulling while a
+      // provider is down.
       const providers =
         raw === undefined
           ? undefined
-          : await createResilientProviders(nc, raw, { config: resilienceConfig(config), bucket: names.providerBucket, log: logger });
+          : await createResilientProviders(nc, raw, { config: resilienceConfig(config), bucket: names.apiBucket, log: logger });
       if (providers !== undefined) stops.push(() => Promise.resolve(providers.close()));
       const declarations = pipelineConsumers(
         {
@@ -169,5 +171,5 @@ function resilienceConfig(config: Config): ResilienceConfig {
   const { breaker, ...rest } = config.resilience;
   const defined = <T extends object>(value: T) =>
     Object.fromEntries(Object.entries(value).filter(([, setting]) => setting !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
-  return { ...defined(rest), breaker: defined(breaker) };
+  return { ...defined(rest), timeoutMs: config.providers.timeoutMs, breaker: defined(breaker) };
 }

@@ -21,7 +21,7 @@
  * shuts can still take messages until it expires, so gated pulls expire after a second; a
  * message taken then is refused by the provider's breaker or pause and retried, never given up.
  *
- * A provider's pushback (`isProviderPushback`: out of credit, circuit open, rate limited) never
+ * An outside API's pushback (`isPushback`: paused, circuit open, rate limited) never
  * gives a message up: the event is not at fault. Before the last delivery it is nak'ed with the
  * provider's delay; on the last one JetStream would not deliver it again, so a fresh copy is
  * published to the same subject (with its trace context) and the original acked, and the copy
@@ -41,8 +41,7 @@ import {
   type HandlerContext,
 } from '../../ports/event-consumer.port.ts';
 import type { Log } from '../../ports/logger.port.ts';
-import { isProviderPushback } from '../../ports/provider-gate.port.ts';
-import { ProviderError } from '../../ports/providers.port.ts';
+import { isPushback, OutsideApiError } from '../../ports/outside-api.port.ts';
 import { getTracer } from '../telemetry/tracing.ts';
 import { decode, EventDecodeError } from './event-codec.ts';
 import { assertSubjectPrefix, deadLetterSubject } from './subjects.ts';
@@ -337,7 +336,7 @@ class ConsumerWorker {
     if (isPermanent(error)) {
       log.warn(fields, 'handler failed permanently: giving up');
       await this.#giveUp(delivery, event, reason, handlerContext);
-    } else if (isProviderPushback(error) && deliveryCount >= maxDeliver) {
+    } else if (isPushback(error) && deliveryCount >= maxDeliver) {
       await this.#requeue(delivery, log, fields);
     } else if (deliveryCount >= maxDeliver) {
       log.error(fields, 'handler failed on its last delivery: giving up');
@@ -420,12 +419,12 @@ class ConsumerWorker {
 
 /** `rejected` is the provider refusing this input: retrying cannot help. */
 function isPermanent(error: unknown): boolean {
-  return error instanceof PermanentFailure || (error instanceof ProviderError && error.failure === 'rejected');
+  return error instanceof PermanentFailure || (error instanceof OutsideApiError && error.failure === 'rejected');
 }
 
 function retryDelay(error: unknown, deliveryCount: number, backoffMs: readonly number[]): number {
   if (error instanceof RetryLater) return error.retryAfterMs;
-  if (error instanceof ProviderError && error.retryAfterMs !== undefined) return error.retryAfterMs;
+  if (error instanceof OutsideApiError && error.retryAfterMs !== undefined) return error.retryAfterMs;
   return backoffDelay(backoffMs, deliveryCount);
 }
 

@@ -26,7 +26,7 @@
  */
 import type { KpiRates } from '../../domain/campaigns/run.ts';
 import type { Pricing } from '../../domain/pricing/pricing.ts';
-import type { ProviderGate } from '../../ports/provider-gate.port.ts';
+import type { ApiGate } from '../../ports/outside-api.port.ts';
 import type { ImportLimits } from '../../domain/leads/import-error.ts';
 import type { ExtractionStore, LeadWorkStore, ProjectionStore } from '../../ports/campaign-store.port.ts';
 import type { EventType } from '../../domain/campaigns/events.ts';
@@ -80,7 +80,7 @@ export interface PipelineDeps {
   /** Prices of provider calls (default DEFAULT_PRICING). */
   readonly pricing?: Pricing;
   /** Research and personalization pull only while their provider is usable. */
-  readonly gates?: { readonly research?: ProviderGate; readonly personalization?: ProviderGate };
+  readonly gates?: { readonly research?: ApiGate; readonly personalization?: ApiGate };
   /** Phrases an opening line may not use (default DEFAULT_BANNED_PHRASES). */
   readonly bannedPhrases?: readonly string[];
   /** Leads per insert statement in extraction (default 1000). */

@@ -10,7 +10,7 @@ import type { LeadStatus } from '../../domain/campaigns/run.ts';
 import type { LeadWorkStore, RunCompletion } from '../../ports/campaign-store.port.ts';
 import type { HandlerContext } from '../../ports/event-consumer.port.ts';
 import type { EventPublisher } from '../../ports/event-publisher.port.ts';
-import { isProviderPushback } from '../../ports/provider-gate.port.ts';
+import { isPushback } from '../../ports/outside-api.port.ts';
 
 /** The event that carries a lead on from the state it is in. */
 export function leadEvent(runId: string, leadId: string, status: LeadStatus): DomainEvent {
@@ -57,7 +57,7 @@ export async function attempt<T>(store: LeadWorkStore, lead: { readonly leadId: 
     // The count is for the user to see; the provider's error is what the retry and the lead's
     // failure reason are about, so a store that cannot count it (the database down) must not
     // replace it: the next delivery finds the database again, or fails on it by itself.
-    if (!isProviderPushback(error)) await store.recordAttempt(lead.leadId, lead.runId).catch(() => {});
+    if (!isPushback(error)) await store.recordAttempt(lead.leadId, lead.runId).catch(() => {});
     throw error;
   }
 }

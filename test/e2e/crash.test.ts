@@ -101,7 +101,7 @@ describe('a worker killed mid-campaign', () => {
     for (const child of [edge, ...workers]) child?.kill('SIGKILL');
     const nc = await connectTestNats();
     const names = natsNames(namespace);
-    await deleteStreams(nc, names.streamName, deadLetterStreamName(names.streamName), `OBJ_${names.bucket}`, `KV_${names.providerBucket}`);
+    await deleteStreams(nc, names.streamName, deadLetterStreamName(names.streamName), `OBJ_${names.bucket}`, `KV_${names.apiBucket}`);
     await nc.drain();
     await sandbox?.close();
     await database?.drop();

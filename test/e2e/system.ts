@@ -16,7 +16,7 @@ import { createHttpApp } from '../../adapters/http/app.ts';
 import { startHttpServer, type RunningHttpServer } from '../../adapters/http/server.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
 import { startConsumers, type RunningConsumers } from '../../adapters/nats/consumer-runner.ts';
-import { createResilientProviders } from '../../adapters/providers/resilience/index.ts';
+import { createResilientProviders } from '../../adapters/providers/resilient.ts';
 import { NatsObjectLeadFileStore } from '../../adapters/nats/file-store.ts';
 import { JetStreamEventPublisher } from '../../adapters/nats/publisher.ts';
 import { NatsRunNotifications } from '../../adapters/nats/run-notifications.ts';

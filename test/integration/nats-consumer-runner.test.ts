@@ -11,7 +11,7 @@ import {
   type EventHandler,
   type HandlerContext,
 } from '../../ports/event-consumer.port.ts';
-import { ProviderError } from '../../ports/providers.port.ts';
+import { OutsideApiError } from '../../ports/outside-api.port.ts';
 import { startConsumers, type RunningConsumers } from '../../adapters/nats/consumer-runner.ts';
 import { JetStreamEventPublisher } from '../../adapters/nats/publisher.ts';
 import { deadLetterStreamName, provisionTopology } from '../../adapters/nats/topology.ts';
@@ -150,7 +150,7 @@ describe('startConsumers', () => {
     let calls = 0;
     const { handler, deliveries, givenUp } = recordingHandler(() => {
       calls += 1;
-      throw calls === 1 ? new PermanentFailure('lead has no company') : new ProviderError('perplexity', 'rejected', 'HTTP 400');
+      throw calls === 1 ? new PermanentFailure('lead has no company') : new OutsideApiError('research', 'rejected', 'HTTP 400');
     });
     const { publishLead } = await run(handler);
     await publishLead();
@@ -169,7 +169,7 @@ describe('startConsumers', () => {
     const { handler, deliveries, givenUp } = recordingHandler(() => {
       calls += 1;
       if (calls === 1) throw new RetryLater('slow down', 150);
-      if (calls === 2) throw new ProviderError('openrouter', 'rate_limited', 'HTTP 429', 250);
+      if (calls === 2) throw new OutsideApiError('personalization', 'rate_limited', 'HTTP 429', { retryAfterMs: 250 });
     });
     // The backoff alone would wait 10 s: the errors' delays win.
     const { publishLead } = await run(handler, { ...fast, backoffMs: [10_000] });

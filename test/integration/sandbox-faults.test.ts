@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_LATENCY_SIGMA, faultInterceptors, logNormal, sandboxFaults, stream, type FaultSettings } from '../../adapters/sandbox/faults.ts';
 import type { Sandbox } from '../../adapters/sandbox/server.ts';
-import { ProviderError } from '../../ports/providers.port.ts';
+import { OutsideApiError } from '../../ports/outside-api.port.ts';
 import { adaptersFor, startTestSandbox, testLead } from '../support/sandbox.ts';
 
 const open: Sandbox[] = [];
@@ -98,13 +98,13 @@ describe('sandbox faults', () => {
     const signal = AbortSignal.timeout(5_000);
 
     const researchFailure = await research.research({ lead }, signal).catch((error: unknown) => error);
-    expect(researchFailure).toBeInstanceOf(ProviderError);
-    expect((researchFailure as ProviderError).failure).toBe('malformed');
+    expect(researchFailure).toBeInstanceOf(OutsideApiError);
+    expect((researchFailure as OutsideApiError).failure).toBe('malformed');
 
     const researched = { text: 'Acme Robotics opened a new office in Lisbon in March 2026.', citations: [], model: 'sandbox/research-1' };
     const writerFailure = await writer.write({ lead, research: researched }, signal).catch((error: unknown) => error);
-    expect(writerFailure).toBeInstanceOf(ProviderError);
-    expect((writerFailure as ProviderError).failure).toBe('malformed');
+    expect(writerFailure).toBeInstanceOf(OutsideApiError);
+    expect((writerFailure as OutsideApiError).failure).toBe('malformed');
   });
 
   it('draws log-normal latencies around the median, the same draws for the same seed', () => {
