@@ -139,7 +139,8 @@ export class ResilientApi implements OutsideApi {
     this.#limiter = createApiLimiter({
       api: spec.name,
       ...(budget === undefined ? {} : { budget }),
-      log: this.#log,
+      // The limiter names the API in its own lines: the parent log, so the field comes once.
+      log,
       settings: {
         ...(rpm === undefined ? {} : { rpm }),
         // Unset: the limiter's default, which depends on whether there is a rate cap.
