@@ -6,6 +6,8 @@
  *   src/app/   use cases: orchestrate ports, import domain and ports only
  *   adapters/  the only place an SDK or Node's I/O modules are imported
  *   src/main.ts, src/compose.ts: the one composition root that wires adapters to ports
+ *   adapters/outside-api/: the resilience every outside API shares (breaker, rate budget,
+ *     timeout, pause); the only importer of opossum, and it knows no protocol adapter
  */
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -44,6 +46,22 @@ module.exports = {
       severity: 'error',
       from: { path: '^adapters/' },
       to: { path: '^src/' },
+    },
+    {
+      name: 'opossum-only-in-the-outside-api-wrapper',
+      comment:
+        'The circuit breaker library is a detail of adapters/outside-api: an outside API gets its breaker (and its rate budget, timeout and pause) from the wrapper, never one of its own.',
+      severity: 'error',
+      from: { pathNot: '^adapters/outside-api/' },
+      // Resolved through node_modules, which may be a symlink to another checkout's.
+      to: { path: '(^|/)node_modules/(@types/)?opossum/' },
+    },
+    {
+      name: 'outside-api-wrapper-knows-no-provider',
+      comment: 'adapters/outside-api serves any outside API, so it imports no protocol adapter: adapters/providers uses it, never the reverse.',
+      severity: 'error',
+      from: { path: '^adapters/outside-api/' },
+      to: { path: '^adapters/providers/' },
     },
     {
       name: 'production-code-does-not-import-tests',

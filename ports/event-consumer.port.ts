@@ -60,7 +60,10 @@ export interface ConsumerTopology<T extends EventType = EventType> {
   readonly settings: ConsumerSettings;
 }
 
-/** Held by a consumer before each pull while its outside API may not take work (see outside-api.port.ts). */
+/**
+ * What the runner waits at before each pull. Declared here, by what the runner needs, so that the
+ * runner knows no outside API: an `ApiGate` (outside-api.port.ts) is one.
+ */
 export interface PullGate {
   /** Resolves with the most messages to pull now (`Infinity` while open); rejects with the signal's reason on abort. */
   wait(signal: AbortSignal): Promise<number>;

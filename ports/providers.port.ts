@@ -49,27 +49,3 @@ export interface MessageWriter {
   /** With `feedback`, the writer is told what was wrong with its earlier line and writes it again. */
   write(input: { lead: LeadProfile; research: Research; prompt?: string; feedback?: DraftFeedback }, signal: AbortSignal): Promise<Draft>;
 }
-
-/**
- * How a provider call failed, as the pipeline must react to it:
- * - `rate_limited`: too fast; retry after `retryAfterMs` when given. Not a health problem.
- * - `unavailable`: 5xx, timeout, connection error; retry with backoff.
- * - `out_of_credit`: 402; pause the provider, fail no lead.
- * - `rejected`: the provider refuses this input (4xx); retrying will not help.
- * - `malformed`: the answer broke the expected shape; retry.
- */
-export type ProviderFailure = 'rate_limited' | 'unavailable' | 'out_of_credit' | 'rejected' | 'malformed';
-
-export class ProviderError extends Error {
-  readonly provider: string;
-  readonly failure: ProviderFailure;
-  readonly retryAfterMs: number | undefined;
-
-  constructor(provider: string, failure: ProviderFailure, message: string, retryAfterMs?: number) {
-    super(message);
-    this.name = 'ProviderError';
-    this.provider = provider;
-    this.failure = failure;
-    this.retryAfterMs = retryAfterMs;
-  }
-}

@@ -15,7 +15,11 @@
  *   --timeout-rate <0..1>  no answer until the client gives up
  *   --malformed-rate <0..1> a 200 whose content breaks the expected shape
  *   --credit <n>           402 after n calls (each endpoint its own account)
+ *   --unauthorized         401 invalid_api_key on every request: a rejected key
+ *   --unknown-model        404 model_not_found on every request: a retired model
  *   --seed <n>             the same random draws on every run
+ * SIGUSR2 restores the key and the model (`kill -USR2 <pid>`), as when an operator fixes them:
+ * the service's next probe call succeeds and its pause ends.
  */
 import { parseArgs } from 'node:util';
 import { sandboxFaults, type FaultSettings } from '../adapters/sandbox/faults.ts';
@@ -34,6 +38,8 @@ const { values } = parseArgs({
     'timeout-rate': { type: 'string' },
     'malformed-rate': { type: 'string' },
     credit: { type: 'string' },
+    unauthorized: { type: 'boolean', default: false },
+    'unknown-model': { type: 'boolean', default: false },
     seed: { type: 'string' },
   },
 });
@@ -76,6 +82,8 @@ const settings: FaultSettings = {
   ...(timeoutRate === undefined ? {} : { timeoutRate }),
   ...(malformedRate === undefined ? {} : { malformedRate }),
   ...(credit === undefined ? {} : { credit }),
+  ...(values.unauthorized ? { unauthorized: true } : {}),
+  ...(values['unknown-model'] ? { unknownModel: true } : {}),
   ...(seed === undefined ? {} : { seed }),
 };
 
@@ -91,7 +99,14 @@ console.log(`sandbox provider listening: ${sandbox.url}`);
 console.log(`  research (Responses API):   POST ${sandbox.url}/responses`);
 console.log(`  writer (chat completions):  POST ${sandbox.url}/chat/completions`);
 console.log('  set PERPLEXITY_BASE_URL and OPENROUTER_BASE_URL to the URL above, with any non-empty API keys');
-if (faults.interceptors.length > 0) console.log(`  faults: ${JSON.stringify(settings)}`);
+if (Object.keys(settings).length > 0) console.log(`  faults: ${JSON.stringify(settings)}`);
+if (settings.unauthorized === true || settings.unknownModel === true) console.log(`  kill -USR2 ${process.pid} restores the key and the model`);
+
+process.on('SIGUSR2', () => {
+  faults.restoreKey();
+  faults.restoreModel();
+  console.log('SIGUSR2: key and model restored');
+});
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

@@ -15,7 +15,6 @@ import { connectNats, NatsReadinessProbe } from '../adapters/nats/connection.ts'
 import { NatsConsumerDirectory } from '../adapters/nats/consumer-directory.ts';
 import { NatsObjectLeadFileStore } from '../adapters/nats/file-store.ts';
 import { natsNames } from '../adapters/nats/namespace.ts';
-import { NatsProviderStatusReader } from '../adapters/nats/provider-status.ts';
 import { JetStreamEventPublisher } from '../adapters/nats/publisher.ts';
 import { startConsumers } from '../adapters/nats/runner/index.ts';
 import { NatsRunNotifications } from '../adapters/nats/run-notifications.ts';
@@ -24,9 +23,11 @@ import { createSql } from '../adapters/postgres/client.ts';
 import { migrate } from '../adapters/postgres/migrate.ts';
 import { PostgresReadinessProbe } from '../adapters/postgres/readiness.ts';
 import { createPostgresStores, type PostgresStores } from '../adapters/postgres/stores/index.ts';
+import { DEFAULT_LIMITER_SETTINGS } from '../adapters/outside-api/index.ts';
+import { PROVIDER_APIS } from '../adapters/providers/apis.ts';
 import { createProviders } from '../adapters/providers/index.ts';
-import { createResilientProviders, type ResilienceConfig, type ResilientProviders } from '../adapters/providers/resilience/index.ts';
-import { DEFAULT_LIMITER_SETTINGS } from '../adapters/providers/resilience/limiter.ts';
+import { createResilientProviders, type ResilienceConfig, type ResilientProviders } from '../adapters/providers/resilient.ts';
+import { NatsApiStatusReader } from '../adapters/nats/api-status.ts';
 import { OtelTracing, startTelemetry } from '../adapters/telemetry/tracing.ts';
 import { DEFAULT_BANNED_PHRASES } from '../domain/personalization/banned-phrases.ts';
 import type { KpiRates } from '../domain/campaigns/run.ts';
@@ -130,7 +131,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     const files = await NatsObjectLeadFileStore.open(nc, { bucket: names.bucket });
     const notifications = new NatsRunNotifications(nc, { prefix: names.prefix });
     const directory = new NatsConsumerDirectory(nc, { streamName: names.streamName, prefix: names.prefix });
-    const providerStatus = await NatsProviderStatusReader.open(nc, { bucket: names.providerBucket });
+    const providerStatus = await NatsApiStatusReader.open(nc, { bucket: names.apiBucket, apis: PROVIDER_APIS });
     const reader = new CsvLeadFileReader();
     const limits = DEFAULT_IMPORT_LIMITS;
 
@@ -140,7 +141,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
       providers ??= (async () => {
         const raw = await createProviders(config.providers, logger);
         stops.push(() => raw.close());
-        const resilient = await createResilientProviders(nc, raw, { config: resilienceConfig(config), bucket: names.providerBucket, log: logger });
+        const resilient = await createResilientProviders(nc, raw, { config: resilienceConfig(config), bucket: names.apiBucket, log: logger });
         stops.push(() => Promise.resolve(resilient.close()));
         return resilient;
       })();
@@ -148,7 +149,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     };
     const maxConcurrency = config.resilience.maxConcurrency ?? DEFAULT_LIMITER_SETTINGS.maxConcurrency;
     const apis: ApiDirectory = {
-      gate: (api) => ({ wait: async (signal) => (await resilientProviders()).gates[api as 'research' | 'personalization'].wait(signal) }),
+      gate: (api) => ({ wait: async (signal) => (await resilientProviders()).apis.get(api).gate.wait(signal) }),
       maxConcurrency: () => maxConcurrency,
     };
 
@@ -200,7 +201,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
         uow: stores.uow,
         activity: directory,
         stages: leadStages(enabled),
-        isPaused: async (api) => (await providerStatus.current()).some((status) => status.provider === api && status.state !== 'ok'),
+        isPaused: async (api) => (await providerStatus.current()).some((status) => status.api === api && status.state !== 'ok'),
         log: logger,
         leaseMs: config.reconciler.leaseMs,
       });
@@ -290,5 +291,5 @@ function resilienceConfig(config: Config): ResilienceConfig {
   const { breaker, ...rest } = config.resilience;
   const defined = <T extends object>(value: T) =>
     Object.fromEntries(Object.entries(value).filter(([, setting]) => setting !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
-  return { ...defined(rest), breaker: defined(breaker) };
+  return { ...defined(rest), timeoutMs: config.providers.timeoutMs, breaker: defined(breaker) };
 }

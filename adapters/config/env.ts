@@ -111,7 +111,7 @@ const EnvSchema = v.pipe(
     RESEARCH_MODEL: optionalNonEmpty(v.string()),
     PERSONALIZATION_MODEL: optionalNonEmpty(v.string()),
     PROVIDER_TIMEOUT_MS: milliseconds('60000', 1000),
-    // Rate limits and resilience (adapters/providers/resilience); unset: the defaults there.
+    // Rate limits and resilience (adapters/providers/resilient.ts, adapters/outside-api); unset: the defaults there.
     RESEARCH_RPM: wholeNumber(0, 100_000),
     PERSONALIZATION_RPM: wholeNumber(0, 100_000),
     PROVIDER_INITIAL_CONCURRENCY: wholeNumber(1, 1_000),

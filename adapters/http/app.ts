@@ -15,7 +15,7 @@ import type { Pricing } from '../../domain/pricing/pricing.ts';
 import type { CampaignQueries } from '../../ports/campaign-queries.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
-import type { ProviderStatusReader } from '../../ports/provider-gate.port.ts';
+import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
 import type { RunWatcher } from '../../ports/run-notifications.port.ts';
 import type { SubmitCampaign } from '../../ports/submit-campaign.port.ts';
 import type { TokenVerifier } from '../../ports/token-verifier.port.ts';
@@ -49,7 +49,7 @@ export interface HttpAppDeps {
   /** Wakes the run event stream when a run changes (its fallback is polling). */
   readonly runWatcher: RunWatcher;
   /** The providers' shared state, shown on a waiting run's status (e.g. paused: out of credit). */
-  readonly providerStatus: ProviderStatusReader;
+  readonly providerStatus: ApiStatusReader;
 }
 
 /** The one route that accepts `?access_token=`, for browsers' EventSource. */

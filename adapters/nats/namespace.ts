@@ -1,5 +1,5 @@
 import { DEFAULT_LEAD_FILE_BUCKET } from './file-store.ts';
-import { DEFAULT_PROVIDER_BUCKET } from './provider-status.ts';
+import { DEFAULT_API_BUCKET } from './api-status.ts';
 import { DEFAULT_STREAM_NAME } from './topology.ts';
 
 export interface NatsNames {
@@ -7,8 +7,8 @@ export interface NatsNames {
   readonly prefix: string;
   readonly streamName: string;
   readonly bucket: string;
-  /** KV bucket of the providers' shared rate budget and pause/circuit state. */
-  readonly providerBucket: string;
+  /** KV bucket of the outside APIs' shared rate budgets and pause/circuit states. */
+  readonly apiBucket: string;
 }
 
 /**
@@ -17,13 +17,13 @@ export interface NatsNames {
  */
 export function natsNames(namespace?: string): NatsNames {
   if (namespace === undefined) {
-    return { prefix: '', streamName: DEFAULT_STREAM_NAME, bucket: DEFAULT_LEAD_FILE_BUCKET, providerBucket: DEFAULT_PROVIDER_BUCKET };
+    return { prefix: '', streamName: DEFAULT_STREAM_NAME, bucket: DEFAULT_LEAD_FILE_BUCKET, apiBucket: DEFAULT_API_BUCKET };
   }
   return {
     prefix: `${namespace}.`,
     // Stream names may not hold '.', and upper case keeps them apart from subjects at a glance.
     streamName: `${DEFAULT_STREAM_NAME}_${namespace.toUpperCase().replaceAll('-', '_')}`,
     bucket: `${DEFAULT_LEAD_FILE_BUCKET}-${namespace}`,
-    providerBucket: `${DEFAULT_PROVIDER_BUCKET}-${namespace}`,
+    apiBucket: `${DEFAULT_API_BUCKET}-${namespace}`,
   };
 }

@@ -27,7 +27,7 @@ export class PostgresOutboxStore implements OutboxStore {
   }
 
   relay(limit: number, publish: (events: readonly StoredEvent[]) => Promise<RelayOutcome>): Promise<number> {
-    return this.#sql.begin(async (tx) => {
+    return this.#sql.begin<number>(async (tx) => {
       const rows = await tx<OutboxRow[]>`
         select id::text as id, payload, trace from outbox
         where available_at <= now()
@@ -48,11 +48,11 @@ export class PostgresOutboxStore implements OutboxStore {
       }
       await Promise.all(work);
       return rows.length;
-    }) as Promise<number>;
+    });
   }
 
   async onCommitted(listener: () => void): Promise<() => Promise<void>> {
-    const { unlisten } = await this.#sql.listen(CHANNEL, () => listener());
-    return unlisten;
+    const subscription = await this.#sql.listen(CHANNEL, () => listener());
+    return () => subscription.unlisten();
   }
 }

@@ -11,9 +11,11 @@
  */
 import type OpenAI from 'openai';
 import * as v from 'valibot';
+import type { OutsideApiName } from '../../ports/outside-api.port.ts';
 import type { Draft, DraftFeedback, LeadProfile, MessageWriter, Research } from '../../ports/providers.port.ts';
 import { providerClient } from './client.ts';
-import { failureForStatus, providerError, toProviderError } from './errors.ts';
+import { failureForStatus, providerError, toProviderError, type ErrorSource } from './errors.ts';
+import { PERSONALIZATION_API } from './apis.ts';
 import { rewriteInput, writerInput, writerInstructions } from './prompts.ts';
 
 export const OPENROUTER_BASE_URL = 'https://openrouter.ai/api/v1';
@@ -31,8 +33,13 @@ export interface OpenRouterWriterOptions {
   readonly model?: string;
   /** Per-call limit, on top of the caller's AbortSignal. Default 60 s. */
   readonly timeoutMs?: number;
-  /** How errors name this provider. Default `openrouter`. */
+  /** How error messages name this provider. Default `openrouter`. */
   readonly name?: string;
+  /**
+   * The outside API these calls are, as the pipeline names it: the errors' `api`, which must be
+   * the resilient wrapper's name. Default `personalization`.
+   */
+  readonly api?: OutsideApiName;
 }
 
 const OPENER_JSON_SCHEMA = {
@@ -69,11 +76,11 @@ const CompletionBody = v.object({
 export class OpenRouterMessageWriter implements MessageWriter {
   readonly #client: OpenAI;
   readonly #model: string;
-  readonly #name: string;
+  readonly #source: ErrorSource;
 
   constructor(options: OpenRouterWriterOptions) {
     this.#model = options.model ?? DEFAULT_PERSONALIZATION_MODEL;
-    this.#name = options.name ?? 'openrouter';
+    this.#source = { api: options.api ?? PERSONALIZATION_API, provider: options.name ?? 'openrouter' };
     this.#client = providerClient({
       apiKey: options.apiKey,
       baseURL: options.baseURL ?? OPENROUTER_BASE_URL,
@@ -100,31 +107,31 @@ export class OpenRouterMessageWriter implements MessageWriter {
         { signal },
       );
     } catch (error) {
-      throw toProviderError(this.#name, error);
+      throw toProviderError(this.#source, error);
     }
     return this.#read(answer);
   }
 
   #read(answer: unknown): Draft {
     const parsed = v.safeParse(CompletionBody, answer);
-    if (!parsed.success) throw providerError(this.#name, 'malformed', { detail: 'unexpected response shape' });
+    if (!parsed.success) throw providerError(this.#source, 'malformed', { detail: 'unexpected response shape' });
     const body = parsed.output;
 
     if (body.error != null) {
       const status = Number(body.error.code);
       throw Number.isInteger(status) && status >= 400
-        ? providerError(this.#name, failureForStatus(status), { status, detail: 'error in a 200 answer' })
-        : providerError(this.#name, 'unavailable', { detail: 'error in a 200 answer' });
+        ? providerError(this.#source, failureForStatus(status), { status, detail: 'error in a 200 answer' })
+        : providerError(this.#source, 'unavailable', { detail: 'error in a 200 answer' });
     }
     const choice = body.choices?.[0];
-    if (choice === undefined) throw providerError(this.#name, 'malformed', { detail: 'no choices' });
-    if (choice.message.refusal != null && choice.message.refusal !== '') throw providerError(this.#name, 'rejected', { detail: 'model refused' });
-    if (choice.finish_reason === 'content_filter') throw providerError(this.#name, 'rejected', { detail: 'content filter' });
-    if (choice.finish_reason === 'error') throw providerError(this.#name, 'unavailable', { detail: 'upstream error' });
+    if (choice === undefined) throw providerError(this.#source, 'malformed', { detail: 'no choices' });
+    if (choice.message.refusal != null && choice.message.refusal !== '') throw providerError(this.#source, 'rejected', { detail: 'model refused' });
+    if (choice.finish_reason === 'content_filter') throw providerError(this.#source, 'rejected', { detail: 'content filter' });
+    if (choice.finish_reason === 'error') throw providerError(this.#source, 'unavailable', { detail: 'upstream error' });
 
     const opener = parseOpener(choice.message.content ?? '');
     if (opener === undefined) {
-      throw providerError(this.#name, 'malformed', { detail: choice.finish_reason === 'length' ? 'answer cut off' : 'not the expected JSON' });
+      throw providerError(this.#source, 'malformed', { detail: choice.finish_reason === 'length' ? 'answer cut off' : 'not the expected JSON' });
     }
     return {
       message: opener.message,

@@ -5,9 +5,11 @@
  */
 import type OpenAI from 'openai';
 import * as v from 'valibot';
+import type { OutsideApiName } from '../../ports/outside-api.port.ts';
 import type { Citation, LeadProfile, Research, ResearchProvider } from '../../ports/providers.port.ts';
 import { providerClient } from './client.ts';
-import { providerError, toProviderError } from './errors.ts';
+import { providerError, toProviderError, type ErrorSource } from './errors.ts';
+import { RESEARCH_API } from './apis.ts';
 import { researchInput, researchInstructions } from './prompts.ts';
 
 export const PERPLEXITY_BASE_URL = 'https://api.perplexity.ai/v1';
@@ -26,8 +28,13 @@ export interface PerplexityResearchOptions {
   readonly model?: string;
   /** Per-call limit, on top of the caller's AbortSignal. Default 60 s. */
   readonly timeoutMs?: number;
-  /** How errors name this provider. Default `perplexity`. */
+  /** How error messages name this provider. Default `perplexity`. */
   readonly name?: string;
+  /**
+   * The outside API these calls are, as the pipeline names it: the errors' `api`, which must be
+   * the resilient wrapper's name. Default `research`.
+   */
+  readonly api?: OutsideApiName;
 }
 
 // Only the fields this adapter reads; anything else in the answer is ignored.
@@ -52,11 +59,11 @@ const ResponseBody = v.object({
 export class PerplexityResearchProvider implements ResearchProvider {
   readonly #client: OpenAI;
   readonly #model: string;
-  readonly #name: string;
+  readonly #source: ErrorSource;
 
   constructor(options: PerplexityResearchOptions) {
     this.#model = options.model ?? DEFAULT_RESEARCH_MODEL;
-    this.#name = options.name ?? 'perplexity';
+    this.#source = { api: options.api ?? RESEARCH_API, provider: options.name ?? 'perplexity' };
     this.#client = providerClient({
       apiKey: options.apiKey,
       baseURL: options.baseURL ?? PERPLEXITY_BASE_URL,
@@ -78,16 +85,16 @@ export class PerplexityResearchProvider implements ResearchProvider {
         { signal },
       );
     } catch (error) {
-      throw toProviderError(this.#name, error);
+      throw toProviderError(this.#source, error);
     }
     return this.#read(answer);
   }
 
   #read(answer: unknown): Research {
     const parsed = v.safeParse(ResponseBody, answer);
-    if (!parsed.success) throw providerError(this.#name, 'malformed', { detail: 'unexpected response shape' });
+    if (!parsed.success) throw providerError(this.#source, 'malformed', { detail: 'unexpected response shape' });
     const body = parsed.output;
-    if (body.status === 'failed') throw providerError(this.#name, 'unavailable', { detail: 'response failed' });
+    if (body.status === 'failed') throw providerError(this.#source, 'unavailable', { detail: 'response failed' });
 
     const texts: string[] = [];
     const citations: Citation[] = [];
@@ -110,7 +117,7 @@ export class PerplexityResearchProvider implements ResearchProvider {
     }
 
     const text = texts.join('').trim() || (body.output_text ?? '').trim();
-    if (text === '') throw providerError(this.#name, 'malformed', { detail: 'no research text' });
+    if (text === '') throw providerError(this.#source, 'malformed', { detail: 'no research text' });
 
     return {
       text,

@@ -2,6 +2,11 @@
  * What real providers do to a client, injected into the sandbox as interceptors built from
  * settings (the `npm run sandbox` flags, or `faultInterceptors(...)` in a test):
  *
+ * - a rejected key (`unauthorized`): 401 with OpenAI's error body (`invalid_api_key`), as for a
+ *   revoked key, on every request to the endpoint until `restoreKey` (`rejectKey` starts it at
+ *   runtime).
+ * - an unknown model (`unknownModel`): 404 `model_not_found`, as for a model the provider
+ *   retired, until `restoreModel` (`retireModel` starts it at runtime).
  * - rate limit (`rpm`): a sliding-window log per endpoint. A request is admitted when fewer than
  *   `rpm` requests were admitted in the last 60 s and, unless `rpmBurst`, fewer than
  *   ceil(rpm / 60) in the last second; otherwise 429 with `retry-after` (whole seconds, rounded up)
@@ -20,10 +25,11 @@
  * - malformed answers (`malformedRate`): a 200 whose content breaks the expected shape, the same
  *   answer as the server's `malformNext`.
  *
- * That order is the order of the checks: a provider's front door (limits, credit) answers at
- * once, the model's faults come after its latency. Each random fault draws from its own stream
- * of a seeded generator, so a `seed` gives the same sequence of draws on every run and adding one
- * fault does not change the draws of another.
+ * That order is the order of the checks: a provider's front door (key, model, limits, credit)
+ * answers at once, the model's faults come after its latency. A request the key or the model
+ * turns away fills no rate window and spends no credit. Each random fault draws from its own
+ * stream of a seeded generator, so a `seed` gives the same sequence of draws on every run and
+ * adding one fault does not change the draws of another.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chatCompletion, researchResponse } from './answers.ts';
@@ -39,6 +45,10 @@ export interface FaultSettings {
   readonly rpmBurst?: boolean;
   /** Calls each endpoint's account pays for before answering 402. */
   readonly credit?: PerEndpoint<number>;
+  /** Answer 401 (`invalid_api_key`) until `restoreKey`: a rejected or revoked key. */
+  readonly unauthorized?: PerEndpoint<boolean>;
+  /** Answer 404 (`model_not_found`) until `restoreModel`: a model the provider does not know. */
+  readonly unknownModel?: PerEndpoint<boolean>;
   /** Median added latency in milliseconds. */
   readonly latencyMs?: number;
   /** Standard deviation of the latency's logarithm (default 0.35). */
@@ -53,7 +63,7 @@ export interface FaultSettings {
   readonly seed?: number;
 }
 
-export type FaultKind = 'rateLimited' | 'outOfCredit' | 'timedOut' | 'failed' | 'malformed';
+export type FaultKind = 'unauthorized' | 'unknownModel' | 'rateLimited' | 'outOfCredit' | 'timedOut' | 'failed' | 'malformed';
 
 export interface SandboxFaults {
   /** Pass to `startSandbox({ interceptors })`. */
@@ -62,6 +72,14 @@ export interface SandboxFaults {
   readonly counts: Readonly<Record<FaultKind, number>>;
   /** Tops up an account (both endpoints' when none is named): the provider answers again. */
   addCredit(calls: number, endpoint?: SandboxEndpoint): void;
+  /** Rejects the key (401) from now on, on both endpoints when none is named: a key revoked at runtime. */
+  rejectKey(endpoint?: SandboxEndpoint): void;
+  /** Accepts the key again (both endpoints when none is named): the key was fixed. */
+  restoreKey(endpoint?: SandboxEndpoint): void;
+  /** Answers 404 for the model from now on (both endpoints when none is named): the model was retired. */
+  retireModel(endpoint?: SandboxEndpoint): void;
+  /** Knows the model again (both endpoints when none is named): the configuration was fixed. */
+  restoreModel(endpoint?: SandboxEndpoint): void;
 }
 
 export const DEFAULT_LATENCY_SIGMA = 0.35;
@@ -79,6 +97,8 @@ export function faultInterceptors(settings: FaultSettings): readonly SandboxInte
 export function sandboxFaults(settings: FaultSettings): SandboxFaults {
   const rpm = perEndpoint(settings.rpm, 'rpm', 1);
   const credit = perEndpoint(settings.credit, 'credit', 0);
+  const keyRejected = switches(settings.unauthorized, 'unauthorized');
+  const modelUnknown = switches(settings.unknownModel, 'unknownModel');
   const latencyMs = checked(settings.latencyMs, 'latencyMs', (value) => Number.isFinite(value) && value >= 0, 'a non-negative number');
   const sigma = checked(settings.latencySigma, 'latencySigma', (value) => Number.isFinite(value) && value >= 0, 'a non-negative number') ?? DEFAULT_LATENCY_SIGMA;
   const errorRate = rate(settings.errorRate, 'errorRate');
@@ -86,8 +106,21 @@ export function sandboxFaults(settings: FaultSettings): SandboxFaults {
   const malformedRate = rate(settings.malformedRate, 'malformedRate');
   const seed = checked(settings.seed, 'seed', Number.isSafeInteger, 'a whole number') ?? Math.floor(Math.random() * 2 ** 32);
 
-  const counts: Record<FaultKind, number> = { rateLimited: 0, outOfCredit: 0, timedOut: 0, failed: 0, malformed: 0 };
+  const counts: Record<FaultKind, number> = { unauthorized: 0, unknownModel: 0, rateLimited: 0, outOfCredit: 0, timedOut: 0, failed: 0, malformed: 0 };
   const interceptors: SandboxInterceptor[] = [];
+
+  // Always in place (a no-op while off), so that a key or a model can fail at runtime.
+  interceptors.push(({ endpoint }) => {
+    if (keyRejected.has(endpoint)) {
+      counts.unauthorized += 1;
+      return errorReply(401, 'invalid_api_key', 'sandbox: invalid API key');
+    }
+    if (modelUnknown.has(endpoint)) {
+      counts.unknownModel += 1;
+      return errorReply(404, 'model_not_found', 'sandbox: the model does not exist');
+    }
+    return undefined;
+  });
 
   if (rpm !== undefined) {
     const limiters = new Map(
@@ -169,7 +202,28 @@ export function sandboxFaults(settings: FaultSettings): SandboxFaults {
         if (left !== undefined) balance[name] = left + calls;
       }
     },
+    rejectKey: (endpoint) => toggle(keyRejected, endpoint, true),
+    restoreKey: (endpoint) => toggle(keyRejected, endpoint, false),
+    retireModel: (endpoint) => toggle(modelUnknown, endpoint, true),
+    restoreModel: (endpoint) => toggle(modelUnknown, endpoint, false),
   };
+}
+
+/** The endpoints a boolean fault is on for. */
+function switches(value: PerEndpoint<boolean> | undefined, name: string): Set<SandboxEndpoint> {
+  if (value === undefined) return new Set();
+  if (typeof value === 'boolean') return new Set(value ? ENDPOINTS : []);
+  for (const [endpoint, on] of Object.entries(value)) {
+    if (typeof on !== 'boolean') throw new RangeError(`${name} (${endpoint}) must be true or false`);
+  }
+  return new Set(ENDPOINTS.filter((endpoint) => value[endpoint] === true));
+}
+
+function toggle(on: Set<SandboxEndpoint>, endpoint: SandboxEndpoint | undefined, value: boolean): void {
+  for (const name of endpoint === undefined ? ENDPOINTS : [endpoint]) {
+    if (value) on.add(name);
+    else on.delete(name);
+  }
 }
 
 /** The per-minute log and, unless bursts are allowed, the per-second one. */

@@ -89,7 +89,7 @@ describe('a worker killed mid-campaign', () => {
       PORT: String(port),
       LOG_LEVEL: 'warn',
     };
-    edge = start('edge');
+    edge = start('edge,relay');
     await eventually(
       'the edge to be ready',
       async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
@@ -101,7 +101,7 @@ describe('a worker killed mid-campaign', () => {
     for (const child of [edge, ...workers]) child?.kill('SIGKILL');
     const nc = await connectTestNats();
     const names = natsNames(namespace);
-    await deleteStreams(nc, names.streamName, deadLetterStreamName(names.streamName), `OBJ_${names.bucket}`, `KV_${names.providerBucket}`);
+    await deleteStreams(nc, names.streamName, deadLetterStreamName(names.streamName), `OBJ_${names.bucket}`, `KV_${names.apiBucket}`);
     await nc.drain();
     await sandbox?.close();
     await database?.drop();
@@ -123,7 +123,7 @@ describe('a worker killed mid-campaign', () => {
   it('stops cleanly on SIGTERM: exits 0, releases its messages, and a new worker finishes the run', async () => {
     const user = await testUser();
     const { status } = await submit(user);
-    const worker = start('extraction,research,personalization,projection');
+    const worker = start('extraction,research,personalization,projection,relay');
     workers.push(worker);
     await eventually('some leads to settle', async () => (await status()).processed >= LEADS / 10, 30_000);
     const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
@@ -135,7 +135,7 @@ describe('a worker killed mid-campaign', () => {
     expect((await status()).status).not.toBe('completed');
 
     const released = Date.now();
-    workers.push(start('extraction,research,personalization,projection'));
+    workers.push(start('extraction,research,personalization,projection,relay'));
     await eventually('the run to complete', async () => (await status()).status === 'completed', 60_000);
     expect(await status()).toMatchObject({ processed: LEADS, personalized: LEADS });
     expect(Date.now() - released).toBeLessThan(30_000);
@@ -145,7 +145,7 @@ describe('a worker killed mid-campaign', () => {
     const user = await testUser();
     const { campaignId, status } = await submit(user);
 
-    const first = start('extraction,research,personalization,projection');
+    const first = start('extraction,research,personalization,projection,relay');
     workers.push(first);
     await eventually('a fifth of the leads to settle', async () => (await status()).processed >= LEADS / 5, 30_000);
     first.kill('SIGKILL');
@@ -154,7 +154,7 @@ describe('a worker killed mid-campaign', () => {
     expect(atKill.status).toBe('personalizing');
     expect(atKill.processed).toBeLessThan(LEADS);
 
-    workers.push(start('extraction,research,personalization,projection'));
+    workers.push(start('extraction,research,personalization,projection,relay'));
     await eventually('the run to complete', async () => (await status()).status === 'completed', 60_000);
 
     const final = await status();

@@ -27,7 +27,7 @@ import { deadLetterStreamName, provisionTopology } from '../../adapters/nats/top
 import type { Sql } from '../../adapters/postgres/client.ts';
 import { PostgresReadinessProbe } from '../../adapters/postgres/readiness.ts';
 import { createPostgresStores, type PostgresStores } from '../../adapters/postgres/stores/index.ts';
-import { createResilientProviders } from '../../adapters/providers/resilience/index.ts';
+import { createResilientProviders } from '../../adapters/providers/resilient.ts';
 import type { Sandbox, SandboxInterceptor } from '../../adapters/sandbox/server.ts';
 import type { DomainEvent } from '../../domain/campaigns/events.ts';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
@@ -152,7 +152,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
     });
     cleanup.push(() => Promise.resolve(providers.close()));
     const apis: ApiDirectory = {
-      gate: (api) => providers.gates[api as 'research' | 'personalization'],
+      gate: (api) => providers.apis.get(api).gate,
       maxConcurrency: () => 16,
     };
 
@@ -221,7 +221,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
         uow: stores.uow,
         activity: directory,
         stages: leadStages(CONSUMERS),
-        isPaused: async (api) => (await providers.status.current()).some((status) => status.provider === api && status.state !== 'ok'),
+        isPaused: async (api) => (await providers.status.current()).some((status) => status.api === api && status.state !== 'ok'),
         log,
       }),
       log,

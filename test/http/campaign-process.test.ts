@@ -3,7 +3,7 @@ import { buffer } from 'node:stream/consumers';
 import { Objm } from '@nats-io/obj';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFileKey } from '../../src/app/submit-campaign.ts';
-import { eventSubject } from '../../adapters/nats/subjects.ts';
+import { outboxEvents } from '../support/store.ts';
 import { apiGet, postProcess, startTestServer, testUser, type TestServer, type TestUser } from '../support/http.ts';
 import { expectProblem, readJson } from './helpers.ts';
 
@@ -33,8 +33,7 @@ describe('POST /api/campaigns/process', () => {
     return row?.count ?? 0;
   }
 
-  it('answers 202 with where to follow the run, records it queued, stores the file and announces it', async () => {
-    const announced = server.nc.subscribe(eventSubject('campaign.submitted', server.subjectPrefix), { max: 1 });
+  it('answers 202 with where to follow the run, records it queued, stores the file and commits its announcement', async () => {
     const res = await postProcess(server.baseUrl, {
       token: alice.token,
       content: CSV,
@@ -69,9 +68,15 @@ describe('POST /api/campaigns/process', () => {
     const stored = await buffer(await server.files.get(runFileKey(body.run_id)));
     expect(stored.toString('utf8')).toBe(CSV);
 
-    for await (const message of announced) {
-      expect(message.json()).toMatchObject({ type: 'campaign.submitted', run_id: body.run_id, campaign_id: body.campaign_id, user_id: alice.id });
-    }
+    // Committed with the run, for the relay to publish (none runs here).
+    const announced = (await outboxEvents(server.sql)).filter((row) => row.payload.run_id === body.run_id);
+    expect(announced).toEqual([
+      {
+        event_type: 'campaign.submitted',
+        msg_id: `campaign.submitted:${body.run_id}`,
+        payload: { type: 'campaign.submitted', run_id: body.run_id, campaign_id: body.campaign_id, user_id: alice.id },
+      },
+    ]);
   });
 
   it('records allow_questions for the quality gates, and rejects a value that is not a yes or no', async () => {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NatsProviderStatus } from '../../adapters/nats/provider-status.ts';
+import { NatsPauseBoard } from '../../adapters/nats/api-status.ts';
+import { PROVIDER_APIS } from '../../adapters/providers/apis.ts';
 import { RecordingLog } from '../support/nats.ts';
 import {
   apiGet,
@@ -83,9 +84,9 @@ describe('run progress', () => {
 
     it('tells why a run in progress waits: a provider paused for lack of credit, and no more once it resumes', async () => {
       const run = await seedRun(server, { userId: alice.id, csv: CSV });
-      const board = await NatsProviderStatus.open(server.nc, { bucket: server.providerBucket, log: new RecordingLog() });
+      const board = await NatsPauseBoard.open(server.nc, { bucket: server.providerBucket, apis: PROVIDER_APIS, log: new RecordingLog() });
       try {
-        await board.pause('research', 'provider out of credit', 60_000);
+        await board.pause('research', { failure: 'out_of_credit', reason: 'provider out of credit' }, 60_000);
         const paused = await readJson<RunJson>(await apiGet(server.baseUrl, `/api/campaigns/status/${run.runId}`, alice));
         expect(paused.notices).toEqual(['research paused: provider out of credit']);
 

@@ -1,36 +1,52 @@
 /**
  * How provider failures reach the pipeline: real HTTP errors from the sandbox, a real timeout,
- * a refused connection, each mapped to the port's ProviderError kinds, with exactly one HTTP
- * request per call (the SDK's own retries are off) and nothing secret in the message.
+ * a refused connection, each mapped to the port's OutsideApiError kinds (account-level ones
+ * included: 402, 401/403, an unknown model), with exactly one HTTP request per call (the SDK's
+ * own retries are off) and nothing secret in the message.
  */
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { retryAfterFrom } from '../../adapters/providers/errors.ts';
-import type { Sandbox } from '../../adapters/sandbox/server.ts';
-import { ProviderError } from '../../ports/providers.port.ts';
+import type { Sandbox, SandboxReply } from '../../adapters/sandbox/server.ts';
+import { OutsideApiError } from '../../ports/outside-api.port.ts';
 import { adaptersFor, startTestSandbox, testLead, TEST_PROVIDER_KEY, type SandboxAdapters } from '../support/sandbox.ts';
 
 let sandbox: Sandbox;
 let adapters: SandboxAdapters;
+/** A sandbox that answers the next request with `scripted` (a provider's own error body), once. */
+let scriptedSandbox: Sandbox;
+let scripted: SandboxReply | undefined;
 const lead = testLead();
-/** Every message a ProviderError carried in this file, checked for secrets at the end. */
+/** Every message an OutsideApiError carried in this file, checked for secrets at the end. */
 const messages: string[] = [];
 
 beforeAll(async () => {
   sandbox = await startTestSandbox({ apiKey: TEST_PROVIDER_KEY });
   adapters = adaptersFor(sandbox, { timeoutMs: 2_000 });
+  scriptedSandbox = await startTestSandbox({
+    interceptors: [
+      () => {
+        const reply = scripted;
+        scripted = undefined;
+        return reply;
+      },
+    ],
+  });
 });
-afterAll(() => sandbox.close());
+afterAll(async () => {
+  await sandbox.close();
+  await scriptedSandbox.close();
+});
 beforeEach(() => sandbox.reset());
 
-async function failure(call: Promise<unknown>): Promise<ProviderError> {
+async function failure(call: Promise<unknown>): Promise<OutsideApiError> {
   const error = await call.then(
     () => undefined,
     (caught: unknown) => caught,
   );
-  expect(error).toBeInstanceOf(ProviderError);
-  messages.push((error as ProviderError).message);
-  return error as ProviderError;
+  expect(error).toBeInstanceOf(OutsideApiError);
+  messages.push((error as OutsideApiError).message);
+  return error as OutsideApiError;
 }
 
 const research = (adapter = adapters.research, signal = new AbortController().signal) => adapter.research({ lead }, signal);
@@ -42,17 +58,55 @@ describe('provider errors', () => {
     [500, 'unavailable'],
     [503, 'unavailable'],
     [402, 'out_of_credit'],
+    [401, 'unauthorized'],
+    [403, 'unauthorized'],
+    [404, 'unknown_model'],
     [400, 'rejected'],
-    [403, 'rejected'],
     [422, 'rejected'],
   ] as const)('HTTP %i from either provider is %s, after one request', async (status, kind) => {
     sandbox.failNext(status, 2);
     const fromResearch = await failure(research());
     const fromWriter = await failure(write());
-    expect(fromResearch).toMatchObject({ failure: kind, provider: 'perplexity' });
-    expect(fromWriter).toMatchObject({ failure: kind, provider: 'openrouter' });
-    expect(fromResearch.message).toMatch(new RegExp(`^perplexity ${status}: [a-z ]+( \\([a-z_ ]+\\))?$`));
+    // The API is the pipeline's name (the wrapper's, under which a pause is recorded); the message names the provider.
+    expect(fromResearch).toMatchObject({ failure: kind, api: 'research', status });
+    expect(fromWriter).toMatchObject({ failure: kind, api: 'personalization', status });
+    expect(fromResearch.message).toMatch(new RegExp(`^perplexity ${status}: [A-Za-z ]+( \\([a-z_ ]+\\))?$`));
+    expect(fromWriter.message.startsWith(`openrouter ${status}: `)).toBe(true);
     expect(sandbox.stats.requests).toEqual({ responses: 1, chatCompletions: 1 });
+  });
+
+  it('reads an unknown model from the 400s Perplexity and OpenRouter answer for one', async () => {
+    const { research: perplexity, writer: openrouter } = adaptersFor(scriptedSandbox);
+    // Perplexity: 400 with the type `invalid_model`.
+    scripted = {
+      status: 400,
+      body: { error: { message: "Invalid model 'sonar-x'. Permitted models can be found in the documentation.", type: 'invalid_model', code: 400 } },
+    };
+    expect(await failure(research(perplexity))).toMatchObject({ failure: 'unknown_model', status: 400, message: 'perplexity 400: unknown model (invalid_model)' });
+    // OpenRouter: 400 whose message says the id is not a valid model ID (no code but the status).
+    scripted = { status: 400, body: { error: { message: 'anthropic/claude-x is not a valid model ID', code: 400 } } };
+    const fromWriter = await failure(openrouter.write({ lead, research: { text: 'x', citations: [], model: 'm' } }, new AbortController().signal));
+    expect(fromWriter).toMatchObject({ failure: 'unknown_model', status: 400, message: 'openrouter 400: unknown model' });
+    // OpenAI's own shape: 404 with the code `model_not_found`.
+    scripted = { status: 404, body: { error: { message: 'The model does not exist', type: 'invalid_request_error', code: 'model_not_found' } } };
+    expect(await failure(research(perplexity))).toMatchObject({ failure: 'unknown_model', message: 'perplexity 404: unknown model (model_not_found)' });
+    // Any other 400 is about the input.
+    scripted = { status: 400, body: { error: { message: 'messages must not be empty', code: 400 } } };
+    expect(await failure(research(perplexity))).toMatchObject({ failure: 'rejected' });
+  });
+
+  it("keeps OpenRouter's moderation 403 (flagged input) rejected, and its key-limit 403 unauthorized", async () => {
+    const { writer: openrouter } = adaptersFor(scriptedSandbox);
+    const write403 = () => openrouter.write({ lead, research: { text: 'x', citations: [], model: 'm' } }, new AbortController().signal);
+    scripted = {
+      status: 403,
+      body: { error: { code: 403, message: 'Your chosen model requires moderation', metadata: { reasons: ['harassment'], flagged_input: 'Ana Lima ...' } } },
+    };
+    const flagged = await failure(write403());
+    expect(flagged).toMatchObject({ failure: 'rejected', status: 403 });
+    expect(flagged.message).not.toContain('Ana');
+    scripted = { status: 403, body: { error: { code: 403, message: 'Key limit exceeded (total limit).' } } };
+    expect(await failure(write403())).toMatchObject({ failure: 'unauthorized', status: 403 });
   });
 
   it('429 is rate_limited with retry-after seconds turned into milliseconds', async () => {
@@ -106,11 +160,10 @@ describe('provider errors', () => {
     expect(await failure(research(nowhere))).toMatchObject({ failure: 'unavailable' });
   });
 
-  it('a wrong API key is rejected (401)', async () => {
+  it('a wrong API key is unauthorized (401): an account failure, not the lead\'s', async () => {
     const { research: badKey, writer } = adaptersFor(sandbox, { apiKey: 'sk-wrong-key-0000' });
     const error = await failure(research(badKey));
-    expect(error).toMatchObject({ failure: 'rejected' });
-    expect(error.message).toContain('401');
+    expect(error).toMatchObject({ failure: 'unauthorized', status: 401, message: 'perplexity 401: API key rejected (invalid_api_key)' });
     const fromWriter = await failure(writer.write({ lead, research: { text: 'x', citations: [], model: 'm' } }, new AbortController().signal));
     expect(fromWriter.message).not.toContain('sk-wrong-key-0000');
   });

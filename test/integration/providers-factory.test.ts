@@ -117,7 +117,12 @@ describe('createProviders with both keys', () => {
       { perplexityApiKey: 'pplx-rejected-key', perplexityBaseUrl: sandbox.url, openrouterApiKey: 'sk-or-rejected-key', openrouterBaseUrl: sandbox.url },
       logger,
     );
-    await expect(providers.research.research({ lead: testLead() }, signal())).rejects.toMatchObject({ failure: 'rejected' });
+    // A rejected key is the account's failure, named after the pipeline's API: the wrapper pauses `research` for it.
+    await expect(providers.research.research({ lead: testLead() }, signal())).rejects.toMatchObject({ failure: 'unauthorized', api: 'research', status: 401 });
+    await expect(providers.writer.write({ lead: testLead(), research: { text: 'x', citations: [], model: 'm' } }, signal())).rejects.toMatchObject({
+      failure: 'unauthorized',
+      api: 'personalization',
+    });
     await providers.close();
   });
 });

@@ -110,7 +110,7 @@ describe('PerplexityResearchProvider against the sandbox', () => {
   it('treats an answer without research text as malformed', async () => {
     sandbox.malformNext();
     await expect(adapters.research.research({ lead: testLead() }, signal())).rejects.toMatchObject({
-      name: 'ProviderError',
+      name: 'OutsideApiError',
       failure: 'malformed',
     });
   });

@@ -83,13 +83,13 @@ describe('OpenRouterMessageWriter against the sandbox', () => {
     expect(system.endsWith('Write in a formal tone.')).toBe(true);
   });
 
-  it('turns an answer that is not the JSON asked for into a malformed ProviderError', async () => {
+  it('turns an answer that is not the JSON asked for into a malformed OutsideApiError', async () => {
     const lead = testLead();
     const research = await researched(lead);
     sandbox.malformNext(1, { endpoint: 'chatCompletions' });
     await expect(adapters.writer.write({ lead, research }, signal())).rejects.toMatchObject({
-      name: 'ProviderError',
-      provider: 'openrouter',
+      name: 'OutsideApiError',
+      api: 'personalization',
       failure: 'malformed',
     });
     // Only the next request was broken.

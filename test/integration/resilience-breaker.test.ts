@@ -1,20 +1,20 @@
 /**
  * The circuit breaker over real HTTP against the sandbox: an outage (injected 500s) opens it and
- * a successful trial after the reset timeout closes it; failures that do not say the provider is
- * unhealthy (4xx, 429, 402, malformed answers) never open it; an open breaker refuses calls
- * without sending them, with the time until its trial; the consumer's gate stays shut while it
- * is open and lets one trial message through when it turns half-open; and the status the edge
- * reads says so, through NATS KV.
+ * a successful trial after the reset timeout closes it; failures that do not say the API is
+ * unhealthy (4xx, 429, account failures, malformed answers) never open it; an open breaker
+ * refuses calls without sending them, with the time until its trial; the consumer's gate stays
+ * shut while it is open and lets one trial message through when it turns half-open; and the
+ * status the edge reads says so, through NATS KV.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ProviderBreaker, type BreakerState } from '../../adapters/providers/resilience/breaker.ts';
-import { createProviderLimiter } from '../../adapters/providers/resilience/limiter.ts';
-import { ProviderResilience, ResilientResearchProvider } from '../../adapters/providers/resilience/resilient-providers.ts';
-import { NatsProviderStatus, NatsProviderStatusReader } from '../../adapters/nats/provider-status.ts';
+import { ApiBreaker, type BreakerSettings, type BreakerState } from '../../adapters/outside-api/breaker.ts';
+import { ResilientApi } from '../../adapters/outside-api/resilient-api.ts';
+import { ResilientResearchProvider } from '../../adapters/providers/resilient.ts';
+import { NatsApiStatusReader, NatsPauseBoard } from '../../adapters/nats/api-status.ts';
+import { PROVIDER_APIS } from '../../adapters/providers/apis.ts';
 import type { Sandbox } from '../../adapters/sandbox/server.ts';
-import { ProviderPaused } from '../../ports/provider-gate.port.ts';
-import { ProviderError } from '../../ports/providers.port.ts';
+import { ApiPaused, OutsideApiError } from '../../ports/outside-api.port.ts';
 import { connectTestNats, deleteStreams, eventually, RecordingLog, testNames } from '../support/nats.ts';
 import { adaptersFor, startTestSandbox, testLead, TEST_PROVIDER_KEY, type SandboxAdapters } from '../support/sandbox.ts';
 
@@ -26,15 +26,15 @@ const RESET_MS = 1_500;
 let sandbox: Sandbox;
 let adapters: SandboxAdapters;
 let nc: NatsConnection;
-let board: NatsProviderStatus;
-let breaker: ProviderBreaker;
+let board: NatsPauseBoard;
+let breaker: ApiBreaker;
 let states: BreakerState[];
 
 beforeAll(async () => {
   sandbox = await startTestSandbox({ apiKey: TEST_PROVIDER_KEY });
   adapters = adaptersFor(sandbox, { timeoutMs: 2_000 });
   nc = await connectTestNats();
-  board = await NatsProviderStatus.open(nc, { bucket, log: new RecordingLog() });
+  board = await NatsPauseBoard.open(nc, { bucket, apis: PROVIDER_APIS, log: new RecordingLog() });
 });
 
 afterAll(async () => {
@@ -44,9 +44,11 @@ afterAll(async () => {
   await sandbox.close();
 });
 
+const BREAKER: Partial<BreakerSettings> = { volumeThreshold: 4, errorThresholdPercentage: 50, rollingCountTimeoutMs: 10_000, resetTimeoutMs: RESET_MS };
+
 beforeEach(() => {
   sandbox.reset();
-  breaker = new ProviderBreaker('research', { volumeThreshold: 4, errorThresholdPercentage: 50, rollingCountTimeoutMs: 10_000, resetTimeoutMs: RESET_MS });
+  breaker = new ApiBreaker('research', BREAKER);
   states = [];
   breaker.onStateChange((state) => states.push(state));
 });
@@ -64,19 +66,19 @@ async function failureOf(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
-describe('ProviderBreaker', () => {
+describe('ApiBreaker', () => {
   it('opens on an outage, refuses calls without sending them, and closes after a successful trial', async () => {
     sandbox.failNext(500, 100, { endpoint: 'responses' });
     for (let i = 0; i < 4; i += 1) {
-      expect(await failureOf(call())).toMatchObject({ name: 'ProviderError', failure: 'unavailable' });
+      expect(await failureOf(call())).toMatchObject({ name: 'OutsideApiError', failure: 'unavailable' });
     }
     expect(breaker.state).toBe('open');
     expect(states).toEqual(['open']);
     expect(sandbox.stats.requests.responses).toBe(4);
 
     const refused = await failureOf(call());
-    expect(refused).toBeInstanceOf(ProviderPaused);
-    const paused = refused as ProviderPaused;
+    expect(refused).toBeInstanceOf(ApiPaused);
+    const paused = refused as ApiPaused;
     expect(paused).toMatchObject({ failure: 'unavailable', message: 'research: circuit open' });
     // The wait is the time left until the trial call.
     expect(paused.retryAfterMs).toBeGreaterThan(1_000);
@@ -101,26 +103,30 @@ describe('ProviderBreaker', () => {
     expect(states).toEqual(['open', 'half_open', 'open']);
   });
 
-  it('is not opened by 4xx, 429, 402 or malformed answers: the provider answered', async () => {
+  it('is not opened by 4xx, 429, account failures (402, 401, 404) or malformed answers: the API answered', async () => {
     sandbox.failNext(400, 5, { endpoint: 'responses' });
     sandbox.failNext(429, 5, { endpoint: 'responses' });
     sandbox.failNext(402, 5, { endpoint: 'responses' });
+    sandbox.failNext(401, 5, { endpoint: 'responses' });
+    sandbox.failNext(404, 5, { endpoint: 'responses' });
     sandbox.malformNext(5, { endpoint: 'responses' });
     const failures: string[] = [];
-    for (let i = 0; i < 20; i += 1) {
+    for (let i = 0; i < 30; i += 1) {
       const error = await failureOf(call());
-      expect(error).toBeInstanceOf(ProviderError);
-      failures.push((error as ProviderError).failure);
+      expect(error).toBeInstanceOf(OutsideApiError);
+      failures.push((error as OutsideApiError).failure);
     }
     expect(failures).toEqual([
       ...Array<string>(5).fill('rejected'),
       ...Array<string>(5).fill('rate_limited'),
       ...Array<string>(5).fill('out_of_credit'),
+      ...Array<string>(5).fill('unauthorized'),
+      ...Array<string>(5).fill('unknown_model'),
       ...Array<string>(5).fill('malformed'),
     ]);
     expect(breaker.state).toBe('closed');
     expect(states).toEqual([]);
-    expect(sandbox.stats.requests.responses).toBe(20);
+    expect(sandbox.stats.requests.responses).toBe(30);
   });
 
   it('does not count calls their caller aborted', async () => {
@@ -134,14 +140,19 @@ describe('ProviderBreaker', () => {
   });
 });
 
+/** The research API as the pipeline wraps it, with this file's breaker settings. */
+function researchApi(log: RecordingLog): { api: ResilientApi; breaker: ApiBreaker } {
+  const api = new ResilientApi({ spec: { name: 'research', timeoutMs: 5_000, breaker: BREAKER, probeIntervalMs: 1_000 }, board, log });
+  return { api, breaker: api.breakerOf()! };
+}
+
 describe('the gate and the status while the circuit is open', () => {
   it('shuts the gate until half-open, lets one trial message through, and shows circuit_open to the edge', async () => {
     const log = new RecordingLog();
-    const limiter = createProviderLimiter({ role: 'research', log });
-    const resilience = new ProviderResilience({ role: 'research', breaker, limiter, board, probeIntervalMs: 1_000, log });
+    const { api: resilience, breaker } = researchApi(log);
     const provider = new ResilientResearchProvider(adapters.research, resilience);
     const edge = await connectTestNats();
-    const reader = await NatsProviderStatusReader.open(edge, { bucket });
+    const reader = await NatsApiStatusReader.open(edge, { bucket, apis: PROVIDER_APIS });
     const signal = new AbortController().signal;
     try {
       expect(await resilience.gate.wait(signal)).toBe(Infinity);
@@ -150,14 +161,14 @@ describe('the gate and the status while the circuit is open', () => {
       for (let i = 0; i < 4; i += 1) await failureOf(provider.research({ lead }, signal));
       expect(breaker.state).toBe('open');
       // Refused before the limiter and the sandbox.
-      expect(await failureOf(provider.research({ lead }, signal))).toBeInstanceOf(ProviderPaused);
+      expect(await failureOf(provider.research({ lead }, signal))).toBeInstanceOf(ApiPaused);
       expect(sandbox.stats.requests.responses).toBe(4);
 
       await eventually('the edge to see the open circuit', async () => (await reader.current())[0]?.state === 'circuit_open');
       const [research, personalization] = await reader.current();
-      expect(research).toMatchObject({ provider: 'research', state: 'circuit_open', reason: 'provider unavailable' });
+      expect(research).toMatchObject({ api: 'research', state: 'circuit_open', reason: 'provider unavailable' });
       expect(Date.parse(research?.since ?? '')).toBeLessThanOrEqual(Date.now());
-      expect(personalization).toEqual({ provider: 'personalization', state: 'ok', reason: null, since: null });
+      expect(personalization).toEqual({ api: 'personalization', state: 'ok', reason: null, since: null });
 
       const halfOpenAt = breaker.halfOpenAt;
       expect(halfOpenAt).toBeGreaterThan(Date.now());
@@ -176,7 +187,7 @@ describe('the gate and the status while the circuit is open', () => {
 
       await eventually('the edge to see the closed circuit', async () => (await reader.current())[0]?.state === 'ok');
       expect(log.entries.map((entry) => entry.message)).toEqual(
-        expect.arrayContaining(['circuit opened: calls to the provider stop for a while', 'circuit closed: provider answers again']),
+        expect.arrayContaining(['circuit opened: calls to the API stop for a while', 'circuit closed: API answers again']),
       );
     } finally {
       resilience.close();
@@ -185,11 +196,10 @@ describe('the gate and the status while the circuit is open', () => {
   });
 
   it('rejects a wait at a shut gate when its signal aborts', async () => {
-    const log = new RecordingLog();
-    const resilience = new ProviderResilience({ role: 'research', breaker, limiter: createProviderLimiter({ role: 'research', log }), board, probeIntervalMs: 1_000, log });
+    const { api: resilience } = researchApi(new RecordingLog());
     try {
       sandbox.failNext(500, 4, { endpoint: 'responses' });
-      for (let i = 0; i < 4; i += 1) await failureOf(call());
+      for (let i = 0; i < 4; i += 1) await failureOf(resilience.call((signal) => adapters.research.research({ lead }, signal), new AbortController().signal));
       const stop = new AbortController();
       const waiting = resilience.gate.wait(stop.signal);
       stop.abort(new Error('stopping'));

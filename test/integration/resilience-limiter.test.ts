@@ -8,12 +8,12 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { NatsRateBudget } from '../../adapters/nats/provider-budget.ts';
-import { NatsProviderStatus } from '../../adapters/nats/provider-status.ts';
+import { NatsRateBudget } from '../../adapters/nats/api-budget.ts';
+import { NatsPauseBoard } from '../../adapters/nats/api-status.ts';
+import { RATE_HEADROOM, type LimiterSettings } from '../../adapters/outside-api/limiter.ts';
+import { ResilientApi } from '../../adapters/outside-api/resilient-api.ts';
 import { PerplexityResearchProvider } from '../../adapters/providers/perplexity-research.ts';
-import { ProviderBreaker } from '../../adapters/providers/resilience/breaker.ts';
-import { createProviderLimiter, RATE_HEADROOM, type LimiterSettings, type ProviderLimiter } from '../../adapters/providers/resilience/limiter.ts';
-import { ProviderResilience, ResilientResearchProvider } from '../../adapters/providers/resilience/resilient-providers.ts';
+import { ResilientResearchProvider } from '../../adapters/providers/resilient.ts';
 import type { Sandbox } from '../../adapters/sandbox/server.ts';
 import type { ResearchProvider } from '../../ports/providers.port.ts';
 import { connectTestNats, deleteStreams, eventually, RecordingLog, testNames } from '../support/nats.ts';
@@ -41,7 +41,7 @@ interface Process {
   readonly name: string;
   readonly nc: NatsConnection;
   readonly budget: NatsRateBudget;
-  readonly limiter: ProviderLimiter;
+  readonly limiter: ResilientApi['limiter'];
   readonly provider: ResearchProvider;
   readonly log: RecordingLog;
   close(): Promise<void>;
@@ -64,26 +64,23 @@ function newBucket(): void {
   bucket = testNames().bucket;
 }
 
-/** A worker process of its own: its NATS connection, budget, board, limiter and decorated provider. */
+/** A worker process of its own: its NATS connection, budget, board, the research API and its decorated provider. */
 async function startProcess(name: string, settings: LimiterSettings = {}): Promise<Process> {
   const nc = await connectTestNats();
   const log = new RecordingLog();
-  const budget = await NatsRateBudget.open(nc, { bucket, log });
-  const board = await NatsProviderStatus.open(nc, { bucket, log });
-  const limiter = createProviderLimiter({ role: 'research', budget, log, settings });
-  const breaker = new ProviderBreaker('research');
-  const resilience = new ProviderResilience({ role: 'research', breaker, limiter, board, probeIntervalMs: 1_000, log });
+  const budget = await NatsRateBudget.open(nc, { bucket, apis: ['research'], log });
+  const board = await NatsPauseBoard.open(nc, { bucket, apis: ['research'], log });
+  const api = new ResilientApi({ spec: { name: 'research', timeoutMs: 5_000, probeIntervalMs: 1_000, ...settings }, board, budget, log });
   const inner = new PerplexityResearchProvider({ apiKey: name, baseURL: sandbox.url, timeoutMs: 5_000 });
   const process: Process = {
     name,
     nc,
     budget,
-    limiter,
-    provider: new ResilientResearchProvider(inner, resilience),
+    limiter: api.limiter,
+    provider: new ResilientResearchProvider(inner, api),
     log,
     async close() {
-      resilience.close();
-      breaker.close();
+      api.close();
       board.close();
       budget.close();
       await nc.close();
@@ -174,7 +171,7 @@ describe('adaptive concurrency (AIMD)', () => {
     sandbox.delayNext(400, 1, { endpoint: 'responses' });
     await research(process);
     expect(process.limiter.concurrency).toBe(5);
-    expect(process.log.entries.filter((entry) => entry.message === 'provider pushed back: concurrency halved')).toHaveLength(2);
+    expect(process.log.entries.filter((entry) => entry.message === 'API pushed back: concurrency halved')).toHaveLength(2);
   });
 
   it('halves once for a burst of 429s from calls that ran together, and never below one', async () => {
@@ -244,7 +241,7 @@ describe('an unreachable budget', () => {
     const abort = new AbortController();
     const call = process.provider.research({ lead }, abort.signal);
     await eventually('the limiter to report the budget unreachable', () =>
-      process.log.entries.some((entry) => entry.message === 'rate budget unreachable: provider calls wait until it is back'),
+      process.log.entries.some((entry) => entry.message === 'rate budget unreachable: calls wait until it is back'),
     );
     await new Promise((resolve) => setTimeout(resolve, 1_200));
     expect(arrivals).toHaveLength(0);

@@ -1,5 +1,5 @@
 /**
- * The provider's pushback end to end: the real consumer runner on a real JetStream stream, a
+ * An outside API's pushback end to end: the real consumer runner on a real JetStream stream, a
  * handler that calls the resilient research provider, the sandbox failing over real HTTP, the
  * shared state on real NATS KV.
  *
@@ -16,24 +16,27 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { LeadExtracted } from '../../domain/campaigns/events.ts';
-import { startConsumers, type RunningConsumers } from '../../adapters/nats/consumer-runner.ts';
-import { NatsRateBudget } from '../../adapters/nats/provider-budget.ts';
-import { NatsProviderStatus, NatsProviderStatusReader } from '../../adapters/nats/provider-status.ts';
+import { startConsumers, type RunningConsumers } from '../../adapters/nats/runner/index.ts';
+import { NatsRateBudget } from '../../adapters/nats/api-budget.ts';
+import { NatsApiStatusReader, NatsPauseBoard } from '../../adapters/nats/api-status.ts';
 import { JetStreamEventPublisher } from '../../adapters/nats/publisher.ts';
 import { deadLetterStreamName, provisionTopology } from '../../adapters/nats/topology.ts';
+import type { BreakerSettings } from '../../adapters/outside-api/breaker.ts';
+import { ResilientApi } from '../../adapters/outside-api/resilient-api.ts';
+import { PROVIDER_APIS } from '../../adapters/providers/apis.ts';
 import { PerplexityResearchProvider } from '../../adapters/providers/perplexity-research.ts';
-import { ProviderBreaker, type BreakerSettings } from '../../adapters/providers/resilience/breaker.ts';
-import { createProviderLimiter } from '../../adapters/providers/resilience/limiter.ts';
-import { ProviderResilience, ResilientResearchProvider } from '../../adapters/providers/resilience/resilient-providers.ts';
+import { ResilientResearchProvider } from '../../adapters/providers/resilient.ts';
 import type { Sandbox } from '../../adapters/sandbox/server.ts';
-import { declareConsumer, type EventHandler } from '../../ports/event-consumer.port.ts';
-import type { ProviderStatus } from '../../ports/provider-gate.port.ts';
+import type { RunnableConsumer } from '../../ports/event-consumer.port.ts';
+import { apiFailureVerdict, type ApiStatus } from '../../ports/outside-api.port.ts';
 import { connectTestNats, deleteStreams, eventually, RecordingLog, testNames, type TestNames } from '../support/nats.ts';
 import { startTestSandbox, testLead } from '../support/sandbox.ts';
 
 const PROBE_MS = 400;
-const REQUEUED = 'provider pushed back on the last delivery: message requeued, not given up';
-const RETRIED = 'handler failed: will retry';
+const REQUEUED = 'outside API pushed back on the last delivery: message requeued, not given up';
+const PAUSED = 'API paused until a probe call succeeds';
+const RESUMED = 'API answers again: pause ended';
+const RETRIED = 'outside API pushed back: will retry, never giving up for it';
 
 let sandbox: Sandbox;
 let nc: NatsConnection;
@@ -71,47 +74,43 @@ afterEach(async () => {
  */
 async function startWorker(breakerSettings: Partial<BreakerSettings> = {}) {
   const log = new RecordingLog();
-  const board = await NatsProviderStatus.open(nc, { bucket: names.bucket, log });
-  const budget = await NatsRateBudget.open(nc, { bucket: names.bucket, log });
-  const breaker = new ProviderBreaker('research', breakerSettings);
-  const limiter = createProviderLimiter({ role: 'research', budget, log });
-  const resilience = new ProviderResilience({ role: 'research', breaker, limiter, board, probeIntervalMs: PROBE_MS, log });
+  const board = await NatsPauseBoard.open(nc, { bucket: names.bucket, apis: PROVIDER_APIS, log });
+  const budget = await NatsRateBudget.open(nc, { bucket: names.bucket, apis: PROVIDER_APIS, log });
+  const resilience = new ResilientApi({ spec: { name: 'research', timeoutMs: 5_000, breaker: breakerSettings, probeIntervalMs: PROBE_MS }, board, budget, log });
   const provider = new ResilientResearchProvider(new PerplexityResearchProvider({ apiKey: 'sk-test', baseURL: sandbox.url, timeoutMs: 5_000 }), resilience);
   stops.push(() => {
     resilience.close();
-    breaker.close();
     board.close();
     budget.close();
   });
 
   const researched: string[] = [];
   const givenUp: string[] = [];
-  const handler: EventHandler<'lead.extracted'> = {
-    async handle(event, context) {
-      await provider.research({ lead: testLead() }, context.signal);
-      researched.push(event.lead_id);
-    },
-    giveUp(event) {
-      givenUp.push(event.lead_id);
-      return Promise.resolve();
-    },
-  };
-  const declaration = declareConsumer<'lead.extracted'>({
+  // As the kernel builds a consumer that calls the research API: its gate, its classification.
+  const consumer: RunnableConsumer = {
     name: 'research',
     events: ['lead.extracted'],
-    settings: { ackWaitMs: 5_000, maxDeliver: 2, backoffMs: [100], maxAckPending: 20 },
-    handler,
+    settings: { ackWaitMs: 5_000, maxDeliver: 2, backoffMs: [100], maxAckPending: 20, maxHandlerMs: 30_000, concurrency: 4 },
+    async handle(event, context) {
+      await provider.research({ lead: testLead() }, context.signal);
+      if ('lead_id' in event) researched.push(event.lead_id);
+    },
+    giveUp(event) {
+      if ('lead_id' in event) givenUp.push(event.lead_id);
+      return Promise.resolve();
+    },
+    classify: apiFailureVerdict,
     gate: resilience.gate,
-  });
+  };
   const topology = { streamName: names.streamName, prefix: names.prefix };
-  await provisionTopology(nc, { ...topology, consumers: [declaration] });
-  const runner: RunningConsumers = await startConsumers(nc, { ...topology, declarations: [declaration], logger: log, concurrency: 4 });
+  await provisionTopology(nc, { ...topology, consumers: [consumer] });
+  const runner: RunningConsumers = await startConsumers(nc, { ...topology, consumers: [consumer], logger: log });
   stops.push(() => runner.stop());
 
   const publisher = new JetStreamEventPublisher(nc, { prefix: names.prefix });
   const publishLeads = async (count: number): Promise<LeadExtracted[]> => {
     const events: LeadExtracted[] = Array.from({ length: count }, () => ({ type: 'lead.extracted', run_id: randomUUID(), lead_id: randomUUID() }));
-    for (const event of events) await publisher.publish(event);
+    for (const event of events) expect(await publisher.publishAll([{ event, trace: null }])).toEqual([{ ok: true }]);
     return events;
   };
   const messages = () => log.entries.map((entry) => entry.message);
@@ -119,9 +118,9 @@ async function startWorker(breakerSettings: Partial<BreakerSettings> = {}) {
 }
 
 /** The edge's view, polled until the research provider shows `state`. */
-async function statusWhen(state: ProviderStatus['state']): Promise<ProviderStatus[]> {
-  const reader = await NatsProviderStatusReader.open(edge, { bucket: names.bucket });
-  let shown: ProviderStatus[] = [];
+async function statusWhen(state: ApiStatus['state']): Promise<ApiStatus[]> {
+  const reader = await NatsApiStatusReader.open(edge, { bucket: names.bucket, apis: PROVIDER_APIS });
+  let shown: ApiStatus[] = [];
   await eventually(`the edge to show research ${state}`, async () => {
     shown = await reader.current();
     return shown[0]?.state === state;
@@ -145,9 +144,9 @@ describe('a provider out of credit (402)', () => {
     const events = await worker.publishLeads(4);
 
     const shown = await statusWhen('paused');
-    expect(shown[0]).toMatchObject({ provider: 'research', state: 'paused', reason: 'provider out of credit' });
+    expect(shown[0]).toMatchObject({ api: 'research', state: 'paused', reason: 'provider out of credit' });
     expect(Date.parse(shown[0]?.since ?? '')).toBeLessThanOrEqual(Date.now());
-    expect(shown[1]).toEqual({ provider: 'personalization', state: 'ok', reason: null, since: null });
+    expect(shown[1]).toEqual({ api: 'personalization', state: 'ok', reason: null, since: null });
 
     // Four calls at once, then one probe per interval: two more 402s, then the success that resumes.
     await expectEveryLeadResearchedWithSpacedProbes(worker, events);
@@ -156,8 +155,8 @@ describe('a provider out of credit (402)', () => {
     const requeued = messages.filter((message) => message === REQUEUED).length;
     expect(requeued).toBeGreaterThanOrEqual(1);
     expect(messages.filter((message) => message === RETRIED).length + requeued).toBe(6);
-    expect(messages).toContain('provider out of credit: paused until a probe call succeeds');
-    expect(messages).toContain('provider answers again: pause ended');
+    expect(messages).toContain(PAUSED);
+    expect(messages).toContain(RESUMED);
 
     await statusWhen('ok');
     await drained();
@@ -196,11 +195,11 @@ describe('a provider outage (5xx)', () => {
     const events = await worker.publishLeads(4);
 
     const shown = await statusWhen('circuit_open');
-    expect(shown[0]).toMatchObject({ provider: 'research', state: 'circuit_open', reason: 'provider unavailable' });
+    expect(shown[0]).toMatchObject({ api: 'research', state: 'circuit_open', reason: 'provider unavailable' });
 
     // The trials come one reset timeout apart, one message each, not the redeliveries all at once.
     await expectEveryLeadResearchedWithSpacedProbes(worker, events);
-    expect(worker.messages()).toContain('circuit closed: provider answers again');
+    expect(worker.messages()).toContain('circuit closed: API answers again');
 
     await statusWhen('ok');
     await drained();
@@ -210,14 +209,14 @@ describe('a provider outage (5xx)', () => {
 describe('the shared pause record', () => {
   it('lets exactly one of several processes take each probe, and ends only the pause it saw', async () => {
     const processes = await Promise.all([connectTestNats(), connectTestNats(), connectTestNats()]);
-    const boards = await Promise.all(processes.map((connection) => NatsProviderStatus.open(connection, { bucket: names.bucket, log: new RecordingLog() })));
+    const boards = await Promise.all(processes.map((connection) => NatsPauseBoard.open(connection, { bucket: names.bucket, apis: PROVIDER_APIS, log: new RecordingLog() })));
     stops.push(async () => {
       for (const board of boards) board.close();
       await Promise.all(processes.map((connection) => connection.close()));
     });
-    const [first, second, third] = boards as [NatsProviderStatus, NatsProviderStatus, NatsProviderStatus];
+    const [first, second, third] = boards as [NatsPauseBoard, NatsPauseBoard, NatsPauseBoard];
 
-    await Promise.all(boards.map((board) => board.pause('personalization', 'provider out of credit', 0)));
+    await Promise.all(boards.map((board) => board.pause('personalization', { failure: 'out_of_credit', reason: 'provider out of credit' }, 0)));
     await eventually('every process to see the pause', () => boards.every((board) => board.pauseOf('personalization') !== undefined));
     const pauses = boards.map((board) => board.pauseOf('personalization'));
     // One record, whoever wrote first.

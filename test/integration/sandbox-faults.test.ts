@@ -1,6 +1,7 @@
 /**
- * The sandbox's injected faults over real HTTP: rate limits with retry-after, credit, errors,
- * timeouts, malformed answers the real adapters reject, seeded latency, and the CLI flags.
+ * The sandbox's injected faults over real HTTP: a rejected key and an unknown model (set and
+ * restored at runtime), rate limits with retry-after, credit, errors, timeouts, malformed answers
+ * the real adapters reject, seeded latency, and the CLI flags.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -8,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_LATENCY_SIGMA, faultInterceptors, logNormal, sandboxFaults, stream, type FaultSettings } from '../../adapters/sandbox/faults.ts';
 import type { Sandbox } from '../../adapters/sandbox/server.ts';
-import { ProviderError } from '../../ports/providers.port.ts';
+import { OutsideApiError } from '../../ports/outside-api.port.ts';
 import { adaptersFor, startTestSandbox, testLead } from '../support/sandbox.ts';
 
 const open: Sandbox[] = [];
@@ -76,6 +77,50 @@ describe('sandbox faults', () => {
     expect((await post(sandbox.url, '/chat/completions')).status).toBe(402);
   });
 
+  it('answers 401 invalid_api_key while the key is rejected, per endpoint, until it is restored', async () => {
+    const faults = sandboxFaults({ unauthorized: { responses: true }, credit: 5, rpm: 60, rpmBurst: true });
+    const sandbox = await startTestSandbox({ interceptors: faults.interceptors });
+    open.push(sandbox);
+    const rejected = await post(sandbox.url, '/responses');
+    expect(rejected.status).toBe(401);
+    expect(await rejected.json()).toMatchObject({ error: { code: 'invalid_api_key', type: 'invalid_request_error' } });
+    expect(await statuses(sandbox.url, '/responses', 2)).toEqual([401, 401]);
+    expect(await statuses(sandbox.url, '/chat/completions', 1)).toEqual([200]);
+    expect(faults.counts.unauthorized).toBe(3);
+
+    // The adapters see an account failure, not a rejected request.
+    const { research } = adaptersFor(sandbox);
+    const failure = await research.research({ lead: testLead() }, AbortSignal.timeout(5_000)).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ failure: 'unauthorized', status: 401 });
+
+    // Turned away at the door: no credit spent, no rate window filled.
+    faults.restoreKey();
+    expect(await statuses(sandbox.url, '/responses', 5)).toEqual([200, 200, 200, 200, 200]);
+    expect((await post(sandbox.url, '/responses')).status).toBe(402);
+    faults.rejectKey('chatCompletions');
+    expect(await statuses(sandbox.url, '/chat/completions', 1)).toEqual([401]);
+    expect(faults.counts).toMatchObject({ unauthorized: 5, outOfCredit: 1, rateLimited: 0 });
+  });
+
+  it('answers 404 model_not_found while the model is unknown, until it is restored', async () => {
+    const faults = sandboxFaults({});
+    const sandbox = await startTestSandbox({ interceptors: faults.interceptors });
+    open.push(sandbox);
+    expect(await statuses(sandbox.url, '/chat/completions', 1)).toEqual([200]);
+    faults.retireModel();
+    const unknown = await post(sandbox.url, '/chat/completions');
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: 'model_not_found' } });
+    const { writer } = adaptersFor(sandbox);
+    const research = { text: 'Acme Robotics opened a new office in Lisbon in March 2026.', citations: [], model: 'sandbox/research-1' };
+    const failure = await writer.write({ lead: testLead(), research }, AbortSignal.timeout(5_000)).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ failure: 'unknown_model', status: 404, api: 'personalization' });
+    faults.restoreModel('chatCompletions');
+    expect(await statuses(sandbox.url, '/chat/completions', 1)).toEqual([200]);
+    expect(await statuses(sandbox.url, '/responses', 1)).toEqual([404]);
+    expect(faults.counts.unknownModel).toBe(3);
+  });
+
   it('answers 500 or 503 at an error rate of 1', async () => {
     const sandbox = await sandboxWith({ errorRate: 1, seed: 7 });
     const seen = await statuses(sandbox.url, '/responses', 20);
@@ -98,13 +143,13 @@ describe('sandbox faults', () => {
     const signal = AbortSignal.timeout(5_000);
 
     const researchFailure = await research.research({ lead }, signal).catch((error: unknown) => error);
-    expect(researchFailure).toBeInstanceOf(ProviderError);
-    expect((researchFailure as ProviderError).failure).toBe('malformed');
+    expect(researchFailure).toBeInstanceOf(OutsideApiError);
+    expect((researchFailure as OutsideApiError).failure).toBe('malformed');
 
     const researched = { text: 'Acme Robotics opened a new office in Lisbon in March 2026.', citations: [], model: 'sandbox/research-1' };
     const writerFailure = await writer.write({ lead, research: researched }, signal).catch((error: unknown) => error);
-    expect(writerFailure).toBeInstanceOf(ProviderError);
-    expect((writerFailure as ProviderError).failure).toBe('malformed');
+    expect(writerFailure).toBeInstanceOf(OutsideApiError);
+    expect((writerFailure as OutsideApiError).failure).toBe('malformed');
   });
 
   it('draws log-normal latencies around the median, the same draws for the same seed', () => {
@@ -137,6 +182,7 @@ describe('sandbox faults', () => {
   });
 
   it('rejects settings out of range', () => {
+    expect(() => faultInterceptors({ unauthorized: { responses: 'yes' as unknown as boolean } })).toThrow(RangeError);
     expect(() => faultInterceptors({ errorRate: 1.5 })).toThrow(RangeError);
     expect(() => faultInterceptors({ rpm: 0 })).toThrow(RangeError);
     expect(() => faultInterceptors({ credit: -1 })).toThrow(RangeError);
@@ -172,6 +218,37 @@ describe('npm run sandbox with fault flags', () => {
     expect(code).toBe(0);
     const summary = /sandbox summary: (\{.*\})/.exec(output)?.[1];
     expect(JSON.parse(summary ?? 'null')).toMatchObject({ requests: { responses: 1, chatCompletions: 2 }, faults: { rateLimited: 1 } });
+  });
+
+  it('--unauthorized answers 401 until SIGUSR2 restores the key', async () => {
+    const script = fileURLToPath(new URL('../../scripts/sandbox.ts', import.meta.url));
+    const child = spawn(process.execPath, [script, '--port', '0', '--unauthorized'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 10_000);
+        child.stdout.on('data', () => {
+          const match = /listening: (http:\/\/\S+\/v1)/.exec(output);
+          if (match?.[1] !== undefined && output.includes('restores the key')) {
+            clearTimeout(timer);
+            resolve(match[1]);
+          }
+        });
+      });
+      expect(await statuses(url, '/responses', 1)).toEqual([401]);
+      child.kill('SIGUSR2');
+      await new Promise<void>((resolve) => {
+        const check = () => (output.includes('key and model restored') ? resolve() : setTimeout(check, 20));
+        check();
+      });
+      expect(await statuses(url, '/responses', 1)).toEqual([200]);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    await once(child, 'exit');
+    const summary = /sandbox summary: (\{.*\})/.exec(output)?.[1];
+    expect(JSON.parse(summary ?? 'null')).toMatchObject({ faults: { unauthorized: 1 } });
   });
 
   it('refuses a bad flag value with a message', async () => {

@@ -18,7 +18,8 @@ import { startHttpServer } from '../../adapters/http/server.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
 import { connectNats, NatsReadinessProbe } from '../../adapters/nats/connection.ts';
 import { NatsObjectLeadFileStore } from '../../adapters/nats/file-store.ts';
-import { NatsProviderStatusReader } from '../../adapters/nats/provider-status.ts';
+import { NatsApiStatusReader } from '../../adapters/nats/api-status.ts';
+import { PROVIDER_APIS } from '../../adapters/providers/apis.ts';
 import { NatsRunNotifications } from '../../adapters/nats/run-notifications.ts';
 import { deadLetterStreamName, provisionTopology } from '../../adapters/nats/topology.ts';
 import { createPostgresStores, type PostgresStores } from '../../adapters/postgres/stores/index.ts';
@@ -91,7 +92,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const providerBucket = `${names.bucket}-providers`;
   // Its own connection, so that `nc`'s message counts show the run watcher's traffic alone.
   const statusNc = await connectNats({ url: inject('natsUrl'), name: 'http-tests-provider-status', logger });
-  const providerStatus = await NatsProviderStatusReader.open(statusNc, { bucket: providerBucket });
+  const providerStatus = await NatsApiStatusReader.open(statusNc, { bucket: providerBucket, apis: PROVIDER_APIS });
 
   const app = createHttpApp({
     logger,

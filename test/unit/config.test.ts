@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../adapters/config/env.ts';
+import { CONSUMERS } from '../../src/app/consumers/index.ts';
+import { roleNames } from '../../src/app/kernel/assemble.ts';
+import { loadSystemConfig } from '../../src/compose.ts';
+
+/** The roles the pipeline's declarations give. */
+const ROLES = roleNames(CONSUMERS);
 
 const SECRET = 'a-test-secret-that-is-long-enough-1234567890';
 
@@ -71,8 +77,8 @@ describe('loadConfig', () => {
 
 describe('loadConfig: pipeline settings', () => {
   it('runs every role with sandbox providers by default', () => {
-    const config = loadConfig({ SUPABASE_JWT_SECRET: SECRET });
-    expect(config.roles).toEqual(['edge', 'extraction', 'research', 'personalization', 'projection', 'reconciler']);
+    const config = loadConfig({ SUPABASE_JWT_SECRET: SECRET }, { roles: ROLES });
+    expect(config.roles).toEqual(ROLES);
     expect(config.providers).toMatchObject({
       perplexityApiKey: undefined,
       openrouterApiKey: undefined,
@@ -84,11 +90,13 @@ describe('loadConfig: pipeline settings', () => {
   });
 
   it('takes a subset of roles, and rejects unknown ones', () => {
-    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, ROLES: 'Research, personalization,research' }).roles).toEqual([
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, ROLES: 'Research, personalization,research' }, { roles: ROLES }).roles).toEqual([
       'research',
       'personalization',
     ]);
-    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, ROLES: 'edge,mailer' })).toThrow(/ROLES: must be a comma-separated list/);
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, ROLES: 'edge,mailer' }, { roles: ROLES })).toThrow(
+      'ROLES: must be a comma-separated list of edge, relay, reconciler, extraction, research, personalization, projection',
+    );
   });
 
   it('refuses one real provider key without the other, and never shows a key', () => {
@@ -126,8 +134,8 @@ describe('.env.example', () => {
     const { readFile } = await import('node:fs/promises');
     const { parseEnv } = await import('node:util');
     const example = parseEnv(await readFile(new URL('../../.env.example', import.meta.url), 'utf8'));
-    const config = loadConfig({ ...example, SUPABASE_JWT_SECRET: SECRET });
-    expect(config.roles).toHaveLength(6);
+    const { config } = loadSystemConfig({ ...example, SUPABASE_JWT_SECRET: SECRET });
+    expect(config.roles).toEqual(roleNames(CONSUMERS));
     expect(config.consumerAckWaitMs).toBeUndefined();
     expect(config.natsNamespace).toBeUndefined();
   });

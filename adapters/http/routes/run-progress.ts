@@ -16,7 +16,7 @@ import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { CampaignQueries, LeadView, RunView } from '../../../ports/campaign-queries.port.ts';
-import type { ProviderStatusReader } from '../../../ports/provider-gate.port.ts';
+import type { ApiStatusReader } from '../../../ports/outside-api.port.ts';
 import type { RunWatcher } from '../../../ports/run-notifications.port.ts';
 import type { TokenVerifier } from '../../../ports/token-verifier.port.ts';
 import type { Logger } from '../../logging/logger.ts';
@@ -33,7 +33,7 @@ const LEAD_PAGE_SIZE = 100;
 export interface RunProgressRoutesDeps {
   readonly queries: CampaignQueries;
   readonly watcher: RunWatcher;
-  readonly providers: ProviderStatusReader;
+  readonly providers: ApiStatusReader;
 }
 
 /** The status JSON: the run, plus why it may be waiting while it is in progress. */
@@ -41,14 +41,14 @@ type RunStatusBody = RunView & { readonly notices: readonly string[] };
 
 const STATE_WORDS = { paused: 'paused', circuit_open: 'unavailable (circuit open)' } as const;
 
-function statusReader(queries: CampaignQueries, providers: ProviderStatusReader) {
+function statusReader(queries: CampaignQueries, providers: ApiStatusReader) {
   return async (userId: string, runId: string): Promise<RunStatusBody | null> => {
     const run = await queries.runStatus(userId, runId);
     if (run === null) return null;
     if (run.status === 'completed' || run.status === 'failed') return { ...run, notices: [] };
     const notices = (await providers.current())
-      .filter((provider) => provider.state !== 'ok')
-      .map((provider) => `${provider.provider} ${STATE_WORDS[provider.state as keyof typeof STATE_WORDS]}: ${provider.reason ?? 'no reason given'}`);
+      .filter((api) => api.state !== 'ok')
+      .map((api) => `${api.api} ${STATE_WORDS[api.state as keyof typeof STATE_WORDS]}: ${api.reason ?? 'no reason given'}`);
     return { ...run, notices };
   };
 }

@@ -96,12 +96,12 @@ export class PostgresExtractionStore implements ExtractionStore {
   /** Undefined when an email of the batch is in the campaign already (a re-run, a redelivery): the savepoint rolls back. */
   async #insertNewLeads(tx: postgres.TransactionSql, run: RunToExtract, columns: LeadColumns): Promise<StoredLeadRow[] | undefined> {
     try {
-      return (await tx.savepoint(
+      return await tx.savepoint(
         (sp) => sp<StoredLeadRow[]>`
           insert into leads (campaign_id, run_id, user_id, row_number, email, company, canonical, fields)
           ${leadRows(sp, run, columns)}
           returning id, status, row_number`,
-      )) as StoredLeadRow[];
+      );
     } catch (error) {
       if (errorCode(error) === UNIQUE_VIOLATION) return undefined;
       throw error;

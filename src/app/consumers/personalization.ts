@@ -19,7 +19,7 @@ import type { LeadWork, LeadWorkStore } from '../../../ports/lead-work-store.por
 import type { Draft, MessageWriter, Research } from '../../../ports/providers.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
-import { isPushback } from '../kernel/verdicts.ts';
+import { isPushback } from '../../../ports/outside-api.port.ts';
 import { attempt, failureReason } from './lead-events.ts';
 
 const SECOND = 1_000;
@@ -107,12 +107,12 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
     return { research: research.text, leadFields, allowQuestions: work.allowQuestions, bannedPhrases: this.#deps.bannedPhrases };
   }
 
-  async giveUp(event: LeadResearched, reason: string, context: HandlerContext): Promise<Decision> {
-    return decide(this.#deps.leadWork.saveFailed(event.lead_id, event.run_id, failureReason('personalization', reason, context)), {
+  giveUp(event: LeadResearched, reason: string, context: HandlerContext): Promise<Decision> {
+    return Promise.resolve(decide(this.#deps.leadWork.saveFailed(event.lead_id, event.run_id, failureReason('personalization', reason, context)), {
       events: (failed) => (failed ? [{ type: 'lead.failed', run_id: event.run_id, lead_id: event.lead_id }] : []),
       after: (failed) => {
         if (failed) context.log.warn({ reason }, 'lead failed in personalization');
       },
-    });
+    }));
   }
 }

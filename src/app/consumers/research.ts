@@ -24,7 +24,7 @@ import type { LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
 import type { ResearchProvider } from '../../../ports/providers.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
-import { isPushback } from '../kernel/verdicts.ts';
+import { isPushback } from '../../../ports/outside-api.port.ts';
 import { attempt, failureReason } from './lead-events.ts';
 
 const SECOND = 1_000;
@@ -81,12 +81,12 @@ export class ResearchLead implements Handler<'lead.extracted'> {
     });
   }
 
-  async giveUp(event: LeadExtracted, reason: string, context: HandlerContext): Promise<Decision> {
-    return decide(this.#deps.leadWork.saveFailed(event.lead_id, event.run_id, failureReason('research', reason, context)), {
+  giveUp(event: LeadExtracted, reason: string, context: HandlerContext): Promise<Decision> {
+    return Promise.resolve(decide(this.#deps.leadWork.saveFailed(event.lead_id, event.run_id, failureReason('research', reason, context)), {
       events: (failed) => (failed ? [{ type: 'lead.failed', run_id: event.run_id, lead_id: event.lead_id }] : []),
       after: (failed) => {
         if (failed) context.log.warn({ reason }, 'lead failed in research');
       },
-    });
+    }));
   }
 }

@@ -19,9 +19,9 @@ import {
 import type { Decision, UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { InvalidCampaignOption } from '../../../ports/submit-campaign.port.ts';
 import type { AnyConsumer } from './declaration.ts';
-import type { PipelinePorts, PortCatalog } from './ports.ts';
+import type { PortCatalog } from './ports.ts';
 import { readVariables, type Variable } from './variables.ts';
-import { apiVerdict } from './verdicts.ts';
+import { apiFailureVerdict } from '../../../ports/outside-api.port.ts';
 
 /** The roles that are not consumers: the HTTP edge, the outbox relay, and the reconciler. */
 export const PROCESS_ROLES = ['edge', 'relay', 'reconciler'] as const;
@@ -101,7 +101,7 @@ async function runnable(consumer: AnyConsumer, uow: UnitOfWork, options: Runnabl
   const handler = consumer.create(await options.ports.pick(consumer.uses), options.settings.get(consumer.name) ?? {});
   const { callsApi } = consumer;
   if (callsApi !== undefined && options.apis === undefined) throw new Error(`consumer ${consumer.name} calls the ${callsApi} API, but no outside APIs were given`);
-  const classify: (error: unknown) => FailureVerdict = consumer.classify ?? (callsApi === undefined ? defaultVerdict : apiVerdict);
+  const classify: (error: unknown) => FailureVerdict = consumer.classify ?? (callsApi === undefined ? defaultVerdict : apiFailureVerdict);
   const commit = async (decision: Decision | null) => {
     if (decision === null) return;
     const result = await uow.commit(decision.change, decision.events);
@@ -184,7 +184,7 @@ export function campaignOptionChecker(
       if (!options.enabled.includes(consumer)) {
         throw new InvalidCampaignOption(`${field} cannot be used: the ${consumer.name} consumer is not enabled on this server${consumer.disabledHint === undefined ? '' : ` (${consumer.disabledHint})`}`);
       }
-      const ports = await options.ports.pick(consumer.uses as readonly (keyof PipelinePorts)[]);
+      const ports = await options.ports.pick(consumer.uses);
       checked[field] = await option.check(value, ports, options.settings.get(consumer.name) ?? {});
     }
     return checked;

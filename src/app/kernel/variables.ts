@@ -76,7 +76,7 @@ export function httpUrl(name: string, description: string): Variable<string | un
 export function readVariables<S>(variables: Variables<S>, env: Readonly<Record<string, string | undefined>>): { settings: S; problems: string[] } {
   const settings: Record<string, unknown> = {};
   const problems: string[] = [];
-  for (const [key, variable] of Object.entries(variables) as [string, Variable<unknown>][]) {
+  for (const [key, variable] of Object.entries<Variable<unknown>>(variables as Record<string, Variable<unknown>>)) {
     try {
       settings[key] = variable.parse(env[variable.name]);
     } catch (error) {

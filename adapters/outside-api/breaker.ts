@@ -1,20 +1,21 @@
 /**
- * One circuit breaker per provider: opossum, behind a small typed wrapper. When most recent calls
- * fail because the provider is unhealthy, the breaker opens and calls fail at once (no request
- * sent) with a delay the consumer waits before retrying; after `resetTimeoutMs` it turns half-open
- * and one trial call decides between closing and opening again.
+ * A circuit breaker for an outside API (or for one key of it): opossum, behind a small typed
+ * wrapper, the only module that imports opossum. When most recent calls fail because the API is
+ * unhealthy, the breaker opens and calls fail at once (no request sent) with a delay the
+ * consumer waits before retrying; after `resetTimeoutMs` it turns half-open and one trial call
+ * decides between closing and opening again.
  *
  * Only `unavailable` failures count: 5xx, timeouts, connection errors. A 4xx (`rejected`), a 429
- * (`rate_limited`), a 402 (`out_of_credit`) and a `malformed` answer come from a provider that
- * answered: they say nothing about its health (the limiter and the pause handle 429 and 402).
- * A call its caller aborted (shutdown) does not count either.
+ * (`rate_limited`), an account failure (402, 401/403, unknown model) and a `malformed` answer
+ * come from an API that answered: they say nothing about its health (the limiter and the pause
+ * handle them). A call its caller aborted (shutdown) does not count either.
  *
- * opossum's own timeout is off: each call already has its own (the SDK client's per-request
- * timeout, surfacing as `unavailable`), and opossum's would give up on a call without ending it.
+ * opossum's own timeout is off: the wrapper (resilient-api.ts) times each call itself, aborting
+ * the call's signal so that the request really ends; opossum's would give up on a call without
+ * ending it.
  */
 import CircuitBreaker from 'opossum';
-import { ProviderPaused } from '../../../ports/provider-gate.port.ts';
-import { ProviderError } from '../../../ports/providers.port.ts';
+import { ApiPaused, OutsideApiError, type OutsideApiName } from '../../ports/outside-api.port.ts';
 
 export interface BreakerSettings {
   /** Percentage of failed calls in the rolling window above which the breaker opens. Default 50. */
@@ -48,20 +49,20 @@ class CallerAborted extends Error {
   }
 }
 
-export class ProviderBreaker {
-  readonly #provider: string;
+export class ApiBreaker {
+  readonly #api: OutsideApiName;
   readonly #resetTimeoutMs: number;
   readonly #breaker: CircuitBreaker<[Call, AbortSignal], unknown>;
   readonly #listeners = new Set<(state: BreakerState) => void>();
   #openedAt = 0;
 
-  /** `provider` names the provider in the errors it throws (e.g. `perplexity`). */
-  constructor(provider: string, settings: Partial<BreakerSettings> = {}) {
+  /** `api` names the API in the errors it throws. */
+  constructor(api: OutsideApiName, settings: Partial<BreakerSettings> = {}) {
     const { errorThresholdPercentage, volumeThreshold, rollingCountTimeoutMs, resetTimeoutMs } = { ...DEFAULT_BREAKER_SETTINGS, ...settings };
-    this.#provider = provider;
+    this.#api = api;
     this.#resetTimeoutMs = resetTimeoutMs;
     this.#breaker = new CircuitBreaker(runCall, {
-      name: provider,
+      name: api,
       timeout: false,
       errorThresholdPercentage,
       volumeThreshold,
@@ -69,7 +70,7 @@ export class ProviderBreaker {
       rollingCountBuckets: 10,
       resetTimeout: resetTimeoutMs,
       // True means "not a failure".
-      errorFilter: (error: unknown) => error instanceof CallerAborted || !(error instanceof ProviderError && error.failure === 'unavailable'),
+      errorFilter: (error: unknown) => error instanceof CallerAborted || !(error instanceof OutsideApiError && error.failure === 'unavailable'),
     });
     this.#breaker.on('open', () => {
       this.#openedAt = Date.now();
@@ -101,7 +102,7 @@ export class ProviderBreaker {
 
   /**
    * Runs `call` through the breaker, handing it `signal`. While the breaker refuses calls this
-   * throws `ProviderPaused` ('unavailable', circuit open) with the time until half-open.
+   * throws `ApiPaused` ('unavailable', circuit open) with the time until half-open.
    */
   async fire<T>(call: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T> {
     try {
@@ -115,13 +116,13 @@ export class ProviderBreaker {
 
   /**
    * The error for a call refused because the circuit is open, or for the failure (`cause`) that
-   * opened it or failed its trial: either way the provider is down, and the call waits until the
+   * opened it or failed its trial: either way the API is down, and the call waits until the
    * next trial.
    */
-  openError(cause?: ProviderError): ProviderPaused {
+  openError(cause?: OutsideApiError): ApiPaused {
     const retryAfterMs = Math.max(MIN_RETRY_AFTER_MS, this.halfOpenAt - Date.now());
-    const message = cause === undefined ? `${this.#provider}: circuit open` : `${cause.message}; circuit open`;
-    return new ProviderPaused(cause?.provider ?? this.#provider, 'unavailable', message, retryAfterMs);
+    const message = cause === undefined ? `${this.#api}: circuit open` : `${cause.message}; circuit open`;
+    return new ApiPaused(this.#api, 'unavailable', message, retryAfterMs, cause?.status === undefined ? {} : { status: cause.status });
   }
 
   /** Calls `listener` on every change of state; returns the unsubscribe. */

@@ -1,10 +1,10 @@
 /**
- * Per provider: keeps calls under the account's requests-per-minute cap and adapts how many run
- * at once to what the provider accepts, so a campaign runs at the provider's limit without a
- * lead failing from a 429.
+ * Per outside API: keeps calls under the account's requests-per-minute cap and adapts how many
+ * run at once to what the API accepts, so work runs at the API's limit without failing from a
+ * 429.
  *
  * The cap holds across worker processes through a shared budget (RateBudget; on NATS KV in
- * adapters/nats/provider-budget.ts): every call, from any process, reserves a start time at
+ * adapters/nats/api-budget.ts): every call, from any process, reserves a start time at
  * least 60 000 / rpm ms after the previous one and waits for it, so the calls of all processes
  * together are spread evenly at the cap. A call waits for its turn; it never fails for it.
  *
@@ -18,18 +18,17 @@
  * demand and a halving always bites.
  *
  * A 429 with `retry-after` also holds every process's calls until then (the budget's hold), so
- * the pause the provider asked for is honoured by all, not only by the process that got it.
+ * the pause the API asked for is honoured by all, not only by the process that got it.
  *
  * When the budget cannot be reached (NATS down) calls wait and retry: the limiter fails closed,
  * never letting a call through without its turn.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Log } from '../../../ports/logger.port.ts';
-import type { ProviderRole } from '../../../ports/provider-gate.port.ts';
-import type { RateBudget } from './shared-state.ts';
+import type { Log } from '../../ports/logger.port.ts';
+import type { OutsideApiName, RateBudget } from '../../ports/outside-api.port.ts';
 
 export interface LimiterSettings {
-  /** The account's requests a minute to this provider, for all processes together; none: no cap. */
+  /** The account's requests a minute to this API, for all processes together; none: no cap. */
   readonly rpm?: number | undefined;
   /**
    * Calls at once in this process to begin with. Default: with `rpm`, `maxConcurrency` (the
@@ -71,7 +70,7 @@ export interface LimiterPermit {
   release(outcome: CallOutcome): void;
 }
 
-export interface ProviderLimiter {
+export interface ApiLimiter {
   /** Waits for a slot in this process and for the call's turn in the shared budget. Rejects on abort. */
   acquire(signal: AbortSignal): Promise<LimiterPermit>;
   /** Calls allowed at once in this process now. */
@@ -80,20 +79,20 @@ export interface ProviderLimiter {
   readonly inFlight: number;
 }
 
-export interface ProviderLimiterOptions {
-  readonly role: ProviderRole;
+export interface ApiLimiterOptions {
+  readonly api: OutsideApiName;
   readonly settings?: LimiterSettings;
   /** Shared by the processes: required with `rpm`; without it a 429's hold is not shared. */
   readonly budget?: RateBudget;
   readonly log: Log;
 }
 
-export function createProviderLimiter(options: ProviderLimiterOptions): ProviderLimiter {
+export function createApiLimiter(options: ApiLimiterOptions): ApiLimiter {
   return new AdaptiveLimiter(options);
 }
 
-class AdaptiveLimiter implements ProviderLimiter {
-  readonly #role: ProviderRole;
+class AdaptiveLimiter implements ApiLimiter {
+  readonly #api: OutsideApiName;
   readonly #budget: RateBudget | undefined;
   readonly #log: Log;
   /** Milliseconds between call starts across all processes; undefined without a cap. */
@@ -107,7 +106,7 @@ class AdaptiveLimiter implements ProviderLimiter {
   #budgetDown = false;
   readonly #waiters: (() => void)[] = [];
 
-  constructor(options: ProviderLimiterOptions) {
+  constructor(options: ApiLimiterOptions) {
     const settings = options.settings ?? {};
     this.#maxConcurrency = settings.maxConcurrency ?? DEFAULT_LIMITER_SETTINGS.maxConcurrency;
     const initial = settings.initialConcurrency ?? (settings.rpm === undefined ? DEFAULT_LIMITER_SETTINGS.initialConcurrency : this.#maxConcurrency);
@@ -121,7 +120,7 @@ class AdaptiveLimiter implements ProviderLimiter {
       if (options.budget === undefined) throw new RangeError('a requests-per-minute cap needs the shared budget');
       this.#intervalMs = 60_000 / (settings.rpm * RATE_HEADROOM);
     }
-    this.#role = options.role;
+    this.#api = options.api;
     this.#budget = options.budget;
     this.#log = options.log;
     this.#limit = initial;
@@ -193,7 +192,7 @@ class AdaptiveLimiter implements ProviderLimiter {
     for (;;) {
       if (this.#intervalMs !== undefined) await sleepUntil(await this.#reserve(budget, this.#intervalMs, signal), signal);
       // A hold set while this call waited for its turn: wait it out, then take a new turn.
-      const hold = budget.heldUntil(this.#role);
+      const hold = budget.heldUntil(this.#api);
       if (hold <= Date.now()) return;
       await sleepUntil(hold, signal);
       if (this.#intervalMs === undefined) return;
@@ -204,15 +203,15 @@ class AdaptiveLimiter implements ProviderLimiter {
   async #reserve(budget: RateBudget, intervalMs: number, signal: AbortSignal): Promise<number> {
     for (;;) {
       try {
-        const start = await budget.reserve(this.#role, intervalMs);
-        if (this.#budgetDown) this.#log.info({ provider: this.#role }, 'rate budget reachable again');
+        const start = await budget.reserve(this.#api, intervalMs);
+        if (this.#budgetDown) this.#log.info({ api: this.#api }, 'rate budget reachable again');
         this.#budgetDown = false;
         return start;
       } catch (error) {
         signal.throwIfAborted();
         if (!this.#budgetDown) {
           const message = error instanceof Error ? error.message : String(error);
-          this.#log.warn({ provider: this.#role, error: message }, 'rate budget unreachable: provider calls wait until it is back');
+          this.#log.warn({ api: this.#api, error: message }, 'rate budget unreachable: calls wait until it is back');
         }
         this.#budgetDown = true;
         await sleepUntil(Date.now() + BUDGET_RETRY_MS, signal);
@@ -228,9 +227,9 @@ class AdaptiveLimiter implements ProviderLimiter {
     } else if (outcome.kind === 'rate_limited') {
       this.#decrease(startedAt);
       if (outcome.retryAfterMs !== undefined && this.#budget !== undefined) {
-        this.#budget.holdUntil(this.#role, Date.now() + outcome.retryAfterMs).catch((error: unknown) => {
+        this.#budget.holdUntil(this.#api, Date.now() + outcome.retryAfterMs).catch((error: unknown) => {
           const message = error instanceof Error ? error.message : String(error);
-          this.#log.warn({ provider: this.#role, error: message }, 'could not share the hold after a 429');
+          this.#log.warn({ api: this.#api, error: message }, 'could not share the hold after a 429');
         });
       }
     }
@@ -241,7 +240,7 @@ class AdaptiveLimiter implements ProviderLimiter {
     if (startedAt < this.#lastDecreaseAt) return;
     this.#limit = Math.max(1, this.#limit / 2);
     this.#lastDecreaseAt = Date.now();
-    this.#log.info({ provider: this.#role, concurrency: this.concurrency }, 'provider pushed back: concurrency halved');
+    this.#log.info({ api: this.#api, concurrency: this.concurrency }, 'API pushed back: concurrency halved');
   }
 }
 
