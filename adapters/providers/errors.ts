@@ -25,6 +25,7 @@
  *   ("Invalid model '…'. Permitted models can be found in the documentation"), and OpenRouter
  *   with 400 "<id> is not a valid model ID"; both are the configured model, not the lead.
  */
+import { retryAfterFrom, type HeaderSource } from '../outside-api/retry-after.ts';
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { OutsideApiError, type OutsideApiFailure, type OutsideApiName } from '../../ports/outside-api.port.ts';
 
@@ -126,25 +127,6 @@ function isUnknownModelCode(code: unknown): boolean {
 function bodyMessage(body: unknown): string {
   const message: unknown = typeof body === 'object' && body !== null ? (body as { message?: unknown }).message : undefined;
   return typeof message === 'string' ? message.slice(0, 500) : '';
-}
-
-/**
- * The wait a provider asks for: `retry-after-ms` (milliseconds), else `retry-after` as seconds
- * or an HTTP date. Undefined when absent or unreadable.
- */
-export function retryAfterFrom(headers: HeaderSource, now: number = Date.now()): number | undefined {
-  const ms = headers.get('retry-after-ms');
-  if (ms != null && /^\d+(\.\d+)?$/.test(ms.trim())) return Math.round(Number(ms));
-  const value = headers.get('retry-after')?.trim();
-  if (value == null || value === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-/** What retryAfterFrom reads: a fetch `Headers` or anything with its `get`. */
-export interface HeaderSource {
-  get(name: string): string | null | undefined;
 }
 
 function isHeaders(value: unknown): value is HeaderSource {

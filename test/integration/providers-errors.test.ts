@@ -6,7 +6,7 @@
  */
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { retryAfterFrom } from '../../adapters/providers/errors.ts';
+import { retryAfterFrom } from '../../adapters/outside-api/retry-after.ts';
 import type { Sandbox, SandboxReply } from '../../adapters/sandbox/server.ts';
 import { OutsideApiError } from '../../ports/outside-api.port.ts';
 import { adaptersFor, startTestSandbox, testLead, TEST_PROVIDER_KEY, type SandboxAdapters } from '../support/sandbox.ts';
