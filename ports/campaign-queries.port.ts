@@ -21,6 +21,18 @@ export interface RunView {
   readonly created_at: string;
   readonly updated_at: string;
   readonly completed_at: string | null;
+  /** The run's deliveries to the outside world, by consumer (e.g. `webhook`); the status shows each under its name. */
+  readonly deliveries: Readonly<Record<string, DeliveryView>>;
+}
+
+/** A delivery's progress, as its run's owner reads it. */
+export interface DeliveryView {
+  readonly delivered_at: string | null;
+  readonly attempts: number;
+  /** Why the last attempt failed; null after a success. */
+  readonly last_error: string | null;
+  /** When the consumer gave up trying; null unless it did. */
+  readonly failed_at: string | null;
 }
 
 export interface LeadView {

@@ -272,6 +272,8 @@ export function pipelinePorts(deps: PipelinePortsDeps): PortCatalog {
     extractionStore: () => stores.extraction,
     leadWork: () => stores.leadWork,
     projectionStore: () => stores.projection,
+    runs: () => stores.runs,
+    deliveries: () => stores.deliveries,
     files: () => deps.files,
     reader: () => deps.reader,
     tracing: () => new OtelTracing(),

@@ -117,6 +117,17 @@ describe('createRun', () => {
     expect(await runRow(second.runId)).toMatchObject({ research_prompt: null, personalization_prompt: null, file_name: 'b.csv' });
   });
 
+  it("keeps a campaign's options for its later runs; a later run's value replaces the stored one", async () => {
+    const userId = randomUUID();
+    const options = async (campaignId: string) => (await t.db.sql<{ options: unknown }[]>`select options from campaigns where id = ${campaignId}`)[0]?.options;
+    const first = await t.store.createRun({ userId, campaignName: 'Hooked', demo: false, fileName: 'a.csv', options: { webhook_url: 'https://a.example/hook' } });
+    expect(await options(first.campaignId)).toEqual({ webhook_url: 'https://a.example/hook' });
+    await t.store.createRun({ userId, campaignId: first.campaignId, demo: false, fileName: 'b.csv' });
+    expect(await options(first.campaignId)).toEqual({ webhook_url: 'https://a.example/hook' });
+    await t.store.createRun({ userId, campaignId: first.campaignId, demo: false, fileName: 'c.csv', options: { webhook_url: 'https://b.example/hook', crm_list: '7' } });
+    expect(await options(first.campaignId)).toEqual({ webhook_url: 'https://b.example/hook', crm_list: '7' });
+  });
+
   it("refuses another user's campaign, an unknown one and a malformed id, writing nothing", async () => {
     const owner = randomUUID();
     const { campaignId } = await t.store.createRun({ userId: owner, campaignName: 'Mine', demo: false, fileName: 'a.csv' });

@@ -108,10 +108,46 @@ describe('runStatus', () => {
       created_at: anIsoTimestamp,
       updated_at: anIsoTimestamp,
       completed_at: null,
+      deliveries: {},
     });
     await failAndCount(r.leadIds[2]!, r.runId);
     await store.completeIfSettled(r.runId);
     expect((await store.runStatus(userId, r.runId))?.completed_at).toMatch(ISO);
+  });
+
+  it("shows the run's deliveries by consumer, and reads a completed run with its campaign's options", async () => {
+    const userId = randomUUID();
+    const r = await run(userId, ['Email'], ['only@example.com']);
+    expect(await store.completedRun(r.runId)).toBeNull(); // still running
+    await failAndCount(r.leadIds[0]!, r.runId);
+    await store.completeIfSettled(r.runId);
+
+    const ended = { runId: r.runId, userId };
+    expect(await store.delivery(r.runId, 'webhook')).toBeNull();
+    await store.recordDeliveryAttempt(ended, 'webhook', 'webhook 503: unavailable');
+    await store.recordDeliveryAttempt(ended, 'webhook', null);
+    await store.recordDeliveryGivenUp(ended, 'webhook', 'too late'); // delivered already: no effect
+    expect(await store.delivery(r.runId, 'webhook')).toEqual({ attempts: 2, lastError: null, deliveredAt: expect.stringMatching(ISO) as string, failedAt: null });
+    await store.recordDeliveryGivenUp(ended, 'crm', 'crm 400: rejected');
+
+    const view = await store.runStatus(userId, r.runId);
+    expect(view?.deliveries).toEqual({
+      webhook: { attempts: 2, last_error: null, delivered_at: expect.stringMatching(ISO) as string, failed_at: null },
+      crm: { attempts: 0, last_error: 'crm 400: rejected', delivered_at: null, failed_at: expect.stringMatching(ISO) as string },
+    });
+    expect(await store.runStatus(randomUUID(), r.runId)).toBeNull();
+
+    const completed = await store.completedRun(r.runId);
+    expect(completed).toEqual({
+      runId: r.runId,
+      campaignId: r.campaignId,
+      userId,
+      status: 'failed',
+      counts: { valid: 1, personalized: 0, needs_review: 0, failed: 1, skipped: 0 },
+      costUsd: '0.000000',
+      completedAt: expect.stringMatching(ISO) as string,
+      options: {},
+    });
   });
 
   it('is null for an unknown or malformed id', async () => {

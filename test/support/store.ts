@@ -72,6 +72,12 @@ export function storeDriver(stores: PostgresStores) {
     settledLeads: stores.queries.settledLeads.bind(stores.queries),
     exportLeads: stores.queries.exportLeads.bind(stores.queries),
     metrics: stores.queries.metrics.bind(stores.queries),
+    completedRun: (runId: string) => stores.runs.completedRun(runId),
+    delivery: (runId: string, consumer: string) => stores.deliveries.delivery(runId, consumer),
+    recordDeliveryAttempt: (run: { runId: string; userId: string }, consumer: string, error: string | null) =>
+      commit(stores.deliveries.recordAttempt(run, consumer, error)),
+    recordDeliveryGivenUp: (run: { runId: string; userId: string }, consumer: string, reason: string) =>
+      commit(stores.deliveries.recordGivenUp(run, consumer, reason)),
   };
 }
 

@@ -36,8 +36,15 @@ export interface RunProgressRoutesDeps {
   readonly providers: ApiStatusReader;
 }
 
-/** The status JSON: the run, plus why it may be waiting while it is in progress. */
-type RunStatusBody = RunView & { readonly notices: readonly string[] };
+/**
+ * The status JSON: the run, each of its deliveries under its consumer's name (e.g. `webhook:
+ * { delivered_at, attempts, last_error, failed_at }`), and why it may be waiting while it is in progress.
+ */
+type RunStatusBody = Omit<RunView, 'deliveries'> & { readonly [consumer: string]: unknown; readonly notices: readonly string[] };
+
+function statusBody({ deliveries, ...run }: RunView, notices: readonly string[]): RunStatusBody {
+  return { ...deliveries, ...run, notices };
+}
 
 const STATE_WORDS = { paused: 'paused', circuit_open: 'unavailable (circuit open)' } as const;
 
@@ -45,11 +52,11 @@ function statusReader(queries: CampaignQueries, providers: ApiStatusReader) {
   return async (userId: string, runId: string): Promise<RunStatusBody | null> => {
     const run = await queries.runStatus(userId, runId);
     if (run === null) return null;
-    if (run.status === 'completed' || run.status === 'failed') return { ...run, notices: [] };
+    if (run.status === 'completed' || run.status === 'failed') return statusBody(run, []);
     const notices = (await providers.current())
       .filter((api) => api.state !== 'ok')
       .map((api) => `${api.api} ${STATE_WORDS[api.state as keyof typeof STATE_WORDS]}: ${api.reason ?? 'no reason given'}`);
-    return { ...run, notices };
+    return statusBody(run, notices);
   };
 }
 

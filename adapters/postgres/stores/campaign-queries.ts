@@ -9,12 +9,19 @@ import {
   type CampaignQueries,
   type LeadPage,
   type LeadView,
+  type DeliveryView,
   type MetricsView,
   type RunView,
 } from '../../../ports/campaign-queries.port.ts';
 import type { Sql } from '../client.ts';
 import { isUuid } from '../sql.ts';
 import { traced } from '../traced.ts';
+
+/** jsonb gives PostgreSQL's timestamp text: the API's times are ISO 8601 like the others. */
+function isoTimes(delivery: DeliveryView): DeliveryView {
+  const iso = (time: string | null) => (time === null ? null : new Date(time).toISOString());
+  return { ...delivery, delivered_at: iso(delivery.delivered_at), failed_at: iso(delivery.failed_at) };
+}
 
 /** Span attributes for ids taken from a URL: only real ids, so a client cannot put other text in a trace. */
 function idAttributes(ids: Record<string, string>): Record<string, string> {
@@ -46,6 +53,7 @@ interface RunRow {
   created_at: Date;
   updated_at: Date;
   completed_at: Date | null;
+  deliveries: Record<string, DeliveryView>;
 }
 
 interface LeadRow {
@@ -80,8 +88,11 @@ export class PostgresCampaignQueries implements CampaignQueries {
       if (!isUuid(userId) || !isUuid(runId)) return null;
       const [run] = await this.#sql<RunRow[]>`
         select id, campaign_id, status, total_rows, valid, duplicates, rejected_rows, skipped, processed,
-               personalized, needs_review, failed, cost_usd, error_message, created_at, updated_at, completed_at
-        from campaign_runs
+               personalized, needs_review, failed, cost_usd, error_message, created_at, updated_at, completed_at,
+               (select coalesce(jsonb_object_agg(d.consumer, jsonb_build_object(
+                         'delivered_at', d.delivered_at, 'attempts', d.attempts, 'last_error', d.last_error, 'failed_at', d.failed_at)), '{}'::jsonb)
+                from run_deliveries d where d.run_id = r.id) as deliveries
+        from campaign_runs r
         where id = ${runId} and user_id = ${userId}`;
       if (run === undefined) return null;
       return {
@@ -102,6 +113,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
         created_at: run.created_at.toISOString(),
         updated_at: run.updated_at.toISOString(),
         completed_at: run.completed_at?.toISOString() ?? null,
+        deliveries: Object.fromEntries(Object.entries(run.deliveries).map(([consumer, delivery]) => [consumer, isoTimes(delivery)])),
       };
     });
   }

@@ -7,10 +7,12 @@ import type { Sql } from '../client.ts';
 import { PostgresOutboxStore } from '../outbox-store.ts';
 import { PostgresUnitOfWork } from '../unit-of-work.ts';
 import { PostgresCampaignQueries } from './campaign-queries.ts';
+import { PostgresDeliveryLog } from './delivery-log.ts';
 import { PostgresExtractionStore } from './extraction-store.ts';
 import { PostgresLeadWorkStore } from './lead-work-store.ts';
 import { PostgresProjectionStore } from './projection-store.ts';
 import { PostgresReconcilerStore } from './reconciler-store.ts';
+import { PostgresRunReader } from './run-reader.ts';
 import { PostgresSubmissionStore } from './submission-store.ts';
 
 export interface PostgresStores {
@@ -22,6 +24,8 @@ export interface PostgresStores {
   readonly projection: PostgresProjectionStore;
   readonly reconciler: PostgresReconcilerStore;
   readonly queries: PostgresCampaignQueries;
+  readonly runs: PostgresRunReader;
+  readonly deliveries: PostgresDeliveryLog;
 }
 
 export function createPostgresStores(sql: Sql): PostgresStores {
@@ -35,5 +39,7 @@ export function createPostgresStores(sql: Sql): PostgresStores {
     projection: new PostgresProjectionStore(sql),
     reconciler: new PostgresReconcilerStore(sql),
     queries: new PostgresCampaignQueries(sql),
+    runs: new PostgresRunReader(sql),
+    deliveries: new PostgresDeliveryLog(sql, lanes),
   };
 }

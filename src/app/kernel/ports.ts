@@ -13,6 +13,7 @@
 import type { KpiRates } from '../../../domain/campaigns/run.ts';
 import type { ImportLimits } from '../../../domain/leads/import-error.ts';
 import type { Pricing } from '../../../domain/pricing/pricing.ts';
+import type { DeliveryLog } from '../../../ports/delivery-log.port.ts';
 import type { ExtractionStore } from '../../../ports/extraction-store.port.ts';
 import type { LeadFileReader } from '../../../ports/lead-file-reader.port.ts';
 import type { LeadFileStore } from '../../../ports/lead-file-store.port.ts';
@@ -20,6 +21,7 @@ import type { LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
 import type { ProjectionStore } from '../../../ports/projection-store.port.ts';
 import type { MessageWriter, ResearchProvider } from '../../../ports/providers.port.ts';
 import type { RunNotifier } from '../../../ports/run-notifications.port.ts';
+import type { RunReader } from '../../../ports/run-reader.port.ts';
 import type { Tracing } from '../../../ports/tracing.port.ts';
 import type { UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 
@@ -29,6 +31,10 @@ export interface PipelinePorts {
   readonly extractionStore: ExtractionStore;
   readonly leadWork: LeadWorkStore;
   readonly projectionStore: ProjectionStore;
+  /** Runs that ended, with their campaign's options: for consumers of `run.completed`. */
+  readonly runs: RunReader;
+  /** A run's deliveries to the outside world (webhooks, pushes), shown on its status. */
+  readonly deliveries: DeliveryLog;
   readonly files: LeadFileStore;
   readonly reader: LeadFileReader;
   readonly tracing: Tracing;
