@@ -25,7 +25,7 @@ import { PostgresReadinessProbe } from '../adapters/postgres/readiness.ts';
 import { createPostgresStores, type PostgresStores } from '../adapters/postgres/stores/index.ts';
 import { DEFAULT_LIMITER_SETTINGS } from '../adapters/outside-api/index.ts';
 import { PROVIDER_APIS } from '../adapters/providers/apis.ts';
-import { createProviders } from '../adapters/providers/index.ts';
+import { createProviders, NO_PROVIDER_KEYS } from '../adapters/providers/index.ts';
 import { createResilientProviders, type ResilienceConfig, type ResilientProviders } from '../adapters/providers/resilient.ts';
 import { NatsApiStatusReader } from '../adapters/nats/api-status.ts';
 import { OtelTracing, startTelemetry } from '../adapters/telemetry/tracing.ts';
@@ -81,6 +81,13 @@ export function loadSystemConfig(env: Readonly<Record<string, string | undefined
   }
   const declared = consumerSettings(consumers, env);
   problems.push(...declared.problems);
+  // A missing secret must never turn into made-up lines: the sandbox runs only when asked for.
+  const roles = new Set(config?.roles ?? []);
+  const callsProviders = consumers.some((consumer) => roles.has(consumer.name) && PROVIDER_APIS.some((api) => api === consumer.callsApi));
+  const providers = config?.providers;
+  if (callsProviders && providers !== undefined && !providers.sandbox && providers.perplexityApiKey === undefined && providers.openrouterApiKey === undefined) {
+    problems.push(`PROVIDERS: ${NO_PROVIDER_KEYS}`);
+  }
   if (config === undefined || problems.length > 0) throw new ConfigError(problems);
   return { config, consumerSettings: declared.settings, consumers };
 }

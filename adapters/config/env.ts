@@ -106,6 +106,8 @@ const EnvSchema = v.pipe(
     PERPLEXITY_API_KEY: optionalNonEmpty(v.string()),
     PERPLEXITY_BASE_URL: optionalNonEmpty(url(['https:', 'http:'])),
     OPENROUTER_API_KEY: optionalNonEmpty(v.string()),
+    // `sandbox`: made-up, labelled output with no keys; never a fallback (see loadSystemConfig).
+    PROVIDERS: optionalNonEmpty(v.picklist(['sandbox', 'real'], 'must be sandbox or real (or unset: real)')),
     OPENROUTER_BASE_URL: optionalNonEmpty(url(['https:', 'http:'])),
     // Unset: the adapters' defaults (adapters/providers), kept in one place.
     RESEARCH_MODEL: optionalNonEmpty(v.string()),
@@ -158,6 +160,10 @@ const EnvSchema = v.pipe(
     'set both PERPLEXITY_API_KEY and OPENROUTER_API_KEY for real providers, or neither for the sandbox: one real provider and one sandbox would mix real and fake output',
   ),
   v.check(
+    (env) => !(env.PROVIDERS === 'sandbox' && (env.PERPLEXITY_API_KEY !== undefined || env.OPENROUTER_API_KEY !== undefined)),
+    'PROVIDERS=sandbox is set together with provider keys: unset the keys to run on the sandbox, or unset PROVIDERS (or set it to real) to use them',
+  ),
+  v.check(
     (env) => env.SUPABASE_JWT_SECRET !== undefined || env.SUPABASE_URL !== undefined,
     'set SUPABASE_JWT_SECRET (HS256 tokens) or SUPABASE_URL (tokens signed with the project\'s JWKS keys), or both: without them no access token can be verified',
   ),
@@ -177,6 +183,8 @@ export interface Config {
   /** What this process runs (see loadConfig's `roles`); all of them when ROLES is unset. */
   readonly roles: readonly string[];
   readonly providers: {
+    /** PROVIDERS=sandbox: the labelled sandbox runs in-process instead of real APIs (no keys). */
+    readonly sandbox: boolean;
     readonly perplexityApiKey: string | undefined;
     /** Unset: the provider's own URL (the adapters know it). */
     readonly perplexityBaseUrl: string | undefined;
@@ -264,6 +272,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     logLevel: env_.LOG_LEVEL,
     roles,
     providers: {
+      sandbox: env_.PROVIDERS === 'sandbox',
       perplexityApiKey: env_.PERPLEXITY_API_KEY,
       perplexityBaseUrl: env_.PERPLEXITY_BASE_URL,
       openrouterApiKey: env_.OPENROUTER_API_KEY,

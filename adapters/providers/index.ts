@@ -13,6 +13,8 @@ import { DEFAULT_PERSONALIZATION_MODEL, OPENROUTER_BASE_URL, OpenRouterMessageWr
 import { DEFAULT_RESEARCH_MODEL, PERPLEXITY_BASE_URL, PerplexityResearchProvider } from './perplexity-research.ts';
 
 export interface ProviderConfig {
+  /** PROVIDERS=sandbox: without keys, run on the in-process sandbox. Without it, missing keys are an error. */
+  readonly sandbox?: boolean | undefined;
   /** PERPLEXITY_API_KEY */
   readonly perplexityApiKey?: string | undefined;
   /** PERPLEXITY_BASE_URL, default https://api.perplexity.ai/v1 */
@@ -48,6 +50,10 @@ export class ProviderConfigError extends Error {
   }
 }
 
+/** Why a process that would call providers refuses to start without keys. */
+export const NO_PROVIDER_KEYS =
+  'no provider keys: set PERPLEXITY_API_KEY and OPENROUTER_API_KEY, or PROVIDERS=sandbox to run on the labelled sandbox (made-up research and lines; never in production)';
+
 export const SANDBOX_WARNING =
   'SANDBOX PROVIDERS: no PERPLEXITY_API_KEY / OPENROUTER_API_KEY set — leads get labelled sandbox output, not real research';
 
@@ -67,6 +73,9 @@ export async function createProviders(config: ProviderConfig, logger: Log): Prom
       ...(present(config.perplexityBaseUrl) === undefined ? [] : ['PERPLEXITY_BASE_URL']),
       ...(present(config.openrouterBaseUrl) === undefined ? [] : ['OPENROUTER_BASE_URL']),
     ];
+    if (config.sandbox !== true) {
+      throw new ProviderConfigError(NO_PROVIDER_KEYS);
+    }
     if (baseUrls.length > 0) {
       throw new ProviderConfigError(
         `${baseUrls.join(' and ')} set without PERPLEXITY_API_KEY and OPENROUTER_API_KEY: set both keys (any non-empty value for a sandbox started with \`npm run sandbox\`), or unset the base URL to use the in-process sandbox`,

@@ -128,7 +128,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Ben
       LOG_LEVEL: 'warn',
       ROLES: options.roles.join(','),
       ...(sandbox === undefined
-        ? { PERPLEXITY_API_KEY: '', OPENROUTER_API_KEY: '', PERPLEXITY_BASE_URL: '', OPENROUTER_BASE_URL: '' }
+        ? { PROVIDERS: 'sandbox', PERPLEXITY_API_KEY: '', OPENROUTER_API_KEY: '', PERPLEXITY_BASE_URL: '', OPENROUTER_BASE_URL: '' }
         : { PERPLEXITY_API_KEY: 'bench', OPENROUTER_API_KEY: 'bench', PERPLEXITY_BASE_URL: sandbox.url, OPENROUTER_BASE_URL: sandbox.url }),
       ...options.env,
     });

@@ -5,7 +5,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../adapters/logging/logger.ts';
-import { createProviders, ProviderConfigError, SANDBOX_WARNING } from '../../adapters/providers/index.ts';
+import { createProviders, NO_PROVIDER_KEYS, ProviderConfigError, SANDBOX_WARNING } from '../../adapters/providers/index.ts';
 import type { Sandbox } from '../../adapters/sandbox/server.ts';
 import { startTestSandbox, testLead, TEST_PROVIDER_KEY } from '../support/sandbox.ts';
 
@@ -23,9 +23,16 @@ function capturingLogger() {
 const signal = () => new AbortController().signal;
 
 describe('createProviders without keys', () => {
-  it('starts the sandbox in-process, says so loudly, and both adapters use it over HTTP', async () => {
+  it('refuses to start unless the sandbox is asked for: a missing secret never produces made-up lines', async () => {
     const { lines, logger } = capturingLogger();
-    const providers = await createProviders({ perplexityApiKey: '', openrouterApiKey: '  ' }, logger);
+    await expect(createProviders({ perplexityApiKey: '', openrouterApiKey: '  ' }, logger)).rejects.toThrow(NO_PROVIDER_KEYS);
+    await expect(createProviders({ sandbox: false }, logger)).rejects.toThrow(ProviderConfigError);
+    expect(lines.some((line) => line.msg === SANDBOX_WARNING)).toBe(false);
+  });
+
+  it('with the sandbox asked for, starts it in-process, says so loudly, and both adapters use it over HTTP', async () => {
+    const { lines, logger } = capturingLogger();
+    const providers = await createProviders({ sandbox: true, perplexityApiKey: '', openrouterApiKey: '  ' }, logger);
     try {
       expect(providers.usingSandbox).toBe(true);
       expect(providers.sandbox?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
@@ -48,7 +55,7 @@ describe('createProviders without keys', () => {
 
   it('refuses a base URL without keys rather than ignore it', async () => {
     const { logger } = capturingLogger();
-    await expect(createProviders({ perplexityBaseUrl: 'http://127.0.0.1:4010/v1' }, logger)).rejects.toThrow(
+    await expect(createProviders({ sandbox: true, perplexityBaseUrl: 'http://127.0.0.1:4010/v1' }, logger)).rejects.toThrow(
       /PERPLEXITY_BASE_URL set without PERPLEXITY_API_KEY and OPENROUTER_API_KEY/,
     );
   });

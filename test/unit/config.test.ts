@@ -76,7 +76,27 @@ describe('loadConfig', () => {
 });
 
 describe('loadConfig: pipeline settings', () => {
-  it('runs every role with sandbox providers by default', () => {
+  it('refuses to run research or personalization with no provider keys unless PROVIDERS=sandbox', () => {
+    expect(() => loadSystemConfig({ SUPABASE_JWT_SECRET: SECRET })).toThrow(/PROVIDERS: no provider keys: set PERPLEXITY_API_KEY and OPENROUTER_API_KEY, or PROVIDERS=sandbox/);
+    expect(() => loadSystemConfig({ SUPABASE_JWT_SECRET: SECRET, ROLES: 'research' })).toThrow(/no provider keys/);
+    expect(() => loadSystemConfig({ SUPABASE_JWT_SECRET: SECRET, PROVIDERS: 'real' })).toThrow(/no provider keys/);
+    // Processes that call no provider need no key.
+    expect(loadSystemConfig({ SUPABASE_JWT_SECRET: SECRET, ROLES: 'edge,relay,projection,reconciler' }).config.providers.sandbox).toBe(false);
+    expect(loadSystemConfig({ SUPABASE_JWT_SECRET: SECRET, PROVIDERS: 'sandbox' }).config.providers.sandbox).toBe(true);
+    const keys = { PERPLEXITY_API_KEY: 'pplx-secret-key', OPENROUTER_API_KEY: 'sk-or-secret-key' };
+    expect(loadSystemConfig({ SUPABASE_JWT_SECRET: SECRET, ...keys }).config.providers.sandbox).toBe(false);
+    let message = '';
+    try {
+      loadSystemConfig({ SUPABASE_JWT_SECRET: SECRET, PROVIDERS: 'sandbox', ...keys });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/PROVIDERS=sandbox is set together with provider keys/);
+    expect(message).not.toContain('secret-key');
+    expect(() => loadSystemConfig({ SUPABASE_JWT_SECRET: SECRET, PROVIDERS: 'fake' })).toThrow(/PROVIDERS: must be sandbox or real/);
+  });
+
+  it('runs every role by default', () => {
     const config = loadConfig({ SUPABASE_JWT_SECRET: SECRET }, { roles: ROLES });
     expect(config.roles).toEqual(ROLES);
     expect(config.providers).toMatchObject({
@@ -134,7 +154,7 @@ describe('.env.example', () => {
     const { readFile } = await import('node:fs/promises');
     const { parseEnv } = await import('node:util');
     const example = parseEnv(await readFile(new URL('../../.env.example', import.meta.url), 'utf8'));
-    const { config } = loadSystemConfig({ ...example, SUPABASE_JWT_SECRET: SECRET });
+    const { config } = loadSystemConfig({ ...example, SUPABASE_JWT_SECRET: SECRET, PROVIDERS: 'sandbox' });
     expect(config.roles).toEqual(roleNames(CONSUMERS));
     expect(config.consumerAckWaitMs).toBeUndefined();
     expect(config.natsNamespace).toBeUndefined();
