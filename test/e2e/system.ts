@@ -107,6 +107,8 @@ export interface E2ESystem {
 export interface E2ESystemOptions {
   /** Sandbox interceptors (fault injection by request). */
   readonly interceptors?: readonly SandboxInterceptor[];
+  /** Between probe calls of a paused API (default 30 s, production's). */
+  readonly probeIntervalMs?: number;
 }
 
 /** Short retries so a test sees a lead fail in milliseconds; the other settings are production's. */
@@ -146,7 +148,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
     const log = new RecordingLog();
     // As in production: breakers, the shared rate budget (uncapped here) and the gates.
     const providers = await createResilientProviders(nc, adaptersFor(sandbox), {
-      config: { researchRpm: 0, personalizationRpm: 0 },
+      config: { researchRpm: 0, personalizationRpm: 0, ...(options.probeIntervalMs === undefined ? {} : { probeIntervalMs: options.probeIntervalMs }) },
       bucket: providerBucket,
       log,
     });
