@@ -23,10 +23,11 @@ import { createSql } from '../adapters/postgres/client.ts';
 import { migrate } from '../adapters/postgres/migrate.ts';
 import { PostgresReadinessProbe } from '../adapters/postgres/readiness.ts';
 import { createPostgresStores, type PostgresStores } from '../adapters/postgres/stores/index.ts';
-import { DEFAULT_LIMITER_SETTINGS } from '../adapters/outside-api/index.ts';
+import { createOutsideApis, DEFAULT_LIMITER_SETTINGS, type OutsideApis, type OutsideApiSpec } from '../adapters/outside-api/index.ts';
 import { PROVIDER_APIS } from '../adapters/providers/apis.ts';
 import { createProviders, NO_PROVIDER_KEYS } from '../adapters/providers/index.ts';
-import { createResilientProviders, type ResilienceConfig, type ResilientProviders } from '../adapters/providers/resilient.ts';
+import { providerApiSpecs, ResilientMessageWriter, ResilientResearchProvider, type ResilienceConfig } from '../adapters/providers/resilient.ts';
+import { PERSONALIZATION_API, RESEARCH_API } from '../adapters/providers/apis.ts';
 import { NatsApiStatusReader } from '../adapters/nats/api-status.ts';
 import { OtelTracing, startTelemetry } from '../adapters/telemetry/tracing.ts';
 import { DEFAULT_BANNED_PHRASES } from '../domain/personalization/banned-phrases.ts';
@@ -138,26 +139,37 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     const files = await NatsObjectLeadFileStore.open(nc, { bucket: names.bucket });
     const notifications = new NatsRunNotifications(nc, { prefix: names.prefix });
     const directory = new NatsConsumerDirectory(nc, { streamName: names.streamName, prefix: names.prefix });
-    const providerStatus = await NatsApiStatusReader.open(nc, { bucket: names.apiBucket, apis: PROVIDER_APIS });
+    const apiSpecs = outsideApiSpecs(config, system.consumers);
+    const providerStatus = await NatsApiStatusReader.open(nc, { bucket: names.apiBucket, apis: apiSpecs.map((spec) => spec.name) });
     const reader = new CsvLeadFileReader();
     const limits = DEFAULT_IMPORT_LIMITS;
 
-    // The outside APIs with their resilience, built on first use: only where a consumer calls them.
-    let providers: Promise<ResilientProviders> | undefined;
+    // Every outside API with its resilience (breaker, shared rate budget, timeout, pause), built on
+    // first use: only where a consumer calls one.
+    let outside: Promise<OutsideApis> | undefined;
+    const outsideApis = () => {
+      outside ??= createOutsideApis(nc, apiSpecs, { bucket: names.apiBucket, log: logger }).then((created) => {
+        stops.push(() => Promise.resolve(created.close()));
+        return created;
+      });
+      return outside;
+    };
+    let providers: Promise<{ research: ResearchProvider; writer: MessageWriter }> | undefined;
     const resilientProviders = () => {
       providers ??= (async () => {
         const raw = await createProviders(config.providers, logger);
         stops.push(() => raw.close());
-        const resilient = await createResilientProviders(nc, raw, { config: resilienceConfig(config), bucket: names.apiBucket, log: logger });
-        stops.push(() => Promise.resolve(resilient.close()));
-        return resilient;
+        const resilient = await outsideApis();
+        return {
+          research: new ResilientResearchProvider(raw.research, resilient.get(RESEARCH_API)),
+          writer: new ResilientMessageWriter(raw.writer, resilient.get(PERSONALIZATION_API)),
+        };
       })();
       return providers;
     };
-    const maxConcurrency = config.resilience.maxConcurrency ?? DEFAULT_LIMITER_SETTINGS.maxConcurrency;
     const apis: ApiDirectory = {
-      gate: (api) => ({ wait: async (signal) => (await resilientProviders()).apis.get(api).gate.wait(signal) }),
-      maxConcurrency: () => maxConcurrency,
+      gate: (api) => ({ wait: async (signal) => (await outsideApis()).get(api).gate.wait(signal) }),
+      maxConcurrency: (api) => apiSpecs.find((spec) => spec.name === api)?.maxConcurrency ?? DEFAULT_LIMITER_SETTINGS.maxConcurrency,
     };
 
     const ports = pipelinePorts({
@@ -293,6 +305,31 @@ export function pipelinePorts(deps: PipelinePortsDeps): PortCatalog {
     kpiRates: () => deps.kpiRates,
     bannedPhrases: () => deps.bannedPhrases,
   });
+}
+
+/**
+ * The resilience of every outside API: the two providers' from the configuration, and those the
+ * consumers declare (`callsApi` with its `apiPolicy`), with the configured breaker and probe
+ * settings and no rate cap.
+ */
+export function outsideApiSpecs(config: Config, consumers: readonly AnyConsumer[]): OutsideApiSpec[] {
+  const resilience = resilienceConfig(config);
+  const providers = providerApiSpecs(resilience);
+  const declared = new Map<string, OutsideApiSpec>();
+  for (const consumer of consumers) {
+    const name = consumer.callsApi;
+    if (name === undefined || providers.some((spec) => spec.name === name) || declared.has(name)) continue;
+    const policy = consumer.apiPolicy ?? {};
+    declared.set(name, {
+      name,
+      timeoutMs: policy.timeoutMs ?? config.providers.timeoutMs,
+      breakerScope: policy.breakerPerTarget === true ? 'key' : 'api',
+      breaker: resilience.breaker,
+      probeIntervalMs: resilience.probeIntervalMs,
+      maxConcurrency: resilience.maxConcurrency,
+    });
+  }
+  return [...providers, ...declared.values()];
 }
 
 /** The configured resilience settings, leaving out what is unset so the adapters' defaults apply. */

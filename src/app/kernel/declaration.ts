@@ -32,6 +32,17 @@ export interface DeclaredSettings {
   readonly concurrency?: number;
 }
 
+/** The resilience an outside API of a consumer needs beyond the defaults. */
+export interface ApiPolicy {
+  /**
+   * One circuit breaker per call target (e.g. a webhook's host) rather than one for the API, so
+   * that one failing destination never holds the others back.
+   */
+  readonly breakerPerTarget?: boolean;
+  /** Each call's timeout (default PROVIDER_TIMEOUT_MS). */
+  readonly timeoutMs?: number;
+}
+
 /** A value a consumer reads from the campaign (e.g. `webhook_url`), sent as a form field when a run is submitted. */
 export interface CampaignOption<U extends keyof PipelinePorts, S> {
   /** The form field and the key it is kept under on the campaign. */
@@ -58,6 +69,8 @@ export interface ConsumerDeclaration<T extends EventType, U extends keyof Pipeli
    * failures are classified as that API's (`apiFailureVerdict`) unless `classify` says otherwise.
    */
   readonly callsApi?: string;
+  /** How the resilience wrapper treats that API, when it is not one of the providers (configured elsewhere). */
+  readonly apiPolicy?: ApiPolicy;
   /** What a failure means for the message. Default: by `callsApi`'s classification, or retry. */
   readonly classify?: (error: unknown) => FailureVerdict;
   /** Its own environment variables, parsed at start-up into the settings its factory receives. */
@@ -78,6 +91,7 @@ export interface AnyConsumer {
   readonly settings: DeclaredSettings;
   readonly uses: readonly (keyof PipelinePorts)[];
   readonly callsApi?: string;
+  readonly apiPolicy?: ApiPolicy;
   readonly classify?: (error: unknown) => FailureVerdict;
   readonly variables?: Variables<Record<string, unknown>>;
   readonly enabled?: (settings: Record<string, unknown>) => boolean;
