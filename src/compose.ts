@@ -54,7 +54,7 @@ import {
 } from './app/kernel/assemble.ts';
 import type { AnyConsumer } from './app/kernel/declaration.ts';
 import { OutboxRelay } from './app/kernel/outbox-relay.ts';
-import { PortCatalog } from './app/kernel/ports.ts';
+import { PortCatalog, type AddedPortFactories } from './app/kernel/ports.ts';
 import { PreviewImportService } from './app/preview-import.ts';
 import { Reconciler } from './app/reconciler.ts';
 import { SubmitCampaignService } from './app/submit-campaign.ts';
@@ -183,6 +183,8 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
       pricing: config.pricing,
       kpiRates: config.kpi,
       bannedPhrases: config.bannedPhrases ?? DEFAULT_BANNED_PHRASES,
+    }, {
+      // The ports consumers added: one line each.
     });
 
     const ackWaitMs = config.consumerAckWaitMs;
@@ -284,9 +286,10 @@ export interface PipelinePortsDeps {
 }
 
 /** The ports consumers may ask for, from the adapters of a process (each built on first use). */
-export function pipelinePorts(deps: PipelinePortsDeps): PortCatalog {
+export function pipelinePorts(deps: PipelinePortsDeps, added: AddedPortFactories): PortCatalog {
   const { stores } = deps;
   return new PortCatalog({
+    ...added,
     uow: () => stores.uow,
     extractionStore: () => stores.extraction,
     leadWork: () => stores.leadWork,

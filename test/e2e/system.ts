@@ -170,7 +170,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
       pricing: DEFAULT_PRICING,
       kpiRates: DEFAULT_KPI_RATES,
       bannedPhrases: DEFAULT_BANNED_PHRASES,
-    });
+    }, {});
     const settings = new Map<string, Record<string, unknown>>();
     const topology = topologyOf(CONSUMERS, { overrides: TEST_RETRIES, apis });
     await provisionTopology(nc, { streamName, prefix, consumers: topology });

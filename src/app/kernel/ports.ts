@@ -55,6 +55,29 @@ export interface PipelinePorts {
 /** How the composition root supplies each port: built on first use, so a process builds only what its consumers use. */
 export type PortFactories = { readonly [K in keyof PipelinePorts]: () => PipelinePorts[K] | Promise<PipelinePorts[K]> };
 
+/** The ports listed above, which every process can build; the rest are the ports consumers add. */
+export type CorePortName =
+  | 'uow'
+  | 'extractionStore'
+  | 'leadWork'
+  | 'projectionStore'
+  | 'runs'
+  | 'deliveries'
+  | 'files'
+  | 'reader'
+  | 'tracing'
+  | 'notifier'
+  | 'research'
+  | 'writer'
+  | 'importLimits'
+  | 'extractionBatchSize'
+  | 'pricing'
+  | 'kpiRates'
+  | 'bannedPhrases';
+
+/** The factories of the ports consumers added (by declaration merging): the composition root must supply each. */
+export type AddedPortFactories = Omit<PortFactories, CorePortName>;
+
 /** The ports, each built once, on first request. */
 export class PortCatalog {
   readonly #factories: PortFactories;
