@@ -15,7 +15,7 @@ export function consumersTable(consumers: readonly AnyConsumer[]): string {
       consumer.subscribes.map((type) => `\`${type}\``).join(', '),
       consumer.callsApi === undefined ? '' : `\`${consumer.callsApi}\``,
       settingsSummary(consumer.settings),
-      consumer.enabled === undefined ? 'always' : (consumer.disabledHint ?? 'by its settings'),
+      consumer.enabled === undefined ? 'always' : consumer.disabledHint === undefined ? 'by its settings' : `when you ${consumer.disabledHint}`,
       consumer.summary,
     ].join(' | '),
   );
