@@ -30,6 +30,8 @@ import { providerApiSpecs, ResilientMessageWriter, ResilientResearchProvider, ty
 import { PERSONALIZATION_API, RESEARCH_API } from '../adapters/providers/apis.ts';
 import { NatsApiStatusReader } from '../adapters/nats/api-status.ts';
 import { OtelTracing, startTelemetry } from '../adapters/telemetry/tracing.ts';
+import { ResilientWebhookSender } from '../adapters/webhooks/resilient-webhook-sender.ts';
+import { StandardWebhookSender } from '../adapters/webhooks/standard-webhook-sender.ts';
 import { DEFAULT_BANNED_PHRASES } from '../domain/personalization/banned-phrases.ts';
 import type { KpiRates } from '../domain/campaigns/run.ts';
 import { DEFAULT_IMPORT_LIMITS, type ImportLimits } from '../domain/leads/import-error.ts';
@@ -39,6 +41,7 @@ import type { LeadFileStore } from '../ports/lead-file-store.port.ts';
 import type { MessageWriter, ResearchProvider } from '../ports/providers.port.ts';
 import type { RunNotifier } from '../ports/run-notifications.port.ts';
 import { CONSUMERS } from './app/consumers/index.ts';
+import type { WebhookSettings } from './app/consumers/webhook.ts';
 import {
   campaignOptionChecker,
   campaignOptionFields,
@@ -185,6 +188,10 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
       bannedPhrases: config.bannedPhrases ?? DEFAULT_BANNED_PHRASES,
     }, {
       // The ports consumers added: one line each.
+      webhooks: async () => {
+        const { secret = '', allowPrivateNetworks } = settingsOf<WebhookSettings>(system, 'webhook');
+        return new ResilientWebhookSender(new StandardWebhookSender({ secret, allowPrivateNetworks }), (await outsideApis()).get('webhook'));
+      },
     });
 
     const ackWaitMs = config.consumerAckWaitMs;
@@ -308,6 +315,11 @@ export function pipelinePorts(deps: PipelinePortsDeps, added: AddedPortFactories
     kpiRates: () => deps.kpiRates,
     bannedPhrases: () => deps.bannedPhrases,
   });
+}
+
+/** A consumer's settings as its declaration types them; a webhook secret that is missing fails when first used. */
+function settingsOf<S>(system: SystemConfig, consumer: string): S {
+  return (system.consumerSettings.get(consumer) ?? {}) as S;
 }
 
 /**

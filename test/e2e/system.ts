@@ -3,7 +3,8 @@
  * declarations as src/compose.ts wires them: the HTTP edge on a free port, the pipeline's
  * consumers pulling from a real JetStream stream (random subject prefix, stream and bucket names),
  * the PostgreSQL stores on a throw-away database with the outbox relay, the sandbox provider over
- * real HTTP, the reconciler (run by the tests, pass by pass), and the real tracing SDK with an
+ * real HTTP, the completion webhook (its secret is the test's, private addresses allowed, so that
+ * a receiver on 127.0.0.1 gets it), the reconciler (run by the tests, pass by pass), and the real tracing SDK with an
  * in-memory exporter.
  *
  * One fault injector sits in the relay's path to the broker: `drop` makes chosen events vanish as
@@ -29,6 +30,9 @@ import { PostgresReadinessProbe } from '../../adapters/postgres/readiness.ts';
 import { createPostgresStores, type PostgresStores } from '../../adapters/postgres/stores/index.ts';
 import { createResilientProviders } from '../../adapters/providers/resilient.ts';
 import type { Sandbox, SandboxInterceptor } from '../../adapters/sandbox/server.ts';
+import { createOutsideApis } from '../../adapters/outside-api/index.ts';
+import { ResilientWebhookSender } from '../../adapters/webhooks/resilient-webhook-sender.ts';
+import { StandardWebhookSender } from '../../adapters/webhooks/standard-webhook-sender.ts';
 import type { DomainEvent } from '../../domain/campaigns/events.ts';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../../domain/leads/import-error.ts';
@@ -37,7 +41,16 @@ import { DEFAULT_PRICING } from '../../domain/pricing/pricing.ts';
 import type { ConsumerTopology } from '../../ports/event-consumer.port.ts';
 import type { EventPublisher, EventToPublish, PublishResult } from '../../ports/event-publisher.port.ts';
 import { CONSUMERS } from '../../src/app/consumers/index.ts';
-import { consumedEvents, leadStages, runnableConsumers, topologyOf, type ApiDirectory, type SettingsOverrides } from '../../src/app/kernel/assemble.ts';
+import {
+  campaignOptionChecker,
+  campaignOptionFields,
+  consumedEvents,
+  leadStages,
+  runnableConsumers,
+  topologyOf,
+  type ApiDirectory,
+  type SettingsOverrides,
+} from '../../src/app/kernel/assemble.ts';
 import { OutboxRelay } from '../../src/app/kernel/outbox-relay.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
 import { Reconciler } from '../../src/app/reconciler.ts';
@@ -112,7 +125,11 @@ export interface E2ESystemOptions {
 }
 
 /** Short retries so a test sees a lead fail in milliseconds; the other settings are production's. */
+/** The webhook secret the e2e system signs with. */
+export const TEST_WEBHOOK_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+
 const TEST_RETRIES: SettingsOverrides = {
+  webhook: { backoffMs: [100, 200], maxDeliver: 4 },
   extraction: { backoffMs: [100] },
   research: { maxDeliver: 3, backoffMs: [50] },
   personalization: { maxDeliver: 3, backoffMs: [50] },
@@ -153,8 +170,10 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
       log,
     });
     cleanup.push(() => Promise.resolve(providers.close()));
+    const webhookApi = await createOutsideApis(nc, [{ name: 'webhook', timeoutMs: 10_000, breakerScope: 'key' }], { bucket: providerBucket, log });
+    cleanup.push(() => Promise.resolve(webhookApi.close()));
     const apis: ApiDirectory = {
-      gate: (api) => providers.apis.get(api).gate,
+      gate: (api) => (api === 'webhook' ? webhookApi : providers.apis).get(api).gate,
       maxConcurrency: () => 16,
     };
 
@@ -170,8 +189,12 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
       pricing: DEFAULT_PRICING,
       kpiRates: DEFAULT_KPI_RATES,
       bannedPhrases: DEFAULT_BANNED_PHRASES,
-    }, {});
-    const settings = new Map<string, Record<string, unknown>>();
+    }, {
+      webhooks: () => new ResilientWebhookSender(new StandardWebhookSender({ secret: TEST_WEBHOOK_SECRET, allowPrivateNetworks: true }), webhookApi.get('webhook')),
+    });
+    const settings = new Map<string, Record<string, unknown>>([
+      ['webhook', { secret: TEST_WEBHOOK_SECRET, allowPrivateNetworks: true, publicBaseUrl: 'https://api.example.test' }],
+    ]);
     const topology = topologyOf(CONSUMERS, { overrides: TEST_RETRIES, apis });
     await provisionTopology(nc, { streamName, prefix, consumers: topology });
     const consumers: RunningConsumers = await startConsumers(nc, {
@@ -196,7 +219,15 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
       previewImport: new PreviewImportService({ reader, limits }),
       limits,
       pricing: DEFAULT_PRICING,
-      submitCampaign: new SubmitCampaignService({ reader, limits, store: stores.submission, uow: stores.uow, files }),
+      submitCampaign: new SubmitCampaignService({
+        reader,
+        limits,
+        store: stores.submission,
+        uow: stores.uow,
+        files,
+        checkOptions: campaignOptionChecker(CONSUMERS, { enabled: CONSUMERS, ports, settings }),
+      }),
+      campaignOptions: campaignOptionFields(CONSUMERS).map((option) => option.field),
       campaignQueries: stores.queries,
       runWatcher: notifications,
       providerStatus: providers.status,

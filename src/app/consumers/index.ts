@@ -8,5 +8,6 @@ import { extraction } from './extraction.ts';
 import { personalization } from './personalization.ts';
 import { projection } from './projection.ts';
 import { research } from './research.ts';
+import { webhook } from './webhook.ts';
 
-export const CONSUMERS: readonly AnyConsumer[] = [extraction, research, personalization, projection];
+export const CONSUMERS: readonly AnyConsumer[] = [extraction, research, personalization, projection, webhook];
