@@ -8,6 +8,8 @@
  *   src/main.ts, src/compose.ts: the one composition root that wires adapters to ports
  *   adapters/outside-api/: the resilience every outside API shares (breaker, rate budget,
  *     timeout, pause); the only importer of opossum, and it knows no protocol adapter
+ *   adapters/nats/runner/middleware/: the consumer runner's middleware, which import no adapter
+ *   src/app/kernel/: the consumers' kernel, which knows no particular consumer
  */
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -62,6 +64,30 @@ module.exports = {
       severity: 'error',
       from: { path: '^adapters/outside-api/' },
       to: { path: '^adapters/providers/' },
+    },
+    {
+      name: 'runner-middleware-imports-no-adapter',
+      comment:
+        'The runner\'s middleware (adapters/nats/runner/middleware/) see a message and its settlement through their own types: no other adapter, no broker SDK; OpenTelemetry\'s API only, for the tracing middleware.',
+      severity: 'error',
+      from: { path: '^adapters/nats/runner/middleware/' },
+      to: {
+        pathNot: '^(adapters/nats/runner/middleware|domain|ports)/|node_modules/@opentelemetry/api/',
+      },
+    },
+    {
+      name: 'kernel-knows-no-consumer',
+      comment: 'The kernel (src/app/kernel/) derives everything from the declarations it is given: it imports no consumer.',
+      severity: 'error',
+      from: { path: '^src/app/kernel/' },
+      to: { path: '^src/app/(consumers|reconciler|submit-campaign|preview-import)' },
+    },
+    {
+      name: 'protocol-adapters-have-no-resilience-of-their-own',
+      comment: 'Provider and webhook adapters speak their protocol only; breakers, budgets and pauses come from adapters/outside-api/.',
+      severity: 'error',
+      from: { path: '^adapters/(providers|webhooks)/' },
+      to: { path: '^adapters/outside-api/(breaker|limiter|gate|resilient-api)' },
     },
     {
       name: 'production-code-does-not-import-tests',
