@@ -9,7 +9,7 @@
  * to an `InMemoryOutbox`, which a test inspects (`outbox.events()`) or relays (it is an
  * `OutboxStore`). Like the PostgreSQL unit of work, it refuses a change some other store made.
  */
-import { eventOf, type Change, type Outgoing, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
+import { eventOf, type Change, type Decision, type Outgoing, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import type { DomainEvent } from '../../../domain/campaigns/events.ts';
 import { InMemoryOutbox } from './outbox.ts';
 
@@ -98,4 +98,15 @@ export class FakeUnitOfWork implements UnitOfWork {
     const error = this.#failure?.(name);
     if (error !== undefined) throw error;
   }
+}
+
+/**
+ * Commits a handler's decision as the kernel does (src/app/kernel/assemble.ts): its change with its
+ * events, then its `after`. Resolves with the change's result, or `undefined` for no decision.
+ */
+export async function commitDecision(uow: UnitOfWork, decision: Decision | null): Promise<unknown> {
+  if (decision === null) return undefined;
+  const result = await uow.commit(decision.change, decision.events);
+  decision.after(result);
+  return result;
 }
