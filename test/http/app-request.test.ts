@@ -5,7 +5,7 @@
  * stream and the real stores, stay in the other files of this folder.)
  */
 import { randomUUID } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SupabaseTokenVerifier } from '../../adapters/auth/supabase-token-verifier.ts';
 import { createHttpApp } from '../../adapters/http/app.ts';
 import { createLogger } from '../../adapters/logging/logger.ts';
@@ -23,6 +23,7 @@ function edge(readiness: readonly ReadinessProbe[] = []) {
   const queries = new FakeCampaignQueries();
   const submit = new FakeSubmitCampaign();
   const providers = new FakeApiStatusReader();
+  const notifications = new RecordingRunNotifications();
   const app = createHttpApp({
     logger: createLogger({ level: 'silent' }),
     corsOrigins: [],
@@ -34,10 +35,10 @@ function edge(readiness: readonly ReadinessProbe[] = []) {
     submitCampaign: submit,
     campaignOptions: ['webhook_url'],
     campaignQueries: queries,
-    runWatcher: new RecordingRunNotifications(),
+    runWatcher: notifications,
     providerStatus: providers,
   });
-  return { app, queries, submit, providers };
+  return { app, queries, submit, providers, notifications };
 }
 
 async function as(userId: string): Promise<Record<string, string>> {
@@ -98,6 +99,31 @@ function processForm(fields: Record<string, string>): FormData {
   form.append('csv_file', new File(['Email,Company\nada@example.com,Analytical Engines\n'], 'leads.csv', { type: 'text/csv' }));
   return form;
 }
+
+/** Reads server-sent events until `count` have come: `[event, data]` pairs. */
+async function readEvents(res: Response, count: number): Promise<[string, unknown][]> {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const events: [string, unknown][] = [];
+  let buffer = '';
+  while (events.length < count) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (event !== undefined && data !== undefined) events.push([event, JSON.parse(data)]);
+    }
+  }
+  await reader.cancel();
+  return events;
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('the edge through app.request()', () => {
   it('answers /healthz without a token, and /readyz with a problem naming the failing dependency', async () => {
@@ -264,5 +290,30 @@ describe('the edge through app.request()', () => {
     const { app } = edge();
     const body = await expectProblem(await app.request('/nope'), 404);
     expect(body).toMatchObject({ title: 'Not Found', instance: '/nope', detail: 'No route for GET /nope.' });
+  });
+
+  it('follows a run on its event stream, woken by the run watcher, until it ends (token in the query string)', async () => {
+    // The stream's 2-second poll never fires: only the watcher can wake it.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { app, queries, notifications } = edge();
+    const owner = randomUUID();
+    const runId = randomUUID();
+    queries.addRun(owner, runView(runId));
+    const token = await hs256Token({ sub: owner });
+
+    const res = await app.request(`/api/campaigns/events/${runId}?access_token=${token}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events = readEvents(res, 3);
+    await vi.waitFor(() => expect(notifications.watching(runId)).toBe(1), { interval: 1 });
+
+    queries.addRun(owner, runView(runId, { status: 'completed', processed: 3, personalized: 3, completed_at: '2026-01-01T00:05:00.000Z' }));
+    notifications.notify(runId);
+
+    const [first, changed, end] = await events;
+    expect(first).toEqual(['status', expect.objectContaining({ status: 'personalizing', notices: [] }) as unknown]);
+    expect(changed).toEqual(['status', expect.objectContaining({ status: 'completed', processed: 3 }) as unknown]);
+    expect(end).toEqual(['end', { run_id: runId, status: 'completed' }]);
+    await vi.waitFor(() => expect(notifications.watching(runId)).toBe(0), { interval: 1 });
   });
 });

@@ -15,6 +15,11 @@ export class RecordingRunNotifications implements RunNotifier, RunWatcher {
     for (const wake of this.#watchers.get(runId) ?? []) wake();
   }
 
+  /** How many `watch`es of `runId` are open. */
+  watching(runId: string): number {
+    return this.#watchers.get(runId)?.size ?? 0;
+  }
+
   /** How many times `runId` was notified. */
   count(runId: string): number {
     return this.notified.filter((id) => id === runId).length;
