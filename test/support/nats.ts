@@ -8,7 +8,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { inject } from 'vitest';
-import type { Log } from '../../ports/logger.port.ts';
 
 export function natsUrl(): string {
   return inject('natsUrl') ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -47,44 +46,5 @@ export async function eventually(what: string, check: () => boolean | Promise<bo
   }
 }
 
-export interface LogEntry {
-  readonly level: 'debug' | 'info' | 'warn' | 'error';
-  readonly message: string;
-  readonly fields: Readonly<Record<string, unknown>>;
-}
-
-/** A Log that keeps every entry (child fields merged in), for assertions. */
-export class RecordingLog implements Log {
-  readonly entries: LogEntry[];
-  readonly #bindings: Record<string, unknown>;
-
-  constructor(entries: LogEntry[] = [], bindings: Record<string, unknown> = {}) {
-    this.entries = entries;
-    this.#bindings = bindings;
-  }
-
-  debug(fields: Record<string, unknown>, message: string): void {
-    this.#record('debug', fields, message);
-  }
-
-  info(fields: Record<string, unknown>, message: string): void {
-    this.#record('info', fields, message);
-  }
-
-  warn(fields: Record<string, unknown>, message: string): void {
-    this.#record('warn', fields, message);
-  }
-
-  error(fields: Record<string, unknown>, message: string): void {
-    this.#record('error', fields, message);
-  }
-
-  child(fields: Record<string, unknown>): RecordingLog {
-    return new RecordingLog(this.entries, { ...this.#bindings, ...fields });
-  }
-
-  #record(level: LogEntry['level'], fields: Record<string, unknown>, message: string): void {
-    this.entries.push({ level, message, fields: { ...this.#bindings, ...fields } });
-  }
-}
-
+/** The recording log now lives with the other test doubles; re-exported for the tests that import it from here. */
+export { RecordingLog, type LogEntry } from './fakes/log.ts';

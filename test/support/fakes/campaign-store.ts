@@ -1,0 +1,628 @@
+/**
+ * Test double (never used in production code): the campaign database in memory, implementing the
+ * store ports the use cases write through (`SubmissionStore`, `ExtractionStore`, `LeadWorkStore`,
+ * `ProjectionStore`, `ReconcilerStore`) with the observable semantics of the PostgreSQL adapters
+ * in adapters/postgres/stores/:
+ *
+ * - every write is a `FakeChange` that only `FakeUnitOfWork` commits, all or nothing;
+ * - lead transitions are guarded by the lead's run and status (pending → researched →
+ *   personalized | needs_review, any non-final → failed); a refused `saveResearch`/`saveDraft`
+ *   still adds the call's cost to a lead of that run, and to its run when the lead is counted;
+ * - leads are unique by campaign and email; `storeLeads` skips a lead personalized by an earlier
+ *   run, takes any other over (reset to pending), and keeps the progress of one the run owns;
+ * - `countOutcome` counts a final lead once per run (run counters and cost, the campaign's count
+ *   and the owner's KPIs for a personalized lead); `completeIfSettled` ends a `personalizing` run
+ *   with no uncounted lead with `outcomeOf`, and hands the completion to one caller only;
+ * - every row has an `updatedAt` stamped from the injected clock whenever a write touches it (the
+ *   PostgreSQL trigger), and the reconciler's queries compare it with the lease on that clock, and
+ *   look at the in-memory outbox for events of the run still waiting.
+ *
+ * Rows are read back with `run()`, `lead()`, `leadsOfRun()`, `campaign()` and `metrics()` (copies:
+ * a test cannot change the state behind the store's back). Group commit, locks and deadlocks have
+ * no counterpart here: a change applies in one step.
+ */
+import { randomUUID } from 'node:crypto';
+import { FINAL_LEAD_STATUSES, outcomeOf, type KpiRates, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
+import type { CanonicalValues, ColumnMapping, ImportReport, Lead, OriginalField } from '../../../domain/leads/lead.ts';
+import type { UsdAmount } from '../../../domain/pricing/pricing.ts';
+import type { ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
+import type { LeadWork, LeadWorkStore, PaidCall } from '../../../ports/lead-work-store.port.ts';
+import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
+import type { Citation, Draft, Research, Usage } from '../../../ports/providers.port.ts';
+import type { ReconcilerStore, StuckLead } from '../../../ports/reconciler-store.port.ts';
+import { CampaignNotFoundError, type CreatedRun, type NewRun, type SubmissionStore } from '../../../ports/submission-store.port.ts';
+import type { Change } from '../../../ports/unit-of-work.port.ts';
+import { FakeClock, type Clock } from './clock.ts';
+import { fakeChange } from './unit-of-work.ts';
+import { InMemoryOutbox } from './outbox.ts';
+
+export interface CampaignRecord {
+  readonly id: string;
+  readonly userId: string;
+  readonly name: string;
+  readonly options: Readonly<Record<string, string>>;
+  /** Personalized leads counted for the campaign. */
+  readonly completedCount: number;
+  readonly updatedAt: number;
+}
+
+export interface RunRecord {
+  readonly id: string;
+  readonly campaignId: string;
+  readonly userId: string;
+  readonly status: RunStatus;
+  readonly demo: boolean;
+  readonly fileName: string;
+  readonly fileRef: string;
+  readonly researchPrompt: string | null;
+  readonly personalizationPrompt: string | null;
+  readonly allowQuestions: boolean;
+  readonly totalRows: number;
+  readonly valid: number;
+  readonly duplicates: number;
+  readonly rejectedRows: number;
+  readonly skipped: number;
+  readonly processed: number;
+  readonly personalized: number;
+  readonly needsReview: number;
+  readonly failed: number;
+  readonly costUsd: UsdAmount;
+  readonly errorMessage: string | null;
+  readonly importReport: ImportReport | null;
+  readonly columns: readonly ColumnMapping[] | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly completedAt: number | null;
+}
+
+export interface LeadRecord {
+  readonly id: string;
+  readonly campaignId: string;
+  /** The run that owns the lead now (a later run of the campaign may take it over). */
+  readonly runId: string;
+  readonly userId: string;
+  readonly row: number;
+  readonly email: string;
+  readonly company: string;
+  readonly canonical: CanonicalValues;
+  readonly fields: readonly OriginalField[];
+  readonly status: LeadStatus;
+  readonly research: string | null;
+  readonly citations: readonly Citation[] | null;
+  readonly researchModel: string | null;
+  readonly researchUsage: Usage | null;
+  readonly message: string | null;
+  readonly messageBasis: string | null;
+  readonly model: string | null;
+  readonly error: string | null;
+  readonly attempts: number;
+  readonly costUsd: UsdAmount;
+  /** Every paid call recorded with the lead, in order. */
+  readonly calls: readonly PaidCall[];
+  readonly updatedAt: number;
+  readonly settledAt: number | null;
+  /** The run that counted the lead's outcome; null while uncounted. */
+  readonly countedRunId: string | null;
+}
+
+export interface MetricsRecord {
+  readonly userId: string;
+  readonly leadsPersonalized: number;
+  /** Exact decimals with 2 places, as numeric(14,2) keeps them. */
+  readonly hoursSaved: string;
+  readonly moneySaved: string;
+  readonly updatedAt: number;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+interface CampaignRow extends Mutable<Omit<CampaignRecord, 'options'>> {
+  options: Record<string, string>;
+}
+
+interface RunRow extends Mutable<Omit<RunRecord, 'costUsd'>> {
+  costMicros: number;
+}
+
+interface LeadRow extends Mutable<Omit<LeadRecord, 'costUsd' | 'calls'>> {
+  costMicros: number;
+  calls: PaidCall[];
+}
+
+interface MetricsRow {
+  userId: string;
+  leadsPersonalized: number;
+  hoursCents: number;
+  moneyCents: number;
+  updatedAt: number;
+}
+
+/** The state every change works on; replaced whole by a snapshot when a change rolls back. */
+interface Tables {
+  campaigns: Map<string, CampaignRow>;
+  runs: Map<string, RunRow>;
+  leads: Map<string, LeadRow>;
+  /** Lead id by campaign and email: the unique index. */
+  leadByEmail: Map<string, string>;
+  metrics: Map<string, MetricsRow>;
+}
+
+const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'extracting', 'personalizing'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface InMemoryCampaignStoreOptions {
+  /** Stamps `updatedAt` and drives the reconciler's leases (default: a fake clock of its own). */
+  readonly clock?: Clock;
+  /** Where the reconciler's queries look for events still waiting (share the unit of work's). */
+  readonly outbox?: InMemoryOutbox;
+}
+
+export class InMemoryCampaignStore implements SubmissionStore, ExtractionStore, LeadWorkStore, ProjectionStore, ReconcilerStore {
+  readonly #clock: Clock;
+  readonly #outbox: InMemoryOutbox;
+  #tables: Tables = { campaigns: new Map(), runs: new Map(), leads: new Map(), leadByEmail: new Map(), metrics: new Map() };
+
+  constructor(options: InMemoryCampaignStoreOptions = {}) {
+    this.#clock = options.clock ?? new FakeClock();
+    this.#outbox = options.outbox ?? new InMemoryOutbox(this.#clock);
+  }
+
+  // ── Reading the rows back (tests only) ──────────────────────────────────────────────────────
+
+  run(runId: string): RunRecord | undefined {
+    const row = this.#tables.runs.get(runId);
+    if (row === undefined) return undefined;
+    const { costMicros, ...rest } = structuredClone(row);
+    return { ...rest, costUsd: formatMicros(costMicros) };
+  }
+
+  lead(leadId: string): LeadRecord | undefined {
+    const row = this.#tables.leads.get(leadId);
+    if (row === undefined) return undefined;
+    const { costMicros, ...rest } = structuredClone(row);
+    return { ...rest, costUsd: formatMicros(costMicros) };
+  }
+
+  /** The leads the run owns now, in file order. */
+  leadsOfRun(runId: string): LeadRecord[] {
+    return [...this.#tables.leads.values()]
+      .filter((lead) => lead.runId === runId)
+      .sort((a, b) => a.row - b.row)
+      .map((lead) => this.lead(lead.id)!);
+  }
+
+  /** The campaign's lead with this (normalized) email. */
+  leadByEmail(campaignId: string, email: string): LeadRecord | undefined {
+    const id = this.#tables.leadByEmail.get(emailKey(campaignId, email));
+    return id === undefined ? undefined : this.lead(id);
+  }
+
+  campaign(campaignId: string): CampaignRecord | undefined {
+    const row = this.#tables.campaigns.get(campaignId);
+    return row === undefined ? undefined : structuredClone(row);
+  }
+
+  /** Every campaign and run recorded, for "nothing was recorded" assertions. */
+  counts(): { campaigns: number; runs: number; leads: number } {
+    return { campaigns: this.#tables.campaigns.size, runs: this.#tables.runs.size, leads: this.#tables.leads.size };
+  }
+
+  /** The user's KPIs; zeros when nothing was counted for them. */
+  metrics(userId: string): MetricsRecord {
+    const row = this.#tables.metrics.get(userId);
+    return {
+      userId,
+      leadsPersonalized: row?.leadsPersonalized ?? 0,
+      hoursSaved: formatCents(row?.hoursCents ?? 0),
+      moneySaved: formatCents(row?.moneyCents ?? 0),
+      updatedAt: row?.updatedAt ?? 0,
+    };
+  }
+
+  // ── SubmissionStore ─────────────────────────────────────────────────────────────────────────
+
+  createRun(run: NewRun): Change<CreatedRun> {
+    return this.#change('createRun', (t) => {
+      const now = this.#clock.now();
+      const runId = run.runId ?? randomUUID();
+      if (t.runs.has(runId)) throw new Error(`duplicate run id ${runId}`);
+      const options = run.options ?? {};
+      let campaignId: string;
+      if (run.campaignId !== undefined) {
+        const campaign = t.campaigns.get(run.campaignId);
+        if (!UUID.test(run.campaignId) || campaign === undefined || campaign.userId !== run.userId) throw new CampaignNotFoundError();
+        campaign.options = { ...campaign.options, ...options };
+        campaign.updatedAt = now;
+        campaignId = campaign.id;
+      } else if (run.campaignName !== undefined) {
+        campaignId = randomUUID();
+        t.campaigns.set(campaignId, { id: campaignId, userId: run.userId, name: run.campaignName, options: { ...options }, completedCount: 0, updatedAt: now });
+      } else {
+        throw new TypeError('createRun needs a campaignId or a campaignName');
+      }
+      t.runs.set(runId, {
+        id: runId,
+        campaignId,
+        userId: run.userId,
+        status: 'queued',
+        demo: run.demo,
+        fileName: run.fileName,
+        fileRef: `runs/${runId}`,
+        researchPrompt: run.researchPrompt ?? null,
+        personalizationPrompt: run.personalizationPrompt ?? null,
+        allowQuestions: run.allowQuestions ?? false,
+        totalRows: 0,
+        valid: 0,
+        duplicates: 0,
+        rejectedRows: 0,
+        skipped: 0,
+        processed: 0,
+        personalized: 0,
+        needsReview: 0,
+        failed: 0,
+        costMicros: 0,
+        errorMessage: null,
+        importReport: null,
+        columns: null,
+        createdAt: now,
+        updatedAt: now,
+        completedAt: null,
+      });
+      return { runId, campaignId, userId: run.userId };
+    });
+  }
+
+  // ── ExtractionStore ─────────────────────────────────────────────────────────────────────────
+
+  beginExtraction(runId: string): Change<RunToExtract | null> {
+    return this.#change('beginExtraction', (t) => {
+      const run = t.runs.get(runId);
+      if (run === undefined || (run.status !== 'queued' && run.status !== 'extracting')) return null;
+      run.status = 'extracting';
+      run.updatedAt = this.#clock.now();
+      return toRunToExtract(run);
+    });
+  }
+
+  storeLeads(run: RunToExtract, leads: readonly Lead[]): Change<StoredLeads> {
+    return this.#change('storeLeads', (t) => {
+      const emails = new Set(leads.map((lead) => lead.email));
+      if (emails.size !== leads.length) throw new Error('storeLeads: a batch repeats an email; the import must de-duplicate leads first');
+      if (leads.length === 0) return { pending: [], skipped: 0 };
+      const now = this.#clock.now();
+      const returned: LeadRow[] = [];
+      for (const lead of leads) {
+        const key = emailKey(run.campaignId, lead.email);
+        const existingId = t.leadByEmail.get(key);
+        const existing = existingId === undefined ? undefined : t.leads.get(existingId);
+        if (existing === undefined) {
+          const row = newLead(run, lead, now);
+          t.leads.set(row.id, row);
+          t.leadByEmail.set(key, row.id);
+          returned.push(row);
+          continue;
+        }
+        const ownedByThisRun = existing.runId === run.runId;
+        // A lead personalized by an earlier run is left alone: skipped.
+        if (existing.status === 'personalized' && !ownedByThisRun) continue;
+        Object.assign(existing, { row: lead.row, company: lead.company, canonical: { ...lead.canonical }, fields: lead.fields.map((field) => ({ ...field })), updatedAt: now });
+        // Taken over from an earlier run: its progress starts again; a redelivery keeps this run's.
+        if (!ownedByThisRun) Object.assign(existing, resetProgress(run.runId));
+        returned.push(existing);
+      }
+      const runRow = t.runs.get(run.runId);
+      if (runRow?.status === 'extracting') runRow.updatedAt = now;
+      return {
+        pending: returned
+          .filter((row) => row.status === 'pending')
+          .sort((a, b) => a.row - b.row)
+          .map((row) => row.id),
+        skipped: leads.length - returned.length,
+      };
+    });
+  }
+
+  finishExtraction(runId: string, result: { report: ImportReport; columns: readonly ColumnMapping[]; skipped: number }): Change<void> {
+    return this.#change('finishExtraction', (t) => {
+      const run = t.runs.get(runId);
+      if (run === undefined || (run.status !== 'extracting' && run.status !== 'personalizing')) return;
+      const { report } = result;
+      Object.assign(run, {
+        totalRows: report.total_rows,
+        valid: report.valid,
+        duplicates: report.duplicates,
+        rejectedRows: report.rejected.length,
+        skipped: result.skipped,
+        importReport: structuredClone(report),
+        columns: structuredClone(result.columns),
+        status: 'personalizing',
+        updatedAt: this.#clock.now(),
+      });
+    });
+  }
+
+  failRun(runId: string, errorMessage: string): Change<RunCompletion | null> {
+    return this.#change('failRun', (t) => {
+      const run = t.runs.get(runId);
+      if (run === undefined || !ACTIVE_RUN_STATUSES.includes(run.status)) return null;
+      const now = this.#clock.now();
+      Object.assign(run, { status: 'failed', errorMessage, completedAt: now, updatedAt: now });
+      return { runId, campaignId: run.campaignId, userId: run.userId, outcome: { status: 'failed' as const, errorMessage } };
+    });
+  }
+
+  // ── LeadWorkStore ───────────────────────────────────────────────────────────────────────────
+
+  async leadWork(leadId: string, runId: string): Promise<LeadWork | null> {
+    await Promise.resolve();
+    const lead = this.#tables.leads.get(leadId);
+    const run = this.#tables.runs.get(runId);
+    if (lead === undefined || lead.runId !== runId || run === undefined) return null;
+    const copy = structuredClone(lead);
+    return {
+      leadId: copy.id,
+      runId: copy.runId,
+      status: copy.status,
+      lead: { email: copy.email, company: copy.company, canonical: copy.canonical },
+      research:
+        copy.research === null
+          ? null
+          : { text: copy.research, citations: copy.citations ?? [], model: copy.researchModel ?? '', ...(copy.researchUsage === null ? {} : { usage: copy.researchUsage }) },
+      researchPrompt: run.researchPrompt,
+      personalizationPrompt: run.personalizationPrompt,
+      allowQuestions: run.allowQuestions,
+    };
+  }
+
+  saveResearch(leadId: string, runId: string, research: Research, costUsd: UsdAmount): Change<boolean> {
+    const call: PaidCall = { stage: 'research', model: research.model, ...(research.usage === undefined ? {} : { usage: research.usage }), costUsd };
+    return this.#change('saveResearch', (t) => {
+      const lead = t.leads.get(leadId);
+      if (lead === undefined || lead.runId !== runId || lead.status !== 'pending') {
+        // Another delivery saved first, or the lead was failed meanwhile: the call was paid for all the same.
+        this.#addCost(t, leadId, runId, call);
+        return false;
+      }
+      Object.assign(lead, {
+        status: 'researched',
+        attempts: lead.attempts + 1,
+        research: research.text,
+        citations: structuredClone(research.citations),
+        researchModel: research.model,
+        researchUsage: research.usage === undefined ? lead.researchUsage : { ...research.usage },
+        costMicros: lead.costMicros + parseUsd(costUsd),
+        calls: [...lead.calls, call],
+        updatedAt: this.#clock.now(),
+      });
+      return true;
+    });
+  }
+
+  saveDraft(leadId: string, runId: string, draft: Draft, costUsd: UsdAmount, problems?: string): Change<boolean> {
+    const call: PaidCall = { stage: 'personalization', model: draft.model, ...(draft.usage === undefined ? {} : { usage: draft.usage }), costUsd };
+    return this.#change('saveDraft', (t) => {
+      const lead = t.leads.get(leadId);
+      if (lead === undefined || lead.runId !== runId || lead.status !== 'researched') {
+        this.#addCost(t, leadId, runId, call);
+        return false;
+      }
+      const now = this.#clock.now();
+      Object.assign(lead, {
+        status: problems === undefined ? 'personalized' : 'needs_review',
+        attempts: lead.attempts + 1,
+        message: draft.message,
+        messageBasis: draft.basis,
+        model: draft.model,
+        error: problems ?? null,
+        costMicros: lead.costMicros + parseUsd(costUsd),
+        calls: [...lead.calls, call],
+        settledAt: now,
+        updatedAt: now,
+      });
+      return true;
+    });
+  }
+
+  addCost(leadId: string, runId: string, call: PaidCall): Change<void> {
+    return this.#change('addCost', (t) => this.#addCost(t, leadId, runId, call));
+  }
+
+  saveFailed(leadId: string, runId: string, reason: string): Change<boolean> {
+    return this.#change('saveFailed', (t) => {
+      const lead = t.leads.get(leadId);
+      if (lead === undefined || lead.runId !== runId || FINAL_LEAD_STATUSES.includes(lead.status)) return false;
+      const now = this.#clock.now();
+      Object.assign(lead, { status: 'failed', error: reason, settledAt: now, updatedAt: now });
+      return true;
+    });
+  }
+
+  recordAttempt(leadId: string, runId: string): Change<void> {
+    return this.#change('recordAttempt', (t) => {
+      const lead = t.leads.get(leadId);
+      if (lead === undefined || lead.runId !== runId || FINAL_LEAD_STATUSES.includes(lead.status)) return;
+      lead.attempts += 1;
+      lead.updatedAt = this.#clock.now();
+    });
+  }
+
+  // ── ProjectionStore ─────────────────────────────────────────────────────────────────────────
+
+  countOutcome(leadId: string, runId: string, rates: KpiRates): Change<boolean> {
+    return this.#change('countOutcome', (t) => {
+      const lead = t.leads.get(leadId);
+      if (lead === undefined || lead.runId !== runId || !FINAL_LEAD_STATUSES.includes(lead.status) || lead.countedRunId !== null) return false;
+      const run = t.runs.get(runId);
+      if (run === undefined) return false;
+      const now = this.#clock.now();
+      lead.countedRunId = runId;
+      lead.updatedAt = now;
+      run.processed += 1;
+      if (lead.status === 'personalized') run.personalized += 1;
+      else if (lead.status === 'needs_review') run.needsReview += 1;
+      else run.failed += 1;
+      run.costMicros += lead.costMicros;
+      run.updatedAt = now;
+      if (lead.status !== 'personalized') return true;
+      const campaign = t.campaigns.get(lead.campaignId);
+      if (campaign !== undefined) {
+        campaign.completedCount += 1;
+        campaign.updatedAt = now;
+      }
+      const metrics = t.metrics.get(lead.userId) ?? { userId: lead.userId, leadsPersonalized: 0, hoursCents: 0, moneyCents: 0, updatedAt: now };
+      metrics.leadsPersonalized += 1;
+      metrics.hoursCents = addToCents(metrics.hoursCents, rates.hoursPerLead);
+      metrics.moneyCents = addToCents(metrics.moneyCents, rates.moneyPerLead);
+      metrics.updatedAt = now;
+      t.metrics.set(lead.userId, metrics);
+      return true;
+    });
+  }
+
+  completeIfSettled(runId: string): Change<RunCompletion | null> {
+    return this.#change('completeIfSettled', (t) => {
+      const run = t.runs.get(runId);
+      if (run === undefined || run.status !== 'personalizing') return null;
+      if ([...t.leads.values()].some((lead) => lead.runId === runId && lead.countedRunId === null)) return null;
+      const outcome = outcomeOf({ valid: run.valid, skipped: run.skipped, personalized: run.personalized, needs_review: run.needsReview, failed: run.failed });
+      const now = this.#clock.now();
+      Object.assign(run, { status: outcome.status, errorMessage: outcome.errorMessage, completedAt: now, updatedAt: now });
+      return { runId, campaignId: run.campaignId, userId: run.userId, outcome };
+    });
+  }
+
+  // ── ReconcilerStore ─────────────────────────────────────────────────────────────────────────
+
+  async stalledExtractions(leaseMs: number, limit: number): Promise<readonly RunToExtract[]> {
+    await Promise.resolve();
+    const before = this.#clock.now() - leaseMs;
+    return [...this.#tables.runs.values()]
+      .filter((run) => (run.status === 'queued' || run.status === 'extracting') && run.updatedAt < before && !this.#outbox.hasEventOfRun(run.id))
+      .sort((a, b) => a.updatedAt - b.updatedAt)
+      .slice(0, limit)
+      .map(toRunToExtract);
+  }
+
+  async stalledLeads(leaseMs: number, statuses: readonly LeadStatus[], limit: number): Promise<readonly StuckLead[]> {
+    await Promise.resolve();
+    if (statuses.length === 0) return [];
+    const before = this.#clock.now() - leaseMs;
+    const runs = [...this.#tables.runs.values()].filter((run) => run.status === 'personalizing' && run.updatedAt < before && !this.#outbox.hasEventOfRun(run.id));
+    const runById = new Map(runs.map((run) => [run.id, run]));
+    return [...this.#tables.leads.values()]
+      .filter((lead) => runById.has(lead.runId) && lead.countedRunId === null && lead.updatedAt < before && statuses.includes(lead.status))
+      .sort((a, b) => runById.get(a.runId)!.updatedAt - runById.get(b.runId)!.updatedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .slice(0, limit)
+      .map((lead) => ({ leadId: lead.id, runId: lead.runId, status: lead.status }));
+  }
+
+  async settledRuns(limit: number): Promise<readonly string[]> {
+    await Promise.resolve();
+    const leads = [...this.#tables.leads.values()];
+    return [...this.#tables.runs.values()]
+      .filter((run) => run.status === 'personalizing' && !leads.some((lead) => lead.runId === run.id && lead.countedRunId === null))
+      .sort((a, b) => a.updatedAt - b.updatedAt)
+      .slice(0, limit)
+      .map((run) => run.id);
+  }
+
+  // ── Internals ───────────────────────────────────────────────────────────────────────────────
+
+  /** A change of this store: `write` on the tables, rolled back with whatever commits with it when either throws. */
+  #change<R>(name: string, write: (tables: Tables) => R): Change<R> {
+    return fakeChange(
+      name,
+      () => write(this.#tables),
+      (work) => {
+        const snapshot = structuredClone(this.#tables);
+        try {
+          return work();
+        } catch (error) {
+          this.#tables = snapshot;
+          throw error;
+        }
+      },
+    );
+  }
+
+  /** The lead of that run pays for the call; its run too when the lead's outcome is counted already. */
+  #addCost(t: Tables, leadId: string, runId: string, call: PaidCall): void {
+    const lead = t.leads.get(leadId);
+    if (lead === undefined || lead.runId !== runId) return;
+    const now = this.#clock.now();
+    const micros = parseUsd(call.costUsd);
+    lead.costMicros += micros;
+    lead.calls = [...lead.calls, call];
+    lead.updatedAt = now;
+    if (lead.countedRunId === null) return;
+    const run = t.runs.get(runId);
+    if (run === undefined) return;
+    run.costMicros += micros;
+    run.updatedAt = now;
+  }
+}
+
+function toRunToExtract(run: RunRow): RunToExtract {
+  return { runId: run.id, campaignId: run.campaignId, userId: run.userId, demo: run.demo };
+}
+
+function emailKey(campaignId: string, email: string): string {
+  return `${campaignId}\u0000${email}`;
+}
+
+function newLead(run: RunToExtract, lead: Lead, now: number): LeadRow {
+  return {
+    id: randomUUID(),
+    campaignId: run.campaignId,
+    userId: run.userId,
+    row: lead.row,
+    email: lead.email,
+    company: lead.company,
+    canonical: { ...lead.canonical },
+    fields: lead.fields.map((field) => ({ ...field })),
+    ...resetProgress(run.runId),
+    updatedAt: now,
+  };
+}
+
+/** A lead's progress as a run starts it: what the upsert resets when a later run takes a lead over. */
+function resetProgress(runId: string) {
+  return {
+    runId,
+    status: 'pending' as LeadStatus,
+    research: null,
+    citations: null,
+    researchModel: null,
+    researchUsage: null,
+    message: null,
+    messageBasis: null,
+    model: null,
+    error: null,
+    attempts: 0,
+    costMicros: 0,
+    calls: [] as PaidCall[],
+    settledAt: null,
+    countedRunId: null,
+  };
+}
+
+/** "0.007100" → 7100 (micro-dollars); throws for anything but a UsdAmount. */
+export function parseUsd(amount: UsdAmount): number {
+  const match = /^(\d+)\.(\d{6})$/.exec(amount);
+  if (match === null) throw new TypeError(`not a USD amount with 6 decimals: ${amount}`);
+  return Number(match[1]) * 1_000_000 + Number(match[2]);
+}
+
+export function formatMicros(micros: number): UsdAmount {
+  return `${Math.floor(micros / 1_000_000)}.${String(micros % 1_000_000).padStart(6, '0')}`;
+}
+
+/** Adds a decimal rate to an amount kept in cents, rounded half up to the cent as numeric(14,2) stores it. */
+function addToCents(cents: number, rate: number): number {
+  const micros = cents * 10_000 + Math.round(rate * 1_000_000);
+  return Math.floor((micros + 5_000) / 10_000);
+}
+
+function formatCents(cents: number): string {
+  return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
+}

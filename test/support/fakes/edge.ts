@@ -1,0 +1,109 @@
+/**
+ * Test doubles (never used in production code) of the inbound ports and reads the HTTP edge
+ * uses, so that routes can be tested with `app.request()` and no server, database or broker:
+ * submission, campaign queries, the preview, and the outside APIs' status. Each answers what the
+ * test set and records how it was called.
+ */
+import type { CampaignQueries, LeadPage, LeadView, MetricsView, RunView } from '../../../ports/campaign-queries.port.ts';
+import type { ApiStatus, ApiStatusReader } from '../../../ports/outside-api.port.ts';
+import type { ImportPreview, PreviewImport, PreviewImportInput } from '../../../ports/preview-import.port.ts';
+import type { SubmissionDetails, SubmitCampaign, SubmitCampaignInput, SubmittedRun } from '../../../ports/submit-campaign.port.ts';
+
+export interface SubmitCall {
+  readonly userId: string;
+  readonly fileName: string;
+  /** The uploaded file as text. */
+  readonly file: string;
+  readonly details: SubmissionDetails;
+}
+
+/**
+ * Reads the upload to its end and waits for the form's details like the real submission (a
+ * rejected `details` is the answer), then answers `outcome`: a run, or an error to reject with.
+ */
+export class FakeSubmitCampaign implements SubmitCampaign {
+  readonly calls: SubmitCall[] = [];
+  outcome: SubmittedRun | Error = { runId: '00000000-0000-4000-8000-000000000001', campaignId: '00000000-0000-4000-8000-000000000002' };
+
+  async submit(input: SubmitCampaignInput): Promise<SubmittedRun> {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of input.file) chunks.push(chunk);
+    const details = await input.details;
+    this.calls.push({ userId: input.userId, fileName: input.fileName, file: Buffer.concat(chunks).toString('utf8'), details });
+    if (this.outcome instanceof Error) throw this.outcome;
+    return this.outcome;
+  }
+}
+
+/** Answers the preview set in `result` after reading the file; records the inputs. */
+export class FakePreviewImport implements PreviewImport {
+  readonly calls: Omit<PreviewImportInput, 'file'>[] = [];
+  result: ImportPreview | Error = {
+    report: { total_rows: 0, valid: 0, duplicates: 0, rejected: [], columns: [], demo_excluded: 0 },
+    sample: [],
+  };
+
+  async preview(input: PreviewImportInput): Promise<ImportPreview> {
+    for await (const _ of input.file) {
+      // read to the end, as the import does
+    }
+    this.calls.push({ demo: input.demo, sampleSize: input.sampleSize });
+    if (this.result instanceof Error) throw this.result;
+    return this.result;
+  }
+}
+
+/** Runs and lead pages the test adds per user; anything else is "not found" (null). */
+export class FakeCampaignQueries implements CampaignQueries {
+  readonly #runs = new Map<string, RunView>();
+  readonly #pages = new Map<string, LeadPage | Error>();
+  readonly #metrics = new Map<string, MetricsView>();
+  /** The arguments of each `leads` call, in order. */
+  readonly leadCalls: { userId: string; campaignId: string; page: { status?: string; cursor?: string; limit: number } }[] = [];
+
+  /** Makes `run` visible to `userId` (and to nobody else). */
+  addRun(userId: string, run: RunView): void {
+    this.#runs.set(`${userId}/${run.run_id}`, run);
+  }
+
+  /** What `leads(userId, campaignId, …)` answers, whatever the page asked (an Error: rejects with it). */
+  setLeads(userId: string, campaignId: string, page: LeadPage | Error): void {
+    this.#pages.set(`${userId}/${campaignId}`, page);
+  }
+
+  setMetrics(userId: string, metrics: MetricsView): void {
+    this.#metrics.set(userId, metrics);
+  }
+
+  runStatus(userId: string, runId: string): Promise<RunView | null> {
+    return Promise.resolve(this.#runs.get(`${userId}/${runId}`) ?? null);
+  }
+
+  leads(userId: string, campaignId: string, page: { status?: LeadView['status']; cursor?: string; limit: number }): Promise<LeadPage | null> {
+    this.leadCalls.push({ userId, campaignId, page: { ...page } });
+    const answer = this.#pages.get(`${userId}/${campaignId}`);
+    if (answer instanceof Error) return Promise.reject(answer);
+    return Promise.resolve(answer ?? null);
+  }
+
+  settledLeads(_userId: string, _runId: string, after: string | null): Promise<{ leads: readonly LeadView[]; cursor: string | null }> {
+    return Promise.resolve({ leads: [], cursor: after });
+  }
+
+  exportLeads(): Promise<{ headers: readonly string[]; leads: AsyncIterable<LeadView> } | null> {
+    return Promise.resolve(null);
+  }
+
+  metrics(userId: string): Promise<MetricsView> {
+    return Promise.resolve(this.#metrics.get(userId) ?? { leads_personalized: 0, hours_saved: '0.00', money_saved: '0.00', updated_at: null });
+  }
+}
+
+/** The outside APIs' shared state, as set in `statuses`. */
+export class FakeApiStatusReader implements ApiStatusReader {
+  statuses: ApiStatus[] = [];
+
+  current(): Promise<ApiStatus[]> {
+    return Promise.resolve(this.statuses.map((status) => ({ ...status })));
+  }
+}

@@ -1,0 +1,159 @@
+/** The outbox relay against the in-memory outbox (on a fake clock) and a recording publisher. */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { DomainEvent, EventType } from '../../../domain/campaigns/events.ts';
+import { OutboxRelay, type OutboxRelayOptions } from '../../../src/app/kernel/outbox-relay.ts';
+import { FakeClock, FakeEventSubscriptions, FakeUnitOfWork, InMemoryOutbox, logged, RecordingEventPublisher, RecordingLog } from '../../support/fakes/index.ts';
+
+const RUN = '11111111-1111-4111-8111-111111111111';
+const extracted = (lead: string): DomainEvent => ({ type: 'lead.extracted', run_id: RUN, lead_id: lead });
+const completed: DomainEvent = { type: 'run.completed', run_id: RUN, campaign_id: RUN, user_id: RUN, status: 'completed' };
+const CONSUMED: ReadonlySet<EventType> = new Set(['campaign.submitted', 'lead.extracted', 'lead.researched', 'lead.personalized', 'lead.needs_review', 'lead.failed']);
+
+function relayOf(options: Partial<OutboxRelayOptions> = {}) {
+  const clock = new FakeClock();
+  const outbox = new InMemoryOutbox(clock);
+  const uow = new FakeUnitOfWork(outbox);
+  const publisher = new RecordingEventPublisher();
+  const subscriptions = new FakeEventSubscriptions();
+  const log = new RecordingLog();
+  const relay = new OutboxRelay({ outbox, publisher, subscriptions, consumed: CONSUMED, log, retryAfterMs: 2_000, ...options });
+  return { clock, outbox, uow, publisher, subscriptions, log, relay };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('OutboxRelay', () => {
+  it('publishes the committed events in order, with their traces, and removes them', async () => {
+    const { outbox, uow, publisher, relay } = relayOf();
+    const trace = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+    await uow.enqueue([{ event: extracted('a'), trace }, extracted('b'), completed]);
+
+    expect(await relay.relayOnce()).toBe(3);
+
+    expect(publisher.batches).toEqual([[{ event: extracted('a'), trace }, { event: extracted('b'), trace: null }, { event: completed, trace: null }]]);
+    expect(outbox.events()).toEqual([]);
+    expect(await relay.relayOnce()).toBe(0);
+    expect(publisher.batches).toHaveLength(1);
+  });
+
+  it('claims at most a batch at a time, oldest first', async () => {
+    const { uow, publisher, relay } = relayOf({ batchSize: 2 });
+    await uow.enqueue([extracted('a'), extracted('b'), extracted('c')]);
+    expect(await relay.relayOnce()).toBe(2);
+    expect(await relay.relayOnce()).toBe(1);
+    expect(publisher.published).toEqual([extracted('a'), extracted('b'), extracted('c')]);
+  });
+
+  it('holds back an event some consumer will want until that consumer exists, and publishes the rest', async () => {
+    const { clock, outbox, uow, publisher, subscriptions, log, relay } = relayOf();
+    subscriptions.remove('lead.extracted');
+    subscriptions.remove('run.completed'); // nobody is configured to receive it: published all the same
+    await uow.enqueue([extracted('a'), completed, extracted('b')]);
+
+    expect(await relay.relayOnce()).toBe(3);
+    expect(publisher.published).toEqual([completed]);
+    expect(outbox.events()).toEqual([extracted('a'), extracted('b')]);
+    expect(logged(log, 'no consumer of them exists yet', 'warn').map((entry) => entry.fields)).toEqual([{ event_type: 'lead.extracted' }]);
+
+    // Not due again before the retry delay, even with the consumer there.
+    subscriptions.add('lead.extracted');
+    expect(await relay.relayOnce()).toBe(0);
+    clock.advance(2_000);
+    expect(await relay.relayOnce()).toBe(2);
+    expect(publisher.published).toEqual([completed, extracted('a'), extracted('b')]);
+    expect(outbox.events()).toEqual([]);
+  });
+
+  it('logs a held event type at most once a minute', async () => {
+    const { clock, uow, subscriptions, log, relay } = relayOf();
+    subscriptions.remove('lead.extracted');
+    await uow.enqueue([extracted('a')]);
+    await relay.relayOnce();
+    clock.advance(2_000);
+    await relay.relayOnce();
+    expect(logged(log, 'no consumer of them exists yet')).toHaveLength(1);
+  });
+
+  it('parks an event that can never be published, for an operator, and goes on with the others', async () => {
+    const { clock, outbox, uow, publisher, log, relay } = relayOf();
+    publisher.resultFor((event) => ('lead_id' in event && event.lead_id === 'bad' ? { ok: false, permanent: true, reason: 'does not encode' } : { ok: true }));
+    await uow.enqueue([extracted('a'), extracted('bad'), extracted('c')]);
+
+    await relay.relayOnce();
+    expect(publisher.published).toEqual([extracted('a'), extracted('c')]);
+    expect(outbox.parked().map((row) => row.event)).toEqual([extracted('bad')]);
+    expect(logged(log, 'parked for an operator', 'error')[0]?.fields).toMatchObject({ event_type: 'lead.extracted', run_id: RUN, reason: 'does not encode', outbox_id: outbox.parked()[0]!.id });
+
+    clock.advance(24 * 60 * 60_000);
+    expect(await relay.relayOnce()).toBe(0);
+    expect(publisher.batches).toHaveLength(1);
+  });
+
+  it('postpones an event the broker did not take, and publishes it once it is due again', async () => {
+    const { clock, outbox, uow, publisher, log, relay } = relayOf();
+    let refuse = true;
+    publisher.resultFor((event) => (refuse && event.type === 'run.completed' ? { ok: false, permanent: false, reason: 'timeout' } : { ok: true }));
+    await uow.enqueue([extracted('a'), completed]);
+
+    await relay.relayOnce();
+    expect(outbox.events()).toEqual([completed]);
+    expect(logged(log, 'did not take some events', 'warn')[0]?.fields).toEqual({ events: 1 });
+
+    refuse = false;
+    clock.advance(1_999);
+    expect(await relay.relayOnce()).toBe(0);
+    clock.advance(1);
+    expect(await relay.relayOnce()).toBe(1);
+    expect(publisher.published).toEqual([extracted('a'), completed]);
+    expect(outbox.events()).toEqual([]);
+  });
+
+  it('changes nothing when publishing throws (the broker unreachable): the events stay due', async () => {
+    const { outbox, uow, publisher, relay } = relayOf();
+    await uow.enqueue([extracted('a')]);
+    publisher.failWith(new Error('connection refused'));
+    await expect(relay.relayOnce()).rejects.toThrow('connection refused');
+    expect(outbox.events()).toEqual([extracted('a')]);
+    publisher.failWith(undefined);
+    expect(await relay.relayOnce()).toBe(1);
+  });
+
+  it('wakes at once on a commit instead of waiting for its poll, and stops promptly', async () => {
+    const { outbox, uow, publisher, relay } = relayOf({ pollMs: 60 * 60_000 });
+    const relayed: Promise<number>[] = [];
+    const relayOnce = outbox.relay.bind(outbox);
+    vi.spyOn(outbox, 'relay').mockImplementation((limit, publish) => {
+      const claimed = relayOnce(limit, publish);
+      relayed.push(claimed);
+      return claimed;
+    });
+    await relay.start();
+    expect(await relayed[0]).toBe(0); // nothing yet: the relay goes idle for an hour
+
+    const batch = publisher.nextBatch();
+    await uow.enqueue([extracted('a')]);
+    expect(await batch).toEqual([{ event: extracted('a'), trace: null }]);
+
+    await relay.stop();
+    expect(publisher.published).toEqual([extracted('a')]);
+  });
+
+  it('goes on after the outbox itself failed, saying so once and again when it works', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { outbox, uow, publisher, log, relay } = relayOf({ pollMs: 60 * 60_000 });
+    const failing = vi.spyOn(outbox, 'relay').mockRejectedValueOnce(new Error('database restarting')).mockRejectedValueOnce(new Error('database restarting'));
+    await uow.enqueue([extracted('a')]);
+    const batch = publisher.nextBatch();
+    await relay.start();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await vi.advanceTimersByTimeAsync(1_000);
+    failing.mockRestore();
+    await batch;
+    await relay.stop();
+    expect(logged(log, 'outbox relay failed; retrying', 'error')).toHaveLength(1);
+    expect(logged(log, 'outbox relay works again', 'info')).toHaveLength(1);
+    expect(publisher.published).toEqual([extracted('a')]);
+  });
+});

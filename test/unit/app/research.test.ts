@@ -1,0 +1,147 @@
+/** Research (`lead.extracted`) against the in-memory doubles and a scripted research provider. */
+import { describe, expect, it } from 'vitest';
+import type { LeadExtracted } from '../../../domain/campaigns/events.ts';
+import { ApiPaused, OutsideApiError } from '../../../ports/outside-api.port.ts';
+import { ResearchLead } from '../../../src/app/consumers/research.ts';
+import { commitDecision, handlerContext, inMemoryPipeline, logged, personalizingRun, pipelinePorts, type InMemoryPipeline } from '../../support/fakes/index.ts';
+
+/** DEFAULT_PRICING's research call at the default research's usage: $0.005 + 4,000 × $1/M + 600 × $1/M. */
+const RESEARCH_COST = '0.009600';
+
+async function pendingLead(p: InMemoryPipeline, run: Parameters<typeof personalizingRun>[2] = {}): Promise<LeadExtracted> {
+  const { run: extracted, pending } = await personalizingRun(p, ['ada@example.com'], run);
+  p.outbox.clear();
+  return { type: 'lead.extracted', run_id: extracted.runId, lead_id: pending[0]! };
+}
+
+function research(p: InMemoryPipeline) {
+  return new ResearchLead(pipelinePorts(p));
+}
+
+describe('ResearchLead', () => {
+  it('researches a pending lead with the run prompt, and saves the answer with its cost and a lead.researched event', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p, { researchPrompt: 'Look for funding news.' });
+    const context = handlerContext();
+
+    const saved = await commitDecision(p.uow, await research(p).handle(event, context));
+
+    expect(saved).toBe(true);
+    expect(p.research.calls).toEqual([
+      { lead: { email: 'ada@example.com', company: 'Acme', canonical: { email: 'ada@example.com', company: 'Acme' } }, prompt: 'Look for funding news.' },
+    ]);
+    expect(p.store.lead(event.lead_id)).toMatchObject({
+      status: 'researched',
+      research: 'Acme opened a new factory in Lyon in 2025 and hired 200 engineers.',
+      researchModel: 'fake/research-1',
+      attempts: 1,
+      costUsd: RESEARCH_COST,
+    });
+    expect(p.outbox.events()).toEqual([{ type: 'lead.researched', run_id: event.run_id, lead_id: event.lead_id }]);
+    expect(logged(context.log, 'lead researched', 'info')[0]?.fields).toMatchObject({ model: 'fake/research-1', citations: 1 });
+  });
+
+  it('sends no prompt when the run has none', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    await commitDecision(p.uow, await research(p).handle(event, handlerContext()));
+    expect(p.research.calls[0]).not.toHaveProperty('prompt');
+  });
+
+  it('calls nobody for a lead that is past research, or that now belongs to another run', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    await commitDecision(p.uow, await research(p).handle(event, handlerContext()));
+    expect(p.research.calls).toHaveLength(1);
+
+    // A redelivery, a replay, a lead failed meanwhile: nothing to do, nothing paid.
+    expect(await research(p).handle(event, handlerContext())).toBeNull();
+    await p.uow.commit(p.store.saveFailed(event.lead_id, event.run_id, 'x'));
+    expect(await research(p).handle(event, handlerContext())).toBeNull();
+    expect(await research(p).handle({ ...event, run_id: crypto.randomUUID() }, handlerContext())).toBeNull();
+    expect(await research(p).handle({ ...event, lead_id: crypto.randomUUID() }, handlerContext())).toBeNull();
+    expect(p.research.calls).toHaveLength(1);
+    expect(p.outbox.events()).toEqual([{ type: 'lead.researched', run_id: event.run_id, lead_id: event.lead_id }]);
+  });
+
+  it('records the cost, and emits nothing, when a concurrent delivery saved first', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    // While this delivery's call runs, another delivery of the same event saves its own answer.
+    p.research.answerNext(async () => {
+      await commitDecision(p.uow, await research(p).handle(event, handlerContext()));
+      return { text: 'a slower answer', citations: [], model: 'fake/research-1', usage: { inputTokens: 4_000, outputTokens: 600 } };
+    });
+
+    const saved = await commitDecision(p.uow, await research(p).handle(event, handlerContext()));
+
+    expect(saved).toBe(false);
+    expect(p.research.calls).toHaveLength(2);
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'researched', research: expect.stringContaining('Lyon') as unknown, attempts: 1, costUsd: '0.019200' });
+    expect(p.outbox.events()).toEqual([{ type: 'lead.researched', run_id: event.run_id, lead_id: event.lead_id }]);
+  });
+
+  it('counts a failed call as an attempt and lets the failure through, leaving the lead pending', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    const failure = new OutsideApiError('research', 'unavailable', 'research API unavailable (HTTP 503)', { status: 503 });
+    p.research.answerNext(failure, failure);
+    await expect(research(p).handle(event, handlerContext())).rejects.toBe(failure);
+    await expect(research(p).handle(event, handlerContext({ deliveryCount: 2 }))).rejects.toBe(failure);
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'pending', attempts: 2, costUsd: '0.000000' });
+    expect(p.outbox.events()).toEqual([]);
+
+    // The next success counts its own attempt.
+    await commitDecision(p.uow, await research(p).handle(event, handlerContext({ deliveryCount: 3 })));
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'researched', attempts: 3 });
+  });
+
+  it('counts no attempt when the API pushes back (paused, rate limited, out of credit)', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    const pushbacks = [
+      new ApiPaused('research', 'out_of_credit', 'research paused: provider out of credit', 30_000),
+      new ApiPaused('research', 'unavailable', 'research circuit open', 15_000),
+      new OutsideApiError('research', 'rate_limited', 'research API rate limited (HTTP 429)', { retryAfterMs: 2_000, status: 429 }),
+      new OutsideApiError('research', 'out_of_credit', 'research API out of credit (HTTP 402)', { status: 402 }),
+    ];
+    for (const pushback of pushbacks) {
+      p.research.answerNext(pushback);
+      await expect(research(p).handle(event, handlerContext())).rejects.toBe(pushback);
+    }
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+
+  it("keeps the call's error when the attempt cannot be counted (the database is down too)", async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    const failure = new OutsideApiError('research', 'malformed', 'research API answered an unexpected shape');
+    p.research.answerNext(failure);
+    p.uow.failCommits((name) => (name === 'recordAttempt' ? new Error('database down') : undefined));
+    await expect(research(p).handle(event, handlerContext())).rejects.toBe(failure);
+    expect(p.store.lead(event.lead_id)?.attempts).toBe(0);
+  });
+
+  it('giveUp fails the lead once, with the reason, and emits lead.failed', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    const context = handlerContext({ deliveryCount: 6, maxDeliver: 6 });
+
+    expect(await commitDecision(p.uow, await research(p).giveUp(event, 'provider unavailable (HTTP 503)', context))).toBe(true);
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'failed', error: 'research failed after 6 attempts: provider unavailable (HTTP 503)' });
+    expect(p.outbox.events()).toEqual([{ type: 'lead.failed', run_id: event.run_id, lead_id: event.lead_id }]);
+    expect(logged(context.log, 'lead failed in research', 'warn')).toHaveLength(1);
+
+    expect(await commitDecision(p.uow, await research(p).giveUp(event, 'again', handlerContext({ deliveryCount: 1 })))).toBe(false);
+    expect(p.store.lead(event.lead_id)?.error).toBe('research failed after 6 attempts: provider unavailable (HTTP 503)');
+    expect(p.outbox.events()).toHaveLength(1);
+    expect(p.research.calls).toHaveLength(0);
+  });
+
+  it('says "1 attempt" for a lead given up on its first delivery', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    await commitDecision(p.uow, await research(p).giveUp(event, 'research API refused the input (HTTP 400)', handlerContext({ deliveryCount: 1 })));
+    expect(p.store.lead(event.lead_id)?.error).toBe('research failed after 1 attempt: research API refused the input (HTTP 400)');
+  });
+});
