@@ -126,7 +126,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     const running = enabled.filter((consumer) => roles.has(consumer.name));
     for (const consumer of system.consumers) {
       if (roles.has(consumer.name) && !enabled.includes(consumer)) {
-        logger.warn({ consumer: consumer.name, hint: consumer.disabledHint }, 'consumer not enabled by the configuration: not run');
+        logger.info({ consumer: consumer.name, hint: consumer.disabledHint }, 'consumer not enabled by the configuration: not run');
       }
     }
     logger.info({ roles: [...roles], consumers: running.map((consumer) => consumer.name) }, 'starting');

@@ -6,7 +6,7 @@
  */
 import { jetstreamManager, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { EventType } from '../../domain/campaigns/events.ts';
+import { EVENT_TYPES, type EventType } from '../../domain/campaigns/events.ts';
 import type { ConsumerActivity } from '../../ports/event-consumer.port.ts';
 import type { EventSubscriptions } from '../../ports/event-publisher.port.ts';
 import { eventSubject } from './subjects.ts';
@@ -33,8 +33,8 @@ export class NatsConsumerDirectory implements EventSubscriptions, ConsumerActivi
   async hasConsumer(type: EventType): Promise<boolean> {
     if (this.#present.has(type)) return true;
     if (Date.now() - this.#listedAt < MISSING_RECHECK_MS) return false;
-    const consumers = await this.#list();
-    return consumers.some((info) => this.#receives(info, type));
+    await this.#list();
+    return this.#present.has(type);
   }
 
   async idle(type: EventType): Promise<boolean> {
@@ -44,9 +44,7 @@ export class NatsConsumerDirectory implements EventSubscriptions, ConsumerActivi
 
   #receives(info: ConsumerInfo, type: EventType): boolean {
     const subject = eventSubject(type, this.#prefix);
-    const receives = info.config.filter_subject === subject || (info.config.filter_subjects ?? []).includes(subject);
-    if (receives) this.#present.add(type);
-    return receives;
+    return info.config.filter_subject === subject || (info.config.filter_subjects ?? []).includes(subject);
   }
 
   /** Every consumer of the stream, one listing at a time. */
@@ -61,6 +59,8 @@ export class NatsConsumerDirectory implements EventSubscriptions, ConsumerActivi
         const consumers: ConsumerInfo[] = [];
         for await (const info of jsm.consumers.list(this.#streamName)) consumers.push(info);
         this.#listedAt = Date.now();
+        // Every type the listing shows a consumer of, not only the one asked about.
+        for (const type of EVENT_TYPES) if (consumers.some((info) => this.#receives(info, type))) this.#present.add(type);
         return consumers;
       } finally {
         this.#listing = undefined;
