@@ -44,7 +44,8 @@ export interface RunCompleted {
 
 export type DomainEvent = CampaignSubmitted | LeadExtracted | LeadResearched | LeadSettled | RunCompleted;
 export type EventType = DomainEvent['type'];
-export type EventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;
+/** The event of type `T` (an intersection, so that a single settled type such as `lead.failed` is not `never`). */
+export type EventOf<T extends EventType> = DomainEvent & { readonly type: T };
 
 export const EVENT_TYPES: readonly EventType[] = [
   'campaign.submitted',
