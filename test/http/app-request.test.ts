@@ -64,6 +64,7 @@ function runView(runId: string, overrides: Partial<RunView> = {}): RunView {
     created_at: '2026-01-01T00:00:00.000Z',
     updated_at: '2026-01-01T00:01:00.000Z',
     completed_at: null,
+    deliveries: {},
     ...overrides,
   };
 }
@@ -166,7 +167,19 @@ describe('the edge through app.request()', () => {
     }
     const res = await app.request(`/api/campaigns/status/${runId}`, { headers: await as(owner) });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ ...runView(runId, { status: 'completed', completed_at: '2026-01-01T00:05:00.000Z' }), campaign_id: expect.any(String) as unknown, notices: [] });
+    const { deliveries: _none, ...view } = runView(runId, { status: 'completed', completed_at: '2026-01-01T00:05:00.000Z' });
+    expect(await res.json()).toEqual({ ...view, campaign_id: expect.any(String) as unknown, notices: [] });
+  });
+
+  it("shows each delivery of the run under its consumer's name", async () => {
+    const { app, queries } = edge();
+    const owner = randomUUID();
+    const runId = randomUUID();
+    const webhook = { delivered_at: null, attempts: 2, last_error: 'webhook 503: unavailable', failed_at: null };
+    queries.addRun(owner, runView(runId, { status: 'completed', completed_at: '2026-01-01T00:05:00.000Z', deliveries: { webhook } }));
+    const body = await readJson(await app.request(`/api/campaigns/status/${runId}`, { headers: await as(owner) }));
+    expect(body.webhook).toEqual(webhook);
+    expect(body).not.toHaveProperty('deliveries');
   });
 
   it("tells why a run in progress may be waiting: the outside APIs that are not ok", async () => {

@@ -28,8 +28,10 @@ import type { UsdAmount } from '../../../domain/pricing/pricing.ts';
 import type { ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
 import type { LeadWork, LeadWorkStore, PaidCall } from '../../../ports/lead-work-store.port.ts';
 import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
+import type { DeliveryLog } from '../../../ports/delivery-log.port.ts';
 import type { Citation, Draft, Research, Usage } from '../../../ports/providers.port.ts';
 import type { ReconcilerStore, StuckLead } from '../../../ports/reconciler-store.port.ts';
+import type { CompletedRun, RunReader } from '../../../ports/run-reader.port.ts';
 import { CampaignNotFoundError, type CreatedRun, type NewRun, type SubmissionStore } from '../../../ports/submission-store.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
 import { FakeClock, type Clock } from './clock.ts';
@@ -138,7 +140,19 @@ interface MetricsRow {
 }
 
 /** The state every change works on; replaced whole by a snapshot when a change rolls back. */
+interface DeliveryRow {
+  runId: string;
+  userId: string;
+  consumer: string;
+  attempts: number;
+  lastError: string | null;
+  deliveredAt: number | null;
+  failedAt: number | null;
+}
+
 interface Tables {
+  /** By run id and consumer. */
+  deliveries: Map<string, DeliveryRow>;
   campaigns: Map<string, CampaignRow>;
   runs: Map<string, RunRow>;
   leads: Map<string, LeadRow>;
@@ -157,10 +171,12 @@ export interface InMemoryCampaignStoreOptions {
   readonly outbox?: InMemoryOutbox;
 }
 
-export class InMemoryCampaignStore implements SubmissionStore, ExtractionStore, LeadWorkStore, ProjectionStore, ReconcilerStore {
+export class InMemoryCampaignStore
+  implements SubmissionStore, ExtractionStore, LeadWorkStore, ProjectionStore, ReconcilerStore, RunReader
+{
   readonly #clock: Clock;
   readonly #outbox: InMemoryOutbox;
-  #tables: Tables = { campaigns: new Map(), runs: new Map(), leads: new Map(), leadByEmail: new Map(), metrics: new Map() };
+  #tables: Tables = { deliveries: new Map(), campaigns: new Map(), runs: new Map(), leads: new Map(), leadByEmail: new Map(), metrics: new Map() };
 
   constructor(options: InMemoryCampaignStoreOptions = {}) {
     this.#clock = options.clock ?? new FakeClock();
@@ -526,6 +542,50 @@ export class InMemoryCampaignStore implements SubmissionStore, ExtractionStore, 
       .map((run) => run.id);
   }
 
+  // ── Finished runs and their deliveries ──────────────────────────────────────────────────────
+
+  async completedRun(runId: string): Promise<CompletedRun | null> {
+    await Promise.resolve();
+    const run = this.#tables.runs.get(runId);
+    if (run === undefined || (run.status !== 'completed' && run.status !== 'failed') || run.completedAt === null) return null;
+    const campaign = this.#tables.campaigns.get(run.campaignId);
+    return {
+      runId: run.id,
+      campaignId: run.campaignId,
+      userId: run.userId,
+      status: run.status,
+      counts: { valid: run.valid, personalized: run.personalized, needs_review: run.needsReview, failed: run.failed, skipped: run.skipped },
+      costUsd: formatMicros(run.costMicros),
+      completedAt: new Date(run.completedAt).toISOString(),
+      options: { ...campaign?.options },
+    };
+  }
+
+  /** The runs' deliveries to the outside world (its own object: its method names are the lead store's too). */
+  readonly deliveries: DeliveryLog = {
+    delivery: async (runId, consumer) => {
+      await Promise.resolve();
+      const row = this.#tables.deliveries.get(deliveryKey(runId, consumer));
+      if (row === undefined) return null;
+      const iso = (time: number | null) => (time === null ? null : new Date(time).toISOString());
+      return { attempts: row.attempts, lastError: row.lastError, deliveredAt: iso(row.deliveredAt), failedAt: iso(row.failedAt) };
+    },
+    recordAttempt: (run, consumer, error) =>
+      this.#change('recordDeliveryAttempt', (t) => {
+        const row = deliveryRow(t, run, consumer);
+        row.attempts += 1;
+        row.lastError = error;
+        if (error === null) row.deliveredAt ??= this.#clock.now();
+      }),
+    recordGivenUp: (run, consumer, reason) =>
+      this.#change('recordDeliveryGivenUp', (t) => {
+        const row = deliveryRow(t, run, consumer);
+        if (row.deliveredAt !== null) return;
+        row.lastError = reason;
+        row.failedAt ??= this.#clock.now();
+      }),
+  };
+
   // ── Internals ───────────────────────────────────────────────────────────────────────────────
 
   /** A change of this store: `write` on the tables, rolled back with whatever commits with it when either throws. */
@@ -560,6 +620,20 @@ export class InMemoryCampaignStore implements SubmissionStore, ExtractionStore, 
     run.costMicros += micros;
     run.updatedAt = now;
   }
+}
+
+function deliveryKey(runId: string, consumer: string): string {
+  return `${runId}\u0000${consumer}`;
+}
+
+function deliveryRow(t: Tables, run: { readonly runId: string; readonly userId: string }, consumer: string): DeliveryRow {
+  const key = deliveryKey(run.runId, consumer);
+  let row = t.deliveries.get(key);
+  if (row === undefined) {
+    row = { runId: run.runId, userId: run.userId, consumer, attempts: 0, lastError: null, deliveredAt: null, failedAt: null };
+    t.deliveries.set(key, row);
+  }
+  return row;
 }
 
 function toRunToExtract(run: RunRow): RunToExtract {

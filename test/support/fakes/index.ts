@@ -15,3 +15,4 @@ export * from './pipeline.ts';
 export * from './providers.ts';
 export * from './tracing.ts';
 export * from './unit-of-work.ts';
+export * from './webhooks.ts';

@@ -20,6 +20,7 @@ import { RecordingRunNotifications } from './notifications.ts';
 import { InMemoryOutbox } from './outbox.ts';
 import { ScriptedMessageWriter, ScriptedResearchProvider } from './providers.ts';
 import { RecordingTracing } from './tracing.ts';
+import { RecordingWebhookSender } from './webhooks.ts';
 import { FakeUnitOfWork } from './unit-of-work.ts';
 
 export interface InMemoryPipeline {
@@ -32,6 +33,7 @@ export interface InMemoryPipeline {
   readonly notifier: RecordingRunNotifications;
   readonly research: ScriptedResearchProvider;
   readonly writer: ScriptedMessageWriter;
+  readonly webhooks: RecordingWebhookSender;
 }
 
 export function inMemoryPipeline(): InMemoryPipeline {
@@ -47,6 +49,7 @@ export function inMemoryPipeline(): InMemoryPipeline {
     notifier: new RecordingRunNotifications(),
     research: new ScriptedResearchProvider(),
     writer: new ScriptedMessageWriter(),
+    webhooks: new RecordingWebhookSender(),
   };
 }
 
@@ -57,6 +60,9 @@ export function pipelinePorts(pipeline: InMemoryPipeline, overrides: Partial<Pip
     extractionStore: pipeline.store,
     leadWork: pipeline.store,
     projectionStore: pipeline.store,
+    runs: pipeline.store,
+    deliveries: pipeline.store.deliveries,
+    webhooks: pipeline.webhooks,
     files: pipeline.files,
     reader: new CsvLeadFileReader(),
     tracing: pipeline.tracing,

@@ -6,7 +6,7 @@ import { PermanentFailure, RetryLater, type PullGate } from '../../../ports/even
 import { ApiPaused, OutsideApiError } from '../../../ports/outside-api.port.ts';
 import { InvalidCampaignOption } from '../../../ports/submit-campaign.port.ts';
 import { decide } from '../../../ports/unit-of-work.port.ts';
-import { CONSUMERS } from '../../../src/app/consumers/index.ts';
+import { CONSUMERS as PIPELINE } from '../../../src/app/consumers/index.ts';
 import { completionEvents } from '../../../src/app/consumers/lead-events.ts';
 import {
   campaignOptionChecker,
@@ -25,6 +25,9 @@ import {
 import { declareConsumer, type AnyConsumer } from '../../../src/app/kernel/declaration.ts';
 import { flag, httpUrl, text } from '../../../src/app/kernel/variables.ts';
 import { handlerContext, inMemoryPipeline, logged, personalizingRun, portCatalog } from '../../support/fakes/index.ts';
+
+/** The pipeline's consumers but its own webhook: this test declares one of its own, to see the kernel use a declaration's every field. */
+const CONSUMERS = PIPELINE.filter((consumer) => consumer.name !== 'webhook');
 
 const SETTINGS = { ackWaitMs: 30_000, maxDeliver: 3, backoffMs: [1_000], maxAckPending: 10, maxHandlerMs: 60_000 };
 
