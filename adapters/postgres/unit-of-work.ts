@@ -57,8 +57,8 @@ async function insertOutbox(tx: postgres.TransactionSql, outgoing: readonly Outg
       ${tx.array(rows.map(({ event }) => event.type))}::text[],
       ${tx.array(rows.map(({ event }) => eventId(event)))}::text[],
       ${tx.array(rows.map(({ event }) => event.run_id))}::uuid[],
-      ${tx.array(rows.map(({ event }) => JSON.stringify(event)))}::jsonb[],
-      ${tx.array(rows.map(({ trace }) => (trace === null ? null : JSON.stringify(trace))))}::jsonb[]
+      ${tx.array(rows.map(({ event }) => JSON.stringify(event)))}::json[],
+      ${tx.array(rows.map(({ trace }) => (trace === null ? null : JSON.stringify(trace))))}::json[]
     )`;
 }
 

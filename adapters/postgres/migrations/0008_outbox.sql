@@ -10,17 +10,18 @@ create table if not exists public.outbox (
   -- The broker's de-duplication id (domain/campaigns/events.ts eventId).
   msg_id text not null,
   -- Every event belongs to a run: the reconciler leaves a run alone while its events wait here.
+  -- Not indexed: the table holds only what is in transit, and every index costs each event an
+  -- insert and a delete.
   run_id uuid not null,
-  payload jsonb not null,
+  -- json, not jsonb: written once and read once, never queried inside.
+  payload json not null,
   -- The W3C trace context the event was committed in (null: none).
-  trace jsonb,
+  trace json,
   -- When a relay may take the row: now, later (postponed: no consumer yet, broker refused it) or
   -- never ('infinity': it cannot be published; kept for an operator).
   available_at timestamptz not null default now(),
   created_at timestamptz not null default now()
 );
-
-create index if not exists outbox_run_id_idx on public.outbox (run_id);
 
 -- Only the backend's own connection uses the outbox: no privilege for Supabase's API roles (whose
 -- default privileges would grant them everything, TRUNCATE included, which row-level security

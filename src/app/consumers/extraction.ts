@@ -129,15 +129,15 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
     let leadImport: LeadImport | undefined;
     let batch: Lead[] = [];
     let skipped = 0;
-    // The previous batch, being committed while the next one is read: the file and the database
-    // work at once, with at most two batches in flight, committed in file order.
+    // The batches being committed while the next one is read: the file and the database work at
+    // once, with at most two commits in flight (their leads never overlap: the import
+    // de-duplicates, so the two transactions lock different rows).
     let previous: Promise<void> = Promise.resolve();
     const storeBatch = async (leads: readonly Lead[]) => {
       // Between batches, a stopping process gives the message back; the redelivery resumes idempotently.
       context.signal.throwIfAborted();
       const before = previous;
-      const current = (async () => {
-        await before;
+      const committed = (async () => {
         const stored = await uow.commit(store.storeLeads(run, leads), (result) =>
           result.pending.map((leadId) => ({
             event: { type: 'lead.extracted' as const, run_id: run.runId, lead_id: leadId },
@@ -146,8 +146,10 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
         );
         skipped += stored.skipped;
       })();
+      const current = Promise.all([before, committed]).then(() => undefined);
       // Handled here so that a failure while the next batch is read is not an unhandled
       // rejection; it is still thrown by the next await of `previous`.
+      committed.catch(() => {});
       current.catch(() => {});
       previous = current;
       await before;

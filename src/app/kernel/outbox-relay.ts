@@ -23,7 +23,7 @@ export interface OutboxRelayOptions {
   /** Event types some enabled consumer receives (kernel/assemble.ts consumedEvents). */
   readonly consumed: ReadonlySet<EventType>;
   readonly log: Log;
-  /** Events per claim (default 500). */
+  /** Events per claim (default 1,000). */
   readonly batchSize?: number;
   /** How often an idle relay looks anyway (default 1 s). */
   readonly pollMs?: number;
@@ -51,7 +51,7 @@ export class OutboxRelay {
 
   constructor(options: OutboxRelayOptions) {
     this.#options = options;
-    this.#batchSize = options.batchSize ?? 500;
+    this.#batchSize = options.batchSize ?? 1_000;
     this.#pollMs = options.pollMs ?? 1_000;
     this.#retryAfterMs = options.retryAfterMs ?? 2_000;
   }
