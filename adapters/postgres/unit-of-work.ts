@@ -44,13 +44,42 @@ export class PostgresUnitOfWork implements UnitOfWork {
   }
 }
 
-/** Stores the events as outbox rows (one statement, however many). */
+interface OutboxRow {
+  readonly event: DomainEvent;
+  readonly trace: TraceCarrier | null;
+}
+
+/** The rows waiting to be inserted in a transaction, and the insert they will go in. */
+interface PendingInsert {
+  readonly rows: OutboxRow[];
+  readonly done: Promise<void>;
+}
+
+const pending = new WeakMap<postgres.TransactionSql, PendingInsert>();
+
+/**
+ * Stores the events as outbox rows. The statements of a batch's transaction (changes.ts) emit at
+ * about the same time: the rows they emit before the next turn of the event loop go in one
+ * insert, instead of one insert per change.
+ */
 async function insertOutbox(tx: postgres.TransactionSql, outgoing: readonly Outgoing[], caller: Context): Promise<void> {
   if (outgoing.length === 0) return;
-  const rows = outgoing.map((item) => {
-    const [event, trace] = 'event' in item ? [item.event, item.trace] : [item, carrierOf(caller)];
-    return { event, trace };
+  const rows = outgoing.map((item): OutboxRow => ('event' in item ? { event: item.event, trace: item.trace } : { event: item, trace: carrierOf(caller) }));
+  const waiting = pending.get(tx);
+  if (waiting !== undefined) {
+    waiting.rows.push(...rows);
+    return waiting.done;
+  }
+  const batch: OutboxRow[] = [...rows];
+  const done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+    pending.delete(tx);
+    return insertRows(tx, batch);
   });
+  pending.set(tx, { rows: batch, done });
+  return done;
+}
+
+async function insertRows(tx: postgres.TransactionSql, rows: readonly OutboxRow[]): Promise<void> {
   await tx`
     insert into outbox (event_type, msg_id, run_id, payload, trace)
     select * from unnest(
