@@ -86,10 +86,12 @@ export function loadSystemConfig(env: Readonly<Record<string, string | undefined
   const declared = consumerSettings(consumers, env);
   problems.push(...declared.problems);
   // A missing secret must never turn into made-up lines: the sandbox runs only when asked for.
-  const roles = new Set(config?.roles ?? []);
+  // Read from the environment itself, so it is reported with the other problems.
+  const given = (name: string) => (env[name]?.trim() ?? '') !== '';
+  const named = (env.ROLES ?? '').split(',').map((role) => role.trim().toLowerCase()).filter((role) => role !== '');
+  const roles = new Set(named.length === 0 ? roleNames(consumers) : named);
   const callsProviders = consumers.some((consumer) => roles.has(consumer.name) && PROVIDER_APIS.some((api) => api === consumer.callsApi));
-  const providers = config?.providers;
-  if (callsProviders && providers !== undefined && !providers.sandbox && providers.perplexityApiKey === undefined && providers.openrouterApiKey === undefined) {
+  if (callsProviders && env.PROVIDERS?.trim() !== 'sandbox' && !given('PERPLEXITY_API_KEY') && !given('OPENROUTER_API_KEY')) {
     problems.push(`PROVIDERS: ${NO_PROVIDER_KEYS}`);
   }
   if (config === undefined || problems.length > 0) throw new ConfigError(problems);
@@ -190,6 +192,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
       // The ports consumers added: one line each.
       webhooks: async () => {
         const { secret = '', allowPrivateNetworks } = settingsOf<WebhookSettings>(system, 'webhook');
+        if (allowPrivateNetworks) logger.warn({}, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS=true: webhook URLs may reach loopback and private addresses (local use and tests only)');
         return new ResilientWebhookSender(new StandardWebhookSender({ secret, allowPrivateNetworks }), (await outsideApis()).get('webhook'));
       },
     });

@@ -157,7 +157,7 @@ const EnvSchema = v.pipe(
   }),
   v.check(
     (env) => (env.PERPLEXITY_API_KEY === undefined) === (env.OPENROUTER_API_KEY === undefined),
-    'set both PERPLEXITY_API_KEY and OPENROUTER_API_KEY for real providers, or neither for the sandbox: one real provider and one sandbox would mix real and fake output',
+    'set both PERPLEXITY_API_KEY and OPENROUTER_API_KEY for real providers, or neither (with PROVIDERS=sandbox) for the sandbox: one real provider and one sandbox would mix real and fake output',
   ),
   v.check(
     (env) => !(env.PROVIDERS === 'sandbox' && (env.PERPLEXITY_API_KEY !== undefined || env.OPENROUTER_API_KEY !== undefined)),
