@@ -27,9 +27,10 @@ export interface EventPublisher {
 
 export interface EventSubscriptions {
   /**
-   * Whether at least one durable consumer receives events of this type. With interest retention a
-   * message nobody consumes is dropped at once, so the relay holds back events that a consumer
-   * enabled by the configuration will want but whose consumer is not provisioned yet.
+   * Whether the named consumer (a declaration's name) has its durable consumer of this event type
+   * in the broker. With interest retention a message is kept only for the consumers that exist
+   * when it is stored, so the relay holds back events that a consumer enabled by the
+   * configuration will want until its durable consumer is provisioned.
    */
-  hasConsumer(type: EventType): Promise<boolean>;
+  hasConsumer(type: EventType, consumer: string): Promise<boolean>;
 }

@@ -2,7 +2,7 @@
  * The relay's side of the transactional outbox (see unit-of-work.port.ts): events committed with
  * their state change, waiting to be published.
  */
-import type { DomainEvent } from '../domain/campaigns/events.ts';
+import type { DomainEvent, EventType } from '../domain/campaigns/events.ts';
 import type { TraceCarrier } from './tracing.port.ts';
 
 export interface StoredEvent {
@@ -13,7 +13,7 @@ export interface StoredEvent {
   readonly trace: TraceCarrier | null;
 }
 
-/** What the relay did with each claimed event. */
+/** What the relay did with each claimed event; an event in none of the lists is left as it was. */
 export interface RelayOutcome {
   /** Stored by the broker: removed from the outbox. */
   readonly published: readonly string[];
@@ -28,10 +28,14 @@ export interface OutboxStore {
   /**
    * Claims up to `limit` events that are due, oldest first, and hands them to `publish`; then
    * applies its outcome, all in one transaction, so no other relay takes the same events
-   * meanwhile and a relay that dies mid-way leaves them for the next. Resolves with how many were
-   * claimed. If `publish` throws, nothing changes.
+   * meanwhile and a relay that dies mid-way leaves them for the next. Events of `skipTypes` are
+   * not claimed. Resolves with how many were claimed. If `publish` throws, nothing changes.
    */
-  relay(limit: number, publish: (events: readonly StoredEvent[]) => Promise<RelayOutcome>): Promise<number>;
+  relay(
+    limit: number,
+    publish: (events: readonly StoredEvent[]) => Promise<RelayOutcome>,
+    options?: { readonly skipTypes?: readonly EventType[] },
+  ): Promise<number>;
   /** Calls `listener` soon after events are committed (best effort: the relay also polls). Resolves with the unsubscribe. */
   onCommitted(listener: () => void): Promise<() => Promise<void>>;
 }

@@ -19,8 +19,8 @@ export class NatsConsumerDirectory implements EventSubscriptions, ConsumerActivi
   readonly #streamName: string;
   readonly #prefix: string;
   #jsm: Promise<JetStreamManager> | undefined;
-  /** Event types known to have a consumer: one that exists stays (consumers are durable). */
-  readonly #present = new Set<EventType>();
+  /** Durable consumers known to exist, by `<type> <consumer>`: one that exists stays (consumers are durable). */
+  readonly #present = new Set<string>();
   #listedAt = 0;
   #listing: Promise<ConsumerInfo[]> | undefined;
 
@@ -30,11 +30,12 @@ export class NatsConsumerDirectory implements EventSubscriptions, ConsumerActivi
     this.#prefix = options.prefix;
   }
 
-  async hasConsumer(type: EventType): Promise<boolean> {
-    if (this.#present.has(type)) return true;
+  async hasConsumer(type: EventType, consumer: string): Promise<boolean> {
+    const key = `${type} ${consumer}`;
+    if (this.#present.has(key)) return true;
     if (Date.now() - this.#listedAt < MISSING_RECHECK_MS) return false;
     await this.#list();
-    return this.#present.has(type);
+    return this.#present.has(key);
   }
 
   async idle(type: EventType): Promise<boolean> {
@@ -59,8 +60,15 @@ export class NatsConsumerDirectory implements EventSubscriptions, ConsumerActivi
         const consumers: ConsumerInfo[] = [];
         for await (const info of jsm.consumers.list(this.#streamName)) consumers.push(info);
         this.#listedAt = Date.now();
-        // Every type the listing shows a consumer of, not only the one asked about.
-        for (const type of EVENT_TYPES) if (consumers.some((info) => this.#receives(info, type))) this.#present.add(type);
+        // Every durable the listing shows, not only the one asked about. A declaration's durable for
+        // a type is named after it, with the type when it subscribes to several (subjects.ts).
+        for (const info of consumers) {
+          for (const type of EVENT_TYPES) {
+            if (!this.#receives(info, type)) continue;
+            const suffix = `-${type.replaceAll('.', '-')}`;
+            this.#present.add(`${type} ${info.name.endsWith(suffix) ? info.name.slice(0, -suffix.length) : info.name}`);
+          }
+        }
         return consumers;
       } finally {
         this.#listing = undefined;

@@ -103,12 +103,18 @@ export class Lanes {
   /**
    * A statement that fails aborts the whole transaction: then each statement runs again on its own,
    * so that only the failing one fails (a lead whose data PostgreSQL rejects never holds up the
-   * others). Re-running is sound: the rolled-back batch changed nothing.
+   * others). Re-running is sound: the rolled-back batch changed nothing. Every statement of the
+   * batch (its outbox insert included) is settled before the transaction ends either way: a query
+   * issued after the rollback would run outside it, and commit an event of a rolled-back change.
    */
   async #runStatements(statements: readonly Statement<unknown>[]): Promise<readonly Settled<unknown>[]> {
     if (statements.length === 1) return [await settle(this.#sql.begin((tx) => statements[0]!(tx)))];
     try {
-      return await this.#sql.begin((tx) => Promise.all(statements.map((statement) => settle(statement(tx)).then(throwIfFailed))));
+      return await this.#sql.begin(async (tx) => {
+        const settled = await Promise.all(statements.map((statement) => settle(statement(tx))));
+        for (const outcome of settled) throwIfFailed(outcome);
+        return settled;
+      });
     } catch {
       return Promise.all(statements.map((statement) => settle(this.#sql.begin((tx) => statement(tx)))));
     }

@@ -5,7 +5,7 @@
  * and postponed when they cannot be published yet. An insert notifies `aga_outbox` (a statement
  * trigger, delivered on commit), which wakes the relays at once instead of at their next poll.
  */
-import type { DomainEvent } from '../../domain/campaigns/events.ts';
+import type { DomainEvent, EventType } from '../../domain/campaigns/events.ts';
 import type { OutboxStore, RelayOutcome, StoredEvent } from '../../ports/outbox.port.ts';
 import type { TraceCarrier } from '../../ports/tracing.port.ts';
 import type { Sql } from './client.ts';
@@ -26,11 +26,12 @@ export class PostgresOutboxStore implements OutboxStore {
     this.#sql = sql;
   }
 
-  relay(limit: number, publish: (events: readonly StoredEvent[]) => Promise<RelayOutcome>): Promise<number> {
+  relay(limit: number, publish: (events: readonly StoredEvent[]) => Promise<RelayOutcome>, options: { readonly skipTypes?: readonly EventType[] } = {}): Promise<number> {
+    const skip = [...(options.skipTypes ?? [])];
     return this.#sql.begin<number>(async (tx) => {
       const rows = await tx<OutboxRow[]>`
         select id::text as id, payload, trace from outbox
-        where available_at <= now()
+        where available_at <= now() ${skip.length === 0 ? tx`` : tx`and event_type <> all(${tx.array(skip)}::text[])`}
         order by id
         limit ${limit}
         for update skip locked`;

@@ -518,6 +518,28 @@ describe('batching (group commit)', () => {
       expect(row).toMatchObject(row.id === bad ? { status: 'pending', attempts: 0 } : { status: 'researched', attempts: 2 });
     }
   });
+
+  it('commits the events of exactly the changes that committed, when a batch fails on its last statement', async () => {
+    const { run, pending } = await personalizingRun(Array.from({ length: 6 }, (_, index) => `events${index}@example.com`));
+    const bad = pending.at(-1)!;
+    const good = pending.slice(0, -1);
+    await t.db.sql`delete from outbox`;
+    const research = (leadId: string, text: string) =>
+      t.stores.uow.commit(t.stores.leadWork.saveResearch(leadId, run.runId, { ...RESEARCH, text }, '0'), (saved) =>
+        saved ? [{ type: 'lead.researched' as const, run_id: run.runId, lead_id: leadId }] : [],
+      );
+    // The first call runs alone; the rest go as one batch whose last statement PostgreSQL rejects,
+    // after the others have run and emitted their events.
+    const results = await Promise.allSettled([
+      t.store.recordAttempt(good[0]!, run.runId),
+      ...good.map((leadId) => research(leadId, RESEARCH.text)),
+      research(bad, 'Acme \u0000 builds rockets.'),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', ...good.map(() => 'fulfilled'), 'rejected']);
+    const outbox = await t.db.sql<{ lead_id: string }[]>`select payload->>'lead_id' as lead_id from outbox where run_id = ${run.runId}`;
+    // One event per lead saved, none for the rejected one, none twice (the failed batch left nothing behind).
+    expect(outbox.map((row) => row.lead_id).sort()).toEqual([...good].sort());
+  });
 });
 
 describe('reconciler queries', () => {

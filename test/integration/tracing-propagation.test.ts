@@ -68,7 +68,7 @@ beforeAll(async () => {
     outbox: stores.outbox,
     publisher: new JetStreamEventPublisher(nc, { prefix: names.prefix }),
     subscriptions: { hasConsumer: () => Promise.resolve(true) },
-    consumed: new Set(),
+    consumed: new Map(),
     log,
   });
   await relay.start();

@@ -80,7 +80,7 @@ export class PostgresProjectionStore implements ProjectionStore {
         const counted = new Set(rows.map((row) => row.id));
         // The first caller of a lead counted it; a repeat in the same batch finds it counted.
         const results = calls.map((call) => counted.delete(call.leadId));
-        await Promise.all(calls.map((call, index) => call.emit(tx, results[index]!)));
+        await settleAll(calls.map((call, index) => call.emit(tx, results[index]!)));
         return results;
       }) as Promise<readonly boolean[]>,
     );
@@ -113,11 +113,18 @@ export class PostgresProjectionStore implements ProjectionStore {
           ended.delete(call.runId);
           return completion;
         });
-        await Promise.all(calls.map((call, index) => call.emit(tx, results[index]!)));
+        await settleAll(calls.map((call, index) => call.emit(tx, results[index]!)));
         return results;
       }) as Promise<readonly (RunCompletion | null)[]>,
     );
   }
+}
+
+/** Waits for every emit before failing with the first error: nothing may run after the rollback. */
+async function settleAll(work: readonly Promise<void>[]): Promise<void> {
+  const settled = await Promise.allSettled(work);
+  const failed = settled.find((outcome) => outcome.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }
 
 function countStatement(tx: postgres.TransactionSql, calls: readonly CountCall[]) {

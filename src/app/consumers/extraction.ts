@@ -146,7 +146,11 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
         );
         skipped += stored.skipped;
       })();
-      const current = Promise.all([before, committed]).then(() => undefined);
+      // Both settled before the result is known: a failure never leaves the other commit running.
+      const current = Promise.allSettled([before, committed]).then((outcomes) => {
+        const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+      });
       // Handled here so that a failure while the next batch is read is not an unhandled
       // rejection; it is still thrown by the next await of `previous`.
       committed.catch(() => {});

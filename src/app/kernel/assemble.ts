@@ -124,9 +124,17 @@ async function runnable(consumer: AnyConsumer, uow: UnitOfWork, options: Runnabl
   };
 }
 
-/** Event types some enabled consumer receives: the relay holds them back until that consumer exists. */
-export function consumedEvents(enabled: readonly AnyConsumer[]): ReadonlySet<EventType> {
-  return new Set(enabled.flatMap((consumer) => consumer.subscribes));
+/**
+ * For each event type, the enabled consumers that receive it: the relay holds an event back until
+ * every one of them has its durable consumer (interest retention keeps a message only for the
+ * consumers that exist when it is stored).
+ */
+export function consumedEvents(enabled: readonly AnyConsumer[]): ReadonlyMap<EventType, readonly string[]> {
+  const consumed = new Map<EventType, string[]>();
+  for (const consumer of enabled) {
+    for (const type of consumer.subscribes) consumed.set(type, [...(consumed.get(type) ?? []), consumer.name]);
+  }
+  return consumed;
 }
 
 /** A lead status whose work the reconciler may re-drive: the event that carries it on, and the API its consumers call. */

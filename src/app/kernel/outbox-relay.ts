@@ -5,10 +5,11 @@
  * (the store claims rows with SKIP LOCKED). A commit wakes them at once (the store's notification);
  * they also look every `pollMs`, for postponed events and in case a notification was missed.
  *
- * An event some enabled consumer will receive is held back while no consumer of its type exists
- * in the broker yet (a worker that has not started): with interest retention the broker would drop
- * it at once. An event nobody is configured to receive (`run.completed` with no consumer of it
- * enabled) is published all the same, and the broker drops it.
+ * An event is held back while a consumer the configuration enables for its type has no durable
+ * consumer in the broker yet (its worker has not started): with interest retention the broker keeps
+ * a message only for the consumers that exist when it is stored. Held events are left untouched
+ * and their type is not claimed again for `retryAfterMs`. An event nobody is configured to receive
+ * (`run.completed` with no consumer of it enabled) is published all the same, and dropped.
  */
 import type { EventType } from '../../../domain/campaigns/events.ts';
 import type { EventPublisher, EventSubscriptions } from '../../../ports/event-publisher.port.ts';
@@ -20,8 +21,8 @@ export interface OutboxRelayOptions {
   readonly outbox: OutboxStore;
   readonly publisher: EventPublisher;
   readonly subscriptions: EventSubscriptions;
-  /** Event types some enabled consumer receives (kernel/assemble.ts consumedEvents). */
-  readonly consumed: ReadonlySet<EventType>;
+  /** For each event type, the enabled consumers that receive it (kernel/assemble.ts consumedEvents). */
+  readonly consumed: ReadonlyMap<EventType, readonly string[]>;
   readonly log: Log;
   /** Events per claim (default 1,000). */
   readonly batchSize?: number;
@@ -29,6 +30,8 @@ export interface OutboxRelayOptions {
   readonly pollMs?: number;
   /** How long an event waits before it is tried again after it could not be published (default 2 s). */
   readonly retryAfterMs?: number;
+  /** The clock of the held-back types' next look (default Date.now; tests pass their fake clock's). */
+  readonly now?: () => number;
 }
 
 /** How long a relay waits after the outbox itself failed (the database restarting). */
@@ -41,8 +44,11 @@ export class OutboxRelay {
   readonly #batchSize: number;
   readonly #pollMs: number;
   readonly #retryAfterMs: number;
+  readonly #now: () => number;
   readonly #stopped = new AbortController();
   readonly #heldLoggedAt = new Map<EventType, number>();
+  /** Event types held back (a consumer of them does not exist yet), and when to look again. */
+  readonly #heldUntil = new Map<EventType, number>();
   #wake: (() => void) | undefined;
   #pending = false;
   #loop: Promise<void> | undefined;
@@ -54,6 +60,7 @@ export class OutboxRelay {
     this.#batchSize = options.batchSize ?? 1_000;
     this.#pollMs = options.pollMs ?? 1_000;
     this.#retryAfterMs = options.retryAfterMs ?? 2_000;
+    this.#now = options.now ?? Date.now;
   }
 
   /** Starts relaying; resolves once the relay listens for commits. */
@@ -73,7 +80,9 @@ export class OutboxRelay {
 
   /** Relays one batch; resolves with how many events it claimed. */
   relayOnce(): Promise<number> {
-    return this.#options.outbox.relay(this.#batchSize, (events) => this.#publish(events));
+    const now = this.#now();
+    const skipTypes = [...this.#heldUntil].filter(([, until]) => until > now).map(([type]) => type);
+    return this.#options.outbox.relay(this.#batchSize, (events) => this.#publish(events), { skipTypes });
   }
 
   async #run(): Promise<void> {
@@ -101,12 +110,16 @@ export class OutboxRelay {
     const { publisher, subscriptions, consumed } = this.#options;
     const held = new Set<EventType>();
     for (const type of new Set(events.map((stored) => stored.event.type))) {
-      if (consumed.has(type) && !(await subscriptions.hasConsumer(type))) held.add(type);
+      const missing = await Promise.all((consumed.get(type) ?? []).map(async (consumer) => !(await subscriptions.hasConsumer(type, consumer))));
+      if (missing.some(Boolean)) held.add(type);
+      // Held events stay as they are (no write per look), and their type is not claimed for a while.
+      if (held.has(type)) this.#heldUntil.set(type, this.#now() + this.#retryAfterMs);
+      else this.#heldUntil.delete(type);
     }
     const ready = events.filter((stored) => !held.has(stored.event.type));
     const results = await publisher.publishAll(ready.map((stored) => ({ event: stored.event, trace: stored.trace })));
     const published: string[] = [];
-    const postponed: string[] = events.filter((stored) => held.has(stored.event.type)).map((stored) => stored.id);
+    const postponed: string[] = [];
     const parked: string[] = [];
     results.forEach((result, index) => {
       const { id, event } = ready[index]!;

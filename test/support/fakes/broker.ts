@@ -75,9 +75,12 @@ export class FakeEventSubscriptions implements EventSubscriptions {
     this.#consumed.delete(type);
   }
 
-  hasConsumer(type: EventType): Promise<boolean> {
+  /** Consumers (by name) whose durable consumer is missing although their type has others. */
+  readonly missing = new Set<string>();
+
+  hasConsumer(type: EventType, consumer: string): Promise<boolean> {
     this.asked.push(type);
-    return Promise.resolve(this.#consumed.has(type));
+    return Promise.resolve(this.#consumed.has(type) && !this.missing.has(consumer));
   }
 }
 

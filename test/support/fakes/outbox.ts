@@ -86,10 +86,11 @@ export class InMemoryOutbox implements OutboxStore {
     this.#history = [];
   }
 
-  async relay(limit: number, publish: (events: readonly StoredEvent[]) => Promise<RelayOutcome>): Promise<number> {
+  async relay(limit: number, publish: (events: readonly StoredEvent[]) => Promise<RelayOutcome>, options: { readonly skipTypes?: readonly EventType[] } = {}): Promise<number> {
     await Promise.resolve();
     const now = this.#clock.now();
-    const claimed = this.#rows.filter((row) => row.availableAt <= now && !this.#claimed.has(row.id)).slice(0, limit);
+    const skip = new Set(options.skipTypes ?? []);
+    const claimed = this.#rows.filter((row) => row.availableAt <= now && !this.#claimed.has(row.id) && !skip.has(row.event.type)).slice(0, limit);
     if (claimed.length === 0) return 0;
     for (const row of claimed) this.#claimed.add(row.id);
     try {

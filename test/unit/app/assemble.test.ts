@@ -99,7 +99,15 @@ describe('roles, settings and topology', () => {
   });
 
   it('derives the events the relay holds back and the stages the reconciler watches from the enabled consumers', () => {
-    expect([...consumedEvents(CONSUMERS)].sort()).toEqual(['campaign.submitted', 'lead.extracted', 'lead.failed', 'lead.needs_review', 'lead.personalized', 'lead.researched']);
+    expect(Object.fromEntries(consumedEvents(CONSUMERS))).toEqual({
+      'campaign.submitted': ['extraction'],
+      'lead.extracted': ['research'],
+      'lead.researched': ['personalization'],
+      'lead.personalized': ['projection'],
+      'lead.needs_review': ['projection'],
+      'lead.failed': ['projection'],
+    });
+    expect(consumedEvents([...CONSUMERS, webhook]).get('run.completed')).toEqual(['webhook']);
     expect(leadStages(CONSUMERS)).toEqual([
       { status: 'pending', event: 'lead.extracted', apis: ['research'] },
       { status: 'researched', event: 'lead.researched', apis: ['personalization'] },

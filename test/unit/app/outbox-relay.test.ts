@@ -7,7 +7,14 @@ import { FakeClock, FakeEventSubscriptions, FakeUnitOfWork, InMemoryOutbox, logg
 const RUN = '11111111-1111-4111-8111-111111111111';
 const extracted = (lead: string): DomainEvent => ({ type: 'lead.extracted', run_id: RUN, lead_id: lead });
 const completed: DomainEvent = { type: 'run.completed', run_id: RUN, campaign_id: RUN, user_id: RUN, status: 'completed' };
-const CONSUMED: ReadonlySet<EventType> = new Set(['campaign.submitted', 'lead.extracted', 'lead.researched', 'lead.personalized', 'lead.needs_review', 'lead.failed']);
+const CONSUMED: ReadonlyMap<EventType, readonly string[]> = new Map<EventType, readonly string[]>([
+  ['campaign.submitted', ['extraction']],
+  ['lead.extracted', ['research']],
+  ['lead.researched', ['personalization']],
+  ['lead.personalized', ['projection']],
+  ['lead.needs_review', ['projection']],
+  ['lead.failed', ['projection']],
+]);
 
 function relayOf(options: Partial<OutboxRelayOptions> = {}) {
   const clock = new FakeClock();
@@ -16,7 +23,7 @@ function relayOf(options: Partial<OutboxRelayOptions> = {}) {
   const publisher = new RecordingEventPublisher();
   const subscriptions = new FakeEventSubscriptions();
   const log = new RecordingLog();
-  const relay = new OutboxRelay({ outbox, publisher, subscriptions, consumed: CONSUMED, log, retryAfterMs: 2_000, ...options });
+  const relay = new OutboxRelay({ outbox, publisher, subscriptions, consumed: CONSUMED, log, retryAfterMs: 2_000, now: () => clock.now(), ...options });
   return { clock, outbox, uow, publisher, subscriptions, log, relay };
 }
 
@@ -64,6 +71,24 @@ describe('OutboxRelay', () => {
     expect(await relay.relayOnce()).toBe(2);
     expect(publisher.published).toEqual([completed, extracted('a'), extracted('b')]);
     expect(outbox.events()).toEqual([]);
+  });
+
+  it('holds an event back while any one of its consumers is missing, and leaves the held rows untouched', async () => {
+    const consumed = new Map<EventType, readonly string[]>([...CONSUMED, ['run.completed', ['webhook', 'crm']]]);
+    const { clock, outbox, uow, publisher, subscriptions, relay } = relayOf({ consumed });
+    subscriptions.missing.add('crm'); // the webhook's durable exists, the CRM push's not yet
+    await uow.enqueue([completed, extracted('a')]);
+    const before = outbox.events();
+    expect(await relay.relayOnce()).toBe(2);
+    expect(publisher.published).toEqual([extracted('a')]);
+    expect(outbox.events()).toEqual([completed]);
+    // Not claimed again (no write per look) until the retry delay has passed.
+    expect(await relay.relayOnce()).toBe(0);
+    subscriptions.missing.delete('crm');
+    clock.advance(2_000);
+    expect(await relay.relayOnce()).toBe(1);
+    expect(publisher.published).toEqual([extracted('a'), completed]);
+    expect(before).toHaveLength(2);
   });
 
   it('logs a held event type at most once a minute', async () => {
