@@ -150,26 +150,40 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     const limits = DEFAULT_IMPORT_LIMITS;
 
     // Every outside API with its resilience (breaker, shared rate budget, timeout, pause), built on
-    // first use: only where a consumer calls one.
+    // first use: only where a consumer calls one. Their closing has its place in the order now,
+    // whenever they are built: after everything that may call them has stopped. A build that
+    // failed (NATS briefly unreachable) is tried again on the next use.
     let outside: Promise<OutsideApis> | undefined;
+    let providers: Promise<{ research: ResearchProvider; writer: MessageWriter; close(): Promise<void> }> | undefined;
+    stops.push(async () => {
+      await (await providers?.catch(() => undefined))?.close();
+      (await outside?.catch(() => undefined))?.close();
+    });
     const outsideApis = () => {
-      outside ??= createOutsideApis(nc, apiSpecs, { bucket: names.apiBucket, log: logger }).then((created) => {
-        stops.push(() => Promise.resolve(created.close()));
-        return created;
+      outside ??= createOutsideApis(nc, apiSpecs, { bucket: names.apiBucket, log: logger }).catch((error: unknown) => {
+        outside = undefined;
+        throw error;
       });
       return outside;
     };
-    let providers: Promise<{ research: ResearchProvider; writer: MessageWriter }> | undefined;
     const resilientProviders = () => {
       providers ??= (async () => {
         const raw = await createProviders(config.providers, logger);
-        stops.push(() => raw.close());
-        const resilient = await outsideApis();
-        return {
-          research: new ResilientResearchProvider(raw.research, resilient.get(RESEARCH_API)),
-          writer: new ResilientMessageWriter(raw.writer, resilient.get(PERSONALIZATION_API)),
-        };
-      })();
+        try {
+          const resilient = await outsideApis();
+          return {
+            research: new ResilientResearchProvider(raw.research, resilient.get(RESEARCH_API)),
+            writer: new ResilientMessageWriter(raw.writer, resilient.get(PERSONALIZATION_API)),
+            close: () => raw.close(),
+          };
+        } catch (error) {
+          await raw.close();
+          throw error;
+        }
+      })().catch((error: unknown) => {
+        providers = undefined;
+        throw error;
+      });
       return providers;
     };
     const apis: ApiDirectory = {

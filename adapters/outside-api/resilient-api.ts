@@ -195,8 +195,11 @@ export class ResilientApi implements OutsideApi {
       await this.#resumeIfPaused(startedAt);
       return result;
     } catch (error) {
-      permit.release(outcomeOf(error));
-      if (error instanceof OutsideApiError && !(error instanceof ApiPaused) && isAccountFailure(error.failure)) {
+      // With a breaker per key, a 429 is one target's (a customer's receiver): it must neither hold
+      // the API for every process nor halve its concurrency; nor can one target pause the account.
+      const keyed = this.#breaker === undefined;
+      permit.release(keyed ? { kind: 'failed' } : outcomeOf(error));
+      if (!keyed && error instanceof OutsideApiError && !(error instanceof ApiPaused) && isAccountFailure(error.failure)) {
         await this.#pause(error.failure, pauseReason(error.failure, error.status));
         throw new ApiPaused(this.name, error.failure, error.message, this.#probeIntervalMs, error.status === undefined ? {} : { status: error.status });
       }

@@ -1,9 +1,11 @@
 /**
  * The webhook sender behind its outside API's resilience (adapters/outside-api/): each attempt
- * goes through the `webhook` API with the receiver's host as the call key, so a host whose
- * deliveries keep failing gets its own open circuit (calls refused at once for a while) and never
- * holds the other receivers back.
+ * goes through the `webhook` API with the receiver's endpoint (origin and path, hashed: paths may
+ * hold tokens) as the call key, so an endpoint whose deliveries keep failing gets its own open
+ * circuit (calls refused at once for a while) and never holds the others back, not even other
+ * customers' endpoints on the same shared host (hooks.zapier.com, hooks.slack.com).
  */
+import { createHash } from 'node:crypto';
 import type { OutsideApi } from '../../ports/outside-api.port.ts';
 import type { WebhookMessage, WebhookSender } from '../../ports/webhook-sender.port.ts';
 
@@ -21,15 +23,18 @@ export class ResilientWebhookSender implements WebhookSender {
   }
 
   send(url: string, message: WebhookMessage, signal: AbortSignal): Promise<void> {
-    return this.#api.call((callSignal) => this.#inner.send(url, message, callSignal), signal, { key: hostOf(url) });
+    return this.#api.call((callSignal) => this.#inner.send(url, message, callSignal), signal, { key: endpointKey(url) });
   }
 }
 
-/** The breaker key: the receiver's host and port (an unparseable URL shares one key, and fails in the sender). */
-function hostOf(url: string): string {
+/** The breaker key: the endpoint (origin and path, not the query), hashed (an unparseable URL shares one key, and fails in the sender). */
+function endpointKey(url: string): string {
+  let endpoint = '';
   try {
-    return new URL(url).host;
+    const parsed = new URL(url);
+    endpoint = `${parsed.origin}${parsed.pathname}`;
   } catch {
-    return '';
+    // The sender refuses it.
   }
+  return createHash('sha256').update(endpoint).digest('base64url').slice(0, 22);
 }

@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { NatsRateBudget } from '../../adapters/nats/api-budget.ts';
 import { NatsPauseBoard } from '../../adapters/nats/api-status.ts';
 import { MAX_KEY_BREAKERS, ResilientApi } from '../../adapters/outside-api/resilient-api.ts';
 import { faultInterceptors } from '../../adapters/sandbox/faults.ts';
@@ -37,10 +38,11 @@ afterAll(async () => {
   await healthy.close();
 });
 
-function webhookApi(log = new RecordingLog()): ResilientApi {
+function webhookApi(log = new RecordingLog(), budget?: NatsRateBudget): ResilientApi {
   return new ResilientApi({
     spec: { name: 'webhook', timeoutMs: 2_000, breakerScope: 'key', breaker: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 30_000 } },
     board,
+    ...(budget === undefined ? {} : { budget }),
     log,
   });
 }
@@ -96,6 +98,33 @@ describe('one breaker per key', () => {
       expect(JSON.stringify(log.entries)).not.toContain(failingHost);
     } finally {
       api.close();
+    }
+  });
+
+  it("lets one key's 429 hold back neither the other keys nor the API's concurrency, and pauses nothing", async () => {
+    const budget = await NatsRateBudget.open(nc, { bucket, apis: ['webhook'], log: new RecordingLog() });
+    const api = webhookApi(new RecordingLog(), budget);
+    const signal = new AbortController().signal;
+    try {
+      const concurrency = api.limiter.concurrency;
+      const refused = await api
+        .call(() => Promise.reject(new OutsideApiError('webhook', 'rate_limited', 'webhook 429: rate limited', { retryAfterMs: 86_400_000, status: 429 })), signal, { key: 'busy.example' })
+        .catch((error: unknown) => error);
+      expect(refused).toMatchObject({ failure: 'rate_limited' });
+      const unauthorized = await api
+        .call(() => Promise.reject(new OutsideApiError('webhook', 'unauthorized', 'webhook 401: unauthorized', { status: 401 })), signal, { key: 'locked.example' })
+        .catch((error: unknown) => error);
+      expect(unauthorized).not.toBeInstanceOf(ApiPaused);
+      // Another receiver is called at once: no shared hold of a day, no halved concurrency, no pause.
+      const started = Date.now();
+      expect(await api.call(() => Promise.resolve('sent'), signal, { key: 'quiet.example' })).toBe('sent');
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(budget.heldUntil('webhook')).toBe(0);
+      expect(api.limiter.concurrency).toBe(concurrency);
+      expect(await board.current()).toEqual([{ api: 'webhook', state: 'ok', reason: null, since: null }]);
+    } finally {
+      api.close();
+      budget.close();
     }
   });
 

@@ -78,7 +78,8 @@ describe('the wrapper timeout', () => {
     slowMs = 2_000;
     const started = performance.now();
     const timedOut = await research();
-    expect(performance.now() - started).toBeLessThan(TIMEOUT_MS + 600);
+    // Well before the slow answer would have come (generous: a busy 2-core machine stalls).
+    expect(performance.now() - started).toBeLessThan(slowMs - 200);
     expect(timedOut).toBeInstanceOf(OutsideApiError);
     expect(timedOut).toMatchObject({ api: 'research', failure: 'unavailable', message: `research: timed out after ${TIMEOUT_MS} ms` });
     expect(timedOut).not.toBeInstanceOf(ApiPaused);
@@ -119,7 +120,7 @@ describe('the wrapper timeout', () => {
         return new Promise<never>(() => {});
       }, new AbortController().signal)
       .catch((error: unknown) => error);
-    expect(performance.now() - started).toBeLessThan(TIMEOUT_MS + 500);
+    expect(performance.now() - started).toBeLessThan(TIMEOUT_MS + 1_500);
     expect(failure).toMatchObject({ failure: 'unavailable', message: `research: timed out after ${TIMEOUT_MS} ms` });
     expect(handed?.aborted).toBe(true);
     expect(handed?.reason).toBe(failure);

@@ -1,7 +1,8 @@
 /**
  * The reconciler's reads (ports/reconciler-store.port.ts). Runs and leads are "stalled" when their
  * `updated_at` (moved by a trigger on every update) is older than the lease. A run with an event
- * still waiting in the outbox is never stalled: the relay has its work in hand.
+ * still waiting in the outbox is never stalled: the relay has its work in hand (an event parked for
+ * an operator does not count: it will never be published).
  */
 import type { LeadStatus } from '../../../domain/campaigns/run.ts';
 import type { RunToExtract } from '../../../ports/extraction-store.port.ts';
@@ -23,7 +24,7 @@ export class PostgresReconcilerStore implements ReconcilerStore {
         select r.id, r.campaign_id, r.user_id, r.demo
         from campaign_runs r
         where r.status in ('queued', 'extracting') and r.updated_at < now() - make_interval(secs => ${leaseMs / 1000})
-          and not exists (select 1 from outbox o where o.run_id = r.id)
+          and not exists (select 1 from outbox o where o.run_id = r.id and o.available_at <> 'infinity')
         order by r.updated_at
         limit ${limit}`;
       return rows.map(toRunToExtract);
@@ -46,7 +47,7 @@ export class PostgresReconcilerStore implements ReconcilerStore {
           and r.updated_at < now() - make_interval(secs => ${leaseMs / 1000})
           and l.updated_at < now() - make_interval(secs => ${leaseMs / 1000})
           and l.status in ${this.#sql(statuses)}
-          and not exists (select 1 from outbox o where o.run_id = r.id)
+          and not exists (select 1 from outbox o where o.run_id = r.id and o.available_at <> 'infinity')
         order by r.updated_at, l.id
         limit ${limit}`;
       return rows.map((row) => ({ leadId: row.id, runId: row.run_id, status: row.status }));

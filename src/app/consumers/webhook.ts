@@ -16,7 +16,8 @@
  *   delivery is given up and shown as failed;
  * - every failure is retried, a 4xx included (a receiver mid-deploy answers 404 for a while);
  *   an open circuit for the receiver's host counts as an attempt too, so a dead host ends;
- * - 64 in flight, 16 handlers per process: a delivery is one short POST.
+ * - 10,000 in flight, 16 handlers per process: a delivery is one short POST, and the deliveries
+ *   waiting out a backoff count as in flight.
  */
 import type { RunCompleted } from '../../../domain/campaigns/events.ts';
 import type { DeliveryLog } from '../../../ports/delivery-log.port.ts';
@@ -58,7 +59,10 @@ export const webhook = declareConsumer({
     ackWaitMs: 30 * SECOND,
     maxDeliver: 10,
     backoffMs: [5 * SECOND, 30 * SECOND, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 20 * MINUTE, 30 * MINUTE],
-    maxAckPending: 64,
+    // Deliveries waiting out a long backoff stay pending in the broker (a nak with a delay is not
+    // acked), so the ceiling must exceed the failing deliveries that may wait at once, or they
+    // would hold every other webhook back; the handlers per process bound the work.
+    maxAckPending: 10_000,
     maxHandlerMs: MINUTE,
     concurrency: 16,
   },
@@ -107,8 +111,12 @@ function checkSecret(value: string): string | undefined {
   const problem = 'must be whsec_ followed by the base64 of 24 to 64 random bytes';
   if (!value.startsWith('whsec_')) return problem;
   try {
-    const bytes = atob(value.slice('whsec_'.length)).length;
-    return bytes >= 24 && bytes <= 64 ? undefined : problem;
+    const base64 = value.slice('whsec_'.length);
+    const decoded = atob(base64);
+    // Canonical base64 only (what the sender's own parser accepts), 24 to 64 bytes.
+    const unpadded = base64.replace(/={1,2}$/, '');
+    const canonical = btoa(decoded).replace(/=+$/, '') === unpadded && (base64 === unpadded || base64.length % 4 === 0);
+    return canonical && decoded.length >= 24 && decoded.length <= 64 ? undefined : problem;
   } catch {
     return problem;
   }

@@ -20,9 +20,11 @@ export function consumersTable(consumers: readonly AnyConsumer[]): string {
     ].join(' | '),
   );
   return [
-    '| consumer (role) | events | outside API | ack wait, deliveries, in flight, per delivery | enabled | what it does |',
+    '| consumer (role) | events | outside API | ack wait, deliveries, in flight*, per delivery | enabled | what it does |',
     '| --- | --- | --- | --- | --- | --- |',
     ...rows.map((row) => `| ${row} |`),
+    '',
+    '\\* per durable consumer: a consumer of several events has one per event.',
   ].join('\n');
 }
 

@@ -91,6 +91,8 @@ export class PortCatalog {
     let port = this.#built.get(name);
     if (port === undefined) {
       port = Promise.resolve().then(() => this.#factories[name]());
+      // A port that failed to build (a broker briefly unreachable) is built again on the next request.
+      port.catch(() => this.#built.delete(name));
       this.#built.set(name, port);
     }
     return port as Promise<PipelinePorts[K]>;

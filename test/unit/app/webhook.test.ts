@@ -6,6 +6,7 @@ import { ApiPaused, OutsideApiError } from '../../../ports/outside-api.port.ts';
 import { InvalidCampaignOption } from '../../../ports/submit-campaign.port.ts';
 import { DeliverRunWebhook, webhook, webhookBody, webhookId, type WebhookSettings } from '../../../src/app/consumers/webhook.ts';
 import { readVariables } from '../../../src/app/kernel/variables.ts';
+import { parseWebhookSecret } from '../../../adapters/webhooks/signature.ts';
 import { commitDecision, handlerContext, inMemoryPipeline, personalizingRun, pipelinePorts, type InMemoryPipeline } from '../../support/fakes/index.ts';
 
 const SETTINGS: WebhookSettings = { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', allowPrivateNetworks: false, publicBaseUrl: 'https://api.example.com/' };
@@ -111,6 +112,31 @@ describe('the webhook declaration', () => {
       'WEBHOOK_ALLOW_PRIVATE_NETWORKS: must be true or false',
     ]);
     expect(read({ WEBHOOK_SECRET: 'plain-secret-value-0123456789abcdef' }).problems.join()).not.toContain('plain-secret');
+  });
+
+  it("accepts exactly the secrets the sender's own parser accepts", () => {
+    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 37 + 11) % 256));
+    const candidates = [
+      `whsec_${bytes(24).toString('base64')}`,
+      `whsec_${bytes(25).toString('base64')}`,
+      `whsec_${bytes(25).toString('base64').replace(/=+$/, '')}`,
+      `whsec_${bytes(64).toString('base64')}`,
+      `whsec_${bytes(65).toString('base64')}`,
+      `whsec_${bytes(23).toString('base64')}`,
+      `whsec_${bytes(25).toString('base64').replace(/.==$/, (tail) => `${String.fromCharCode(tail.charCodeAt(0) + 1)}==`)}`,
+      `whsec_${bytes(25).toString('base64')}=`,
+      `whsec_${bytes(24).toString('base64').slice(0, -1)}!`,
+      bytes(24).toString('base64'),
+    ];
+    for (const secret of candidates) {
+      let parses = true;
+      try {
+        parseWebhookSecret(secret);
+      } catch {
+        parses = false;
+      }
+      expect({ secret, accepted: readVariables(webhook.variables!, { WEBHOOK_SECRET: secret }).problems.length === 0 }).toEqual({ secret, accepted: parses });
+    }
   });
 
   it('checks webhook_url with the sender, turning its refusal into a 400 the user reads', async () => {
