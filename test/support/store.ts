@@ -88,22 +88,4 @@ export async function outboxEvents(sql: Sql): Promise<{ event_type: string; msg_
   return sql<{ event_type: string; msg_id: string; payload: Record<string, unknown> }[]>`select event_type, msg_id, payload from outbox order by id`;
 }
 
-/** The column mapping of the two-column test file. */
-export const COLUMNS: readonly ColumnMapping[] = [
-  { original: 'Email', canonical: 'email' },
-  { original: 'Company', canonical: 'company' },
-];
-
-/** A lead of the two-column test file, as the import produces it. */
-export function lead(email: string, row: number, company = 'Acme'): Lead {
-  return {
-    row,
-    email,
-    company,
-    canonical: { email, company },
-    fields: [
-      { header: 'Email', value: email },
-      { header: 'Company', value: company },
-    ],
-  };
-}
+export { COLUMNS, lead } from './leads.ts';

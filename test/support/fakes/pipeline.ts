@@ -7,12 +7,12 @@
  */
 import { DEFAULT_KPI_RATES } from '../../../domain/campaigns/run.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../../../domain/leads/import-error.ts';
-import type { Lead } from '../../../domain/leads/lead.ts';
 import { DEFAULT_PRICING } from '../../../domain/pricing/pricing.ts';
 import { CsvLeadFileReader } from '../../../adapters/csv/csv-lead-file-reader.ts';
 import type { RunToExtract } from '../../../ports/extraction-store.port.ts';
 import type { NewRun } from '../../../ports/submission-store.port.ts';
 import { PortCatalog, type PipelinePorts, type PortFactories } from '../../../src/app/kernel/ports.ts';
+import { lead } from '../leads.ts';
 import { FakeClock } from './clock.ts';
 import { InMemoryCampaignStore } from './campaign-store.ts';
 import { InMemoryLeadFileStore } from './files.ts';
@@ -94,20 +94,6 @@ export function portCatalog(pipeline: InMemoryPipeline, overrides: Partial<Pipel
   return { catalog: new PortCatalog(factories), built };
 }
 
-/** A lead of a two-column file (Email, Company) at spreadsheet row `row`. */
-export function lead(email: string, row: number, company = 'Acme'): Lead {
-  return {
-    row,
-    email,
-    company,
-    canonical: { email, company },
-    fields: [
-      { header: 'Email', value: email },
-      { header: 'Company', value: company },
-    ],
-  };
-}
-
 /** A new queued run (of a new campaign unless `campaignId` is given). */
 export async function queuedRun(pipeline: InMemoryPipeline, run: Partial<NewRun> & { userId?: string } = {}) {
   return pipeline.uow.commit(
@@ -144,3 +130,5 @@ export async function personalizingRun(
   );
   return { run: extracting, ...stored };
 }
+
+export { lead } from '../leads.ts';
