@@ -97,8 +97,3 @@ function carrierOf(ctx: Context): TraceCarrier | null {
   propagation.inject(ctx, carrier);
   return Object.keys(carrier).length === 0 ? null : carrier;
 }
-
-/** The events' run ids, for span attributes (ids only). */
-export function runIdsOf(events: readonly DomainEvent[]): string[] {
-  return [...new Set(events.map((event) => event.run_id))];
-}

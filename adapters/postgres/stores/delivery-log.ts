@@ -52,7 +52,7 @@ export class PostgresDeliveryLog implements DeliveryLog {
   }
 }
 
-export function toRecord(row: DeliveryRow): DeliveryRecord {
+function toRecord(row: DeliveryRow): DeliveryRecord {
   return {
     attempts: row.attempts,
     lastError: row.last_error,
