@@ -19,8 +19,7 @@ import type { LeadWork, LeadWorkStore } from '../../../ports/lead-work-store.por
 import type { Draft, MessageWriter, Research } from '../../../ports/providers.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
-import { isPushback } from '../../../ports/outside-api.port.ts';
-import { attempt, failureReason } from './lead-events.ts';
+import { attempt, failLead, PAID_CALL_RETRIES } from './lead-events.ts';
 
 const SECOND = 1_000;
 
@@ -30,8 +29,7 @@ export const personalization = declareConsumer({
   subscribes: ['lead.researched'],
   settings: {
     ackWaitMs: 60 * SECOND,
-    maxDeliver: 6,
-    backoffMs: [2 * SECOND, 10 * SECOND, 30 * SECOND, 60 * SECOND, 120 * SECOND],
+    ...PAID_CALL_RETRIES,
     maxAckPending: 512,
     maxHandlerMs: 10 * 60 * SECOND,
   },
@@ -66,7 +64,7 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
     if (work.research === null) throw new PermanentFailure('the lead has no stored research');
 
     const research = work.research;
-    const { draft, verdict } = await attempt({ uow, leadWork, wasPushback: isPushback }, work, () => this.#write(work, research, context));
+    const { draft, verdict } = await attempt({ uow, leadWork }, work, () => this.#write(work, research, context));
     const costUsd = costOf(draft.usage, pricing.personalization);
     const problems = verdict.ok ? undefined : needsReviewReason(verdict.problems);
     // Saved, or (another delivery saved first, the lead was failed meanwhile) its cost recorded all the same.
@@ -108,11 +106,6 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
   }
 
   giveUp(event: LeadResearched, reason: string, context: HandlerContext): Promise<Decision> {
-    return Promise.resolve(decide(this.#deps.leadWork.saveFailed(event.lead_id, event.run_id, failureReason('personalization', reason, context)), {
-      events: (failed) => (failed ? [{ type: 'lead.failed', run_id: event.run_id, lead_id: event.lead_id }] : []),
-      after: (failed) => {
-        if (failed) context.log.warn({ reason }, 'lead failed in personalization');
-      },
-    }));
+    return failLead(this.#deps.leadWork, 'personalization', event, reason, context);
   }
 }

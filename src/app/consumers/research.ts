@@ -8,8 +8,8 @@
  * Settings:
  * - ack wait 120 s: a call takes ~7-8 s at the median and can take a minute when the agent searches
  *   a lot; heartbeats extend it during a call.
- * - six deliveries with backoff of 2 s to 2 min ride out about four minutes of failing calls
- *   before a lead is failed. Pushback (429, a paused account, an open circuit) never fails one.
+ * - the retries of a paid call (PAID_CALL_RETRIES in lead-events.ts): about four minutes of failing
+ *   calls before a lead is failed; pushback never fails one.
  * - 512 in flight across all processes: the API's limiter (rate cap and adaptive concurrency)
  *   decides how many calls run; the consumer only has to hand it enough work. Perplexity's top
  *   tier (2,000 requests a minute at ~8 s a call) keeps ~270 calls in flight, with handlers
@@ -24,8 +24,7 @@ import type { LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
 import type { ResearchProvider } from '../../../ports/providers.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
-import { isPushback } from '../../../ports/outside-api.port.ts';
-import { attempt, failureReason } from './lead-events.ts';
+import { attempt, failLead, PAID_CALL_RETRIES } from './lead-events.ts';
 
 const SECOND = 1_000;
 
@@ -35,8 +34,7 @@ export const research = declareConsumer({
   subscribes: ['lead.extracted'],
   settings: {
     ackWaitMs: 120 * SECOND,
-    maxDeliver: 6,
-    backoffMs: [2 * SECOND, 10 * SECOND, 30 * SECOND, 60 * SECOND, 120 * SECOND],
+    ...PAID_CALL_RETRIES,
     maxAckPending: 512,
     maxHandlerMs: 10 * 60 * SECOND,
   },
@@ -71,7 +69,7 @@ export class ResearchLead implements Handler<'lead.extracted'> {
     if (work === null || work.status !== 'pending') return null;
 
     const prompt = work.researchPrompt === null ? {} : { prompt: work.researchPrompt };
-    const found = await attempt({ uow, leadWork, wasPushback: isPushback }, work, () => research.research({ lead: work.lead, ...prompt }, context.signal));
+    const found = await attempt({ uow, leadWork }, work, () => research.research({ lead: work.lead, ...prompt }, context.signal));
     // Saved, or (another delivery saved first) its cost recorded all the same.
     return decide(leadWork.saveResearch(work.leadId, work.runId, found, costOf(found.usage, pricing.research)), {
       events: (saved) => (saved ? [{ type: 'lead.researched', run_id: work.runId, lead_id: work.leadId }] : []),
@@ -82,11 +80,6 @@ export class ResearchLead implements Handler<'lead.extracted'> {
   }
 
   giveUp(event: LeadExtracted, reason: string, context: HandlerContext): Promise<Decision> {
-    return Promise.resolve(decide(this.#deps.leadWork.saveFailed(event.lead_id, event.run_id, failureReason('research', reason, context)), {
-      events: (failed) => (failed ? [{ type: 'lead.failed', run_id: event.run_id, lead_id: event.lead_id }] : []),
-      after: (failed) => {
-        if (failed) context.log.warn({ reason }, 'lead failed in research');
-      },
-    }));
+    return failLead(this.#deps.leadWork, 'research', event, reason, context);
   }
 }
