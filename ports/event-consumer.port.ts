@@ -136,4 +136,9 @@ export interface ConsumerActivity {
    * waiting or in flight: work of that stage that made no progress was lost, not queued.
    */
   idle(type: EventType): Promise<boolean>;
+  /**
+   * The identity of the broker's event stream (its creation time): it changes when the stream was
+   * created anew because the broker lost it, with every message in it; null while it is missing.
+   */
+  streamEpoch(): Promise<string | null>;
 }
