@@ -18,7 +18,8 @@ import { natsNames } from '../adapters/nats/namespace.ts';
 import { JetStreamEventPublisher } from '../adapters/nats/publisher.ts';
 import { startConsumers } from '../adapters/nats/runner/index.ts';
 import { NatsRunNotifications } from '../adapters/nats/run-notifications.ts';
-import { provisionTopology } from '../adapters/nats/topology.ts';
+import { deadLetterStreamName, planConsumers, provisionTopology } from '../adapters/nats/topology.ts';
+import { kvStreamName, objectStreamName, TopologyKeeper } from '../adapters/nats/topology-keeper.ts';
 import { createSql } from '../adapters/postgres/client.ts';
 import { migrate } from '../adapters/postgres/migrate.ts';
 import { PostgresReadinessProbe } from '../adapters/postgres/readiness.ts';
@@ -28,7 +29,7 @@ import { PROVIDER_APIS } from '../adapters/providers/apis.ts';
 import { createProviders, NO_PROVIDER_KEYS } from '../adapters/providers/index.ts';
 import { providerApiSpecs, ResilientMessageWriter, ResilientResearchProvider, type ResilienceConfig } from '../adapters/providers/resilient.ts';
 import { PERSONALIZATION_API, RESEARCH_API } from '../adapters/providers/apis.ts';
-import { NatsApiStatusReader } from '../adapters/nats/api-status.ts';
+import { NatsApiStatusReader, openApiBucket } from '../adapters/nats/api-status.ts';
 import { OtelTracing, startTelemetry } from '../adapters/telemetry/tracing.ts';
 import { ResilientWebhookSender } from '../adapters/webhooks/resilient-webhook-sender.ts';
 import { StandardWebhookSender } from '../adapters/webhooks/standard-webhook-sender.ts';
@@ -213,8 +214,21 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
 
     const ackWaitMs = config.consumerAckWaitMs;
     const overrides: SettingsOverrides = ackWaitMs === undefined ? {} : Object.fromEntries(running.map((consumer) => [consumer.name, { ackWaitMs }]));
-    // The stream always (every process publishes or reads it); durable consumers only for what this process runs.
-    await provisionTopology(nc, { streamName: names.streamName, prefix: names.prefix, consumers: topologyOf(running, { overrides, apis }) });
+    // The stream always (every process publishes or reads it); durable consumers only for what this
+    // process runs. Provisioned again, while the process runs, whenever the broker loses any of it.
+    const topology = { streamName: names.streamName, prefix: names.prefix, consumers: topologyOf(running, { overrides, apis }) };
+    await provisionTopology(nc, topology);
+    const keeper = new TopologyKeeper(nc, {
+      streams: [names.streamName, deadLetterStreamName(names.streamName), kvStreamName(names.apiBucket), objectStreamName(names.bucket)],
+      consumers: new Map([[names.streamName, planConsumers(topology.consumers, names.prefix).map((consumer) => consumer.name)]]),
+      provision: async () => {
+        await provisionTopology(nc, topology);
+        await openApiBucket(nc, names.apiBucket);
+        await NatsObjectLeadFileStore.open(nc, { bucket: names.bucket });
+      },
+    }, { log: logger, intervalMs: config.topologyCheckMs });
+    keeper.start();
+    stops.push(() => keeper.stop());
 
     if (roles.has('relay')) {
       const relay = new OutboxRelay({
@@ -263,7 +277,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
           ...(config.supabaseJwtSecret === undefined ? {} : { jwtSecret: config.supabaseJwtSecret }),
           ...(config.supabaseUrl === undefined ? {} : { supabaseUrl: config.supabaseUrl }),
         }),
-        readiness: [new PostgresReadinessProbe(sql), new NatsReadinessProbe(nc)],
+        readiness: [new PostgresReadinessProbe(sql), new NatsReadinessProbe(nc), keeper],
         previewImport: new PreviewImportService({ reader, limits }),
         limits,
         submitCampaign: new SubmitCampaignService({

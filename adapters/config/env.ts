@@ -154,6 +154,7 @@ const EnvSchema = v.pipe(
     ),
     RECONCILER_INTERVAL_MS: milliseconds('30000', 1000),
     RECONCILER_LEASE_MS: milliseconds('300000', 150000),
+    NATS_TOPOLOGY_CHECK_MS: milliseconds('2000', 100),
   }),
   v.check(
     (env) => (env.PERPLEXITY_API_KEY === undefined) === (env.OPENROUTER_API_KEY === undefined),
@@ -223,6 +224,8 @@ export interface Config {
   readonly natsNamespace: string | undefined;
   /** Overrides every consumer's ack wait: how soon a crashed worker's in-flight messages come back. */
   readonly consumerAckWaitMs: number | undefined;
+  /** How often each process checks that the broker still has its streams, consumers and buckets. */
+  readonly topologyCheckMs: number;
 }
 
 export class ConfigError extends Error {
@@ -313,6 +316,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     reconciler: { intervalMs: env_.RECONCILER_INTERVAL_MS, leaseMs: env_.RECONCILER_LEASE_MS },
     natsNamespace: env_.NATS_NAMESPACE,
     consumerAckWaitMs: env_.CONSUMER_ACK_WAIT_MS,
+    topologyCheckMs: env_.NATS_TOPOLOGY_CHECK_MS,
   };
 }
 

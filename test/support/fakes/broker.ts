@@ -112,18 +112,16 @@ export class FakeConsumerActivity implements ConsumerActivity {
     return Promise.resolve(!this.#busy.has(type) && this.#epoch !== null);
   }
 
-  #epoch: string | null = 'stream-1';
-  #streams = 1;
+  #epoch: string | null = new Date(Date.UTC(2025, 0, 1)).toISOString();
 
   /** The broker lost its stream, which is not there again yet (`recreateStream` brings a new one). */
   loseStream(): void {
     this.#epoch = null;
   }
 
-  /** The stream is created anew (empty): its epoch changes. */
-  recreateStream(): void {
-    this.#streams += 1;
-    this.#epoch = `stream-${this.#streams}`;
+  /** The stream is created anew (empty) at `createdAt` (epoch ms; default a fixed past instant): its identity changes. */
+  recreateStream(createdAt = Date.UTC(2025, 0, 2)): void {
+    this.#epoch = new Date(createdAt).toISOString();
   }
 
   streamEpoch(): Promise<string | null> {

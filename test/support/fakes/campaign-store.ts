@@ -30,7 +30,7 @@ import type { LeadWork, LeadWorkStore, PaidCall } from '../../../ports/lead-work
 import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
 import type { DeliveryLog } from '../../../ports/delivery-log.port.ts';
 import type { Citation, Draft, Research, Usage } from '../../../ports/providers.port.ts';
-import type { ReconcilerStore, StuckLead } from '../../../ports/reconciler-store.port.ts';
+import type { ReconcilerStore, Staleness, StuckLead } from '../../../ports/reconciler-store.port.ts';
 import type { CompletedRun, RunReader } from '../../../ports/run-reader.port.ts';
 import { CampaignNotFoundError, type CreatedRun, type NewRun, type SubmissionStore } from '../../../ports/submission-store.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
@@ -509,27 +509,46 @@ export class InMemoryCampaignStore
 
   // ── ReconcilerStore ─────────────────────────────────────────────────────────────────────────
 
-  async stalledExtractions(leaseMs: number, limit: number): Promise<readonly RunToExtract[]> {
+  async stalledExtractions(staleness: Staleness, limit: number): Promise<readonly RunToExtract[]> {
     await Promise.resolve();
-    const before = this.#clock.now() - leaseMs;
+    const before = this.#clock.now() - staleness.leaseMs;
     return [...this.#tables.runs.values()]
-      .filter((run) => (run.status === 'queued' || run.status === 'extracting') && run.updatedAt < before && !this.#outbox.hasEventOfRun(run.id))
+      .filter((run) => (run.status === 'queued' || run.status === 'extracting') && run.updatedAt <= before && this.#outboxEmpty(run.id, staleness))
       .sort((a, b) => a.updatedAt - b.updatedAt)
       .slice(0, limit)
       .map(toRunToExtract);
   }
 
-  async stalledLeads(leaseMs: number, statuses: readonly LeadStatus[], limit: number): Promise<readonly StuckLead[]> {
+  async stalledLeads(staleness: Staleness, statuses: readonly LeadStatus[], limit: number, after?: StuckLead): Promise<readonly StuckLead[]> {
     await Promise.resolve();
     if (statuses.length === 0) return [];
-    const before = this.#clock.now() - leaseMs;
-    const runs = [...this.#tables.runs.values()].filter((run) => run.status === 'personalizing' && run.updatedAt < before && !this.#outbox.hasEventOfRun(run.id));
-    const runById = new Map(runs.map((run) => [run.id, run]));
+    const before = this.#clock.now() - staleness.leaseMs;
+    const runs = [...this.#tables.runs.values()].filter((run) => run.status === 'personalizing' && run.updatedAt <= before && this.#outboxEmpty(run.id, staleness));
+    const runIds = new Set(runs.map((run) => run.id));
+    const key = (runId: string, leadId: string) => `${runId} ${leadId}`;
     return [...this.#tables.leads.values()]
-      .filter((lead) => runById.has(lead.runId) && lead.countedRunId === null && lead.updatedAt < before && statuses.includes(lead.status))
-      .sort((a, b) => runById.get(a.runId)!.updatedAt - runById.get(b.runId)!.updatedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .filter((lead) => runIds.has(lead.runId) && lead.countedRunId === null && lead.updatedAt <= before && statuses.includes(lead.status))
+      .filter((lead) => after === undefined || key(lead.runId, lead.id) > key(after.runId, after.leadId))
+      .sort((a, b) => (key(a.runId, a.id) < key(b.runId, b.id) ? -1 : 1))
       .slice(0, limit)
       .map((lead) => ({ leadId: lead.id, runId: lead.runId, status: lead.status }));
+  }
+
+  #outboxEmpty(runId: string, staleness: Staleness): boolean {
+    return staleness.evenWithOutbox === true || !this.#outbox.hasEventOfRun(runId);
+  }
+
+  #brokerEpoch: string | null = null;
+
+  async brokerEpoch(): Promise<string | null> {
+    await Promise.resolve();
+    return this.#brokerEpoch;
+  }
+
+  recordBrokerEpoch(epoch: string): Change<void> {
+    return this.#change('recordBrokerEpoch', () => {
+      this.#brokerEpoch = epoch;
+    });
   }
 
   async settledRuns(limit: number): Promise<readonly string[]> {

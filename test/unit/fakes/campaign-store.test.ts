@@ -252,13 +252,13 @@ describe('reconciler queries on the fake clock', () => {
     const queued = await queuedRun(p);
     const created = await queuedRun(p);
     const extracting = (await commit(p.store.beginExtraction(created.runId)))!;
-    expect(await p.store.stalledExtractions(LEASE_MS, 100)).toEqual([]);
+    expect(await p.store.stalledExtractions({ leaseMs: LEASE_MS }, 100)).toEqual([]);
     p.clock.advance(LEASE_MS + 1);
-    expect((await p.store.stalledExtractions(LEASE_MS, 100)).map((run) => run.runId)).toEqual([queued.runId, extracting.runId]);
+    expect((await p.store.stalledExtractions({ leaseMs: LEASE_MS }, 100)).map((run) => run.runId)).toEqual([queued.runId, extracting.runId]);
     await commit(p.store.storeLeads(extracting, [lead('progress@example.com', 2)])); // progress
-    expect((await p.store.stalledExtractions(LEASE_MS, 100)).map((run) => run.runId)).toEqual([queued.runId]);
+    expect((await p.store.stalledExtractions({ leaseMs: LEASE_MS }, 100)).map((run) => run.runId)).toEqual([queued.runId]);
     await p.uow.enqueue([{ type: 'campaign.submitted', run_id: queued.runId, campaign_id: queued.campaignId, user_id: queued.userId }]);
-    expect(await p.store.stalledExtractions(LEASE_MS, 100)).toEqual([]);
+    expect(await p.store.stalledExtractions({ leaseMs: LEASE_MS }, 100)).toEqual([]);
   });
 
   it('find the unfinished or uncounted leads of a run that stopped making progress, by status', async () => {
@@ -270,11 +270,11 @@ describe('reconciler queries on the fake clock', () => {
     await commit(p.store.saveFailed(countedId, run.runId, 'gave up'));
     p.clock.advance(LEASE_MS + 1);
     await commit(p.store.countOutcome(countedId, run.runId, DEFAULT_KPI_RATES)); // the run progressed just now
-    expect(await p.store.stalledLeads(LEASE_MS, ['pending', 'researched', 'failed'], 100)).toEqual([]);
+    expect(await p.store.stalledLeads({ leaseMs: LEASE_MS }, ['pending', 'researched', 'failed'], 100)).toEqual([]);
 
     p.clock.advance(LEASE_MS + 1);
     await commit(p.store.recordAttempt(touchedId, run.runId)); // being worked on right now
-    const stuck = await p.store.stalledLeads(LEASE_MS, ['pending', 'researched', 'personalized', 'needs_review', 'failed'], 100);
+    const stuck = await p.store.stalledLeads({ leaseMs: LEASE_MS }, ['pending', 'researched', 'personalized', 'needs_review', 'failed'], 100);
     expect(stuck).toHaveLength(3);
     expect(stuck).toEqual(
       expect.arrayContaining([
@@ -283,9 +283,9 @@ describe('reconciler queries on the fake clock', () => {
         { leadId: failedId, runId: run.runId, status: 'failed' },
       ]),
     );
-    expect(await p.store.stalledLeads(LEASE_MS, ['researched'], 100)).toEqual([{ leadId: researchedId, runId: run.runId, status: 'researched' }]);
-    expect(await p.store.stalledLeads(LEASE_MS, [], 100)).toEqual([]);
-    expect(await p.store.stalledLeads(LEASE_MS, ['pending', 'researched', 'failed'], 2)).toHaveLength(2);
+    expect(await p.store.stalledLeads({ leaseMs: LEASE_MS }, ['researched'], 100)).toEqual([{ leadId: researchedId, runId: run.runId, status: 'researched' }]);
+    expect(await p.store.stalledLeads({ leaseMs: LEASE_MS }, [], 100)).toEqual([]);
+    expect(await p.store.stalledLeads({ leaseMs: LEASE_MS }, ['pending', 'researched', 'failed'], 2)).toHaveLength(2);
   });
 
   it('list personalizing runs with every lead counted', async () => {
