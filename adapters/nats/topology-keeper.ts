@@ -16,7 +16,7 @@
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Log } from '../../ports/logger.port.ts';
-import type { ReadinessProbe } from '../../ports/readiness.port.ts';
+import { RecoveringError, type ReadinessProbe } from '../../ports/readiness.port.ts';
 
 export interface KeptTopology {
   /** Streams that must exist (buckets are streams too: `KV_<bucket>`, `OBJ_<bucket>`). */
@@ -97,7 +97,7 @@ export class TopologyKeeper implements ReadinessProbe {
     const missing = await this.missing();
     if (missing.length === 0) return;
     this.#repair(missing).catch(() => {});
-    throw new Error(`the broker lost ${missing.join(', ')}: provisioning again`);
+    throw new RecoveringError(`the broker lost ${missing.join(', ')}: provisioning again`);
   }
 
   /** The streams and consumers that should exist and do not. */
