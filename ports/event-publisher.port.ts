@@ -9,6 +9,8 @@ export interface EventToPublish {
   readonly event: DomainEvent;
   /** The trace the event continues; null for none. */
   readonly trace: TraceCarrier | null;
+  /** The de-duplication id, when not the event's own `eventId` (a re-drive after the stream was lost). */
+  readonly msgId?: string;
 }
 
 /** Per event: stored by the broker (or recognised as a duplicate of its id), or why not. */

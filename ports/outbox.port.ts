@@ -11,6 +11,8 @@ export interface StoredEvent {
   readonly event: DomainEvent;
   /** The trace context the event was committed in; null when none was active. */
   readonly trace: TraceCarrier | null;
+  /** The de-duplication id it is published under. */
+  readonly msgId: string;
 }
 
 /** What the relay did with each claimed event; an event in none of the lists is left as it was. */

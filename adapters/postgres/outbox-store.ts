@@ -15,6 +15,7 @@ const CHANNEL = 'aga_outbox';
 
 interface OutboxRow {
   id: string;
+  msg_id: string;
   payload: DomainEvent;
   trace: TraceCarrier | null;
 }
@@ -44,7 +45,7 @@ export class PostgresOutboxStore implements OutboxStore {
         ), places as (
           select id, event_type, turn, row_number() over (partition by event_type order by turn, id) as place from turns
         )
-        select o.id::text as id, o.payload, o.trace
+        select o.id::text as id, o.msg_id, o.payload, o.trace
         from places p join outbox o on o.id = p.id
         where p.place <= coalesce((${tx.json(room)}::jsonb ->> p.event_type)::int, ${limit})
         order by p.turn, p.id
@@ -53,7 +54,7 @@ export class PostgresOutboxStore implements OutboxStore {
       if (rows.length === 0) return 0;
       // Taken in turns, published oldest first (what a consumer of several types sees keeps the commit order).
       rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
-      const outcome = await publish(rows.map((row) => ({ id: row.id, event: row.payload, trace: row.trace })));
+      const outcome = await publish(rows.map((row) => ({ id: row.id, event: row.payload, trace: row.trace, msgId: row.msg_id })));
       const work: Promise<unknown>[] = [];
       if (outcome.published.length > 0) work.push(tx`delete from outbox where id = any(${tx.array([...outcome.published])}::bigint[])`);
       if (outcome.postponed.length > 0) {

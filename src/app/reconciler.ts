@@ -113,12 +113,16 @@ export class Reconciler {
     const lostStream = await this.#lostStream();
     const staleness: Staleness = lostStream === null ? { leaseMs: this.#leaseMs } : { leaseMs: 0, evenWithOutbox: true };
     if (lostStream !== null) log.error({}, 'the broker lost its event stream: re-driving all unfinished work from the database');
+    // The new stream may have taken (and, with no consumer yet, dropped) some of these events under
+    // their usual ids: within its de-duplication window it would drop them again. Ids of their own.
+    const redrive = lostStream === null ? {} : { redrive: lostStream };
 
     let runs = 0;
     if (lostStream !== null || (await activity.idle('campaign.submitted'))) {
       const stalled = await store.stalledExtractions(staleness, this.#batch);
       await uow.enqueue(
         stalled.map((run): CampaignSubmitted => ({ type: 'campaign.submitted', run_id: run.runId, campaign_id: run.campaignId, user_id: run.userId })),
+        redrive,
       );
       runs = stalled.length;
     }
@@ -141,7 +145,7 @@ export class Reconciler {
       if (page.length < this.#batch) break;
     }
     for (let start = 0; start < leads.length; start += this.#batch) {
-      await uow.enqueue(leads.slice(start, start + this.#batch).map((lead): DomainEvent => leadEvent(lead.runId, lead.leadId, lead.status)));
+      await uow.enqueue(leads.slice(start, start + this.#batch).map((lead): DomainEvent => leadEvent(lead.runId, lead.leadId, lead.status)), redrive);
     }
     // Recorded once its work is enqueued: a pass that fails half-way is done again by the next.
     if (lostStream !== null) await uow.commit(store.recordBrokerEpoch(lostStream));

@@ -19,7 +19,7 @@
  * consumers' work at each stage, not for the 20,000. The consumers never starve: the waiting
  * events cover at least what they have in hand, and a metered relay looks again every `meterPollMs`.
  */
-import type { EventType } from '../../../domain/campaigns/events.ts';
+import { eventId, type EventType } from '../../../domain/campaigns/events.ts';
 import type { EventPublisher, EventSubscriptions } from '../../../ports/event-publisher.port.ts';
 import type { Log } from '../../../ports/logger.port.ts';
 import type { OutboxStore, RelayOutcome, StoredEvent } from '../../../ports/outbox.port.ts';
@@ -167,7 +167,9 @@ export class OutboxRelay {
       else this.#heldUntil.delete(type);
     }
     const ready = events.filter((stored) => !held.has(stored.event.type));
-    const results = await publisher.publishAll(ready.map((stored) => ({ event: stored.event, trace: stored.trace })));
+    const results = await publisher.publishAll(
+      ready.map((stored) => ({ event: stored.event, trace: stored.trace, ...(stored.msgId === eventId(stored.event) ? {} : { msgId: stored.msgId }) })),
+    );
     const published: string[] = [];
     const postponed: string[] = [];
     const parked: string[] = [];

@@ -21,6 +21,8 @@ export interface OutboxRow {
   readonly id: string;
   readonly event: DomainEvent;
   readonly trace: TraceCarrier | null;
+  /** The de-duplication id it is published under. */
+  readonly msgId: string;
   /** When it may be claimed (epoch ms on the clock); Infinity once parked. */
   readonly availableAt: number;
 }
@@ -42,12 +44,13 @@ export class InMemoryOutbox implements OutboxStore {
   }
 
   /** Stores events as one commit does (a bare event has no trace: no span is active in a test). */
-  append(outgoing: readonly Outgoing[]): void {
+  append(outgoing: readonly Outgoing[], redrive?: string): void {
     if (outgoing.length === 0) return;
     for (const item of outgoing) {
       const [event, trace] = 'event' in item ? [item.event, item.trace] : [item, null];
       this.#sequence += 1;
-      this.#rows.push({ id: String(this.#sequence), event, trace, availableAt: this.#clock.now() });
+      const msgId = redrive === undefined ? eventId(event) : `${eventId(event)}@${redrive}`;
+      this.#rows.push({ id: String(this.#sequence), event, trace, msgId, availableAt: this.#clock.now() });
       this.#history.push({ event, trace });
     }
     for (const listener of this.#listeners) queueMicrotask(listener);
@@ -118,7 +121,7 @@ export class InMemoryOutbox implements OutboxStore {
     if (claimed.length === 0) return 0;
     for (const row of claimed) this.#claimed.add(row.id);
     try {
-      const outcome = await publish(claimed.map((row) => ({ id: row.id, event: row.event, trace: row.trace })));
+      const outcome = await publish(claimed.map((row) => ({ id: row.id, event: row.event, trace: row.trace, msgId: row.msgId })));
       const published = new Set(outcome.published);
       const postponed = new Set(outcome.postponed);
       const parked = new Set(outcome.parked);

@@ -210,4 +210,15 @@ describe('OutboxRelay', () => {
     expect(publisher.published).toContainEqual(smallExtracted('s-2'));
     expect(outbox.events('lead.extracted')).toHaveLength(11);
   });
+
+  it('publishes a re-drive after a lost stream under its own de-duplication id', async () => {
+    const { uow, publisher, relay } = relayOf();
+    await uow.enqueue([extracted('a')], { redrive: 'stream-2' });
+    await uow.enqueue([extracted('b')]);
+    await relay.relayOnce();
+    expect(publisher.batches[0]).toEqual([
+      { event: extracted('a'), trace: null, msgId: `lead.extracted:${RUN}:a@stream-2` },
+      { event: extracted('b'), trace: null },
+    ]);
+  });
 });
