@@ -107,12 +107,14 @@ export async function processDeployment(options: ProcessDeploymentOptions = {}):
       return ((await response.json()) as { run_id: string }).run_id;
     },
     async close() {
+      const running = children.filter((child) => child.exitCode === null && child.signalCode === null);
       await Promise.all(
-        children.map((child) =>
-          child.exitCode !== null || child.signalCode !== null ? undefined : new Promise((resolve) => {
-            child.once('exit', resolve);
-            child.kill('SIGKILL');
-          }),
+        running.map(
+          (child) =>
+            new Promise((resolve) => {
+              child.once('exit', resolve);
+              child.kill('SIGKILL');
+            }),
         ),
       );
       const nc = await connectTestNats();
