@@ -58,7 +58,7 @@ describe('claims on paid calls', () => {
       expect(held.expiresInMs).toBeGreaterThan(LEASE_MS - 10_000);
       expect(held.expiresInMs).toBeLessThanOrEqual(LEASE_MS);
     }
-    const winner = outcomes[0]!.kind === 'claimed' ? first : second;
+    const winner = outcomes[0].kind === 'claimed' ? first : second;
     expect(await claimRow(leadId, run.runId)).toEqual({ owner: winner.owner, live: true, calls_started: 1 });
   });
 

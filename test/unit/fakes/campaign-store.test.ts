@@ -84,7 +84,7 @@ describe('extraction', () => {
   it('keeps the progress of leads the run owns when a batch is stored again', async () => {
     const { p, commit } = setup();
     const { run, pending } = await personalizingRun(p, ['one@example.com', 'two@example.com', 'three@example.com']);
-    const [researched, personalized, stillPending] = pending as [string, string, string];
+    const [researched, personalized] = pending as [string, string, string];
     await commit(p.store.saveResearch(researched, run.runId, RESEARCH, '0.000000'));
     await personalize(p, personalized, run.runId);
     const again = await commit(p.store.storeLeads(run, [lead('one@example.com', 2), lead('two@example.com', 3), lead('three@example.com', 4)]));
