@@ -46,8 +46,8 @@ const CLAIM_RETRY_MARGIN_MS = SECOND;
 
 /**
  * Claims the lead's call for this delivery before any provider is paid (at most one paid call per
- * lead and stage at a time; see LeadWorkStore.claimCall). The claim lasts `leaseMs`, the
- * consumer's ack wait, and is renewed while the call runs (`paidCall`), so it lapses only after
+ * lead and stage at a time; see LeadWorkStore.claimCall). The claim lasts the consumer's ack wait
+ * as the broker applies it (`context.ackWaitMs`), and is renewed while the call runs (`paidCall`), so it lapses only after
  * its holder stopped, and no later than JetStream redelivers the holder's message.
  *
  * A copy that finds a live claim makes no call. A first delivery is acked and dropped: it is not
@@ -64,10 +64,9 @@ export async function claimPaidCall(
   deps: { readonly uow: UnitOfWork; readonly leadWork: LeadWorkStore },
   lead: { readonly leadId: string; readonly runId: string },
   stage: PaidStage,
-  leaseMs: number,
   context: HandlerContext,
 ): Promise<ClaimedCall> {
-  const claim: CallClaim = { leadId: lead.leadId, runId: lead.runId, stage, owner: crypto.randomUUID(), leaseMs };
+  const claim: CallClaim = { leadId: lead.leadId, runId: lead.runId, stage, owner: crypto.randomUUID(), leaseMs: context.ackWaitMs };
   const outcome = await deps.uow.commit(deps.leadWork.claimCall(claim));
   switch (outcome.kind) {
     case 'claimed':

@@ -23,15 +23,13 @@ import { declareConsumer } from '../kernel/declaration.ts';
 import { claimPaidCall, failLead, paidCall, PAID_CALL_RETRIES } from './lead-events.ts';
 
 const SECOND = 1_000;
-/** Also the lease of a lead's claim on its call (renewed while the writes run). */
-const ACK_WAIT_MS = 60 * SECOND;
 
 export const personalization = declareConsumer({
   name: 'personalization',
   summary: 'writes each lead\'s opening line with the writer API (Claude through OpenRouter), through the quality gates',
   subscribes: ['lead.researched'],
   settings: {
-    ackWaitMs: ACK_WAIT_MS,
+    ackWaitMs: 60 * SECOND,
     ...PAID_CALL_RETRIES,
     maxAckPending: 512,
     maxHandlerMs: 10 * 60 * SECOND,
@@ -66,7 +64,7 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
     if (work === null || work.status !== 'researched') return null;
     if (work.research === null) throw new PermanentFailure('the lead has no stored research');
 
-    const claimed = await claimPaidCall({ uow, leadWork }, work, 'personalization', ACK_WAIT_MS, context);
+    const claimed = await claimPaidCall({ uow, leadWork }, work, 'personalization', context);
     if (claimed.kind === 'settled') return claimed.decision;
 
     const research = work.research;

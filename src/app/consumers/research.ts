@@ -7,7 +7,7 @@
  *
  * Before the call, the delivery claims it in PostgreSQL (claimPaidCall in lead-events.ts): a copy
  * of the message that finds another delivery's live claim makes no call, and a lead whose run has
- * ended is failed without one. The claim's lease is the ack wait.
+ * ended is failed without one. The claim's lease is the ack wait (as configured).
  *
  * Settings:
  * - ack wait 120 s: a call takes ~7-8 s at the median and can take a minute when the agent searches
@@ -31,15 +31,13 @@ import { declareConsumer } from '../kernel/declaration.ts';
 import { claimPaidCall, failLead, paidCall, PAID_CALL_RETRIES } from './lead-events.ts';
 
 const SECOND = 1_000;
-/** Also the lease of a lead's claim on its call: a dead holder's claim lapses by the time JetStream redelivers its message. */
-const ACK_WAIT_MS = 120 * SECOND;
 
 export const research = declareConsumer({
   name: 'research',
   summary: 'researches each lead\'s company with the research API (Perplexity)',
   subscribes: ['lead.extracted'],
   settings: {
-    ackWaitMs: ACK_WAIT_MS,
+    ackWaitMs: 120 * SECOND,
     ...PAID_CALL_RETRIES,
     maxAckPending: 512,
     maxHandlerMs: 10 * 60 * SECOND,
@@ -74,7 +72,7 @@ export class ResearchLead implements Handler<'lead.extracted'> {
     // Gone to a later run (which has its own events), or past research already.
     if (work === null || work.status !== 'pending') return null;
 
-    const claimed = await claimPaidCall({ uow, leadWork }, work, 'research', ACK_WAIT_MS, context);
+    const claimed = await claimPaidCall({ uow, leadWork }, work, 'research', context);
     if (claimed.kind === 'settled') return claimed.decision;
 
     const prompt = work.researchPrompt === null ? {} : { prompt: work.researchPrompt };
