@@ -91,6 +91,26 @@ describe('ResearchLead', () => {
     expect(p.research.calls).toHaveLength(1);
   });
 
+  it('renews its claim while the call runs, so a long call keeps it past the lease', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    const leaseMs = 30;
+    let copy: unknown;
+    p.research.answerNext(async () => {
+      // Past two thirds of the lease, then past the lease from the claim: live only if renewed meanwhile.
+      p.clock.advance(20);
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      p.clock.advance(20);
+      copy = await research(p).handle(event, handlerContext());
+      return { text: 'Acme opened a new factory in Lyon.', citations: [], model: 'fake/research-1' };
+    });
+
+    expect(await commitDecision(p.uow, await research(p).handle(event, handlerContext({ ackWaitMs: leaseMs })))).toBe(true);
+    expect(copy).toBeNull();
+    expect(p.research.calls).toHaveLength(1);
+    expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 1 });
+  });
+
   it('takes over a claim that lapsed (its holder died): the late save only records its cost, and two calls are counted', async () => {
     const p = inMemoryPipeline();
     const event = await pendingLead(p);
@@ -146,6 +166,8 @@ describe('ResearchLead', () => {
     // The next success counts its own attempt.
     await commitDecision(p.uow, await research(p).handle(event, handlerContext({ deliveryCount: 3 })));
     expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'researched', attempts: 3 });
+    // Each failed call gave its claim back for the retry, and counts as a call started.
+    expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 3 });
   });
 
   it('counts no attempt when the API pushes back (paused, rate limited, out of credit)', async () => {
@@ -162,6 +184,8 @@ describe('ResearchLead', () => {
       await expect(research(p).handle(event, handlerContext())).rejects.toBe(pushback);
     }
     expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'pending', attempts: 0 });
+    // Each claim was given back unmade: free for the next delivery, and no call counted as started.
+    expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 0 });
   });
 
   it("keeps the call's error when the attempt cannot be counted (the database is down too)", async () => {
