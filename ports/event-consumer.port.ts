@@ -11,6 +11,11 @@ export interface HandlerContext {
   /** 1 on the first delivery of this message. */
   readonly deliveryCount: number;
   readonly maxDeliver: number;
+  /**
+   * The consumer's ack wait as the broker applies it (configuration may change the declared one):
+   * a message whose handler stops sending heartbeats comes back after this long.
+   */
+  readonly ackWaitMs: number;
   /** Carries the trace id, the consumer and the event's run and lead ids. */
   readonly log: Log;
   /**

@@ -56,6 +56,7 @@ describe('migrations on a fresh database', () => {
       { tablename: 'client_metrics', rowsecurity: true },
       { tablename: 'leads', rowsecurity: true },
       { tablename: 'outbox', rowsecurity: true },
+      { tablename: 'paid_call_claims', rowsecurity: true },
       { tablename: 'run_deliveries', rowsecurity: true },
       { tablename: 'schema_migrations', rowsecurity: true },
     ]);

@@ -10,7 +10,7 @@ import { FINAL_LEAD_STATUSES, type KpiRates, type LeadStatus } from '../../domai
 import type { ColumnMapping, ImportReport, Lead } from '../../domain/leads/lead.ts';
 import type { UsdAmount } from '../../domain/pricing/pricing.ts';
 import type { RunToExtract } from '../../ports/extraction-store.port.ts';
-import type { PaidCall } from '../../ports/lead-work-store.port.ts';
+import type { CallClaim, PaidCall } from '../../ports/lead-work-store.port.ts';
 import type { Draft, Research } from '../../ports/providers.port.ts';
 import type { NewRun } from '../../ports/submission-store.port.ts';
 import type { Change } from '../../ports/unit-of-work.port.ts';
@@ -62,6 +62,9 @@ export function storeDriver(stores: PostgresStores) {
     addCost: (leadId: string, runId: string, call: PaidCall) => commit(stores.leadWork.addCost(leadId, runId, call)),
     saveFailed: (leadId: string, runId: string, reason: string) => commit(stores.leadWork.saveFailed(leadId, runId, reason)),
     recordAttempt: (leadId: string, runId: string) => commit(stores.leadWork.recordAttempt(leadId, runId)),
+    claimCall: (claim: CallClaim) => commit(stores.leadWork.claimCall(claim)),
+    renewClaim: (claim: CallClaim) => commit(stores.leadWork.renewClaim(claim)),
+    releaseClaim: (claim: Omit<CallClaim, 'leaseMs'>, called: boolean) => commit(stores.leadWork.releaseClaim(claim, called)),
     countOutcome: (leadId: string, runId: string, rates: KpiRates) => commit(stores.projection.countOutcome(leadId, runId, rates)),
     completeIfSettled: (runId: string) => commit(stores.projection.completeIfSettled(runId)),
     stalledExtractions: (leaseMs: number, limit: number) => stores.reconciler.stalledExtractions({ leaseMs }, limit),

@@ -10,9 +10,15 @@
  *   still adds the call's cost to a lead of that run, and to its run when the lead is counted;
  * - leads are unique by campaign and email; `storeLeads` skips a lead personalized by an earlier
  *   run, takes any other over (reset to pending), and keeps the progress of one the run owns;
+ * - `storeLeads` reports as pending only the leads it released (stored new, or taken over): a lead
+ *   the run had stored already is not announced again;
  * - `countOutcome` counts a final lead once per run (run counters and cost, the campaign's count
- *   and the owner's KPIs for a personalized lead); `completeIfSettled` ends a `personalizing` run
- *   with no uncounted lead with `outcomeOf`, and hands the completion to one caller only;
+ *   and the owner's KPIs for a personalized lead), never for a run that has ended;
+ *   `completeIfSettled` ends a `personalizing` run with no uncounted lead with `outcomeOf`, and
+ *   hands the completion to one caller only; `failRun` fails the run's unsettled leads with
+ *   RUN_ENDED_REASON;
+ * - a paid call is claimed per lead, run and stage (`claimCall`): a lease with an owner and an
+ *   expiry on the injected clock, a count of calls started, released by the stage's save;
  * - every row has an `updatedAt` stamped from the injected clock whenever a write touches it (the
  *   PostgreSQL trigger), and the reconciler's queries compare it with the lease on that clock, and
  *   look at the in-memory outbox for events of the run still waiting.
@@ -22,11 +28,11 @@
  * no counterpart here: a change applies in one step.
  */
 import { randomUUID } from 'node:crypto';
-import { FINAL_LEAD_STATUSES, outcomeOf, type KpiRates, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
+import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, hasEnded, outcomeOf, RUN_ENDED_REASON, type KpiRates, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
 import type { CanonicalValues, ColumnMapping, ImportReport, Lead, OriginalField } from '../../../domain/leads/lead.ts';
 import type { UsdAmount } from '../../../domain/pricing/pricing.ts';
 import type { ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
-import type { LeadWork, LeadWorkStore, PaidCall } from '../../../ports/lead-work-store.port.ts';
+import type { CallClaim, ClaimOutcome, LeadWork, LeadWorkStore, PaidCall, PaidStage } from '../../../ports/lead-work-store.port.ts';
 import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
 import type { DeliveryLog } from '../../../ports/delivery-log.port.ts';
 import type { Citation, Draft, Research, Usage } from '../../../ports/providers.port.ts';
@@ -107,6 +113,18 @@ export interface LeadRecord {
   readonly countedRunId: string | null;
 }
 
+/** A lead's claim on the call of one stage, for one run. */
+export interface ClaimRecord {
+  readonly leadId: string;
+  readonly runId: string;
+  readonly stage: PaidStage;
+  /** Null once released. */
+  readonly owner: string | null;
+  /** Epoch milliseconds on the store's clock; null once released. */
+  readonly expiresAt: number | null;
+  readonly callsStarted: number;
+}
+
 export interface MetricsRecord {
   readonly userId: string;
   readonly leadsPersonalized: number;
@@ -159,9 +177,12 @@ interface Tables {
   /** Lead id by campaign and email: the unique index. */
   leadByEmail: Map<string, string>;
   metrics: Map<string, MetricsRow>;
+  /** By lead, run and stage. */
+  claims: Map<string, Mutable<ClaimRecord>>;
 }
 
-const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'extracting', 'personalizing'];
+/** Where a lead's stage starts: the status a claim on its call requires. */
+const STAGE_STARTS: Readonly<Record<PaidStage, LeadStatus>> = { research: 'pending', personalization: 'researched' };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface InMemoryCampaignStoreOptions {
@@ -176,7 +197,7 @@ export class InMemoryCampaignStore
 {
   readonly #clock: Clock;
   readonly #outbox: InMemoryOutbox;
-  #tables: Tables = { deliveries: new Map(), campaigns: new Map(), runs: new Map(), leads: new Map(), leadByEmail: new Map(), metrics: new Map() };
+  #tables: Tables = { deliveries: new Map(), campaigns: new Map(), runs: new Map(), leads: new Map(), leadByEmail: new Map(), metrics: new Map(), claims: new Map() };
 
   constructor(options: InMemoryCampaignStoreOptions = {}) {
     this.#clock = options.clock ?? new FakeClock();
@@ -216,6 +237,22 @@ export class InMemoryCampaignStore
   campaign(campaignId: string): CampaignRecord | undefined {
     const row = this.#tables.campaigns.get(campaignId);
     return row === undefined ? undefined : structuredClone(row);
+  }
+
+  /** The lead's claim on the stage's call for that run; undefined when none was ever made. */
+  claim(leadId: string, runId: string, stage: PaidStage): ClaimRecord | undefined {
+    const row = this.#tables.claims.get(claimKey(leadId, runId, stage));
+    return row === undefined ? undefined : { ...row };
+  }
+
+  /**
+   * Ends a run behind its leads' backs (tests only): a run stopped by a path with no change of its
+   * own here, e.g. cancelled, whose unsettled leads are left as they are.
+   */
+  endRun(runId: string, status: RunStatus): void {
+    const run = this.#tables.runs.get(runId);
+    if (run === undefined) throw new Error(`no run ${runId}`);
+    Object.assign(run, { status, completedAt: this.#clock.now(), updatedAt: this.#clock.now() });
   }
 
   /** Every campaign and run recorded, for "nothing was recorded" assertions. */
@@ -307,6 +344,7 @@ export class InMemoryCampaignStore
       if (leads.length === 0) return { pending: [], skipped: 0 };
       const now = this.#clock.now();
       const returned: LeadRow[] = [];
+      const released = new Set<string>();
       for (const lead of leads) {
         const key = emailKey(run.campaignId, lead.email);
         const existingId = t.leadByEmail.get(key);
@@ -316,6 +354,7 @@ export class InMemoryCampaignStore
           t.leads.set(row.id, row);
           t.leadByEmail.set(key, row.id);
           returned.push(row);
+          released.add(row.id);
           continue;
         }
         const ownedByThisRun = existing.runId === run.runId;
@@ -323,14 +362,17 @@ export class InMemoryCampaignStore
         if (existing.status === 'personalized' && !ownedByThisRun) continue;
         Object.assign(existing, { row: lead.row, company: lead.company, canonical: { ...lead.canonical }, fields: lead.fields.map((field) => ({ ...field })), updatedAt: now });
         // Taken over from an earlier run: its progress starts again; a redelivery keeps this run's.
-        if (!ownedByThisRun) Object.assign(existing, resetProgress(run.runId));
+        if (!ownedByThisRun) {
+          Object.assign(existing, resetProgress(run.runId));
+          released.add(existing.id);
+        }
         returned.push(existing);
       }
       const runRow = t.runs.get(run.runId);
       if (runRow?.status === 'extracting') runRow.updatedAt = now;
       return {
         pending: returned
-          .filter((row) => row.status === 'pending')
+          .filter((row) => released.has(row.id) && row.status === 'pending')
           .sort((a, b) => a.row - b.row)
           .map((row) => row.id),
         skipped: leads.length - returned.length,
@@ -362,6 +404,10 @@ export class InMemoryCampaignStore
       const run = t.runs.get(runId);
       if (run === undefined || !ACTIVE_RUN_STATUSES.includes(run.status)) return null;
       const now = this.#clock.now();
+      for (const lead of t.leads.values()) {
+        if (lead.runId !== runId || FINAL_LEAD_STATUSES.includes(lead.status)) continue;
+        Object.assign(lead, { status: 'failed', error: RUN_ENDED_REASON, settledAt: now, updatedAt: now });
+      }
       Object.assign(run, { status: 'failed', errorMessage, completedAt: now, updatedAt: now });
       return { runId, campaignId: run.campaignId, userId: run.userId, outcome: { status: 'failed' as const, errorMessage } };
     });
@@ -393,6 +439,7 @@ export class InMemoryCampaignStore
   saveResearch(leadId: string, runId: string, research: Research, costUsd: UsdAmount): Change<boolean> {
     const call: PaidCall = { stage: 'research', model: research.model, ...(research.usage === undefined ? {} : { usage: research.usage }), costUsd };
     return this.#change('saveResearch', (t) => {
+      this.#release(t, leadId, runId, 'research');
       const lead = t.leads.get(leadId);
       if (lead === undefined || lead.runId !== runId || lead.status !== 'pending') {
         // Another delivery saved first, or the lead was failed meanwhile: the call was paid for all the same.
@@ -417,6 +464,7 @@ export class InMemoryCampaignStore
   saveDraft(leadId: string, runId: string, draft: Draft, costUsd: UsdAmount, problems?: string): Change<boolean> {
     const call: PaidCall = { stage: 'personalization', model: draft.model, ...(draft.usage === undefined ? {} : { usage: draft.usage }), costUsd };
     return this.#change('saveDraft', (t) => {
+      this.#release(t, leadId, runId, 'personalization');
       const lead = t.leads.get(leadId);
       if (lead === undefined || lead.runId !== runId || lead.status !== 'researched') {
         this.#addCost(t, leadId, runId, call);
@@ -436,6 +484,40 @@ export class InMemoryCampaignStore
         updatedAt: now,
       });
       return true;
+    });
+  }
+
+  claimCall(claim: CallClaim): Change<ClaimOutcome> {
+    return this.#change('claimCall', (t): ClaimOutcome => {
+      const lead = t.leads.get(claim.leadId);
+      const run = t.runs.get(claim.runId);
+      if (lead === undefined || lead.runId !== claim.runId || run === undefined || FINAL_LEAD_STATUSES.includes(lead.status)) return { kind: 'done' };
+      if (hasEnded(run.status)) return { kind: 'ended' };
+      if (lead.status !== STAGE_STARTS[claim.stage]) return { kind: 'done' };
+      const now = this.#clock.now();
+      const key = claimKey(claim.leadId, claim.runId, claim.stage);
+      const row = t.claims.get(key);
+      if (row !== undefined && row.owner !== null && row.expiresAt !== null && row.expiresAt > now) return { kind: 'held', expiresInMs: row.expiresAt - now };
+      const callsStarted = (row?.callsStarted ?? 0) + 1;
+      t.claims.set(key, { leadId: claim.leadId, runId: claim.runId, stage: claim.stage, owner: claim.owner, expiresAt: now + claim.leaseMs, callsStarted });
+      return { kind: 'claimed', callsStarted };
+    });
+  }
+
+  renewClaim(claim: CallClaim): Change<boolean> {
+    return this.#change('renewClaim', (t) => {
+      const row = t.claims.get(claimKey(claim.leadId, claim.runId, claim.stage));
+      if (row === undefined || row.owner !== claim.owner) return false;
+      row.expiresAt = this.#clock.now() + claim.leaseMs;
+      return true;
+    });
+  }
+
+  releaseClaim(claim: Omit<CallClaim, 'leaseMs'>, called: boolean): Change<void> {
+    return this.#change('releaseClaim', (t) => {
+      const row = t.claims.get(claimKey(claim.leadId, claim.runId, claim.stage));
+      if (row === undefined || row.owner !== claim.owner) return;
+      Object.assign(row, { owner: null, expiresAt: null, callsStarted: row.callsStarted - (called ? 0 : 1) });
     });
   }
 
@@ -469,7 +551,8 @@ export class InMemoryCampaignStore
       const lead = t.leads.get(leadId);
       if (lead === undefined || lead.runId !== runId || !FINAL_LEAD_STATUSES.includes(lead.status) || lead.countedRunId !== null) return false;
       const run = t.runs.get(runId);
-      if (run === undefined) return false;
+      // A run that has ended counts no more leads.
+      if (run === undefined || !ACTIVE_RUN_STATUSES.includes(run.status)) return false;
       const now = this.#clock.now();
       lead.countedRunId = runId;
       lead.updatedAt = now;
@@ -624,6 +707,12 @@ export class InMemoryCampaignStore
     );
   }
 
+  /** The stage's result is saved (or the lead moved on): its claim is released, whoever holds it. */
+  #release(t: Tables, leadId: string, runId: string, stage: PaidStage): void {
+    const row = t.claims.get(claimKey(leadId, runId, stage));
+    if (row !== undefined) Object.assign(row, { owner: null, expiresAt: null });
+  }
+
   /** The lead of that run pays for the call; its run too when the lead's outcome is counted already. */
   #addCost(t: Tables, leadId: string, runId: string, call: PaidCall): void {
     const lead = t.leads.get(leadId);
@@ -639,6 +728,10 @@ export class InMemoryCampaignStore
     run.costMicros += micros;
     run.updatedAt = now;
   }
+}
+
+function claimKey(leadId: string, runId: string, stage: PaidStage): string {
+  return `${leadId}\u0000${runId}\u0000${stage}`;
 }
 
 function deliveryKey(runId: string, consumer: string): string {
