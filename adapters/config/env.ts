@@ -154,6 +154,10 @@ const EnvSchema = v.pipe(
     ),
     RECONCILER_INTERVAL_MS: milliseconds('30000', 1000),
     RECONCILER_LEASE_MS: milliseconds('300000', 150000),
+    // Bounded reads (adapters/postgres/client.ts, adapters/http/routes/run-progress.ts).
+    DATABASE_STATEMENT_TIMEOUT_MS: milliseconds('30000', 0),
+    DATABASE_READ_POOL_SIZE: wholeNumber(1, 100),
+    SSE_MAX_STREAMS_PER_USER: wholeNumber(1, 1_000),
   }),
   v.check(
     (env) => (env.PERPLEXITY_API_KEY === undefined) === (env.OPENROUTER_API_KEY === undefined),
@@ -223,6 +227,12 @@ export interface Config {
   readonly natsNamespace: string | undefined;
   /** Overrides every consumer's ack wait: how soon a crashed worker's in-flight messages come back. */
   readonly consumerAckWaitMs: number | undefined;
+  /** PostgreSQL's statement_timeout on every connection (0: none). */
+  readonly databaseStatementTimeoutMs: number;
+  /** Connections of the edge's pool for long reads (event streams, exports); undefined: the default. */
+  readonly databaseReadPoolSize: number | undefined;
+  /** Open event streams per user and edge process; undefined: the default. */
+  readonly sseMaxStreamsPerUser: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -313,6 +323,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     reconciler: { intervalMs: env_.RECONCILER_INTERVAL_MS, leaseMs: env_.RECONCILER_LEASE_MS },
     natsNamespace: env_.NATS_NAMESPACE,
     consumerAckWaitMs: env_.CONSUMER_ACK_WAIT_MS,
+    databaseStatementTimeoutMs: env_.DATABASE_STATEMENT_TIMEOUT_MS,
+    databaseReadPoolSize: env_.DATABASE_READ_POOL_SIZE,
+    sseMaxStreamsPerUser: env_.SSE_MAX_STREAMS_PER_USER,
   };
 }
 
