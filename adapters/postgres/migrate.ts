@@ -20,7 +20,7 @@ const MIGRATION_FILE_NAME = /^\d{4}_[a-z0-9_]+\.sql$/;
  * once (replicas, or a replica and `npm run migrate`) apply each file exactly once. Advisory locks
  * are per database; the value is arbitrary but must never change.
  */
-const MIGRATION_LOCK_KEY = 7_401_330_260_113;
+export const MIGRATION_LOCK_KEY = 7_401_330_260_113;
 
 /**
  * Bookkeeping, kept by the runner itself: it must exist before the first migration runs.
