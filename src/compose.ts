@@ -24,6 +24,7 @@ import { createSql } from '../adapters/postgres/client.ts';
 import { migrate } from '../adapters/postgres/migrate.ts';
 import { PostgresReadinessProbe } from '../adapters/postgres/readiness.ts';
 import { createPostgresStores, type PostgresStores } from '../adapters/postgres/stores/index.ts';
+import { PostgresCampaignQueries } from '../adapters/postgres/stores/campaign-queries.ts';
 import { createOutsideApis, DEFAULT_LIMITER_SETTINGS, type OutsideApis, type OutsideApiSpec } from '../adapters/outside-api/index.ts';
 import { PROVIDER_APIS } from '../adapters/providers/apis.ts';
 import { createProviders, NO_PROVIDER_KEYS } from '../adapters/providers/index.ts';
@@ -112,6 +113,8 @@ export interface RunningSystem {
 const SERVICE_NAME = 'ai-growth-accelerator';
 /** Leads per insert statement in extraction: one round trip stores a thousand rows. */
 const EXTRACTION_BATCH_SIZE = 1_000;
+/** Connections for the edge's long reads (event streams, exports) unless DATABASE_READ_POOL_SIZE says otherwise. */
+const DEFAULT_READ_POOL_SIZE = 4;
 
 export async function startSystem(system: SystemConfig, logger: Logger): Promise<RunningSystem> {
   const { config } = system;
@@ -134,7 +137,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     }
     logger.info({ roles: [...roles], consumers: running.map((consumer) => consumer.name) }, 'starting');
 
-    const sql = createSql(config.databaseUrl);
+    const sql = createSql(config.databaseUrl, { statementTimeoutMs: config.databaseStatementTimeoutMs });
     stops.push(() => sql.end({ timeout: 5 }));
     await migrate(sql, logger);
     const stores = createPostgresStores(sql);
@@ -270,6 +273,10 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
 
     let port: number | null = null;
     if (roles.has('edge')) {
+      // Event streams and exports read on their own small pool: however many clients follow runs
+      // or download at once, they cannot take the connections the consumers write with.
+      const readSql = createSql(config.databaseUrl, { max: config.databaseReadPoolSize ?? DEFAULT_READ_POOL_SIZE, statementTimeoutMs: config.databaseStatementTimeoutMs });
+      stops.push(() => readSql.end({ timeout: 5 }));
       const app = createHttpApp({
         logger,
         corsOrigins: config.corsOrigins,
@@ -290,6 +297,8 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
         }),
         campaignOptions: campaignOptionFields(system.consumers).map((option) => option.field),
         campaignQueries: stores.queries,
+        streamQueries: new PostgresCampaignQueries(readSql),
+        ...(config.sseMaxStreamsPerUser === undefined ? {} : { sseMaxStreamsPerUser: config.sseMaxStreamsPerUser }),
         runWatcher: notifications,
         providerStatus,
         pricing: config.pricing,

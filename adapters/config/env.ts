@@ -155,6 +155,10 @@ const EnvSchema = v.pipe(
     RECONCILER_INTERVAL_MS: milliseconds('30000', 1000),
     RECONCILER_LEASE_MS: milliseconds('300000', 150000),
     NATS_TOPOLOGY_CHECK_MS: milliseconds('2000', 100),
+    // Bounded reads (adapters/postgres/client.ts, adapters/http/routes/run-progress.ts).
+    DATABASE_STATEMENT_TIMEOUT_MS: milliseconds('30000', 0),
+    DATABASE_READ_POOL_SIZE: wholeNumber(1, 100),
+    SSE_MAX_STREAMS_PER_USER: wholeNumber(1, 1_000),
   }),
   v.check(
     (env) => (env.PERPLEXITY_API_KEY === undefined) === (env.OPENROUTER_API_KEY === undefined),
@@ -226,6 +230,12 @@ export interface Config {
   readonly consumerAckWaitMs: number | undefined;
   /** How often each process checks that the broker still has its streams, consumers and buckets. */
   readonly topologyCheckMs: number;
+  /** PostgreSQL's statement_timeout on every connection (0: none). */
+  readonly databaseStatementTimeoutMs: number;
+  /** Connections of the edge's pool for long reads (event streams, exports); undefined: the default. */
+  readonly databaseReadPoolSize: number | undefined;
+  /** Open event streams per user and edge process; undefined: the default. */
+  readonly sseMaxStreamsPerUser: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -317,6 +327,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     natsNamespace: env_.NATS_NAMESPACE,
     consumerAckWaitMs: env_.CONSUMER_ACK_WAIT_MS,
     topologyCheckMs: env_.NATS_TOPOLOGY_CHECK_MS,
+    databaseStatementTimeoutMs: env_.DATABASE_STATEMENT_TIMEOUT_MS,
+    databaseReadPoolSize: env_.DATABASE_READ_POOL_SIZE,
+    sseMaxStreamsPerUser: env_.SSE_MAX_STREAMS_PER_USER,
   };
 }
 

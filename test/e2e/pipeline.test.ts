@@ -164,7 +164,7 @@ describe('the campaign pipeline, end to end', () => {
     alice.submitted = await submit(alice.user, alice.csv, { campaign_name: 'Spring outreach' });
     const events = await follow(alice.user, alice.submitted.run_id);
 
-    expect(events[0]?.event).toBe('status');
+    expect(events[0]?.event).toBe('summary');
     expect(events.at(-1)).toEqual({ event: 'end', data: { run_id: alice.submitted.run_id, status: 'completed' } });
     const leadEvents = events.filter((event) => event.event === 'lead').map((event) => event.data as { lead_id: string; status: string; message: string });
     expect(leadEvents).toHaveLength(COMPANIES.length);

@@ -31,7 +31,9 @@ import { DEFAULT_PRICING, type Pricing } from '../../domain/pricing/pricing.ts';
 import type { LeadFileStore } from '../../ports/lead-file-store.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
-import type { RunNotifier } from '../../ports/run-notifications.port.ts';
+import type { RunNotifier, RunWatcher } from '../../ports/run-notifications.port.ts';
+import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
+import { PostgresCampaignQueries } from '../../adapters/postgres/stores/campaign-queries.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
 import { createTestDatabase } from './database.ts';
@@ -53,6 +55,12 @@ export interface TestServerOptions {
   readonly previewImport?: PreviewImport;
   /** Prices for the preview's estimate; DEFAULT_PRICING otherwise. */
   readonly pricing?: Pricing;
+  /** Replace the real adapters on the server's own NATS connection (e.g. the same on a closed one). */
+  readonly runWatcher?: RunWatcher;
+  readonly providerStatus?: ApiStatusReader;
+  /** Event streams and exports on a pool of their own, as src/compose.ts wires them. */
+  readonly readPool?: { readonly max: number; readonly statementTimeoutMs?: number };
+  readonly sseMaxStreamsPerUser?: number;
 }
 
 export interface TestServer {
@@ -94,6 +102,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const statusNc = await connectNats({ url: inject('natsUrl'), name: 'http-tests-provider-status', logger });
   const providerStatus = await NatsApiStatusReader.open(statusNc, { bucket: providerBucket, apis: PROVIDER_APIS });
 
+  const readSql = options.readPool === undefined ? undefined : createSql(database.url, options.readPool);
   const app = createHttpApp({
     logger,
     corsOrigins: [ALLOWED_ORIGIN],
@@ -104,8 +113,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     pricing: options.pricing ?? DEFAULT_PRICING,
     submitCampaign: new SubmitCampaignService({ reader, limits, store: stores.submission, uow: stores.uow, files }),
     campaignQueries: stores.queries,
-    runWatcher: notifications,
-    providerStatus,
+    ...(readSql === undefined ? {} : { streamQueries: new PostgresCampaignQueries(readSql) }),
+    ...(options.sseMaxStreamsPerUser === undefined ? {} : { sseMaxStreamsPerUser: options.sseMaxStreamsPerUser }),
+    runWatcher: options.runWatcher ?? notifications,
+    providerStatus: options.providerStatus ?? providerStatus,
   });
   const server = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 1_000 });
   return {
@@ -121,6 +132,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     providerBucket,
     async close() {
       await server.close();
+      await readSql?.end({ timeout: 5 });
       await deleteStreams(nc, names.streamName, deadLetterStreamName(names.streamName), `OBJ_${names.bucket}`, `KV_${providerBucket}`);
       await statusNc.close();
       await nc.close();
@@ -301,6 +313,10 @@ export async function settleLead(server: TestServer, runId: string, leadId: stri
 export interface ServerSentEvent {
   readonly event: string;
   readonly data: string;
+  /** The event's `id:`, when it has one. */
+  readonly id?: string;
+  /** The event's `retry:`, when it has one. */
+  readonly retry?: number;
 }
 
 export interface EventStream {
@@ -352,11 +368,16 @@ export async function openEventStream(url: string, headers: Readonly<Record<stri
 
 function parseBlock(block: string, comments: string[]): ServerSentEvent | null {
   let event = 'message';
+  let id: string | undefined;
+  let retry: number | undefined;
   const data: string[] = [];
   for (const line of block.split('\n')) {
     if (line.startsWith(':')) comments.push(line.slice(1).trim());
     else if (line.startsWith('event: ')) event = line.slice('event: '.length);
     else if (line.startsWith('data: ')) data.push(line.slice('data: '.length));
+    else if (line.startsWith('id: ')) id = line.slice('id: '.length);
+    else if (line.startsWith('retry: ')) retry = Number(line.slice('retry: '.length));
   }
-  return data.length === 0 && event === 'message' ? null : { event, data: data.join('\n') };
+  if (data.length === 0 && event === 'message') return null;
+  return { event, data: data.join('\n'), ...(id === undefined ? {} : { id }), ...(retry === undefined ? {} : { retry }) };
 }

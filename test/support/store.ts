@@ -73,6 +73,7 @@ export function storeDriver(stores: PostgresStores) {
     runStatus: stores.queries.runStatus.bind(stores.queries),
     leads: stores.queries.leads.bind(stores.queries),
     settledLeads: stores.queries.settledLeads.bind(stores.queries),
+    latestSettledLeads: stores.queries.latestSettledLeads.bind(stores.queries),
     exportLeads: stores.queries.exportLeads.bind(stores.queries),
     metrics: stores.queries.metrics.bind(stores.queries),
     completedRun: (runId: string) => stores.runs.completedRun(runId),
