@@ -15,7 +15,7 @@ import {
   type SubmissionStore,
 } from '../../../ports/submission-store.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
-import type { Lanes } from '../changes.ts';
+import { asPgChange, pgChange, type Lanes } from '../changes.ts';
 import { isUuid } from '../sql.ts';
 
 /**
@@ -32,6 +32,7 @@ const SWEEP_BATCH = 100;
 
 export class PostgresSubmissionStore implements SubmissionStore {
   readonly #lanes: Lanes;
+  readonly #perUser = new KeyedQueue();
 
   constructor(lanes: Lanes) {
     this.#lanes = lanes;
@@ -43,6 +44,16 @@ export class PostgresSubmissionStore implements SubmissionStore {
    */
   createRun(run: NewRun): Change<CreatedRun> {
     const runId = run.runId ?? randomUUID();
+    const change = this.#createRun(run, runId);
+    if (run.quotas === undefined) return change;
+    // One at a time per user in this process before taking a connection: a burst of one user's
+    // submissions would otherwise fill the pool with transactions waiting on that user's lock,
+    // and hold every other user's submissions (and the pipeline's writes) back.
+    const inner = asPgChange(change);
+    return pgChange(inner.name, inner.attributes, (emit) => this.#perUser.run(run.userId, () => inner.commit(emit)));
+  }
+
+  #createRun(run: NewRun, runId: string): Change<CreatedRun> {
     const options = run.options ?? {};
     return this.#lanes.transaction('createRun', { run_id: runId }, async (tx) => {
       if (run.quotas !== undefined) await checkQuotas(tx, run, run.quotas);
@@ -140,4 +151,20 @@ async function checkQuotas(tx: postgres.TransactionSql, run: NewRun, limits: Quo
     { leads: run.leads ?? 0, estimatedCostUsd: run.estimatedCostUsd ?? '0' },
   );
   if (exceeded !== null) throw new QuotaExceededError(exceeded);
+}
+
+/** Runs the tasks of one key one after the other; tasks of different keys run side by side. */
+class KeyedQueue {
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(key) ?? Promise.resolve();
+    const result = previous.then(task, task);
+    const tail = result.catch(() => {});
+    this.#tails.set(key, tail);
+    void tail.then(() => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    });
+    return result;
+  }
 }
