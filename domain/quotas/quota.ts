@@ -27,12 +27,13 @@ export const NO_QUOTAS: QuotaLimits = { concurrentRuns: 0, leadsPerRun: 0, leads
 
 /**
  * Defaults a real team would not hit by accident but that stop abuse: 5 runs in flight (a team
- * submits a list, not a stream of them), 25,000 leads per file (about $450 at the default
- * prices, some 8 hours of research at Perplexity's tier-0 50 requests a minute), 50,000 leads and
- * $1,000 of estimated provider spend a day (one user would otherwise hold the shared provider
- * rate for days, and a leaked token could spend without bound).
+ * submits a list, not a stream of them); 100,000 leads per file, the largest file the import is
+ * built for (10 MB); 200,000 leads and $4,000 of estimated provider spend a day (about 220,000
+ * leads at the default prices, so the lead limit binds first unless prices are set higher). One
+ * user cannot hold the shared provider rate limits for more than about a day's worth, and a leaked
+ * token cannot spend without bound.
  */
-export const DEFAULT_QUOTAS: QuotaLimits = { concurrentRuns: 5, leadsPerRun: 25_000, leadsPerDay: 50_000, spendPerDayUsd: 1_000 };
+export const DEFAULT_QUOTAS: QuotaLimits = { concurrentRuns: 5, leadsPerRun: 100_000, leadsPerDay: 200_000, spendPerDayUsd: 4_000 };
 
 /** The rolling window of the daily limits. */
 export const QUOTA_WINDOW_MS = 24 * 60 * 60 * 1000;

@@ -50,7 +50,7 @@ describe('loadConfig', () => {
   });
 
   it('reads the quotas, with documented defaults, 0 meaning no limit', () => {
-    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET }).quotas).toEqual({ concurrentRuns: 5, leadsPerRun: 25_000, leadsPerDay: 50_000, spendPerDayUsd: 1_000 });
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET }).quotas).toEqual({ concurrentRuns: 5, leadsPerRun: 100_000, leadsPerDay: 200_000, spendPerDayUsd: 4_000 });
     const config = loadConfig({
       SUPABASE_JWT_SECRET: SECRET,
       QUOTA_CONCURRENT_RUNS: '0',
@@ -58,7 +58,7 @@ describe('loadConfig', () => {
       QUOTA_LEADS_PER_DAY: '',
       QUOTA_SPEND_PER_DAY_USD: '99.50',
     });
-    expect(config.quotas).toEqual({ concurrentRuns: 0, leadsPerRun: 100, leadsPerDay: 50_000, spendPerDayUsd: 99.5 });
+    expect(config.quotas).toEqual({ concurrentRuns: 0, leadsPerRun: 100, leadsPerDay: 200_000, spendPerDayUsd: 99.5 });
     let error: unknown;
     try {
       loadConfig({ SUPABASE_JWT_SECRET: SECRET, QUOTA_CONCURRENT_RUNS: '-1', QUOTA_SPEND_PER_DAY_USD: '$5' });
