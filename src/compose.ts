@@ -283,6 +283,8 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
         tokenVerifier: new SupabaseTokenVerifier({
           ...(config.supabaseJwtSecret === undefined ? {} : { jwtSecret: config.supabaseJwtSecret }),
           ...(config.supabaseUrl === undefined ? {} : { supabaseUrl: config.supabaseUrl }),
+          audiences: config.auth.audiences,
+          allowAnonymous: config.auth.allowAnonymous,
         }),
         readiness: [new PostgresReadinessProbe(sql), new NatsReadinessProbe(nc), keeper],
         previewImport: new PreviewImportService({ reader, limits }),
@@ -294,6 +296,8 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
           uow: stores.uow,
           files,
           checkOptions: campaignOptionChecker(system.consumers, { enabled, ports, settings: system.consumerSettings }),
+          quotas: config.quotas,
+          pricing: config.pricing,
         }),
         campaignOptions: campaignOptionFields(system.consumers).map((option) => option.field),
         campaignQueries: stores.queries,

@@ -20,7 +20,7 @@ const IMPORT_ERROR_STATUS: Readonly<Record<ImportErrorCode, ProblemStatus>> = {
 
 export const onError: ErrorHandler<AppEnv> = (err, c) => {
   if (err instanceof ProblemError) {
-    return problem(c, err.status, err.detail, { headers: err.headers });
+    return problem(c, err.status, err.detail, { headers: err.headers, ...err.options });
   }
   if (err instanceof ImportError) {
     // The code only: the message may quote the file's content.

@@ -55,6 +55,7 @@ describe('migrations on a fresh database', () => {
       { tablename: 'campaign_runs', rowsecurity: true },
       { tablename: 'campaigns', rowsecurity: true },
       { tablename: 'client_metrics', rowsecurity: true },
+      { tablename: 'idempotency_keys', rowsecurity: true },
       { tablename: 'leads', rowsecurity: true },
       { tablename: 'outbox', rowsecurity: true },
       { tablename: 'paid_call_claims', rowsecurity: true },

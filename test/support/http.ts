@@ -28,6 +28,7 @@ import { PostgresReadinessProbe } from '../../adapters/postgres/readiness.ts';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../../domain/leads/import-error.ts';
 import { DEFAULT_PRICING, type Pricing } from '../../domain/pricing/pricing.ts';
+import type { QuotaLimits } from '../../domain/quotas/quota.ts';
 import type { LeadFileStore } from '../../ports/lead-file-store.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
@@ -53,7 +54,7 @@ export interface TestServerOptions {
   readonly supabaseUrl?: string;
   /** Replaces the real import, to drive the edge's handling of failures it cannot provoke. */
   readonly previewImport?: PreviewImport;
-  /** Prices for the preview's estimate; DEFAULT_PRICING otherwise. */
+  /** Prices for the preview's estimate (and the submission's); DEFAULT_PRICING otherwise. */
   readonly pricing?: Pricing;
   /** Replace the real adapters on the server's own NATS connection (e.g. the same on a closed one). */
   readonly runWatcher?: RunWatcher;
@@ -61,6 +62,10 @@ export interface TestServerOptions {
   /** Event streams and exports on a pool of their own, as src/compose.ts wires them. */
   readonly readPool?: { readonly max: number; readonly statementTimeoutMs?: number };
   readonly sseMaxStreamsPerUser?: number;
+  /** The submission's per-user quotas; none otherwise. */
+  readonly quotas?: QuotaLimits;
+  /** SUPABASE_JWT_AUDIENCE and ALLOW_ANONYMOUS_USERS; the verifier's defaults otherwise. */
+  readonly tokens?: { readonly audiences?: readonly string[]; readonly allowAnonymous?: boolean };
 }
 
 export interface TestServer {
@@ -106,12 +111,20 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const app = createHttpApp({
     logger,
     corsOrigins: [ALLOWED_ORIGIN],
-    tokenVerifier: new SupabaseTokenVerifier({ jwtSecret: TEST_JWT_SECRET, supabaseUrl: options.supabaseUrl }),
+    tokenVerifier: new SupabaseTokenVerifier({ jwtSecret: TEST_JWT_SECRET, supabaseUrl: options.supabaseUrl, ...options.tokens }),
     readiness: options.readiness ?? [new PostgresReadinessProbe(database.sql), new NatsReadinessProbe(nc)],
     previewImport: options.previewImport ?? new PreviewImportService({ reader, limits }),
     limits,
     pricing: options.pricing ?? DEFAULT_PRICING,
-    submitCampaign: new SubmitCampaignService({ reader, limits, store: stores.submission, uow: stores.uow, files }),
+    submitCampaign: new SubmitCampaignService({
+      reader,
+      limits,
+      store: stores.submission,
+      uow: stores.uow,
+      files,
+      pricing: options.pricing ?? DEFAULT_PRICING,
+      ...(options.quotas === undefined ? {} : { quotas: options.quotas }),
+    }),
     campaignQueries: stores.queries,
     ...(readSql === undefined ? {} : { streamQueries: new PostgresCampaignQueries(readSql) }),
     ...(options.sseMaxStreamsPerUser === undefined ? {} : { sseMaxStreamsPerUser: options.sseMaxStreamsPerUser }),
@@ -216,6 +229,8 @@ export interface ProcessRequest {
   readonly fileType?: string;
   /** The text fields: campaign_name, campaign_id, demo, research_prompt, personalization_prompt. */
   readonly fields?: Readonly<Record<string, string>>;
+  /** Extra request headers, e.g. Idempotency-Key. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** POST /api/campaigns/process as a browser form upload would. */
@@ -225,7 +240,7 @@ export function postProcess(baseUrl: string, request: ProcessRequest): Promise<R
   for (const [name, value] of Object.entries(request.fields ?? {})) form.append(name, value);
   return fetch(`${baseUrl}/api/campaigns/process`, {
     method: 'POST',
-    headers: { Authorization: `Bearer ${request.token}` },
+    headers: { Authorization: `Bearer ${request.token}`, ...request.headers },
     body: form,
   });
 }

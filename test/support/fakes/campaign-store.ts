@@ -38,7 +38,15 @@ import type { DeliveryLog } from '../../../ports/delivery-log.port.ts';
 import type { Citation, Draft, Research, Usage } from '../../../ports/providers.port.ts';
 import type { ReconcilerStore, Staleness, StuckLead } from '../../../ports/reconciler-store.port.ts';
 import type { CompletedRun, RunReader } from '../../../ports/run-reader.port.ts';
-import { CampaignNotFoundError, type CreatedRun, type NewRun, type SubmissionStore } from '../../../ports/submission-store.port.ts';
+import { QuotaExceededError, quotaVerdict, QUOTA_WINDOW_MS } from '../../../domain/quotas/quota.ts';
+import {
+  CampaignNotFoundError,
+  IdempotencyKeyLostError,
+  type CreatedRun,
+  type IdempotencyClaim,
+  type NewRun,
+  type SubmissionStore,
+} from '../../../ports/submission-store.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
 import { FakeClock, type Clock } from './clock.ts';
 import { fakeChange } from './unit-of-work.ts';
@@ -75,6 +83,9 @@ export interface RunRecord {
   readonly needsReview: number;
   readonly failed: number;
   readonly costUsd: UsdAmount;
+  /** What the run counted against the daily quotas when it was submitted. */
+  readonly submittedLeads: number;
+  readonly estimatedCostUsd: UsdAmount;
   readonly errorMessage: string | null;
   readonly importReport: ImportReport | null;
   readonly columns: readonly ColumnMapping[] | null;
@@ -144,6 +155,15 @@ interface RunRow extends Mutable<Omit<RunRecord, 'costUsd'>> {
   costMicros: number;
 }
 
+/** An idempotency key, as idempotency_keys keeps it. */
+interface KeyRow {
+  claim: string;
+  fingerprint: string | null;
+  runId: string | null;
+  campaignId: string | null;
+  createdAt: number;
+}
+
 interface LeadRow extends Mutable<Omit<LeadRecord, 'costUsd' | 'calls'>> {
   costMicros: number;
   calls: PaidCall[];
@@ -179,10 +199,16 @@ interface Tables {
   metrics: Map<string, MetricsRow>;
   /** By lead, run and stage. */
   claims: Map<string, Mutable<ClaimRecord>>;
+  /** By user id and key. */
+  keys: Map<string, KeyRow>;
 }
 
 /** Where a lead's stage starts: the status a claim on its call requires. */
 const STAGE_STARTS: Readonly<Record<PaidStage, LeadStatus>> = { research: 'pending', personalization: 'researched' };
+
+/** As the PostgreSQL store: keys kept 24 hours, a claim abandoned after 15 minutes. */
+const KEY_TTL_MS = QUOTA_WINDOW_MS;
+const ABANDONED_CLAIM_MS = 15 * 60 * 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface InMemoryCampaignStoreOptions {
@@ -197,7 +223,16 @@ export class InMemoryCampaignStore
 {
   readonly #clock: Clock;
   readonly #outbox: InMemoryOutbox;
-  #tables: Tables = { deliveries: new Map(), campaigns: new Map(), runs: new Map(), leads: new Map(), leadByEmail: new Map(), metrics: new Map(), claims: new Map() };
+  #tables: Tables = {
+    deliveries: new Map(),
+    campaigns: new Map(),
+    runs: new Map(),
+    leads: new Map(),
+    leadByEmail: new Map(),
+    metrics: new Map(),
+    claims: new Map(),
+    keys: new Map(),
+  };
 
   constructor(options: InMemoryCampaignStoreOptions = {}) {
     this.#clock = options.clock ?? new FakeClock();
@@ -279,6 +314,19 @@ export class InMemoryCampaignStore
       const now = this.#clock.now();
       const runId = run.runId ?? randomUUID();
       if (t.runs.has(runId)) throw new Error(`duplicate run id ${runId}`);
+      if (run.quotas !== undefined) {
+        const mine = [...t.runs.values()].filter((row) => row.userId === run.userId);
+        const exceeded = quotaVerdict(
+          run.quotas,
+          {
+            activeRuns: mine.filter((row) => ACTIVE_RUN_STATUSES.includes(row.status)).length,
+            recentRuns: mine.map((row) => ({ submittedAt: row.createdAt, leads: row.submittedLeads, estimatedCostUsd: row.estimatedCostUsd })),
+            now,
+          },
+          { leads: run.leads ?? 0, estimatedCostUsd: run.estimatedCostUsd ?? '0' },
+        );
+        if (exceeded !== null) throw new QuotaExceededError(exceeded);
+      }
       const options = run.options ?? {};
       let campaignId: string;
       if (run.campaignId !== undefined) {
@@ -320,9 +368,44 @@ export class InMemoryCampaignStore
         createdAt: now,
         updatedAt: now,
         completedAt: null,
+        submittedLeads: run.leads ?? 0,
+        estimatedCostUsd: run.estimatedCostUsd ?? '0.000000',
       });
+      if (run.idempotency !== undefined) {
+        const row = t.keys.get(keyOf(run.userId, run.idempotency.key));
+        if (row === undefined || row.claim !== run.idempotency.claim || row.runId !== null) throw new IdempotencyKeyLostError();
+        Object.assign(row, { fingerprint: run.idempotency.fingerprint, runId, campaignId });
+      }
       return { runId, campaignId, userId: run.userId };
     });
+  }
+
+  claimIdempotencyKey(userId: string, key: string): Change<IdempotencyClaim> {
+    return this.#change('claimIdempotencyKey', (t): IdempotencyClaim => {
+      const now = this.#clock.now();
+      const row = t.keys.get(keyOf(userId, key));
+      const free =
+        row === undefined || row.createdAt + KEY_TTL_MS <= now || (row.runId === null && row.createdAt + ABANDONED_CLAIM_MS < now);
+      if (free) {
+        const claim = randomUUID();
+        t.keys.set(keyOf(userId, key), { claim, fingerprint: null, runId: null, campaignId: null, createdAt: now });
+        return { state: 'claimed', claim };
+      }
+      if (row.runId === null || row.campaignId === null || row.fingerprint === null) return { state: 'in_progress' };
+      return { state: 'completed', fingerprint: row.fingerprint, runId: row.runId, campaignId: row.campaignId };
+    });
+  }
+
+  releaseIdempotencyKey(userId: string, key: string, claim: string): Change<void> {
+    return this.#change('releaseIdempotencyKey', (t) => {
+      const row = t.keys.get(keyOf(userId, key));
+      if (row !== undefined && row.claim === claim && row.runId === null) t.keys.delete(keyOf(userId, key));
+    });
+  }
+
+  /** The idempotency keys held (tests only): `<user>:<key>`. */
+  idempotencyKeys(): string[] {
+    return [...this.#tables.keys.keys()];
   }
 
   // ── ExtractionStore ─────────────────────────────────────────────────────────────────────────
@@ -811,4 +894,8 @@ function addToCents(cents: number, rate: number): number {
 
 function formatCents(cents: number): string {
   return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
+}
+
+function keyOf(userId: string, key: string): string {
+  return `${userId}:${key}`;
 }
