@@ -8,6 +8,7 @@ import { problem, ProblemError, type ProblemStatus } from './problem.ts';
 /** A file that is not a CSV is the wrong media type; a CSV we cannot import is unprocessable. */
 const IMPORT_ERROR_STATUS: Readonly<Record<ImportErrorCode, ProblemStatus>> = {
   NOT_CSV: 415,
+  INVALID_ENCODING: 415,
   FILE_TOO_LARGE: 413,
   EMPTY_FILE: 422,
   NO_HEADER: 422,

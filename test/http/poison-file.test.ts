@@ -63,3 +63,30 @@ describe('a file with a NUL past its first 64 KiB', () => {
     expect(await storedFiles()).toEqual(before);
   });
 });
+
+describe('a UTF-8 file with a damaged byte past its first 64 KiB', () => {
+  let server: TestServer;
+  let user: TestUser;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    user = await testUser();
+  });
+  afterAll(() => server.close());
+
+  it('gets the same 415 INVALID_ENCODING from the preview and from the submission, which records nothing', async () => {
+    const lines = ['email,company,first_name', 'zoe@cafe.example,Café Zoé,Zoé'];
+    for (let index = 0; index < ROWS; index += 1) lines.push(`lead${index}@example.com,Company ${index},Name${index}`);
+    const text = new TextEncoder().encode(`${lines.join('\n')}\n`);
+    const at = 900_000;
+    const bytes = Uint8Array.from([...text.subarray(0, at), 0xe9, ...text.subarray(at)]); // a Windows-1252 "é" inside UTF-8
+
+    const preview = await expectProblem(await postPreview(server.baseUrl, { token: user.token, content: bytes }), 415);
+    const submitted = await expectProblem(await postProcess(server.baseUrl, { token: user.token, content: bytes, fields: { campaign_name: 'Damaged' } }), 415);
+    expect(submitted.code).toBe('INVALID_ENCODING');
+    expect(submitted.detail).toBe(preview.detail);
+    expect(submitted.detail).toContain('CSV UTF-8');
+    const [runs] = await server.sql<{ runs: number }[]>`select count(*)::int as runs from campaign_runs where user_id = ${user.id}`;
+    expect(runs).toEqual({ runs: 0 });
+  });
+});

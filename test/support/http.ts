@@ -224,7 +224,7 @@ export function postPreview(baseUrl: string, request: PreviewRequest): Promise<R
 
 export interface ProcessRequest {
   readonly token: string;
-  readonly content: string;
+  readonly content: string | Uint8Array;
   readonly fileName?: string;
   readonly fileType?: string;
   /** The text fields: campaign_name, campaign_id, demo, research_prompt, personalization_prompt. */
@@ -236,7 +236,8 @@ export interface ProcessRequest {
 /** POST /api/campaigns/process as a browser form upload would. */
 export function postProcess(baseUrl: string, request: ProcessRequest): Promise<Response> {
   const form = new FormData();
-  form.append('csv_file', new File([request.content], request.fileName ?? 'leads.csv', { type: request.fileType ?? 'text/csv' }));
+  const content = typeof request.content === 'string' ? request.content : new Uint8Array(request.content);
+  form.append('csv_file', new File([content], request.fileName ?? 'leads.csv', { type: request.fileType ?? 'text/csv' }));
   for (const [name, value] of Object.entries(request.fields ?? {})) form.append(name, value);
   return fetch(`${baseUrl}/api/campaigns/process`, {
     method: 'POST',
