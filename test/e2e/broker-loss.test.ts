@@ -9,20 +9,13 @@
  * - No tenant is starved: a 3-lead run submitted behind another user's 20,000-lead backlog
  *   completes within a minute, long before the backlog does.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { natsNames } from '../../adapters/nats/namespace.ts';
 import { deadLetterStreamName } from '../../adapters/nats/topology.ts';
 import { apiGet, testUser, type TestUser } from '../support/http.ts';
 import { connectTestNats, deleteStreams, eventually } from '../support/nats.ts';
-import { processDeployment, type ProcessDeployment } from '../support/processes.ts';
+import { useProcessDeployment, type ProcessDeployment, type RunStatus } from '../support/processes.ts';
 
-interface RunStatus {
-  status: string;
-  valid: number;
-  processed: number;
-  personalized: number;
-  failed: number;
-}
 
 function statusOf(deployment: ProcessDeployment, user: TestUser, runId: string) {
   return async () => (await (await apiGet(deployment.baseUrl, `/api/campaigns/status/${runId}`, user)).json()) as RunStatus;
@@ -30,25 +23,16 @@ function statusOf(deployment: ProcessDeployment, user: TestUser, runId: string) 
 
 describe('a broker that lost its whole store mid-run', () => {
   const LEADS = 600;
-  let deployment: ProcessDeployment;
-
-  beforeAll(async () => {
-    deployment = await processDeployment({
-      vars: {
-        RECONCILER_INTERVAL_MS: '1000',
-        // Only /readyz looks for the loss here, so that the test sees it before anything repairs it.
-        NATS_TOPOLOGY_CHECK_MS: '60000',
-      },
-    });
-    deployment.start('');
-    await deployment.ready();
-  }, 60_000);
-
-  afterAll(async () => {
-    await deployment?.close();
-  }, 30_000);
+  const deployed = useProcessDeployment({
+    vars: {
+      RECONCILER_INTERVAL_MS: '1000',
+      // Only /readyz looks for the loss here, so that the test sees it before anything repairs it.
+      NATS_TOPOLOGY_CHECK_MS: '60000',
+    },
+  });
 
   it('is healed without a restart: /readyz tells the truth, and the run completes with every lead once and exact KPIs', async () => {
+    const deployment = deployed.current;
     const user = await testUser();
     const runId = await deployment.submit(user, LEADS, 'loss');
     const status = statusOf(deployment, user, runId);
@@ -89,19 +73,10 @@ describe('a broker that lost its whole store mid-run', () => {
 
 describe('a small run behind another user’s backlog', () => {
   const BACKLOG = 20_000;
-  let deployment: ProcessDeployment;
-
-  beforeAll(async () => {
-    deployment = await processDeployment({ providerLatencyMs: 100 });
-    deployment.start('');
-    await deployment.ready();
-  }, 60_000);
-
-  afterAll(async () => {
-    await deployment?.close();
-  }, 30_000);
+  const deployed = useProcessDeployment({ providerLatencyMs: 100 });
 
   it('completes within a minute, long before the backlog does', async () => {
+    const deployment = deployed.current;
     const big = await testUser();
     const small = await testUser();
     const bigRun = await deployment.submit(big, BACKLOG, 'big');

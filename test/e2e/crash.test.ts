@@ -23,7 +23,7 @@ import { apiGet, postProcess, testUser, type TestUser } from '../support/http.ts
 import { startTestSandbox, TEST_PROVIDER_KEY } from '../support/sandbox.ts';
 import { TEST_JWT_SECRET } from '../support/tokens.ts';
 import { startReceiver, STANDARD_WEBHOOKS_VECTOR, type Receiver } from '../support/webhooks.ts';
-import { freePort } from '../support/processes.ts';
+import { freePort, type RunStatus } from '../support/processes.ts';
 
 const LEADS = 240;
 /** Each provider call takes this long, so that the campaign is still running when the kill comes. */
@@ -31,15 +31,6 @@ const PROVIDER_LATENCY_MS = 150;
 const WORKER = 'extraction,research,personalization,projection,webhook,relay';
 
 
-interface RunStatus {
-  status: string;
-  valid: number;
-  processed: number;
-  personalized: number;
-  failed: number;
-  skipped: number;
-  webhook?: { delivered_at: string | null; attempts: number; last_error: string | null };
-}
 
 /**
  * A deployment of its own (database, NATS namespace, sandbox, webhook receiver) with the edge

@@ -1,6 +1,6 @@
 /**
- * A file whose problem is past the first 64 KiB (issue 9): 40,000 rows with a NUL byte after the
- * first 64 KiB. The preview reads the upload as one chunk, a submission streams it in many: both
+ * A file whose problem is past the first 64 KiB (issue 9): 40,000 rows with a NUL byte (or a
+ * damaged UTF-8 byte) after the first 64 KiB. The preview reads the upload as one chunk, a submission streams it in many: both
  * must refuse it alike, and the submission must record nothing (no run, no leads, no file).
  */
 import { Objm } from '@nats-io/obj';
@@ -20,16 +20,16 @@ function poisonFile(from: number): string {
   return `${text.slice(0, at)}\u0000${text.slice(at)}`;
 }
 
+let server: TestServer;
+let user: TestUser;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  user = await testUser();
+});
+afterAll(() => server.close());
+
 describe('a file with a NUL past its first 64 KiB', () => {
-  let server: TestServer;
-  let user: TestUser;
-
-  beforeAll(async () => {
-    server = await startTestServer();
-    user = await testUser();
-  });
-  afterAll(() => server.close());
-
   async function storedFiles(): Promise<string[]> {
     const bucket = await new Objm(server.nc).open(server.fileBucket);
     return (await bucket.list()).map((info) => info.name).sort();
@@ -65,15 +65,6 @@ describe('a file with a NUL past its first 64 KiB', () => {
 });
 
 describe('a UTF-8 file with a damaged byte past its first 64 KiB', () => {
-  let server: TestServer;
-  let user: TestUser;
-
-  beforeAll(async () => {
-    server = await startTestServer();
-    user = await testUser();
-  });
-  afterAll(() => server.close());
-
   it('gets the same 415 INVALID_ENCODING from the preview and from the submission, which records nothing', async () => {
     const lines = ['email,company,first_name', 'zoe@cafe.example,Café Zoé,Zoé'];
     for (let index = 0; index < ROWS; index += 1) lines.push(`lead${index}@example.com,Company ${index},Name${index}`);

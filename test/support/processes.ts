@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll } from 'vitest';
 import { natsNames } from '../../adapters/nats/namespace.ts';
 import { deadLetterStreamName } from '../../adapters/nats/topology.ts';
 import type { Sandbox } from '../../adapters/sandbox/server.ts';
@@ -125,4 +126,32 @@ export async function processDeployment(options: ProcessDeploymentOptions = {}):
       await database.drop();
     },
   };
+}
+
+/** The run status as `GET /api/campaigns/status/:id` answers it (the fields the e2e tests read). */
+export interface RunStatus {
+  status: string;
+  valid: number;
+  processed: number;
+  personalized: number;
+  failed: number;
+  skipped: number;
+  webhook?: { delivered_at: string | null; attempts: number; last_error: string | null };
+}
+
+/**
+ * Registers the file's (or describe block's) beforeAll/afterAll: a deployment with one process
+ * running every role, ready before the tests, closed after them. Read `.current` inside tests.
+ */
+export function useProcessDeployment(options: ProcessDeploymentOptions = {}): { current: ProcessDeployment } {
+  const handle = {} as { current: ProcessDeployment };
+  beforeAll(async () => {
+    handle.current = await processDeployment(options);
+    handle.current.start('');
+    await handle.current.ready();
+  }, 60_000);
+  afterAll(async () => {
+    await handle.current?.close();
+  }, 30_000);
+  return handle;
 }
