@@ -14,10 +14,12 @@ export interface Staleness {
   /** No progress for this long (0: any). */
   readonly leaseMs: number;
   /**
-   * Also runs with events waiting in the outbox (default false: those are in the relay's hands).
-   * After the broker lost its stream, what it had was lost whatever the outbox still holds.
+   * What of the outbox keeps work from counting as stalled: `run` (default), any event of its run
+   * waiting there (the relay has the run's work in hand); `own`, only its own event (after the
+   * broker lost its stream, what it had is lost whatever else of the run the outbox still holds,
+   * but an event still in the outbox was never published, so it was not lost).
    */
-  readonly evenWithOutbox?: boolean;
+  readonly outbox?: 'run' | 'own';
 }
 
 export interface ReconcilerStore {

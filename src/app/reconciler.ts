@@ -111,7 +111,7 @@ export class Reconciler {
   async runOnce(): Promise<ReconcilePass> {
     const { store, uow, activity, stages, isPaused, log } = this.#deps;
     const lostStream = await this.#lostStream();
-    const staleness: Staleness = lostStream === null ? { leaseMs: this.#leaseMs } : { leaseMs: 0, evenWithOutbox: true };
+    const staleness: Staleness = lostStream === null ? { leaseMs: this.#leaseMs } : { leaseMs: 0, outbox: 'own' };
     if (lostStream !== null) log.error({}, 'the broker lost its event stream: re-driving all unfinished work from the database');
     // The new stream may have taken (and, with no consumer yet, dropped) some of these events under
     // their usual ids: within its de-duplication window it would drop them again. Ids of their own.

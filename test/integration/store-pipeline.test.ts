@@ -596,6 +596,14 @@ describe('reconciler queries', () => {
     // A run with an event waiting in the outbox is in the relay's hands, not stalled.
     await t.stores.uow.enqueue([{ type: 'lead.extracted', run_id: run.runId, lead_id: pendingId }]);
     expect(await ofRun()).toEqual([]);
+    // After the broker lost its stream: every unfinished lead, whatever the lease, but the one whose
+    // own event still waits in the outbox (never published, so not lost); pages in (run, lead) order.
+    const afterLoss = (await t.stores.reconciler.stalledLeads({ leaseMs: 0, outbox: 'own' }, ['pending', 'researched', 'failed'], 1000)).filter(
+      (lead) => lead.runId === run.runId,
+    );
+    expect(afterLoss.map((lead) => lead.leadId).sort()).toEqual([researchedId, failedId, touchedId].sort());
+    const [first] = await t.stores.reconciler.stalledLeads({ leaseMs: 0, outbox: 'own' }, ['pending', 'researched', 'failed'], 1, afterLoss[0]);
+    expect(first).toEqual(afterLoss[1]);
     await t.db.sql`delete from outbox where run_id = ${run.runId}`;
   });
 

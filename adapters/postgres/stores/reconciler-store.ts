@@ -1,8 +1,9 @@
 /**
  * The reconciler's reads (ports/reconciler-store.port.ts). Runs and leads are "stalled" when their
  * `updated_at` (moved by a trigger on every update) is older than the lease. A run with an event
- * still waiting in the outbox is not stalled, unless the broker lost its stream: the relay has its
- * work in hand (an event parked for an operator does not count: it will never be published).
+ * still waiting in the outbox is not stalled: the relay has its work in hand (an event parked for
+ * an operator does not count: it will never be published). After the broker lost its stream,
+ * only a lead's (or run's) own event in the outbox keeps it from being re-driven.
  */
 import type { LeadStatus } from '../../../domain/campaigns/run.ts';
 import type { RunToExtract } from '../../../ports/extraction-store.port.ts';
@@ -31,7 +32,9 @@ export class PostgresReconcilerStore implements ReconcilerStore {
         select r.id, r.campaign_id, r.user_id, r.demo
         from campaign_runs r
         where r.status in ('queued', 'extracting') and r.updated_at <= now() - make_interval(secs => ${staleness.leaseMs / 1000})
-          ${this.#outboxEmpty(staleness)}
+          ${staleness.outbox === 'own'
+            ? this.#sql`and not exists (select 1 from outbox o where o.run_id = r.id and o.event_type = 'campaign.submitted' and o.available_at <> 'infinity')`
+            : this.#runOutboxEmpty()}
         order by r.updated_at
         limit ${limit}`;
       return rows.map(toRunToExtract);
@@ -56,7 +59,9 @@ export class PostgresReconcilerStore implements ReconcilerStore {
           and l.updated_at <= now() - make_interval(secs => ${lease})
           and l.status in ${this.#sql(statuses)}
           ${after === undefined ? this.#sql`` : this.#sql`and (l.run_id, l.id) > (${after.runId}::uuid, ${after.leadId}::uuid)`}
-          ${this.#outboxEmpty(staleness)}
+          ${staleness.outbox === 'own'
+            ? this.#sql`and not exists (select 1 from outbox o where o.run_id = l.run_id and o.payload->>'lead_id' = l.id::text and o.available_at <> 'infinity')`
+            : this.#runOutboxEmpty()}
         order by l.run_id, l.id
         limit ${limit}`;
       return rows.map((row) => ({ leadId: row.id, runId: row.run_id, status: row.status }));
@@ -89,9 +94,7 @@ export class PostgresReconcilerStore implements ReconcilerStore {
     });
   }
 
-  #outboxEmpty(staleness: Staleness) {
-    return staleness.evenWithOutbox === true
-      ? this.#sql``
-      : this.#sql`and not exists (select 1 from outbox o where o.run_id = r.id and o.available_at <> 'infinity')`;
+  #runOutboxEmpty() {
+    return this.#sql`and not exists (select 1 from outbox o where o.run_id = r.id and o.available_at <> 'infinity')`;
   }
 }

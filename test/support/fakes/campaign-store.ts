@@ -679,7 +679,8 @@ export class InMemoryCampaignStore
     await Promise.resolve();
     const before = this.#clock.now() - staleness.leaseMs;
     return [...this.#tables.runs.values()]
-      .filter((run) => (run.status === 'queued' || run.status === 'extracting') && run.updatedAt <= before && this.#outboxEmpty(run.id, staleness))
+      .filter((run) => (run.status === 'queued' || run.status === 'extracting') && run.updatedAt <= before)
+      .filter((run) => (staleness.outbox === 'own' ? !this.#outbox.hasEvent((event) => event.type === 'campaign.submitted' && event.run_id === run.id) : !this.#outbox.hasEventOfRun(run.id)))
       .sort((a, b) => a.updatedAt - b.updatedAt)
       .slice(0, limit)
       .map(toRunToExtract);
@@ -689,19 +690,17 @@ export class InMemoryCampaignStore
     await Promise.resolve();
     if (statuses.length === 0) return [];
     const before = this.#clock.now() - staleness.leaseMs;
-    const runs = [...this.#tables.runs.values()].filter((run) => run.status === 'personalizing' && run.updatedAt <= before && this.#outboxEmpty(run.id, staleness));
+    const own = staleness.outbox === 'own';
+    const runs = [...this.#tables.runs.values()].filter((run) => run.status === 'personalizing' && run.updatedAt <= before && (own || !this.#outbox.hasEventOfRun(run.id)));
     const runIds = new Set(runs.map((run) => run.id));
     const key = (runId: string, leadId: string) => `${runId} ${leadId}`;
     return [...this.#tables.leads.values()]
       .filter((lead) => runIds.has(lead.runId) && lead.countedRunId === null && lead.updatedAt <= before && statuses.includes(lead.status))
+      .filter((lead) => !own || !this.#outbox.hasEvent((event) => event.run_id === lead.runId && 'lead_id' in event && event.lead_id === lead.id))
       .filter((lead) => after === undefined || key(lead.runId, lead.id) > key(after.runId, after.leadId))
       .sort((a, b) => (key(a.runId, a.id) < key(b.runId, b.id) ? -1 : 1))
       .slice(0, limit)
       .map((lead) => ({ leadId: lead.id, runId: lead.runId, status: lead.status }));
-  }
-
-  #outboxEmpty(runId: string, staleness: Staleness): boolean {
-    return staleness.evenWithOutbox === true || !this.#outbox.hasEventOfRun(runId);
   }
 
   #brokerEpoch: string | null = null;

@@ -79,7 +79,12 @@ export class InMemoryOutbox implements OutboxStore {
 
   /** Whether an event of the run waits in the outbox, as the reconciler's queries ask. */
   hasEventOfRun(runId: string): boolean {
-    return this.#rows.some((row) => row.event.run_id === runId);
+    return this.hasEvent((event) => event.run_id === runId);
+  }
+
+  /** Whether an event that `matches` waits in the outbox (parked ones do not count). */
+  hasEvent(matches: (event: DomainEvent) => boolean): boolean {
+    return this.#rows.some((row) => row.availableAt !== Infinity && matches(row.event));
   }
 
   /** The rows parked for an operator. */

@@ -186,15 +186,18 @@ describe('Reconciler', () => {
     await p.uow.enqueue([{ type: 'lead.researched', run_id: run.runId, lead_id: researchedId }]);
     expect(await r.runOnce()).toEqual({ runs: 0, leads: 0, completed: 0, brokerReset: false }); // the first identity seen is recorded
 
+    // The researched lead's own event still waits in the outbox: never published, so not lost.
     activity.recreateStream();
-    p.outbox.clear();
-    expect(await r.runOnce()).toEqual({ runs: 1, leads: 3, completed: 0, brokerReset: true });
+    expect(await r.runOnce()).toEqual({ runs: 1, leads: 2, completed: 0, brokerReset: true });
     expect(p.outbox.events('campaign.submitted').map((event) => event.run_id)).toEqual([queued.runId]);
-    expect(p.outbox.events().filter((event) => event.type !== 'campaign.submitted').map((event) => ('lead_id' in event ? event.lead_id : undefined)).sort()).toEqual(
-      [pendingId, researchedId, failedId].sort(),
+    const redriven = p.outbox.rows().filter((row) => row.msgId.includes('@'));
+    expect(redriven.filter((row) => row.event.type !== 'campaign.submitted').map((row) => ('lead_id' in row.event ? row.event.lead_id : undefined)).sort()).toEqual(
+      [pendingId, failedId].sort(),
     );
+    expect(p.outbox.events('lead.researched').map((event) => ('lead_id' in event ? event.lead_id : undefined))).toEqual([researchedId]);
     // Under ids of their own: the new stream may have dropped their usual ids already, and would again.
-    expect(p.outbox.rows().every((row) => row.msgId.endsWith(`@${new Date(Date.UTC(2025, 0, 2)).toISOString()}`))).toBe(true);
+    expect(redriven).toHaveLength(3);
+    expect(redriven.every((row) => row.msgId.endsWith(`@${new Date(Date.UTC(2025, 0, 2)).toISOString()}`))).toBe(true);
     // Done once: the new identity is recorded.
     p.outbox.clear();
     expect((await r.runOnce()).brokerReset).toBe(false);
