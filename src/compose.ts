@@ -21,6 +21,8 @@ import { NatsRunNotifications } from '../adapters/nats/run-notifications.ts';
 import { deadLetterStreamName, planConsumers, provisionTopology } from '../adapters/nats/topology.ts';
 import { kvStreamName, objectStreamName, TopologyKeeper } from '../adapters/nats/topology-keeper.ts';
 import { createSql } from '../adapters/postgres/client.ts';
+import { isPostgresUnavailable } from '../adapters/postgres/unavailable.ts';
+import { isNatsUnavailable } from '../adapters/nats/unavailable.ts';
 import { migrate } from '../adapters/postgres/migrate.ts';
 import { PostgresReadinessProbe } from '../adapters/postgres/readiness.ts';
 import { createPostgresStores, type PostgresStores } from '../adapters/postgres/stores/index.ts';
@@ -279,6 +281,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
       stops.push(() => readSql.end({ timeout: 5 }));
       const app = createHttpApp({
         logger,
+        isUnavailable: (error) => isPostgresUnavailable(error) || isNatsUnavailable(error),
         corsOrigins: config.corsOrigins,
         tokenVerifier: new SupabaseTokenVerifier({
           ...(config.supabaseJwtSecret === undefined ? {} : { jwtSecret: config.supabaseJwtSecret }),

@@ -21,7 +21,7 @@ import type { SubmitCampaign } from '../../ports/submit-campaign.port.ts';
 import type { TokenVerifier } from '../../ports/token-verifier.port.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { AppEnv } from './context.ts';
-import { notFound, onError } from './errors.ts';
+import { errorHandler, notFound } from './errors.ts';
 import { requireUser } from './middleware/auth.ts';
 import { corsPolicy } from './middleware/cors.ts';
 import { requestLogging } from './middleware/request-logging.ts';
@@ -34,6 +34,8 @@ import { requireUserForEventStream, runProgressRoutes } from './routes/run-progr
 
 export interface HttpAppDeps {
   readonly logger: Logger;
+  /** Errors that mean a dependency is down or recovering: answered 503 with Retry-After (default: none). */
+  readonly isUnavailable?: (error: unknown) => boolean;
   /** Exact browser origins allowed by CORS, e.g. https://app.example.com. */
   readonly corsOrigins: readonly string[];
   readonly tokenVerifier: TokenVerifier;
@@ -90,6 +92,6 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   app.route('/api', metricsRoutes({ queries }));
 
   app.notFound(notFound);
-  app.onError(onError);
+  app.onError(errorHandler(deps.isUnavailable));
   return app;
 }

@@ -6,6 +6,8 @@
  * No consumer runs: tests drive the pipeline's writes through the store (and the notifier), as
  * the consumers would. Tests talk to the server with fetch.
  */
+import { isNatsUnavailable } from '../../adapters/nats/unavailable.ts';
+import { isPostgresUnavailable } from '../../adapters/postgres/unavailable.ts';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
@@ -110,6 +112,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const readSql = options.readPool === undefined ? undefined : createSql(database.url, options.readPool);
   const app = createHttpApp({
     logger,
+    isUnavailable: (error) => isPostgresUnavailable(error) || isNatsUnavailable(error),
     corsOrigins: [ALLOWED_ORIGIN],
     tokenVerifier: new SupabaseTokenVerifier({ jwtSecret: TEST_JWT_SECRET, supabaseUrl: options.supabaseUrl, ...options.tokens }),
     readiness: options.readiness ?? [new PostgresReadinessProbe(database.sql), new NatsReadinessProbe(nc)],
@@ -182,7 +185,7 @@ export async function closedPortPostgresProbe(): Promise<Probes> {
 }
 
 /** A port that was free a moment ago and has nothing listening on it now. */
-async function closedPort(): Promise<number> {
+export async function closedPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
