@@ -4,7 +4,6 @@
  */
 import { ConfigError } from '../adapters/config/env.ts';
 import { createLogger } from '../adapters/logging/logger.ts';
-import { isDriverNullSocketWrite } from '../adapters/postgres/driver-faults.ts';
 import { loadSystemConfig, startSystem } from './compose.ts';
 
 let config;
@@ -17,17 +16,6 @@ try {
 }
 
 const logger = createLogger({ level: config.config.logLevel });
-
-// One known fault of the database driver is survivable (see driver-faults.ts): it is logged and
-// the process goes on. Anything else uncaught ends the process, as Node would, once logged.
-process.on('uncaughtException', (error) => {
-  if (isDriverNullSocketWrite(error)) {
-    logger.warn({ err: error }, 'the database driver wrote to a connection that had just closed; its query was rejected and is retried');
-    return;
-  }
-  logger.fatal({ err: error }, 'uncaught exception');
-  process.exit(1);
-});
 
 try {
   const system = await startSystem(config, logger);
