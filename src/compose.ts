@@ -249,7 +249,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
 
     if (running.length > 0) {
       const consumers = await startConsumers(nc, {
-        consumers: await runnableConsumers(running, { ports, settings: system.consumerSettings, overrides, apis }),
+        consumers: await runnableConsumers(running, { ports, settings: system.consumerSettings, overrides, apis, isUnavailable: isPostgresUnavailable }),
         streamName: names.streamName,
         prefix: names.prefix,
         logger,
