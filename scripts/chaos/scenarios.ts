@@ -248,13 +248,18 @@ function judgeReadiness(run: RunContext, readiness: Readiness, injected: Injecte
   if (probes.length === 0) return { truthful: false, detail: 'no probes' };
   let downEnd = readiness === 'always-up' ? injected.faultStart : injected.faultEnd;
   let streamNote = '';
+  if (readiness === 'edge-down') {
+    // A restarted edge is not ready while it starts: its window ends at its first 200.
+    downEnd = probes.find((probe) => probe.at >= injected.faultEnd && probe.code === 200)?.at ?? Number.POSITIVE_INFINITY;
+  }
   if (readiness === 'stream-missing') {
     const back = probes.find((probe) => probe.at > injected.faultEnd && probe.streamExists === true);
     downEnd = back?.at ?? Number.POSITIVE_INFINITY;
     streamNote = back === undefined ? '; stream never re-created' : `; stream back after ${((back.at - injected.faultEnd) / 1000).toFixed(0)} s`;
   }
-  // The edge's death shows at once (no answer), and it is back when /readyz first answers 200.
-  const grace = readiness === 'edge-down' ? 0 : GRACE_MS;
+  // The edge's death shows at once (no answer; the grace covers a probe answered as it was killed),
+  // and it is back when /readyz first answers 200.
+  const grace = readiness === 'edge-down' ? 500 : GRACE_MS;
   const settle = readiness === 'edge-down' ? 0 : SETTLE_MS;
   let okWhileDown = 0;
   let deadWhileDown = 0;
@@ -262,7 +267,7 @@ function judgeReadiness(run: RunContext, readiness: Readiness, injected: Injecte
   let notOkAfter = 0;
   let afterProbes = 0;
   for (const probe of probes) {
-    if (readiness !== 'always-up' && probe.at >= injected.faultStart + grace && probe.at <= downEnd) {
+    if (readiness !== 'always-up' && probe.at >= injected.faultStart + grace && probe.at < downEnd) {
       downProbes += 1;
       if (probe.code === 200) okWhileDown += 1;
       if (probe.code === 0 && readiness !== 'edge-down') deadWhileDown += 1;
@@ -436,8 +441,8 @@ export const SCENARIO_DEFS: Readonly<Record<ScenarioName, ScenarioDef>> = {
       );
       // The edge has the first 40% of the file and is waiting for the rest.
       await sleep(1_500, undefined, { signal: h.signal });
-      const faultStart = Date.now();
       await h.edge.kill();
+      const faultStart = Date.now();
       release();
       const outcome = await upload;
       h.log(`  SIGKILL the edge mid-upload: the client's upload ${outcome}`);
@@ -445,11 +450,12 @@ export const SCENARIO_DEFS: Readonly<Record<ScenarioName, ScenarioDef>> = {
       const leftBehind = await halfMade(h.sql, run.userId);
       run.halfMadeRows = leftBehind;
       if (leftBehind > 0) notes.push(`HALF-MADE: ${leftBehind} campaign/run/lead rows left by the cut upload`);
+      // The fault ends with the restart: from then on a 200 from /readyz is the truth.
       h.edge.start();
-      await edgeReady(h);
       const faultEnd = Date.now();
+      await edgeReady(h);
       await run.submit();
-      h.log(`  the edge is back after ${((faultEnd - faultStart) / 1000).toFixed(1)} s; the retry was accepted as run ${run.runId}`);
+      h.log(`  the edge is ready ${((Date.now() - faultEnd) / 1000).toFixed(1)} s after its restart; the retry was accepted as run ${run.runId}`);
       return { faultStart, faultEnd, notes };
     },
   },
