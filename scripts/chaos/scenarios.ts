@@ -46,9 +46,9 @@ export interface Harness {
 }
 
 /** What `/readyz` should have said: always 200, or not 200 (503 for a dependency) inside windows. */
-type Readiness = 'always-up' | 'edge-down' | 'dependency-down' | 'stream-missing';
+export type Readiness = 'always-up' | 'edge-down' | 'dependency-down' | 'stream-missing';
 
-interface Injected {
+export interface Injected {
   /** When the fault began and ended (the dependency back, the provider answering again, the last kill's restart). */
   readonly faultStart: number;
   readonly faultEnd: number;
@@ -82,13 +82,13 @@ export interface ScenarioResult {
   readonly failed: boolean;
 }
 
-interface Sample {
+export interface Sample {
   readonly at: number;
   readonly processed: number | undefined;
   readonly status: string | undefined;
 }
 
-interface Probe {
+export interface Probe {
   readonly at: number;
   /** 0: no answer (connection refused or timed out). */
   readonly code: number;
@@ -206,9 +206,9 @@ export async function runScenario(h: Harness, def: ScenarioDef, index: number): 
   const leftovers = Math.max(run.halfMadeRows, afterRetry);
   const faultEnd = injected?.faultEnd;
   if (faultEnd !== undefined && completedAt !== undefined && completedAt < faultEnd) notes.push('the run completed before the fault ended: use more leads');
-  const recoverS = faultEnd === undefined ? undefined : movedAgain(run, faultEnd);
+  const recoverS = faultEnd === undefined ? undefined : movedAgain(run.samples, faultEnd);
   const doneS = faultEnd === undefined || completedAt === undefined ? undefined : Math.max(0, (completedAt - faultEnd) / 1000);
-  const readyz = injected === undefined ? { truthful: false, detail: 'no fault injected' } : judgeReadiness(run, def.readiness, injected);
+  const readyz = injected === undefined ? { truthful: false, detail: 'no fault injected' } : judgeReadiness(run.probes, def.readiness, injected);
   if (truth.failed > 0) notes.push(`${truth.failed} leads failed`);
   if (truth.needsReview > 0) notes.push(`${truth.needsReview} leads need review`);
   if (truth.extraPaid.malformed > 0) notes.push(`${truth.extraPaid.malformed} malformed answers billed`);
@@ -227,11 +227,11 @@ export async function runScenario(h: Harness, def: ScenarioDef, index: number): 
 }
 
 /** Seconds from `faultEnd` to the first sample after it where `processed` grew (or the run ended). */
-function movedAgain(run: RunContext, faultEnd: number): number | undefined {
-  const before = [...run.samples].reverse().find((sample) => sample.at <= faultEnd && sample.processed !== undefined);
+export function movedAgain(samples: readonly Sample[], faultEnd: number): number | undefined {
+  const before = [...samples].reverse().find((sample) => sample.at <= faultEnd && sample.processed !== undefined);
   const baseline = before?.processed ?? 0;
   if (before?.status === 'completed') return 0;
-  const moved = run.samples.find(
+  const moved = samples.find(
     (sample) => sample.at > faultEnd && sample.processed !== undefined && (sample.processed > baseline || sample.status === 'completed'),
   );
   return moved === undefined ? undefined : (moved.at - faultEnd) / 1000;
@@ -243,8 +243,7 @@ function movedAgain(run: RunContext, faultEnd: number): number | undefined {
  * after the window to the run's end it must answer 200. For the empty store, the window runs on
  * until the stream exists again.
  */
-function judgeReadiness(run: RunContext, readiness: Readiness, injected: Injected): { truthful: boolean; detail: string } {
-  const probes = run.probes;
+export function judgeReadiness(probes: readonly Probe[], readiness: Readiness, injected: Injected): { truthful: boolean; detail: string } {
   if (probes.length === 0) return { truthful: false, detail: 'no probes' };
   let downEnd = readiness === 'always-up' ? injected.faultStart : injected.faultEnd;
   let streamNote = '';

@@ -71,7 +71,7 @@ export async function readTruth(sql: postgres.Sql, input: { userId: string; runI
   };
 }
 
-function extraCalls(billing: Record<string, BillingEntry>): Truth['extraPaid'] {
+export function extraCalls(billing: Record<string, BillingEntry>): Truth['extraPaid'] {
   let max = 0;
   let total = 0;
   let malformed = 0;
