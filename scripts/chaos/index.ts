@@ -214,7 +214,7 @@ function row(result: ScenarioResult): string {
     ? '0'
     : `${signed(truth.drift.leads)} leads, ${signed(truth.drift.moneyCents)}¢`;
   const lost = result.halfMade > 0 ? `${truth.lost} (+${result.halfMade} half-made)` : String(truth.lost);
-  return `| ${result.name} | ${truth.runStatus} | ${lost} | ${truth.countedTwice} | ${drift} | ${truth.extraPaid.max} / ${truth.extraPaid.total} | ${seconds(result.recoverS)} | ${seconds(result.doneS)} | ${result.readyz.truthful ? 'yes' : 'no'} | ${result.failed ? 'FAIL' : 'ok'} |`;
+  return `| ${result.name} | ${truth.runStatus} | ${lost} | ${truth.countedTwice} | ${drift} | ${truth.extraPaid.max} / ${truth.extraPaid.total} | ${truth.claimedExtra === undefined ? 'n/a' : `${truth.claimedExtra.max} / ${truth.claimedExtra.total}`} | ${seconds(result.recoverS)} | ${seconds(result.doneS)} | ${result.readyz.truthful ? 'yes' : 'no'} | ${result.failed ? 'FAIL' : 'ok'} |`;
 }
 
 function signed(value: number): string {
@@ -223,10 +223,11 @@ function signed(value: number): string {
 
 function printTable(results: readonly ScenarioResult[]): void {
   console.log(`\nChaos run of ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC: ${leads} leads a scenario, ${workerCount} worker(s), sandbox latency ${latencyMs} ms`);
-  console.log('extra paid = well-formed answers the sandbox billed beyond one per lead per stage (max for one lead / total)');
+  console.log('extra paid = well-formed answers the sandbox billed beyond one per lead per stage (max for one lead / total);');
+  console.log('claimed extra = the same from the service\'s paid_call_claims.calls_started (n/a before migration 0012)');
   console.log('recover = s from the fault\'s end to the run moving again; done = to its completion\n');
-  console.log('| scenario | run | lost | counted twice | KPI drift | extra paid max / total | recover s | done s | /readyz truthful | verdict |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| scenario | run | lost | counted twice | KPI drift | extra paid max / total | claimed extra | recover s | done s | /readyz truthful | verdict |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const result of results) console.log(row(result));
   for (const result of results) {
     if (result.notes.length > 0 || !result.readyz.truthful) console.log(`- ${result.name}: readyz ${result.readyz.detail}${result.notes.length > 0 ? `; ${result.notes.join('; ')}` : ''}`);

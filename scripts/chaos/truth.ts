@@ -11,6 +11,8 @@
  * - extra paid calls: well-formed answers the sandbox billed beyond one per lead per stage
  *   (research, first draft, rewrite), keyed by the lead's company, unique per lead in the file.
  *   Malformed answers are billed too, but their retry is the provider's fault: counted apart.
+ *   Where the paid-call claims exist (migration 0012, `paid_call_claims.calls_started` per lead,
+ *   run and stage), the calls the service itself says it started beyond one are read as well.
  */
 import type postgres from 'postgres';
 import type { BillingEntry } from '../../adapters/sandbox/admin.ts';
@@ -28,12 +30,14 @@ export interface Truth {
   /** KPI counter minus what the leads say: leads, and hours and money in cents. */
   readonly drift: { readonly leads: number; readonly hoursCents: number; readonly moneyCents: number };
   readonly extraPaid: { readonly max: number; readonly total: number; readonly malformed: number };
+  /** From the claims' counters, per lead and stage; undefined where the table does not exist. */
+  readonly claimedExtra: { readonly max: number; readonly total: number } | undefined;
 }
 
 export async function readTruth(sql: postgres.Sql, input: { userId: string; runId: string | undefined; fileLeads: number; billing: Record<string, BillingEntry> }): Promise<Truth> {
   const extraPaid = extraCalls(input.billing);
   if (input.runId === undefined) {
-    return { runStatus: 'not submitted', lost: input.fileLeads, personalized: 0, failed: 0, needsReview: 0, countedTwice: 0, drift: { leads: 0, hoursCents: 0, moneyCents: 0 }, extraPaid };
+    return { runStatus: 'not submitted', lost: input.fileLeads, personalized: 0, failed: 0, needsReview: 0, countedTwice: 0, drift: { leads: 0, hoursCents: 0, moneyCents: 0 }, extraPaid, claimedExtra: undefined };
   }
   const [leads] = await sql<{ personalized: number; failed: number; needs_review: number; counted: number; counted_personalized: number }[]>`
     select count(*) filter (where status = 'personalized')::int as personalized,
@@ -52,6 +56,15 @@ export async function readTruth(sql: postgres.Sql, input: { userId: string; runI
     from client_metrics where user_id = ${input.userId}`;
   if (leads === undefined || run === undefined || userLeads === undefined) throw new Error(`run ${input.runId} is not in the database`);
 
+  const [claims] = await sql<{ present: boolean }[]>`select to_regclass('public.paid_call_claims') is not null as present`;
+  let claimedExtra: Truth['claimedExtra'];
+  if (claims?.present === true) {
+    const [row] = await sql<{ max: number; total: number }[]>`
+      select coalesce(max(calls_started - 1), 0)::int as max, coalesce(sum(calls_started - 1) filter (where calls_started > 1), 0)::int as total
+      from paid_call_claims where run_id = ${input.runId}`;
+    claimedExtra = { max: Math.max(0, row?.max ?? 0), total: row?.total ?? 0 };
+  }
+
   const settled = leads.personalized + leads.failed + leads.needs_review;
   const countedTwice = Math.max(0, run.processed - leads.counted, run.personalized - leads.counted_personalized, run.completed_count - leads.personalized);
   const kpiLeads = Number(metrics?.leads_personalized ?? 0);
@@ -68,6 +81,7 @@ export async function readTruth(sql: postgres.Sql, input: { userId: string; runI
       moneyCents: Number(metrics?.money_cents ?? 0) - Math.round(userLeads.personalized * MONEY_PER_LEAD * 100),
     },
     extraPaid,
+    claimedExtra,
   };
 }
 
