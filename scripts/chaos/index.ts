@@ -5,7 +5,7 @@
  * lost a lead, counted one twice, let the KPIs drift or left a half-made upload behind.
  *
  *   npm run chaos -- [--leads 2000] [--scenarios worker-kill,edge-kill,...|all] [--workers 2]
- *                    [--latency-ms 300] [--fault-s 20] [--down-s 5] [--lease-ms 150000]
+ *                    [--latency-ms 300] [--fault-s 20] [--down-s 10] [--lease-ms 150000]
  *                    [--interval-ms 10000] [--ack-wait-ms 15000] [--run-timeout-s <n>]
  *
  * Everything it breaks is its own (scripts/chaos/infra.ts): a private nats-server and PostgreSQL
@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { CONFIG_VARIABLES } from '../../adapters/config/env.ts';
 import { natsNames } from '../../adapters/nats/namespace.ts';
-import { Cleanup, freePort, REPO_ROOT, serviceProcess, startPrivateNats, startPrivatePostgres, startSandboxProcess, type ServiceProcess } from './infra.ts';
+import { Cleanup, freePort, REPO_ROOT, serviceProcess, startPrivateNats, startPrivatePostgres, startSandboxProcess, stopSupervising, type ServiceProcess } from './infra.ts';
 import { runScenario, SCENARIO_DEFS, SCENARIOS, type Harness, type ScenarioName, type ScenarioResult } from './scenarios.ts';
 import { HOURS_PER_LEAD, MONEY_PER_LEAD } from './truth.ts';
 
@@ -36,7 +36,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     'latency-ms': { type: 'string', default: '300' },
     'fault-s': { type: 'string', default: '20' },
-    'down-s': { type: 'string', default: '5' },
+    'down-s': { type: 'string', default: '10' },
     'lease-ms': { type: 'string', default: '150000' },
     'interval-ms': { type: 'string', default: '10000' },
     'ack-wait-ms': { type: 'string', default: '15000' },
@@ -77,6 +77,7 @@ const cleanup = new Cleanup();
 const interrupted = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
+    stopSupervising();
     console.log(`\n${signal}: stopping every process the harness started and removing its data`);
     interrupted.abort(new Error(signal));
     void cleanup.run().finally(() => process.exit(130));

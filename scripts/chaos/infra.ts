@@ -288,14 +288,19 @@ export async function startSandboxProcess(baseline: FaultSettings, logDir: strin
 
 // ── the service ────────────────────────────────────────────────────────────────────────────
 
+/** A service process that exited on its own (not killed or stopped by the harness). */
+export interface Crash {
+  readonly at: number;
+  readonly description: string;
+}
+
 export interface ServiceProcess {
   readonly name: string;
   readonly roles: string;
   /** Whether it is running (started and not yet exited). */
   running(): boolean;
-  startedOnce(): boolean;
-  /** How its last run ended: "exited with code 1", "killed by SIGKILL", "running". */
-  exitDescription(): string;
+  /** Exits the harness did not ask for, each followed by a restart (as `restart: unless-stopped`). */
+  readonly crashes: readonly Crash[];
   /** SIGKILL, and wait for the exit. */
   kill(): Promise<void>;
   start(): void;
@@ -303,49 +308,73 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
+let supervising = true;
+/** From now on a process that exits stays down: the harness is shutting down. */
+export function stopSupervising(): void {
+  supervising = false;
+}
+
+const RESTART_DELAY_MS = 1_000;
+
 /**
  * One service process as `npm start` runs it: `node --env-file-if-exists=.env src/main.ts` with
  * `env` (which wins over a .env: Node does not override variables already set). Its JSON log
- * lines go to `<logDir>/<name>.log`.
+ * lines go to `<logDir>/<name>.log`. Like docker-compose.yml's `restart: unless-stopped`, a
+ * process that exits without the harness asking (a crash) is started again after a second, and
+ * the crash is recorded: a deployment's supervisor would hide it, the harness reports it.
  */
 export function serviceProcess(name: string, roles: string, env: Readonly<Record<string, string>>, logDir: string, cleanup: Cleanup): ServiceProcess {
   const log: WriteStream = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
   let child: ChildProcess | undefined;
+  const crashes: Crash[] = [];
+  const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
   const service: ServiceProcess = {
     name,
     roles,
-    running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
-    startedOnce: () => child !== undefined,
-    exitDescription: () =>
-      child === undefined || service.running() ? 'running' : child.signalCode !== null ? `killed by ${child.signalCode}` : `exited with code ${child.exitCode}`,
+    running,
+    crashes,
     start() {
       log.write(`{"chaos":"start ${name} at ${new Date().toISOString()}"}\n`);
-      child = spawn(process.execPath, ['--env-file-if-exists=.env', 'src/main.ts'], {
+      const started = spawn(process.execPath, ['--env-file-if-exists=.env', 'src/main.ts'], {
         cwd: REPO_ROOT,
         env: { PATH: process.env.PATH ?? '', ...env, ROLES: roles },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      child.stdout?.pipe(log, { end: false });
-      child.stderr?.pipe(log, { end: false });
-      cleanup.track(child);
+      child = started;
+      started.stdout?.pipe(log, { end: false });
+      started.stderr?.pipe(log, { end: false });
+      cleanup.track(started);
+      started.once('exit', (code, signal) => {
+        if (expected.has(started) || !supervising) return;
+        const description = signal === null ? `exited with code ${code}` : `killed by ${signal}`;
+        crashes.push({ at: Date.now(), description });
+        log.write(`{"chaos":"${name} ${description} at ${new Date().toISOString()}: restarting it"}\n`);
+        setTimeout(() => {
+          if (supervising && child === started) service.start();
+        }, RESTART_DELAY_MS);
+      });
     },
     async kill() {
-      if (child === undefined || !service.running()) return;
-      const running = child;
-      running.kill('SIGKILL');
-      await exited(running);
+      if (child === undefined || !running()) return;
+      const target = child;
+      expected.add(target);
+      target.kill('SIGKILL');
+      await exited(target);
       log.write(`{"chaos":"SIGKILL ${name} at ${new Date().toISOString()}"}\n`);
     },
     async stop() {
-      if (child === undefined || !service.running()) return;
-      const running = child;
-      running.kill('SIGTERM');
-      const timer = setTimeout(() => running.kill('SIGKILL'), 20_000);
-      await exited(running);
+      if (child === undefined || !running()) return;
+      const target = child;
+      expected.add(target);
+      target.kill('SIGTERM');
+      const timer = setTimeout(() => target.kill('SIGKILL'), 20_000);
+      await exited(target);
       clearTimeout(timer);
     },
   };
+  const expected = new WeakSet<ChildProcess>();
   cleanup.add(`stop ${name}`, async () => {
+    stopSupervising();
     await service.stop();
     log.end();
   });

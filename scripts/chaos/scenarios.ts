@@ -161,6 +161,7 @@ export async function runScenario(h: Harness, def: ScenarioDef, index: number): 
   const notes: string[] = [];
   await h.sandbox.setFaults({});
 
+  const scenarioStart = Date.now();
   const watching = new AbortController();
   const watchers = [watchStatus(run, watching.signal), watchReadiness(run, def.readiness === 'stream-missing', watching.signal)];
   let injected: Injected | undefined;
@@ -192,8 +193,10 @@ export async function runScenario(h: Harness, def: ScenarioDef, index: number): 
     if (h.signal.aborted) throw error;
     notes.push(`scenario error: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
-    const dead = [h.edge, ...h.workers].filter((service) => !service.running() && service.startedOnce());
-    if (dead.length > 0) notes.push(`${dead.map((service) => `${service.name} ${service.exitDescription()}`).join(', ')} during the scenario`);
+    for (const service of [h.edge, ...h.workers]) {
+      const crashed = service.crashes.filter((crash) => crash.at >= scenarioStart);
+      if (crashed.length > 0) notes.push(`CRASH: ${service.name} ${crashed.map((crash) => crash.description).join(', ')} (restarted)`);
+    }
     watching.abort();
     await Promise.allSettled(watchers);
     await h.sandbox.setFaults({}).catch(() => undefined);
