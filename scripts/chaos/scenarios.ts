@@ -53,8 +53,6 @@ export interface Injected {
   readonly faultStart: number;
   readonly faultEnd: number;
   readonly notes?: readonly string[];
-  /** Set when a failed scenario step leaves the scenario unable to go on (no run). */
-  readonly failed?: string;
 }
 
 interface ScenarioDef {
@@ -171,7 +169,6 @@ export async function runScenario(h: Harness, def: ScenarioDef, index: number): 
     h.log(`  submitted ${file.leads} leads${run.runId === undefined ? '' : ` as run ${run.runId}`}`);
     injected = await def.inject(run);
     notes.push(...(injected.notes ?? []));
-    if (injected.failed !== undefined) notes.push(injected.failed);
     if (run.runId !== undefined) {
       const deadline = Date.now() + h.runTimeoutMs + def.extraTimeoutMs(h);
       h.log(`  fault over; waiting for the run to complete (up to ${Math.round((deadline - Date.now()) / 1000)} s)`);
