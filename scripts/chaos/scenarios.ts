@@ -192,7 +192,10 @@ export async function runScenario(h: Harness, def: ScenarioDef, index: number): 
   } finally {
     for (const service of [h.edge, ...h.workers]) {
       const crashed = service.crashes.filter((crash) => crash.at >= scenarioStart);
-      if (crashed.length > 0) notes.push(`CRASH: ${service.name} ${crashed.map((crash) => crash.description).join(', ')} (restarted)`);
+      if (crashed.length === 0) continue;
+      const kinds = new Map<string, number>();
+      for (const crash of crashed) kinds.set(crash.description, (kinds.get(crash.description) ?? 0) + 1);
+      notes.push(`CRASH: ${service.name} ${[...kinds].map(([description, count]) => (count === 1 ? description : `${description} ×${count}`)).join(', ')} (restarted each time; see its log)`);
     }
     watching.abort();
     await Promise.allSettled(watchers);
