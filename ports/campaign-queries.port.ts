@@ -56,6 +56,18 @@ export interface LeadView {
   readonly settled_at: string | null;
 }
 
+/** A settled lead with its place in the run's progress feed. */
+export interface SettledLead extends LeadView {
+  /**
+   * Opaque, ordered within the run, the same in every process: the live stream's event id, which
+   * a client hands back as `Last-Event-ID` to resume exactly after this lead.
+   */
+  readonly progress: string;
+}
+
+/** The progress position before any lead: resuming after it gives every settled lead. */
+export const PROGRESS_START = '0-0';
+
 export interface LeadPage {
   readonly leads: readonly LeadView[];
   /** Pass back as `cursor` for the next page; null on the last page. */
@@ -84,10 +96,19 @@ export interface CampaignQueries {
   /** null when the campaign does not exist or is not the user's; `InvalidCursorError` for a bad cursor. */
   leads(userId: string, campaignId: string, page: { status?: LeadStatus; cursor?: string; limit: number }): Promise<LeadPage | null>;
   /**
-   * Leads of a run settled after `after` (a cursor from an earlier call), oldest first; the
-   * returned cursor is `after` again when there is nothing new. `InvalidCursorError` for a bad cursor.
+   * Leads of a run settled after `after` (a `progress` from an earlier call, or null for the
+   * start), in progress order; the returned cursor is `after` again when there is nothing new.
+   * A lead is listed once every lead before it in that order is listed too: one settled by a
+   * transaction not yet committed everywhere waits, so that a cursor never passes a lead.
+   * `InvalidCursorError` for a bad cursor.
    */
-  settledLeads(userId: string, runId: string, after: string | null, limit: number): Promise<{ leads: readonly LeadView[]; cursor: string | null }>;
+  settledLeads(userId: string, runId: string, after: string | null, limit: number): Promise<{ leads: readonly SettledLead[]; cursor: string | null }>;
+  /**
+   * The run's `limit` latest settled leads, in progress order, with `before`: the progress just
+   * before the first of them (`PROGRESS_START` when none is left out), and whether earlier ones
+   * were left out.
+   */
+  latestSettledLeads(userId: string, runId: string, limit: number): Promise<{ leads: readonly SettledLead[]; before: string; earlier: boolean }>;
   /**
    * Every lead of the campaign, in campaign order, with the union of the original headers of its
    * runs in order of first appearance; null when the campaign is not the user's.

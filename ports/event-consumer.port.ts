@@ -11,6 +11,11 @@ export interface HandlerContext {
   /** 1 on the first delivery of this message. */
   readonly deliveryCount: number;
   readonly maxDeliver: number;
+  /**
+   * The consumer's ack wait as the broker applies it (configuration may change the declared one):
+   * a message whose handler stops sending heartbeats comes back after this long.
+   */
+  readonly ackWaitMs: number;
   /** Carries the trace id, the consumer and the event's run and lead ids. */
   readonly log: Log;
   /**
@@ -136,4 +141,9 @@ export interface ConsumerActivity {
    * waiting or in flight: work of that stage that made no progress was lost, not queued.
    */
   idle(type: EventType): Promise<boolean>;
+  /**
+   * The identity of the broker's event stream (its creation time): it changes when the stream was
+   * created anew because the broker lost it, with every message in it; null while it is missing.
+   */
+  streamEpoch(): Promise<string | null>;
 }

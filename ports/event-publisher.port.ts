@@ -9,6 +9,8 @@ export interface EventToPublish {
   readonly event: DomainEvent;
   /** The trace the event continues; null for none. */
   readonly trace: TraceCarrier | null;
+  /** The de-duplication id, when not the event's own `eventId` (a re-drive after the stream was lost). */
+  readonly msgId?: string;
 }
 
 /** Per event: stored by the broker (or recognised as a duplicate of its id), or why not. */
@@ -33,4 +35,16 @@ export interface EventSubscriptions {
    * configuration will want until its durable consumer is provisioned.
    */
   hasConsumer(type: EventType, consumer: string): Promise<boolean>;
+  /**
+   * How much of `type` the broker holds for its consumers now: the most any consumer receiving it
+   * has waiting (not yet delivered) and in flight (delivered, not yet acknowledged); null when no
+   * consumer receives it. The relay meters events by it, so that a backlog waits in the outbox,
+   * where it can be taken fairly across users, not in the broker's first-in-first-out stream.
+   */
+  backlog(type: EventType): Promise<Backlog | null>;
+}
+
+export interface Backlog {
+  readonly waiting: number;
+  readonly inFlight: number;
 }

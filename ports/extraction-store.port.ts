@@ -11,7 +11,12 @@ export interface RunToExtract {
 }
 
 export interface StoredLeads {
-  /** Leads of this run still waiting for research (new, or reset from an earlier failed run), in file order. */
+  /**
+   * The leads this batch released, in file order: stored new, or taken over from an earlier run
+   * (reset to pending). Each gets its `lead.extracted` with the batch. A lead this run had stored
+   * already (a redelivered extraction) is not in it, whatever its status: its event was committed
+   * with it the first time.
+   */
   readonly pending: readonly string[];
   /** Leads already personalized by an earlier run of the campaign: no paid call is made for them. */
   readonly skipped: number;
@@ -35,6 +40,9 @@ export interface ExtractionStore {
    * redelivery writes the same) and moves the run to `personalizing`.
    */
   finishExtraction(runId: string, result: { report: ImportReport; columns: readonly ColumnMapping[]; skipped: number }): Change<void>;
-  /** Ends a run that cannot be extracted (its file is gone, or a whole-file problem); null when it had ended already. */
+  /**
+   * Ends a run that cannot be extracted (its file is gone, or a whole-file problem); null when it
+   * had ended already. Its leads not yet settled end failed with RUN_ENDED_REASON, uncounted.
+   */
   failRun(runId: string, errorMessage: string): Change<RunCompletion | null>;
 }

@@ -15,14 +15,47 @@ export interface LeadWork {
   readonly allowQuestions: boolean;
 }
 
+/** A stage that pays an outside API for each lead. */
+export type PaidStage = 'research' | 'personalization';
+
 /** One paid outside call made for a lead. */
 export interface PaidCall {
-  readonly stage: 'research' | 'personalization';
+  readonly stage: PaidStage;
   readonly model: string;
   readonly usage?: Usage;
   /** What the call cost (`costOf` of its usage). */
   readonly costUsd: UsdAmount;
 }
+
+/** A delivery's claim on the call of a lead's stage: who holds it, and for how long without renewal. */
+export interface CallClaim {
+  readonly leadId: string;
+  readonly runId: string;
+  readonly stage: PaidStage;
+  /** The delivery that makes the call: unique per delivery, so a redelivery is another owner. */
+  readonly owner: string;
+  /**
+   * How long the claim holds unless renewed: longer than the renewal period, no longer than the
+   * consumer's ack wait, so a delivery that died leaves a claim that has lapsed by the time its
+   * message is redelivered.
+   */
+  readonly leaseMs: number;
+}
+
+/**
+ * What a claim found:
+ * - `claimed`: the caller holds the claim and makes the call; `callsStarted` counts this one;
+ * - `held`: another delivery holds a live claim (for `expiresInMs` more unless renewed): no call;
+ * - `done`: the lead is not where the stage starts (its result is saved, it failed, or it belongs
+ *   to another run now): no call;
+ * - `ended`: the lead's run has ended (failed, or stopped otherwise) before the lead was settled:
+ *   no call, the lead is to be failed.
+ */
+export type ClaimOutcome =
+  | { readonly kind: 'claimed'; readonly callsStarted: number }
+  | { readonly kind: 'held'; readonly expiresInMs: number }
+  | { readonly kind: 'done' }
+  | { readonly kind: 'ended' };
 
 /**
  * Every paid call is recorded with the lead: its cost is added to the lead's `cost_usd` and its
@@ -36,15 +69,30 @@ export interface LeadWorkStore {
   /** The lead as its run knows it; null when the lead is unknown or now belongs to another run. */
   leadWork(leadId: string, runId: string): Promise<LeadWork | null>;
   /**
-   * pending → researched, counting the attempt and adding the call's cost to the lead. Reports
+   * pending → researched, counting the attempt and adding the call's cost to the lead, and
+   * releasing the stage's claim (whoever holds it: the result is saved). Reports
    * false when the lead was not pending for this run: then only the call's cost is added (it was
    * paid for all the same), in any status of a lead that still belongs to this run.
    */
   saveResearch(leadId: string, runId: string, research: Research, costUsd: UsdAmount): Change<boolean>;
   /**
+   * Claims the call of the lead's stage for `claim.owner`, in one transaction: granted when the
+   * lead is where the stage starts (`pending` for research, `researched` for personalization), its
+   * run has not ended, and no other owner holds a live claim; then the stage's `callsStarted`
+   * grows by one. A lapsed claim is taken over.
+   */
+  claimCall(claim: CallClaim): Change<ClaimOutcome>;
+  /** Extends the owner's claim by `leaseMs` from now while its call runs; false when it holds it no more. */
+  renewClaim(claim: CallClaim): Change<boolean>;
+  /**
+   * Gives the owner's claim back without a saved result (the call failed, or was never made:
+   * `called` false, e.g. the provider pushed back, and then the call is not counted as started).
+   */
+  releaseClaim(claim: Omit<CallClaim, 'leaseMs'>, called: boolean): Change<void>;
+  /**
    * researched → personalized (`problems` absent) or needs_review (the quality gates' `problems`,
-   * kept as the lead's error, the draft kept for a person), counting the attempt and adding the
-   * call's cost. Reports false when the lead was not researched for this run: then only the cost
+   * kept as the lead's error, the draft kept for a person), counting the attempt, adding the
+   * call's cost and releasing the stage's claim. Reports false when the lead was not researched for this run: then only the cost
    * is added, as `saveResearch` does.
    */
   saveDraft(leadId: string, runId: string, draft: Draft, costUsd: UsdAmount, problems?: string): Change<boolean>;

@@ -149,8 +149,9 @@ export interface OutsideApi {
  *   in every process, until a probe call succeeds.
  * - `circuit_open`: most recent calls failed (5xx, timeouts); calls stop for a while, then one
  *   trial call decides.
+ * - `unknown`: the shared state could not be read (the broker unreachable); the reason says so.
  */
-export type ApiState = 'ok' | 'paused' | 'circuit_open';
+export type ApiState = 'ok' | 'paused' | 'circuit_open' | 'unknown';
 
 export interface ApiStatus {
   readonly api: OutsideApiName;

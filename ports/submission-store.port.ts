@@ -1,4 +1,6 @@
-/** The edge's write: a new run of a campaign, queued. */
+/** The edge's write: a new run of a campaign, queued; and the idempotency keys of submissions. */
+import type { UsdAmount } from '../domain/pricing/pricing.ts';
+import type { QuotaLimits } from '../domain/quotas/quota.ts';
 import type { Change } from './unit-of-work.port.ts';
 
 export interface NewRun {
@@ -20,6 +22,21 @@ export interface NewRun {
    * campaign and kept for its later runs; a later run's value replaces the stored one.
    */
   readonly options?: Readonly<Record<string, string>>;
+  /** Valid leads the run will process (in a demo, at most the demo cap): what the lead quotas count. Default 0. */
+  readonly leads?: number;
+  /** The run's cost estimate (domain/pricing estimateRunCost): what the spend quota counts. Default 0. */
+  readonly estimatedCostUsd?: UsdAmount;
+  /**
+   * Checked in the transaction that records the run, under a lock per user, so that concurrent
+   * submissions (through any number of edges) cannot pass a limit together; the change fails with
+   * `QuotaExceededError` (domain/quotas) and records nothing. Absent: no limit.
+   */
+  readonly quotas?: QuotaLimits;
+  /**
+   * Completes this claimed idempotency key with the run, in the same transaction: a run exists
+   * exactly when its key says so. Fails with `IdempotencyKeyLostError` when the claim is no longer held.
+   */
+  readonly idempotency?: { readonly key: string; readonly claim: string; readonly fingerprint: string };
 }
 
 export interface CreatedRun {
@@ -28,9 +45,34 @@ export interface CreatedRun {
   readonly userId: string;
 }
 
+/** What claiming an idempotency key found. */
+export type IdempotencyClaim =
+  /** The key is this request's now; `claim` identifies it (to complete or release it). */
+  | { readonly state: 'claimed'; readonly claim: string }
+  /** Another request holds it and has not finished. */
+  | { readonly state: 'in_progress' }
+  /** A request with this key created a run: the fingerprint of that request, and the run. */
+  | { readonly state: 'completed'; readonly fingerprint: string; readonly runId: string; readonly campaignId: string };
+
 export interface SubmissionStore {
   /** Records the campaign (when new) and a run with status `queued`. */
   createRun(run: NewRun): Change<CreatedRun>;
+  /**
+   * Claims the user's idempotency key for a submission. A key is kept 24 hours from its first
+   * claim; after that, or when the request holding it stopped without finishing for 15 minutes
+   * (an edge that crashed), it can be claimed again.
+   */
+  claimIdempotencyKey(userId: string, key: string): Change<IdempotencyClaim>;
+  /** Gives a claimed key up (the request failed): the key can be used again at once. */
+  releaseIdempotencyKey(userId: string, key: string, claim: string): Change<void>;
+}
+
+/** The claim of an idempotency key was taken over (it had been held too long) before the run was recorded. */
+export class IdempotencyKeyLostError extends Error {
+  constructor() {
+    super('idempotency key claim lost');
+    this.name = 'IdempotencyKeyLostError';
+  }
 }
 
 export class CampaignNotFoundError extends Error {

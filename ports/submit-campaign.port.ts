@@ -6,7 +6,14 @@ export interface SubmitCampaign {
    * valid, records the campaign and a `queued` run, and publishes CampaignSubmitted. A rejection of
    * `details` wins over a problem of the file, and nothing is recorded or kept for either.
    * Rejects with `CampaignNotFoundError` when `campaignId` is not one of the user's campaigns, and
-   * with `InvalidCampaignOption` for an option that cannot be accepted.
+   * with `InvalidCampaignOption` for an option that cannot be accepted, and with
+   * `QuotaExceededError` (domain/quotas) when the run would pass one of the user's quotas.
+   *
+   * With an idempotency key: the first submission with the key creates the run; a later one with
+   * the same key and fingerprint reads its upload to the end, starts nothing and resolves with the
+   * same run (`replayed`); with another fingerprint it rejects with `IdempotencyKeyReused`; while
+   * the first is still in progress, with `IdempotencyKeyInUse`. A submission that fails does not
+   * keep its key.
    */
   submit(input: SubmitCampaignInput): Promise<SubmittedRun>;
 }
@@ -21,6 +28,11 @@ export interface SubmitCampaignInput {
    * only once the file has been read; a rejection (an invalid field) is the submission's answer.
    */
   readonly details: Promise<SubmissionDetails>;
+  /**
+   * The client's idempotency key (per user), and the request's fingerprint, known once the whole
+   * upload has been read (the edge computes it while the bytes stream through).
+   */
+  readonly idempotency?: { readonly key: string; readonly fingerprint: Promise<string> };
 }
 
 export interface SubmissionDetails {
@@ -38,6 +50,24 @@ export interface SubmissionDetails {
 export interface SubmittedRun {
   readonly runId: string;
   readonly campaignId: string;
+  /** The run of an earlier submission with the same idempotency key: nothing new was started. */
+  readonly replayed?: boolean;
+}
+
+/** The idempotency key is held by a submission still in progress (answered 409). */
+export class IdempotencyKeyInUse extends Error {
+  constructor() {
+    super('idempotency key in use');
+    this.name = 'IdempotencyKeyInUse';
+  }
+}
+
+/** The idempotency key was used for a different submission (answered 422). */
+export class IdempotencyKeyReused extends Error {
+  constructor() {
+    super('idempotency key reused for another request');
+    this.name = 'IdempotencyKeyReused';
+  }
 }
 
 /** A campaign option's value that cannot be accepted (answered 400); its message is shown to the user. */

@@ -32,8 +32,13 @@ export interface UnitOfWork {
    * resolves with the result once committed. `events` runs inside the transaction: keep it pure.
    */
   commit<R>(change: Change<R>, events?: (result: R) => readonly Outgoing[]): Promise<R>;
-  /** Stores events with no change of state: a re-drive of work whose events the broker lost. */
-  enqueue(events: readonly Outgoing[]): Promise<void>;
+  /**
+   * Stores events with no change of state: a re-drive of work whose events the broker lost.
+   * `redrive` names a re-drive after the broker lost its whole stream: the events are published
+   * under ids of their own (`<event id>@<redrive>`), because the new stream may have seen (and,
+   * with no consumer yet, dropped) their usual ids, and would drop them again as duplicates.
+   */
+  enqueue(events: readonly Outgoing[], options?: { readonly redrive?: string }): Promise<void>;
 }
 
 /** What a handler returns: its change, the events that follow, and what to do once committed. */

@@ -18,17 +18,21 @@ import { natsNames } from '../adapters/nats/namespace.ts';
 import { JetStreamEventPublisher } from '../adapters/nats/publisher.ts';
 import { startConsumers } from '../adapters/nats/runner/index.ts';
 import { NatsRunNotifications } from '../adapters/nats/run-notifications.ts';
-import { provisionTopology } from '../adapters/nats/topology.ts';
+import { deadLetterStreamName, planConsumers, provisionTopology } from '../adapters/nats/topology.ts';
+import { kvStreamName, objectStreamName, TopologyKeeper } from '../adapters/nats/topology-keeper.ts';
 import { createSql } from '../adapters/postgres/client.ts';
+import { isPostgresUnavailable } from '../adapters/postgres/unavailable.ts';
+import { isNatsUnavailable } from '../adapters/nats/unavailable.ts';
 import { migrate } from '../adapters/postgres/migrate.ts';
 import { PostgresReadinessProbe } from '../adapters/postgres/readiness.ts';
 import { createPostgresStores, type PostgresStores } from '../adapters/postgres/stores/index.ts';
+import { PostgresCampaignQueries } from '../adapters/postgres/stores/campaign-queries.ts';
 import { createOutsideApis, DEFAULT_LIMITER_SETTINGS, type OutsideApis, type OutsideApiSpec } from '../adapters/outside-api/index.ts';
 import { PROVIDER_APIS } from '../adapters/providers/apis.ts';
 import { createProviders, NO_PROVIDER_KEYS } from '../adapters/providers/index.ts';
 import { providerApiSpecs, ResilientMessageWriter, ResilientResearchProvider, type ResilienceConfig } from '../adapters/providers/resilient.ts';
 import { PERSONALIZATION_API, RESEARCH_API } from '../adapters/providers/apis.ts';
-import { NatsApiStatusReader } from '../adapters/nats/api-status.ts';
+import { NatsApiStatusReader, openApiBucket } from '../adapters/nats/api-status.ts';
 import { OtelTracing, startTelemetry } from '../adapters/telemetry/tracing.ts';
 import { ResilientWebhookSender } from '../adapters/webhooks/resilient-webhook-sender.ts';
 import { StandardWebhookSender } from '../adapters/webhooks/standard-webhook-sender.ts';
@@ -111,6 +115,8 @@ export interface RunningSystem {
 const SERVICE_NAME = 'ai-growth-accelerator';
 /** Leads per insert statement in extraction: one round trip stores a thousand rows. */
 const EXTRACTION_BATCH_SIZE = 1_000;
+/** Connections for the edge's long reads (event streams, exports) unless DATABASE_READ_POOL_SIZE says otherwise. */
+const DEFAULT_READ_POOL_SIZE = 4;
 
 export async function startSystem(system: SystemConfig, logger: Logger): Promise<RunningSystem> {
   const { config } = system;
@@ -133,7 +139,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     }
     logger.info({ roles: [...roles], consumers: running.map((consumer) => consumer.name) }, 'starting');
 
-    const sql = createSql(config.databaseUrl);
+    const sql = createSql(config.databaseUrl, { statementTimeoutMs: config.databaseStatementTimeoutMs });
     stops.push(() => sql.end({ timeout: 5 }));
     await migrate(sql, logger);
     const stores = createPostgresStores(sql);
@@ -213,8 +219,21 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
 
     const ackWaitMs = config.consumerAckWaitMs;
     const overrides: SettingsOverrides = ackWaitMs === undefined ? {} : Object.fromEntries(running.map((consumer) => [consumer.name, { ackWaitMs }]));
-    // The stream always (every process publishes or reads it); durable consumers only for what this process runs.
-    await provisionTopology(nc, { streamName: names.streamName, prefix: names.prefix, consumers: topologyOf(running, { overrides, apis }) });
+    // The stream always (every process publishes or reads it); durable consumers only for what this
+    // process runs. Provisioned again, while the process runs, whenever the broker loses any of it.
+    const topology = { streamName: names.streamName, prefix: names.prefix, consumers: topologyOf(running, { overrides, apis }) };
+    await provisionTopology(nc, topology);
+    const keeper = new TopologyKeeper(nc, {
+      streams: [names.streamName, deadLetterStreamName(names.streamName), kvStreamName(names.apiBucket), objectStreamName(names.bucket)],
+      consumers: new Map([[names.streamName, planConsumers(topology.consumers, names.prefix).map((consumer) => consumer.name)]]),
+      provision: async () => {
+        await provisionTopology(nc, topology);
+        await openApiBucket(nc, names.apiBucket);
+        await NatsObjectLeadFileStore.open(nc, { bucket: names.bucket });
+      },
+    }, { log: logger, intervalMs: config.topologyCheckMs });
+    keeper.start();
+    stops.push(() => keeper.stop());
 
     if (roles.has('relay')) {
       const relay = new OutboxRelay({
@@ -230,7 +249,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
 
     if (running.length > 0) {
       const consumers = await startConsumers(nc, {
-        consumers: await runnableConsumers(running, { ports, settings: system.consumerSettings, overrides, apis }),
+        consumers: await runnableConsumers(running, { ports, settings: system.consumerSettings, overrides, apis, isUnavailable: isPostgresUnavailable }),
         streamName: names.streamName,
         prefix: names.prefix,
         logger,
@@ -256,14 +275,21 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
 
     let port: number | null = null;
     if (roles.has('edge')) {
+      // Event streams and exports read on their own small pool: however many clients follow runs
+      // or download at once, they cannot take the connections the consumers write with.
+      const readSql = createSql(config.databaseUrl, { max: config.databaseReadPoolSize ?? DEFAULT_READ_POOL_SIZE, statementTimeoutMs: config.databaseStatementTimeoutMs });
+      stops.push(() => readSql.end({ timeout: 5 }));
       const app = createHttpApp({
         logger,
+        isUnavailable: (error) => isPostgresUnavailable(error) || isNatsUnavailable(error),
         corsOrigins: config.corsOrigins,
         tokenVerifier: new SupabaseTokenVerifier({
           ...(config.supabaseJwtSecret === undefined ? {} : { jwtSecret: config.supabaseJwtSecret }),
           ...(config.supabaseUrl === undefined ? {} : { supabaseUrl: config.supabaseUrl }),
+          audiences: config.auth.audiences,
+          allowAnonymous: config.auth.allowAnonymous,
         }),
-        readiness: [new PostgresReadinessProbe(sql), new NatsReadinessProbe(nc)],
+        readiness: [new PostgresReadinessProbe(sql), new NatsReadinessProbe(nc), keeper],
         previewImport: new PreviewImportService({ reader, limits }),
         limits,
         submitCampaign: new SubmitCampaignService({
@@ -273,9 +299,13 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
           uow: stores.uow,
           files,
           checkOptions: campaignOptionChecker(system.consumers, { enabled, ports, settings: system.consumerSettings }),
+          quotas: config.quotas,
+          pricing: config.pricing,
         }),
         campaignOptions: campaignOptionFields(system.consumers).map((option) => option.field),
         campaignQueries: stores.queries,
+        streamQueries: new PostgresCampaignQueries(readSql),
+        ...(config.sseMaxStreamsPerUser === undefined ? {} : { sseMaxStreamsPerUser: config.sseMaxStreamsPerUser }),
         runWatcher: notifications,
         providerStatus,
         pricing: config.pricing,

@@ -3,6 +3,11 @@
  * secret (HS256) or with asymmetric keys published at `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`
  * (ES256 or RS256); the token's `alg` header picks the key, and an algorithm we hold no key for
  * is rejected. The reasons given in InvalidTokenError are short and never quote the token.
+ *
+ * Besides the signature and expiry: the audience must be one we accept (Supabase issues user
+ * sessions for `authenticated`; a token minted for another audience of the same project is not
+ * meant for us), and an anonymous sign-in (`is_anonymous: true`, a session anyone can create
+ * without an account) is refused unless anonymous users are allowed.
  */
 import {
   createRemoteJWKSet,
@@ -27,12 +32,21 @@ export interface SupabaseTokenVerifierOptions {
   readonly supabaseUrl?: string | undefined;
   /** Allowed clock skew for `exp`/`nbf`, in seconds. */
   readonly clockToleranceSec?: number | undefined;
+  /** SUPABASE_JWT_AUDIENCE: the `aud` values accepted (any one of them). Default `authenticated`. */
+  readonly audiences?: readonly string[] | undefined;
+  /** ALLOW_ANONYMOUS_USERS: accept Supabase anonymous sign-ins. Default false. */
+  readonly allowAnonymous?: boolean | undefined;
 }
+
+/** Supabase's audience for a signed-in user's session. */
+export const DEFAULT_AUDIENCE = 'authenticated';
 
 export class SupabaseTokenVerifier implements TokenVerifier {
   readonly #secret: Uint8Array | undefined;
   readonly #jwks: JWTVerifyGetKey | undefined;
   readonly #options: JWTVerifyOptions;
+  readonly #audiences: readonly string[];
+  readonly #allowAnonymous: boolean;
 
   constructor(options: SupabaseTokenVerifierOptions) {
     this.#secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : undefined;
@@ -41,13 +55,20 @@ export class SupabaseTokenVerifier implements TokenVerifier {
           timeoutDuration: JWKS_TIMEOUT_MS,
         })
       : undefined;
-    this.#options = { requiredClaims: ['exp', 'sub'], clockTolerance: options.clockToleranceSec ?? 5 };
+    this.#audiences = options.audiences !== undefined && options.audiences.length > 0 ? options.audiences : [DEFAULT_AUDIENCE];
+    this.#allowAnonymous = options.allowAnonymous ?? false;
+    // jose checks `aud` (a string, or an array of which one must match) and requires its presence.
+    this.#options = { requiredClaims: ['exp', 'sub'], audience: [...this.#audiences], clockTolerance: options.clockToleranceSec ?? 5 };
   }
 
   async verify(token: string): Promise<AuthenticatedUser> {
     const payload = await this.#verifySignature(token);
     // anon and service_role tokens are signed by the same keys but are not a user's session.
     if (payload.role !== 'authenticated') throw new InvalidTokenError("not a signed-in user's token");
+    // An anonymous session is a signed-in user to Supabase, but anyone can mint one: not an account.
+    if (payload.is_anonymous === true && !this.#allowAnonymous) {
+      throw new InvalidTokenError('anonymous sign-ins are not accepted: sign in with an account (email, OAuth or SSO)');
+    }
     if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) {
       throw new InvalidTokenError('token subject is not a user id');
     }
@@ -69,7 +90,7 @@ export class SupabaseTokenVerifier implements TokenVerifier {
         return (await jwtVerify(token, this.#jwks, { ...this.#options, algorithms: ASYMMETRIC_ALGORITHMS })).payload;
       }
     } catch (error) {
-      throw toInvalidToken(error);
+      throw toInvalidToken(error, this.#audiences);
     }
     throw new InvalidTokenError('token algorithm not accepted');
   }
@@ -79,8 +100,13 @@ export class SupabaseTokenVerifier implements TokenVerifier {
  * Problems with the token become InvalidTokenError (401). Anything else, such as an unreachable
  * or broken JWKS endpoint, is the server's problem and is rethrown as is.
  */
-function toInvalidToken(error: unknown): unknown {
+function toInvalidToken(error: unknown, audiences: readonly string[]): unknown {
   if (error instanceof errors.JWTExpired) return new InvalidTokenError('token expired');
+  if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'aud') {
+    return new InvalidTokenError(
+      `token audience (aud) is not ${audiences.join(' or ')}: send the access token of a signed-in user of this project's Supabase Auth`,
+    );
+  }
   if (error instanceof errors.JWTClaimValidationFailed) {
     return new InvalidTokenError(error.reason === 'missing' ? `token has no ${error.claim} claim` : `token ${error.claim} claim invalid`);
   }

@@ -5,6 +5,7 @@
  */
 import * as v from 'valibot';
 import { DEFAULT_PRICING, type Pricing } from '../../domain/pricing/pricing.ts';
+import { DEFAULT_QUOTAS, type QuotaLimits } from '../../domain/quotas/quota.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -78,6 +79,23 @@ const EnvSchema = v.pipe(
     SUPABASE_URL: optionalNonEmpty(url(['https:', 'http:'])),
     SUPABASE_JWT_SECRET: optionalNonEmpty(
       v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters (the JWT secret from the Supabase dashboard)')),
+    ),
+    // Comma-separated; a token's `aud` must be one of them. Unset or empty: `authenticated`.
+    SUPABASE_JWT_AUDIENCE: v.pipe(
+      v.optional(v.string(), ''),
+      v.transform((value) => value.split(',').map((aud) => aud.trim()).filter((aud) => aud !== '')),
+      v.transform((audiences) => (audiences.length === 0 ? ['authenticated'] : audiences)),
+    ),
+    ALLOW_ANONYMOUS_USERS: v.pipe(
+      optionalNonEmpty(v.picklist(['true', 'false'], 'must be true or false')),
+      v.transform((value) => value === 'true'),
+    ),
+    // Per-user quotas on submissions (domain/quotas); 0 = no limit; unset: DEFAULT_QUOTAS.
+    QUOTA_CONCURRENT_RUNS: wholeNumber(0, 10_000),
+    QUOTA_LEADS_PER_RUN: wholeNumber(0, 10_000_000),
+    QUOTA_LEADS_PER_DAY: wholeNumber(0, 100_000_000),
+    QUOTA_SPEND_PER_DAY_USD: optionalNonEmpty(
+      v.pipe(v.string(), v.regex(/^\d{1,9}(\.\d{1,2})?$/, 'must be an amount in USD such as 250 or 99.50 (0 = no limit)'), v.transform(Number)),
     ),
     CORS_ORIGINS: v.pipe(
       v.optional(v.string(), ''),
@@ -154,6 +172,11 @@ const EnvSchema = v.pipe(
     ),
     RECONCILER_INTERVAL_MS: milliseconds('30000', 1000),
     RECONCILER_LEASE_MS: milliseconds('300000', 150000),
+    NATS_TOPOLOGY_CHECK_MS: milliseconds('2000', 100),
+    // Bounded reads (adapters/postgres/client.ts, adapters/http/routes/run-progress.ts).
+    DATABASE_STATEMENT_TIMEOUT_MS: milliseconds('30000', 0),
+    DATABASE_READ_POOL_SIZE: wholeNumber(1, 100),
+    SSE_MAX_STREAMS_PER_USER: wholeNumber(1, 1_000),
   }),
   v.check(
     (env) => (env.PERPLEXITY_API_KEY === undefined) === (env.OPENROUTER_API_KEY === undefined),
@@ -178,6 +201,10 @@ export interface Config {
   readonly natsUrl: string;
   readonly supabaseUrl: string | undefined;
   readonly supabaseJwtSecret: string | undefined;
+  /** Accepted token audiences (`aud`) and whether Supabase anonymous sign-ins are accepted. */
+  readonly auth: { readonly audiences: readonly string[]; readonly allowAnonymous: boolean };
+  /** Per-user limits on submissions; 0 = no limit. */
+  readonly quotas: QuotaLimits;
   readonly corsOrigins: readonly string[];
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /** What this process runs (see loadConfig's `roles`); all of them when ROLES is unset. */
@@ -223,6 +250,14 @@ export interface Config {
   readonly natsNamespace: string | undefined;
   /** Overrides every consumer's ack wait: how soon a crashed worker's in-flight messages come back. */
   readonly consumerAckWaitMs: number | undefined;
+  /** How often each process checks that the broker still has its streams, consumers and buckets. */
+  readonly topologyCheckMs: number;
+  /** PostgreSQL's statement_timeout on every connection (0: none). */
+  readonly databaseStatementTimeoutMs: number;
+  /** Connections of the edge's pool for long reads (event streams, exports); undefined: the default. */
+  readonly databaseReadPoolSize: number | undefined;
+  /** Open event streams per user and edge process; undefined: the default. */
+  readonly sseMaxStreamsPerUser: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -268,6 +303,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     natsUrl: env_.NATS_URL,
     supabaseUrl: env_.SUPABASE_URL,
     supabaseJwtSecret: env_.SUPABASE_JWT_SECRET,
+    auth: { audiences: env_.SUPABASE_JWT_AUDIENCE, allowAnonymous: env_.ALLOW_ANONYMOUS_USERS ?? false },
+    quotas: {
+      concurrentRuns: env_.QUOTA_CONCURRENT_RUNS ?? DEFAULT_QUOTAS.concurrentRuns,
+      leadsPerRun: env_.QUOTA_LEADS_PER_RUN ?? DEFAULT_QUOTAS.leadsPerRun,
+      leadsPerDay: env_.QUOTA_LEADS_PER_DAY ?? DEFAULT_QUOTAS.leadsPerDay,
+      spendPerDayUsd: env_.QUOTA_SPEND_PER_DAY_USD ?? DEFAULT_QUOTAS.spendPerDayUsd,
+    },
     corsOrigins: env_.CORS_ORIGINS,
     logLevel: env_.LOG_LEVEL,
     roles,
@@ -313,6 +355,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     reconciler: { intervalMs: env_.RECONCILER_INTERVAL_MS, leaseMs: env_.RECONCILER_LEASE_MS },
     natsNamespace: env_.NATS_NAMESPACE,
     consumerAckWaitMs: env_.CONSUMER_ACK_WAIT_MS,
+    topologyCheckMs: env_.NATS_TOPOLOGY_CHECK_MS,
+    databaseStatementTimeoutMs: env_.DATABASE_STATEMENT_TIMEOUT_MS,
+    databaseReadPoolSize: env_.DATABASE_READ_POOL_SIZE,
+    sseMaxStreamsPerUser: env_.SSE_MAX_STREAMS_PER_USER,
   };
 }
 

@@ -6,6 +6,12 @@
  * (see delimiter.ts). From there the file flows chunk by chunk through the decoder into
  * csv-parse, and records come out while later chunks are still unread.
  *
+ * Whatever the chunks the file arrives in, the verdict is the same: the sample is exactly the
+ * first 64 KiB (a chunk that crosses that boundary is split), and a NUL anywhere after it fails the
+ * file as binary too. (A preview reads an upload as one chunk and a submission as many: when the
+ * sample was "the chunks until 64 KiB", a NUL after it failed the preview and passed the
+ * submission, whose run then failed in extraction.)
+ *
  * Every record is yielded, blank lines included (as a record of one empty cell), so that the
  * row number of a record is its spreadsheet row: the header is row 1. A quoted cell may hold
  * line breaks, so a row number can be smaller than the line number of the text file.
@@ -15,7 +21,7 @@ import { CsvError, parse } from 'csv-parse';
 import { ImportError, type ImportLimits } from '../../domain/leads/import-error.ts';
 import type { LeadFileReader, LeadFileRecord } from '../../ports/lead-file-reader.port.ts';
 import { detectDelimiter } from './delimiter.ts';
-import { rejectKnownBinaryFormats, rejectNonCsvText } from './sniff.ts';
+import { rejectKnownBinaryFormats, rejectNonCsvText, rejectNul } from './sniff.ts';
 import { LeadFileDecoder, join } from './text-decoder.ts';
 
 /** How much of the start of the file is examined before parsing. */
@@ -85,14 +91,15 @@ export class CsvLeadFileReader implements LeadFileReader {
 
 /**
  * The text of the file: first the decoded sample, once it has passed the not-CSV checks, then the
- * rest chunk by chunk. Throws `ImportError` EMPTY_FILE, NOT_CSV or FILE_TOO_LARGE (as soon as the
- * byte count passes the limit, without reading further).
+ * rest chunk by chunk. Throws `ImportError` EMPTY_FILE, NOT_CSV (from the sample, or a NUL anywhere
+ * later) or FILE_TOO_LARGE (as soon as the byte count passes the limit, without reading further).
  */
 async function* decodeFile(source: AsyncIterable<Uint8Array>, limits: ImportLimits): AsyncGenerator<string> {
   const decoder = new LeadFileDecoder();
   let size = 0;
   // The sample is the one part of the file ever joined in memory, and it is bounded.
   let sample: Uint8Array[] | undefined = [];
+  let sampled = 0;
   for await (const chunk of source) {
     size += chunk.byteLength;
     if (size > limits.maxBytes) {
@@ -101,19 +108,26 @@ async function* decodeFile(source: AsyncIterable<Uint8Array>, limits: ImportLimi
         `The file is larger than ${formatBytes(limits.maxBytes)}, the limit of one import. Split it into smaller files.`,
       );
     }
-    if (sample === undefined) {
-      const decoded = decoder.decode(chunk);
-      if (decoded !== '') yield decoded;
-      continue;
-    }
-    sample.push(chunk);
-    if (size >= SAMPLE_BYTES) {
+    let rest = chunk;
+    if (sample !== undefined) {
+      // Exactly the first SAMPLE_BYTES, however the file is chunked: the sample's verdict must not
+      // depend on the chunk sizes of the transport.
+      const taken = rest.subarray(0, SAMPLE_BYTES - sampled);
+      sample.push(taken);
+      sampled += taken.byteLength;
+      rest = rest.subarray(taken.byteLength);
+      if (sampled < SAMPLE_BYTES) continue;
       yield openSample(join(sample), decoder, false);
       sample = undefined;
+      if (rest.byteLength === 0) continue;
     }
+    const text = decoder.decode(rest);
+    rejectNul(text);
+    if (text !== '') yield text;
   }
   if (sample !== undefined) yield openSample(join(sample), decoder, true);
   const rest = decoder.end();
+  rejectNul(rest);
   if (rest !== '') yield rest;
 }
 

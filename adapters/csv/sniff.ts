@@ -38,12 +38,8 @@ const MAX_CONTROL_SHARE = 0.01;
  */
 export function rejectNonCsvText(sample: string): void {
   const controls = sample.match(CONTROL)?.length ?? 0;
-  if (sample.includes('\u0000') || controls > sample.length * MAX_CONTROL_SHARE) {
-    throw new ImportError(
-      'NOT_CSV',
-      'The file holds binary data, not CSV text. Upload the leads as a CSV file (a UTF-16 text file needs its byte order mark: save it as "CSV UTF-8" instead).',
-    );
-  }
+  if (controls > sample.length * MAX_CONTROL_SHARE) throw binaryData();
+  rejectNul(sample);
   const start = sample.trimStart();
   if (/^(?:\{\s*["}]|\[\s*[[{"\]])/.test(start)) {
     throw new ImportError('NOT_CSV', 'The file is JSON, not CSV. Convert it to CSV: a header row, then one row per lead.');
@@ -54,4 +50,19 @@ export function rejectNonCsvText(sample: string): void {
       `The file is an HTML or XML document, not a CSV file (some tools save web pages or XML spreadsheets under a .csv or .xls name). ${SAVE_AS_CSV}`,
     );
   }
+}
+
+/**
+ * Throws `ImportError` NOT_CSV when the text holds a NUL: no CSV text does, wherever in the file it
+ * is (text after the sample is checked for it too, chunk by chunk).
+ */
+export function rejectNul(text: string): void {
+  if (text.includes('\u0000')) throw binaryData();
+}
+
+function binaryData(): ImportError {
+  return new ImportError(
+    'NOT_CSV',
+    'The file holds binary data, not CSV text. Upload the leads as a CSV file (a UTF-16 text file needs its byte order mark: save it as "CSV UTF-8" instead).',
+  );
 }

@@ -7,12 +7,20 @@
  *   - if every byte before it was ASCII, the whole file is read as Windows-1252 (what Excel on
  *     Windows writes for "CSV (Comma delimited)"). This is exact, not a guess after the fact:
  *     ASCII reads the same in both, so the text already produced stays right.
- *   - if valid non-ASCII UTF-8 came before it, the file is UTF-8 with a few damaged bytes: the
- *     rest is read as UTF-8 with U+FFFD (the replacement character) for each damaged sequence.
+ *   - if valid non-ASCII UTF-8 came before it, the file is UTF-8 with damaged bytes (or two
+ *     encodings pasted together): it is refused with `INVALID_ENCODING`, wherever in the file the
+ *     damage is. Decoding on with U+FFFD would put "Jos� Garc�a" into a personalized email; the
+ *     person who uploaded the file can save it again as "CSV UTF-8".
+ * - UTF-16 with an unpaired surrogate is refused the same way.
  * - A multi-byte character split across two chunks is decoded once both halves are in.
  */
 
 import { TextDecoder } from 'node:util';
+import { ImportError } from '../../domain/leads/import-error.ts';
+
+const DAMAGED_UTF8 =
+  'The file is UTF-8 but has bytes that are not UTF-8 text (damaged, or parts saved in another encoding). Save it again as "CSV UTF-8" and upload it.';
+const DAMAGED_UTF16 = 'The file is UTF-16 but has bytes that are not UTF-16 text. Save it again as "CSV UTF-8" and upload it.';
 
 const UTF8_BOM = [0xef, 0xbb, 0xbf] as const;
 
@@ -31,13 +39,15 @@ export class LeadFileDecoder {
    */
   decode(chunk: Uint8Array): string {
     if (!this.#started) return this.#start(chunk);
-    if (this.#decoder !== undefined) return this.#decoder.decode(chunk, { stream: true });
+    const decoder = this.#decoder;
+    if (decoder !== undefined) return this.#utf16 ? this.#decodeUtf16(() => decoder.decode(chunk, { stream: true })) : decoder.decode(chunk, { stream: true });
     return this.#decodeUtf8(chunk);
   }
 
   /** Decodes what is left at the end of the file: an unfinished sequence becomes U+FFFD (or Windows-1252 text). */
   end(): string {
-    if (this.#decoder !== undefined) return this.#decoder.decode();
+    const decoder = this.#decoder;
+    if (decoder !== undefined) return this.#utf16 ? this.#decodeUtf16(() => decoder.decode()) : decoder.decode();
     if (this.#pending.length === 0) return '';
     // The file ends inside a sequence: that is undecodable UTF-8 like any other.
     return this.#switchAfterInvalidUtf8(false).decode(this.#pending);
@@ -53,8 +63,20 @@ export class LeadFileDecoder {
 
   #streamAs(encoding: 'utf-16le' | 'utf-16be', chunk: Uint8Array): string {
     // A fresh decoder drops the byte order mark at the start of its stream, and only there.
-    this.#decoder = new TextDecoder(encoding);
-    return this.#decoder.decode(chunk, { stream: true });
+    this.#decoder = new TextDecoder(encoding, { fatal: true });
+    this.#utf16 = true;
+    return this.#decodeUtf16(() => this.#decoder!.decode(chunk, { stream: true }));
+  }
+
+  #utf16 = false;
+
+  #decodeUtf16(decode: () => string): string {
+    try {
+      return decode();
+    } catch (error) {
+      if (error instanceof TypeError) throw new ImportError('INVALID_ENCODING', DAMAGED_UTF16);
+      throw error;
+    }
   }
 
   #decodeUtf8(chunk: Uint8Array): string {
@@ -70,10 +92,8 @@ export class LeadFileDecoder {
   }
 
   #switchAfterInvalidUtf8(nonAsciiBeforeInvalid: boolean): TextDecoder {
-    this.#decoder =
-      this.#sawNonAscii || nonAsciiBeforeInvalid
-        ? new TextDecoder('utf-8', { ignoreBOM: true })
-        : new TextDecoder('windows-1252');
+    if (this.#sawNonAscii || nonAsciiBeforeInvalid) throw new ImportError('INVALID_ENCODING', DAMAGED_UTF8);
+    this.#decoder = new TextDecoder('windows-1252');
     return this.#decoder;
   }
 }

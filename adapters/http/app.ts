@@ -21,7 +21,7 @@ import type { SubmitCampaign } from '../../ports/submit-campaign.port.ts';
 import type { TokenVerifier } from '../../ports/token-verifier.port.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { AppEnv } from './context.ts';
-import { notFound, onError } from './errors.ts';
+import { errorHandler, notFound } from './errors.ts';
 import { requireUser } from './middleware/auth.ts';
 import { corsPolicy } from './middleware/cors.ts';
 import { requestLogging } from './middleware/request-logging.ts';
@@ -34,6 +34,8 @@ import { requireUserForEventStream, runProgressRoutes } from './routes/run-progr
 
 export interface HttpAppDeps {
   readonly logger: Logger;
+  /** Errors that mean a dependency is down or recovering: answered 503 with Retry-After (default: none). */
+  readonly isUnavailable?: (error: unknown) => boolean;
   /** Exact browser origins allowed by CORS, e.g. https://app.example.com. */
   readonly corsOrigins: readonly string[];
   readonly tokenVerifier: TokenVerifier;
@@ -46,6 +48,10 @@ export interface HttpAppDeps {
   /** Form fields consumers declared as campaign options (e.g. `webhook_url`), accepted by the process route. */
   readonly campaignOptions?: readonly string[];
   readonly campaignQueries: CampaignQueries;
+  /** The same reads on their own small pool, for the long ones (event streams, exports); default campaignQueries. */
+  readonly streamQueries?: CampaignQueries;
+  /** Open event streams per user in this process (SSE_MAX_STREAMS_PER_USER). */
+  readonly sseMaxStreamsPerUser?: number;
   /** Wakes the run event stream when a run changes (its fallback is polling). */
   readonly runWatcher: RunWatcher;
   /** The providers' shared state, shown on a waiting run's status (e.g. paused: out of credit). */
@@ -71,11 +77,21 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   app.route('/', healthRoutes({ readiness: deps.readiness }));
   app.route('/api/campaigns', campaignRoutes({ previewImport: deps.previewImport, limits: deps.limits, pricing: deps.pricing }));
   app.route('/api/campaigns', campaignProcessRoutes({ submitCampaign: deps.submitCampaign, limits: deps.limits, options: deps.campaignOptions ?? [] }));
-  app.route('/api/campaigns', runProgressRoutes({ queries, watcher: deps.runWatcher, providers: deps.providerStatus }));
-  app.route('/api/campaigns', campaignResultsRoutes({ queries }));
+  const streamQueries = deps.streamQueries ?? queries;
+  app.route(
+    '/api/campaigns',
+    runProgressRoutes({
+      queries,
+      streamQueries,
+      watcher: deps.runWatcher,
+      providers: deps.providerStatus,
+      ...(deps.sseMaxStreamsPerUser === undefined ? {} : { maxStreamsPerUser: deps.sseMaxStreamsPerUser }),
+    }),
+  );
+  app.route('/api/campaigns', campaignResultsRoutes({ queries, exportQueries: streamQueries }));
   app.route('/api', metricsRoutes({ queries }));
 
   app.notFound(notFound);
-  app.onError(onError);
+  app.onError(errorHandler(deps.isUnavailable));
   return app;
 }

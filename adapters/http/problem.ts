@@ -12,9 +12,11 @@ const TITLES = {
   400: 'Bad Request',
   401: 'Unauthorized',
   404: 'Not Found',
+  409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 } as const;
@@ -23,6 +25,11 @@ const TITLES = {
 export type ProblemStatus = keyof typeof TITLES;
 
 export interface ProblemOptions {
+  /**
+   * A URI naming the kind of problem, for problems a client handles by kind (a quota) rather
+   * than by status; with its own `title`. Default `about:blank` and the status's title.
+   */
+  readonly type?: { readonly uri: string; readonly title: string };
   /** Extension members added to the body, e.g. `code` for import errors. */
   readonly members?: Readonly<Record<string, unknown>>;
   readonly headers?: Readonly<Record<string, string>>;
@@ -36,13 +43,21 @@ export class ProblemError extends Error {
   readonly status: ProblemStatus;
   readonly detail: string;
   readonly headers: Readonly<Record<string, string>>;
+  /** The body's `type`, `title` and extension members (see ProblemOptions). */
+  readonly options: Pick<ProblemOptions, 'type' | 'members'>;
 
-  constructor(status: ProblemStatus, detail: string, headers: Readonly<Record<string, string>> = {}) {
+  constructor(
+    status: ProblemStatus,
+    detail: string,
+    headers: Readonly<Record<string, string>> = {},
+    options: Pick<ProblemOptions, 'type' | 'members'> = {},
+  ) {
     super(detail);
     this.name = 'ProblemError';
     this.status = status;
     this.detail = detail;
     this.headers = headers;
+    this.options = options;
   }
 }
 
@@ -57,8 +72,8 @@ export class ProblemError extends Error {
  */
 export function problem(c: Context<AppEnv>, status: ProblemStatus, detail: string, options: ProblemOptions = {}): Response {
   const body = {
-    type: 'about:blank',
-    title: TITLES[status],
+    type: options.type?.uri ?? 'about:blank',
+    title: options.type?.title ?? TITLES[status],
     status,
     detail,
     instance: c.req.path,

@@ -33,6 +33,11 @@ export const CIRCUIT_OPEN_REASON = 'provider unavailable';
 
 /** How long after its `until` a circuit record still counts: covers the half-open trial call. */
 const CIRCUIT_RECORD_GRACE_MS = 60_000;
+/** How long the edge waits for the bucket before it shows the APIs' state as unknown. */
+const STATUS_READ_TIMEOUT_MS = 1_000;
+/** Shown when the shared state cannot be read. */
+export const STATUS_UNKNOWN_REASON = 'state unavailable: the message broker cannot be reached';
+
 /** Pause before a failed watch is started again. */
 const WATCH_RETRY_MS = 1_000;
 
@@ -128,7 +133,27 @@ export class NatsApiStatusReader implements ApiStatusReader {
     return new NatsApiStatusReader(await openApiBucket(nc, options.bucket), options.apis);
   }
 
-  current(): Promise<ApiStatus[]> {
+  /**
+   * Never fails: an API whose state cannot be read within STATUS_READ_TIMEOUT_MS (NATS down or
+   * reconnecting) is `unknown`, so that a run's status, read from PostgreSQL, still answers.
+   */
+  async current(): Promise<ApiStatus[]> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), STATUS_READ_TIMEOUT_MS);
+    });
+    try {
+      const read = await Promise.race([this.#read(), timedOut]);
+      if (read !== 'timeout') return read;
+    } catch {
+      // The connection is closed or the bucket unreachable: said below, without the error's text.
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.#apis.map((api) => ({ api, state: 'unknown', reason: STATUS_UNKNOWN_REASON, since: null }));
+  }
+
+  #read(): Promise<ApiStatus[]> {
     const now = Date.now();
     return Promise.all(
       this.#apis.map(async (api): Promise<ApiStatus> => {

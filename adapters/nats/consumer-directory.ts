@@ -1,28 +1,38 @@
 /**
  * What the broker knows of the consumers of each event type, from JetStream's consumer info:
- * whether one exists yet (the outbox relay holds events back until it does) and whether any
- * message of that type is waiting or in flight (the reconciler re-drives a stage's work only when
- * none is: work that is queued or being handled is not lost).
+ * whether one exists (the outbox relay holds events back until it does), how many messages of
+ * that type wait and are in flight (the relay meters events by it; the reconciler re-drives a
+ * stage's work only when none are: work that is queued or being handled is not lost), and the
+ * event stream's identity (the reconciler notices a stream created anew after the broker lost it).
+ *
+ * One listing of the stream's consumers answers every question; it is reused while it is young
+ * (the relay asks several times a second under load) and never shared between an old and a new
+ * stream: a consumer that existed before the broker lost its store is not taken to exist after.
  */
-import { jetstreamManager, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { EVENT_TYPES, type EventType } from '../../domain/campaigns/events.ts';
+import type { EventType } from '../../domain/campaigns/events.ts';
 import type { ConsumerActivity } from '../../ports/event-consumer.port.ts';
-import type { EventSubscriptions } from '../../ports/event-publisher.port.ts';
+import type { Backlog, EventSubscriptions } from '../../ports/event-publisher.port.ts';
 import { eventSubject } from './subjects.ts';
 
-/** A missing consumer is looked for again at most this often. */
-const MISSING_RECHECK_MS = 1_000;
+/** Whether a consumer exists is taken from a listing at most this old. */
+const PRESENCE_MAX_AGE_MS = 1_000;
+/** A backlog is taken from a listing at most this old. */
+const BACKLOG_MAX_AGE_MS = 200;
+
+interface Listing {
+  readonly at: number;
+  readonly consumers: readonly ConsumerInfo[];
+}
 
 export class NatsConsumerDirectory implements EventSubscriptions, ConsumerActivity {
   readonly #nc: NatsConnection;
   readonly #streamName: string;
   readonly #prefix: string;
   #jsm: Promise<JetStreamManager> | undefined;
-  /** Durable consumers known to exist, by `<type> <consumer>`: one that exists stays (consumers are durable). */
-  readonly #present = new Set<string>();
-  #listedAt = 0;
-  #listing: Promise<ConsumerInfo[]> | undefined;
+  #last: Listing | undefined;
+  #listing: Promise<Listing> | undefined;
 
   constructor(nc: NatsConnection, options: { readonly streamName: string; readonly prefix: string }) {
     this.#nc = nc;
@@ -31,16 +41,34 @@ export class NatsConsumerDirectory implements EventSubscriptions, ConsumerActivi
   }
 
   async hasConsumer(type: EventType, consumer: string): Promise<boolean> {
-    const key = `${type} ${consumer}`;
-    if (this.#present.has(key)) return true;
-    if (Date.now() - this.#listedAt < MISSING_RECHECK_MS) return false;
-    await this.#list();
-    return this.#present.has(key);
+    const { consumers } = await this.#list(PRESENCE_MAX_AGE_MS);
+    // A declaration's durable for a type is named after it, with the type when it subscribes to several (subjects.ts).
+    const names = new Set([consumer, `${consumer}-${type.replaceAll('.', '-')}`]);
+    return consumers.some((info) => names.has(info.name) && this.#receives(info, type));
+  }
+
+  async backlog(type: EventType): Promise<Backlog | null> {
+    const receivers = (await this.#list(BACKLOG_MAX_AGE_MS)).consumers.filter((info) => this.#receives(info, type));
+    if (receivers.length === 0) return null;
+    return {
+      waiting: Math.max(...receivers.map((info) => info.num_pending)),
+      inFlight: Math.max(...receivers.map((info) => info.num_ack_pending)),
+    };
   }
 
   async idle(type: EventType): Promise<boolean> {
-    const receivers = (await this.#list()).filter((info) => this.#receives(info, type));
+    const receivers = (await this.#list(0)).consumers.filter((info) => this.#receives(info, type));
     return receivers.length > 0 && receivers.every((info) => info.num_pending === 0 && info.num_ack_pending === 0);
+  }
+
+  async streamEpoch(): Promise<string | null> {
+    try {
+      const info = await (await this.#manager()).streams.info(this.#streamName);
+      return info.created;
+    } catch (error) {
+      if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return null;
+      throw error;
+    }
   }
 
   #receives(info: ConsumerInfo, type: EventType): boolean {
@@ -48,28 +76,29 @@ export class NatsConsumerDirectory implements EventSubscriptions, ConsumerActivi
     return info.config.filter_subject === subject || (info.config.filter_subjects ?? []).includes(subject);
   }
 
-  /** Every consumer of the stream, one listing at a time. */
-  #list(): Promise<ConsumerInfo[]> {
+  async #manager(): Promise<JetStreamManager> {
+    this.#jsm ??= jetstreamManager(this.#nc);
+    return this.#jsm.catch((error: unknown) => {
+      this.#jsm = undefined;
+      throw error;
+    });
+  }
+
+  /** Every consumer of the stream (none while the stream is missing), from a listing at most `maxAgeMs` old; one listing at a time. */
+  async #list(maxAgeMs: number): Promise<Listing> {
+    const last = this.#last;
+    if (last !== undefined && Date.now() - last.at <= maxAgeMs) return last;
     this.#listing ??= (async () => {
       try {
-        this.#jsm ??= jetstreamManager(this.#nc);
-        const jsm = await this.#jsm.catch((error: unknown) => {
-          this.#jsm = undefined;
-          throw error;
-        });
+        const jsm = await this.#manager();
         const consumers: ConsumerInfo[] = [];
-        for await (const info of jsm.consumers.list(this.#streamName)) consumers.push(info);
-        this.#listedAt = Date.now();
-        // Every durable the listing shows, not only the one asked about. A declaration's durable for
-        // a type is named after it, with the type when it subscribes to several (subjects.ts).
-        for (const info of consumers) {
-          for (const type of EVENT_TYPES) {
-            if (!this.#receives(info, type)) continue;
-            const suffix = `-${type.replaceAll('.', '-')}`;
-            this.#present.add(`${type} ${info.name.endsWith(suffix) ? info.name.slice(0, -suffix.length) : info.name}`);
-          }
+        try {
+          for await (const info of jsm.consumers.list(this.#streamName)) consumers.push(info);
+        } catch (error) {
+          if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
         }
-        return consumers;
+        this.#last = { at: Date.now(), consumers };
+        return this.#last;
       } finally {
         this.#listing = undefined;
       }

@@ -45,7 +45,7 @@ export class JetStreamEventPublisher implements EventPublisher {
     return results;
   }
 
-  async #send({ event, trace: carrier }: EventToPublish): Promise<PublishResult> {
+  async #send({ event, trace: carrier, msgId }: EventToPublish): Promise<PublishResult> {
     let data: Uint8Array;
     try {
       data = encode(event);
@@ -54,7 +54,7 @@ export class JetStreamEventPublisher implements EventPublisher {
       throw error;
     }
     const subject = eventSubject(event.type, this.#prefix);
-    const msgID = eventId(event);
+    const msgID = msgId ?? eventId(event);
     const parent = carrier === null ? context.active() : propagation.extract(ROOT_CONTEXT, carrier);
     // Started against the parent rather than made active: nothing runs inside it but the send, and
     // entering a context per event was a measurable share of an import.

@@ -13,7 +13,17 @@ export interface SqlOptions {
   readonly idleTimeoutSeconds?: number;
   /** Seconds to wait for a new connection before the query fails. */
   readonly connectTimeoutSeconds?: number;
+  /** PostgreSQL's statement_timeout on every connection, in ms (0: none); DEFAULT_STATEMENT_TIMEOUT_MS when unset. */
+  readonly statementTimeoutMs?: number;
 }
+
+/**
+ * How long one statement may run before PostgreSQL cancels it (SQLSTATE 57014): a runaway query
+ * must not hold a connection, and the locks it took, for ever. The pipeline's statements take
+ * milliseconds (an extraction batch of 1,000 leads well under a second); migrations run without
+ * it (see migrate.ts); the export reads page by page, so a slow download is not one long statement.
+ */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 
 /**
  * Opens (lazily) a connection pool to `databaseUrl`.
@@ -30,6 +40,6 @@ export function createSql(databaseUrl: string, options: SqlOptions = {}): Sql {
     idle_timeout: options.idleTimeoutSeconds ?? 30,
     connect_timeout: options.connectTimeoutSeconds ?? 10,
     onnotice: () => {},
-    connection: { application_name: 'ai-growth-accelerator' },
+    connection: { application_name: 'ai-growth-accelerator', statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS },
   });
 }

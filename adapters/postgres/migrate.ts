@@ -20,7 +20,7 @@ const MIGRATION_FILE_NAME = /^\d{4}_[a-z0-9_]+\.sql$/;
  * once (replicas, or a replica and `npm run migrate`) apply each file exactly once. Advisory locks
  * are per database; the value is arbitrary but must never change.
  */
-const MIGRATION_LOCK_KEY = 7_401_330_260_113;
+export const MIGRATION_LOCK_KEY = 7_401_330_260_113;
 
 /**
  * Bookkeeping, kept by the runner itself: it must exist before the first migration runs.
@@ -62,6 +62,7 @@ export async function migrate(sql: Sql, logger?: Logger): Promise<void> {
   const migrations = await listMigrations();
 
   const applied = await sql.begin(async (tx) => {
+    await tx`set local statement_timeout = 0`;
     await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
     await tx.unsafe(CREATE_BOOKKEEPING_TABLE);
     return tx<{ name: string; checksum: string }[]>`select name, checksum from public.schema_migrations`;
@@ -75,6 +76,9 @@ export async function migrate(sql: Sql, logger?: Logger): Promise<void> {
   for (const migration of migrations) {
     if (checksums.has(migration.name)) continue;
     const appliedNow = await sql.begin(async (tx) => {
+      // No statement timeout here: a migration may rewrite or index a large table, and a process
+      // waits for the lock as long as another one's migration takes.
+      await tx`set local statement_timeout = 0`;
       await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
       // Another process may have applied it while this one waited for the lock.
       const [row] = await tx<{ checksum: string }[]>`

@@ -35,11 +35,11 @@ export class PostgresUnitOfWork implements UnitOfWork {
     return traced(change.name, pg.attributes, () => pg.commit(emit));
   }
 
-  async enqueue(events: readonly Outgoing[]): Promise<void> {
+  async enqueue(events: readonly Outgoing[], options: { readonly redrive?: string } = {}): Promise<void> {
     if (events.length === 0) return;
     const caller = context.active();
     await traced('enqueue', { 'messaging.batch.message_count': events.length }, () =>
-      this.#sql.begin((tx) => insertOutbox(tx, events, caller)),
+      this.#sql.begin((tx) => insertOutbox(tx, events, caller, options.redrive)),
     );
   }
 }
@@ -47,6 +47,7 @@ export class PostgresUnitOfWork implements UnitOfWork {
 interface OutboxRow {
   readonly event: DomainEvent;
   readonly trace: TraceCarrier | null;
+  readonly msgId: string;
 }
 
 /** The rows waiting to be inserted in a transaction, and the insert they will go in. */
@@ -62,9 +63,12 @@ const pending = new WeakMap<postgres.TransactionSql, PendingInsert>();
  * about the same time: the rows they emit before the next turn of the event loop go in one
  * insert, instead of one insert per change.
  */
-async function insertOutbox(tx: postgres.TransactionSql, outgoing: readonly Outgoing[], caller: Context): Promise<void> {
+async function insertOutbox(tx: postgres.TransactionSql, outgoing: readonly Outgoing[], caller: Context, redrive?: string): Promise<void> {
   if (outgoing.length === 0) return;
-  const rows = outgoing.map((item): OutboxRow => ('event' in item ? { event: item.event, trace: item.trace } : { event: item, trace: carrierOf(caller) }));
+  const rows = outgoing.map((item): OutboxRow => {
+    const [event, trace] = 'event' in item ? [item.event, item.trace] : [item, carrierOf(caller)];
+    return { event, trace, msgId: redrive === undefined ? eventId(event) : `${eventId(event)}@${redrive}` };
+  });
   const waiting = pending.get(tx);
   if (waiting !== undefined) {
     waiting.rows.push(...rows);
@@ -84,7 +88,7 @@ async function insertRows(tx: postgres.TransactionSql, rows: readonly OutboxRow[
     insert into outbox (event_type, msg_id, run_id, payload, trace)
     select * from unnest(
       ${tx.array(rows.map(({ event }) => event.type))}::text[],
-      ${tx.array(rows.map(({ event }) => eventId(event)))}::text[],
+      ${tx.array(rows.map(({ msgId }) => msgId))}::text[],
       ${tx.array(rows.map(({ event }) => event.run_id))}::uuid[],
       ${tx.array(rows.map(({ event }) => JSON.stringify(event)))}::json[],
       ${tx.array(rows.map(({ trace }) => (trace === null ? null : JSON.stringify(trace))))}::json[]

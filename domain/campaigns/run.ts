@@ -11,6 +11,20 @@ export type LeadStatus = 'pending' | 'researched' | 'personalized' | 'needs_revi
 
 export const FINAL_LEAD_STATUSES: readonly LeadStatus[] = ['personalized', 'needs_review', 'failed'];
 
+/** Run statuses a run can still leave: its leads are worked on. Any other status means the run has ended. */
+export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'extracting', 'personalizing'];
+
+/**
+ * Whether a run has ended (completed, failed, or stopped otherwise): no paid call is made for its
+ * leads any more, and a lead it left unsettled ends failed with `RUN_ENDED_REASON`, uncounted.
+ */
+export function hasEnded(status: RunStatus): boolean {
+  return !ACTIVE_RUN_STATUSES.includes(status);
+}
+
+/** The error of a lead its run's end left unsettled. */
+export const RUN_ENDED_REASON = 'The run ended before this lead was processed.';
+
 export interface RunCounters {
   readonly valid: number;
   readonly skipped: number;

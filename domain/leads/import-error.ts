@@ -4,6 +4,7 @@
  */
 export type ImportErrorCode =
   | 'NOT_CSV' // binary, JSON, HTML, a spreadsheet workbook, ...
+  | 'INVALID_ENCODING' // UTF-8 or UTF-16 with bytes that are not text in it
   | 'EMPTY_FILE'
   | 'NO_HEADER'
   | 'NO_EMAIL_COLUMN'

@@ -121,6 +121,15 @@ export function estimateRunCost(
   };
 }
 
+/** An amount such as "12.5" or "0.017880" (PostgreSQL's numeric as text) in micro-dollars, rounded half up past 6 decimals. */
+export function usdToMicros(amount: UsdAmount): bigint {
+  const match = /^(\d+)(?:\.(\d*))?$/.exec(amount.trim());
+  if (match === null) throw new RangeError('not a non-negative USD amount');
+  const fraction = (match[2] ?? '').padEnd(MICRO_DIGITS + 1, '0');
+  const micros = BigInt(match[1]!) * MICROS_PER_USD + BigInt(fraction.slice(0, MICRO_DIGITS));
+  return Number(fraction[MICRO_DIGITS]) >= 5 ? micros + 1n : micros;
+}
+
 // ── Exact arithmetic ────────────────────────────────────────────────────────────────────────
 
 const MICRO_DIGITS = 6;

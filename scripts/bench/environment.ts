@@ -127,6 +127,11 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Ben
       SUPABASE_JWT_SECRET: jwtSecret,
       LOG_LEVEL: 'warn',
       ROLES: options.roles.join(','),
+      // The bench measures throughput: its large files and repeated runs are not a tenant to limit.
+      QUOTA_CONCURRENT_RUNS: '0',
+      QUOTA_LEADS_PER_RUN: '0',
+      QUOTA_LEADS_PER_DAY: '0',
+      QUOTA_SPEND_PER_DAY_USD: '0',
       ...(sandbox === undefined
         ? { PROVIDERS: 'sandbox', PERPLEXITY_API_KEY: '', OPENROUTER_API_KEY: '', PERPLEXITY_BASE_URL: '', OPENROUTER_BASE_URL: '' }
         : { PERPLEXITY_API_KEY: 'bench', OPENROUTER_API_KEY: 'bench', PERPLEXITY_BASE_URL: sandbox.url, OPENROUTER_BASE_URL: sandbox.url }),

@@ -7,12 +7,27 @@
  *
  * The run and its `campaign.submitted` event are committed together (the outbox): the event is
  * published by the relay, so a broker that is down delays the run but never loses it.
+ *
+ * The user's quotas are checked in that same transaction (the store locks per user, counts and
+ * refuses), so concurrent submissions cannot pass a limit together. With an idempotency key, the
+ * key is claimed before the upload is read and completed in the run's transaction: a retry of a
+ * submission that created its run gets that run back and starts nothing, and a submission that
+ * failed gives its key up, so the client can fix the request and send it again with the same key.
  */
-import type { ImportLimits } from '../../domain/leads/import-error.ts';
-import type { SubmissionStore } from '../../ports/submission-store.port.ts';
+import { DEMO_LEAD_CAP, type ImportLimits } from '../../domain/leads/import-error.ts';
+import type { ImportReport } from '../../domain/leads/lead.ts';
+import { DEFAULT_PRICING, estimateRunCost, type Pricing } from '../../domain/pricing/pricing.ts';
+import { NO_QUOTAS, type QuotaLimits } from '../../domain/quotas/quota.ts';
+import type { IdempotencyClaim, SubmissionStore } from '../../ports/submission-store.port.ts';
 import type { LeadFileReader } from '../../ports/lead-file-reader.port.ts';
 import type { LeadFileStore } from '../../ports/lead-file-store.port.ts';
-import type { SubmitCampaign, SubmitCampaignInput, SubmittedRun } from '../../ports/submit-campaign.port.ts';
+import {
+  IdempotencyKeyInUse,
+  IdempotencyKeyReused,
+  type SubmitCampaign,
+  type SubmitCampaignInput,
+  type SubmittedRun,
+} from '../../ports/submit-campaign.port.ts';
 import type { UnitOfWork } from '../../ports/unit-of-work.port.ts';
 import { fanOut, type FanOutBranch } from './fan-out.ts';
 import { PreviewImportService } from './preview-import.ts';
@@ -28,6 +43,10 @@ export interface SubmitCampaignDeps {
    * store; rejects with `InvalidCampaignOption` (kernel/assemble.ts campaignOptionChecker).
    */
   readonly checkOptions?: (values: Readonly<Record<string, string>>) => Promise<Record<string, string>>;
+  /** The user's limits; default none. */
+  readonly quotas?: QuotaLimits;
+  /** Prices the run's estimate, which the spend quota counts; default DEFAULT_PRICING (as the preview's). */
+  readonly pricing?: Pricing;
 }
 
 /** The object store key of a run's uploaded file. */
@@ -41,6 +60,8 @@ export class SubmitCampaignService implements SubmitCampaign {
   readonly #uow: UnitOfWork;
   readonly #files: LeadFileStore;
   readonly #checkOptions: (values: Readonly<Record<string, string>>) => Promise<Record<string, string>>;
+  readonly #quotas: QuotaLimits;
+  readonly #pricing: Pricing;
 
   constructor(deps: SubmitCampaignDeps) {
     this.#validator = new PreviewImportService({ reader: deps.reader, limits: deps.limits });
@@ -48,9 +69,27 @@ export class SubmitCampaignService implements SubmitCampaign {
     this.#uow = deps.uow;
     this.#files = deps.files;
     this.#checkOptions = deps.checkOptions ?? noOptions;
+    this.#quotas = deps.quotas ?? NO_QUOTAS;
+    this.#pricing = deps.pricing ?? DEFAULT_PRICING;
   }
 
   async submit(input: SubmitCampaignInput): Promise<SubmittedRun> {
+    const idempotency = input.idempotency;
+    if (idempotency === undefined) return this.#submit(input, undefined);
+    // Claimed before the upload is read: a second request with the key is told at once.
+    const found = await this.#uow.commit(this.#store.claimIdempotencyKey(input.userId, idempotency.key));
+    if (found.state === 'in_progress') throw new IdempotencyKeyInUse();
+    if (found.state === 'completed') return replay(input, found);
+    try {
+      return await this.#submit(input, { key: idempotency.key, claim: found.claim, fingerprint: idempotency.fingerprint });
+    } catch (error) {
+      // Only a created run keeps its key: a refused request may be fixed and sent again with it.
+      await this.#uow.commit(this.#store.releaseIdempotencyKey(input.userId, idempotency.key, found.claim)).catch(() => {});
+      throw error;
+    }
+  }
+
+  async #submit(input: SubmitCampaignInput, idempotency: HeldKey | undefined): Promise<SubmittedRun> {
     // Chosen here so the file can be stored under the run's key before the run is recorded.
     const runId = crypto.randomUUID();
     const key = runFileKey(runId);
@@ -61,7 +100,7 @@ export class SubmitCampaignService implements SubmitCampaign {
     // Whether a file is valid does not depend on `demo` (it only moves leads past the demo cap to
     // demo_excluded), which a form may send after the file.
     const validated = this.#validator.preview({ file: forValidation, demo: false, sampleSize: 0 }).then(
-      () => undefined,
+      (preview) => preview.report,
       (error: unknown) => {
         invalid.abort(error);
         throw error;
@@ -78,15 +117,17 @@ export class SubmitCampaignService implements SubmitCampaign {
     // A bad form field wins over a bad file, as it would had the fields come first; then the
     // file's problem; then a failure to store it.
     const failure = [checked, validation, storage].find((outcome) => outcome.status === 'rejected');
-    if (failure !== undefined || checked.status === 'rejected') {
+    if (failure !== undefined || checked.status === 'rejected' || validation.status === 'rejected') {
       // A failed put leaves nothing behind (the object store purges its chunks).
       if (storage.status === 'fulfilled') await this.#discard(key);
       throw failure?.reason;
     }
 
     const submission = checked.value;
+    const leads = leadsToProcess(validation.value, submission.demo);
     let created: SubmittedRun;
     try {
+      const fingerprint = idempotency === undefined ? undefined : await idempotency.fingerprint;
       const change = this.#store.createRun({
         runId,
         userId: input.userId,
@@ -98,6 +139,12 @@ export class SubmitCampaignService implements SubmitCampaign {
         ...(submission.personalizationPrompt === undefined ? {} : { personalizationPrompt: submission.personalizationPrompt }),
         ...(submission.allowQuestions === undefined ? {} : { allowQuestions: submission.allowQuestions }),
         ...(Object.keys(submission.options).length === 0 ? {} : { options: submission.options }),
+        leads,
+        estimatedCostUsd: estimateRunCost(leads, this.#pricing).totalUsd,
+        quotas: this.#quotas,
+        ...(idempotency === undefined || fingerprint === undefined
+          ? {}
+          : { idempotency: { key: idempotency.key, claim: idempotency.claim, fingerprint } }),
       });
       created = await this.#uow.commit(change, (run) => [
         { type: 'campaign.submitted', run_id: run.runId, campaign_id: run.campaignId, user_id: run.userId },
@@ -113,6 +160,28 @@ export class SubmitCampaignService implements SubmitCampaign {
   async #discard(key: string): Promise<void> {
     await this.#files.delete(key).catch(() => {});
   }
+}
+
+interface HeldKey {
+  readonly key: string;
+  readonly claim: string;
+  readonly fingerprint: Promise<string>;
+}
+
+/** The valid leads a run of this file will process: in a demo, only the first DEMO_LEAD_CAP. */
+function leadsToProcess(report: ImportReport, demo: boolean): number {
+  return demo ? Math.min(report.valid, DEMO_LEAD_CAP) : report.valid;
+}
+
+/**
+ * The answer to a retry of a submission that created its run: the upload is read to its end (the
+ * fingerprint covers all of it) but neither validated nor stored; nothing new starts.
+ */
+async function replay(input: SubmitCampaignInput, found: Extract<IdempotencyClaim, { state: 'completed' }>): Promise<SubmittedRun> {
+  for await (const chunk of input.file) void chunk;
+  const fingerprint = await input.idempotency!.fingerprint;
+  if (fingerprint !== found.fingerprint) throw new IdempotencyKeyReused();
+  return { runId: found.runId, campaignId: found.campaignId, replayed: true };
 }
 
 function noOptions(values: Readonly<Record<string, string>>): Promise<Record<string, string>> {

@@ -12,7 +12,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsNames } from '../../adapters/nats/namespace.ts';
@@ -24,32 +23,14 @@ import { apiGet, postProcess, testUser, type TestUser } from '../support/http.ts
 import { startTestSandbox, TEST_PROVIDER_KEY } from '../support/sandbox.ts';
 import { TEST_JWT_SECRET } from '../support/tokens.ts';
 import { startReceiver, STANDARD_WEBHOOKS_VECTOR, type Receiver } from '../support/webhooks.ts';
+import { freePort, type RunStatus } from '../support/processes.ts';
 
 const LEADS = 240;
 /** Each provider call takes this long, so that the campaign is still running when the kill comes. */
 const PROVIDER_LATENCY_MS = 150;
 const WORKER = 'extraction,research,personalization,projection,webhook,relay';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
-interface RunStatus {
-  status: string;
-  valid: number;
-  processed: number;
-  personalized: number;
-  failed: number;
-  skipped: number;
-  webhook?: { delivered_at: string | null; attempts: number; last_error: string | null };
-}
 
 /**
  * A deployment of its own (database, NATS namespace, sandbox, webhook receiver) with the edge

@@ -164,7 +164,7 @@ describe('the campaign pipeline, end to end', () => {
     alice.submitted = await submit(alice.user, alice.csv, { campaign_name: 'Spring outreach' });
     const events = await follow(alice.user, alice.submitted.run_id);
 
-    expect(events[0]?.event).toBe('status');
+    expect(events[0]?.event).toBe('summary');
     expect(events.at(-1)).toEqual({ event: 'end', data: { run_id: alice.submitted.run_id, status: 'completed' } });
     const leadEvents = events.filter((event) => event.event === 'lead').map((event) => event.data as { lead_id: string; status: string; message: string });
     expect(leadEvents).toHaveLength(COMPANIES.length);
@@ -329,12 +329,12 @@ describe('the campaign pipeline, end to end', () => {
     expect(await runRow(runId)).toEqual({ status: 'queued' });
 
     // Inside the lease nothing is stuck yet.
-    expect(await system.reconciler.runOnce()).toEqual({ runs: 0, leads: 0, completed: 0 });
+    expect(await system.reconciler.runOnce()).toEqual({ runs: 0, leads: 0, completed: 0, brokerReset: false });
 
     // The broker keeps losing the leads' first events, not the re-driven submission.
     system.publisher.drop((event) => event.type === 'lead.extracted');
     await backdate(runId);
-    expect(await system.reconciler.runOnce()).toEqual({ runs: 1, leads: 0, completed: 0 });
+    expect(await system.reconciler.runOnce()).toEqual({ runs: 1, leads: 0, completed: 0, brokerReset: false });
     await eventually('extraction of the re-driven run', async () => (await runRow(runId)).status === 'personalizing');
     await system.idle();
     const lost = system.publisher.dropped.filter((event) => event.type === 'lead.extracted' && event.run_id === runId);
@@ -344,13 +344,13 @@ describe('the campaign pipeline, end to end', () => {
 
     system.publisher.drop(() => false);
     await backdate(runId);
-    expect(await system.reconciler.runOnce()).toEqual({ runs: 0, leads: companies.length, completed: 0 });
+    expect(await system.reconciler.runOnce()).toEqual({ runs: 0, leads: companies.length, completed: 0, brokerReset: false });
     await eventually('the re-driven run to complete', async () => (await runRow(runId)).status === 'completed', 10_000);
     await system.idle();
 
     expect(await status(carol, runId)).toMatchObject({ status: 'completed', valid: 3, processed: 3, personalized: 3, failed: 0 });
     expect(await metrics(carol)).toMatchObject({ leads_personalized: 3 });
-    expect(await system.reconciler.runOnce()).toEqual({ runs: 0, leads: 0, completed: 0 });
+    expect(await system.reconciler.runOnce()).toEqual({ runs: 0, leads: 0, completed: 0, brokerReset: false });
   });
 
   it('(f) the reconciler re-drives runs whose file turns out gone or unreadable: they fail with the reason', async () => {
@@ -362,7 +362,7 @@ describe('the campaign pipeline, end to end', () => {
     await system.files.delete(runFileKey(submitted.run_id));
 
     await backdate(submitted.run_id);
-    expect(await system.reconciler.runOnce()).toEqual({ runs: 1, leads: 0, completed: 0 });
+    expect(await system.reconciler.runOnce()).toEqual({ runs: 1, leads: 0, completed: 0, brokerReset: false });
     await eventually('the run without a file to fail', async () => (await runRow(submitted.run_id)).status === 'failed');
     expect(await status(dave, submitted.run_id)).toMatchObject({ status: 'failed', error_message: FILE_GONE_MESSAGE, valid: 0 });
 
@@ -374,7 +374,7 @@ describe('the campaign pipeline, end to end', () => {
     const binary = new Uint8Array(4096).map((_, index) => (index * 7) % 256);
     await system.files.put(runFileKey(garbled.run_id), ReadableStream.from([binary]), { fileName: 'leads.csv' });
     await backdate(garbled.run_id);
-    expect(await system.reconciler.runOnce()).toEqual({ runs: 1, leads: 0, completed: 0 });
+    expect(await system.reconciler.runOnce()).toEqual({ runs: 1, leads: 0, completed: 0, brokerReset: false });
     await eventually('the run with an unreadable file to fail', async () => (await runRow(garbled.run_id)).status === 'failed');
     const failed = await status(dave, garbled.run_id);
     expect(failed.error_message).toMatch(/^The file holds binary data, not CSV text\./);
@@ -386,7 +386,7 @@ describe('the campaign pipeline, end to end', () => {
     const done = await submit(erin, leadFile('erin.example', ['Settled Co']), { campaign_name: 'Almost done' });
     await follow(erin, done.run_id);
     await system.sql`update campaign_runs set status = 'personalizing', completed_at = null where id = ${done.run_id}`;
-    expect(await system.reconciler.runOnce()).toEqual({ runs: 0, leads: 0, completed: 1 });
+    expect(await system.reconciler.runOnce()).toEqual({ runs: 0, leads: 0, completed: 1, brokerReset: false });
     expect(await status(erin, done.run_id)).toMatchObject({ status: 'completed', personalized: 1 });
   });
 });

@@ -324,7 +324,7 @@ describe('the edge through app.request()', () => {
     notifications.notify(runId);
 
     const [first, changed, end] = await events;
-    expect(first).toEqual(['status', expect.objectContaining({ status: 'personalizing', notices: [] }) as unknown]);
+    expect(first).toEqual(['summary', expect.objectContaining({ status: 'personalizing', notices: [], earlier_leads: false }) as unknown]);
     expect(changed).toEqual(['status', expect.objectContaining({ status: 'completed', processed: 3 }) as unknown]);
     expect(end).toEqual(['end', { run_id: runId, status: 'completed' }]);
     await vi.waitFor(() => expect(notifications.watching(runId)).toBe(0), { interval: 1 });

@@ -98,6 +98,52 @@ describe('authentication on /api/*', () => {
   });
 });
 
+describe('the audience and anonymous sign-ins', () => {
+  let server: TestServer;
+  let custom: TestServer;
+  let jwks: JwksServer;
+
+  beforeAll(async () => {
+    jwks = await startJwksServer();
+    server = await startTestServer({ supabaseUrl: jwks.supabaseUrl });
+    custom = await startTestServer({ tokens: { audiences: ['aga-api', 'aga-admin'], allowAnonymous: true } });
+  });
+  afterAll(async () => {
+    await Promise.all([server.close(), custom.close()]);
+    await jwks.close();
+  });
+
+  it('answers 401 for a token minted for another audience, or with none, naming the audience expected', async () => {
+    for (const aud of ['anon', 'https://other.example', ['service', 'x'], null]) {
+      const body = await expectProblem(await postPreview(server.baseUrl, { token: await hs256Token({ aud }), content: CSV }), 401);
+      expect(body.detail).toMatch(/audience \(aud\) is not authenticated/);
+    }
+    const es256 = await jwks.sign({ aud: 'anon' });
+    expect((await expectProblem(await postPreview(server.baseUrl, { token: es256, content: CSV }), 401)).detail).toMatch(/audience/);
+  });
+
+  it('accepts an aud array that holds the accepted audience', async () => {
+    const res = await postPreview(server.baseUrl, { token: await hs256Token({ aud: ['other', 'authenticated'] }), content: CSV });
+    expect(res.status).toBe(200);
+  });
+
+  it('answers 401 for an anonymous sign-in, saying to sign in with an account, and accepts a non-anonymous one', async () => {
+    const res = await postPreview(server.baseUrl, { token: await hs256Token({ isAnonymous: true }), content: CSV });
+    expect(res.headers.get('www-authenticate')).toMatch(/invalid_token/);
+    expect((await expectProblem(res, 401)).detail).toMatch(/anonymous sign-ins are not accepted: sign in with an account/);
+    const es256 = await jwks.sign({ isAnonymous: true });
+    expect((await expectProblem(await postPreview(server.baseUrl, { token: es256, content: CSV }), 401)).detail).toMatch(/anonymous/);
+    expect((await postPreview(server.baseUrl, { token: await hs256Token({ isAnonymous: false }), content: CSV })).status).toBe(200);
+  });
+
+  it('takes the configured audiences (any one of them) instead, and anonymous users when allowed', async () => {
+    expect((await postPreview(custom.baseUrl, { token: await hs256Token({ aud: 'aga-admin' }), content: CSV })).status).toBe(200);
+    expect((await postPreview(custom.baseUrl, { token: await hs256Token({ aud: 'aga-api', isAnonymous: true }), content: CSV })).status).toBe(200);
+    const body = await expectProblem(await postPreview(custom.baseUrl, { token: await hs256Token(), content: CSV }), 401);
+    expect(body.detail).toMatch(/aud\) is not aga-api or aga-admin/);
+  });
+});
+
 describe('authentication without asymmetric keys configured', () => {
   let server: TestServer;
   let jwks: JwksServer;

@@ -28,6 +28,7 @@ describe('CORS', () => {
     expect(res.headers.get('access-control-allow-headers')?.toLowerCase().split(',').sort()).toEqual([
       'authorization',
       'content-type',
+      'idempotency-key',
       'x-request-id',
     ]);
     expect(res.headers.get('access-control-allow-credentials')).toBeNull();
@@ -45,7 +46,7 @@ describe('CORS', () => {
   it('lets the allowed origin read responses and the X-Request-Id header, errors included', async () => {
     const ok = await fetch(`${server.baseUrl}/healthz`, { headers: { Origin: ALLOWED_ORIGIN } });
     expect(ok.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
-    expect(ok.headers.get('access-control-expose-headers')).toBe('X-Request-Id');
+    expect(ok.headers.get('access-control-expose-headers')).toBe('X-Request-Id,Retry-After,Idempotent-Replayed');
 
     const unauthorized = await fetch(`${server.baseUrl}/api/campaigns/preview`, {
       method: 'POST',

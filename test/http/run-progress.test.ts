@@ -17,6 +17,8 @@ import {
   type TestUser,
 } from '../support/http.ts';
 import { hs256Token } from '../support/tokens.ts';
+import { PROGRESS_START } from '../../ports/campaign-queries.port.ts';
+import { DEFAULT_MAX_STREAMS_PER_USER, REPLAYED_LEADS } from '../../adapters/http/routes/run-progress.ts';
 import { expectProblem, readJson } from './helpers.ts';
 
 /** Five data rows: three valid leads, one duplicate, one rejected (no company). */
@@ -155,8 +157,9 @@ describe('run progress', () => {
       expect(stream.response.status).toBe(200);
       expect(stream.response.headers.get('content-type')).toMatch(/^text\/event-stream/);
       const first = await stream.next();
-      expect(first?.event).toBe('status');
-      expect(data(first)).toMatchObject({ run_id: run.runId, status: 'personalizing', processed: 1, personalized: 1 });
+      expect(first?.event).toBe('summary');
+      expect(data(first)).toMatchObject({ run_id: run.runId, status: 'personalizing', processed: 1, personalized: 1, earlier_leads: false });
+      // The lead settled before the client came is among the latest, so it is replayed.
 
       await settleLead(server, run.runId, bobLead, { message: 'Hi Bob' });
       await settleLead(server, run.runId, cid, { error: 'research failed: rejected' });
@@ -179,17 +182,17 @@ describe('run progress', () => {
       expect(new Set(statuses.map((status) => JSON.stringify(status))).size).toBe(statuses.length);
 
       // The end comes last, after the final status and every lead; then the server closes the stream.
-      expect(rest.at(-1)).toEqual({ event: 'end', data: JSON.stringify({ run_id: run.runId, status: 'completed' }) });
+      expect(rest.at(-1)).toMatchObject({ event: 'end', data: JSON.stringify({ run_id: run.runId, status: 'completed' }) });
       expect(rest.findIndex((event) => event.event === 'end')).toBe(rest.length - 1);
       expect(await stream.next()).toBeNull();
     });
 
-    it('replays a finished run at once: status, every lead, end', async () => {
+    it('replays a finished run at once: summary, every lead (fewer than the replayed number), end', async () => {
       const run = await seedRun(server, { userId: alice.id, csv: CSV });
       for (const [email, leadId] of run.leadIds) await settleLead(server, run.runId, leadId, { error: `no ${email}` });
 
       const events = await drain(await follow(run.runId, alice), 5_000);
-      expect(events.map((event) => event.event)).toEqual(['status', 'lead', 'lead', 'lead', 'end']);
+      expect(events.map((event) => event.event)).toEqual(['summary', 'lead', 'lead', 'lead', 'end']);
       expect(data(events[0])).toMatchObject({ status: 'failed' });
       expect(data(events[0]).error_message).toMatch(/No lead could be personalized/);
       expect(events.slice(1, 4).map((event) => data(event).lead_id).sort()).toEqual([...run.leadIds.values()].sort());
@@ -198,7 +201,7 @@ describe('run progress', () => {
     it('wakes on the run\'s notifications rather than waiting for its 2 s poll', async () => {
       const run = await seedRun(server, { userId: alice.id, csv: CSV });
       const stream = await follow(run.runId, alice);
-      expect((await stream.next())?.event).toBe('status');
+      expect((await stream.next())?.event).toBe('summary');
       // Changes the store has no writer for (so no lead event, no visibility delay): one counter at a time.
       for (let i = 1; i <= 5; i += 1) {
         await server.sql`update campaign_runs set total_rows = total_rows + 1 where id = ${run.runId}`;
@@ -216,7 +219,7 @@ describe('run progress', () => {
     it('notices a change that was never signalled, by polling', async () => {
       const run = await seedRun(server, { userId: alice.id, csv: CSV });
       const stream = await follow(run.runId, alice);
-      expect((await stream.next())?.event).toBe('status');
+      expect((await stream.next())?.event).toBe('summary');
       await server.sql`update campaign_runs set status = 'failed', error_message = 'stopped by test', completed_at = now() where id = ${run.runId}`;
       const events = await drain(stream, 5_000);
       expect(events.map((event) => event.event)).toEqual(['status', 'end']);
@@ -228,7 +231,7 @@ describe('run progress', () => {
       const stream = await openEventStream(`${server.baseUrl}/api/campaigns/events/${run.runId}?access_token=${alice.token}`);
       streams.push(stream);
       expect(stream.response.status).toBe(200);
-      expect((await stream.next())?.event).toBe('status');
+      expect((await stream.next())?.event).toBe('summary');
       stream.close();
 
       const forged = await hs256Token({ sub: alice.id }, 'some-other-secret-0123456789abcdef0123');
@@ -262,7 +265,7 @@ describe('run progress', () => {
         return server.nc.stats().inMsgs - before;
       };
       const stream = await follow(run.runId, alice);
-      expect((await stream.next())?.event).toBe('status');
+      expect((await stream.next())?.event).toBe('summary');
       expect(await delivered()).toBe(1);
 
       stream.close();
@@ -272,6 +275,164 @@ describe('run progress', () => {
       expect(await delivered()).toBe(0);
       const res = await apiGet(server.baseUrl, `/api/campaigns/status/${run.runId}`, alice);
       expect(res.status).toBe(200);
+    });
+  });
+
+  describe('bounded replay, event ids and resuming', () => {
+    const streams: EventStream[] = [];
+    afterAll(() => {
+      for (const stream of streams) stream.close();
+    });
+
+    const eventsUrl = (runId: string) => `${server.baseUrl}/api/campaigns/events/${runId}`;
+    async function open(url: string, headers: Record<string, string>): Promise<EventStream> {
+      const stream = await openEventStream(url, headers);
+      streams.push(stream);
+      return stream;
+    }
+    const data = (event: ServerSentEvent | null | undefined) => JSON.parse(event?.data ?? 'null') as Record<string, unknown>;
+
+    /** The next `count` events of `stream` (fails after `timeoutMs`). */
+    async function take(stream: EventStream, count: number, timeoutMs = 10_000): Promise<ServerSentEvent[]> {
+      const events: ServerSentEvent[] = [];
+      const deadline = Date.now() + timeoutMs;
+      while (events.length < count) {
+        const event = await stream.next(Math.max(1, deadline - Date.now()));
+        if (event === null) break;
+        events.push(event);
+      }
+      return events;
+    }
+
+    /** Every lead event of `stream` until `count` of them came (status events skipped), then what else came with them. */
+    async function leadsOf(stream: EventStream, count: number): Promise<ServerSentEvent[]> {
+      const leads: ServerSentEvent[] = [];
+      const deadline = Date.now() + 15_000;
+      while (leads.length < count) {
+        const event = await stream.next(Math.max(1, deadline - Date.now()));
+        if (event === null) break;
+        if (event.event === 'lead') leads.push(event);
+      }
+      return leads;
+    }
+
+    /** Orders progress ids as the feed does: by settling transaction, then sequence value. */
+    const progressKey = (id: string | undefined) => {
+      expect(id).toMatch(/^\d+-\d+$/);
+      const [xid, seq] = (id ?? '').split('-').map(BigInt) as [bigint, bigint];
+      return xid * 2n ** 64n + seq;
+    };
+    const strictlyIncreasing = (ids: readonly (string | undefined)[]) => ids.every((id, i) => i === 0 || progressKey(id) > progressKey(ids[i - 1]));
+
+    const csvOf = (count: number) => ['email,company', ...Array.from({ length: count }, (_, i) => `lead${i}@example.com,Company ${i}`)].join('\n');
+
+    it('gives every event an id, increasing lead after lead, and resumes exactly after Last-Event-ID', async () => {
+      const run = await seedRun(server, { userId: alice.id, csv: csvOf(10) });
+      const leadIds = [...run.leadIds.values()];
+      for (const leadId of leadIds.slice(0, 4)) await settleLead(server, run.runId, leadId, { message: 'Hi' });
+
+      const first = await open(eventsUrl(run.runId), { Authorization: `Bearer ${alice.token}` });
+      const [summary] = await take(first, 1);
+      expect(summary).toMatchObject({ event: 'summary', id: PROGRESS_START, retry: 3_000 });
+      expect(data(summary)).toMatchObject({ run_id: run.runId, processed: 4, earlier_leads: false });
+      const seen = await leadsOf(first, 4);
+      expect(strictlyIncreasing(seen.map((event) => event.id))).toBe(true);
+      const lastId = seen.at(-1)?.id;
+      first.close();
+
+      // Settled while the client was away; then it reconnects as EventSource does.
+      for (const leadId of leadIds.slice(4, 7)) await settleLead(server, run.runId, leadId, { message: 'Hi' });
+      const resumed = await open(eventsUrl(run.runId), { Authorization: `Bearer ${alice.token}`, 'Last-Event-ID': lastId! });
+      const [again] = await take(resumed, 1);
+      expect(again).toMatchObject({ event: 'summary', id: lastId });
+      const missed = await leadsOf(resumed, 3);
+      for (const leadId of leadIds.slice(7)) await settleLead(server, run.runId, leadId, { message: 'Hi' });
+      const rest = await take(resumed, 100);
+      const after = [...missed, ...rest.filter((event) => event.event === 'lead')];
+
+      // Every event carries an id; the leads' ids only go up, across both connections.
+      expect([...rest, ...missed].every((event) => event.id !== undefined)).toBe(true);
+      const all = [...seen, ...after];
+      expect(strictlyIncreasing(all.map((event) => event.id))).toBe(true);
+      // No gap, no repeat: each of the ten leads exactly once.
+      expect(all.map((event) => data(event).lead_id).sort()).toEqual([...leadIds].sort());
+      expect(rest.at(-1)).toMatchObject({ event: 'end', id: all.at(-1)?.id });
+
+      // The query parameter does the same for a client that cannot set headers; the header wins over it.
+      const viaQuery = await open(`${eventsUrl(run.runId)}?lastEventId=${encodeURIComponent(lastId!)}`, { Authorization: `Bearer ${alice.token}` });
+      const fromQuery = (await take(viaQuery, 100)).filter((event) => event.event === 'lead');
+      expect(fromQuery.map((event) => event.id)).toEqual(after.map((event) => event.id));
+      const both = await open(`${eventsUrl(run.runId)}?lastEventId=${PROGRESS_START}`, { Authorization: `Bearer ${alice.token}`, 'Last-Event-ID': after.at(-2)!.id! });
+      expect((await take(both, 100)).filter((event) => event.event === 'lead').map((event) => event.id)).toEqual([after.at(-1)?.id]);
+    });
+
+    it('sends a new client the summary and the latest 50 of 500 settled leads, not all of them', async () => {
+      const run = await seedRun(server, { userId: alice.id, csv: csvOf(500) });
+      await server.sql`update leads set status = 'failed', error = 'test', settled_at = clock_timestamp() where run_id = ${run.runId}`;
+      await server.sql`
+        update campaign_runs set status = 'failed', processed = 500, failed = 500, error_message = 'stopped by test', completed_at = now()
+        where id = ${run.runId}`;
+
+      const events = await take(await open(eventsUrl(run.runId), { Authorization: `Bearer ${alice.token}` }), 1_000);
+      expect(events.map((event) => event.event)).toEqual(['summary', ...Array<string>(REPLAYED_LEADS).fill('lead'), 'end']);
+      expect(data(events[0])).toMatchObject({ processed: 500, earlier_leads: true });
+      const leads = events.filter((event) => event.event === 'lead');
+      expect(strictlyIncreasing(leads.map((event) => event.id))).toBe(true);
+
+      // The latest: nothing after the last one; and resuming at the summary's id gives exactly those 50.
+      const resumed = await take(await open(eventsUrl(run.runId), { Authorization: `Bearer ${alice.token}`, 'Last-Event-ID': events[0]!.id! }), 1_000);
+      expect(resumed.filter((event) => event.event === 'lead').map((event) => event.id)).toEqual(leads.map((event) => event.id));
+      const after = await take(await open(eventsUrl(run.runId), { Authorization: `Bearer ${alice.token}`, 'Last-Event-ID': leads.at(-1)!.id! }), 1_000);
+      expect(after.map((event) => event.event)).toEqual(['summary', 'end']);
+    });
+
+    it('answers 400, before any stream, for an event id it never sent', async () => {
+      const run = await seedRun(server, { userId: alice.id, csv: CSV });
+      const res = await fetch(eventsUrl(run.runId), { headers: { Authorization: `Bearer ${alice.token}`, 'Last-Event-ID': 'yesterday' } });
+      expect((await expectProblem(res, 400)).detail).toMatch(/Last-Event-ID/);
+    });
+
+    it(`caps a user's open streams at ${DEFAULT_MAX_STREAMS_PER_USER}: one more is a 429 naming the limit, until one closes`, async () => {
+      const carol = await testUser();
+      const run = await seedRun(server, { userId: carol.id, csv: CSV });
+      const mine: EventStream[] = [];
+      for (let i = 0; i < DEFAULT_MAX_STREAMS_PER_USER; i += 1) {
+        const stream = await open(eventsUrl(run.runId), { Authorization: `Bearer ${carol.token}` });
+        expect(stream.response.status).toBe(200);
+        mine.push(stream);
+      }
+      const over = await fetch(eventsUrl(run.runId), { headers: { Authorization: `Bearer ${carol.token}` } });
+      const body = await expectProblem(over, 429);
+      expect(body).toMatchObject({ limit: 'sse_streams_per_user', max: DEFAULT_MAX_STREAMS_PER_USER });
+      expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+      // Through the query-string token too; another user is not affected.
+      await expectProblem(await fetch(`${eventsUrl(run.runId)}?access_token=${carol.token}`), 429);
+      const otherRun = await seedRun(server, { userId: bob.id, csv: CSV });
+      const bobs = await open(eventsUrl(otherRun.runId), { Authorization: `Bearer ${bob.token}` });
+      expect(bobs.response.status).toBe(200);
+      bobs.close();
+
+      mine[0]!.close();
+      let reopened: Response | undefined;
+      for (const deadline = Date.now() + 5_000; Date.now() < deadline; ) {
+        const stream = await open(eventsUrl(run.runId), { Authorization: `Bearer ${carol.token}` });
+        if (stream.response.status === 200) {
+          reopened = stream.response;
+          break;
+        }
+        stream.close();
+        await sleep(100);
+      }
+      expect(reopened?.status).toBe(200);
+      // A 400 or a 404 holds no slot once answered.
+      for (const stream of mine) stream.close();
+      await sleep(300);
+      for (let i = 0; i <= DEFAULT_MAX_STREAMS_PER_USER; i += 1) {
+        await expectProblem(await fetch(eventsUrl(run.runId), { headers: { Authorization: `Bearer ${carol.token}`, 'Last-Event-ID': 'x' } }), 400);
+        await expectProblem(await apiGet(server.baseUrl, `/api/campaigns/events/${randomUUID()}`, carol), 404);
+      }
+      const afterErrors = await open(eventsUrl(run.runId), { Authorization: `Bearer ${carol.token}` });
+      expect(afterErrors.response.status).toBe(200);
     });
   });
 });

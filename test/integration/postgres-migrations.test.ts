@@ -51,11 +51,14 @@ describe('migrations on a fresh database', () => {
     const tables = await db.sql<{ tablename: string; rowsecurity: boolean }[]>`
       select tablename, rowsecurity from pg_tables where schemaname = 'public' order by tablename`;
     expect(tables).toEqual([
+      { tablename: 'broker_epochs', rowsecurity: true },
       { tablename: 'campaign_runs', rowsecurity: true },
       { tablename: 'campaigns', rowsecurity: true },
       { tablename: 'client_metrics', rowsecurity: true },
+      { tablename: 'idempotency_keys', rowsecurity: true },
       { tablename: 'leads', rowsecurity: true },
       { tablename: 'outbox', rowsecurity: true },
+      { tablename: 'paid_call_claims', rowsecurity: true },
       { tablename: 'run_deliveries', rowsecurity: true },
       { tablename: 'schema_migrations', rowsecurity: true },
     ]);

@@ -114,6 +114,11 @@ describe('row-level security', () => {
     });
   });
 
+  it.each(['anon', 'authenticated'] as const)('%s cannot read or empty the idempotency keys (the backend\'s own)', async (role) => {
+    await expect(asRequest(role, userA, (tx) => tx`select 1 from idempotency_keys`)).rejects.toMatchObject({ code: '42501' });
+    await expect(asRequest(role, userA, (tx) => tx`truncate idempotency_keys`)).rejects.toMatchObject({ code: '42501' });
+  });
+
   it.each(['anon', 'authenticated'] as const)('%s cannot read or empty the outbox (the backend\'s own)', async (role) => {
     await expect(asRequest(role, userA, (tx) => tx`select 1 from outbox`)).rejects.toMatchObject({ code: '42501' });
     await expect(asRequest(role, userA, (tx) => tx`truncate outbox`)).rejects.toMatchObject({ code: '42501' });

@@ -182,12 +182,14 @@ describe('extraction', () => {
     const run = await extractingRun();
     const batch = [lead('one@example.com', 2), lead('two@example.com', 3), lead('three@example.com', 4)];
     const first = await t.store.storeLeads(run, batch);
-    const [researchedId, personalizedId, pendingId] = first.pending as [string, string, string];
+    const [researchedId, personalizedId] = first.pending as [string, string, string];
     expect(await t.store.saveResearch(researchedId, run.runId, RESEARCH)).toBe(true);
     await personalize(personalizedId, run.runId);
 
     const again = await t.store.storeLeads(run, batch);
-    expect(again).toEqual({ pending: [pendingId], skipped: 0 });
+    // Each lead's lead.extracted committed with its first store: a redelivery releases none again,
+    // whatever their status (a re-publish past the broker's de-duplication window restarted leads).
+    expect(again).toEqual({ pending: [], skipped: 0 });
     expect(await leadRow(researchedId)).toMatchObject({ status: 'researched', research: RESEARCH.text, attempts: 1 });
     expect(await leadRow(personalizedId)).toMatchObject({ status: 'personalized', message: DRAFT.message });
     const [count] = await t.db.sql<{ count: string }[]>`select count(*) from leads where run_id = ${run.runId}`;
@@ -211,7 +213,7 @@ describe('extraction', () => {
     expect(stored.skipped).toBe(1);
     expect(stored.pending).toHaveLength(2);
     expect(stored.pending[0]).toBe(brokenId);
-    expect(await t.store.storeLeads(later, batch)).toEqual(stored);
+    expect(await t.store.storeLeads(later, batch)).toEqual({ pending: [], skipped: 1 });
 
     expect(await leadRow(doneId)).toMatchObject({ run_id: earlier.run.runId, status: 'personalized', counted_run_id: earlier.run.runId });
     expect(await leadRow(brokenId)).toMatchObject({
@@ -594,6 +596,14 @@ describe('reconciler queries', () => {
     // A run with an event waiting in the outbox is in the relay's hands, not stalled.
     await t.stores.uow.enqueue([{ type: 'lead.extracted', run_id: run.runId, lead_id: pendingId }]);
     expect(await ofRun()).toEqual([]);
+    // After the broker lost its stream: every unfinished lead, whatever the lease, but the one whose
+    // own event still waits in the outbox (never published, so not lost); pages in (run, lead) order.
+    const afterLoss = (await t.stores.reconciler.stalledLeads({ leaseMs: 0, outbox: 'own' }, ['pending', 'researched', 'failed'], 1000)).filter(
+      (lead) => lead.runId === run.runId,
+    );
+    expect(afterLoss.map((lead) => lead.leadId).sort()).toEqual([researchedId, failedId, touchedId].sort());
+    const [first] = await t.stores.reconciler.stalledLeads({ leaseMs: 0, outbox: 'own' }, ['pending', 'researched', 'failed'], 1, afterLoss[0]);
+    expect(first).toEqual(afterLoss[1]);
     await t.db.sql`delete from outbox where run_id = ${run.runId}`;
   });
 

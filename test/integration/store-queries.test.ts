@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
 import type { ColumnMapping, ImportReport, Lead } from '../../domain/leads/lead.ts';
 import { createPostgresStores } from '../../adapters/postgres/stores/index.ts';
-import { InvalidCursorError, type LeadView } from '../../ports/campaign-queries.port.ts';
+import { InvalidCursorError, PROGRESS_START, type LeadView } from '../../ports/campaign-queries.port.ts';
 import type { RunToExtract } from '../../ports/extraction-store.port.ts';
 import type { Draft, Research } from '../../ports/providers.port.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -67,11 +67,6 @@ async function personalizeAndCount(leadId: string, runId: string): Promise<void>
 async function failAndCount(leadId: string, runId: string, reason = 'gave up'): Promise<void> {
   await store.saveFailed(leadId, runId, reason);
   await store.countOutcome(leadId, runId, DEFAULT_KPI_RATES);
-}
-
-/** Moves a run's settled leads' settled_at this far into the past, keeping their order. */
-async function ageSettled(runId: string, seconds: number): Promise<void> {
-  await db.sql`update leads set settled_at = settled_at - make_interval(secs => ${seconds}) where run_id = ${runId} and settled_at is not null`;
 }
 
 async function collect(leads: AsyncIterable<LeadView>): Promise<LeadView[]> {
@@ -223,54 +218,133 @@ describe('leads', () => {
 });
 
 describe('settledLeads', () => {
-  it('feeds settled leads once each, in order, after a short visibility delay while the run is live', async () => {
+  it('feeds settled leads once each, in the order they settled, each with its progress id', async () => {
     const userId = randomUUID();
     const r = await run(userId, ['Email'], ['s1@example.com', 's2@example.com', 's3@example.com']);
     const [first, second, third] = r.leadIds as [string, string, string];
+    expect(await store.settledLeads(userId, r.runId, null, 10)).toEqual({ leads: [], cursor: null });
     await personalizeAndCount(first, r.runId);
     await failAndCount(second, r.runId);
 
-    expect(await store.settledLeads(userId, r.runId, null, 10)).toEqual({ leads: [], cursor: null });
-    await ageSettled(r.runId, 5);
-
-    const one = await store.settledLeads(userId, r.runId, null, 1);
+    // Listed once no older transaction in the cluster is still open: at once, or nearly.
+    const one = await eventually(async () => {
+      const page = await store.settledLeads(userId, r.runId, null, 1);
+      return page.leads.length > 0 ? page : undefined;
+    });
     expect(one.leads.map((view) => view.id)).toEqual([first]);
-    const two = await store.settledLeads(userId, r.runId, one.cursor, 10);
+    expect(one.cursor).toBe(one.leads[0]?.progress);
+    const two = await eventually(async () => {
+      const page = await store.settledLeads(userId, r.runId, one.cursor, 10);
+      return page.leads.length > 0 ? page : undefined;
+    });
     expect(two.leads.map((view) => [view.id, view.status])).toEqual([[second, 'failed']]);
     expect(await store.settledLeads(userId, r.runId, two.cursor, 10)).toEqual({ leads: [], cursor: two.cursor });
 
-    // Once the run has ended, every settled lead shows at once.
     await failAndCount(third, r.runId);
     expect(await store.completeIfSettled(r.runId)).not.toBeNull();
     const three = await store.settledLeads(userId, r.runId, two.cursor, 10);
     expect(three.leads.map((view) => view.id)).toEqual([third]);
-    expect(three.cursor).not.toBe(two.cursor);
+    expect(progressOrder([one.cursor!, two.cursor!, three.cursor!])).toEqual([one.cursor, two.cursor, three.cursor]);
   });
 
-  it('tells apart leads settled within the same millisecond', async () => {
+  it('never lets a cursor pass a lead whose settling transaction commits after a later one', async () => {
     const userId = randomUUID();
-    const r = await run(userId, ['Email'], ['m1@example.com', 'm2@example.com', 'm3@example.com']);
+    const r = await run(userId, ['Email'], ['early@example.com', 'late@example.com']);
+    const [early, late] = r.leadIds as [string, string];
+    // `early` settles first, in a transaction that stays open while `late` settles and commits.
+    const open = await db.sql.reserve();
+    try {
+      await open`begin`;
+      await open`update leads set status = 'failed', error = 'slow', settled_at = clock_timestamp() where id = ${early}`;
+      await store.saveFailed(late, r.runId, 'fast');
+      // Longer than the 1 s the feed used to wait: the open transaction holds `late` back, not a clock.
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      expect((await store.settledLeads(userId, r.runId, null, 10)).leads).toEqual([]);
+      await open`commit`;
+    } finally {
+      open.release();
+    }
+    const fed = await eventually(async () => {
+      const page = await store.settledLeads(userId, r.runId, null, 10);
+      return page.leads.length === 2 ? page.leads : undefined;
+    });
+    expect(fed.map((view) => view.id)).toEqual([early, late]);
+  });
+
+  it('lists a lead held back by a transaction left open, once it has waited 30 seconds', async () => {
+    const userId = randomUUID();
+    const r = await run(userId, ['Email'], ['stuck@example.com']);
+    const [stuck] = r.leadIds as [string];
+    const open = await db.sql.reserve();
+    try {
+      await open`begin`;
+      await open`select pg_current_xact_id()`; // an unrelated writer's transaction, left open
+      await store.saveFailed(stuck, r.runId, 'done');
+      expect((await store.settledLeads(userId, r.runId, null, 10)).leads).toEqual([]);
+      expect((await store.latestSettledLeads(userId, r.runId, 10)).leads).toEqual([]);
+      // Its settled_at a minute back, its progress id kept (the trigger would draw a new one).
+      await db.sql.begin(async (tx) => {
+        await tx`alter table leads disable trigger leads_progress_cursor_on_settle`;
+        await tx`update leads set settled_at = settled_at - interval '1 minute' where id = ${stuck}`;
+        await tx`alter table leads enable trigger leads_progress_cursor_on_settle`;
+      });
+      expect((await store.settledLeads(userId, r.runId, null, 10)).leads.map((view) => view.id)).toEqual([stuck]);
+      expect((await store.latestSettledLeads(userId, r.runId, 10)).leads.map((view) => view.id)).toEqual([stuck]);
+      await open`rollback`;
+    } finally {
+      open.release();
+    }
+  });
+
+  it('gives the latest leads and where the feed goes on from', async () => {
+    const userId = randomUUID();
+    const r = await run(userId, ['Email'], ['l1@example.com', 'l2@example.com', 'l3@example.com', 'l4@example.com', 'l5@example.com']);
+    expect(await store.latestSettledLeads(userId, r.runId, 2)).toEqual({ leads: [], before: PROGRESS_START, earlier: false });
     for (const leadId of r.leadIds) await failAndCount(leadId, r.runId);
-    // Microseconds apart, in the opposite order of their ids.
-    const byIdDesc = [...r.leadIds].sort().reverse();
-    for (const [index, leadId] of byIdDesc.entries()) {
-      await db.sql`update leads set settled_at = timestamptz '2026-01-01 00:00:00.123000Z' + make_interval(secs => ${index / 1e6}) where id = ${leadId}`;
-    }
-    const fed: string[] = [];
-    let cursor: string | null = null;
-    for (let call = 0; call < 4; call += 1) {
-      const batch: { leads: readonly LeadView[]; cursor: string | null } = await store.settledLeads(userId, r.runId, cursor, 1);
-      fed.push(...batch.leads.map((view) => view.id));
-      cursor = batch.cursor;
-    }
-    expect(fed).toEqual(byIdDesc);
+
+    // A lead is listed once every transaction older than its own has ended, on the whole server:
+    // other test files' transactions can hold the newest back for a moment.
+    await eventually(async () => ((await store.settledLeads(userId, r.runId, PROGRESS_START, 10)).leads.length === 5 ? true : undefined));
+    const latest = await store.latestSettledLeads(userId, r.runId, 2);
+    expect(latest.leads.map((view) => view.id)).toEqual(r.leadIds.slice(3));
+    expect(latest.earlier).toBe(true);
+    // Resuming after `before` gives exactly the two, then nothing.
+    const after = await store.settledLeads(userId, r.runId, latest.before, 10);
+    expect(after.leads.map((view) => view.progress)).toEqual(latest.leads.map((view) => view.progress));
+    expect((await store.settledLeads(userId, r.runId, PROGRESS_START, 10)).leads.map((view) => view.id)).toEqual(r.leadIds);
+
+    const all = await store.latestSettledLeads(userId, r.runId, 10);
+    expect(all).toMatchObject({ before: PROGRESS_START, earlier: false });
+    expect(all.leads.map((view) => view.id)).toEqual(r.leadIds);
   });
 
   it('refuses a cursor it did not hand out', async () => {
-    const forged = Buffer.from(JSON.stringify(['yesterday', randomUUID()])).toString('base64url');
-    await expect(store.settledLeads(randomUUID(), randomUUID(), forged, 10)).rejects.toBeInstanceOf(InvalidCursorError);
+    for (const forged of [Buffer.from(JSON.stringify(['yesterday', randomUUID()])).toString('base64url'), '1-', '-1', '1-2-3', '99999999999999999999999-1', ' 1-2']) {
+      await expect(store.settledLeads(randomUUID(), randomUUID(), forged, 10)).rejects.toBeInstanceOf(InvalidCursorError);
+    }
   });
 });
+
+/** Progress ids sorted as the feed orders them: by transaction, then by sequence value. */
+function progressOrder(ids: readonly string[]): string[] {
+  const key = (id: string) => id.split('-').map(BigInt) as [bigint, bigint];
+  return [...ids].sort((a, b) => {
+    const [ax, as] = key(a);
+    const [bx, bs] = key(b);
+    return ax !== bx ? (ax < bx ? -1 : 1) : as < bs ? -1 : as > bs ? 1 : 0;
+  });
+}
+
+/** Polls `read` until it answers something (other transactions in the cluster may hold the feed back a moment). */
+async function eventually<T>(read: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 describe('exportLeads', () => {
   it('gives every lead in campaign order under the union of the runs’ headers', async () => {
@@ -332,10 +406,9 @@ describe('tenant isolation', () => {
     const stranger = randomUUID();
     const r = await run(owner, ['Email'], ['mine@example.com', 'ours@example.com']);
     await personalizeAndCount(r.leadIds[0]!, r.runId);
-    await ageSettled(r.runId, 5);
     const ownPage = await store.leads(owner, r.campaignId, { limit: 10 });
     expect(ownPage?.leads).toHaveLength(2);
-    expect((await store.settledLeads(owner, r.runId, null, 10)).leads).toHaveLength(1);
+    await eventually(async () => ((await store.settledLeads(owner, r.runId, null, 10)).leads.length === 1 ? true : undefined));
 
     expect(await store.runStatus(stranger, r.runId)).toBeNull();
     expect(await store.leads(stranger, r.campaignId, { limit: 10 })).toBeNull();

@@ -67,7 +67,7 @@ beforeAll(async () => {
   relay = new OutboxRelay({
     outbox: stores.outbox,
     publisher: new JetStreamEventPublisher(nc, { prefix: names.prefix }),
-    subscriptions: { hasConsumer: () => Promise.resolve(true) },
+    subscriptions: { hasConsumer: () => Promise.resolve(true), backlog: () => Promise.resolve(null) },
     consumed: new Map(),
     log,
   });

@@ -6,6 +6,8 @@
  * No consumer runs: tests drive the pipeline's writes through the store (and the notifier), as
  * the consumers would. Tests talk to the server with fetch.
  */
+import { isNatsUnavailable } from '../../adapters/nats/unavailable.ts';
+import { isPostgresUnavailable } from '../../adapters/postgres/unavailable.ts';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
@@ -28,10 +30,13 @@ import { PostgresReadinessProbe } from '../../adapters/postgres/readiness.ts';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../../domain/leads/import-error.ts';
 import { DEFAULT_PRICING, type Pricing } from '../../domain/pricing/pricing.ts';
+import type { QuotaLimits } from '../../domain/quotas/quota.ts';
 import type { LeadFileStore } from '../../ports/lead-file-store.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
-import type { RunNotifier } from '../../ports/run-notifications.port.ts';
+import type { RunNotifier, RunWatcher } from '../../ports/run-notifications.port.ts';
+import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
+import { PostgresCampaignQueries } from '../../adapters/postgres/stores/campaign-queries.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
 import { createTestDatabase } from './database.ts';
@@ -51,8 +56,18 @@ export interface TestServerOptions {
   readonly supabaseUrl?: string;
   /** Replaces the real import, to drive the edge's handling of failures it cannot provoke. */
   readonly previewImport?: PreviewImport;
-  /** Prices for the preview's estimate; DEFAULT_PRICING otherwise. */
+  /** Prices for the preview's estimate (and the submission's); DEFAULT_PRICING otherwise. */
   readonly pricing?: Pricing;
+  /** Replace the real adapters on the server's own NATS connection (e.g. the same on a closed one). */
+  readonly runWatcher?: RunWatcher;
+  readonly providerStatus?: ApiStatusReader;
+  /** Event streams and exports on a pool of their own, as src/compose.ts wires them. */
+  readonly readPool?: { readonly max: number; readonly statementTimeoutMs?: number };
+  readonly sseMaxStreamsPerUser?: number;
+  /** The submission's per-user quotas; none otherwise. */
+  readonly quotas?: QuotaLimits;
+  /** SUPABASE_JWT_AUDIENCE and ALLOW_ANONYMOUS_USERS; the verifier's defaults otherwise. */
+  readonly tokens?: { readonly audiences?: readonly string[]; readonly allowAnonymous?: boolean };
 }
 
 export interface TestServer {
@@ -94,18 +109,30 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const statusNc = await connectNats({ url: inject('natsUrl'), name: 'http-tests-provider-status', logger });
   const providerStatus = await NatsApiStatusReader.open(statusNc, { bucket: providerBucket, apis: PROVIDER_APIS });
 
+  const readSql = options.readPool === undefined ? undefined : createSql(database.url, options.readPool);
   const app = createHttpApp({
     logger,
+    isUnavailable: (error) => isPostgresUnavailable(error) || isNatsUnavailable(error),
     corsOrigins: [ALLOWED_ORIGIN],
-    tokenVerifier: new SupabaseTokenVerifier({ jwtSecret: TEST_JWT_SECRET, supabaseUrl: options.supabaseUrl }),
+    tokenVerifier: new SupabaseTokenVerifier({ jwtSecret: TEST_JWT_SECRET, supabaseUrl: options.supabaseUrl, ...options.tokens }),
     readiness: options.readiness ?? [new PostgresReadinessProbe(database.sql), new NatsReadinessProbe(nc)],
     previewImport: options.previewImport ?? new PreviewImportService({ reader, limits }),
     limits,
     pricing: options.pricing ?? DEFAULT_PRICING,
-    submitCampaign: new SubmitCampaignService({ reader, limits, store: stores.submission, uow: stores.uow, files }),
+    submitCampaign: new SubmitCampaignService({
+      reader,
+      limits,
+      store: stores.submission,
+      uow: stores.uow,
+      files,
+      pricing: options.pricing ?? DEFAULT_PRICING,
+      ...(options.quotas === undefined ? {} : { quotas: options.quotas }),
+    }),
     campaignQueries: stores.queries,
-    runWatcher: notifications,
-    providerStatus,
+    ...(readSql === undefined ? {} : { streamQueries: new PostgresCampaignQueries(readSql) }),
+    ...(options.sseMaxStreamsPerUser === undefined ? {} : { sseMaxStreamsPerUser: options.sseMaxStreamsPerUser }),
+    runWatcher: options.runWatcher ?? notifications,
+    providerStatus: options.providerStatus ?? providerStatus,
   });
   const server = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 1_000 });
   return {
@@ -121,6 +148,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     providerBucket,
     async close() {
       await server.close();
+      await readSql?.end({ timeout: 5 });
       await deleteStreams(nc, names.streamName, deadLetterStreamName(names.streamName), `OBJ_${names.bucket}`, `KV_${providerBucket}`);
       await statusNc.close();
       await nc.close();
@@ -157,7 +185,7 @@ export async function closedPortPostgresProbe(): Promise<Probes> {
 }
 
 /** A port that was free a moment ago and has nothing listening on it now. */
-async function closedPort(): Promise<number> {
+export async function closedPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -199,21 +227,24 @@ export function postPreview(baseUrl: string, request: PreviewRequest): Promise<R
 
 export interface ProcessRequest {
   readonly token: string;
-  readonly content: string;
+  readonly content: string | Uint8Array;
   readonly fileName?: string;
   readonly fileType?: string;
   /** The text fields: campaign_name, campaign_id, demo, research_prompt, personalization_prompt. */
   readonly fields?: Readonly<Record<string, string>>;
+  /** Extra request headers, e.g. Idempotency-Key. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** POST /api/campaigns/process as a browser form upload would. */
 export function postProcess(baseUrl: string, request: ProcessRequest): Promise<Response> {
   const form = new FormData();
-  form.append('csv_file', new File([request.content], request.fileName ?? 'leads.csv', { type: request.fileType ?? 'text/csv' }));
+  const content = typeof request.content === 'string' ? request.content : new Uint8Array(request.content);
+  form.append('csv_file', new File([content], request.fileName ?? 'leads.csv', { type: request.fileType ?? 'text/csv' }));
   for (const [name, value] of Object.entries(request.fields ?? {})) form.append(name, value);
   return fetch(`${baseUrl}/api/campaigns/process`, {
     method: 'POST',
-    headers: { Authorization: `Bearer ${request.token}` },
+    headers: { Authorization: `Bearer ${request.token}`, ...request.headers },
     body: form,
   });
 }
@@ -301,6 +332,10 @@ export async function settleLead(server: TestServer, runId: string, leadId: stri
 export interface ServerSentEvent {
   readonly event: string;
   readonly data: string;
+  /** The event's `id:`, when it has one. */
+  readonly id?: string;
+  /** The event's `retry:`, when it has one. */
+  readonly retry?: number;
 }
 
 export interface EventStream {
@@ -352,11 +387,16 @@ export async function openEventStream(url: string, headers: Readonly<Record<stri
 
 function parseBlock(block: string, comments: string[]): ServerSentEvent | null {
   let event = 'message';
+  let id: string | undefined;
+  let retry: number | undefined;
   const data: string[] = [];
   for (const line of block.split('\n')) {
     if (line.startsWith(':')) comments.push(line.slice(1).trim());
     else if (line.startsWith('event: ')) event = line.slice('event: '.length);
     else if (line.startsWith('data: ')) data.push(line.slice('data: '.length));
+    else if (line.startsWith('id: ')) id = line.slice('id: '.length);
+    else if (line.startsWith('retry: ')) retry = Number(line.slice('retry: '.length));
   }
-  return data.length === 0 && event === 'message' ? null : { event, data: data.join('\n') };
+  if (data.length === 0 && event === 'message') return null;
+  return { event, data: data.join('\n'), ...(id === undefined ? {} : { id }), ...(retry === undefined ? {} : { retry }) };
 }

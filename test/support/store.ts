@@ -10,7 +10,7 @@ import { FINAL_LEAD_STATUSES, type KpiRates, type LeadStatus } from '../../domai
 import type { ColumnMapping, ImportReport, Lead } from '../../domain/leads/lead.ts';
 import type { UsdAmount } from '../../domain/pricing/pricing.ts';
 import type { RunToExtract } from '../../ports/extraction-store.port.ts';
-import type { PaidCall } from '../../ports/lead-work-store.port.ts';
+import type { CallClaim, PaidCall } from '../../ports/lead-work-store.port.ts';
 import type { Draft, Research } from '../../ports/providers.port.ts';
 import type { NewRun } from '../../ports/submission-store.port.ts';
 import type { Change } from '../../ports/unit-of-work.port.ts';
@@ -62,14 +62,18 @@ export function storeDriver(stores: PostgresStores) {
     addCost: (leadId: string, runId: string, call: PaidCall) => commit(stores.leadWork.addCost(leadId, runId, call)),
     saveFailed: (leadId: string, runId: string, reason: string) => commit(stores.leadWork.saveFailed(leadId, runId, reason)),
     recordAttempt: (leadId: string, runId: string) => commit(stores.leadWork.recordAttempt(leadId, runId)),
+    claimCall: (claim: CallClaim) => commit(stores.leadWork.claimCall(claim)),
+    renewClaim: (claim: CallClaim) => commit(stores.leadWork.renewClaim(claim)),
+    releaseClaim: (claim: Omit<CallClaim, 'leaseMs'>, called: boolean) => commit(stores.leadWork.releaseClaim(claim, called)),
     countOutcome: (leadId: string, runId: string, rates: KpiRates) => commit(stores.projection.countOutcome(leadId, runId, rates)),
     completeIfSettled: (runId: string) => commit(stores.projection.completeIfSettled(runId)),
-    stalledExtractions: (leaseMs: number, limit: number) => stores.reconciler.stalledExtractions(leaseMs, limit),
-    stalledLeads: (leaseMs: number, limit: number, statuses: readonly LeadStatus[] = PENDING_AND_FINAL) => stores.reconciler.stalledLeads(leaseMs, statuses, limit),
+    stalledExtractions: (leaseMs: number, limit: number) => stores.reconciler.stalledExtractions({ leaseMs }, limit),
+    stalledLeads: (leaseMs: number, limit: number, statuses: readonly LeadStatus[] = PENDING_AND_FINAL) => stores.reconciler.stalledLeads({ leaseMs }, statuses, limit),
     settledRuns: (limit: number) => stores.reconciler.settledRuns(limit),
     runStatus: stores.queries.runStatus.bind(stores.queries),
     leads: stores.queries.leads.bind(stores.queries),
     settledLeads: stores.queries.settledLeads.bind(stores.queries),
+    latestSettledLeads: stores.queries.latestSettledLeads.bind(stores.queries),
     exportLeads: stores.queries.exportLeads.bind(stores.queries),
     metrics: stores.queries.metrics.bind(stores.queries),
     completedRun: (runId: string) => stores.runs.completedRun(runId),

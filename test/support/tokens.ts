@@ -20,11 +20,17 @@ export interface TokenClaims {
   readonly expiresInSec?: number;
   /** Leave `exp` out altogether. */
   readonly noExpiry?: boolean;
+  /** `authenticated` unless given; null leaves `aud` out. */
+  readonly aud?: string | readonly string[] | null;
+  /** Sets `is_anonymous` (Supabase's anonymous sign-ins). */
+  readonly isAnonymous?: boolean;
 }
 
 function claims(options: TokenClaims): JWTPayload {
   const now = Math.floor(Date.now() / 1000);
-  const payload: JWTPayload = { sub: options.sub ?? randomUUID(), role: options.role ?? 'authenticated', aud: 'authenticated', iat: now };
+  const payload: JWTPayload = { sub: options.sub ?? randomUUID(), role: options.role ?? 'authenticated', iat: now };
+  if (options.aud !== null) payload.aud = options.aud === undefined ? 'authenticated' : typeof options.aud === 'string' ? options.aud : [...options.aud];
+  if (options.isAnonymous !== undefined) payload.is_anonymous = options.isAnonymous;
   if (!options.noExpiry) payload.exp = now + (options.expiresInSec ?? 3600);
   return payload;
 }

@@ -38,6 +38,39 @@ describe('loadConfig', () => {
     expect(config.logLevel).toBe('debug');
   });
 
+  it('reads the accepted token audiences and anonymous sign-ins, authenticated users only by default', () => {
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET }).auth).toEqual({ audiences: ['authenticated'], allowAnonymous: false });
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, SUPABASE_JWT_AUDIENCE: '', ALLOW_ANONYMOUS_USERS: '' }).auth).toEqual({
+      audiences: ['authenticated'],
+      allowAnonymous: false,
+    });
+    const config = loadConfig({ SUPABASE_JWT_SECRET: SECRET, SUPABASE_JWT_AUDIENCE: ' authenticated , aga-api ', ALLOW_ANONYMOUS_USERS: 'true' });
+    expect(config.auth).toEqual({ audiences: ['authenticated', 'aga-api'], allowAnonymous: true });
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, ALLOW_ANONYMOUS_USERS: 'yes' })).toThrow(/ALLOW_ANONYMOUS_USERS: must be true or false/);
+  });
+
+  it('reads the quotas, with documented defaults, 0 meaning no limit', () => {
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET }).quotas).toEqual({ concurrentRuns: 5, leadsPerRun: 100_000, leadsPerDay: 200_000, spendPerDayUsd: 4_000 });
+    const config = loadConfig({
+      SUPABASE_JWT_SECRET: SECRET,
+      QUOTA_CONCURRENT_RUNS: '0',
+      QUOTA_LEADS_PER_RUN: '100',
+      QUOTA_LEADS_PER_DAY: '',
+      QUOTA_SPEND_PER_DAY_USD: '99.50',
+    });
+    expect(config.quotas).toEqual({ concurrentRuns: 0, leadsPerRun: 100, leadsPerDay: 200_000, spendPerDayUsd: 99.5 });
+    let error: unknown;
+    try {
+      loadConfig({ SUPABASE_JWT_SECRET: SECRET, QUOTA_CONCURRENT_RUNS: '-1', QUOTA_SPEND_PER_DAY_USD: '$5' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect((error as ConfigError).problems).toEqual([
+      'QUOTA_CONCURRENT_RUNS: must be a whole number (got "-1")',
+      'QUOTA_SPEND_PER_DAY_USD: must be an amount in USD such as 250 or 99.50 (0 = no limit) (got "$5")',
+    ]);
+  });
+
   it('names every problem in one error and never shows secret values', () => {
     let error: unknown;
     try {

@@ -12,8 +12,9 @@ export function corsPolicy(origins: readonly string[]) {
   return cors({
     origin: (origin) => (allowed.has(origin) ? origin : null),
     allowMethods: (origin) => (allowed.has(origin) ? METHODS : []),
-    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
-    exposeHeaders: ['X-Request-Id'],
+    allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Idempotency-Key'],
+    // Retry-After: a browser app reads when to retry a submission refused by a quota.
+    exposeHeaders: ['X-Request-Id', 'Retry-After', 'Idempotent-Replayed'],
     maxAge: 600,
   });
 }

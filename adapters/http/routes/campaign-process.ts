@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { Hono } from 'hono';
 import * as v from 'valibot';
 import type { ImportLimits } from '../../../domain/leads/import-error.ts';
-import { CampaignNotFoundError } from '../../../ports/submission-store.port.ts';
-import { InvalidCampaignOption, type SubmitCampaign } from '../../../ports/submit-campaign.port.ts';
+import { QuotaExceededError, type QuotaExceeded } from '../../../domain/quotas/quota.ts';
+import { CampaignNotFoundError, IdempotencyKeyLostError } from '../../../ports/submission-store.port.ts';
+import { IdempotencyKeyInUse, IdempotencyKeyReused, InvalidCampaignOption, type SubmitCampaign } from '../../../ports/submit-campaign.port.ts';
 import type { AppEnv } from '../context.ts';
 import { ProblemError } from '../problem.ts';
 import { readStreamedForm, StreamedFile } from '../multipart.ts';
@@ -72,6 +74,92 @@ function optionValues(fields: ReadonlyMap<string, unknown>, names: readonly stri
   return values;
 }
 
+/** Problem types a client handles by kind (RFC 9457 `type`): identifiers, documented in the README, not links. */
+export const PROBLEM_TYPES = {
+  quotaExceeded: { uri: 'tag:ai-growth-accelerator,2026:quota-exceeded', title: 'Quota exceeded' },
+  idempotencyKeyInUse: { uri: 'tag:ai-growth-accelerator,2026:idempotency-key-in-use', title: 'Idempotency key in use' },
+  idempotencyKeyReused: { uri: 'tag:ai-growth-accelerator,2026:idempotency-key-reused', title: 'Idempotency key reused' },
+} as const;
+
+const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+const IDEMPOTENCY_KEY_FORMAT = `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters, e.g. a fresh UUID per submission: Idempotency-Key: "<uuid>"`;
+
+/**
+ * The Idempotency-Key header (IETF httpapi draft "The Idempotency-Key HTTP Header Field"): a
+ * structured-field string, `"…"`; the bare value many clients send is taken as it is.
+ */
+function idempotencyKey(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  let key = header.trim();
+  if (key.length >= 2 && key.startsWith('"') && key.endsWith('"')) key = key.slice(1, -1).replace(/\\(["\\])/g, '$1');
+  if (key === '' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !/^[\x20-\x7e]+$/.test(key)) throw new ProblemError(400, IDEMPOTENCY_KEY_FORMAT);
+  return key;
+}
+
+/**
+ * The file's bytes as they stream through, hashed on the way (SHA-256); `digest` resolves once the
+ * last chunk has passed.
+ */
+function hashed(chunks: AsyncIterable<Uint8Array>): { chunks: AsyncGenerator<Uint8Array>; digest: Promise<string> } {
+  const hash = createHash('sha256');
+  let resolve!: (digest: string) => void;
+  const digest = new Promise<string>((done) => (resolve = done));
+  async function* tap(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of chunks) {
+      hash.update(chunk);
+      yield chunk;
+    }
+    resolve(hash.digest('hex'));
+  }
+  return { chunks: tap(), digest };
+}
+
+/**
+ * A request's fingerprint: SHA-256 over the file's bytes, its name and type, and the text fields.
+ * Not over the raw body: a browser's FormData picks a new multipart boundary for every request, so
+ * the same form sent twice never has the same body bytes.
+ */
+function fingerprintOf(fileDigest: string, file: StreamedFile, fields: ReadonlyMap<string, string | StreamedFile>): string {
+  const text = [...fields].filter((entry): entry is [string, string] => typeof entry[1] === 'string').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash('sha256').update(JSON.stringify({ file: fileDigest, name: file.name, type: file.type, fields: text })).digest('hex');
+}
+
+function usd(amount: number): string {
+  return `$${amount.toFixed(2)}`;
+}
+
+function duration(seconds: number): string {
+  if (seconds < 120) return `${seconds} seconds`;
+  if (seconds < 2 * 3600) return `${Math.ceil(seconds / 60)} minutes`;
+  return `${Math.ceil(seconds / 3600)} hours`;
+}
+
+/** What the user can do about the limit they reached. */
+function quotaDetail(q: QuotaExceeded): string {
+  const wait = q.retryAfterSec === undefined ? '' : ` Retry in about ${duration(q.retryAfterSec)} (Retry-After), or`;
+  switch (q.limit) {
+    case 'concurrent_runs':
+      return `You have ${q.used} runs in progress, the most allowed at once (${q.limitValue}). Wait for one to end (follow it at its status_url), then submit again.`;
+    case 'leads_per_run':
+      return `This file has ${q.used} valid leads; a run may have at most ${q.limitValue}. Split it into files of at most ${q.limitValue} leads and submit each: waiting will not help.`;
+    case 'leads_per_day':
+      return q.retryAfterSec === undefined
+        ? `This file has ${q.requested} valid leads, more than the ${q.limitValue} you may submit in 24 hours: split it into files of at most ${q.limitValue} leads.`
+        : `You submitted ${q.used} valid leads in the last 24 hours; this file's ${q.requested} would pass the limit of ${q.limitValue} a day.${wait} submit a smaller file.`;
+    case 'spend_per_day_usd':
+      return q.retryAfterSec === undefined
+        ? `This file's estimated cost, ${usd(q.requested)}, is more than the ${usd(q.limitValue)} of provider spend allowed in 24 hours: split it into smaller files.`
+        : `Your runs of the last 24 hours are estimated at ${usd(q.used)}; this file's ${usd(q.requested)} would pass the limit of ${usd(q.limitValue)} a day.${wait} submit a smaller file.`;
+  }
+}
+
+function quotaProblem(q: QuotaExceeded): ProblemError {
+  return new ProblemError(429, quotaDetail(q), q.retryAfterSec === undefined ? {} : { 'Retry-After': String(q.retryAfterSec) }, {
+    type: PROBLEM_TYPES.quotaExceeded,
+    members: { limit: q.limit, limit_value: q.limitValue, used: q.used, requested: q.requested },
+  });
+}
+
 /**
  * `POST /process`: submits a CSV for processing, into a new campaign (`campaign_name`) or one of
  * the caller's (`campaign_id`). The file is checked like the preview before anything is
@@ -81,6 +169,7 @@ export function campaignProcessRoutes({ submitCampaign, limits, options }: Campa
   const routes = new Hono<AppEnv>();
 
   routes.post('/process', streamedCsvUpload(limits), async (c) => {
+    const key = idempotencyKey(c.req.header('Idempotency-Key'));
     // The file streams through validation into the object store while it arrives; the small
     // fields, which may come after it, are checked once the whole form is read and before any
     // run is recorded.
@@ -116,11 +205,16 @@ export function campaignProcessRoutes({ submitCampaign, limits, options }: Campa
       throw error;
     }
 
+    const upload = hashed(file.chunks());
+    const fingerprint = Promise.all([upload.digest, form.fields]).then(([digest, fields]) => fingerprintOf(digest, file, fields));
+    fingerprint.catch(() => {}); // awaited by the submission, when it has a key
+
     const submitted = await submitCampaign
       .submit({
         userId: c.get('userId'),
-        file: file.chunks(),
+        file: upload.chunks,
         fileName: file.name,
+        ...(key === undefined ? {} : { idempotency: { key, fingerprint } }),
         details: input.then((form) => ({
           demo: form.demo,
           ...(form.campaign_id === undefined ? {} : { campaignId: form.campaign_id }),
@@ -134,11 +228,30 @@ export function campaignProcessRoutes({ submitCampaign, limits, options }: Campa
       .catch((error: unknown) => {
         if (error instanceof CampaignNotFoundError) throw new ProblemError(404, 'No campaign with this campaign_id.');
         if (error instanceof InvalidCampaignOption) throw new ProblemError(400, error.message);
+        if (error instanceof QuotaExceededError) throw quotaProblem(error.exceeded);
+        if (error instanceof IdempotencyKeyInUse || error instanceof IdempotencyKeyLostError) {
+          throw new ProblemError(
+            409,
+            'A request with this Idempotency-Key is still being processed. Wait for its answer; retry with the same key only if you get none.',
+            {},
+            { type: PROBLEM_TYPES.idempotencyKeyInUse },
+          );
+        }
+        if (error instanceof IdempotencyKeyReused) {
+          throw new ProblemError(
+            422,
+            'This Idempotency-Key was used for a different submission (another file or other fields) in the last 24 hours. Use a new key for a new submission.',
+            {},
+            { type: PROBLEM_TYPES.idempotencyKeyReused },
+          );
+        }
         throw error;
       });
 
     const statusUrl = `/api/campaigns/status/${submitted.runId}`;
     c.header('Location', statusUrl);
+    // The first answer again, for a retry of a submission that created its run.
+    if (submitted.replayed === true) c.header('Idempotent-Replayed', 'true');
     return c.json(
       {
         run_id: submitted.runId,

@@ -32,6 +32,8 @@ const ResultsQuery = v.object({
 
 export interface CampaignResultsRoutesDeps {
   readonly queries: CampaignQueries;
+  /** The export's reads, on the pool of long reads (default `queries`). */
+  readonly exportQueries?: CampaignQueries;
 }
 
 /**
@@ -39,7 +41,7 @@ export interface CampaignResultsRoutesDeps {
  * cursor of the next (null on the last page).
  * `GET /export/:campaignId`: every lead as a CSV file.
  */
-export function campaignResultsRoutes({ queries }: CampaignResultsRoutesDeps) {
+export function campaignResultsRoutes({ queries, exportQueries = queries }: CampaignResultsRoutesDeps) {
   const routes = new Hono<AppEnv>();
 
   routes.get('/results/:campaignId', async (c) => {
@@ -57,7 +59,7 @@ export function campaignResultsRoutes({ queries }: CampaignResultsRoutesDeps) {
 
   routes.get('/export/:campaignId', async (c) => {
     const campaignId = pathId(c.req.param('campaignId'), CAMPAIGN_NOT_FOUND);
-    const campaign = await queries.exportLeads(c.get('userId'), campaignId);
+    const campaign = await exportQueries.exportLeads(c.get('userId'), campaignId);
     if (campaign === null) throw new ProblemError(404, CAMPAIGN_NOT_FOUND);
     const logger = c.get('logger');
     const csv = campaignCsv(campaign, (err) => logger.warn({ err, campaign_id: campaignId }, 'export ended before the last lead'));

@@ -1,12 +1,12 @@
 import { Hono } from 'hono';
-import type { ReadinessProbe } from '../../../ports/readiness.port.ts';
+import { RecoveringError, type ReadinessProbe } from '../../../ports/readiness.port.ts';
 import type { AppEnv } from '../context.ts';
 import { problem } from '../problem.ts';
 
 /** A probe slower than this counts as down: orchestrators poll readiness every few seconds. */
 const READINESS_TIMEOUT_MS = 2_000;
 
-type CheckResult = 'ok' | 'unreachable' | 'timeout';
+type CheckResult = 'ok' | 'unreachable' | 'timeout' | 'recovering';
 
 export interface HealthRoutesDeps {
   readonly readiness: readonly ReadinessProbe[];
@@ -54,6 +54,6 @@ async function runProbe(probe: ReadinessProbe, signal: AbortSignal): Promise<{ s
     await Promise.race([probe.check(signal), timedOut]);
     return { status: 'ok' };
   } catch (error) {
-    return { status: signal.aborted ? 'timeout' : 'unreachable', error };
+    return { status: signal.aborted ? 'timeout' : error instanceof RecoveringError ? 'recovering' : 'unreachable', error };
   }
 }

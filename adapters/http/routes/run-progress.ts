@@ -2,38 +2,61 @@
  * A run's progress: its status as JSON, and the same followed live as server-sent events.
  *
  * The event stream reads the database (the source of truth) whenever the run's notifier signals a
- * change, and at least every 2 seconds in case a signal was lost. It sends:
- *   - `status`: the run (the status JSON), first on connecting, then whenever it changed;
- *   - `lead`: `{ lead_id, row, status, message, error }` for each settled lead of the run, every
- *     lead settled before the client connected included, so a late client gets the whole picture;
+ * change, and at least every 2 seconds in case a signal was lost or NATS is away. It sends:
+ *   - `summary`: first, the run (the status JSON) and `earlier_leads`: true when settled leads
+ *     older than the ones that follow are left out (GET /results lists them);
+ *   - `lead`: `{ lead_id, row, status, message, error }` per settled lead: on a new connection the
+ *     latest REPLAYED_LEADS only, then each one as it settles;
+ *   - `status`: the run again whenever it changed;
  *   - `end`: `{ run_id, status }` once the run is `completed` or `failed`; then the stream closes.
+ * Every event has an `id:`, the run's progress position (a lead's own, or the last one sent), the
+ * same in every edge process. A client that reconnects with it (`Last-Event-ID`, as EventSource
+ * does by itself, or `?lastEventId=` for the first connection of a client that cannot set
+ * headers) gets the summary, then exactly the leads settled after it: none repeated, none missed.
  * A comment line keeps an idle stream open through proxies (every 15 seconds).
  *
+ * Each user may hold MAX_STREAMS_PER_USER streams open at once in one edge process; one more is a
+ * 429 problem with `limit: "sse_streams_per_user"`.
+ *
  * A run still in progress carries `notices`: why it may be waiting, from the providers' shared
- * state, e.g. "research paused: provider out of credit" (the run resumes by itself).
+ * state, e.g. "research paused: provider out of credit" (the run resumes by itself), or that this
+ * state is unknown while NATS cannot be reached (the run's own figures come from PostgreSQL).
  */
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
-import type { CampaignQueries, LeadView, RunView } from '../../../ports/campaign-queries.port.ts';
+import { InvalidCursorError, type CampaignQueries, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
 import type { ApiStatusReader } from '../../../ports/outside-api.port.ts';
 import type { RunWatcher } from '../../../ports/run-notifications.port.ts';
 import type { TokenVerifier } from '../../../ports/token-verifier.port.ts';
 import type { Logger } from '../../logging/logger.ts';
 import type { AppEnv } from '../context.ts';
 import { requireUser } from '../middleware/auth.ts';
-import { ProblemError } from '../problem.ts';
+import { problem, ProblemError } from '../problem.ts';
 import { pathId } from './input.ts';
 
 const RUN_NOT_FOUND = 'No run with this id.';
 const POLL_MS = 2_000;
 const HEARTBEAT_MS = 15_000;
 const LEAD_PAGE_SIZE = 100;
+/** Lead events a new connection gets: the latest ones; GET /results pages through the rest. */
+export const REPLAYED_LEADS = 50;
+/** The `retry:` sent to clients: how long EventSource waits before it reconnects. */
+const RECONNECT_MS = 3_000;
+/** Open event streams per user and edge process, unless configured. */
+export const DEFAULT_MAX_STREAMS_PER_USER = 5;
+/** What a 429 suggests: streams end when their run does or their client leaves. */
+const STREAM_RETRY_AFTER_SECONDS = 30;
 
 export interface RunProgressRoutesDeps {
+  /** The status route's reads. */
   readonly queries: CampaignQueries;
+  /** The event stream's reads, on the pool of long reads (default `queries`). */
+  readonly streamQueries?: CampaignQueries;
   readonly watcher: RunWatcher;
   readonly providers: ApiStatusReader;
+  /** Open event streams per user in this process (default DEFAULT_MAX_STREAMS_PER_USER). */
+  readonly maxStreamsPerUser?: number;
 }
 
 /**
@@ -46,7 +69,7 @@ function statusBody({ deliveries, ...run }: RunView, notices: readonly string[])
   return { ...deliveries, ...run, notices };
 }
 
-const STATE_WORDS = { paused: 'paused', circuit_open: 'unavailable (circuit open)' } as const;
+const STATE_WORDS = { paused: 'paused', circuit_open: 'unavailable (circuit open)', unknown: 'status unknown' } as const;
 
 function statusReader(queries: CampaignQueries, providers: ApiStatusReader) {
   return async (userId: string, runId: string): Promise<RunStatusBody | null> => {
@@ -61,9 +84,11 @@ function statusReader(queries: CampaignQueries, providers: ApiStatusReader) {
 }
 
 /** `GET /status/:runId` and `GET /events/:runId`. */
-export function runProgressRoutes({ queries, watcher, providers }: RunProgressRoutesDeps) {
+export function runProgressRoutes({ queries, streamQueries = queries, watcher, providers, maxStreamsPerUser = DEFAULT_MAX_STREAMS_PER_USER }: RunProgressRoutesDeps) {
   const routes = new Hono<AppEnv>();
   const readStatus = statusReader(queries, providers);
+  const readStreamStatus = statusReader(streamQueries, providers);
+  const slots = new StreamSlots(maxStreamsPerUser);
 
   routes.get('/status/:runId', async (c) => {
     const run = await readStatus(c.get('userId'), pathId(c.req.param('runId'), RUN_NOT_FOUND));
@@ -74,27 +99,90 @@ export function runProgressRoutes({ queries, watcher, providers }: RunProgressRo
   routes.get('/events/:runId', async (c) => {
     const userId = c.get('userId');
     const runId = pathId(c.req.param('runId'), RUN_NOT_FOUND);
-    // Read before the stream starts, so an unknown run is still a plain 404 problem.
-    const first = await readStatus(userId, runId);
-    if (first === null) throw new ProblemError(404, RUN_NOT_FOUND);
-    const logger = c.get('logger');
+    const release = slots.take(userId);
+    if (release === null) {
+      return problem(c, 429, `You have ${maxStreamsPerUser} live progress streams open, the most allowed at once: close one, or try again later.`, {
+        members: { limit: 'sse_streams_per_user', max: maxStreamsPerUser },
+        headers: { 'Retry-After': String(STREAM_RETRY_AFTER_SECONDS) },
+      });
+    }
+    try {
+      // The header wins: EventSource sends it on a reconnect, with a newer id than the URL's.
+      const resumeAfter = c.req.header('Last-Event-ID') ?? c.req.query('lastEventId');
+      // Read before the stream starts, so an unknown run or a bad id is still a plain 4xx problem.
+      const first = await readStreamStatus(userId, runId);
+      if (first === null) throw new ProblemError(404, RUN_NOT_FOUND);
+      const opening = await openingLeads(streamQueries, userId, runId, resumeAfter);
+      const logger = c.get('logger');
 
-    return streamSSE(c, async (stream) => {
-      const stop = new AbortController();
-      stream.onAbort(() => stop.abort());
-      try {
-        const wakeUps = new WakeUps(watcher.watch(runId, stop.signal), stop.signal, logger);
-        await followRun({ queries, readStatus, userId, runId, first, stream }, wakeUps);
-      } catch (err) {
-        // The client's EventSource reconnects by itself and starts again from the current state.
-        logger.error({ err, run_id: runId }, 'run event stream failed');
-      } finally {
-        stop.abort();
-      }
-    });
+      return streamSSE(c, async (stream) => {
+        const stop = new AbortController();
+        stream.onAbort(() => stop.abort());
+        try {
+          const wakeUps = new WakeUps(watcher.watch(runId, stop.signal), stop.signal, logger);
+          await followRun({ queries: streamQueries, readStatus: readStreamStatus, userId, runId, first, opening, stream }, wakeUps);
+        } catch (err) {
+          // The client's EventSource reconnects by itself and resumes after the last id it got.
+          logger.error({ err, run_id: runId }, 'run event stream failed');
+        } finally {
+          stop.abort();
+          release();
+        }
+      });
+    } catch (error) {
+      release();
+      throw error;
+    }
   });
 
   return routes;
+}
+
+interface OpeningLeads {
+  /** The position the summary stands at: the leads that follow come after it. */
+  readonly from: string;
+  readonly leads: readonly SettledLead[];
+  readonly earlier: boolean;
+}
+
+/** A new connection's latest leads, or a resumed one's first page after its last event id. */
+async function openingLeads(queries: CampaignQueries, userId: string, runId: string, resumeAfter: string | undefined): Promise<OpeningLeads> {
+  if (resumeAfter === undefined || resumeAfter.trim() === '') {
+    const latest = await queries.latestSettledLeads(userId, runId, REPLAYED_LEADS);
+    return { from: latest.before, leads: latest.leads, earlier: latest.earlier };
+  }
+  try {
+    const page = await queries.settledLeads(userId, runId, resumeAfter.trim(), LEAD_PAGE_SIZE);
+    return { from: resumeAfter.trim(), leads: page.leads, earlier: false };
+  } catch (error) {
+    if (error instanceof InvalidCursorError) throw new ProblemError(400, 'Last-Event-ID (or lastEventId) is not an event id this stream sent: reconnect without it to start from the latest events.');
+    throw error;
+  }
+}
+
+/** Open event streams per user, in this process. */
+class StreamSlots {
+  readonly #max: number;
+  readonly #open = new Map<string, number>();
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** A release function (safe to call twice), or null when the user holds the most already. */
+  take(userId: string): (() => void) | null {
+    const open = this.#open.get(userId) ?? 0;
+    if (open >= this.#max) return null;
+    this.#open.set(userId, open + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const now = (this.#open.get(userId) ?? 1) - 1;
+      if (now <= 0) this.#open.delete(userId);
+      else this.#open.set(userId, now);
+    };
+  }
 }
 
 /**
@@ -120,28 +208,36 @@ interface FollowedRun {
   readonly userId: string;
   readonly runId: string;
   readonly first: RunStatusBody;
+  readonly opening: OpeningLeads;
   readonly stream: SSEStreamingApi;
 }
 
-async function followRun({ queries, readStatus, userId, runId, first, stream }: FollowedRun, wakeUps: WakeUps): Promise<void> {
+async function followRun({ queries, readStatus, userId, runId, first, opening, stream }: FollowedRun, wakeUps: WakeUps): Promise<void> {
   let lastWrite = Date.now();
-  const send = async (event: string, data: unknown) => {
-    await stream.writeSSE({ event, data: JSON.stringify(data) });
+  // Every event carries the position the client has reached: a lead its own, any other the last.
+  let position = opening.from;
+  const send = async (event: string, data: unknown, retry?: number) => {
+    await stream.writeSSE({ event, data: JSON.stringify(data), id: position, ...(retry === undefined ? {} : { retry }) });
     lastWrite = Date.now();
   };
+  const sendLeads = async (leads: readonly SettledLead[]) => {
+    for (const lead of leads) {
+      position = lead.progress;
+      await send('lead', leadEvent(lead));
+    }
+  };
 
-  await send('status', first);
+  await send('summary', { ...first, earlier_leads: opening.earlier }, RECONNECT_MS);
+  await sendLeads(opening.leads);
   let shown = first;
-  let cursor: string | null = null;
   while (!stream.aborted) {
     // Status before leads: a run ends only once all its leads are settled, so when the status
     // read here is final, the leads read next are all of them and `end` comes after the last one.
     const run = await readStatus(userId, runId);
     if (run === null) return;
     for (;;) {
-      const page = await queries.settledLeads(userId, runId, cursor, LEAD_PAGE_SIZE);
-      for (const lead of page.leads) await send('lead', leadEvent(lead));
-      cursor = page.cursor ?? cursor;
+      const page = await queries.settledLeads(userId, runId, position, LEAD_PAGE_SIZE);
+      await sendLeads(page.leads);
       if (page.leads.length < LEAD_PAGE_SIZE) break;
     }
     if (JSON.stringify(run) !== JSON.stringify(shown)) {
@@ -160,7 +256,7 @@ async function followRun({ queries, readStatus, userId, runId, first, stream }: 
   }
 }
 
-function leadEvent(lead: LeadView) {
+function leadEvent(lead: SettledLead) {
   return { lead_id: lead.id, row: lead.row, status: lead.status, message: lead.message, error: lead.error };
 }
 

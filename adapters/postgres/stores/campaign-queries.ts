@@ -12,6 +12,8 @@ import {
   type DeliveryView,
   type MetricsView,
   type RunView,
+  type SettledLead,
+  PROGRESS_START,
 } from '../../../ports/campaign-queries.port.ts';
 import type { Sql } from '../client.ts';
 import { isUuid } from '../sql.ts';
@@ -28,10 +30,10 @@ function idAttributes(ids: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(ids).filter(([, value]) => isUuid(value)));
 }
 
-/** Leads of a live run settled less than this long ago are not listed yet (see `settledLeads`). */
-const SETTLED_VISIBILITY_DELAY = '1 second';
+/** How long a settled lead may wait for older transactions before the live feed lists it anyway (see ripe()). */
+const UNRIPE_LIMIT = '30 seconds';
 
-/** Leads per round trip when an export streams. */
+/** Leads per statement when an export streams. */
 const EXPORT_BATCH = 500;
 
 interface RunRow {
@@ -141,36 +143,58 @@ export class PostgresCampaignQueries implements CampaignQueries {
   }
 
   /**
-   * Settled leads in (settled_at, id) order. The cursor keeps settled_at to the microsecond, as
-   * text: a JS Date (and the driver's timestamptz parameter) would round it to the millisecond.
-   *
-   * settled_at is taken while the settling statement runs, and a concurrent settle may commit a
-   * little after a later one: a lead is listed only once it has been settled for
-   * SETTLED_VISIBILITY_DELAY, so a cursor never moves past a lead not yet committed. Once the run
-   * has ended every lead is counted, hence committed: no delay then.
+   * Settled leads in progress order, (progress_xid, progress_seq): see migration 0011. While the
+   * run is live the list stops before the first lead that is not yet listable (ripe()), so that
+   * a lead committing later never sorts before the cursor. Once the run has ended every lead of
+   * it is settled and committed: no such stop.
    */
-  settledLeads(userId: string, runId: string, after: string | null, limit: number): Promise<{ leads: readonly LeadView[]; cursor: string | null }> {
+  settledLeads(userId: string, runId: string, after: string | null, limit: number): Promise<{ leads: readonly SettledLead[]; cursor: string | null }> {
     return traced('settledLeads', idAttributes({ run_id: runId }), async () => {
       assertLimit(limit);
-      const position = after === null ? null : decodeSettledCursor(after);
+      const position = after === null ? null : decodeProgress(after);
       if (!isUuid(userId) || !isUuid(runId)) return { leads: [], cursor: after };
       const sql = this.#sql;
-      const rows = await sql<(LeadRow & { settled_key: string })[]>`
-        select ${leadColumns(sql)},
-               to_char(l.settled_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as settled_key
+      const rows = await sql<(SettledRow & { ripe: boolean })[]>`
+        select ${leadColumns(sql)}, l.progress_xid::text as progress_xid, l.progress_seq::text as progress_seq, ${ripe(sql)} as ripe
         from campaign_runs r
         join leads l on l.run_id = r.id
-        where r.id = ${runId} and r.user_id = ${userId}
-          and l.settled_at is not null
-          and (r.status in ('completed', 'failed') or l.settled_at < now() - ${SETTLED_VISIBILITY_DELAY}::interval)
-          ${position === null ? sql`` : sql`and (l.settled_at, l.id) > (${position.settledAt}::text::timestamptz, ${position.id}::uuid)`}
-        order by l.settled_at, l.id
+        where r.id = ${runId} and r.user_id = ${userId} and l.progress_xid is not null
+          ${position === null ? sql`` : sql`and (l.progress_xid, l.progress_seq) > (${position.xid}::text::xid8, ${position.seq}::text::bigint)`}
+        order by l.progress_xid, l.progress_seq
         limit ${limit}`;
-      const last = rows.at(-1);
-      return {
-        leads: rows.map(toLeadView),
-        cursor: last === undefined ? after : encodeCursor(JSON.stringify([last.settled_key, last.id])),
-      };
+      const unripe = rows.findIndex((row) => !row.ripe);
+      const leads = (unripe < 0 ? rows : rows.slice(0, unripe)).map(toSettledLead);
+      return { leads, cursor: leads.at(-1)?.progress ?? after };
+    });
+  }
+
+  latestSettledLeads(userId: string, runId: string, limit: number): Promise<{ leads: readonly SettledLead[]; before: string; earlier: boolean }> {
+    return traced('latestSettledLeads', idAttributes({ run_id: runId }), async () => {
+      assertLimit(limit);
+      if (!isUuid(userId) || !isUuid(runId)) return { leads: [], before: PROGRESS_START, earlier: false };
+      const sql = this.#sql;
+      // The latest before the first lead not yet listable (few: the last moments' only), and one
+      // more than asked: its position is where the feed goes on from, and it says whether any was left out.
+      const rows = await sql<SettledRow[]>`
+        with horizon as (
+          select l.progress_xid, l.progress_seq
+          from campaign_runs r
+          join leads l on l.run_id = r.id
+          where r.id = ${runId} and r.user_id = ${userId} and l.progress_xid is not null
+            and l.progress_xid >= pg_snapshot_xmin(pg_current_snapshot()) and not ${ripe(sql)}
+          order by l.progress_xid, l.progress_seq
+          limit 1
+        )
+        select ${leadColumns(sql)}, l.progress_xid::text as progress_xid, l.progress_seq::text as progress_seq
+        from campaign_runs r
+        join leads l on l.run_id = r.id
+        where r.id = ${runId} and r.user_id = ${userId} and l.progress_xid is not null
+          and (not exists (select 1 from horizon) or (l.progress_xid, l.progress_seq) < (select h.progress_xid, h.progress_seq from horizon h))
+        order by l.progress_xid desc, l.progress_seq desc
+        limit ${limit + 1}`;
+      const newest = rows.slice(0, limit).reverse().map(toSettledLead);
+      const left = rows[limit];
+      return { leads: newest, before: left === undefined ? PROGRESS_START : progressOf(left), earlier: left !== undefined };
     });
   }
 
@@ -217,16 +241,47 @@ export class PostgresCampaignQueries implements CampaignQueries {
   }
 }
 
-/** Leads of the campaign in campaign order: by run, oldest first, then by row of the run's file. */
+/**
+ * Leads of the campaign in campaign order: by run, oldest first, then by row of the run's file.
+ * One page per statement, on no connection in between: a slow download holds no connection, and
+ * the statement timeout bounds each page's work rather than the client's reading. Pages are not
+ * one snapshot, so a lead a newer run takes over while the export is read may be met twice (once
+ * under each run): it is given once, under the first. Runs created meanwhile are read too.
+ */
 async function* streamLeads(sql: Sql, userId: string, campaignId: string): AsyncGenerator<LeadView> {
-  const cursor = sql<LeadRow[]>`
-    select ${leadColumns(sql)}
-    from leads l
-    join campaign_runs r on r.id = l.run_id
-    where l.campaign_id = ${campaignId} and l.user_id = ${userId}
-    order by r.created_at, r.id, l.row_number, l.id`.cursor(EXPORT_BATCH);
-  for await (const rows of cursor) {
-    for (const row of rows) yield toLeadView(row);
+  const given = new Set<string>();
+  // created_at as text, both ways: a JS Date (and the driver's timestamptz parameter) would round its
+  // microseconds, and the run would come again.
+  let lastRun: { created_at: string; id: string } | null = null;
+  for (;;) {
+    const runs: { created_at: string; id: string }[] = await sql<{ created_at: string; id: string }[]>`
+      select r.created_at::text as created_at, r.id
+      from campaign_runs r
+      where r.campaign_id = ${campaignId} and r.user_id = ${userId}
+        ${lastRun === null ? sql`` : sql`and (r.created_at, r.id) > (${lastRun.created_at}::text::timestamptz, ${lastRun.id}::uuid)`}
+      order by r.created_at, r.id`;
+    if (runs.length === 0) return;
+    for (const run of runs) {
+      let after: { row: number; id: string } | null = null;
+      for (;;) {
+        const rows: LeadRow[] = await sql<LeadRow[]>`
+          select ${leadColumns(sql)}
+          from leads l
+          where l.run_id = ${run.id} and l.campaign_id = ${campaignId} and l.user_id = ${userId}
+            ${after === null ? sql`` : sql`and (l.row_number, l.id) > (${after.row}, ${after.id}::uuid)`}
+          order by l.row_number, l.id
+          limit ${EXPORT_BATCH}`;
+        for (const row of rows) {
+          if (given.has(row.id)) continue;
+          given.add(row.id);
+          yield toLeadView(row);
+        }
+        const last = rows.at(-1);
+        if (last === undefined || rows.length < EXPORT_BATCH) break;
+        after = { row: last.row_number, id: last.id };
+      }
+      lastRun = run;
+    }
   }
 }
 
@@ -298,19 +353,40 @@ function decodeLeadCursor(cursor: string): string {
   return id;
 }
 
-const SETTLED_KEY = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+/** `<transaction id>-<sequence value>`, both decimal: a lead's place in its run's progress feed. */
+const PROGRESS = /^(\d{1,20})-(\d{1,19})$/;
 
-function decodeSettledCursor(cursor: string): { settledAt: string; id: string } {
-  let position: unknown;
-  try {
-    position = JSON.parse(decodeCursor(cursor));
-  } catch {
-    throw new InvalidCursorError();
-  }
-  if (!Array.isArray(position) || position.length !== 2) throw new InvalidCursorError();
-  const [settledAt, id] = position as unknown[];
-  if (typeof settledAt !== 'string' || !SETTLED_KEY.test(settledAt) || typeof id !== 'string' || !isUuid(id)) {
-    throw new InvalidCursorError();
-  }
-  return { settledAt, id };
+function decodeProgress(cursor: string): { xid: string; seq: string } {
+  const match = PROGRESS.exec(cursor);
+  if (match === null || BigInt(match[1]!) >= 2n ** 64n || BigInt(match[2]!) >= 2n ** 63n) throw new InvalidCursorError();
+  return { xid: match[1]!, seq: match[2]! };
+}
+
+interface SettledRow extends LeadRow {
+  /** xid8 and bigint, as text. */
+  progress_xid: string;
+  progress_seq: string;
+}
+
+function progressOf(row: SettledRow): string {
+  return `${row.progress_xid}-${row.progress_seq}`;
+}
+
+function toSettledLead(row: SettledRow): SettledLead {
+  return { ...toLeadView(row), progress: progressOf(row) };
+}
+
+/**
+ * Whether a settled lead of the run may be listed yet, in progress order, without a gap: once
+ * the run has ended, always; while it is live, when its settling transaction is older than every
+ * transaction still in progress, so that none still to commit can sort before it (see migration
+ * 0011). A transaction left open anywhere in the cluster holds that back: after
+ * UNRIPE_LIMIT a lead is listed all the same, so that such a transaction delays the feed
+ * rather than stopping it (a lead of this run settled by a transaction open that long would then
+ * be missed by the live stream, not by the results or the export).
+ */
+function ripe(sql: Sql) {
+  return sql`(r.status in ('completed', 'failed')
+    or l.progress_xid < pg_snapshot_xmin(pg_current_snapshot())
+    or l.settled_at < now() - ${UNRIPE_LIMIT}::interval)`;
 }

@@ -4,7 +4,7 @@
  * personalized by an earlier run untouched.
  */
 import type postgres from 'postgres';
-import type { LeadStatus, RunStatus } from '../../../domain/campaigns/run.ts';
+import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, RUN_ENDED_REASON, type LeadStatus } from '../../../domain/campaigns/run.ts';
 import type { ColumnMapping, ImportReport, Lead } from '../../../domain/leads/lead.ts';
 import type { ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
 import type { RunCompletion } from '../../../ports/projection-store.port.ts';
@@ -14,7 +14,7 @@ import type { Sql } from '../client.ts';
 import { errorCode, toJson, UNIQUE_VIOLATION } from '../sql.ts';
 
 /** Run statuses a run can still leave; `completed` and `failed` are final. */
-export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'extracting', 'personalizing'];
+export { ACTIVE_RUN_STATUSES };
 
 interface RunToExtractRow {
   id: string;
@@ -36,6 +36,8 @@ interface StoredLeadRow {
   id: string;
   status: LeadStatus;
   row_number: number;
+  /** Newly stored, or taken over from an earlier run: its `lead.extracted` commits with this batch. */
+  released: boolean;
 }
 
 export function toRunToExtract(row: RunToExtractRow): RunToExtract {
@@ -67,6 +69,10 @@ export class PostgresExtractionStore implements ExtractionStore {
    * (the import de-duplicates). The plain insert is tried first under a savepoint: a campaign's
    * first file on its first delivery is the common case, and a plain insert stores it at about
    * half the cost of the upsert. Every input lead the upsert does not return was skipped.
+   *
+   * Only the leads this batch released are reported pending: a lead the run had stored already (a
+   * redelivered extraction) had its `lead.extracted` committed with it then, and publishing it
+   * again, past the broker's de-duplication window, would start its paid calls again.
    */
   storeLeads(run: RunToExtract, leads: readonly Lead[]): Change<StoredLeads> {
     const sorted = [...leads].sort((a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0));
@@ -84,7 +90,7 @@ export class PostgresExtractionStore implements ExtractionStore {
       const rows = (await this.#insertNewLeads(tx, run, columns)) ?? (await this.#upsertLeads(tx, run, columns));
       return {
         pending: rows
-          .filter((row) => row.status === 'pending')
+          .filter((row) => row.released && row.status === 'pending')
           .sort((a, b) => a.row_number - b.row_number)
           .map((row) => row.id),
         skipped: leads.length - rows.length,
@@ -100,7 +106,7 @@ export class PostgresExtractionStore implements ExtractionStore {
         (sp) => sp<StoredLeadRow[]>`
           insert into leads (campaign_id, run_id, user_id, row_number, email, company, canonical, fields)
           ${leadRows(sp, run, columns)}
-          returning id, status, row_number`,
+          returning id, status, row_number, true as released`,
       );
     } catch (error) {
       if (errorCode(error) === UNIQUE_VIOLATION) return undefined;
@@ -111,10 +117,14 @@ export class PostgresExtractionStore implements ExtractionStore {
   /**
    * The conflict update takes over a lead from an earlier run (resetting its progress) or
    * refreshes one this run owns (keeping it); its WHERE leaves a lead personalized by an earlier
-   * run untouched, so it is not returned.
+   * run untouched, so it is not returned. A lead is released unless this run owned it before the
+   * statement (read from the statement's snapshot, before its update).
    */
   #upsertLeads(tx: postgres.TransactionSql, run: RunToExtract, columns: LeadColumns): Promise<StoredLeadRow[]> {
     return tx<StoredLeadRow[]>`
+      with before as (
+        select id, run_id from leads where campaign_id = ${run.campaignId} and email = any(${columns.emails}::text[])
+      ), stored as (
       insert into leads as l (campaign_id, run_id, user_id, row_number, email, company, canonical, fields)
       ${leadRows(tx, run, columns)}
       on conflict (campaign_id, email) do update set
@@ -137,7 +147,10 @@ export class PostgresExtractionStore implements ExtractionStore {
         settled_at = case when l.run_id = excluded.run_id then l.settled_at end,
         counted_run_id = case when l.run_id = excluded.run_id then l.counted_run_id end
       where l.status <> 'personalized' or l.run_id = excluded.run_id
-      returning l.id, l.status, l.row_number`;
+      returning l.id, l.status, l.row_number
+      )
+      select s.id, s.status, s.row_number, b.run_id is distinct from ${run.runId}::uuid as released
+      from stored s left join before b on b.id = s.id`;
   }
 
   /**
@@ -166,8 +179,17 @@ export class PostgresExtractionStore implements ExtractionStore {
     });
   }
 
+  /**
+   * The leads first, then the run: the projection's lock order. A lead the run left unsettled ends
+   * failed with RUN_ENDED_REASON, so that no delivery still queued pays for its call, and is never
+   * counted (the projection counts only leads of runs that have not ended).
+   */
   failRun(runId: string, errorMessage: string): Change<RunCompletion | null> {
     return this.#lanes.transaction('failRun', { run_id: runId }, async (tx) => {
+      await tx`
+        update leads set status = 'failed', error = ${RUN_ENDED_REASON}, settled_at = clock_timestamp()
+        where run_id = ${runId} and status not in ${tx(FINAL_LEAD_STATUSES)}
+          and exists (select 1 from campaign_runs where id = ${runId} and status in ${tx(ACTIVE_RUN_STATUSES)})`;
       const [run] = await tx<{ campaign_id: string; user_id: string }[]>`
         update campaign_runs set status = 'failed', error_message = ${errorMessage}, completed_at = now()
         where id = ${runId} and status in ${tx(ACTIVE_RUN_STATUSES)}

@@ -37,7 +37,7 @@ export function createPostgresStores(sql: Sql): PostgresStores {
     extraction: new PostgresExtractionStore(sql, lanes),
     leadWork: new PostgresLeadWorkStore(lanes),
     projection: new PostgresProjectionStore(sql),
-    reconciler: new PostgresReconcilerStore(sql),
+    reconciler: new PostgresReconcilerStore(sql, lanes),
     queries: new PostgresCampaignQueries(sql),
     runs: new PostgresRunReader(sql),
     deliveries: new PostgresDeliveryLog(sql, lanes),

@@ -4,10 +4,10 @@
  * nothing to do; each runs in the shared statement lane (group commit across leads).
  */
 import type postgres from 'postgres';
-import { FINAL_LEAD_STATUSES, type LeadStatus } from '../../../domain/campaigns/run.ts';
+import { FINAL_LEAD_STATUSES, hasEnded, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
 import type { CanonicalValues } from '../../../domain/leads/lead.ts';
 import type { UsdAmount } from '../../../domain/pricing/pricing.ts';
-import type { LeadWork, LeadWorkStore, PaidCall } from '../../../ports/lead-work-store.port.ts';
+import type { CallClaim, ClaimOutcome, LeadWork, LeadWorkStore, PaidCall, PaidStage } from '../../../ports/lead-work-store.port.ts';
 import type { Citation, Draft, Research, Usage } from '../../../ports/providers.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
 import type { Lanes } from '../changes.ts';
@@ -29,6 +29,9 @@ interface LeadWorkRow {
   personalization_prompt: string | null;
   allow_questions: boolean;
 }
+
+/** Where a lead's stage starts: the status a claim on its call requires. */
+const STAGE_STARTS: Readonly<Record<PaidStage, LeadStatus>> = { research: 'pending', personalization: 'researched' };
 
 export class PostgresLeadWorkStore implements LeadWorkStore {
   readonly #lanes: Lanes;
@@ -73,6 +76,7 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
           usage = coalesce(usage, '{}'::jsonb) || ${tx.json(usageEntry('research', research.usage))} || ${callEntry(tx, call, costUsd)},
           cost_usd = cost_usd + ${costUsd}::numeric
         where id = ${leadId} and run_id = ${runId} and status = 'pending'`;
+      await releaseStatement(tx, leadId, runId, 'research');
       if (count > 0) return true;
       // Another delivery saved first, or the lead was failed meanwhile: this call was paid for all the same.
       await addCostStatement(tx, leadId, runId, call);
@@ -96,9 +100,70 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
           cost_usd = cost_usd + ${costUsd}::numeric,
           settled_at = clock_timestamp()
         where id = ${leadId} and run_id = ${runId} and status = 'researched'`;
+      await releaseStatement(tx, leadId, runId, 'personalization');
       if (count > 0) return true;
       await addCostStatement(tx, leadId, runId, call);
       return false;
+    });
+  }
+
+  /**
+   * Three statements in the lane's transaction: the lead and its run as they are; then the claim,
+   * one upsert that either inserts it, takes over a released or lapsed one, or leaves a live one
+   * alone (two claimers of one lead serialise on its row: the second sees the first's claim); then,
+   * when not granted, how long the live claim has left. Expiries are the database's clock, so
+   * processes whose clocks differ agree on them.
+   */
+  claimCall(claim: CallClaim): Change<ClaimOutcome> {
+    const { leadId, runId, stage, owner, leaseMs } = claim;
+    return this.#lanes.statement('claimCall', { run_id: runId, lead_id: leadId, stage }, async (tx): Promise<ClaimOutcome> => {
+      const [lead] = await tx<{ status: LeadStatus; run_status: RunStatus }[]>`
+        select l.status, r.status as run_status
+        from leads l join campaign_runs r on r.id = l.run_id
+        where l.id = ${leadId} and l.run_id = ${runId}`;
+      if (lead === undefined || FINAL_LEAD_STATUSES.includes(lead.status)) return { kind: 'done' };
+      if (hasEnded(lead.run_status)) return { kind: 'ended' };
+      if (lead.status !== STAGE_STARTS[stage]) return { kind: 'done' };
+      const [claimed] = await tx<{ calls_started: number }[]>`
+        insert into paid_call_claims as c (lead_id, run_id, stage, owner, expires_at, calls_started)
+        values (${leadId}, ${runId}, ${stage}, ${owner}, clock_timestamp() + ${leaseMs} * interval '1 millisecond', 1)
+        on conflict (lead_id, run_id, stage) do update set
+          owner = excluded.owner,
+          expires_at = excluded.expires_at,
+          calls_started = c.calls_started + 1,
+          updated_at = now()
+        where c.owner is null or c.expires_at <= clock_timestamp()
+        returning c.calls_started`;
+      if (claimed !== undefined) return { kind: 'claimed', callsStarted: claimed.calls_started };
+      const [held] = await tx<{ ms: number | null }[]>`
+        select greatest(0, ceil(extract(epoch from expires_at - clock_timestamp()) * 1000))::float8 as ms
+        from paid_call_claims where lead_id = ${leadId} and run_id = ${runId} and stage = ${stage}`;
+      // Released between the two statements (a concurrent save, or a failed call given back): the
+      // lead's status now says what is next, so the caller looks again at once.
+      return { kind: 'held', expiresInMs: held?.ms ?? 0 };
+    });
+  }
+
+  renewClaim(claim: CallClaim): Change<boolean> {
+    const { leadId, runId, stage, owner, leaseMs } = claim;
+    return this.#lanes.statement('renewClaim', { run_id: runId, lead_id: leadId, stage }, async (tx) => {
+      const { count } = await tx`
+        update paid_call_claims set expires_at = clock_timestamp() + ${leaseMs} * interval '1 millisecond', updated_at = now()
+        where lead_id = ${leadId} and run_id = ${runId} and stage = ${stage} and owner = ${owner}`;
+      return count > 0;
+    });
+  }
+
+  releaseClaim(claim: Omit<CallClaim, 'leaseMs'>, called: boolean): Change<void> {
+    const { leadId, runId, stage, owner } = claim;
+    return this.#lanes.statement('releaseClaim', { run_id: runId, lead_id: leadId, stage }, async (tx) => {
+      await tx`
+        update paid_call_claims set
+          owner = null,
+          expires_at = null,
+          calls_started = calls_started - ${called ? 0 : 1},
+          updated_at = now()
+        where lead_id = ${leadId} and run_id = ${runId} and stage = ${stage} and owner = ${owner}`;
     });
   }
 
@@ -142,6 +207,13 @@ async function addCostStatement(tx: postgres.TransactionSql, leadId: string, run
     )
     update campaign_runs set cost_usd = cost_usd + ${call.costUsd}::numeric
     where id = ${runId} and exists (select 1 from lead where counted_run_id is not null)`;
+}
+
+/** Releases the stage's claim, whoever holds it: the stage's result is saved (or the lead moved on). */
+async function releaseStatement(tx: postgres.TransactionSql, leadId: string, runId: string, stage: PaidStage): Promise<void> {
+  await tx`
+    update paid_call_claims set owner = null, expires_at = null, updated_at = now()
+    where lead_id = ${leadId} and run_id = ${runId} and stage = ${stage} and owner is not null`;
 }
 
 function toResearch(row: LeadWorkRow): Research | null {

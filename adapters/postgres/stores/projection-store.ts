@@ -6,7 +6,7 @@
  * transaction per lead serialises on those locks and a commit each, one per batch does not.
  */
 import type postgres from 'postgres';
-import { FINAL_LEAD_STATUSES, outcomeOf, type KpiRates } from '../../../domain/campaigns/run.ts';
+import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, outcomeOf, type KpiRates } from '../../../domain/campaigns/run.ts';
 import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
 import { pgChange, type Emit } from '../changes.ts';
@@ -71,7 +71,7 @@ export class PostgresProjectionStore implements ProjectionStore {
    * final for that run and not counted yet; a lead repeated in the batch (two deliveries of one
    * event) is counted once, for its first caller. Every row this statement updates is locked until
    * it commits, in an order PostgreSQL picks; two processes' batches may deadlock on them, and
-   * PostgreSQL then aborts one, which is retried.
+   * PostgreSQL then aborts one, which is retried. A lead of a run that has ended is not counted.
    */
   async #countBatch(calls: readonly CountCall[]): Promise<readonly boolean[]> {
     return retryOnDeadlock(() =>
@@ -141,6 +141,9 @@ function countStatement(tx: postgres.TransactionSql, calls: readonly CountCall[]
       from input i
       where l.id = i.lead_id and l.run_id = i.run_id and l.status in ${tx(FINAL_LEAD_STATUSES)}
         and l.counted_run_id is null
+        -- A run that ended (failed, stopped) counts no more leads: what it left unsettled ends
+        -- failed with the run-ended reason, and neither its counters nor the KPIs take it.
+        and exists (select 1 from campaign_runs a where a.id = l.run_id and a.status in ${tx(ACTIVE_RUN_STATUSES)})
       returning l.id, l.run_id, l.status, l.campaign_id, l.user_id, l.cost_usd, i.hours, i.money
     ), by_run as (
       update campaign_runs r

@@ -1,11 +1,16 @@
 /**
- * Extraction (`campaign.submitted`): streams the run's stored file through the lead import,
- * stores the leads in batches, each batch committed with a `lead.extracted` event per pending lead
- * (each lead the root of its own trace), then records the totals.
+ * Extraction (`campaign.submitted`): reads the run's stored file twice. The first pass only
+ * validates it, whole: a whole-file problem anywhere in it (found late in a large file, or one the
+ * submission's checks missed) fails the run before any lead is stored or released, so no lead of
+ * a file that cannot be imported is ever paid for. The second pass stores the leads in batches,
+ * each batch committed with a `lead.extracted` event per lead it released (each lead the root of
+ * its own trace), then records the totals.
  *
  * A redelivery (a crash mid-file, a reconciler re-drive) runs the whole file again: the store
  * upserts leads the run already owns without losing their progress and the totals are absolute,
- * so the second pass writes what the first would have.
+ * so the second pass writes what the first would have. A lead the run had stored already is not
+ * released again (its event was committed with it), so however late a retry comes, after the
+ * broker's de-duplication window or not, no lead is published twice.
  *
  * Settings:
  * - ack wait 60 s: one message is a whole file, streamed for seconds; heartbeats keep it alive
@@ -30,6 +35,7 @@ import type { RunNotifier } from '../../../ports/run-notifications.port.ts';
 import type { Tracing } from '../../../ports/tracing.port.ts';
 import type { UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
+import { PreviewImportService } from '../preview-import.ts';
 import { runFileKey } from '../submit-campaign.ts';
 import { completionEvents } from './lead-events.ts';
 
@@ -81,28 +87,24 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
   }
 
   async handle(event: CampaignSubmitted, context: HandlerContext): Promise<null> {
-    const { uow, extractionStore: store, files } = this.#deps;
+    const { uow, extractionStore: store } = this.#deps;
     const run = await uow.commit(store.beginExtraction(event.run_id));
     if (run === null) return null; // unknown, or a redelivery after the run moved past extraction
 
-    let file: AsyncIterable<Uint8Array>;
     try {
-      file = await files.get(runFileKey(run.runId));
-    } catch (error) {
-      if (!(error instanceof FileNotFoundError)) throw error;
-      // A concurrent delivery may have finished the run and discarded its file (see #discardFile):
-      // only a run still being extracted has really lost it.
-      if ((await uow.commit(store.beginExtraction(run.runId))) === null) return null;
-      context.log.warn({}, 'the run file is missing from the object store: failing the run');
-      await this.#fail(run.runId, FILE_GONE_MESSAGE);
-      return null;
-    }
-
-    try {
+      // The whole file first, storing nothing: a problem at its very end fails the run with no
+      // lead released.
+      const toValidate = await this.#open(run.runId, context);
+      if (toValidate === null) return null;
+      const { importLimits: limits, reader } = this.#deps;
+      await new PreviewImportService({ reader, limits }).preview({ file: toValidate, demo: run.demo, sampleSize: 0 });
+      const file = await this.#open(run.runId, context);
+      if (file === null) return null;
       await this.#extract(run, file, context);
     } catch (error) {
       // The file passed validation at submission, so this is rare (e.g. lower limits since then).
-      // Leads announced before the problem still get their lines; the run stays failed.
+      // Found by the validating pass, no lead was stored; found while storing (the stored file
+      // changed since), the leads released before it end failed with the run (failRun).
       if (!(error instanceof ImportError)) throw error;
       context.log.warn({ code: error.code }, 'the run file cannot be imported: failing the run');
       await this.#fail(run.runId, error.message);
@@ -111,9 +113,26 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
     return null;
   }
 
+  /** The run's stored file; null (the run failed, or finished by a concurrent delivery) when it is gone. */
+  async #open(runId: string, context: HandlerContext): Promise<AsyncIterable<Uint8Array> | null> {
+    const { uow, extractionStore: store, files } = this.#deps;
+    try {
+      return await files.get(runFileKey(runId));
+    } catch (error) {
+      if (!(error instanceof FileNotFoundError)) throw error;
+      // A concurrent delivery may have finished the run and discarded its file (see #discardFile):
+      // only a run still being extracted has really lost it.
+      if ((await uow.commit(store.beginExtraction(runId))) === null) return null;
+      context.log.warn({}, 'the run file is missing from the object store: failing the run');
+      await this.#fail(runId, FILE_GONE_MESSAGE);
+      return null;
+    }
+  }
+
   /**
    * Ends the run rather than leave it `extracting`, where the reconciler would re-drive a failure
-   * that several deliveries could not get past. The file is kept (until its TTL) for whoever looks
+   * that several deliveries could not get past. Leads stored by the failed deliveries end failed
+   * with the run (failRun), so none of them is paid for, nor counted. The file is kept (until its TTL) for whoever looks
    * into the logged cause.
    */
   async giveUp(event: CampaignSubmitted, reason: string, context: HandlerContext): Promise<null> {

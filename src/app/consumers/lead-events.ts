@@ -1,8 +1,8 @@
 /** What the lead consumers share: the events a lead's states call for, attempts, and failure reasons. */
 import type { DomainEvent, RunCompleted } from '../../../domain/campaigns/events.ts';
-import type { LeadStatus } from '../../../domain/campaigns/run.ts';
-import type { HandlerContext } from '../../../ports/event-consumer.port.ts';
-import type { LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
+import { RUN_ENDED_REASON, type LeadStatus } from '../../../domain/campaigns/run.ts';
+import { RetryLater, type HandlerContext } from '../../../ports/event-consumer.port.ts';
+import type { CallClaim, LeadWorkStore, PaidStage } from '../../../ports/lead-work-store.port.ts';
 import { isPushback } from '../../../ports/outside-api.port.ts';
 import type { RunCompletion } from '../../../ports/projection-store.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
@@ -36,25 +36,102 @@ export function leadEvent(runId: string, leadId: string, status: LeadStatus): Do
   }
 }
 
+/** What a delivery of a paid stage does after asking for the lead's call: make it, or settle without it. */
+export type ClaimedCall =
+  | { readonly kind: 'call'; readonly claim: CallClaim }
+  | { readonly kind: 'settled'; readonly decision: Decision | null };
+
+/** How much later than a live claim's expiry a redelivery that found it comes back. */
+const CLAIM_RETRY_MARGIN_MS = SECOND;
+
 /**
- * Makes a lead's outside call (or calls) as one attempt. A successful attempt is counted by the
- * save that records its result. A failed one is counted here, unless the outside API pushed back
- * (rate limited, paused, circuit open): then no call failed for the lead.
+ * Claims the lead's call for this delivery before any provider is paid (at most one paid call per
+ * lead and stage at a time; see LeadWorkStore.claimCall). The claim lasts the consumer's ack wait
+ * as the broker applies it (`context.ackWaitMs`), and is renewed while the call runs (`paidCall`), so it lapses only after
+ * its holder stopped, and no later than JetStream redelivers the holder's message.
+ *
+ * A copy that finds a live claim makes no call. A first delivery is acked and dropped: it is not
+ * the holder's message (the holder got that on an earlier delivery), and the holder's own message
+ * stays unacked until its result commits (which releases the claim with it) and is redelivered by
+ * JetStream if the holder dies or fails, so the lead is never lost and no delivery is spent
+ * waiting. A redelivery may be the holder's own message, given back by JetStream while the holder
+ * still works (its heartbeats lost): dropping it would ack the holder's message, so it comes back
+ * once the claim would have lapsed, and then finds the result saved or the claim free.
+ *
+ * A lead whose run has ended is failed with RUN_ENDED_REASON, no call made.
  */
-export async function attempt<T>(
+export async function claimPaidCall(
   deps: { readonly uow: UnitOfWork; readonly leadWork: LeadWorkStore },
   lead: { readonly leadId: string; readonly runId: string },
+  stage: PaidStage,
+  context: HandlerContext,
+): Promise<ClaimedCall> {
+  const claim: CallClaim = { leadId: lead.leadId, runId: lead.runId, stage, owner: crypto.randomUUID(), leaseMs: context.ackWaitMs };
+  const outcome = await deps.uow.commit(deps.leadWork.claimCall(claim));
+  switch (outcome.kind) {
+    case 'claimed':
+      if (outcome.callsStarted > 1) context.log.info({ calls_started: outcome.callsStarted }, `${stage} call claimed again after an earlier attempt`);
+      return { kind: 'call', claim };
+    case 'done':
+      return { kind: 'settled', decision: null };
+    case 'ended':
+      return { kind: 'settled', decision: failLeadOfEndedRun(deps.leadWork, lead, context) };
+    case 'held':
+      // On the last delivery a retry would give the lead up (failing it while the holder works):
+      // that copy is dropped too, and a lead lost that way is re-driven by the reconciler.
+      if (context.deliveryCount === 1 || context.deliveryCount >= context.maxDeliver) {
+        context.log.info({ claim_expires_in_ms: outcome.expiresInMs }, `another delivery holds the lead's ${stage} call: dropping this copy`);
+        return { kind: 'settled', decision: null };
+      }
+      throw new RetryLater(`another delivery holds the lead's ${stage} call`, outcome.expiresInMs + CLAIM_RETRY_MARGIN_MS);
+  }
+}
+
+/**
+ * Makes a lead's outside call (or calls) as one attempt, under `claim`: renewed every third of its
+ * lease while the call runs. A successful attempt is counted, and its claim released, by the save
+ * that records its result. A failed one gives the claim back (its message is redelivered with the
+ * consumer's backoff) and is counted here, unless the outside API pushed back (rate limited,
+ * paused, circuit open): then no call failed for the lead, and none is counted as started.
+ */
+export async function paidCall<T>(
+  deps: { readonly uow: UnitOfWork; readonly leadWork: LeadWorkStore },
+  claim: CallClaim,
+  context: HandlerContext,
   call: () => Promise<T>,
 ): Promise<T> {
+  const renewal = setInterval(() => {
+    deps.uow.commit(deps.leadWork.renewClaim(claim)).then(
+      (held) => {
+        if (!held) context.log.warn({}, `the lead's ${claim.stage} claim was lost while its call ran`);
+      },
+      // A missed renewal is retried at the next tick; the lease outlasts two of them.
+      () => {},
+    );
+  }, claim.leaseMs / 3);
   try {
     return await call();
   } catch (error) {
-    // The count is for the user to see; the call's error is what the retry and the lead's failure
-    // reason are about, so a store that cannot count it (the database down) must not replace it:
-    // the next delivery finds the database again, or fails on it by itself.
-    if (!isPushback(error)) await deps.uow.commit(deps.leadWork.recordAttempt(lead.leadId, lead.runId)).catch(() => {});
+    // The count is for the user to see, and the release only lets a copy call sooner; the call's
+    // error is what the retry and the lead's failure reason are about, so a store that cannot
+    // write them (the database down) must not replace it: the claim lapses by itself.
+    const pushback = isPushback(error);
+    await deps.uow.commit(deps.leadWork.releaseClaim(claim, !pushback)).catch(() => {});
+    if (!pushback) await deps.uow.commit(deps.leadWork.recordAttempt(claim.leadId, claim.runId)).catch(() => {});
     throw error;
+  } finally {
+    clearInterval(renewal);
   }
+}
+
+/** A lead its run's end left unsettled: failed with the reason, and `lead.failed` (never counted: the run has ended). */
+function failLeadOfEndedRun(leadWork: LeadWorkStore, lead: { readonly leadId: string; readonly runId: string }, context: HandlerContext): Decision {
+  return decide(leadWork.saveFailed(lead.leadId, lead.runId, RUN_ENDED_REASON), {
+    events: (failed) => (failed ? [{ type: 'lead.failed', run_id: lead.runId, lead_id: lead.leadId }] : []),
+    after: (failed) => {
+      if (failed) context.log.info({}, 'the run has ended: lead failed without a call');
+    },
+  });
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Personalization (`lead.researched`): writes the opening line from the lead and its research.
- * Like research, the stored status decides: only a `researched` lead is written for.
+ * Like research, the stored status decides: only a `researched` lead is written for, and the call
+ * is claimed first (one claim covers both writes of an attempt; see claimPaidCall in lead-events.ts).
  *
  * Every draft goes through the quality gates (domain/personalization/quality-gates.ts). A draft
  * that fails is written once more, with the problems as feedback; if that one fails too, the lead
@@ -19,7 +20,7 @@ import type { LeadWork, LeadWorkStore } from '../../../ports/lead-work-store.por
 import type { Draft, MessageWriter, Research } from '../../../ports/providers.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
-import { attempt, failLead, PAID_CALL_RETRIES } from './lead-events.ts';
+import { claimPaidCall, failLead, paidCall, PAID_CALL_RETRIES } from './lead-events.ts';
 
 const SECOND = 1_000;
 
@@ -63,8 +64,11 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
     if (work === null || work.status !== 'researched') return null;
     if (work.research === null) throw new PermanentFailure('the lead has no stored research');
 
+    const claimed = await claimPaidCall({ uow, leadWork }, work, 'personalization', context);
+    if (claimed.kind === 'settled') return claimed.decision;
+
     const research = work.research;
-    const { draft, verdict } = await attempt({ uow, leadWork }, work, () => this.#write(work, research, context));
+    const { draft, verdict } = await paidCall({ uow, leadWork }, claimed.claim, context, () => this.#write(work, research, context));
     const costUsd = costOf(draft.usage, pricing.personalization);
     const problems = verdict.ok ? undefined : needsReviewReason(verdict.problems);
     // Saved, or (another delivery saved first, the lead was failed meanwhile) its cost recorded all the same.

@@ -5,6 +5,10 @@
  * researched. A lead further along needs nothing: the event of its next step was committed with
  * the step (the outbox), so nothing is re-published by hand.
  *
+ * Before the call, the delivery claims it in PostgreSQL (claimPaidCall in lead-events.ts): a copy
+ * of the message that finds another delivery's live claim makes no call, and a lead whose run has
+ * ended is failed without one. The claim's lease is the ack wait (as configured).
+ *
  * Settings:
  * - ack wait 120 s: a call takes ~7-8 s at the median and can take a minute when the agent searches
  *   a lot; heartbeats extend it during a call.
@@ -24,7 +28,7 @@ import type { LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
 import type { ResearchProvider } from '../../../ports/providers.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
-import { attempt, failLead, PAID_CALL_RETRIES } from './lead-events.ts';
+import { claimPaidCall, failLead, paidCall, PAID_CALL_RETRIES } from './lead-events.ts';
 
 const SECOND = 1_000;
 
@@ -68,9 +72,12 @@ export class ResearchLead implements Handler<'lead.extracted'> {
     // Gone to a later run (which has its own events), or past research already.
     if (work === null || work.status !== 'pending') return null;
 
+    const claimed = await claimPaidCall({ uow, leadWork }, work, 'research', context);
+    if (claimed.kind === 'settled') return claimed.decision;
+
     const prompt = work.researchPrompt === null ? {} : { prompt: work.researchPrompt };
-    const found = await attempt({ uow, leadWork }, work, () => research.research({ lead: work.lead, ...prompt }, context.signal));
-    // Saved, or (another delivery saved first) its cost recorded all the same.
+    const found = await paidCall({ uow, leadWork }, claimed.claim, context, () => research.research({ lead: work.lead, ...prompt }, context.signal));
+    // Saved (releasing the claim), or (another delivery saved first) its cost recorded all the same.
     return decide(leadWork.saveResearch(work.leadId, work.runId, found, costOf(found.usage, pricing.research)), {
       events: (saved) => (saved ? [{ type: 'lead.researched', run_id: work.runId, lead_id: work.leadId }] : []),
       after: (saved) => {

@@ -5,6 +5,7 @@
  * before their consumer exists, the stages the reconciler watches, and the checks of campaign
  * options. Nothing here knows a particular consumer.
  */
+import { delay } from './delay.ts';
 import type { EventType } from '../../../domain/campaigns/events.ts';
 import type { LeadStatus } from '../../../domain/campaigns/run.ts';
 import {
@@ -85,7 +86,16 @@ export interface RunnableOptions {
   readonly overrides?: SettingsOverrides;
   /** Required when a consumer calls an outside API. */
   readonly apis?: ApiDirectory;
+  /**
+   * Errors that mean the database is down or restarting (default: none). A decision whose commit
+   * fails with one is committed again, with backoff, until it goes through or the delivery ends:
+   * its outside call is made and paid for, and a redelivery would pay for it again.
+   */
+  readonly isUnavailable?: (error: unknown) => boolean;
 }
+
+/** The longest wait between two commits of a decision while the database is unavailable. */
+const COMMIT_RETRY_MAX_MS = 5_000;
 
 /**
  * The consumers as the runner runs them: each declaration's handler built from exactly the ports
@@ -102,22 +112,33 @@ async function runnable(consumer: AnyConsumer, uow: UnitOfWork, options: Runnabl
   const { callsApi } = consumer;
   if (callsApi !== undefined && options.apis === undefined) throw new Error(`consumer ${consumer.name} calls the ${callsApi} API, but no outside APIs were given`);
   const classify: (error: unknown) => FailureVerdict = consumer.classify ?? (callsApi === undefined ? defaultVerdict : apiFailureVerdict);
-  const commit = async (decision: Decision | null) => {
+  const isUnavailable = options.isUnavailable ?? (() => false);
+  const commit = async (decision: Decision | null, context: HandlerContext) => {
     if (decision === null) return;
-    const result = await uow.commit(decision.change, decision.events);
-    decision.after(result);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const result = await uow.commit(decision.change, decision.events);
+        if (attempt > 1) context.log.info({ attempts: attempt }, 'decision committed once the database was back');
+        decision.after(result);
+        return;
+      } catch (error) {
+        if (!isUnavailable(error) || context.signal.aborted) throw error;
+        if (attempt === 1) context.log.warn({ error: error instanceof Error ? error.message : String(error) }, 'the database is unavailable: committing the decision again');
+        await delay(Math.min(250 * 2 ** attempt, COMMIT_RETRY_MAX_MS), context.signal);
+      }
+    }
   };
   return {
     name: consumer.name,
     events: consumer.subscribes,
     settings: effectiveSettings(consumer, options),
-    handle: async (event, context) => commit(await handler.handle(event, context)),
+    handle: async (event, context) => commit(await handler.handle(event, context), context),
     giveUp: async (event, reason: string, context: HandlerContext) => {
       if (handler.giveUp === undefined) {
         context.log.error({ delivery: context.deliveryCount }, 'given up, and this consumer has no giveUp: the event is dropped');
         return;
       }
-      await commit(await handler.giveUp(event, reason, context));
+      await commit(await handler.giveUp(event, reason, context), context);
     },
     classify,
     ...(callsApi === undefined ? {} : { gate: options.apis!.gate(callsApi) }),

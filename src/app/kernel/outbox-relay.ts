@@ -10,8 +10,16 @@
  * a message only for the consumers that exist when it is stored. Held events are left untouched
  * and their type is not claimed again for `retryAfterMs`. An event nobody is configured to receive
  * (`run.completed` with no consumer of it enabled) is published all the same, and dropped.
+ *
+ * Events are metered into the broker: of a type its consumers receive, the relay publishes only
+ * while they have fewer waiting (delivered to nobody yet) than they have in flight, and at least
+ * `minWaiting`. The rest waits here, where each claim takes users' events in turns (see
+ * ports/outbox.port.ts), instead of in the stream, which is first-in-first-out across users: a
+ * user's 3-lead run submitted behind another's 20,000 leads waits for about one round of the
+ * consumers' work at each stage, not for the 20,000. The consumers never starve: the waiting
+ * events cover at least what they have in hand, and a metered relay looks again every `meterPollMs`.
  */
-import type { EventType } from '../../../domain/campaigns/events.ts';
+import { eventId, type EventType } from '../../../domain/campaigns/events.ts';
 import type { EventPublisher, EventSubscriptions } from '../../../ports/event-publisher.port.ts';
 import type { Log } from '../../../ports/logger.port.ts';
 import type { OutboxStore, RelayOutcome, StoredEvent } from '../../../ports/outbox.port.ts';
@@ -32,6 +40,10 @@ export interface OutboxRelayOptions {
   readonly retryAfterMs?: number;
   /** The clock of the held-back types' next look (default Date.now; tests pass their fake clock's). */
   readonly now?: () => number;
+  /** Events of a type its consumers may have waiting in the broker, at least (default 100; see the module comment). */
+  readonly minWaiting?: number;
+  /** How often a relay that is holding events back for room looks again (default 100 ms). */
+  readonly meterPollMs?: number;
 }
 
 /** How long a relay waits after the outbox itself failed (the database restarting). */
@@ -45,6 +57,8 @@ export class OutboxRelay {
   readonly #pollMs: number;
   readonly #retryAfterMs: number;
   readonly #now: () => number;
+  readonly #minWaiting: number;
+  readonly #meterPollMs: number;
   readonly #stopped = new AbortController();
   readonly #heldLoggedAt = new Map<EventType, number>();
   /** Event types held back (a consumer of them does not exist yet), and when to look again. */
@@ -54,6 +68,8 @@ export class OutboxRelay {
   #loop: Promise<void> | undefined;
   #unlisten: (() => Promise<void>) | undefined;
   #failing = false;
+  /** Whether the last claim stopped at a type's room: events wait for the consumers, look again soon. */
+  #metered = false;
 
   constructor(options: OutboxRelayOptions) {
     this.#options = options;
@@ -61,6 +77,8 @@ export class OutboxRelay {
     this.#pollMs = options.pollMs ?? 1_000;
     this.#retryAfterMs = options.retryAfterMs ?? 2_000;
     this.#now = options.now ?? Date.now;
+    this.#minWaiting = options.minWaiting ?? 100;
+    this.#meterPollMs = options.meterPollMs ?? 100;
   }
 
   /** Starts relaying; resolves once the relay listens for commits. */
@@ -79,10 +97,34 @@ export class OutboxRelay {
   }
 
   /** Relays one batch; resolves with how many events it claimed. */
-  relayOnce(): Promise<number> {
+  async relayOnce(): Promise<number> {
     const now = this.#now();
     const skipTypes = [...this.#heldUntil].filter(([, until]) => until > now).map(([type]) => type);
-    return this.#options.outbox.relay(this.#batchSize, (events) => this.#publish(events), { skipTypes });
+    const room = await this.#room(skipTypes);
+    const claimed = new Map<EventType, number>();
+    const count = await this.#options.outbox.relay(
+      this.#batchSize,
+      (events) => {
+        for (const { event } of events) claimed.set(event.type, (claimed.get(event.type) ?? 0) + 1);
+        return this.#publish(events);
+      },
+      { skipTypes, room },
+    );
+    this.#metered = [...room].some(([type, free]) => (claimed.get(type) ?? 0) >= free);
+    return count;
+  }
+
+  /** For each type some consumer receives, how many more events the broker should take now. */
+  async #room(skipTypes: readonly EventType[]): Promise<Map<EventType, number>> {
+    const room = new Map<EventType, number>();
+    const types = [...this.#options.consumed.keys()].filter((type) => !skipTypes.includes(type));
+    await Promise.all(
+      types.map(async (type) => {
+        const backlog = await this.#options.subscriptions.backlog(type);
+        if (backlog !== null) room.set(type, Math.max(0, Math.max(this.#minWaiting, backlog.inFlight) - backlog.waiting));
+      }),
+    );
+    return room;
   }
 
   async #run(): Promise<void> {
@@ -100,8 +142,16 @@ export class OutboxRelay {
         await delay(FAILURE_PAUSE_MS, this.#stopped.signal);
         continue;
       }
-      // A full batch: there is more. A commit during the batch: look again.
-      if (claimed >= this.#batchSize || this.#pending) continue;
+      // A full batch: there is more.
+      if (claimed >= this.#batchSize) continue;
+      // Held for room: the consumers free it at their pace, whatever is committed meanwhile (each
+      // claim ranks every waiting row, so it is not repeated on every commit of a busy system).
+      if (this.#metered) {
+        await delay(this.#meterPollMs, this.#stopped.signal);
+        continue;
+      }
+      // A commit during the batch: look again.
+      if (this.#pending) continue;
       await this.#idle();
     }
   }
@@ -117,7 +167,9 @@ export class OutboxRelay {
       else this.#heldUntil.delete(type);
     }
     const ready = events.filter((stored) => !held.has(stored.event.type));
-    const results = await publisher.publishAll(ready.map((stored) => ({ event: stored.event, trace: stored.trace })));
+    const results = await publisher.publishAll(
+      ready.map((stored) => ({ event: stored.event, trace: stored.trace, ...(stored.msgId === eventId(stored.event) ? {} : { msgId: stored.msgId }) })),
+    );
     const published: string[] = [];
     const postponed: string[] = [];
     const parked: string[] = [];

@@ -6,7 +6,7 @@
  */
 import { EVENT_TYPES, type DomainEvent, type EventType } from '../../../domain/campaigns/events.ts';
 import type { ConsumerActivity } from '../../../ports/event-consumer.port.ts';
-import type { EventPublisher, EventSubscriptions, EventToPublish, PublishResult } from '../../../ports/event-publisher.port.ts';
+import type { Backlog, EventPublisher, EventSubscriptions, EventToPublish, PublishResult } from '../../../ports/event-publisher.port.ts';
 
 /**
  * Publishes into a list. Each event's result comes from `resultFor` (default: stored); a whole
@@ -82,6 +82,17 @@ export class FakeEventSubscriptions implements EventSubscriptions {
     this.asked.push(type);
     return Promise.resolve(this.#consumed.has(type) && !this.missing.has(consumer));
   }
+
+  readonly #backlogs = new Map<EventType, Backlog>();
+
+  /** What the consumers of `type` hold from now on (unset: nothing reported, so nothing is metered). */
+  setBacklog(type: EventType, backlog: Backlog): void {
+    this.#backlogs.set(type, backlog);
+  }
+
+  backlog(type: EventType): Promise<Backlog | null> {
+    return Promise.resolve(this.#backlogs.get(type) ?? null);
+  }
 }
 
 /** Which stages' consumers have work waiting or in flight: none unless told otherwise. */
@@ -98,6 +109,22 @@ export class FakeConsumerActivity implements ConsumerActivity {
 
   idle(type: EventType): Promise<boolean> {
     this.asked.push(type);
-    return Promise.resolve(!this.#busy.has(type));
+    return Promise.resolve(!this.#busy.has(type) && this.#epoch !== null);
+  }
+
+  #epoch: string | null = new Date(Date.UTC(2025, 0, 1)).toISOString();
+
+  /** The broker lost its stream, which is not there again yet (`recreateStream` brings a new one). */
+  loseStream(): void {
+    this.#epoch = null;
+  }
+
+  /** The stream is created anew (empty) at `createdAt` (epoch ms; default a fixed past instant): its identity changes. */
+  recreateStream(createdAt = Date.UTC(2025, 0, 2)): void {
+    this.#epoch = new Date(createdAt).toISOString();
+  }
+
+  streamEpoch(): Promise<string | null> {
+    return Promise.resolve(this.#epoch);
   }
 }

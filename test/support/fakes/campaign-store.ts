@@ -10,9 +10,15 @@
  *   still adds the call's cost to a lead of that run, and to its run when the lead is counted;
  * - leads are unique by campaign and email; `storeLeads` skips a lead personalized by an earlier
  *   run, takes any other over (reset to pending), and keeps the progress of one the run owns;
+ * - `storeLeads` reports as pending only the leads it released (stored new, or taken over): a lead
+ *   the run had stored already is not announced again;
  * - `countOutcome` counts a final lead once per run (run counters and cost, the campaign's count
- *   and the owner's KPIs for a personalized lead); `completeIfSettled` ends a `personalizing` run
- *   with no uncounted lead with `outcomeOf`, and hands the completion to one caller only;
+ *   and the owner's KPIs for a personalized lead), never for a run that has ended;
+ *   `completeIfSettled` ends a `personalizing` run with no uncounted lead with `outcomeOf`, and
+ *   hands the completion to one caller only; `failRun` fails the run's unsettled leads with
+ *   RUN_ENDED_REASON;
+ * - a paid call is claimed per lead, run and stage (`claimCall`): a lease with an owner and an
+ *   expiry on the injected clock, a count of calls started, released by the stage's save;
  * - every row has an `updatedAt` stamped from the injected clock whenever a write touches it (the
  *   PostgreSQL trigger), and the reconciler's queries compare it with the lease on that clock, and
  *   look at the in-memory outbox for events of the run still waiting.
@@ -22,17 +28,25 @@
  * no counterpart here: a change applies in one step.
  */
 import { randomUUID } from 'node:crypto';
-import { FINAL_LEAD_STATUSES, outcomeOf, type KpiRates, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
+import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, hasEnded, outcomeOf, RUN_ENDED_REASON, type KpiRates, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
 import type { CanonicalValues, ColumnMapping, ImportReport, Lead, OriginalField } from '../../../domain/leads/lead.ts';
 import type { UsdAmount } from '../../../domain/pricing/pricing.ts';
 import type { ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
-import type { LeadWork, LeadWorkStore, PaidCall } from '../../../ports/lead-work-store.port.ts';
+import type { CallClaim, ClaimOutcome, LeadWork, LeadWorkStore, PaidCall, PaidStage } from '../../../ports/lead-work-store.port.ts';
 import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
 import type { DeliveryLog } from '../../../ports/delivery-log.port.ts';
 import type { Citation, Draft, Research, Usage } from '../../../ports/providers.port.ts';
-import type { ReconcilerStore, StuckLead } from '../../../ports/reconciler-store.port.ts';
+import type { ReconcilerStore, Staleness, StuckLead } from '../../../ports/reconciler-store.port.ts';
 import type { CompletedRun, RunReader } from '../../../ports/run-reader.port.ts';
-import { CampaignNotFoundError, type CreatedRun, type NewRun, type SubmissionStore } from '../../../ports/submission-store.port.ts';
+import { QuotaExceededError, quotaVerdict, QUOTA_WINDOW_MS } from '../../../domain/quotas/quota.ts';
+import {
+  CampaignNotFoundError,
+  IdempotencyKeyLostError,
+  type CreatedRun,
+  type IdempotencyClaim,
+  type NewRun,
+  type SubmissionStore,
+} from '../../../ports/submission-store.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
 import { FakeClock, type Clock } from './clock.ts';
 import { fakeChange } from './unit-of-work.ts';
@@ -69,6 +83,9 @@ export interface RunRecord {
   readonly needsReview: number;
   readonly failed: number;
   readonly costUsd: UsdAmount;
+  /** What the run counted against the daily quotas when it was submitted. */
+  readonly submittedLeads: number;
+  readonly estimatedCostUsd: UsdAmount;
   readonly errorMessage: string | null;
   readonly importReport: ImportReport | null;
   readonly columns: readonly ColumnMapping[] | null;
@@ -107,6 +124,18 @@ export interface LeadRecord {
   readonly countedRunId: string | null;
 }
 
+/** A lead's claim on the call of one stage, for one run. */
+export interface ClaimRecord {
+  readonly leadId: string;
+  readonly runId: string;
+  readonly stage: PaidStage;
+  /** Null once released. */
+  readonly owner: string | null;
+  /** Epoch milliseconds on the store's clock; null once released. */
+  readonly expiresAt: number | null;
+  readonly callsStarted: number;
+}
+
 export interface MetricsRecord {
   readonly userId: string;
   readonly leadsPersonalized: number;
@@ -124,6 +153,15 @@ interface CampaignRow extends Mutable<Omit<CampaignRecord, 'options'>> {
 
 interface RunRow extends Mutable<Omit<RunRecord, 'costUsd'>> {
   costMicros: number;
+}
+
+/** An idempotency key, as idempotency_keys keeps it. */
+interface KeyRow {
+  claim: string;
+  fingerprint: string | null;
+  runId: string | null;
+  campaignId: string | null;
+  createdAt: number;
 }
 
 interface LeadRow extends Mutable<Omit<LeadRecord, 'costUsd' | 'calls'>> {
@@ -159,9 +197,18 @@ interface Tables {
   /** Lead id by campaign and email: the unique index. */
   leadByEmail: Map<string, string>;
   metrics: Map<string, MetricsRow>;
+  /** By lead, run and stage. */
+  claims: Map<string, Mutable<ClaimRecord>>;
+  /** By user id and key. */
+  keys: Map<string, KeyRow>;
 }
 
-const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'extracting', 'personalizing'];
+/** Where a lead's stage starts: the status a claim on its call requires. */
+const STAGE_STARTS: Readonly<Record<PaidStage, LeadStatus>> = { research: 'pending', personalization: 'researched' };
+
+/** As the PostgreSQL store: keys kept 24 hours, a claim abandoned after 15 minutes. */
+const KEY_TTL_MS = QUOTA_WINDOW_MS;
+const ABANDONED_CLAIM_MS = 15 * 60 * 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface InMemoryCampaignStoreOptions {
@@ -176,7 +223,16 @@ export class InMemoryCampaignStore
 {
   readonly #clock: Clock;
   readonly #outbox: InMemoryOutbox;
-  #tables: Tables = { deliveries: new Map(), campaigns: new Map(), runs: new Map(), leads: new Map(), leadByEmail: new Map(), metrics: new Map() };
+  #tables: Tables = {
+    deliveries: new Map(),
+    campaigns: new Map(),
+    runs: new Map(),
+    leads: new Map(),
+    leadByEmail: new Map(),
+    metrics: new Map(),
+    claims: new Map(),
+    keys: new Map(),
+  };
 
   constructor(options: InMemoryCampaignStoreOptions = {}) {
     this.#clock = options.clock ?? new FakeClock();
@@ -218,6 +274,22 @@ export class InMemoryCampaignStore
     return row === undefined ? undefined : structuredClone(row);
   }
 
+  /** The lead's claim on the stage's call for that run; undefined when none was ever made. */
+  claim(leadId: string, runId: string, stage: PaidStage): ClaimRecord | undefined {
+    const row = this.#tables.claims.get(claimKey(leadId, runId, stage));
+    return row === undefined ? undefined : { ...row };
+  }
+
+  /**
+   * Ends a run behind its leads' backs (tests only): a run stopped by a path with no change of its
+   * own here, e.g. cancelled, whose unsettled leads are left as they are.
+   */
+  endRun(runId: string, status: RunStatus): void {
+    const run = this.#tables.runs.get(runId);
+    if (run === undefined) throw new Error(`no run ${runId}`);
+    Object.assign(run, { status, completedAt: this.#clock.now(), updatedAt: this.#clock.now() });
+  }
+
   /** Every campaign and run recorded, for "nothing was recorded" assertions. */
   counts(): { campaigns: number; runs: number; leads: number } {
     return { campaigns: this.#tables.campaigns.size, runs: this.#tables.runs.size, leads: this.#tables.leads.size };
@@ -242,6 +314,19 @@ export class InMemoryCampaignStore
       const now = this.#clock.now();
       const runId = run.runId ?? randomUUID();
       if (t.runs.has(runId)) throw new Error(`duplicate run id ${runId}`);
+      if (run.quotas !== undefined) {
+        const mine = [...t.runs.values()].filter((row) => row.userId === run.userId);
+        const exceeded = quotaVerdict(
+          run.quotas,
+          {
+            activeRuns: mine.filter((row) => ACTIVE_RUN_STATUSES.includes(row.status)).length,
+            recentRuns: mine.map((row) => ({ submittedAt: row.createdAt, leads: row.submittedLeads, estimatedCostUsd: row.estimatedCostUsd })),
+            now,
+          },
+          { leads: run.leads ?? 0, estimatedCostUsd: run.estimatedCostUsd ?? '0' },
+        );
+        if (exceeded !== null) throw new QuotaExceededError(exceeded);
+      }
       const options = run.options ?? {};
       let campaignId: string;
       if (run.campaignId !== undefined) {
@@ -283,9 +368,44 @@ export class InMemoryCampaignStore
         createdAt: now,
         updatedAt: now,
         completedAt: null,
+        submittedLeads: run.leads ?? 0,
+        estimatedCostUsd: run.estimatedCostUsd ?? '0.000000',
       });
+      if (run.idempotency !== undefined) {
+        const row = t.keys.get(keyOf(run.userId, run.idempotency.key));
+        if (row === undefined || row.claim !== run.idempotency.claim || row.runId !== null) throw new IdempotencyKeyLostError();
+        Object.assign(row, { fingerprint: run.idempotency.fingerprint, runId, campaignId });
+      }
       return { runId, campaignId, userId: run.userId };
     });
+  }
+
+  claimIdempotencyKey(userId: string, key: string): Change<IdempotencyClaim> {
+    return this.#change('claimIdempotencyKey', (t): IdempotencyClaim => {
+      const now = this.#clock.now();
+      const row = t.keys.get(keyOf(userId, key));
+      const free =
+        row === undefined || row.createdAt + KEY_TTL_MS <= now || (row.runId === null && row.createdAt + ABANDONED_CLAIM_MS < now);
+      if (free) {
+        const claim = randomUUID();
+        t.keys.set(keyOf(userId, key), { claim, fingerprint: null, runId: null, campaignId: null, createdAt: now });
+        return { state: 'claimed', claim };
+      }
+      if (row.runId === null || row.campaignId === null || row.fingerprint === null) return { state: 'in_progress' };
+      return { state: 'completed', fingerprint: row.fingerprint, runId: row.runId, campaignId: row.campaignId };
+    });
+  }
+
+  releaseIdempotencyKey(userId: string, key: string, claim: string): Change<void> {
+    return this.#change('releaseIdempotencyKey', (t) => {
+      const row = t.keys.get(keyOf(userId, key));
+      if (row !== undefined && row.claim === claim && row.runId === null) t.keys.delete(keyOf(userId, key));
+    });
+  }
+
+  /** The idempotency keys held (tests only): `<user>:<key>`. */
+  idempotencyKeys(): string[] {
+    return [...this.#tables.keys.keys()];
   }
 
   // ── ExtractionStore ─────────────────────────────────────────────────────────────────────────
@@ -307,6 +427,7 @@ export class InMemoryCampaignStore
       if (leads.length === 0) return { pending: [], skipped: 0 };
       const now = this.#clock.now();
       const returned: LeadRow[] = [];
+      const released = new Set<string>();
       for (const lead of leads) {
         const key = emailKey(run.campaignId, lead.email);
         const existingId = t.leadByEmail.get(key);
@@ -316,6 +437,7 @@ export class InMemoryCampaignStore
           t.leads.set(row.id, row);
           t.leadByEmail.set(key, row.id);
           returned.push(row);
+          released.add(row.id);
           continue;
         }
         const ownedByThisRun = existing.runId === run.runId;
@@ -323,14 +445,17 @@ export class InMemoryCampaignStore
         if (existing.status === 'personalized' && !ownedByThisRun) continue;
         Object.assign(existing, { row: lead.row, company: lead.company, canonical: { ...lead.canonical }, fields: lead.fields.map((field) => ({ ...field })), updatedAt: now });
         // Taken over from an earlier run: its progress starts again; a redelivery keeps this run's.
-        if (!ownedByThisRun) Object.assign(existing, resetProgress(run.runId));
+        if (!ownedByThisRun) {
+          Object.assign(existing, resetProgress(run.runId));
+          released.add(existing.id);
+        }
         returned.push(existing);
       }
       const runRow = t.runs.get(run.runId);
       if (runRow?.status === 'extracting') runRow.updatedAt = now;
       return {
         pending: returned
-          .filter((row) => row.status === 'pending')
+          .filter((row) => released.has(row.id) && row.status === 'pending')
           .sort((a, b) => a.row - b.row)
           .map((row) => row.id),
         skipped: leads.length - returned.length,
@@ -362,6 +487,10 @@ export class InMemoryCampaignStore
       const run = t.runs.get(runId);
       if (run === undefined || !ACTIVE_RUN_STATUSES.includes(run.status)) return null;
       const now = this.#clock.now();
+      for (const lead of t.leads.values()) {
+        if (lead.runId !== runId || FINAL_LEAD_STATUSES.includes(lead.status)) continue;
+        Object.assign(lead, { status: 'failed', error: RUN_ENDED_REASON, settledAt: now, updatedAt: now });
+      }
       Object.assign(run, { status: 'failed', errorMessage, completedAt: now, updatedAt: now });
       return { runId, campaignId: run.campaignId, userId: run.userId, outcome: { status: 'failed' as const, errorMessage } };
     });
@@ -393,6 +522,7 @@ export class InMemoryCampaignStore
   saveResearch(leadId: string, runId: string, research: Research, costUsd: UsdAmount): Change<boolean> {
     const call: PaidCall = { stage: 'research', model: research.model, ...(research.usage === undefined ? {} : { usage: research.usage }), costUsd };
     return this.#change('saveResearch', (t) => {
+      this.#release(t, leadId, runId, 'research');
       const lead = t.leads.get(leadId);
       if (lead === undefined || lead.runId !== runId || lead.status !== 'pending') {
         // Another delivery saved first, or the lead was failed meanwhile: the call was paid for all the same.
@@ -417,6 +547,7 @@ export class InMemoryCampaignStore
   saveDraft(leadId: string, runId: string, draft: Draft, costUsd: UsdAmount, problems?: string): Change<boolean> {
     const call: PaidCall = { stage: 'personalization', model: draft.model, ...(draft.usage === undefined ? {} : { usage: draft.usage }), costUsd };
     return this.#change('saveDraft', (t) => {
+      this.#release(t, leadId, runId, 'personalization');
       const lead = t.leads.get(leadId);
       if (lead === undefined || lead.runId !== runId || lead.status !== 'researched') {
         this.#addCost(t, leadId, runId, call);
@@ -436,6 +567,40 @@ export class InMemoryCampaignStore
         updatedAt: now,
       });
       return true;
+    });
+  }
+
+  claimCall(claim: CallClaim): Change<ClaimOutcome> {
+    return this.#change('claimCall', (t): ClaimOutcome => {
+      const lead = t.leads.get(claim.leadId);
+      const run = t.runs.get(claim.runId);
+      if (lead === undefined || lead.runId !== claim.runId || run === undefined || FINAL_LEAD_STATUSES.includes(lead.status)) return { kind: 'done' };
+      if (hasEnded(run.status)) return { kind: 'ended' };
+      if (lead.status !== STAGE_STARTS[claim.stage]) return { kind: 'done' };
+      const now = this.#clock.now();
+      const key = claimKey(claim.leadId, claim.runId, claim.stage);
+      const row = t.claims.get(key);
+      if (row !== undefined && row.owner !== null && row.expiresAt !== null && row.expiresAt > now) return { kind: 'held', expiresInMs: row.expiresAt - now };
+      const callsStarted = (row?.callsStarted ?? 0) + 1;
+      t.claims.set(key, { leadId: claim.leadId, runId: claim.runId, stage: claim.stage, owner: claim.owner, expiresAt: now + claim.leaseMs, callsStarted });
+      return { kind: 'claimed', callsStarted };
+    });
+  }
+
+  renewClaim(claim: CallClaim): Change<boolean> {
+    return this.#change('renewClaim', (t) => {
+      const row = t.claims.get(claimKey(claim.leadId, claim.runId, claim.stage));
+      if (row === undefined || row.owner !== claim.owner) return false;
+      row.expiresAt = this.#clock.now() + claim.leaseMs;
+      return true;
+    });
+  }
+
+  releaseClaim(claim: Omit<CallClaim, 'leaseMs'>, called: boolean): Change<void> {
+    return this.#change('releaseClaim', (t) => {
+      const row = t.claims.get(claimKey(claim.leadId, claim.runId, claim.stage));
+      if (row === undefined || row.owner !== claim.owner) return;
+      Object.assign(row, { owner: null, expiresAt: null, callsStarted: row.callsStarted - (called ? 0 : 1) });
     });
   }
 
@@ -469,7 +634,8 @@ export class InMemoryCampaignStore
       const lead = t.leads.get(leadId);
       if (lead === undefined || lead.runId !== runId || !FINAL_LEAD_STATUSES.includes(lead.status) || lead.countedRunId !== null) return false;
       const run = t.runs.get(runId);
-      if (run === undefined) return false;
+      // A run that has ended counts no more leads.
+      if (run === undefined || !ACTIVE_RUN_STATUSES.includes(run.status)) return false;
       const now = this.#clock.now();
       lead.countedRunId = runId;
       lead.updatedAt = now;
@@ -509,27 +675,45 @@ export class InMemoryCampaignStore
 
   // ── ReconcilerStore ─────────────────────────────────────────────────────────────────────────
 
-  async stalledExtractions(leaseMs: number, limit: number): Promise<readonly RunToExtract[]> {
+  async stalledExtractions(staleness: Staleness, limit: number): Promise<readonly RunToExtract[]> {
     await Promise.resolve();
-    const before = this.#clock.now() - leaseMs;
+    const before = this.#clock.now() - staleness.leaseMs;
     return [...this.#tables.runs.values()]
-      .filter((run) => (run.status === 'queued' || run.status === 'extracting') && run.updatedAt < before && !this.#outbox.hasEventOfRun(run.id))
+      .filter((run) => (run.status === 'queued' || run.status === 'extracting') && run.updatedAt <= before)
+      .filter((run) => (staleness.outbox === 'own' ? !this.#outbox.hasEvent((event) => event.type === 'campaign.submitted' && event.run_id === run.id) : !this.#outbox.hasEventOfRun(run.id)))
       .sort((a, b) => a.updatedAt - b.updatedAt)
       .slice(0, limit)
       .map(toRunToExtract);
   }
 
-  async stalledLeads(leaseMs: number, statuses: readonly LeadStatus[], limit: number): Promise<readonly StuckLead[]> {
+  async stalledLeads(staleness: Staleness, statuses: readonly LeadStatus[], limit: number, after?: StuckLead): Promise<readonly StuckLead[]> {
     await Promise.resolve();
     if (statuses.length === 0) return [];
-    const before = this.#clock.now() - leaseMs;
-    const runs = [...this.#tables.runs.values()].filter((run) => run.status === 'personalizing' && run.updatedAt < before && !this.#outbox.hasEventOfRun(run.id));
-    const runById = new Map(runs.map((run) => [run.id, run]));
+    const before = this.#clock.now() - staleness.leaseMs;
+    const own = staleness.outbox === 'own';
+    const runs = [...this.#tables.runs.values()].filter((run) => run.status === 'personalizing' && run.updatedAt <= before && (own || !this.#outbox.hasEventOfRun(run.id)));
+    const runIds = new Set(runs.map((run) => run.id));
+    const key = (runId: string, leadId: string) => `${runId} ${leadId}`;
     return [...this.#tables.leads.values()]
-      .filter((lead) => runById.has(lead.runId) && lead.countedRunId === null && lead.updatedAt < before && statuses.includes(lead.status))
-      .sort((a, b) => runById.get(a.runId)!.updatedAt - runById.get(b.runId)!.updatedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .filter((lead) => runIds.has(lead.runId) && lead.countedRunId === null && lead.updatedAt <= before && statuses.includes(lead.status))
+      .filter((lead) => !own || !this.#outbox.hasEvent((event) => event.run_id === lead.runId && 'lead_id' in event && event.lead_id === lead.id))
+      .filter((lead) => after === undefined || key(lead.runId, lead.id) > key(after.runId, after.leadId))
+      .sort((a, b) => (key(a.runId, a.id) < key(b.runId, b.id) ? -1 : 1))
       .slice(0, limit)
       .map((lead) => ({ leadId: lead.id, runId: lead.runId, status: lead.status }));
+  }
+
+  #brokerEpoch: string | null = null;
+
+  async brokerEpoch(): Promise<string | null> {
+    await Promise.resolve();
+    return this.#brokerEpoch;
+  }
+
+  recordBrokerEpoch(epoch: string): Change<void> {
+    return this.#change('recordBrokerEpoch', () => {
+      this.#brokerEpoch = epoch;
+    });
   }
 
   async settledRuns(limit: number): Promise<readonly string[]> {
@@ -605,6 +789,12 @@ export class InMemoryCampaignStore
     );
   }
 
+  /** The stage's result is saved (or the lead moved on): its claim is released, whoever holds it. */
+  #release(t: Tables, leadId: string, runId: string, stage: PaidStage): void {
+    const row = t.claims.get(claimKey(leadId, runId, stage));
+    if (row !== undefined) Object.assign(row, { owner: null, expiresAt: null });
+  }
+
   /** The lead of that run pays for the call; its run too when the lead's outcome is counted already. */
   #addCost(t: Tables, leadId: string, runId: string, call: PaidCall): void {
     const lead = t.leads.get(leadId);
@@ -620,6 +810,10 @@ export class InMemoryCampaignStore
     run.costMicros += micros;
     run.updatedAt = now;
   }
+}
+
+function claimKey(leadId: string, runId: string, stage: PaidStage): string {
+  return `${leadId}\u0000${runId}\u0000${stage}`;
 }
 
 function deliveryKey(runId: string, consumer: string): string {
@@ -699,4 +893,8 @@ function addToCents(cents: number, rate: number): number {
 
 function formatCents(cents: number): string {
   return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
+}
+
+function keyOf(userId: string, key: string): string {
+  return `${userId}:${key}`;
 }

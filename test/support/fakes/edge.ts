@@ -4,7 +4,7 @@
  * submission, campaign queries, the preview, and the outside APIs' status. Each answers what the
  * test set and records how it was called.
  */
-import type { CampaignQueries, LeadPage, LeadView, MetricsView, RunView } from '../../../ports/campaign-queries.port.ts';
+import { PROGRESS_START, type CampaignQueries, type LeadPage, type LeadView, type MetricsView, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
 import type { ApiStatus, ApiStatusReader } from '../../../ports/outside-api.port.ts';
 import type { ImportPreview, PreviewImport, PreviewImportInput } from '../../../ports/preview-import.port.ts';
 import type { SubmissionDetails, SubmitCampaign, SubmitCampaignInput, SubmittedRun } from '../../../ports/submit-campaign.port.ts';
@@ -86,8 +86,12 @@ export class FakeCampaignQueries implements CampaignQueries {
     return Promise.resolve(answer ?? null);
   }
 
-  settledLeads(_userId: string, _runId: string, after: string | null): Promise<{ leads: readonly LeadView[]; cursor: string | null }> {
+  settledLeads(_userId: string, _runId: string, after: string | null): Promise<{ leads: readonly SettledLead[]; cursor: string | null }> {
     return Promise.resolve({ leads: [], cursor: after });
+  }
+
+  latestSettledLeads(): Promise<{ leads: readonly SettledLead[]; before: string; earlier: boolean }> {
+    return Promise.resolve({ leads: [], before: PROGRESS_START, earlier: false });
   }
 
   exportLeads(): Promise<{ headers: readonly string[]; leads: AsyncIterable<LeadView> } | null> {

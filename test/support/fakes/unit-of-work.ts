@@ -87,10 +87,10 @@ export class FakeUnitOfWork implements UnitOfWork {
     return result;
   }
 
-  async enqueue(events: readonly Outgoing[]): Promise<void> {
+  async enqueue(events: readonly Outgoing[], options: { readonly redrive?: string } = {}): Promise<void> {
     await Promise.resolve();
     this.#failIfAsked('enqueue');
-    this.outbox.append(events);
+    this.outbox.append(events, options.redrive);
     this.#commits.push({ name: 'enqueue', result: undefined, events: events.map(eventOf) });
   }
 

@@ -170,6 +170,42 @@ describe('runnableConsumers', () => {
     expect(afters).toEqual([]);
   });
 
+  it('commits a decision again while the database is unavailable, without handling the event again', async () => {
+    const p = inMemoryPipeline();
+    const { run, pending } = await personalizingRun(p, ['a@example.com']);
+    let handled = 0;
+    const consumer = declareConsumer({
+      name: 'c',
+      summary: 's',
+      subscribes: ['lead.failed'],
+      settings: SETTINGS,
+      uses: ['leadWork'],
+      create: ({ leadWork }) => ({
+        handle: (event: LeadSettled) => {
+          handled += 1; // the paid call, in a real consumer
+          return Promise.resolve(decide(leadWork.saveFailed(event.lead_id, event.run_id, 'gave up')));
+        },
+      }),
+    });
+    const unavailable = new Error('connect ECONNREFUSED');
+    const [runnable] = await runnableConsumers([consumer], { ports: portCatalog(p).catalog, settings: new Map(), isUnavailable: (error) => error === unavailable });
+    let refusals = 2;
+    p.uow.failCommits(() => (refusals-- > 0 ? unavailable : undefined));
+    const context = handlerContext();
+    await runnable!.handle({ type: 'lead.failed', run_id: run.runId, lead_id: pending[0]! }, context);
+    expect(handled).toBe(1);
+    expect(p.store.lead(pending[0]!)?.status).toBe('failed');
+    expect(logged(context.log, 'committing the decision again', 'warn')).toHaveLength(1);
+
+    // Any other failure, or a delivery that has ended, is let through at once.
+    p.uow.failCommits(() => new Error('constraint violated'));
+    await expect(runnable!.handle({ type: 'lead.failed', run_id: run.runId, lead_id: pending[0]! }, handlerContext())).rejects.toThrow('constraint violated');
+    const aborted = new AbortController();
+    aborted.abort();
+    p.uow.failCommits(() => unavailable);
+    await expect(runnable!.handle({ type: 'lead.failed', run_id: run.runId, lead_id: pending[0]! }, handlerContext({ signal: aborted.signal }))).rejects.toBe(unavailable);
+  });
+
   it('builds each consumer from exactly the ports it uses, each port once', async () => {
     const p = inMemoryPipeline();
     const { catalog, built } = portCatalog(p);

@@ -1,12 +1,12 @@
 /** Extraction (`campaign.submitted`) against the in-memory doubles, with the real (pure) CSV reader. */
 import { describe, expect, it } from 'vitest';
 import type { CampaignSubmitted } from '../../../domain/campaigns/events.ts';
-import { DEFAULT_KPI_RATES } from '../../../domain/campaigns/run.ts';
+import { DEFAULT_KPI_RATES, RUN_ENDED_REASON } from '../../../domain/campaigns/run.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../../../domain/leads/import-error.ts';
 import { FileNotFoundError, type LeadFileStore } from '../../../ports/lead-file-store.port.ts';
 import { EXTRACTION_FAILED_MESSAGE, ExtractLeads, FILE_GONE_MESSAGE } from '../../../src/app/consumers/extraction.ts';
 import { runFileKey } from '../../../src/app/submit-campaign.ts';
-import { handlerContext, inMemoryPipeline, logged, personalizingRun, pipelinePorts, queuedRun, type InMemoryPipeline } from '../../support/fakes/index.ts';
+import { commitDecision, handlerContext, inMemoryPipeline, logged, personalizingRun, pipelinePorts, queuedRun, type InMemoryPipeline } from '../../support/fakes/index.ts';
 import type { PipelinePorts } from '../../../src/app/kernel/ports.ts';
 
 /** Five valid leads, one rejected row (row 4) and one duplicate (row 8). */
@@ -163,14 +163,49 @@ describe('ExtractLeads', () => {
     expect(p.store.run(empty.run_id)).toMatchObject({ status: 'failed', errorMessage: expect.stringContaining('empty') as unknown });
   });
 
-  it('keeps the leads announced before a problem further into the file, and fails the run', async () => {
+  it('fails the run with no lead stored or released when the problem is at the end of the file', async () => {
     const p = inMemoryPipeline();
     const event = await submitted(p, `Email,Company\nada@example.com,A\nbob@example.com,B\ncy@example.com,${'x'.repeat(200)}`);
     p.outbox.clear();
     await extraction(p, { extractionBatchSize: 1, importLimits: { ...DEFAULT_IMPORT_LIMITS, maxCellChars: 100 } }).handle(event, handlerContext());
-    expect(p.outbox.events('lead.extracted')).toHaveLength(2);
-    expect(p.store.run(event.run_id)).toMatchObject({ status: 'failed' });
+    expect(p.outbox.events('lead.extracted')).toEqual([]);
+    expect(p.store.leadsOfRun(event.run_id)).toEqual([]);
+    expect(p.store.run(event.run_id)).toMatchObject({ status: 'failed', errorMessage: 'Row 4 has a cell of 200 characters; a cell may hold at most 100.' });
     expect(p.outbox.events('run.completed')).toHaveLength(1);
+  });
+
+  it('never releases a lead twice, however late the retries: each lead.extracted goes out once, with its lead', async () => {
+    const p = inMemoryPipeline();
+    const event = await submitted(p);
+    p.outbox.clear();
+    // Every delivery fails on the second batch, the first batch committed each time.
+    let batches = 0;
+    p.uow.failCommits((name) => (name === 'storeLeads' && ++batches % 2 === 0 ? new Error('database restarting') : undefined));
+    for (let delivery = 1; delivery <= 3; delivery += 1) {
+      await expect(extraction(p, { extractionBatchSize: 1 }).handle(event, handlerContext({ deliveryCount: delivery }))).rejects.toThrow('database restarting');
+    }
+    p.uow.failCommits(undefined);
+    await extraction(p, { extractionBatchSize: 1 }).handle(event, handlerContext({ deliveryCount: 4 }));
+
+    const leads = p.store.leadsOfRun(event.run_id);
+    const announced = p.outbox.events('lead.extracted').map((e) => ('lead_id' in e ? e.lead_id : ''));
+    expect(announced.sort()).toEqual(leads.map((lead) => lead.id).sort());
+  });
+
+  it('fails the leads it had released when it gives up on the run: none is paid for, none counted', async () => {
+    const p = inMemoryPipeline();
+    const event = await submitted(p);
+    let batches = 0;
+    p.uow.failCommits((name) => (name === 'storeLeads' && ++batches === 2 ? new Error('database restarting') : undefined));
+    await expect(extraction(p).handle(event, handlerContext())).rejects.toThrow('database restarting');
+    p.uow.failCommits(undefined);
+    const stored = p.store.leadsOfRun(event.run_id);
+    expect(stored.length).toBeGreaterThan(0);
+
+    await commitDecision(p.uow, await extraction(p).giveUp(event, 'database restarting', handlerContext({ deliveryCount: 5 })));
+
+    expect(p.store.run(event.run_id)).toMatchObject({ status: 'failed', processed: 0 });
+    for (const lead of p.store.leadsOfRun(event.run_id)) expect(lead).toMatchObject({ status: 'failed', error: RUN_ENDED_REASON, countedRunId: null });
   });
 
   it('is idempotent on redelivery after a crash mid-file: each lead stored once, totals the same, progress kept', async () => {

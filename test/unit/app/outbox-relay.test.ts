@@ -6,6 +6,8 @@ import { FakeClock, FakeEventSubscriptions, FakeUnitOfWork, InMemoryOutbox, logg
 
 const RUN = '11111111-1111-4111-8111-111111111111';
 const extracted = (lead: string): DomainEvent => ({ type: 'lead.extracted', run_id: RUN, lead_id: lead });
+const SMALL_RUN = '22222222-2222-4222-8222-222222222222';
+const smallExtracted = (lead: string): DomainEvent => ({ type: 'lead.extracted', run_id: SMALL_RUN, lead_id: lead });
 const completed: DomainEvent = { type: 'run.completed', run_id: RUN, campaign_id: RUN, user_id: RUN, status: 'completed' };
 const CONSUMED: ReadonlyMap<EventType, readonly string[]> = new Map<EventType, readonly string[]>([
   ['campaign.submitted', ['extraction']],
@@ -155,6 +157,7 @@ describe('OutboxRelay', () => {
       return claimed;
     });
     await relay.start();
+    await vi.waitFor(() => expect(relayed).toHaveLength(1));
     expect(await relayed[0]).toBe(0); // nothing yet: the relay goes idle for an hour
 
     const batch = publisher.nextBatch();
@@ -180,5 +183,42 @@ describe('OutboxRelay', () => {
     expect(logged(log, 'outbox relay failed; retrying', 'error')).toHaveLength(1);
     expect(logged(log, 'outbox relay works again', 'info')).toHaveLength(1);
     expect(publisher.published).toEqual([extracted('a')]);
+  });
+
+  it("meters a type into the broker by what its consumers hold, taking users' events in turns", async () => {
+    const clock = new FakeClock();
+    const owners = new Map([[RUN, 'big-user'], [SMALL_RUN, 'small-user']]);
+    const outbox = new InMemoryOutbox(clock, (runId) => owners.get(runId) ?? runId);
+    const uow = new FakeUnitOfWork(outbox);
+    const publisher = new RecordingEventPublisher();
+    const subscriptions = new FakeEventSubscriptions();
+    const relay = new OutboxRelay({ outbox, publisher, subscriptions, consumed: CONSUMED, log: new RecordingLog(), minWaiting: 4, now: () => clock.now() });
+    await uow.enqueue(Array.from({ length: 20 }, (_, index) => extracted(`big-${index}`)));
+    await uow.enqueue([smallExtracted('s-1'), smallExtracted('s-2')]);
+
+    // Research has 3 in flight and 1 waiting: room for max(4, 3) - 1 = 3, taken in turns (the
+    // first of each user, then the second of each), handed over oldest first.
+    subscriptions.setBacklog('lead.extracted', { waiting: 1, inFlight: 3 });
+    expect(await relay.relayOnce()).toBe(3);
+    expect(publisher.published).toEqual([extracted('big-0'), extracted('big-1'), smallExtracted('s-1')]);
+
+    // Full: nothing more until the consumers take some.
+    subscriptions.setBacklog('lead.extracted', { waiting: 10, inFlight: 8 });
+    expect(await relay.relayOnce()).toBe(0);
+    subscriptions.setBacklog('lead.extracted', { waiting: 0, inFlight: 8 });
+    expect(await relay.relayOnce()).toBe(8);
+    expect(publisher.published).toContainEqual(smallExtracted('s-2'));
+    expect(outbox.events('lead.extracted')).toHaveLength(11);
+  });
+
+  it('publishes a re-drive after a lost stream under its own de-duplication id', async () => {
+    const { uow, publisher, relay } = relayOf();
+    await uow.enqueue([extracted('a')], { redrive: 'stream-2' });
+    await uow.enqueue([extracted('b')]);
+    await relay.relayOnce();
+    expect(publisher.batches[0]).toEqual([
+      { event: extracted('a'), trace: null, msgId: `lead.extracted:${RUN}:a@stream-2` },
+      { event: extracted('b'), trace: null },
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 /** Personalization (`lead.researched`) against the in-memory doubles and a scripted writer, through the real quality gates. */
+import { RUN_ENDED_REASON } from '../../../domain/campaigns/run.ts';
 import { describe, expect, it } from 'vitest';
 import type { LeadResearched } from '../../../domain/campaigns/events.ts';
 import type { Draft } from '../../../ports/providers.port.ts';
@@ -138,19 +139,26 @@ describe('PersonalizeLead', () => {
     expect(banned.store.lead(event.lead_id)).toMatchObject({ status: 'needs_review', error: 'needs review: banned phrase "synergy"' });
   });
 
-  it('records the cost, and emits nothing, when a concurrent delivery saved first', async () => {
+  it('makes no call for a copy that finds a live claim, and none for a lead whose run has ended', async () => {
     const p = inMemoryPipeline();
     const event = await researchedLead(p);
+    const copies: unknown[] = [];
     p.writer.answerNext(async () => {
-      await commitDecision(p.uow, await personalization(p).handle(event, handlerContext()));
+      copies.push(await personalization(p).handle(event, handlerContext()));
       return GOOD_DRAFT;
     });
 
-    expect(await commitDecision(p.uow, await personalization(p).handle(event, handlerContext()))).toBe(false);
+    expect(await commitDecision(p.uow, await personalization(p).handle(event, handlerContext()))).toBe(true);
+    expect(copies).toEqual([null]);
+    expect(p.writer.calls).toHaveLength(1);
+    expect(p.store.claim(event.lead_id, event.run_id, 'personalization')).toMatchObject({ owner: null, callsStarted: 1 });
 
-    expect(p.writer.calls).toHaveLength(2);
-    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'personalized', attempts: 2, costUsd: '0.014400' });
-    expect(p.outbox.events()).toEqual([{ type: 'lead.personalized', run_id: event.run_id, lead_id: event.lead_id }]);
+    const ended = await researchedLead(p);
+    p.store.endRun(ended.run_id, 'failed');
+    expect(await commitDecision(p.uow, await personalization(p).handle(ended, handlerContext()))).toBe(true);
+    expect(p.writer.calls).toHaveLength(1);
+    expect(p.store.lead(ended.lead_id)).toMatchObject({ status: 'failed', error: RUN_ENDED_REASON, message: null });
+    expect(p.outbox.events('lead.failed')).toEqual([{ type: 'lead.failed', run_id: ended.run_id, lead_id: ended.lead_id }]);
   });
 
   it('counts a failed write as an attempt, but not pushback; a failed rewrite keeps the first draft paid for', async () => {

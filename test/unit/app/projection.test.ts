@@ -1,6 +1,7 @@
 /** KPI projection (`lead.personalized`, `lead.needs_review`, `lead.failed`) against the in-memory doubles. */
 import { describe, expect, it } from 'vitest';
 import type { LeadSettled } from '../../../domain/campaigns/events.ts';
+import { RUN_ENDED_REASON } from '../../../domain/campaigns/run.ts';
 import { ProjectOutcome } from '../../../src/app/consumers/projection.ts';
 import { commitDecision, handlerContext, inMemoryPipeline, logged, personalizingRun, pipelinePorts, type InMemoryPipeline } from '../../support/fakes/index.ts';
 
@@ -40,6 +41,29 @@ describe('ProjectOutcome', () => {
     expect(p.notifier.notified).toEqual([r.runId]);
     expect(logged(context.log, 'already counted', 'debug')).toHaveLength(1);
     expect(p.outbox.events()).toEqual([]); // the other lead is still open
+  });
+
+  it('counts no lead of a run that has ended: not the ones it left failed, not one a slow call personalized after', async () => {
+    const p = inMemoryPipeline();
+    const userId = crypto.randomUUID();
+    const { run: r, pending } = await run(p, ['a@example.com', 'b@example.com', 'c@example.com'], userId);
+    const [settledBefore, inFlight, left] = pending as [string, string, string];
+    const counted = await personalize(p, settledBefore, r.runId);
+    await commitDecision(p.uow, await projection(p).handle(counted, handlerContext()));
+    await p.uow.commit(p.store.saveResearch(inFlight, r.runId, RESEARCH, '0.010000'));
+
+    // The run ends (a cancellation, say) with one lead in flight and one never started.
+    p.store.endRun(r.runId, 'failed');
+    await p.uow.commit(p.store.saveDraft(inFlight, r.runId, DRAFT, '0.010000'));
+    await p.uow.commit(p.store.saveFailed(left, r.runId, RUN_ENDED_REASON));
+    for (const [leadId, type] of [[inFlight, 'lead.personalized'], [left, 'lead.failed']] as const) {
+      expect(await commitDecision(p.uow, await projection(p).handle({ type, run_id: r.runId, lead_id: leadId }, handlerContext()))).toBeNull();
+    }
+
+    expect(p.store.run(r.runId)).toMatchObject({ status: 'failed', processed: 1, personalized: 1, failed: 0 });
+    expect(p.store.metrics(userId)).toMatchObject({ leadsPersonalized: 1 });
+    expect(p.store.campaign(r.campaignId)?.completedCount).toBe(1);
+    expect(p.outbox.events()).toEqual([]);
   });
 
   it('counts the stored status, whatever the event says, and only a final lead', async () => {

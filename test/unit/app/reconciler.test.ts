@@ -57,7 +57,7 @@ describe('Reconciler', () => {
     p.outbox.clear();
     p.clock.advance(DEFAULT_LEASE_MS - 1);
     const { reconciler: r, log } = reconciler(p);
-    expect(await r.runOnce()).toEqual({ runs: 0, leads: 0, completed: 0 });
+    expect(await r.runOnce()).toEqual({ runs: 0, leads: 0, completed: 0, brokerReset: false });
     expect(p.outbox.committed()).toEqual([]);
     expect(log.entries).toEqual([]);
   });
@@ -68,7 +68,7 @@ describe('Reconciler', () => {
     p.clock.advance(DEFAULT_LEASE_MS + 1);
     const { reconciler: r, log } = reconciler(p);
 
-    expect(await r.runOnce()).toEqual({ runs: 0, leads: 3, completed: 0 });
+    expect(await r.runOnce()).toEqual({ runs: 0, leads: 3, completed: 0, brokerReset: false });
     expect(p.outbox.events()).toEqual(
       expect.arrayContaining([
         { type: 'lead.extracted', run_id: run.runId, lead_id: pendingId },
@@ -78,10 +78,10 @@ describe('Reconciler', () => {
     );
     expect(p.outbox.events()).toHaveLength(3);
     expect(p.uow.commits.map((commit) => commit.name)).toContain('enqueue');
-    expect(logged(log, 're-drove lost work', 'warn')[0]?.fields).toEqual({ runs: 0, leads: 3, completed: 0 });
+    expect(logged(log, 're-drove lost work', 'warn')[0]?.fields).toEqual({ runs: 0, leads: 3, completed: 0, brokerReset: false });
 
     // The re-driven events wait in the outbox: the relay has the run in hand.
-    expect(await r.runOnce()).toEqual({ runs: 0, leads: 0, completed: 0 });
+    expect(await r.runOnce()).toEqual({ runs: 0, leads: 0, completed: 0, brokerReset: false });
   });
 
   it('re-drives a stage only while its consumers are idle and its API is not paused', async () => {
@@ -150,11 +150,11 @@ describe('Reconciler', () => {
     p.outbox.clear();
     const { reconciler: r } = reconciler(p);
 
-    expect(await r.runOnce()).toEqual({ runs: 0, leads: 0, completed: 1 });
+    expect(await r.runOnce()).toEqual({ runs: 0, leads: 0, completed: 1, brokerReset: false });
     expect(p.outbox.events()).toEqual([{ type: 'run.completed', run_id: run.runId, campaign_id: run.campaignId, user_id: run.userId, status: 'failed' }]);
     expect(p.store.run(run.runId)?.status).toBe('failed');
     expect(p.store.run(open.run.runId)?.status).toBe('personalizing');
-    expect(await r.runOnce()).toEqual({ runs: 0, leads: 0, completed: 0 });
+    expect(await r.runOnce()).toEqual({ runs: 0, leads: 0, completed: 0, brokerReset: false });
   });
 
   it('runs a pass every interval until stopped, and logs a failed pass', async () => {
@@ -173,5 +173,58 @@ describe('Reconciler', () => {
     await r.stop();
     await vi.advanceTimersByTimeAsync(90_000);
     expect(activity.asked.filter((type) => type === 'campaign.submitted')).toHaveLength(2);
+  });
+
+  it('re-drives every unfinished run and lead at once when the broker lost its stream, whatever the lease, the outbox or the pauses say', async () => {
+    const p = inMemoryPipeline();
+    const { run, pendingId, researchedId, failedId } = await runWithEveryStage(p);
+    const queued = await queuedRun(p);
+    const { reconciler: r, activity, paused } = reconciler(p);
+    // Within the lease, consumers busy, an API paused, an event of the run still in the outbox.
+    activity.setBusy('lead.extracted');
+    paused.add('research');
+    await p.uow.enqueue([{ type: 'lead.researched', run_id: run.runId, lead_id: researchedId }]);
+    expect(await r.runOnce()).toEqual({ runs: 0, leads: 0, completed: 0, brokerReset: false }); // the first identity seen is recorded
+
+    // The researched lead's own event still waits in the outbox: never published, so not lost.
+    activity.recreateStream();
+    expect(await r.runOnce()).toEqual({ runs: 1, leads: 2, completed: 0, brokerReset: true });
+    expect(p.outbox.events('campaign.submitted').map((event) => event.run_id)).toEqual([queued.runId]);
+    const redriven = p.outbox.rows().filter((row) => row.msgId.includes('@'));
+    expect(redriven.filter((row) => row.event.type !== 'campaign.submitted').map((row) => ('lead_id' in row.event ? row.event.lead_id : undefined)).sort()).toEqual(
+      [pendingId, failedId].sort(),
+    );
+    expect(p.outbox.events('lead.researched').map((event) => ('lead_id' in event ? event.lead_id : undefined))).toEqual([researchedId]);
+    // Under ids of their own: the new stream may have dropped their usual ids already, and would again.
+    expect(redriven).toHaveLength(3);
+    expect(redriven.every((row) => row.msgId.endsWith(`@${new Date(Date.UTC(2025, 0, 2)).toISOString()}`))).toBe(true);
+    // Done once: the new identity is recorded.
+    p.outbox.clear();
+    expect((await r.runOnce()).brokerReset).toBe(false);
+  });
+
+  it('acts on a stream created anew only once it is old enough for every relay to have seen its consumers gone', async () => {
+    const p = inMemoryPipeline();
+    await runWithEveryStage(p);
+    const { reconciler: r, activity } = reconciler(p, { now: () => p.clock.now(), settleMs: 5_000 });
+    await r.runOnce();
+    activity.loseStream();
+    expect((await r.runOnce()).brokerReset).toBe(false); // missing: nothing to act on yet
+    activity.recreateStream(p.clock.now());
+    p.clock.advance(4_999);
+    expect((await r.runOnce()).brokerReset).toBe(false);
+    p.clock.advance(1);
+    expect(await r.runOnce()).toMatchObject({ leads: 3, brokerReset: true });
+  });
+
+  it("re-drives all of a run's stalled leads in one pass, page by page", async () => {
+    const p = inMemoryPipeline();
+    const emails = Array.from({ length: 7 }, (_, index) => `lead${index}@example.com`);
+    await personalizingRun(p, emails);
+    p.outbox.clear();
+    p.clock.advance(DEFAULT_LEASE_MS + 1);
+    const { reconciler: r } = reconciler(p, { batch: 3 });
+    expect(await r.runOnce()).toMatchObject({ leads: 7 });
+    expect(p.outbox.events('lead.extracted')).toHaveLength(7);
   });
 });

@@ -1,6 +1,8 @@
 /** Research (`lead.extracted`) against the in-memory doubles and a scripted research provider. */
 import { describe, expect, it } from 'vitest';
 import type { LeadExtracted } from '../../../domain/campaigns/events.ts';
+import { DEFAULT_KPI_RATES, RUN_ENDED_REASON } from '../../../domain/campaigns/run.ts';
+import { RetryLater } from '../../../ports/event-consumer.port.ts';
 import { ApiPaused, OutsideApiError } from '../../../ports/outside-api.port.ts';
 import { ResearchLead } from '../../../src/app/consumers/research.ts';
 import { commitDecision, handlerContext, inMemoryPipeline, logged, personalizingRun, pipelinePorts, type InMemoryPipeline } from '../../support/fakes/index.ts';
@@ -64,12 +66,58 @@ describe('ResearchLead', () => {
     expect(p.outbox.events()).toEqual([{ type: 'lead.researched', run_id: event.run_id, lead_id: event.lead_id }]);
   });
 
-  it('records the cost, and emits nothing, when a concurrent delivery saved first', async () => {
+  it('makes no call for a copy that finds a live claim: a first delivery is dropped, a redelivery comes back when the claim would lapse', async () => {
     const p = inMemoryPipeline();
     const event = await pendingLead(p);
-    // While this delivery's call runs, another delivery of the same event saves its own answer.
+    const copies: unknown[] = [];
+    // While this delivery's call runs, copies of the event arrive: a re-publish, and a redelivery.
     p.research.answerNext(async () => {
-      await commitDecision(p.uow, await research(p).handle(event, handlerContext()));
+      copies.push(await research(p).handle(event, handlerContext()));
+      copies.push(await research(p).handle(event, handlerContext({ deliveryCount: 2 })).catch((error: unknown) => error));
+      return { text: 'Acme opened a new factory in Lyon.', citations: [], model: 'fake/research-1', usage: { inputTokens: 4_000, outputTokens: 600 } };
+    });
+
+    expect(await commitDecision(p.uow, await research(p).handle(event, handlerContext()))).toBe(true);
+
+    expect(p.research.calls).toHaveLength(1);
+    expect(copies[0]).toBeNull();
+    expect(copies[1]).toBeInstanceOf(RetryLater);
+    // The claim's lease is research's ack wait (120 s), plus a second.
+    expect((copies[1] as RetryLater).retryAfterMs).toBe(121_000);
+    expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, expiresAt: null, callsStarted: 1 });
+    expect(p.outbox.events()).toEqual([{ type: 'lead.researched', run_id: event.run_id, lead_id: event.lead_id }]);
+    // The redelivery, back later, finds the result saved: still no call.
+    expect(await research(p).handle(event, handlerContext({ deliveryCount: 2 }))).toBeNull();
+    expect(p.research.calls).toHaveLength(1);
+  });
+
+  it('renews its claim while the call runs, so a long call keeps it past the lease', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    const leaseMs = 30;
+    let copy: unknown;
+    p.research.answerNext(async () => {
+      // Past two thirds of the lease, then past the lease from the claim: live only if renewed meanwhile.
+      p.clock.advance(20);
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      p.clock.advance(20);
+      copy = await research(p).handle(event, handlerContext());
+      return { text: 'Acme opened a new factory in Lyon.', citations: [], model: 'fake/research-1' };
+    });
+
+    expect(await commitDecision(p.uow, await research(p).handle(event, handlerContext({ ackWaitMs: leaseMs })))).toBe(true);
+    expect(copy).toBeNull();
+    expect(p.research.calls).toHaveLength(1);
+    expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 1 });
+  });
+
+  it('takes over a claim that lapsed (its holder died): the late save only records its cost, and two calls are counted', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    // The holder's call outlives its lease without renewal (a process frozen, then back).
+    p.research.answerNext(async () => {
+      p.clock.advance(121_000);
+      await commitDecision(p.uow, await research(p).handle(event, handlerContext({ deliveryCount: 2 })));
       return { text: 'a slower answer', citations: [], model: 'fake/research-1', usage: { inputTokens: 4_000, outputTokens: 600 } };
     });
 
@@ -78,7 +126,31 @@ describe('ResearchLead', () => {
     expect(saved).toBe(false);
     expect(p.research.calls).toHaveLength(2);
     expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'researched', research: expect.stringContaining('Lyon') as unknown, attempts: 1, costUsd: '0.019200' });
+    expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 2 });
     expect(p.outbox.events()).toEqual([{ type: 'lead.researched', run_id: event.run_id, lead_id: event.lead_id }]);
+  });
+
+  it('makes no call for a lead whose run has ended: the lead fails with the reason, uncounted, exactly once', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    const other = await pendingLead(p);
+    // The run ends while the lead's event waits (a failed run here; a cancelled one alike).
+    p.store.endRun(event.run_id, 'failed');
+
+    const decision = await research(p).handle(event, handlerContext());
+    expect(await commitDecision(p.uow, decision)).toBe(true);
+
+    expect(p.research.calls).toEqual([]);
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'failed', error: RUN_ENDED_REASON, attempts: 0, costUsd: '0.000000' });
+    expect(p.outbox.events()).toEqual([{ type: 'lead.failed', run_id: event.run_id, lead_id: event.lead_id }]);
+    // Not counted: neither the run's counters nor the KPIs take a lead of an ended run.
+    expect(await p.uow.commit(p.store.countOutcome(event.lead_id, event.run_id, DEFAULT_KPI_RATES))).toBe(false);
+    expect(p.store.run(event.run_id)).toMatchObject({ processed: 0, failed: 0 });
+    // A copy finds it settled: nothing more.
+    expect(await research(p).handle(event, handlerContext({ deliveryCount: 2 }))).toBeNull();
+    // Another run's lead is researched as usual.
+    await commitDecision(p.uow, await research(p).handle(other, handlerContext()));
+    expect(p.research.calls).toHaveLength(1);
   });
 
   it('counts a failed call as an attempt and lets the failure through, leaving the lead pending', async () => {
@@ -94,6 +166,8 @@ describe('ResearchLead', () => {
     // The next success counts its own attempt.
     await commitDecision(p.uow, await research(p).handle(event, handlerContext({ deliveryCount: 3 })));
     expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'researched', attempts: 3 });
+    // Each failed call gave its claim back for the retry, and counts as a call started.
+    expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 3 });
   });
 
   it('counts no attempt when the API pushes back (paused, rate limited, out of credit)', async () => {
@@ -110,6 +184,8 @@ describe('ResearchLead', () => {
       await expect(research(p).handle(event, handlerContext())).rejects.toBe(pushback);
     }
     expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'pending', attempts: 0 });
+    // Each claim was given back unmade: free for the next delivery, and no call counted as started.
+    expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 0 });
   });
 
   it("keeps the call's error when the attempt cannot be counted (the database is down too)", async () => {

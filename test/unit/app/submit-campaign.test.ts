@@ -2,8 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { CsvLeadFileReader } from '../../../adapters/csv/csv-lead-file-reader.ts';
 import { DEFAULT_IMPORT_LIMITS, ImportError } from '../../../domain/leads/import-error.ts';
+import type { Pricing } from '../../../domain/pricing/pricing.ts';
+import { NO_QUOTAS, QuotaExceededError } from '../../../domain/quotas/quota.ts';
 import { CampaignNotFoundError } from '../../../ports/submission-store.port.ts';
-import { InvalidCampaignOption, type SubmissionDetails } from '../../../ports/submit-campaign.port.ts';
+import { IdempotencyKeyInUse, IdempotencyKeyReused, InvalidCampaignOption, type SubmissionDetails } from '../../../ports/submit-campaign.port.ts';
 import { runFileKey, SubmitCampaignService, type SubmitCampaignDeps } from '../../../src/app/submit-campaign.ts';
 import { inMemoryPipeline, queuedRun, type InMemoryPipeline } from '../../support/fakes/index.ts';
 
@@ -145,5 +147,84 @@ describe('SubmitCampaignService', () => {
     await expect(service(p).submit({ userId: USER, file: upload(VALID), fileName: 'x.csv', details: details() })).rejects.toThrow('database down');
     expect(p.files.keys()).toEqual([]);
     expect(p.files.deleted).toHaveLength(1);
+  });
+
+  describe('quotas', () => {
+    /** $1 a lead: research's request fee, tokens free. */
+    const DOLLAR_A_LEAD: Pricing = {
+      research: { perRequestUsd: 1, perMillionInputTokensUsd: 0, perMillionOutputTokensUsd: 0 },
+      personalization: { perRequestUsd: 0, perMillionInputTokensUsd: 0, perMillionOutputTokensUsd: 0 },
+    };
+
+    it('records the valid leads and the estimate with the run (a demo counts at most 20 leads)', async () => {
+      const p = inMemoryPipeline();
+      const submitted = await service(p, { pricing: DOLLAR_A_LEAD }).submit({ userId: USER, file: upload(`${VALID}ada@example.com,Dup\n`), fileName: 'x.csv', details: details() });
+      expect(p.store.run(submitted.runId)).toMatchObject({ submittedLeads: 2, estimatedCostUsd: '2.000000' });
+
+      const many = ['email,company', ...Array.from({ length: 30 }, (_, i) => `u${i}@example.com,Co`)].join('\n');
+      const demo = await service(p, { pricing: DOLLAR_A_LEAD }).submit({ userId: USER, file: upload(many, 256), fileName: 'x.csv', details: details({ demo: true }) });
+      expect(p.store.run(demo.runId)).toMatchObject({ submittedLeads: 20, estimatedCostUsd: '20.000000' });
+    });
+
+    it('refuses a run over a limit with QuotaExceededError, recording nothing and discarding the stored file', async () => {
+      const p = inMemoryPipeline();
+      const quotas = { ...NO_QUOTAS, concurrentRuns: 1, spendPerDayUsd: 3 };
+      const first = await service(p, { quotas, pricing: DOLLAR_A_LEAD }).submit({ userId: USER, file: upload(VALID), fileName: 'x.csv', details: details() });
+      const refused = service(p, { quotas, pricing: DOLLAR_A_LEAD }).submit({ userId: USER, file: upload(VALID), fileName: 'x.csv', details: details() });
+      await expect(refused).rejects.toBeInstanceOf(QuotaExceededError);
+      await refused.catch((error: QuotaExceededError) => expect(error.exceeded).toMatchObject({ limit: 'concurrent_runs', limitValue: 1, used: 1, retryAfterSec: 30 }));
+      expect(p.store.counts().runs).toBe(1);
+      expect(p.files.keys()).toEqual([runFileKey(first.runId)]);
+      expect(p.files.deleted).toHaveLength(1); // the refused run's file
+
+      // Another user is not held back by this one's runs.
+      const other = await service(p, { quotas, pricing: DOLLAR_A_LEAD }).submit({ userId: crypto.randomUUID(), file: upload(VALID), fileName: 'x.csv', details: details() });
+      expect(p.store.run(other.runId)?.status).toBe('queued');
+    });
+  });
+
+  describe('an idempotency key', () => {
+    /** What the edge computes: here, the file's text (equal files, equal fingerprints). */
+    const keyed = (key: string, text: string) => ({ idempotency: { key, fingerprint: Promise.resolve(`fp:${text}`) } });
+
+    it('answers a retry with the first run, storing no file and recording no run', async () => {
+      const p = inMemoryPipeline();
+      const first = await service(p).submit({ userId: USER, file: upload(VALID), fileName: 'x.csv', details: details(), ...keyed('k1', VALID) });
+      expect(first.replayed).toBeUndefined();
+      let read = false;
+      const again = await service(p).submit({ userId: USER, file: upload(VALID, 16, () => (read = true)), fileName: 'x.csv', details: details(), ...keyed('k1', VALID) });
+      expect(again).toEqual({ runId: first.runId, campaignId: first.campaignId, replayed: true });
+      expect(read).toBe(true); // the upload was read to its end
+      expect(p.store.counts().runs).toBe(1);
+      expect(p.files.keys()).toEqual([runFileKey(first.runId)]);
+      expect(p.outbox.committed()).toHaveLength(1);
+    });
+
+    it('refuses the key for another request, and while the first is in progress', async () => {
+      const p = inMemoryPipeline();
+      await service(p).submit({ userId: USER, file: upload(VALID), fileName: 'x.csv', details: details(), ...keyed('k2', VALID) });
+      const other = `${VALID}cid@example.com,Gamma\n`;
+      await expect(service(p).submit({ userId: USER, file: upload(other), fileName: 'x.csv', details: details(), ...keyed('k2', other) })).rejects.toBeInstanceOf(IdempotencyKeyReused);
+
+      let settle!: (submission: SubmissionDetails) => void;
+      const slow = service(p).submit({ userId: USER, file: upload(VALID), fileName: 'x.csv', details: new Promise((resolve) => (settle = resolve)), ...keyed('k3', VALID) });
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      await expect(service(p).submit({ userId: USER, file: upload(VALID), fileName: 'x.csv', details: details(), ...keyed('k3', VALID) })).rejects.toBeInstanceOf(IdempotencyKeyInUse);
+      settle({ campaignName: 'Slow', demo: false });
+      await slow;
+      expect(p.store.counts().runs).toBe(2);
+    });
+
+    it('gives the key up when the submission fails, so the fixed request may use it', async () => {
+      const p = inMemoryPipeline();
+      const quotas = { ...NO_QUOTAS, leadsPerRun: 1 };
+      await expect(service(p, { quotas }).submit({ userId: USER, file: upload(VALID), fileName: 'x.csv', details: details(), ...keyed('k4', VALID) })).rejects.toBeInstanceOf(QuotaExceededError);
+      await expect(service(p).submit({ userId: USER, file: upload('Name\nAda\n'), fileName: 'x.csv', details: details(), ...keyed('k4', 'bad') })).rejects.toBeInstanceOf(ImportError);
+      expect(p.store.idempotencyKeys()).toEqual([]);
+      expectNothingKept(p);
+      const fixed = await service(p).submit({ userId: USER, file: upload(VALID), fileName: 'x.csv', details: details(), ...keyed('k4', VALID) });
+      expect(fixed.replayed).toBeUndefined();
+      expect(p.store.idempotencyKeys()).toEqual([`${USER}:k4`]);
+    });
   });
 });

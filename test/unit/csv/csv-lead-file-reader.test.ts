@@ -201,6 +201,26 @@ describe('CsvLeadFileReader: whole-file errors', () => {
     expect(error.message).not.toMatch(/acme\.example/);
   });
 
+  // A preview reads an upload as one chunk, a submission as many: both must get the same verdict.
+  it.each([
+    ['the whole file in one chunk', Number.MAX_SAFE_INTEGER],
+    ['64 KiB chunks', 64 * 1024],
+    ['16 KiB chunks', 16 * 1024],
+    ['chunks that straddle the sample', 10_000],
+  ])('rejects a NUL anywhere after the first 64 KiB, read in %s', async (_name, size) => {
+    const rows = Array.from({ length: 8_000 }, (_, index) => `lead${index}@acme.example,Acme ${index}`);
+    const text = utf8(['Email,Company', ...rows, ''].join('\n'));
+    for (const at of [64 * 1024, 64 * 1024 + 1, 100_000, text.length - 2]) {
+      const bytes = Uint8Array.from([...text.subarray(0, at), 0, ...text.subarray(at)]);
+      const error = await rejectionOf(collect(new CsvLeadFileReader().records(chunked(bytes, size), LIMITS)));
+      expect(error, `NUL at byte ${at}`).toBeInstanceOf(ImportError);
+      expect((error as ImportError).code).toBe('NOT_CSV');
+      expect((error as ImportError).message).toMatch(/binary data/);
+    }
+    // The same file without the NUL is read whole, whatever the chunks.
+    expect(await collect(new CsvLeadFileReader().records(chunked(text, size), LIMITS))).toHaveLength(8_001);
+  });
+
   it('accepts a header that merely starts with a bracket', async () => {
     expect(await readCells(utf8('[Email],Company\na@acme.example,Acme\n'))).toEqual([
       ['[Email]', 'Company'],

@@ -46,15 +46,25 @@ describe('LeadFileDecoder', () => {
     expect(decode(windows1252(text), 1000)).toBe(text);
   });
 
-  it('keeps UTF-8 once valid non-ASCII was seen, replacing a later damaged byte with U+FFFD', () => {
+  it('refuses UTF-8 with a damaged byte once valid non-ASCII was seen, however it is chunked and however far in', () => {
     const bytes = Uint8Array.from([...utf8('Café,'), 0xe9, ...utf8(',Müller\n')]);
-    expect(decode(bytes, 1)).toBe('Café,\uFFFD,Müller\n');
-    expect(decode(bytes, 1024)).toBe('Café,\uFFFD,Müller\n');
+    for (const chunkSize of [1, 1024]) {
+      expect(() => decode(bytes, chunkSize)).toThrow(expect.objectContaining({ code: 'INVALID_ENCODING', message: expect.stringContaining('CSV UTF-8') }));
+    }
+    const far = Uint8Array.from([...utf8(`Email,Company\nzoe@cafe.example,Café\n${'a@acme.example,Acme\n'.repeat(5_000)}`), 0xff, ...utf8('\n')]);
+    expect(far.length).toBeGreaterThan(64 * 1024);
+    expect(() => decode(far, 4096)).toThrow(expect.objectContaining({ code: 'INVALID_ENCODING' }));
   });
 
   it('decodes an unfinished UTF-8 sequence at the end of the file like any other invalid byte', () => {
     expect(decode(Uint8Array.from([...utf8('abc,'), 0xc3]))).toBe('abc,Ã');
-    expect(decode(Uint8Array.from([...utf8('é,'), 0xc3]))).toBe('é,\uFFFD');
+    expect(() => decode(Uint8Array.from([...utf8('é,'), 0xc3]))).toThrow(expect.objectContaining({ code: 'INVALID_ENCODING' }));
+  });
+
+  it('refuses UTF-16 with an unpaired surrogate', () => {
+    const good = utf16le('Email,Company\n');
+    const bytes = Uint8Array.from([...good, 0x00, 0xd8, 0x41, 0x00]); // a high surrogate followed by "A"
+    expect(() => decode(bytes, 2)).toThrow(expect.objectContaining({ code: 'INVALID_ENCODING', message: expect.stringContaining('UTF-16') }));
   });
 
   it.each([

@@ -84,11 +84,12 @@ describe('extraction', () => {
   it('keeps the progress of leads the run owns when a batch is stored again', async () => {
     const { p, commit } = setup();
     const { run, pending } = await personalizingRun(p, ['one@example.com', 'two@example.com', 'three@example.com']);
-    const [researched, personalized, stillPending] = pending as [string, string, string];
+    const [researched, personalized] = pending as [string, string, string];
     await commit(p.store.saveResearch(researched, run.runId, RESEARCH, '0.000000'));
     await personalize(p, personalized, run.runId);
     const again = await commit(p.store.storeLeads(run, [lead('one@example.com', 2), lead('two@example.com', 3), lead('three@example.com', 4)]));
-    expect(again).toEqual({ pending: [stillPending], skipped: 0 });
+    // Announced when first stored (the event committed with it): a redelivery releases none again.
+    expect(again).toEqual({ pending: [], skipped: 0 });
     expect(p.store.lead(researched)).toMatchObject({ status: 'researched', research: RESEARCH.text, attempts: 1 });
     expect(p.store.leadsOfRun(run.runId)).toHaveLength(3);
   });
@@ -111,7 +112,7 @@ describe('extraction', () => {
     expect(stored.skipped).toBe(1);
     expect(stored.pending).toHaveLength(2);
     expect(stored.pending[0]).toBe(broken);
-    expect(await commit(p.store.storeLeads(later, batch))).toEqual(stored);
+    expect(await commit(p.store.storeLeads(later, batch))).toEqual({ pending: [], skipped: stored.skipped });
     expect(p.store.lead(done)).toMatchObject({ runId: earlier.run.runId, status: 'personalized', countedRunId: earlier.run.runId });
     expect(p.store.lead(broken)).toMatchObject({ runId: later.runId, status: 'pending', company: 'Broken Inc', research: null, error: null, attempts: 0, costUsd: '0.000000', countedRunId: null, calls: [] });
     expect(p.store.run(earlier.run.runId)?.costUsd).toBe('0.025000'); // 0.01 + 0.01 for the one, 0.005 for the other
@@ -252,13 +253,13 @@ describe('reconciler queries on the fake clock', () => {
     const queued = await queuedRun(p);
     const created = await queuedRun(p);
     const extracting = (await commit(p.store.beginExtraction(created.runId)))!;
-    expect(await p.store.stalledExtractions(LEASE_MS, 100)).toEqual([]);
+    expect(await p.store.stalledExtractions({ leaseMs: LEASE_MS }, 100)).toEqual([]);
     p.clock.advance(LEASE_MS + 1);
-    expect((await p.store.stalledExtractions(LEASE_MS, 100)).map((run) => run.runId)).toEqual([queued.runId, extracting.runId]);
+    expect((await p.store.stalledExtractions({ leaseMs: LEASE_MS }, 100)).map((run) => run.runId)).toEqual([queued.runId, extracting.runId]);
     await commit(p.store.storeLeads(extracting, [lead('progress@example.com', 2)])); // progress
-    expect((await p.store.stalledExtractions(LEASE_MS, 100)).map((run) => run.runId)).toEqual([queued.runId]);
+    expect((await p.store.stalledExtractions({ leaseMs: LEASE_MS }, 100)).map((run) => run.runId)).toEqual([queued.runId]);
     await p.uow.enqueue([{ type: 'campaign.submitted', run_id: queued.runId, campaign_id: queued.campaignId, user_id: queued.userId }]);
-    expect(await p.store.stalledExtractions(LEASE_MS, 100)).toEqual([]);
+    expect(await p.store.stalledExtractions({ leaseMs: LEASE_MS }, 100)).toEqual([]);
   });
 
   it('find the unfinished or uncounted leads of a run that stopped making progress, by status', async () => {
@@ -270,11 +271,11 @@ describe('reconciler queries on the fake clock', () => {
     await commit(p.store.saveFailed(countedId, run.runId, 'gave up'));
     p.clock.advance(LEASE_MS + 1);
     await commit(p.store.countOutcome(countedId, run.runId, DEFAULT_KPI_RATES)); // the run progressed just now
-    expect(await p.store.stalledLeads(LEASE_MS, ['pending', 'researched', 'failed'], 100)).toEqual([]);
+    expect(await p.store.stalledLeads({ leaseMs: LEASE_MS }, ['pending', 'researched', 'failed'], 100)).toEqual([]);
 
     p.clock.advance(LEASE_MS + 1);
     await commit(p.store.recordAttempt(touchedId, run.runId)); // being worked on right now
-    const stuck = await p.store.stalledLeads(LEASE_MS, ['pending', 'researched', 'personalized', 'needs_review', 'failed'], 100);
+    const stuck = await p.store.stalledLeads({ leaseMs: LEASE_MS }, ['pending', 'researched', 'personalized', 'needs_review', 'failed'], 100);
     expect(stuck).toHaveLength(3);
     expect(stuck).toEqual(
       expect.arrayContaining([
@@ -283,9 +284,9 @@ describe('reconciler queries on the fake clock', () => {
         { leadId: failedId, runId: run.runId, status: 'failed' },
       ]),
     );
-    expect(await p.store.stalledLeads(LEASE_MS, ['researched'], 100)).toEqual([{ leadId: researchedId, runId: run.runId, status: 'researched' }]);
-    expect(await p.store.stalledLeads(LEASE_MS, [], 100)).toEqual([]);
-    expect(await p.store.stalledLeads(LEASE_MS, ['pending', 'researched', 'failed'], 2)).toHaveLength(2);
+    expect(await p.store.stalledLeads({ leaseMs: LEASE_MS }, ['researched'], 100)).toEqual([{ leadId: researchedId, runId: run.runId, status: 'researched' }]);
+    expect(await p.store.stalledLeads({ leaseMs: LEASE_MS }, [], 100)).toEqual([]);
+    expect(await p.store.stalledLeads({ leaseMs: LEASE_MS }, ['pending', 'researched', 'failed'], 2)).toHaveLength(2);
   });
 
   it('list personalizing runs with every lead counted', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   costOf,
+  usdToMicros,
   DEFAULT_ESTIMATE_ASSUMPTIONS,
   DEFAULT_PRICING,
   estimateRunCost,
@@ -105,3 +106,15 @@ function toMicros(amount: string): bigint {
   expect(amount).toMatch(/^\d+\.\d{6}$/);
   return BigInt(amount.replace('.', ''));
 }
+
+describe('usdToMicros', () => {
+  it('reads amounts as PostgreSQL and the configuration write them, exactly', () => {
+    expect(usdToMicros('0.017880')).toBe(17_880n);
+    expect(usdToMicros('12')).toBe(12_000_000n);
+    expect(usdToMicros('12.5')).toBe(12_500_000n);
+    expect(usdToMicros('0.0000005')).toBe(1n);
+    expect(usdToMicros('0.0000004')).toBe(0n);
+    expect(() => usdToMicros('-1')).toThrow(RangeError);
+    expect(() => usdToMicros('$5')).toThrow(RangeError);
+  });
+});

@@ -60,6 +60,7 @@ export function handlerContext(context: MessageContext): HandlerContext {
   return {
     deliveryCount: context.message.deliveryCount,
     maxDeliver: context.consumer.settings.maxDeliver,
+    ackWaitMs: context.consumer.settings.ackWaitMs,
     log: context.log,
     signal: context.signal,
   };
