@@ -121,14 +121,20 @@ class RunContext {
   }
 
   /** POST /api/campaigns/process with the whole file; the run id of the 202. */
-  async submit(): Promise<string> {
-    const form = new FormData();
-    form.append('campaign_name', `chaos ${this.file.tag}`);
-    form.append('csv_file', new Blob([this.file.csv], { type: 'text/csv' }), `${this.file.tag}.csv`);
-    const response = await fetch(`${this.h.apiBase}/api/campaigns/process`, { method: 'POST', headers: { authorization: await this.authorization() }, body: form });
+  async submit(idempotencyKey?: string): Promise<string> {
+    const response = await this.post(idempotencyKey);
     if (response.status !== 202) throw new Error(`POST /api/campaigns/process answered ${response.status}: ${await response.text()}`);
     this.runId = ((await response.json()) as { run_id: string }).run_id;
     return this.runId;
+  }
+
+  async post(idempotencyKey?: string): Promise<Response> {
+    const form = new FormData();
+    form.append('campaign_name', `chaos ${this.file.tag}`);
+    form.append('csv_file', new Blob([this.file.csv], { type: 'text/csv' }), `${this.file.tag}.csv`);
+    const headers: Record<string, string> = { authorization: await this.authorization() };
+    if (idempotencyKey !== undefined) headers['idempotency-key'] = `"${idempotencyKey}"`;
+    return fetch(`${this.h.apiBase}/api/campaigns/process`, { method: 'POST', headers, body: form });
   }
 
   latest(): Sample | undefined {
@@ -365,7 +371,7 @@ async function edgeReady(h: Harness, timeoutMs = 60_000): Promise<void> {
 }
 
 /** A multipart upload of the file whose body stops after `fraction` of the CSV until `release` settles, then errors. */
-async function stalledUpload(run: RunContext, fraction: number, release: Promise<void>): Promise<Response> {
+async function stalledUpload(run: RunContext, fraction: number, release: Promise<void>, idempotencyKey: string): Promise<Response> {
   const boundary = `chaos${randomUUID().replaceAll('-', '')}`;
   const head = `--${boundary}\r\nContent-Disposition: form-data; name="campaign_name"\r\n\r\nchaos ${run.file.tag}\r\n` +
     `--${boundary}\r\nContent-Disposition: form-data; name="csv_file"; filename="${run.file.tag}.csv"\r\nContent-Type: text/csv\r\n\r\n`;
@@ -384,7 +390,7 @@ async function stalledUpload(run: RunContext, fraction: number, release: Promise
   });
   return fetch(`${run.h.apiBase}/api/campaigns/process`, {
     method: 'POST',
-    headers: { authorization: await run.authorization(), 'content-type': `multipart/form-data; boundary=${boundary}` },
+    headers: { authorization: await run.authorization(), 'content-type': `multipart/form-data; boundary=${boundary}`, 'idempotency-key': `"${idempotencyKey}"` },
     body,
     duplex: 'half',
   });
@@ -437,7 +443,9 @@ export const SCENARIO_DEFS: Readonly<Record<ScenarioName, ScenarioDef>> = {
       const h = run.h;
       let release!: () => void;
       const released = new Promise<void>((resolve) => (release = resolve));
-      const upload = stalledUpload(run, 0.4, released).then(
+      // A careful client: one Idempotency-Key for the submission, sent again with the retry.
+      const key = randomUUID();
+      const upload = stalledUpload(run, 0.4, released, key).then(
         (response) => `answered ${response.status}`,
         (error: unknown) => `failed (${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)})`,
       );
@@ -456,7 +464,13 @@ export const SCENARIO_DEFS: Readonly<Record<ScenarioName, ScenarioDef>> = {
       h.edge.start();
       const faultEnd = Date.now();
       await edgeReady(h);
-      await run.submit();
+      const retry = await run.post(key);
+      if (retry.status === 202) run.runId = ((await retry.json()) as { run_id: string }).run_id;
+      else {
+        // The key of the dead request still held: the client cannot retry as it should. Go on with a new key to measure the rest.
+        notes.push(`RETRY REFUSED: the retry with the same Idempotency-Key answered ${retry.status} (${(await retry.text()).slice(0, 160)}); retried with a new key`);
+        await run.submit(randomUUID());
+      }
       h.log(`  the edge is ready ${((Date.now() - faultEnd) / 1000).toFixed(1)} s after its restart; the retry was accepted as run ${run.runId}`);
       return { faultStart, faultEnd, notes };
     },
