@@ -188,9 +188,13 @@ export async function runScenario(h: Harness, def: ScenarioDef, index: number): 
         await sleep(250);
       }
       if (completedAt === undefined) notes.push(`run still ${run.latest()?.status ?? 'unknown'} at the deadline`);
-      // Watch /readyz on past the settling time after the fault (the run may end first), then stop.
-      const watchUntil = Math.min(Date.now() + SETTLE_MS + 2_000, Math.max(Date.now() + 1_000, injected.faultEnd + SETTLE_MS + 2_000));
-      await sleep(Math.max(0, watchUntil - Date.now()), undefined, { signal: h.signal });
+      // Watch /readyz on past the settling time after the down window (the run may end first), then stop.
+      const watchedUntil = Date.now() + SETTLE_MS + 15_000;
+      await sleep(1_000, undefined, { signal: h.signal });
+      const fault = injected;
+      while (Date.now() < Math.min(watchedUntil, downWindowEnd(run.probes, def.readiness, fault) + SETTLE_MS + 2_000)) {
+        await sleep(500, undefined, { signal: h.signal });
+      }
     }
   } catch (error) {
     if (h.signal.aborted) throw error;
@@ -252,19 +256,23 @@ export function movedAgain(samples: readonly Sample[], faultEnd: number): number
  * after the window to the run's end it must answer 200. For the empty store, the window runs on
  * until the stream exists again.
  */
+/**
+ * When the dependency /readyz speaks for was back, as far as the probes show: the fault's end for
+ * NATS and PostgreSQL, the first 200 of a restarted edge (it is not ready while it starts), the
+ * first probe that found the stream again after an empty store (infinity while it has not).
+ */
+export function downWindowEnd(probes: readonly Probe[], readiness: Readiness, injected: Injected): number {
+  if (readiness === 'always-up') return injected.faultStart;
+  if (readiness === 'edge-down') return probes.find((probe) => probe.at >= injected.faultEnd && probe.code === 200)?.at ?? Number.POSITIVE_INFINITY;
+  if (readiness === 'stream-missing') return probes.find((probe) => probe.at > injected.faultEnd && probe.streamExists === true)?.at ?? Number.POSITIVE_INFINITY;
+  return injected.faultEnd;
+}
+
 export function judgeReadiness(probes: readonly Probe[], readiness: Readiness, injected: Injected): { truthful: boolean; detail: string } {
   if (probes.length === 0) return { truthful: false, detail: 'no probes' };
-  let downEnd = readiness === 'always-up' ? injected.faultStart : injected.faultEnd;
-  let streamNote = '';
-  if (readiness === 'edge-down') {
-    // A restarted edge is not ready while it starts: its window ends at its first 200.
-    downEnd = probes.find((probe) => probe.at >= injected.faultEnd && probe.code === 200)?.at ?? Number.POSITIVE_INFINITY;
-  }
-  if (readiness === 'stream-missing') {
-    const back = probes.find((probe) => probe.at > injected.faultEnd && probe.streamExists === true);
-    downEnd = back?.at ?? Number.POSITIVE_INFINITY;
-    streamNote = back === undefined ? '; stream never re-created' : `; stream back after ${((back.at - injected.faultEnd) / 1000).toFixed(0)} s`;
-  }
+  const downEnd = downWindowEnd(probes, readiness, injected);
+  const streamNote =
+    readiness !== 'stream-missing' ? '' : downEnd === Number.POSITIVE_INFINITY ? '; stream never re-created' : `; stream back after ${((downEnd - injected.faultEnd) / 1000).toFixed(0)} s`;
   // The edge's death shows at once (no answer; the grace covers a probe answered as it was killed),
   // and it is back when /readyz first answers 200.
   const grace = readiness === 'edge-down' ? 500 : GRACE_MS;
