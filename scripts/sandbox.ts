@@ -20,9 +20,14 @@
  *   --seed <n>             the same random draws on every run
  * SIGUSR2 restores the key and the model (`kill -USR2 <pid>`), as when an operator fixes them:
  * the service's next probe call succeeds and its pause ends.
+ *
+ *   --admin                serve /admin/ on the same port: GET|PUT /admin/faults replaces the faults
+ *                          above at runtime, GET|DELETE /admin/billing counts billed answers per lead
+ *                          (adapters/sandbox/admin.ts; the chaos harness uses it). Local use only.
  */
 import { parseArgs } from 'node:util';
-import { sandboxFaults, type FaultSettings } from '../adapters/sandbox/faults.ts';
+import { adminHandler, billingLedger, switchableFaults } from '../adapters/sandbox/admin.ts';
+import type { FaultSettings } from '../adapters/sandbox/faults.ts';
 import { startSandbox } from '../adapters/sandbox/server.ts';
 
 const { values } = parseArgs({
@@ -41,6 +46,7 @@ const { values } = parseArgs({
     unauthorized: { type: 'boolean', default: false },
     'unknown-model': { type: 'boolean', default: false },
     seed: { type: 'string' },
+    admin: { type: 'boolean', default: false },
   },
 });
 
@@ -89,29 +95,36 @@ const settings: FaultSettings = {
 
 let faults;
 try {
-  faults = sandboxFaults(settings);
+  faults = switchableFaults(settings);
 } catch (error) {
   fail(error instanceof RangeError ? `invalid fault flag: ${error.message}` : String(error));
 }
 
-const sandbox = await startSandbox({ port, host: values.host, interceptors: faults.interceptors });
+const ledger = billingLedger();
+const sandbox = await startSandbox({
+  port,
+  host: values.host,
+  interceptors: faults.interceptors,
+  ...(values.admin ? { admin: adminHandler(faults, ledger), onAnswer: (request, reply) => ledger.record(request, reply) } : {}),
+});
 console.log(`sandbox provider listening: ${sandbox.url}`);
 console.log(`  research (Responses API):   POST ${sandbox.url}/responses`);
 console.log(`  writer (chat completions):  POST ${sandbox.url}/chat/completions`);
 console.log('  set PERPLEXITY_BASE_URL and OPENROUTER_BASE_URL to the URL above, with any non-empty API keys');
 if (Object.keys(settings).length > 0) console.log(`  faults: ${JSON.stringify(settings)}`);
 if (settings.unauthorized === true || settings.unknownModel === true) console.log(`  kill -USR2 ${process.pid} restores the key and the model`);
+if (values.admin) console.log(`  admin: GET|PUT ${sandbox.url.replace(/\/v1$/, '')}/admin/faults, GET|DELETE .../admin/billing`);
 
 process.on('SIGUSR2', () => {
-  faults.restoreKey();
-  faults.restoreModel();
+  faults.current.restoreKey();
+  faults.current.restoreModel();
   console.log('SIGUSR2: key and model restored');
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     console.log(`${signal}: stopping the sandbox provider`);
-    console.log(`sandbox summary: ${JSON.stringify({ requests: sandbox.stats.requests, faults: faults.counts })}`);
+    console.log(`sandbox summary: ${JSON.stringify({ requests: sandbox.stats.requests, faults: faults.counts() })}`);
     void sandbox.close().then(() => process.exit(0));
   });
 }

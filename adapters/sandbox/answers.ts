@@ -164,6 +164,15 @@ function pickFacts(digest: Buffer, company: string): Fact[] {
   });
 }
 
+/**
+ * The company of the lead a request is about (from its <lead_data> block), on either endpoint;
+ * undefined when the prompt is not our adapters'. The chaos harness bills answers per lead by it.
+ */
+export function requestCompany(body: Record<string, unknown>): string | undefined {
+  const parts = Array.isArray(body.messages) ? body.messages.map((message) => record(message).content) : [body.instructions, body.input];
+  return displayName(record(promptData(parts).data.lead).company);
+}
+
 /** Whether a chat request is a second attempt: its last message carries the quality gates' feedback. */
 export function isRewriteRequest(body: Record<string, unknown> | undefined): boolean {
   const messages = Array.isArray(body?.messages) ? body.messages : [];

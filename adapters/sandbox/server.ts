@@ -7,7 +7,8 @@
  * A request goes: route, count and record, bearer check (401 like a real provider), queued
  * test faults, then `interceptors` (the place for fault injection such as rate limits or
  * latency, each may answer instead of the sandbox: faults.ts builds them from settings), then
- * the answer.
+ * the answer. `onAnswer` sees every 200 sent (what a real provider bills), and `admin`, when
+ * set, answers `/admin/...` (see admin.ts: faults switched at runtime, answers billed per lead).
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -51,7 +52,20 @@ export interface SandboxOptions {
   /** When set, only `Authorization: Bearer <apiKey>` is accepted; otherwise any bearer token is. */
   readonly apiKey?: string;
   readonly interceptors?: readonly SandboxInterceptor[];
+  /** Called with each 200 answer (the sandbox's own or an interceptor's) as it is sent. */
+  readonly onAnswer?: (request: SandboxRequest, reply: SandboxReply) => void;
+  /** Answers requests under `/admin/`; without it they are 404 like any unknown path. */
+  readonly admin?: SandboxAdminHandler;
 }
+
+/** A control request to a running sandbox: method, URL (path and query) and the JSON body, if any. */
+export interface SandboxAdminRequest {
+  readonly method: string;
+  readonly url: URL;
+  readonly body: unknown;
+}
+
+export type SandboxAdminHandler = (request: SandboxAdminRequest) => SandboxReply;
 
 export interface SandboxRequestRecord {
   readonly endpoint: SandboxEndpoint;
@@ -131,7 +145,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 
   const answer = async (req: IncomingMessage, signal: AbortSignal): Promise<SandboxReply> => {
-    const endpoint = ROUTES[new URL(req.url ?? '/', 'http://sandbox').pathname];
+    const url = new URL(req.url ?? '/', 'http://sandbox');
+    if (options.admin !== undefined && url.pathname.startsWith('/admin/')) {
+      const body = req.method === 'GET' || req.method === 'DELETE' ? undefined : await readJsonObject(req);
+      return options.admin({ method: req.method ?? 'GET', url, body });
+    }
+    const endpoint = ROUTES[url.pathname];
     if (endpoint === undefined) throw new HttpError(404, 'not_found', 'no such endpoint');
     if (req.method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'use POST');
 
@@ -156,14 +175,18 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (fault?.kind === 'delay') await sleep(fault.ms, undefined, { signal });
 
     const request: SandboxRequest = { endpoint, body, headers: req.headers, signal };
+    const answered = (reply: SandboxReply): SandboxReply => {
+      if (reply.status === 200 && !signal.aborted) options.onAnswer?.(request, reply);
+      return reply;
+    };
     for (const interceptor of options.interceptors ?? []) {
       const reply = await interceptor(request);
-      if (reply !== undefined) return reply;
+      if (reply !== undefined) return answered(reply);
     }
 
     validate(endpoint, body);
     const malformed = fault?.kind === 'malformed';
-    return { status: 200, body: endpoint === 'responses' ? researchResponse(body, { malformed }) : chatCompletion(body, { malformed }) };
+    return answered({ status: 200, body: endpoint === 'responses' ? researchResponse(body, { malformed }) : chatCompletion(body, { malformed }) });
   };
 
   const server = createServer((req, res) => {
