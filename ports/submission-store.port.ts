@@ -59,10 +59,12 @@ export interface SubmissionStore {
   createRun(run: NewRun): Change<CreatedRun>;
   /**
    * Claims the user's idempotency key for a submission. A key is kept 24 hours from its first
-   * claim; after that, or when the request holding it stopped without finishing for 15 minutes
-   * (an edge that crashed), it can be claimed again.
+   * claim; after that, or when the request holding it has not renewed its claim for 30 seconds
+   * (an edge that crashed mid-upload), it can be claimed again.
    */
   claimIdempotencyKey(userId: string, key: string): Change<IdempotencyClaim>;
+  /** The holding request is alive (renewed every few seconds while it runs); false when the claim is no longer its own. */
+  renewIdempotencyKey(userId: string, key: string, claim: string): Change<boolean>;
   /** Gives a claimed key up (the request failed): the key can be used again at once. */
   releaseIdempotencyKey(userId: string, key: string, claim: string): Change<void>;
 }

@@ -54,6 +54,9 @@ export function runFileKey(runId: string): string {
   return `runs/${runId}`;
 }
 
+/** How often a submission renews the claim on its idempotency key (the claim lapses after 30 s without). */
+const IDEMPOTENCY_RENEW_MS = 10_000;
+
 export class SubmitCampaignService implements SubmitCampaign {
   readonly #validator: PreviewImportService;
   readonly #store: SubmissionStore;
@@ -80,12 +83,19 @@ export class SubmitCampaignService implements SubmitCampaign {
     const found = await this.#uow.commit(this.#store.claimIdempotencyKey(input.userId, idempotency.key));
     if (found.state === 'in_progress') throw new IdempotencyKeyInUse();
     if (found.state === 'completed') return replay(input, found);
+    // Renewed while the upload is read: a claim that stops being renewed (this edge crashed) frees
+    // the key within 30 s, so the client's retry with the same key goes through.
+    const renewal = setInterval(() => {
+      this.#uow.commit(this.#store.renewIdempotencyKey(input.userId, idempotency.key, found.claim)).catch(() => {});
+    }, IDEMPOTENCY_RENEW_MS);
     try {
       return await this.#submit(input, { key: idempotency.key, claim: found.claim, fingerprint: idempotency.fingerprint });
     } catch (error) {
       // Only a created run keeps its key: a refused request may be fixed and sent again with it.
       await this.#uow.commit(this.#store.releaseIdempotencyKey(input.userId, idempotency.key, found.claim)).catch(() => {});
       throw error;
+    } finally {
+      clearInterval(renewal);
     }
   }
 

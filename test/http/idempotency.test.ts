@@ -133,7 +133,9 @@ describe('Idempotency-Key on POST /api/campaigns/process', () => {
       if (held !== undefined) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const conflict = await expectTyped(await submit(user, key), 409, 'tag:ai-growth-accelerator,2026:idempotency-key-in-use');
+    const refused = await submit(user, key);
+    expect(refused.headers.get('retry-after')).toBe('30');
+    const conflict = await expectTyped(refused, 409, 'tag:ai-growth-accelerator,2026:idempotency-key-in-use');
     expect(conflict.detail).toMatch(/still being processed/);
 
     finish();
@@ -166,5 +168,19 @@ describe('Idempotency-Key on POST /api/campaigns/process', () => {
     expect((await readJson<{ run_id: string }>(later)).run_id).not.toBe(first.run_id);
     const [row] = await server.sql`select expires_at > now() + interval '23 hours' as renewed from idempotency_keys where user_id = ${user.id} and key = ${key}`;
     expect(row).toEqual({ renewed: true });
+  });
+
+  it("frees a key whose request died (no renewal for 30 s): the client's retry with it goes through", async () => {
+    const user = await testUser();
+    const key = crypto.randomUUID();
+    // What an edge that crashed mid-upload leaves: a claim nobody completes or renews.
+    await server.sql`
+      insert into idempotency_keys (user_id, key, claim, expires_at, alive_at)
+      values (${user.id}, ${key}, ${crypto.randomUUID()}, now() + interval '24 hours', now() - interval '10 seconds')`;
+    expect((await submit(user, key)).status).toBe(409);
+    await server.sql`update idempotency_keys set alive_at = now() - interval '31 seconds' where user_id = ${user.id} and key = ${key}`;
+    const retried = await submit(user, key);
+    expect(retried.status).toBe(202);
+    expect(await runCount(user.id)).toBe(1);
   });
 });

@@ -232,8 +232,8 @@ export function campaignProcessRoutes({ submitCampaign, limits, options }: Campa
         if (error instanceof IdempotencyKeyInUse || error instanceof IdempotencyKeyLostError) {
           throw new ProblemError(
             409,
-            'A request with this Idempotency-Key is still being processed. Wait for its answer; retry with the same key only if you get none.',
-            {},
+            'A request with this Idempotency-Key is still being processed. Wait for its answer; if you got none (the connection broke), retry with the same key after Retry-After: a request that died frees its key within 30 seconds.',
+            { 'Retry-After': '30' },
             { type: PROBLEM_TYPES.idempotencyKeyInUse },
           );
         }

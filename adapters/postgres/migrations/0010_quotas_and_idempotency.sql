@@ -38,6 +38,9 @@ create table if not exists public.idempotency_keys (
   campaign_id uuid,
   completed_at timestamptz,
   created_at timestamptz not null default now(),
+  -- The holding request's last sign of life (it renews the claim while it reads the upload): a
+  -- claim not renewed for 30 s belongs to a request that died, and the key is free again.
+  alive_at timestamptz not null default now(),
   expires_at timestamptz not null,
   primary key (user_id, key),
   constraint idempotency_keys_key_length check (char_length(key) between 1 and 255),

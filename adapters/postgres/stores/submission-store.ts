@@ -25,8 +25,8 @@ import { isUuid } from '../sql.ts';
 const SUBMISSION_LOCK_CLASS = 0x41474101; // "AGA" 1
 /** How long an idempotency key is kept, from its first claim. */
 const KEY_TTL = '24 hours';
-/** A claim not completed for this long belongs to a request that died (an edge that crashed). */
-const ABANDONED_CLAIM = '15 minutes';
+/** A claim not renewed for this long belongs to a request that died (an edge that crashed). */
+const ABANDONED_CLAIM = '30 seconds';
 /** Expired keys deleted per claim: the table keeps about a day of keys without a job of its own. */
 const SWEEP_BATCH = 100;
 
@@ -104,15 +104,24 @@ export class PostgresSubmissionStore implements SubmissionStore {
         values (${userId}, ${key}, ${claim}, now() + ${KEY_TTL}::interval)
         on conflict (user_id, key) do update
           set claim = excluded.claim, fingerprint = null, run_id = null, campaign_id = null, completed_at = null,
-              created_at = now(), expires_at = excluded.expires_at
+              created_at = now(), alive_at = now(), expires_at = excluded.expires_at
           where idempotency_keys.expires_at <= now()
-             or (idempotency_keys.completed_at is null and idempotency_keys.created_at < now() - ${ABANDONED_CLAIM}::interval)
+             or (idempotency_keys.completed_at is null and idempotency_keys.alive_at < now() - ${ABANDONED_CLAIM}::interval)
         returning claim`;
       if (claimed !== undefined) return { state: 'claimed', claim };
       const [held] = await tx<{ fingerprint: string | null; run_id: string | null; campaign_id: string | null }[]>`
         select fingerprint, run_id, campaign_id from idempotency_keys where user_id = ${userId} and key = ${key}`;
       if (held?.fingerprint == null || held.run_id === null || held.campaign_id === null) return { state: 'in_progress' };
       return { state: 'completed', fingerprint: held.fingerprint, runId: held.run_id, campaignId: held.campaign_id };
+    });
+  }
+
+  renewIdempotencyKey(userId: string, key: string, claim: string): Change<boolean> {
+    return this.#lanes.statement('renewIdempotencyKey', {}, async (tx) => {
+      const renewed = await tx`
+        update idempotency_keys set alive_at = now()
+        where user_id = ${userId} and key = ${key} and claim = ${claim} and completed_at is null`;
+      return renewed.count === 1;
     });
   }
 

@@ -162,6 +162,8 @@ interface KeyRow {
   runId: string | null;
   campaignId: string | null;
   createdAt: number;
+  /** The holder's last renewal. */
+  aliveAt: number;
 }
 
 interface LeadRow extends Mutable<Omit<LeadRecord, 'costUsd' | 'calls'>> {
@@ -208,7 +210,7 @@ const STAGE_STARTS: Readonly<Record<PaidStage, LeadStatus>> = { research: 'pendi
 
 /** As the PostgreSQL store: keys kept 24 hours, a claim abandoned after 15 minutes. */
 const KEY_TTL_MS = QUOTA_WINDOW_MS;
-const ABANDONED_CLAIM_MS = 15 * 60 * 1000;
+const ABANDONED_CLAIM_MS = 30 * 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface InMemoryCampaignStoreOptions {
@@ -385,14 +387,23 @@ export class InMemoryCampaignStore
       const now = this.#clock.now();
       const row = t.keys.get(keyOf(userId, key));
       const free =
-        row === undefined || row.createdAt + KEY_TTL_MS <= now || (row.runId === null && row.createdAt + ABANDONED_CLAIM_MS < now);
+        row === undefined || row.createdAt + KEY_TTL_MS <= now || (row.runId === null && row.aliveAt + ABANDONED_CLAIM_MS < now);
       if (free) {
         const claim = randomUUID();
-        t.keys.set(keyOf(userId, key), { claim, fingerprint: null, runId: null, campaignId: null, createdAt: now });
+        t.keys.set(keyOf(userId, key), { claim, fingerprint: null, runId: null, campaignId: null, createdAt: now, aliveAt: now });
         return { state: 'claimed', claim };
       }
       if (row.runId === null || row.campaignId === null || row.fingerprint === null) return { state: 'in_progress' };
       return { state: 'completed', fingerprint: row.fingerprint, runId: row.runId, campaignId: row.campaignId };
+    });
+  }
+
+  renewIdempotencyKey(userId: string, key: string, claim: string): Change<boolean> {
+    return this.#change('renewIdempotencyKey', (t) => {
+      const row = t.keys.get(keyOf(userId, key));
+      if (row === undefined || row.claim !== claim || row.runId !== null) return false;
+      row.aliveAt = this.#clock.now();
+      return true;
     });
   }
 
