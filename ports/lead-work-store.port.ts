@@ -1,7 +1,7 @@
 /** Research's and personalization's reads and writes of one lead. */
 import type { LeadStatus } from '../domain/campaigns/run.ts';
 import type { UsdAmount } from '../domain/pricing/pricing.ts';
-import type { Draft, LeadProfile, Research, Usage } from './providers.port.ts';
+import type { Draft, DraftFeedback, LeadProfile, Research, Usage } from './providers.port.ts';
 import type { Change } from './unit-of-work.port.ts';
 
 export interface LeadWork {
@@ -13,6 +13,8 @@ export interface LeadWork {
   readonly researchPrompt: string | null;
   readonly personalizationPrompt: string | null;
   readonly allowQuestions: boolean;
+  /** A first draft of this run's personalization that failed the gates, with why: a retry rewrites it (keepRejectedDraft). */
+  readonly rejectedDraft: DraftFeedback | null;
 }
 
 /** A stage that pays an outside API for each lead. */
@@ -102,6 +104,12 @@ export interface LeadWorkStore {
    * the run's total too.
    */
   addCost(leadId: string, runId: string, call: PaidCall): Change<void>;
+  /**
+   * Records a first draft that failed the gates: its cost (as addCost), and the draft with its
+   * problems on the lead's personalization claim, so that a retry of the stage rewrites it
+   * (LeadWork.rejectedDraft) instead of paying for another first draft.
+   */
+  keepRejectedDraft(leadId: string, runId: string, call: PaidCall, rejected: DraftFeedback): Change<void>;
   /** Any non-final status → failed with the reason; reports false when the lead was already final. */
   saveFailed(leadId: string, runId: string, reason: string): Change<boolean>;
   /**

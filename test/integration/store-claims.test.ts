@@ -122,6 +122,21 @@ describe('claims on paid calls', () => {
     expect((await claimRow(leadId, run.runId))?.calls_started).toBe(1);
   });
 
+  it("keeps a rejected first draft on the lead's personalization claim, for the next attempt to rewrite, and its cost on the lead", async () => {
+    const { run, leadIds } = await personalizingRun(['draft@example.com']);
+    const leadId = leadIds[0]!;
+    await t.store.saveResearch(leadId, run.runId, RESEARCH);
+    expect((await t.store.leadWork(leadId, run.runId))?.rejectedDraft).toBeNull();
+    const claim = claimOf(leadId, run.runId, 'personalization');
+    await t.store.claimCall(claim);
+    const rejected = { draft: 'Hi {{first_name}}, saw Acme.', problems: ['placeholder {{first_name}} left in the line'] };
+    await t.stores.uow.commit(t.stores.leadWork.keepRejectedDraft(leadId, run.runId, { stage: 'personalization', model: 'sandbox/writer', costUsd: '0.007200' }, rejected));
+    await t.store.releaseClaim(claim, true);
+    expect((await t.store.leadWork(leadId, run.runId))?.rejectedDraft).toEqual(rejected);
+    const [lead] = await t.db.sql<{ cost_usd: string }[]>`select cost_usd::text from leads where id = ${leadId}`;
+    expect(lead?.cost_usd).toBe('0.007200');
+  });
+
   it('given back unmade (pushback), is not counted as a call started; given back after a failed call, is', async () => {
     const { run, leadIds } = await personalizingRun(['pushback@example.com']);
     const leadId = leadIds[0]!;

@@ -21,6 +21,10 @@ create table if not exists public.paid_call_claims (
   -- When the claim lapses unless renewed; null once released.
   expires_at timestamptz,
   calls_started integer not null default 0,
+  -- Personalization: a first draft that failed the quality gates, with the reasons (the writer's
+  -- feedback), kept until the rewrite succeeds, so that a retry of the stage (the rewrite refused
+  -- with a 402, a 429, a 5xx) writes it again instead of paying for a new first draft.
+  rejected_draft jsonb,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   primary key (lead_id, run_id, stage),

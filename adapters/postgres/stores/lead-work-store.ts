@@ -8,7 +8,7 @@ import { FINAL_LEAD_STATUSES, hasEnded, type LeadStatus, type RunStatus } from '
 import type { CanonicalValues } from '../../../domain/leads/lead.ts';
 import type { UsdAmount } from '../../../domain/pricing/pricing.ts';
 import type { CallClaim, ClaimOutcome, LeadWork, LeadWorkStore, PaidCall, PaidStage } from '../../../ports/lead-work-store.port.ts';
-import type { Citation, Draft, Research, Usage } from '../../../ports/providers.port.ts';
+import type { Citation, Draft, DraftFeedback, Research, Usage } from '../../../ports/providers.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
 import type { Lanes } from '../changes.ts';
 import { callEntry, toJson, usageEntry } from '../sql.ts';
@@ -28,6 +28,7 @@ interface LeadWorkRow {
   research_prompt: string | null;
   personalization_prompt: string | null;
   allow_questions: boolean;
+  rejected_draft: DraftFeedback | null;
 }
 
 /** Where a lead's stage starts: the status a claim on its call requires. */
@@ -45,9 +46,10 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
       // Batched with the lane's writes (one round trip for many leads), committing nothing.
       const [row] = await this.#lanes.read((tx) => tx<LeadWorkRow[]>`
           select l.id, l.run_id, l.status, l.email, l.company, l.canonical, l.research, l.citations, l.research_model,
-                 l.usage, r.research_prompt, r.personalization_prompt, r.allow_questions
+                 l.usage, r.research_prompt, r.personalization_prompt, r.allow_questions, c.rejected_draft
           from leads l
           join campaign_runs r on r.id = l.run_id
+          left join paid_call_claims c on c.lead_id = l.id and c.run_id = l.run_id and c.stage = 'personalization'
           where l.id = ${leadId} and l.run_id = ${runId}`);
       if (row === undefined) return null;
       return {
@@ -59,6 +61,7 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
         researchPrompt: row.research_prompt,
         personalizationPrompt: row.personalization_prompt,
         allowQuestions: row.allow_questions,
+        rejectedDraft: row.rejected_draft,
       };
     });
   }
@@ -169,6 +172,15 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
 
   addCost(leadId: string, runId: string, call: PaidCall): Change<void> {
     return this.#lanes.statement('addCost', { run_id: runId, lead_id: leadId }, (tx) => addCostStatement(tx, leadId, runId, call));
+  }
+
+  keepRejectedDraft(leadId: string, runId: string, call: PaidCall, rejected: DraftFeedback): Change<void> {
+    return this.#lanes.statement('keepRejectedDraft', { run_id: runId, lead_id: leadId }, async (tx) => {
+      await addCostStatement(tx, leadId, runId, call);
+      await tx`
+        update paid_call_claims set rejected_draft = ${tx.json(toJson(rejected))}, updated_at = now()
+        where lead_id = ${leadId} and run_id = ${runId} and stage = 'personalization'`;
+    });
   }
 
   saveFailed(leadId: string, runId: string, reason: string): Change<boolean> {

@@ -87,15 +87,26 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
     const input = { lead: work.lead, research, ...prompt };
     const gates = this.#gates(work, research);
 
+    // An earlier attempt's first draft failed the gates and its rewrite did not get through: the
+    // rewrite is what is left to do (the first draft was paid for already).
+    if (work.rejectedDraft !== null) {
+      context.log.info({ problems: work.rejectedDraft.problems.length }, 'writing again the draft an earlier attempt had rejected');
+      const draft = await writer.write({ ...input, feedback: work.rejectedDraft }, context.signal);
+      return { draft, verdict: checkDraft(draft, gates) };
+    }
+
     let draft = await writer.write(input, context.signal);
     let verdict = checkDraft(draft, gates);
     if (!verdict.ok) {
       // The problems can quote the draft (a placeholder): only their number is logged.
       context.log.info({ problems: verdict.problems.length }, 'draft failed the quality gates: writing it again');
-      // The rejected draft was paid for too; the kept one's cost is saved with it.
+      // The rejected draft was paid for too (the kept one's cost is saved with it); kept with its
+      // problems, so that a retry after a failed rewrite rewrites it rather than paying again.
       const usage = draft.usage === undefined ? {} : { usage: draft.usage };
-      await uow.commit(leadWork.addCost(work.leadId, work.runId, { stage: 'personalization', model: draft.model, ...usage, costUsd: costOf(draft.usage, pricing.personalization) }));
-      draft = await writer.write({ ...input, feedback: { draft: draft.message, problems: verdict.problems } }, context.signal);
+      const feedback = { draft: draft.message, problems: verdict.problems };
+      const call = { stage: 'personalization' as const, model: draft.model, ...usage, costUsd: costOf(draft.usage, pricing.personalization) };
+      await uow.commit(leadWork.keepRejectedDraft(work.leadId, work.runId, call, feedback));
+      draft = await writer.write({ ...input, feedback }, context.signal);
       verdict = checkDraft(draft, gates);
     }
     return { draft, verdict };

@@ -35,7 +35,7 @@ import type { ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/
 import type { CallClaim, ClaimOutcome, LeadWork, LeadWorkStore, PaidCall, PaidStage } from '../../../ports/lead-work-store.port.ts';
 import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
 import type { DeliveryLog } from '../../../ports/delivery-log.port.ts';
-import type { Citation, Draft, Research, Usage } from '../../../ports/providers.port.ts';
+import type { Citation, Draft, DraftFeedback, Research, Usage } from '../../../ports/providers.port.ts';
 import type { ReconcilerStore, Staleness, StuckLead } from '../../../ports/reconciler-store.port.ts';
 import type { CompletedRun, RunReader } from '../../../ports/run-reader.port.ts';
 import { QuotaExceededError, quotaVerdict, QUOTA_WINDOW_MS } from '../../../domain/quotas/quota.ts';
@@ -134,6 +134,8 @@ export interface ClaimRecord {
   /** Epoch milliseconds on the store's clock; null once released. */
   readonly expiresAt: number | null;
   readonly callsStarted: number;
+  /** Personalization: a first draft that failed the gates, with why (keepRejectedDraft). */
+  readonly rejectedDraft?: DraftFeedback | null;
 }
 
 export interface MetricsRecord {
@@ -527,6 +529,7 @@ export class InMemoryCampaignStore
       researchPrompt: run.researchPrompt,
       personalizationPrompt: run.personalizationPrompt,
       allowQuestions: run.allowQuestions,
+      rejectedDraft: structuredClone(this.#tables.claims.get(claimKey(leadId, runId, 'personalization'))?.rejectedDraft ?? null),
     };
   }
 
@@ -593,7 +596,7 @@ export class InMemoryCampaignStore
       const row = t.claims.get(key);
       if (row !== undefined && row.owner !== null && row.expiresAt !== null && row.expiresAt > now) return { kind: 'held', expiresInMs: row.expiresAt - now };
       const callsStarted = (row?.callsStarted ?? 0) + 1;
-      t.claims.set(key, { leadId: claim.leadId, runId: claim.runId, stage: claim.stage, owner: claim.owner, expiresAt: now + claim.leaseMs, callsStarted });
+      t.claims.set(key, { ...row, leadId: claim.leadId, runId: claim.runId, stage: claim.stage, owner: claim.owner, expiresAt: now + claim.leaseMs, callsStarted });
       return { kind: 'claimed', callsStarted };
     });
   }
@@ -612,6 +615,14 @@ export class InMemoryCampaignStore
       const row = t.claims.get(claimKey(claim.leadId, claim.runId, claim.stage));
       if (row === undefined || row.owner !== claim.owner) return;
       Object.assign(row, { owner: null, expiresAt: null, callsStarted: row.callsStarted - (called ? 0 : 1) });
+    });
+  }
+
+  keepRejectedDraft(leadId: string, runId: string, call: PaidCall, rejected: DraftFeedback): Change<void> {
+    return this.#change('keepRejectedDraft', (t) => {
+      this.#addCost(t, leadId, runId, call);
+      const row = t.claims.get(claimKey(leadId, runId, 'personalization'));
+      if (row !== undefined) row.rejectedDraft = structuredClone(rejected);
     });
   }
 

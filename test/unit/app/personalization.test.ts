@@ -178,6 +178,23 @@ describe('PersonalizeLead', () => {
     expect(p.outbox.events()).toEqual([]);
   });
 
+  it('after a rewrite that did not get through, the next attempt rewrites the kept first draft instead of paying for a new one', async () => {
+    const p = inMemoryPipeline();
+    const event = await researchedLead(p);
+    p.writer.answerNext(PLACEHOLDER_DRAFT, new ApiPaused('personalization', 'out_of_credit', 'personalization paused: out of credit', 60_000));
+    await expect(personalization(p).handle(event, handlerContext({ deliveryCount: 1 }))).rejects.toBeInstanceOf(ApiPaused);
+    expect(p.writer.calls).toHaveLength(2);
+
+    // Credit back: one call, the rewrite, with the first draft and its problems as feedback.
+    p.writer.answerNext(GOOD_DRAFT);
+    expect(await commitDecision(p.uow, await personalization(p).handle(event, handlerContext({ deliveryCount: 2 })))).toBe(true);
+    expect(p.writer.calls).toHaveLength(3);
+    expect(p.writer.calls[2]?.feedback?.draft).toBe(PLACEHOLDER_DRAFT.message);
+    expect(p.writer.calls[2]?.feedback?.problems.length).toBeGreaterThan(0);
+    // Both paid drafts are in the lead's cost, the first once.
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'personalized', message: GOOD_DRAFT.message, costUsd: '0.014400' });
+  });
+
   it('giveUp fails the lead once, with the reason, and emits lead.failed', async () => {
     const p = inMemoryPipeline();
     const event = await researchedLead(p);
