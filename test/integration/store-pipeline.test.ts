@@ -303,6 +303,7 @@ describe('lead transitions', () => {
       researchPrompt: null,
       personalizationPrompt: null,
       allowQuestions: false,
+      rejectedDraft: null,
     });
 
     expect(await t.store.savePersonalized(leadId, run.runId, DRAFT)).toBe(true);

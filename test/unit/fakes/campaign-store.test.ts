@@ -162,6 +162,7 @@ describe('lead transitions and costs', () => {
       researchPrompt: 'Funding news.',
       personalizationPrompt: null,
       allowQuestions: false,
+      rejectedDraft: null,
     });
     expect(await commit(p.store.saveDraft(leadId, run.runId, DRAFT, '0.000000'))).toBe(true);
     expect(await commit(p.store.saveFailed(leadId, run.runId, 'too late'))).toBe(false);
