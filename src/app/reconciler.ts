@@ -19,8 +19,9 @@
  *
  * When the broker lost its stream outright (it is back, created anew and empty: its identity, kept
  * in PostgreSQL, changed), nothing it held survives, whatever the leases say: the next pass
- * re-drives every unfinished run and lead at once, without waiting for the lease, for the outbox
- * or for idle consumers, so a lost backlog is back in flight within a pass. Enqueued into the
+ * re-drives every unfinished run and lead at once, without waiting for the lease or for idle
+ * consumers (only work whose own event still waits in the outbox, never published, is left to the
+ * relay), so a lost backlog is back in flight within a pass. Enqueued into the
  * outbox, the work is metered into the broker by the relay at the consumers' pace (fair across
  * users), not in fixed batches per lease.
  *
