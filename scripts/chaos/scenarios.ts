@@ -472,7 +472,16 @@ export const SCENARIO_DEFS: Readonly<Record<ScenarioName, ScenarioDef>> = {
       h.edge.start();
       const faultEnd = Date.now();
       await edgeReady(h);
-      const retry = await run.post(key);
+      // As the API asks of a careful client: a 409 for a key still held by the dead request says
+      // when to try again (Retry-After), and the same key then goes through.
+      let retry = await run.post(key);
+      for (let waits = 0; retry.status === 409 && waits < 2; waits += 1) {
+        const after = Number(retry.headers.get('retry-after') ?? '30');
+        await retry.body?.cancel();
+        notes.push(`the retry with the same Idempotency-Key answered 409: waited Retry-After (${after} s) as asked`);
+        await sleep(after * 1_000, undefined, { signal: h.signal });
+        retry = await run.post(key);
+      }
       if (retry.status === 202) run.runId = ((await retry.json()) as { run_id: string }).run_id;
       else {
         // The key of the dead request still held: the client cannot retry as it should. Go on with a new key to measure the rest.
