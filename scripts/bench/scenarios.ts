@@ -170,12 +170,13 @@ export async function overheadScenario(options: ScenarioOptions): Promise<Scenar
 
 /**
  * Import: a file of about 10 MB (100,000 rows with some duplicates and rejected rows) from the
- * start of the upload until every lead is in the database and its `lead.extracted` event is in
- * the stream: the run has left `extracting` (extraction commits each batch with its events, and
- * the run's totals last) and the outbox is empty (the relay published every event). Only the
- * edge, extraction and the relay run; the research consumer is provisioned but not run, so the
- * relay publishes the events and nothing consumes them meanwhile. Peak memory is this process's
- * resident set size.
+ * start of the upload until every lead is in the database with its `lead.extracted` event
+ * committed: the run has left `extracting` (extraction commits each batch with its events, in the
+ * outbox, and the run's totals last). The relay meters events into the broker at the consumers'
+ * pace (src/app/kernel/outbox-relay.ts), so with nothing consuming only the first hundred or so
+ * reach the stream; the rest wait in the outbox, which is where a backlog is meant to wait (issue
+ * 9: fair across users). Only the edge, extraction and the relay run; the research consumer is
+ * provisioned but not run. Peak memory is this process's resident set size.
  */
 export async function importScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   const spec: LeadFileSpec = { rows: options.leads, maxBytes: DEFAULT_IMPORT_LIMITS.maxBytes, duplicateEvery: 100, rejectEvery: 150 };
@@ -189,15 +190,11 @@ export async function importScenario(options: ScenarioOptions): Promise<Scenario
     const acceptedMs = Date.now() - startedAt;
     const peakAtAccepted = rss.peak().rss;
     const final = await env.waitFor(runId, (status) => status.status !== 'queued' && status.status !== 'extracting', { intervalMs: 50, timeoutMs: 300_000 });
-    for (;;) {
-      const [waiting] = await env.sql<{ n: number }[]>`select count(*)::int as n from outbox`;
-      if (waiting?.n === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
     const observedMs = Date.now() - startedAt;
     const peak = rss.stop();
     const cpu = cpuSince(cpuBefore, await cpuSnapshot(SERVICE_GROUPS));
     const [stored] = await env.sql<{ n: number }[]>`select count(*)::int as n from leads where run_id = ${runId}`;
+    const [waiting] = await env.sql<{ n: number }[]>`select count(*)::int as n from outbox where event_type = 'lead.extracted' and run_id = ${runId}`;
     return {
       file,
       final,
@@ -207,27 +204,28 @@ export async function importScenario(options: ScenarioOptions): Promise<Scenario
       peak,
       acceptedMs,
       observedMs,
-      // The poll that saw the outbox empty: the last event published (at most 50 ms early).
+      // The poll that saw the run leave `extracting`: every lead stored with its event (at most 50 ms early).
       elapsedMs: observedMs,
       stored: stored?.n ?? 0,
       published: await extractedEvents(env),
+      waiting: waiting?.n ?? 0,
       timings: await leadTimings(env.sql, runId, startedAt),
     };
   });
-  const { file, final, cpu, rssBefore, peakAtAccepted, peak, acceptedMs, observedMs, elapsedMs, stored, published, timings } = run.measured;
+  const { file, final, cpu, rssBefore, peakAtAccepted, peak, acceptedMs, observedMs, elapsedMs, stored, published, waiting, timings } = run.measured;
   const mb = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(0)} MB`;
   const expected = file.expected;
-  const complete = stored === expected.valid && published === expected.valid && final.valid === expected.valid;
+  const complete = stored === expected.valid && published + waiting === expected.valid && final.valid === expected.valid;
   return {
     scenario: 'import',
     label: `import (${(file.bytes / 1e6).toFixed(1)} MB CSV, ${file.rows} rows; edge, extraction, relay)`,
     figures: [
-      { name: 'upload to leads stored and published', value: seconds(elapsedMs), target: '< 3 s', met: elapsedMs < 3000 && complete },
+      { name: 'upload to leads stored, their events committed', value: seconds(elapsedMs), target: '< 3 s', met: elapsedMs < 3000 && complete },
       { name: 'peak RSS', value: mb(peak.rss), target: '< 200 MB', met: peak.rss < 200 * 1024 ** 2 },
     ],
     details: [
       `run ${final.status}: valid ${final.valid}, duplicates ${final.duplicates}, rejected ${final.rejected_rows} (expected ${expected.valid} / ${expected.duplicates} / ${expected.rejected})`,
-      `leads stored ${stored}, lead.extracted events in the stream ${published}${complete ? '' : ' — INCOMPLETE'}`,
+      `leads stored ${stored}; lead.extracted events in the stream ${published}, waiting in the outbox for the consumers ${waiting}${complete ? '' : ' — INCOMPLETE'}`,
       `upload accepted (202) after ${seconds(acceptedMs)}; leads inserted from ${seconds(timings.firstCreatedMs)} to ${seconds(timings.lastCreatedMs)}`,
       `RSS before the upload ${mb(rssBefore)}, peak until the 202 ${mb(peakAtAccepted)}, peak ${mb(peak.rss)} (sampled every 50 ms; then JS heap ${mb(peak.heapUsed)} used of ${mb(peak.heapTotal)}, external ${mb(peak.external)}, of which array buffers ${mb(peak.arrayBuffers)}); the process's high-water mark since it started ${mb(process.resourceUsage().maxRSS * 1024)}`,
       cpuLine(cpu, observedMs),
