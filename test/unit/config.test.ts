@@ -202,6 +202,14 @@ describe('.env.example', () => {
     expect(config.natsNamespace).toBeUndefined();
   });
 
+  it('sets nothing empty: copied to .env, it hides no value of .env.development (npm run dev, npm run token)', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { parseEnv } = await import('node:util');
+    const example = parseEnv(await readFile(new URL('../../.env.example', import.meta.url), 'utf8'));
+    expect(Object.entries(example).filter(([, value]) => value === '').map(([name]) => name)).toEqual([]);
+    expect(example.SUPABASE_JWT_SECRET).toBeUndefined();
+  });
+
   it('documents every variable the service reads', async () => {
     const { readFile } = await import('node:fs/promises');
     const text = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');

@@ -22,6 +22,15 @@ function byEmail(leads: readonly Lead[], email: string): Lead {
   return lead;
 }
 
+describe('examples/leads.csv, the file the quick start uploads', () => {
+  it('gives what the README says: 9 valid leads of 6 companies, a duplicate and two rejected rows', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { report, sample } = await preview(new Uint8Array(await readFile(new URL('../../examples/leads.csv', import.meta.url))));
+    expect(summary(report)).toEqual({ total_rows: 12, valid: 9, duplicates: 1, rejected: [expect.objectContaining({ row: 10 }), expect.objectContaining({ row: 12 })], demo_excluded: 0 });
+    expect(new Set(sample.map((lead) => lead.company)).size).toBe(6);
+  });
+});
+
 describe('PreviewImportService over real export layouts', () => {
   it('imports an Apollo export: fallbacks, negatives, duplicates and rejections', async () => {
     const { report, sample } = await preview(fixture('apollo.csv'));

@@ -38,7 +38,7 @@ function seconds(ms: number): string {
 
 /** `.env.example`: the ROLES comment and line. */
 export function rolesBlock(consumers: readonly AnyConsumer[]): string {
-  return [...comment(`What this process runs, comma-separated: ${roleNames(consumers).join(', ')}. Default: all of them.`), 'ROLES='].join('\n');
+  return [...comment(`What this process runs, comma-separated: ${roleNames(consumers).join(', ')}. Default: all of them.`), '# ROLES='].join('\n');
 }
 
 /** `.env.example`: each consumer's own variables, commented and unset. */
@@ -48,7 +48,7 @@ export function consumerVariablesBlock(consumers: readonly AnyConsumer[]): strin
     .map((consumer) =>
       [
         `# The ${consumer.name} consumer (src/app/consumers/).`,
-        ...Object.values(consumer.variables ?? {}).flatMap((variable) => [...comment(variable.description), `${variable.name}=`]),
+        ...Object.values(consumer.variables ?? {}).flatMap((variable) => [...comment(variable.description), `# ${variable.name}=`]),
       ].join('\n'),
     )
     .join('\n\n');
