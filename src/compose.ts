@@ -401,3 +401,28 @@ function resilienceConfig(config: Config): ResilienceConfig {
     Object.fromEntries(Object.entries(value).filter(([, setting]) => setting !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
   return { ...defined(rest), timeoutMs: config.providers.timeoutMs, breaker: defined(breaker) };
 }
+
+/**
+ * One line that names the setting and the fix when start-up failed because PostgreSQL or NATS
+ * cannot be reached (the usual first-run problem), instead of a driver's stack trace; undefined
+ * for any other failure. Shows the host and port only, never the credentials a URL may hold.
+ */
+export function startupHint(error: unknown, config: Pick<Config, 'databaseUrl' | 'natsUrl'>): string | undefined {
+  if (isPostgresUnavailable(error)) {
+    return `Cannot reach PostgreSQL at ${hostOf(config.databaseUrl, '5432')} (DATABASE_URL): start it, or set DATABASE_URL to a database that is running.`;
+  }
+  if (isNatsUnavailable(error)) {
+    return `Cannot reach NATS at ${hostOf(config.natsUrl, '4222')} (NATS_URL): start nats-server with JetStream (-js), or set NATS_URL to one that is running.`;
+  }
+  return undefined;
+}
+
+function hostOf(url: string, defaultPort: string): string {
+  try {
+    const parsed = new URL(url.split(',')[0]!.trim());
+    return `${parsed.hostname}:${parsed.port === '' ? defaultPort : parsed.port}`;
+  } catch {
+    return 'the configured address';
+  }
+}
+

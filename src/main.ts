@@ -4,7 +4,7 @@
  */
 import { ConfigError } from '../adapters/config/env.ts';
 import { createLogger } from '../adapters/logging/logger.ts';
-import { loadSystemConfig, startSystem } from './compose.ts';
+import { loadSystemConfig, startSystem, startupHint } from './compose.ts';
 
 let config;
 try {
@@ -38,6 +38,12 @@ try {
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
 } catch (error) {
+  const hint = startupHint(error, config.config);
+  if (hint !== undefined) {
+    logger.fatal({ hint }, 'start-up failed');
+    process.stderr.write(`${hint}\n`);
+    process.exit(1);
+  }
   logger.fatal({ err: error }, 'start-up failed');
   process.exit(1);
 }

@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { startupHint } from '../../src/compose.ts';
 import { isNatsUnavailable } from '../../adapters/nats/unavailable.ts';
 import { createSql } from '../../adapters/postgres/client.ts';
 import { isPostgresUnavailable } from '../../adapters/postgres/unavailable.ts';
@@ -45,6 +47,22 @@ describe('isNatsUnavailable', () => {
     expect(isNatsUnavailable(await rejection(() => Promise.resolve().then(() => nc.publish('bad subject', 'x'))))).toBe(false);
     await nc.close();
     expect(isNatsUnavailable(await rejection(() => nc.request('a.b', 'x')))).toBe(true);
+  });
+});
+
+describe('startupHint', () => {
+  it('names the setting and the fix, with the host but never the password, when a service cannot be reached', async () => {
+    const port = await closedPort();
+    const databaseUrl = `postgres://app:s3cret@127.0.0.1:${port}/app`;
+    const down = createSql(databaseUrl, { max: 1, connectTimeoutSeconds: 1 });
+    const refused = await rejection(() => down`select 1`);
+    await down.end({ timeout: 1 });
+    const hint = startupHint(refused, { databaseUrl, natsUrl: 'nats://127.0.0.1:4222' });
+    expect(hint).toBe(`Cannot reach PostgreSQL at 127.0.0.1:${port} (DATABASE_URL): start it, or set DATABASE_URL to a database that is running.`);
+
+    const natsRefused = await rejection(() => connect({ servers: `nats://127.0.0.1:${port}`, reconnect: false }));
+    expect(startupHint(natsRefused, { databaseUrl, natsUrl: `nats://127.0.0.1:${port}` })).toMatch(/^Cannot reach NATS at 127\.0\.0\.1:\d+ \(NATS_URL\)/);
+    expect(startupHint(new Error('something else'), { databaseUrl, natsUrl: 'nats://x' })).toBeUndefined();
   });
 });
 
