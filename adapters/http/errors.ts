@@ -17,6 +17,7 @@ const IMPORT_ERROR_STATUS: Readonly<Record<ImportErrorCode, ProblemStatus>> = {
   TOO_MANY_COLUMNS: 422,
   CELL_TOO_LARGE: 422,
   MALFORMED_CSV: 422,
+  NO_VALID_LEADS: 422,
 };
 
 /** How long a client should wait before trying again when a dependency is down or recovering. */
@@ -35,7 +36,7 @@ export function errorHandler(isUnavailable: (error: unknown) => boolean = () => 
     if (err instanceof ImportError) {
       // The code only: the message may quote the file's content.
       c.get('logger').info({ import_error: err.code }, 'import rejected');
-      return problem(c, IMPORT_ERROR_STATUS[err.code], err.message, { members: { code: err.code } });
+      return problem(c, IMPORT_ERROR_STATUS[err.code], err.message, { members: { code: err.code, ...(err.report === undefined ? {} : { report: err.report }) } });
     }
     if (err instanceof InvalidTokenError) {
       return problem(c, 401, err.message, { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });

@@ -2,6 +2,8 @@
  * A whole-file problem: the file as a whole cannot be imported, as opposed to a rejected row.
  * `code` is stable for programs; `message` is written for the person who uploaded the file.
  */
+import type { ImportReport } from './lead.ts';
+
 export type ImportErrorCode =
   | 'NOT_CSV' // binary, JSON, HTML, a spreadsheet workbook, ...
   | 'INVALID_ENCODING' // UTF-8 or UTF-16 with bytes that are not text in it
@@ -12,15 +14,19 @@ export type ImportErrorCode =
   | 'FILE_TOO_LARGE'
   | 'TOO_MANY_COLUMNS'
   | 'CELL_TOO_LARGE'
-  | 'MALFORMED_CSV';
+  | 'MALFORMED_CSV'
+  | 'NO_VALID_LEADS'; // every data row rejected (or a duplicate): nothing to research
 
 export class ImportError extends Error {
   readonly code: ImportErrorCode;
+  /** The import report, for a problem found once the file was read (NO_VALID_LEADS): every rejected row and why. */
+  readonly report: ImportReport | undefined;
 
-  constructor(code: ImportErrorCode, message: string) {
+  constructor(code: ImportErrorCode, message: string, report?: ImportReport) {
     super(message);
     this.name = 'ImportError';
     this.code = code;
+    this.report = report;
   }
 }
 

@@ -14,7 +14,7 @@
  * submission that created its run gets that run back and starts nothing, and a submission that
  * failed gives its key up, so the client can fix the request and send it again with the same key.
  */
-import { DEMO_LEAD_CAP, type ImportLimits } from '../../domain/leads/import-error.ts';
+import { DEMO_LEAD_CAP, ImportError, type ImportLimits } from '../../domain/leads/import-error.ts';
 import type { ImportReport } from '../../domain/leads/lead.ts';
 import { DEFAULT_PRICING, estimateRunCost, type Pricing } from '../../domain/pricing/pricing.ts';
 import { NO_QUOTAS, type QuotaLimits } from '../../domain/quotas/quota.ts';
@@ -134,6 +134,16 @@ export class SubmitCampaignService implements SubmitCampaign {
     }
 
     const submission = checked.value;
+    // Nothing to research: refused now, with the report that says why each row was rejected,
+    // rather than accepted and failed a moment later.
+    if (validation.value.valid === 0) {
+      if (storage.status === 'fulfilled') await this.#discard(key);
+      throw new ImportError(
+        'NO_VALID_LEADS',
+        'No row of the file is a lead that can be processed: each needs a valid email address and a company, once. The report lists every rejected row and why.',
+        validation.value,
+      );
+    }
     const leads = leadsToProcess(validation.value, submission.demo);
     let created: SubmittedRun;
     try {

@@ -149,6 +149,23 @@ describe('POST /api/campaigns/process', () => {
     expect(await runCount(user.id)).toBe(0);
   });
 
+  it('refuses a file with no lead to process (422 NO_VALID_LEADS) with the report of every rejected row, recording nothing', async () => {
+    const user = await testUser();
+    const res = await postProcess(server.baseUrl, {
+      token: user.token,
+      content: 'email,company\nann@,Acme\nbob@example.com,\n',
+      fields: { campaign_name: 'Nothing to do' },
+    });
+    const body = await expectProblem(res, 422);
+    expect(body.code).toBe('NO_VALID_LEADS');
+    const report = body.report as { total_rows: number; valid: number; rejected: { row: number; reason: string }[] };
+    expect(report).toMatchObject({ total_rows: 2, valid: 0 });
+    expect(report.rejected.map((rejected) => rejected.row)).toEqual([2, 3]);
+    expect(await runCount(user.id)).toBe(0);
+    const [campaigns] = await server.sql<{ n: number }[]>`select count(*)::int as n from campaigns where user_id = ${user.id}`;
+    expect(campaigns?.n).toBe(0);
+  });
+
   it('rejects a file declared as an image with 415, and a body that is not multipart', async () => {
     await expectProblem(await postProcess(server.baseUrl, { token: alice.token, content: CSV, fileType: 'image/png', fields: { campaign_name: 'X' } }), 415);
     const res = await fetch(`${server.baseUrl}/api/campaigns/process`, {
