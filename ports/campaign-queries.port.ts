@@ -1,4 +1,5 @@
 /** The HTTP edge's reads: a run's status, a campaign's leads, the live progress feed, the export and the KPIs. */
+import type { ImportReport } from '../domain/leads/lead.ts';
 import type { LeadStatus, RunStatus } from '../domain/campaigns/run.ts';
 
 export interface RunView {
@@ -93,6 +94,11 @@ export class InvalidCursorError extends Error {
 export interface CampaignQueries {
   /** null when the run does not exist or is not the user's. */
   runStatus(userId: string, runId: string): Promise<RunView | null>;
+  /**
+   * The run's import report (every rejected row and why), once extraction has read its file
+   * (`report` null before); null when the run does not exist or is not the user's.
+   */
+  importReport(userId: string, runId: string): Promise<{ readonly status: RunStatus; readonly report: ImportReport | null } | null>;
   /** null when the campaign does not exist or is not the user's; `InvalidCursorError` for a bad cursor. */
   leads(userId: string, campaignId: string, page: { status?: LeadStatus; cursor?: string; limit: number }): Promise<LeadPage | null>;
   /**

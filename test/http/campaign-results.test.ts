@@ -216,3 +216,33 @@ describe('GET /api/campaigns/export/:campaignId', () => {
     }
   });
 });
+
+describe('GET /api/campaigns/runs/:runId/report', () => {
+  let server: TestServer;
+  let alice: TestUser;
+  let bob: TestUser;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    [alice, bob] = await Promise.all([testUser(), testUser()]);
+  });
+  afterAll(() => server.close());
+
+  it("serves the run's import report (every rejected row and why) to its owner only; 409 while the file is being read", async () => {
+    const run = await seedRun(server, { userId: alice.id, csv: 'email,company\nann@example.com,Acme\nbob@,Beta\nann@example.com,Acme\ncid@example.com,\n' });
+    const body = await readJson<{ run_id: string; total_rows: number; valid: number; duplicates: number; rejected: { row: number; reason: string }[] }>(
+      await apiGet(server.baseUrl, `/api/campaigns/runs/${run.runId}/report`, alice),
+    );
+    expect(body).toMatchObject({ run_id: run.runId, total_rows: 4, valid: 1, duplicates: 1 });
+    expect(body.rejected.map((rejected) => rejected.row)).toEqual([3, 5]);
+    expect(body.rejected[0]?.reason).toMatch(/email/);
+
+    await expectProblem(await apiGet(server.baseUrl, `/api/campaigns/runs/${run.runId}/report`, bob), 404);
+    await expectProblem(await apiGet(server.baseUrl, `/api/campaigns/runs/${randomUUID()}/report`, alice), 404);
+
+    const { runId } = await server.store.createRun({ userId: alice.id, campaignName: 'Still reading', demo: false, fileName: 'leads.csv' });
+    const reading = await apiGet(server.baseUrl, `/api/campaigns/runs/${runId}/report`, alice);
+    expect(reading.headers.get('retry-after')).toBe('2');
+    await expectProblem(reading, 409);
+  });
+});

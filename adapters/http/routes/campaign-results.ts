@@ -10,6 +10,7 @@ import { parseInput, pathId } from './input.ts';
 import { originalFields } from './preview-body.ts';
 
 const CAMPAIGN_NOT_FOUND = 'No campaign with this id.';
+const RUN_NOT_FOUND = 'No run with this id.';
 const LIMIT_MESSAGE = 'limit must be a whole number from 1 to 500';
 
 /** Every lead status, as a record so that the compiler notices a status added to the domain. */
@@ -55,6 +56,19 @@ export function campaignResultsRoutes({ queries, exportQueries = queries }: Camp
       });
     if (page === null) throw new ProblemError(404, CAMPAIGN_NOT_FOUND);
     return c.json({ leads: page.leads.map(leadBody), next_cursor: page.next_cursor });
+  });
+
+  routes.get('/runs/:runId/report', async (c) => {
+    const runId = pathId(c.req.param('runId'), RUN_NOT_FOUND);
+    const found = await queries.importReport(c.get('userId'), runId);
+    if (found === null) throw new ProblemError(404, RUN_NOT_FOUND);
+    if (found.report === null) {
+      if (found.status === 'queued' || found.status === 'extracting') {
+        throw new ProblemError(409, 'The file of this run is still being read: its import report is ready in a moment.', { 'Retry-After': '2' });
+      }
+      throw new ProblemError(404, 'This run has no import report: its file could not be read (see the run\'s error_message).');
+    }
+    return c.json({ run_id: runId, ...found.report });
   });
 
   routes.get('/export/:campaignId', async (c) => {

@@ -2,8 +2,8 @@
  * The HTTP edge's reads of the campaign store. Every query is scoped by the caller's user id: a
  * run or campaign of another user reads exactly like one that does not exist.
  */
-import type { LeadStatus } from '../../../domain/campaigns/run.ts';
-import type { ColumnMapping } from '../../../domain/leads/lead.ts';
+import type { LeadStatus, RunStatus } from '../../../domain/campaigns/run.ts';
+import type { ColumnMapping, ImportReport } from '../../../domain/leads/lead.ts';
 import {
   InvalidCursorError,
   type CampaignQueries,
@@ -83,6 +83,15 @@ export class PostgresCampaignQueries implements CampaignQueries {
 
   constructor(sql: Sql) {
     this.#sql = sql;
+  }
+
+  importReport(userId: string, runId: string): Promise<{ readonly status: RunStatus; readonly report: ImportReport | null } | null> {
+    return traced('importReport', idAttributes({ run_id: runId }), async () => {
+      if (!isUuid(userId) || !isUuid(runId)) return null;
+      const [run] = await this.#sql<{ status: RunStatus; import_report: ImportReport | null }[]>`
+        select status, import_report from campaign_runs where id = ${runId} and user_id = ${userId}`;
+      return run === undefined ? null : { status: run.status, report: run.import_report };
+    });
   }
 
   runStatus(userId: string, runId: string): Promise<RunView | null> {

@@ -4,6 +4,8 @@
  * submission, campaign queries, the preview, and the outside APIs' status. Each answers what the
  * test set and records how it was called.
  */
+import type { RunStatus } from '../../../domain/campaigns/run.ts';
+import type { ImportReport } from '../../../domain/leads/lead.ts';
 import { PROGRESS_START, type CampaignQueries, type LeadPage, type LeadView, type MetricsView, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
 import type { ApiStatus, ApiStatusReader } from '../../../ports/outside-api.port.ts';
 import type { ImportPreview, PreviewImport, PreviewImportInput } from '../../../ports/preview-import.port.ts';
@@ -77,6 +79,17 @@ export class FakeCampaignQueries implements CampaignQueries {
 
   runStatus(userId: string, runId: string): Promise<RunView | null> {
     return Promise.resolve(this.#runs.get(`${userId}/${runId}`) ?? null);
+  }
+
+  readonly #reports = new Map<string, { status: RunStatus; report: ImportReport | null }>();
+
+  /** What `importReport(userId, runId)` answers (nobody else sees it). */
+  setImportReport(userId: string, runId: string, answer: { status: RunStatus; report: ImportReport | null }): void {
+    this.#reports.set(`${userId}/${runId}`, answer);
+  }
+
+  importReport(userId: string, runId: string): Promise<{ status: RunStatus; report: ImportReport | null } | null> {
+    return Promise.resolve(this.#reports.get(`${userId}/${runId}`) ?? null);
   }
 
   leads(userId: string, campaignId: string, page: { status?: LeadView['status']; cursor?: string; limit: number }): Promise<LeadPage | null> {
