@@ -3,7 +3,7 @@
  * SIGTERM/SIGINT (in-flight requests finish, NATS drains, the database pool closes, exit 0).
  */
 import { ConfigError } from '../adapters/config/env.ts';
-import { createLogger } from '../adapters/logging/logger.ts';
+import { createLogger, prettyDestination } from '../adapters/logging/logger.ts';
 import { loadSystemConfig, startSystem, startupHint } from './compose.ts';
 
 let config;
@@ -15,7 +15,10 @@ try {
   process.exit(1);
 }
 
-const logger = createLogger({ level: config.config.logLevel });
+const logger = createLogger({
+  level: config.config.logLevel,
+  ...(config.config.logFormat === 'pretty' ? { destination: await prettyDestination() } : {}),
+});
 
 try {
   const system = await startSystem(config, logger);

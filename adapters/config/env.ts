@@ -119,6 +119,7 @@ const EnvSchema = v.pipe(
       ),
     ),
     LOG_LEVEL: v.optional(v.picklist(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`), 'info'),
+    LOG_FORMAT: v.optional(v.picklist(['json', 'pretty'], 'must be json or pretty'), 'json'),
     // Checked against the roles the composition root knows (loadConfig's `roles`).
     ROLES: v.optional(v.string(), ''),
     PERPLEXITY_API_KEY: optionalNonEmpty(v.string()),
@@ -207,6 +208,8 @@ export interface Config {
   readonly quotas: QuotaLimits;
   readonly corsOrigins: readonly string[];
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /** JSON lines (production, log collectors) or pino-pretty's readable lines (development). */
+  readonly logFormat: 'json' | 'pretty';
   /** What this process runs (see loadConfig's `roles`); all of them when ROLES is unset. */
   readonly roles: readonly string[];
   readonly providers: {
@@ -312,6 +315,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     },
     corsOrigins: env_.CORS_ORIGINS,
     logLevel: env_.LOG_LEVEL,
+    logFormat: env_.LOG_FORMAT,
     roles,
     providers: {
       sandbox: env_.PROVIDERS === 'sandbox',

@@ -49,3 +49,14 @@ export function createLogger(options: LoggerOptions): Logger {
     options.destination,
   );
 }
+
+/**
+ * Readable, coloured lines for a developer's terminal (`LOG_FORMAT=pretty`, set by `npm run dev`):
+ * pino-pretty as a synchronous stream in this process, so nothing is lost when the process exits.
+ * Loaded only when asked for; production writes JSON lines.
+ */
+export async function prettyDestination(): Promise<DestinationStream> {
+  const { default: pretty } = await import('pino-pretty');
+  return pretty({ colorize: process.stdout.isTTY, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' });
+}
+

@@ -38,6 +38,12 @@ describe('loadConfig', () => {
     expect(config.logLevel).toBe('debug');
   });
 
+  it('writes JSON log lines unless LOG_FORMAT asks for readable ones', () => {
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET }).logFormat).toBe('json');
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, LOG_FORMAT: 'text' })).toThrow(/LOG_FORMAT: must be json or pretty/);
+  });
+
   it('reads the accepted token audiences and anonymous sign-ins, authenticated users only by default', () => {
     expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET }).auth).toEqual({ audiences: ['authenticated'], allowAnonymous: false });
     expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, SUPABASE_JWT_AUDIENCE: '', ALLOW_ANONYMOUS_USERS: '' }).auth).toEqual({
