@@ -328,8 +328,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       timeoutMs: env_.PROVIDER_TIMEOUT_MS,
     },
     resilience: {
-      researchRpm: env_.RESEARCH_RPM,
-      personalizationRpm: env_.PERSONALIZATION_RPM,
+      // The in-process sandbox answers at once and bills nobody: it is not paced by a provider's
+      // tier unless the rate is asked for (issue 10: 2,000 made-up lines took 42 minutes at 50 rpm).
+      researchRpm: env_.RESEARCH_RPM ?? (env_.PROVIDERS === 'sandbox' ? 0 : undefined),
+      personalizationRpm: env_.PERSONALIZATION_RPM ?? (env_.PROVIDERS === 'sandbox' ? 0 : undefined),
       initialConcurrency: env_.PROVIDER_INITIAL_CONCURRENCY,
       maxConcurrency: env_.PROVIDER_MAX_CONCURRENCY,
       slowCallMs: env_.PROVIDER_SLOW_CALL_MS,

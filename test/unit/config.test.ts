@@ -38,6 +38,12 @@ describe('loadConfig', () => {
     expect(config.logLevel).toBe('debug');
   });
 
+  it('paces the in-process sandbox by no provider tier unless a rate is set', () => {
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET }).resilience).toMatchObject({ researchRpm: undefined, personalizationRpm: undefined });
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, PROVIDERS: 'sandbox' }).resilience).toMatchObject({ researchRpm: 0, personalizationRpm: 0 });
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, PROVIDERS: 'sandbox', RESEARCH_RPM: '50' }).resilience).toMatchObject({ researchRpm: 50, personalizationRpm: 0 });
+  });
+
   it('writes JSON log lines unless LOG_FORMAT asks for readable ones', () => {
     expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET }).logFormat).toBe('json');
     expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');
