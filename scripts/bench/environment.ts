@@ -5,12 +5,11 @@
  * a child process so that its CPU is not counted as the system's. Everything is removed
  * afterwards: the database is dropped and every stream of the namespace deleted.
  */
+import { freePort } from '../free-port.ts';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, openAsBlob } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -261,12 +260,3 @@ async function deleteNamespaceStreams(nc: NatsConnection, namespace: string): Pr
   for (const name of names) await jsm.streams.delete(name);
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}

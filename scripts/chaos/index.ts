@@ -22,7 +22,8 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { CONFIG_VARIABLES } from '../../adapters/config/env.ts';
 import { natsNames } from '../../adapters/nats/namespace.ts';
-import { Cleanup, freePort, REPO_ROOT, serviceProcess, startPrivateNats, startPrivatePostgres, startSandboxProcess, stopSupervising, type ServiceProcess } from './infra.ts';
+import { freePort } from '../free-port.ts';
+import { Cleanup, REPO_ROOT, serviceProcess, startPrivateNats, startPrivatePostgres, startSandboxProcess, stopSupervising, type ServiceProcess } from './infra.ts';
 import { runScenario, SCENARIO_DEFS, SCENARIOS, type Harness, type ScenarioName, type ScenarioResult } from './scenarios.ts';
 import { HOURS_PER_LEAD, MONEY_PER_LEAD } from './truth.ts';
 

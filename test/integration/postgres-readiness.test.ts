@@ -3,15 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSql } from '../../adapters/postgres/client.ts';
 import { PostgresReadinessProbe } from '../../adapters/postgres/readiness.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { closedPort } from '../support/http.ts';
 
-/** A TCP port nobody listens on: bound by the OS, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('PostgresReadinessProbe', () => {
   let db: TestDatabase;

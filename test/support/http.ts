@@ -6,10 +6,10 @@
  * No consumer runs: tests drive the pipeline's writes through the store (and the notifier), as
  * the consumers would. Tests talk to the server with fetch.
  */
+import { freePort } from '../../scripts/free-port.ts';
 import { isNatsUnavailable } from '../../adapters/nats/unavailable.ts';
 import { isPostgresUnavailable } from '../../adapters/postgres/unavailable.ts';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { inject } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -185,14 +185,7 @@ export async function closedPortPostgresProbe(): Promise<Probes> {
 }
 
 /** A port that was free a moment ago and has nothing listening on it now. */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+export const closedPort = freePort;
 
 export interface PreviewRequest {
   readonly token?: string;

@@ -3,9 +3,11 @@
  * test's own: a throw-away database, a NATS namespace, and the sandbox providers over HTTP with
  * a latency, so that campaigns are still running when a test breaks something.
  */
+import { freePort } from '../../scripts/free-port.ts';
+
+export { freePort };
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll } from 'vitest';
 import { natsNames } from '../../adapters/nats/namespace.ts';
@@ -17,16 +19,6 @@ import { connectTestNats, deleteStreams, eventually, natsUrl } from './nats.ts';
 import { startTestSandbox, TEST_PROVIDER_KEY } from './sandbox.ts';
 import { TEST_JWT_SECRET } from './tokens.ts';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 export interface ProcessDeployment {
   readonly database: TestDatabase;
