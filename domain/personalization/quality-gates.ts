@@ -31,7 +31,14 @@
  *   number) with the basis (any content word when the basis has no such word, as in "CEO"). Words
  *   of the lead's company name (the `company` field) do not count unless the basis has no other:
  *   naming the company is not using the fact.
+ *
+ * Custom outputs (outputs.ts), each checked on its own and its problems named after it
+ * ("subject_line: 11 words (at most 8)"): present and not empty, within its own word limit, no
+ * unfilled placeholder, none of the banned phrases. Not the one-sentence, question or grounding
+ * rules: a subject line need not be a sentence, and a P.S. may be two; the opening line carries
+ * the fact the message relies on.
  */
+import type { OutputSpec } from './outputs.ts';
 
 export const MAX_WORDS = 25;
 
@@ -43,6 +50,8 @@ export interface DraftText {
   readonly message: string;
   /** The fact (from the research or the lead's fields) the line relies on. */
   readonly basis: string;
+  /** The custom outputs written with the line, by name. */
+  readonly outputs?: Readonly<Record<string, string>>;
 }
 
 export interface GateContext {
@@ -53,6 +62,8 @@ export interface GateContext {
   /** Whether the campaign accepts a line that is a question. */
   readonly allowQuestions: boolean;
   readonly bannedPhrases: readonly string[];
+  /** The custom outputs the campaign asked for (none by default): each is checked too. */
+  readonly outputs?: readonly OutputSpec[];
 }
 
 export type GateVerdict = { readonly ok: true } | { readonly ok: false; readonly problems: readonly string[] };
@@ -71,7 +82,20 @@ export function checkDraft(draft: DraftText, context: GateContext): GateVerdict 
   for (const phrase of findBannedPhrases(message, context.bannedPhrases)) problems.push(`banned phrase "${phrase}"`);
   if (!context.allowQuestions && isQuestion(message)) problems.push('it is a question (write a statement)');
   problems.push(...groundingProblems(draft, context));
+  for (const spec of context.outputs ?? []) problems.push(...outputProblems(spec, draft.outputs?.[spec.name], context.bannedPhrases));
   return problems.length === 0 ? { ok: true } : { ok: false, problems };
+}
+
+/** What is wrong with one custom output, each problem prefixed with its name (see the module comment). */
+export function outputProblems(spec: OutputSpec, text: string | undefined, bannedPhrases: readonly string[]): string[] {
+  const value = text?.trim() ?? '';
+  if (value === '') return [`${spec.name}: missing (write it)`];
+  const problems: string[] = [];
+  const words = countWords(value);
+  if (words > spec.maxWords) problems.push(`${words} words (at most ${spec.maxWords})`);
+  for (const placeholder of findPlaceholders(value)) problems.push(`unfilled placeholder "${placeholder}"`);
+  for (const phrase of findBannedPhrases(value, bannedPhrases)) problems.push(`banned phrase "${phrase}"`);
+  return problems.map((problem) => `${spec.name}: ${problem}`);
 }
 
 /** How a lead left for review explains itself: "needs review: 27 words (at most 25); ...". */

@@ -213,3 +213,31 @@ describe('needsReviewReason', () => {
     );
   });
 });
+
+describe('custom outputs', () => {
+  const SUBJECT = { name: 'subject_line', instruction: 'A subject line', maxWords: 6 };
+  const PS = { name: 'ps', instruction: 'A P.S.', maxWords: 20 };
+
+  function outputProblemsOf(outputs: Record<string, string>): readonly string[] {
+    const verdict = checkDraft({ message: GOOD, basis: BASIS, outputs }, { ...CONTEXT, outputs: [SUBJECT, PS] });
+    return verdict.ok ? [] : verdict.problems;
+  }
+
+  it('passes outputs within their limits, which need not be one sentence nor grounded', () => {
+    expect(outputProblemsOf({ subject_line: 'Your Leeds centre?', ps: 'P.S. We help teams like yours. Happy to share notes.' })).toEqual([]);
+  });
+
+  it('checks each output on its own, naming it', () => {
+    expect(
+      outputProblemsOf({ subject_line: 'One two three four five six seven', ps: 'P.S. [First Name], let us touch base soon.' }),
+    ).toEqual(['subject_line: 7 words (at most 6)', 'ps: unfilled placeholder "[First Name]"', 'ps: banned phrase "touch base"']);
+  });
+
+  it('wants every output asked for, and ignores one not asked for', () => {
+    expect(outputProblemsOf({ ps: '  ', other: 'whatever it says' })).toEqual(['subject_line: missing (write it)', 'ps: missing (write it)']);
+  });
+
+  it('leaves a draft alone when the campaign asks for no output', () => {
+    expect(checkDraft({ message: GOOD, basis: BASIS, outputs: { stray: '[x]' } }, CONTEXT)).toEqual({ ok: true });
+  });
+});
