@@ -1,5 +1,7 @@
 /** Research's and personalization's reads and writes of one lead. */
 import type { LeadStatus } from '../domain/campaigns/run.ts';
+import type { OriginalField } from '../domain/leads/lead.ts';
+import type { OutputSpec } from '../domain/personalization/outputs.ts';
 import type { UsdAmount } from '../domain/pricing/pricing.ts';
 import type { Draft, DraftFeedback, LeadProfile, Research, Usage } from './providers.port.ts';
 import type { Change } from './unit-of-work.port.ts';
@@ -9,10 +11,14 @@ export interface LeadWork {
   readonly runId: string;
   readonly status: LeadStatus;
   readonly lead: LeadProfile;
+  /** The lead's original columns, in file order: what the personalization prompt's `{{Column Name}}` variables read. */
+  readonly fields: readonly OriginalField[];
   readonly research: Research | null;
   readonly researchPrompt: string | null;
   readonly personalizationPrompt: string | null;
   readonly allowQuestions: boolean;
+  /** The custom outputs the run asks for (campaign_runs.outputs), in order; none when empty. */
+  readonly outputs: readonly OutputSpec[];
   /** A first draft of this run's personalization that failed the gates, with why: a retry rewrites it (keepRejectedDraft). */
   readonly rejectedDraft: DraftFeedback | null;
 }
@@ -93,7 +99,8 @@ export interface LeadWorkStore {
   releaseClaim(claim: Omit<CallClaim, 'leaseMs'>, called: boolean): Change<void>;
   /**
    * researched → personalized (`problems` absent) or needs_review (the quality gates' `problems`,
-   * kept as the lead's error, the draft kept for a person), counting the attempt, adding the
+   * kept as the lead's error, the draft kept for a person; its custom outputs kept in the lead's
+   * `outputs`), counting the attempt, adding the
    * call's cost and releasing the stage's claim. Reports false when the lead was not researched for this run: then only the cost
    * is added, as `saveResearch` does.
    */

@@ -1,4 +1,5 @@
 import type { CanonicalValues } from '../domain/leads/lead.ts';
+import type { OutputSpec } from '../domain/personalization/outputs.ts';
 
 /** What a provider is told about a lead: its canonical fields only (no original columns). */
 export interface LeadProfile {
@@ -34,6 +35,8 @@ export interface Draft {
   readonly message: string;
   /** The research fact (or lead field) the line relies on. */
   readonly basis: string;
+  /** The custom outputs asked for (`outputs` of the request), by name, as the writer wrote them. */
+  readonly outputs?: Readonly<Record<string, string>>;
   readonly model: string;
   readonly usage?: Usage;
 }
@@ -42,10 +45,26 @@ export interface Draft {
 export interface DraftFeedback {
   readonly draft: string;
   readonly problems: readonly string[];
+  /** The rejected draft's custom outputs, when the campaign asked for some. */
+  readonly outputs?: Readonly<Record<string, string>>;
+}
+
+/**
+ * What the writer is asked to write for a lead.
+ * - `prompt`: the campaign's personalization prompt, rendered for this lead: its variables are the
+ *   lead's values, each between « and » (domain/personalization/template.ts quoteLeadValue).
+ * - `outputs`: custom outputs to write with the line, their instructions rendered the same way.
+ * - `feedback`: the writer is told what was wrong with its earlier draft and writes it again.
+ */
+export interface WriteRequest {
+  readonly lead: LeadProfile;
+  readonly research: Research;
+  readonly prompt?: string;
+  readonly outputs?: readonly OutputSpec[];
+  readonly feedback?: DraftFeedback;
 }
 
 /** Writes the opening line from the lead and its research (Claude through OpenRouter in production). */
 export interface MessageWriter {
-  /** With `feedback`, the writer is told what was wrong with its earlier line and writes it again. */
-  write(input: { lead: LeadProfile; research: Research; prompt?: string; feedback?: DraftFeedback }, signal: AbortSignal): Promise<Draft>;
+  write(input: WriteRequest, signal: AbortSignal): Promise<Draft>;
 }

@@ -1,4 +1,5 @@
 /** The edge's write: a new run of a campaign, queued; and the idempotency keys of submissions. */
+import type { OutputSpec } from '../domain/personalization/outputs.ts';
 import type { UsdAmount } from '../domain/pricing/pricing.ts';
 import type { QuotaLimits } from '../domain/quotas/quota.ts';
 import type { Change } from './unit-of-work.port.ts';
@@ -15,6 +16,10 @@ export interface NewRun {
   readonly fileName: string;
   readonly researchPrompt?: string;
   readonly personalizationPrompt?: string;
+  /** Custom outputs the writer writes with each line (campaign_runs.outputs); none when absent or empty. */
+  readonly outputs?: readonly OutputSpec[];
+  /** The saved template the prompts came from (a record only: its prompts are copied onto the run). */
+  readonly templateId?: string;
   /** The quality gates accept an opening line that is a question. Default false. */
   readonly allowQuestions?: boolean;
   /**

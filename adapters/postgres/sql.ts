@@ -1,6 +1,7 @@
 /** SQL helpers the store adapters share: error codes, JSON values, id checks and deadlock retries. */
 import type postgres from 'postgres';
 import type { UsdAmount } from '../../domain/pricing/pricing.ts';
+import type { OutputSpec } from '../../domain/personalization/outputs.ts';
 import type { PaidCall } from '../../ports/lead-work-store.port.ts';
 import type { Usage } from '../../ports/providers.port.ts';
 import type { Sql } from './client.ts';
@@ -56,4 +57,19 @@ export function callEntry(sql: postgres.Sql | postgres.TransactionSql, call: Omi
 /** The `usage` column's entry for one stage's saved call: the token counts only, nothing else the adapter attached. */
 export function usageEntry(stage: 'research' | 'personalization', usage: Usage | undefined): Record<string, { inputTokens: number; outputTokens: number }> {
   return usage === undefined ? {} : { [stage]: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens } };
+}
+
+/** A custom output as `campaign_runs.outputs` and `prompt_templates.outputs` store it: the API's snake_case shape. */
+export interface StoredOutputSpec {
+  readonly name: string;
+  readonly instruction: string;
+  readonly max_words: number;
+}
+
+export function toStoredOutputs(specs: readonly OutputSpec[]): StoredOutputSpec[] {
+  return specs.map((spec) => ({ name: spec.name, instruction: spec.instruction, max_words: spec.maxWords }));
+}
+
+export function fromStoredOutputs(stored: readonly StoredOutputSpec[] | null | undefined): OutputSpec[] {
+  return (stored ?? []).map((spec) => ({ name: spec.name, instruction: spec.instruction, maxWords: spec.max_words }));
 }

@@ -12,7 +12,8 @@
 import type OpenAI from 'openai';
 import * as v from 'valibot';
 import type { OutsideApiName } from '../../ports/outside-api.port.ts';
-import type { Draft, DraftFeedback, LeadProfile, MessageWriter, Research } from '../../ports/providers.port.ts';
+import type { OutputSpec } from '../../domain/personalization/outputs.ts';
+import type { Draft, MessageWriter, WriteRequest } from '../../ports/providers.port.ts';
 import { providerClient } from './client.ts';
 import { failureForStatus, providerError, toProviderError, type ErrorSource } from './errors.ts';
 import { PERSONALIZATION_API } from './apis.ts';
@@ -24,6 +25,8 @@ export const DEFAULT_PERSONALIZATION_MODEL = 'anthropic/claude-sonnet-4.6';
 
 /** One sentence of JSON needs little; OpenRouter reserves output allowance from this. */
 const MAX_TOKENS = 400;
+/** Room for each custom output's words (about 2 tokens a word, JSON included), on top of MAX_TOKENS. */
+const TOKENS_PER_OUTPUT_WORD = 2;
 
 export interface OpenRouterWriterOptions {
   readonly apiKey: string;
@@ -52,9 +55,30 @@ const OPENER_JSON_SCHEMA = {
   additionalProperties: false,
 } as const;
 
+/**
+ * The answer's schema when the campaign asks for custom outputs: `outputs`, one string per name, all
+ * required (strict structured output wants every property required).
+ */
+function openerJsonSchema(outputs: readonly OutputSpec[]): Record<string, unknown> {
+  if (outputs.length === 0) return OPENER_JSON_SCHEMA;
+  const properties = Object.fromEntries(
+    outputs.map((output) => [output.name, { type: 'string', description: `At most ${output.maxWords} words.` }]),
+  );
+  return {
+    ...OPENER_JSON_SCHEMA,
+    properties: {
+      ...OPENER_JSON_SCHEMA.properties,
+      outputs: { type: 'object', properties, required: outputs.map((output) => output.name), additionalProperties: false },
+    },
+    required: [...OPENER_JSON_SCHEMA.required, 'outputs'],
+  };
+}
+
 const Opener = v.object({
   message: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(400)),
   basis: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(2_000)),
+  // Checked by the quality gates (a missing one is a problem they name), not here.
+  outputs: v.optional(v.record(v.string(), v.pipe(v.string(), v.trim(), v.maxLength(4_000)))),
 });
 
 // Only the fields this adapter reads.
@@ -90,29 +114,30 @@ export class OpenRouterMessageWriter implements MessageWriter {
     });
   }
 
-  async write(input: { lead: LeadProfile; research: Research; prompt?: string; feedback?: DraftFeedback }, signal: AbortSignal): Promise<Draft> {
+  async write(input: WriteRequest, signal: AbortSignal): Promise<Draft> {
+    const outputs = input.outputs ?? [];
     let answer: unknown;
     try {
       answer = await this.#client.chat.completions.create(
         {
           model: this.#model,
           messages: [
-            { role: 'system', content: writerInstructions(input.prompt) },
+            { role: 'system', content: writerInstructions(input.prompt, outputs) },
             { role: 'user', content: writerInput(input.lead, input.research) },
             ...(input.feedback === undefined ? [] : [{ role: 'user' as const, content: rewriteInput(input.feedback) }]),
           ],
-          response_format: { type: 'json_schema', json_schema: { name: 'opening_line', strict: true, schema: OPENER_JSON_SCHEMA } },
-          max_tokens: MAX_TOKENS,
+          response_format: { type: 'json_schema', json_schema: { name: 'opening_line', strict: true, schema: openerJsonSchema(outputs) } },
+          max_tokens: MAX_TOKENS + outputs.reduce((total, output) => total + output.maxWords * TOKENS_PER_OUTPUT_WORD, 0),
         },
         { signal },
       );
     } catch (error) {
       throw toProviderError(this.#source, error);
     }
-    return this.#read(answer);
+    return this.#read(answer, outputs);
   }
 
-  #read(answer: unknown): Draft {
+  #read(answer: unknown, asked: readonly OutputSpec[]): Draft {
     const parsed = v.safeParse(CompletionBody, answer);
     if (!parsed.success) throw providerError(this.#source, 'malformed', { detail: 'unexpected response shape' });
     const body = parsed.output;
@@ -133,9 +158,15 @@ export class OpenRouterMessageWriter implements MessageWriter {
     if (opener === undefined) {
       throw providerError(this.#source, 'malformed', { detail: choice.finish_reason === 'length' ? 'answer cut off' : 'not the expected JSON' });
     }
+    // Only the outputs asked for, under their names.
+    const outputs = asked.length === 0 ? undefined : Object.fromEntries(asked.flatMap((output) => {
+      const text = opener.outputs?.[output.name];
+      return text === undefined ? [] : [[output.name, text]];
+    }));
     return {
       message: opener.message,
       basis: opener.basis,
+      ...(outputs === undefined ? {} : { outputs }),
       model: body.model ?? this.#model,
       ...(body.usage == null ? {} : { usage: { inputTokens: body.usage.prompt_tokens, outputTokens: body.usage.completion_tokens } }),
     };

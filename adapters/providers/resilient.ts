@@ -12,7 +12,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Log } from '../../ports/logger.port.ts';
 import type { ApiGate, ApiStatusReader, OutsideApi } from '../../ports/outside-api.port.ts';
-import type { Draft, DraftFeedback, LeadProfile, MessageWriter, Research, ResearchProvider } from '../../ports/providers.port.ts';
+import type { Draft, LeadProfile, MessageWriter, Research, ResearchProvider, WriteRequest } from '../../ports/providers.port.ts';
 import { createOutsideApis, type BreakerSettings, type OutsideApis, type OutsideApiSpec } from '../outside-api/index.ts';
 import { PERSONALIZATION_API, RESEARCH_API, type ProviderApiName } from './apis.ts';
 import { DEFAULT_PROVIDER_TIMEOUT_MS } from './client.ts';
@@ -119,7 +119,7 @@ export class ResilientMessageWriter implements MessageWriter {
     this.#api = api;
   }
 
-  write(input: { lead: LeadProfile; research: Research; prompt?: string; feedback?: DraftFeedback }, signal: AbortSignal): Promise<Draft> {
+  write(input: WriteRequest, signal: AbortSignal): Promise<Draft> {
     return this.#api.call((callSignal) => this.#inner.write(input, callSignal), signal);
   }
 }

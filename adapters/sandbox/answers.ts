@@ -14,6 +14,11 @@
  * see `isRewriteRequest`) gets a compliant line. Two markers in the company name make it certain:
  * - "Redraft" (REDRAFT_MARKER): the first draft always breaks a rule, the rewrite passes;
  * - "NeedsReview" (NEEDS_REVIEW_MARKER): every draft is too long, so the lead ends needs_review.
+ *
+ * Custom outputs (a subject line, a P.S.) are read from the request's JSON schema (`outputs`, each
+ * with "At most N words." as its description) and written as labelled, deterministic text within
+ * the limit ("Sandbox subject line for Acme"). A draft that breaks a rule runs its outputs past their
+ * limit too, so that the gates' checks of outputs and the rewrite have work as well.
  */
 import { createHash } from 'node:crypto';
 import { LEAD_DATA_CLOSE, LEAD_DATA_OPEN, REWRITE_HEADING } from '../providers/prompts.ts';
@@ -129,9 +134,14 @@ export function chatCompletion(body: Record<string, unknown>, options: { malform
   const research = typeof record(prompt.data.research).text === 'string' ? (record(prompt.data.research).text as string) : '';
   const company = displayName(lead.company) ?? 'the company';
 
+  const flaw = flawOf(prompt.digest, company, isRewriteRequest(body));
+  const asked = askedOutputs(body);
   const content = options.malformed
     ? `Sure! Here is an opening line for ${company}: great to connect.`
-    : JSON.stringify(draft(prompt.digest, research, company, firstName(lead.first_name), flawOf(prompt.digest, company, isRewriteRequest(body))));
+    : JSON.stringify({
+        ...draft(prompt.digest, research, company, firstName(lead.first_name), flaw),
+        ...(asked.length === 0 ? {} : { outputs: Object.fromEntries(asked.map((output) => [output.name, outputText(output, company, flaw !== undefined)])) }),
+      });
   const id = prompt.digest.toString('hex').slice(0, 24);
   const promptTokens = tokens(JSON.stringify(body));
   const completionTokens = tokens(content);
@@ -143,6 +153,32 @@ export function chatCompletion(body: Record<string, unknown>, options: { malform
     choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, finish_reason: 'stop', logprobs: null }],
     usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
   };
+}
+
+interface AskedOutput {
+  readonly name: string;
+  readonly maxWords: number;
+}
+
+/** The custom outputs a chat request's JSON schema asks for (see openrouter-writer.ts openerJsonSchema). */
+export function askedOutputs(body: Record<string, unknown>): AskedOutput[] {
+  const schema = record(record(record(body.response_format).json_schema).schema);
+  const outputs = record(record(record(schema.properties).outputs).properties);
+  return Object.entries(outputs).map(([name, property]) => {
+    const description = record(property).description;
+    const words = typeof description === 'string' ? /at most (\d+) words/i.exec(description)?.[1] : undefined;
+    return { name, maxWords: words === undefined ? MAX_WORDS : Number(words) };
+  });
+}
+
+/** "Sandbox subject line for Acme", cut to the output's limit; past it by three words when the draft is flawed. */
+function outputText(output: AskedOutput, company: string, flawed: boolean): string {
+  const words = `Sandbox ${output.name.replaceAll('_', ' ')} for ${company}`.split(/\s+/);
+  if (flawed) {
+    while (words.length < output.maxWords + 3) words.push(...PADDING.split(' '));
+    return words.slice(0, output.maxWords + 3).join(' ');
+  }
+  return words.slice(0, Math.max(1, output.maxWords)).join(' ');
 }
 
 function pickFacts(digest: Buffer, company: string): Fact[] {

@@ -83,6 +83,25 @@ describe('OpenRouterMessageWriter against the sandbox', () => {
     expect(system.endsWith('Write in a formal tone.')).toBe(true);
   });
 
+  it('asks for the custom outputs in the schema and the instructions, and returns only those', async () => {
+    const lead = testLead();
+    const outputs = [
+      { name: 'subject_line', instruction: 'A subject line about «Acme»', maxWords: 4 },
+      { name: 'ps', instruction: 'A P.S.', maxWords: 10 },
+    ];
+    const draft = await adapters.writer.write({ lead, research: await researched(lead), prompt: 'Mention «Acme».', outputs }, signal());
+    expect(draft.outputs).toEqual({ subject_line: 'Sandbox subject line for', ps: 'Sandbox ps for Acme Robotics' });
+
+    const body = lastChatBody();
+    const schema = body.response_format.json_schema.schema as unknown as { required: string[]; properties: { outputs: { required: string[]; additionalProperties: boolean } } };
+    expect(schema.required).toEqual(['message', 'basis', 'outputs']);
+    expect(schema.properties.outputs).toMatchObject({ required: ['subject_line', 'ps'], additionalProperties: false });
+    const system = body.messages[0]?.content ?? '';
+    expect(system).toContain('## Extra outputs');
+    expect(system).toContain('- "subject_line" (at most 4 words): A subject line about «Acme»');
+    expect(system).toContain('Text between « and » in these instructions was filled in from the lead\'s own data');
+  });
+
   it('turns an answer that is not the JSON asked for into a malformed OutsideApiError', async () => {
     const lead = testLead();
     const research = await researched(lead);
@@ -108,6 +127,10 @@ describe('parseOpener', () => {
     expect(parseOpener('Sure! Here is your line.')).toBeUndefined();
     expect(parseOpener('{"message": "Hi there."}')).toBeUndefined();
     expect(parseOpener('{"message": "  ", "basis": "x"}')).toBeUndefined();
+  });
+
+  it('reads the outputs when the answer has them', () => {
+    expect(parseOpener('{"message": "Hi.", "basis": "x", "outputs": {"ps": " P.S. hi "}}')).toEqual({ message: 'Hi.', basis: 'x', outputs: { ps: 'P.S. hi' } });
   });
 
   it('leaves what the line says to the quality gates: a placeholder is read, not refused', () => {

@@ -299,10 +299,15 @@ describe('lead transitions', () => {
       runId: run.runId,
       status: 'researched',
       lead: { email: 'step@example.com', company: 'Acme', canonical: { email: 'step@example.com', company: 'Acme' } },
+      fields: [
+        { header: 'Email', value: 'step@example.com' },
+        { header: 'Company', value: 'Acme' },
+      ],
       research: RESEARCH,
       researchPrompt: null,
       personalizationPrompt: null,
       allowQuestions: false,
+      outputs: [],
       rejectedDraft: null,
     });
 
@@ -352,7 +357,38 @@ describe('lead transitions', () => {
     expect(await t.store.leadWork(pending[0]!, runId)).toMatchObject({
       researchPrompt: 'Look for funding news.',
       personalizationPrompt: 'Mention the funding.',
+      outputs: [],
     });
+  });
+
+  it('carry the run\'s custom outputs to the writer, keep the written ones with the lead, and reset them when a later run takes it over', async () => {
+    const userId = randomUUID();
+    const templateId = randomUUID();
+    const outputs = [{ name: 'subject_line', instruction: 'A subject line about {{Company}}', maxWords: 8 }];
+    const { runId, campaignId } = await t.store.createRun({
+      userId,
+      campaignName: 'Outputs',
+      demo: false,
+      fileName: 'a.csv',
+      personalizationPrompt: 'Hi {{first_name | "there"}}',
+      outputs,
+      templateId,
+    });
+    const [stored] = await t.db.sql`select outputs, template_id from campaign_runs where id = ${runId}`;
+    expect(stored).toEqual({ outputs: [{ name: 'subject_line', instruction: 'A subject line about {{Company}}', max_words: 8 }], template_id: templateId });
+
+    const run = await t.store.beginExtraction(runId);
+    const leadId = (await t.store.storeLeads(run!, [lead('out@example.com', 2)])).pending[0]!;
+    expect(await t.store.leadWork(leadId, runId)).toMatchObject({ outputs });
+    await t.store.saveResearch(leadId, runId, RESEARCH);
+    expect(await t.store.saveNeedsReview(leadId, runId, { ...DRAFT, outputs: { subject_line: 'Acme news' } }, 'needs review: x')).toBe(true);
+    expect((await leadRow(leadId)).outputs).toEqual({ subject_line: 'Acme news' });
+
+    const { runId: laterRunId } = await t.store.createRun({ userId, campaignId, demo: false, fileName: 'b.csv' });
+    const later = await t.store.beginExtraction(laterRunId);
+    await t.store.storeLeads(later!, [lead('out@example.com', 2)]);
+    expect(await leadRow(leadId)).toMatchObject({ run_id: laterRunId, status: 'pending', message: null, outputs: null });
+    expect(await t.store.leadWork(leadId, laterRunId)).toMatchObject({ outputs: [] });
   });
 });
 

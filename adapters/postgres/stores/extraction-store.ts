@@ -139,6 +139,7 @@ export class PostgresExtractionStore implements ExtractionStore {
         citations = case when l.run_id = excluded.run_id then l.citations end,
         message = case when l.run_id = excluded.run_id then l.message end,
         message_basis = case when l.run_id = excluded.run_id then l.message_basis end,
+        outputs = case when l.run_id = excluded.run_id then l.outputs end,
         model = case when l.run_id = excluded.run_id then l.model end,
         usage = case when l.run_id = excluded.run_id then l.usage end,
         cost_usd = case when l.run_id = excluded.run_id then l.cost_usd else 0 end,

@@ -14,6 +14,7 @@ import { PostgresProjectionStore } from './projection-store.ts';
 import { PostgresReconcilerStore } from './reconciler-store.ts';
 import { PostgresRunReader } from './run-reader.ts';
 import { PostgresSubmissionStore } from './submission-store.ts';
+import { PostgresTemplateStore } from './template-store.ts';
 
 export interface PostgresStores {
   readonly uow: PostgresUnitOfWork;
@@ -26,6 +27,7 @@ export interface PostgresStores {
   readonly queries: PostgresCampaignQueries;
   readonly runs: PostgresRunReader;
   readonly deliveries: PostgresDeliveryLog;
+  readonly templates: PostgresTemplateStore;
 }
 
 export function createPostgresStores(sql: Sql): PostgresStores {
@@ -41,5 +43,6 @@ export function createPostgresStores(sql: Sql): PostgresStores {
     queries: new PostgresCampaignQueries(sql),
     runs: new PostgresRunReader(sql),
     deliveries: new PostgresDeliveryLog(sql, lanes),
+    templates: new PostgresTemplateStore(sql),
   };
 }

@@ -11,7 +11,7 @@ import type { CallClaim, ClaimOutcome, LeadWork, LeadWorkStore, PaidCall, PaidSt
 import type { Citation, Draft, DraftFeedback, Research, Usage } from '../../../ports/providers.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
 import type { Lanes } from '../changes.ts';
-import { callEntry, toJson, usageEntry } from '../sql.ts';
+import { callEntry, fromStoredOutputs, toJson, usageEntry, type StoredOutputSpec } from '../sql.ts';
 import { traced } from '../traced.ts';
 
 interface LeadWorkRow {
@@ -21,6 +21,7 @@ interface LeadWorkRow {
   email: string;
   company: string;
   canonical: CanonicalValues;
+  fields: [string, string][];
   research: string | null;
   citations: Citation[] | null;
   research_model: string | null;
@@ -28,6 +29,7 @@ interface LeadWorkRow {
   research_prompt: string | null;
   personalization_prompt: string | null;
   allow_questions: boolean;
+  outputs: StoredOutputSpec[] | null;
   rejected_draft: DraftFeedback | null;
 }
 
@@ -45,8 +47,8 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
     return traced('leadWork', { run_id: runId, lead_id: leadId }, async () => {
       // Batched with the lane's writes (one round trip for many leads), committing nothing.
       const [row] = await this.#lanes.read((tx) => tx<LeadWorkRow[]>`
-          select l.id, l.run_id, l.status, l.email, l.company, l.canonical, l.research, l.citations, l.research_model,
-                 l.usage, r.research_prompt, r.personalization_prompt, r.allow_questions, c.rejected_draft
+          select l.id, l.run_id, l.status, l.email, l.company, l.canonical, l.fields, l.research, l.citations, l.research_model,
+                 l.usage, r.research_prompt, r.personalization_prompt, r.allow_questions, r.outputs, c.rejected_draft
           from leads l
           join campaign_runs r on r.id = l.run_id
           left join paid_call_claims c on c.lead_id = l.id and c.run_id = l.run_id and c.stage = 'personalization'
@@ -57,10 +59,12 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
         runId: row.run_id,
         status: row.status,
         lead: { email: row.email, company: row.company, canonical: row.canonical },
+        fields: row.fields.map(([header, value]) => ({ header, value })),
         research: toResearch(row),
         researchPrompt: row.research_prompt,
         personalizationPrompt: row.personalization_prompt,
         allowQuestions: row.allow_questions,
+        outputs: fromStoredOutputs(row.outputs),
         rejectedDraft: row.rejected_draft,
       };
     });
@@ -97,6 +101,7 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
           attempts = attempts + 1,
           message = ${draft.message},
           message_basis = ${draft.basis},
+          outputs = ${draft.outputs === undefined ? null : tx.json(toJson(draft.outputs))},
           model = ${draft.model},
           error = ${problems ?? null},
           usage = coalesce(usage, '{}'::jsonb) || ${tx.json(usageEntry('personalization', draft.usage))} || ${callEntry(tx, call, costUsd)},

@@ -16,7 +16,7 @@ import {
 } from '../../../ports/submission-store.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
 import { asPgChange, pgChange, type Lanes } from '../changes.ts';
-import { isUuid } from '../sql.ts';
+import { isUuid, toJson, toStoredOutputs } from '../sql.ts';
 
 /**
  * The class id of the per-user submission lock (`pg_advisory_xact_lock(class, hashtext(user))`):
@@ -75,10 +75,12 @@ export class PostgresSubmissionStore implements SubmissionStore {
       }
       await tx`
         insert into campaign_runs (id, campaign_id, user_id, status, demo, file_name, file_ref, research_prompt, personalization_prompt, allow_questions,
-                                   submitted_leads, estimated_cost_usd)
+                                   submitted_leads, estimated_cost_usd, outputs, template_id)
         values (${runId}, ${campaignId}, ${run.userId}, 'queued', ${run.demo}, ${run.fileName}, ${`runs/${runId}`},
                 ${run.researchPrompt ?? null}, ${run.personalizationPrompt ?? null}, ${run.allowQuestions ?? false},
-                ${run.leads ?? 0}, ${run.estimatedCostUsd ?? '0'})`;
+                ${run.leads ?? 0}, ${run.estimatedCostUsd ?? '0'},
+                ${run.outputs === undefined || run.outputs.length === 0 ? null : tx.json(toJson(toStoredOutputs(run.outputs)))},
+                ${run.templateId ?? null})`;
       if (run.idempotency !== undefined) {
         const { key, claim, fingerprint } = run.idempotency;
         const completed = await tx`

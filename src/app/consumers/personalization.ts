@@ -9,15 +9,23 @@
  * not counted as personalized. Both writes happen in one delivery and count as one attempt: a
  * redelivery (a crash, an error on the second write) starts again from the first.
  *
+ * The campaign's personalization prompt and its custom outputs' instructions are templates
+ * (domain/personalization/template.ts): each is rendered for the lead, its variables replaced by
+ * the lead's values (quoted, so the writer tells them from instructions), before the writer gets
+ * it. Neither the rendered prompt nor the outputs are logged: they hold the lead's personal data.
+ * The custom outputs are written in the same call as the line and pass the same gates with it.
+ *
  * Settings: as research's (see research.ts), with an ack wait of 60 s: a generation call takes
  * 2-5 s.
  */
 import type { LeadResearched } from '../../../domain/campaigns/events.ts';
+import type { OutputSpec } from '../../../domain/personalization/outputs.ts';
 import { checkDraft, needsReviewReason, type GateContext } from '../../../domain/personalization/quality-gates.ts';
+import { quoteLeadValue, renderTemplate, variableValues, type TemplateLead } from '../../../domain/personalization/template.ts';
 import { costOf, type Pricing } from '../../../domain/pricing/pricing.ts';
 import { PermanentFailure, type Handler, type HandlerContext } from '../../../ports/event-consumer.port.ts';
 import type { LeadWork, LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
-import type { Draft, MessageWriter, Research } from '../../../ports/providers.port.ts';
+import type { Draft, MessageWriter, Research, WriteRequest } from '../../../ports/providers.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
 import { claimPaidCall, failLead, paidCall, PAID_CALL_RETRIES } from './lead-events.ts';
@@ -72,7 +80,7 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
     const costUsd = costOf(draft.usage, pricing.personalization);
     const problems = verdict.ok ? undefined : needsReviewReason(verdict.problems);
     // Saved, or (another delivery saved first, the lead was failed meanwhile) its cost recorded all the same.
-    return decide(leadWork.saveDraft(work.leadId, work.runId, draft, costUsd, problems), {
+    return decide(leadWork.saveDraft(work.leadId, work.runId, askedOutputsOnly(draft, work.outputs), costUsd, problems), {
       events: (saved) => (saved ? [{ type: verdict.ok ? 'lead.personalized' : 'lead.needs_review', run_id: work.runId, lead_id: work.leadId }] : []),
       after: (saved) => {
         if (saved) context.log.info({ model: draft.model }, verdict.ok ? 'lead personalized' : 'lead needs review: the rewrite failed the quality gates too');
@@ -83,8 +91,7 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
   /** A draft, checked; one that fails the gates is written again once, with the reasons. */
   async #write(work: LeadWork, research: Research, context: HandlerContext): Promise<{ draft: Draft; verdict: ReturnType<typeof checkDraft> }> {
     const { uow, leadWork, writer, pricing } = this.#deps;
-    const prompt = work.personalizationPrompt === null ? {} : { prompt: work.personalizationPrompt };
-    const input = { lead: work.lead, research, ...prompt };
+    const input = writeRequest(work, research);
     const gates = this.#gates(work, research);
 
     // An earlier attempt's first draft failed the gates and its rewrite did not get through: the
@@ -103,7 +110,7 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
       // The rejected draft was paid for too (the kept one's cost is saved with it); kept with its
       // problems, so that a retry after a failed rewrite rewrites it rather than paying again.
       const usage = draft.usage === undefined ? {} : { usage: draft.usage };
-      const feedback = { draft: draft.message, problems: verdict.problems };
+      const feedback = { draft: draft.message, problems: verdict.problems, ...(draft.outputs === undefined ? {} : { outputs: draft.outputs }) };
       const call = { stage: 'personalization' as const, model: draft.model, ...usage, costUsd: costOf(draft.usage, pricing.personalization) };
       await uow.commit(leadWork.keepRejectedDraft(work.leadId, work.runId, call, feedback));
       draft = await writer.write({ ...input, feedback }, context.signal);
@@ -112,15 +119,54 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
     return { draft, verdict };
   }
 
-  /** What the gates check a draft against: the research, the lead's own fields, the campaign's rules. */
+  /**
+   * What the gates check a draft against: the research, the lead's own fields (and the values its
+   * prompt's variables took: a line may rely on them as on the canonical fields), the campaign's rules.
+   */
   #gates(work: LeadWork, research: Research): GateContext {
     const leadFields: Record<string, string> = {};
+    for (const [field, value] of Object.entries(variableValues(templatesOf(work), templateLead(work)))) leadFields[`variable:${field}`] = value;
     for (const [field, value] of Object.entries(work.lead.canonical)) if (value !== undefined) leadFields[field] = value;
     leadFields.company = work.lead.company;
-    return { research: research.text, leadFields, allowQuestions: work.allowQuestions, bannedPhrases: this.#deps.bannedPhrases };
+    return {
+      research: research.text,
+      leadFields,
+      allowQuestions: work.allowQuestions,
+      bannedPhrases: this.#deps.bannedPhrases,
+      ...(work.outputs.length === 0 ? {} : { outputs: work.outputs }),
+    };
   }
 
   giveUp(event: LeadResearched, reason: string, context: HandlerContext): Promise<Decision> {
     return failLead(this.#deps.leadWork, 'personalization', event, reason, context);
   }
+}
+
+/** The draft with only the outputs the run asked for (none when it asked for none). */
+function askedOutputsOnly(draft: Draft, asked: readonly OutputSpec[]): Draft {
+  const { outputs, ...rest } = draft;
+  if (asked.length === 0 || outputs === undefined) return rest;
+  return { ...rest, outputs: Object.fromEntries(asked.flatMap((spec) => (outputs[spec.name] === undefined ? [] : [[spec.name, outputs[spec.name]!]]))) };
+}
+
+function templateLead(work: LeadWork): TemplateLead {
+  return { fields: work.fields, canonical: work.lead.canonical };
+}
+
+/** The run's templates: its personalization prompt and its outputs' instructions. */
+function templatesOf(work: LeadWork): string[] {
+  return [...(work.personalizationPrompt === null ? [] : [work.personalizationPrompt]), ...work.outputs.map((output) => output.instruction)];
+}
+
+/** What the writer gets: the prompt and the outputs' instructions rendered for this lead. */
+function writeRequest(work: LeadWork, research: Research): WriteRequest {
+  const lead = templateLead(work);
+  const render = (template: string) => renderTemplate(template, lead, { value: quoteLeadValue });
+  const outputs: OutputSpec[] = work.outputs.map((output) => ({ ...output, instruction: render(output.instruction) }));
+  return {
+    lead: work.lead,
+    research,
+    ...(work.personalizationPrompt === null ? {} : { prompt: render(work.personalizationPrompt) }),
+    ...(outputs.length === 0 ? {} : { outputs }),
+  };
 }

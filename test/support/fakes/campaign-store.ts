@@ -31,6 +31,7 @@ import { randomUUID } from 'node:crypto';
 import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, hasEnded, outcomeOf, RUN_ENDED_REASON, type KpiRates, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
 import type { CanonicalValues, ColumnMapping, ImportReport, Lead, OriginalField } from '../../../domain/leads/lead.ts';
 import type { UsdAmount } from '../../../domain/pricing/pricing.ts';
+import type { OutputSpec } from '../../../domain/personalization/outputs.ts';
 import type { ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
 import type { CallClaim, ClaimOutcome, LeadWork, LeadWorkStore, PaidCall, PaidStage } from '../../../ports/lead-work-store.port.ts';
 import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
@@ -73,6 +74,8 @@ export interface RunRecord {
   readonly researchPrompt: string | null;
   readonly personalizationPrompt: string | null;
   readonly allowQuestions: boolean;
+  /** The custom outputs the run asks for. */
+  readonly outputs: readonly OutputSpec[];
   readonly totalRows: number;
   readonly valid: number;
   readonly duplicates: number;
@@ -112,6 +115,8 @@ export interface LeadRecord {
   readonly researchUsage: Usage | null;
   readonly message: string | null;
   readonly messageBasis: string | null;
+  /** The custom outputs written with the message, by name. */
+  readonly outputs: Readonly<Record<string, string>> | null;
   readonly model: string | null;
   readonly error: string | null;
   readonly attempts: number;
@@ -356,6 +361,7 @@ export class InMemoryCampaignStore
         researchPrompt: run.researchPrompt ?? null,
         personalizationPrompt: run.personalizationPrompt ?? null,
         allowQuestions: run.allowQuestions ?? false,
+        outputs: structuredClone(run.outputs ?? []),
         totalRows: 0,
         valid: 0,
         duplicates: 0,
@@ -522,6 +528,7 @@ export class InMemoryCampaignStore
       runId: copy.runId,
       status: copy.status,
       lead: { email: copy.email, company: copy.company, canonical: copy.canonical },
+      fields: copy.fields,
       research:
         copy.research === null
           ? null
@@ -529,6 +536,7 @@ export class InMemoryCampaignStore
       researchPrompt: run.researchPrompt,
       personalizationPrompt: run.personalizationPrompt,
       allowQuestions: run.allowQuestions,
+      outputs: structuredClone(run.outputs),
       rejectedDraft: structuredClone(this.#tables.claims.get(claimKey(leadId, runId, 'personalization'))?.rejectedDraft ?? null),
     };
   }
@@ -573,6 +581,7 @@ export class InMemoryCampaignStore
         attempts: lead.attempts + 1,
         message: draft.message,
         messageBasis: draft.basis,
+        outputs: draft.outputs === undefined ? null : { ...draft.outputs },
         model: draft.model,
         error: problems ?? null,
         costMicros: lead.costMicros + parseUsd(costUsd),
@@ -886,6 +895,7 @@ function resetProgress(runId: string) {
     researchUsage: null,
     message: null,
     messageBasis: null,
+    outputs: null,
     model: null,
     error: null,
     attempts: 0,

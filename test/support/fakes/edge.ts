@@ -107,7 +107,7 @@ export class FakeCampaignQueries implements CampaignQueries {
     return Promise.resolve({ leads: [], before: PROGRESS_START, earlier: false });
   }
 
-  exportLeads(): Promise<{ headers: readonly string[]; leads: AsyncIterable<LeadView> } | null> {
+  exportLeads(): Promise<{ headers: readonly string[]; outputs: readonly string[]; leads: AsyncIterable<LeadView> } | null> {
     return Promise.resolve(null);
   }
 

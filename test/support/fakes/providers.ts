@@ -9,7 +9,7 @@
  * may be async. The standing answers are grounded for the quality gates: the default draft passes
  * them for the default research.
  */
-import type { Draft, DraftFeedback, LeadProfile, MessageWriter, Research, ResearchProvider } from '../../../ports/providers.port.ts';
+import type { Draft, LeadProfile, MessageWriter, Research, ResearchProvider, WriteRequest } from '../../../ports/providers.port.ts';
 
 export type Scripted<I, O> = O | Error | ((input: I, signal: AbortSignal) => O | Promise<O>);
 
@@ -18,12 +18,7 @@ export interface ResearchCall {
   readonly prompt?: string;
 }
 
-export interface WriteCall {
-  readonly lead: LeadProfile;
-  readonly research: Research;
-  readonly prompt?: string;
-  readonly feedback?: DraftFeedback;
-}
+export type WriteCall = WriteRequest;
 
 /** What the default research says of any company: a fact the default draft relies on. */
 export function researchAbout(lead: LeadProfile): Research {
@@ -121,7 +116,7 @@ export class ScriptedMessageWriter implements MessageWriter {
     return this;
   }
 
-  write(input: { lead: LeadProfile; research: Research; prompt?: string; feedback?: DraftFeedback }, signal: AbortSignal): Promise<Draft> {
+  write(input: WriteRequest, signal: AbortSignal): Promise<Draft> {
     return this.#script.answer({ ...input }, signal);
   }
 }

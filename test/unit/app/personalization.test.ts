@@ -208,4 +208,55 @@ describe('PersonalizeLead', () => {
     expect(p.outbox.events()).toHaveLength(1);
     expect(p.writer.calls).toHaveLength(0);
   });
+  describe('templates and custom outputs', () => {
+    const SUBJECT = { name: 'subject_line', instruction: 'A subject line about {{Company}} for {{first_name | "them"}}', maxWords: 5 };
+    const WITH_OUTPUTS: Draft = { ...GOOD_DRAFT, outputs: { subject_line: 'The Lyon factory', stray: 'not asked for' } };
+
+    it('gives the writer the prompt and the outputs rendered for the lead, and keeps the outputs asked for', async () => {
+      const p = inMemoryPipeline();
+      const event = await researchedLead(p, { personalizationPrompt: 'Greet {{first_name | "there"}} from {{ Company }}; skip {{email}}.', outputs: [SUBJECT] });
+      p.writer.answerNext(WITH_OUTPUTS);
+      const context = handlerContext();
+
+      expect(await commitDecision(p.uow, await personalization(p).handle(event, context))).toBe(true);
+
+      expect(p.writer.calls).toEqual([
+        {
+          lead: PROFILE,
+          research: RESEARCH,
+          prompt: 'Greet there from «Acme»; skip .',
+          outputs: [{ ...SUBJECT, instruction: 'A subject line about «Acme» for them' }],
+        },
+      ]);
+      expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'personalized', outputs: { subject_line: 'The Lyon factory' } });
+      // The lead's data stays out of the logs.
+      expect(JSON.stringify(context.log.entries)).not.toMatch(/Acme|ada@example\.com|Lyon/);
+    });
+
+    it('sends a draft whose output breaks its limit back once, with the outputs, and saves the rewrite', async () => {
+      const p = inMemoryPipeline();
+      const event = await researchedLead(p, { outputs: [SUBJECT] });
+      const tooLong: Draft = { ...GOOD_DRAFT, outputs: { subject_line: 'All about the brand new Lyon factory' } };
+      p.writer.answerNext(tooLong, WITH_OUTPUTS);
+
+      expect(await commitDecision(p.uow, await personalization(p).handle(event, handlerContext()))).toBe(true);
+
+      expect(p.writer.calls[1]?.feedback).toEqual({
+        draft: GOOD_DRAFT.message,
+        problems: ['subject_line: 7 words (at most 5)'],
+        outputs: { subject_line: 'All about the brand new Lyon factory' },
+      });
+      expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'personalized', outputs: { subject_line: 'The Lyon factory' } });
+    });
+
+    it('leaves the lead for review when an output is still missing after the rewrite', async () => {
+      const p = inMemoryPipeline();
+      const event = await researchedLead(p, { outputs: [SUBJECT] });
+      p.writer.answerNext(GOOD_DRAFT, GOOD_DRAFT);
+
+      expect(await commitDecision(p.uow, await personalization(p).handle(event, handlerContext()))).toBe(true);
+
+      expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'needs_review', error: 'needs review: subject_line: missing (write it)', outputs: null });
+    });
+  });
 });

@@ -158,10 +158,15 @@ describe('lead transitions and costs', () => {
       runId: run.runId,
       status: 'researched',
       lead: { email: 'step@example.com', company: 'Acme', canonical: { email: 'step@example.com', company: 'Acme' } },
+      fields: [
+        { header: 'Email', value: 'step@example.com' },
+        { header: 'Company', value: 'Acme' },
+      ],
       research: RESEARCH,
       researchPrompt: 'Funding news.',
       personalizationPrompt: null,
       allowQuestions: false,
+      outputs: [],
       rejectedDraft: null,
     });
     expect(await commit(p.store.saveDraft(leadId, run.runId, DRAFT, '0.000000'))).toBe(true);
