@@ -1,4 +1,6 @@
 /** Inbound port: submit a lead file for processing (the HTTP edge's `POST /api/campaigns/process`). */
+import type { OutputSpec } from '../domain/personalization/outputs.ts';
+
 export interface SubmitCampaign {
   /**
    * Validates the file like the preview (a whole-file problem rejects with `ImportError`) while
@@ -7,7 +9,10 @@ export interface SubmitCampaign {
    * `details` wins over a problem of the file, and nothing is recorded or kept for either.
    * Rejects with `CampaignNotFoundError` when `campaignId` is not one of the user's campaigns, and
    * with `InvalidCampaignOption` for an option that cannot be accepted, and with
-   * `QuotaExceededError` (domain/quotas) when the run would pass one of the user's quotas.
+   * `QuotaExceededError` (domain/quotas) when the run would pass one of the user's quotas,
+   * `TemplateNotFoundError` (template-store.port.ts) for a `templateId` that is not the user's, and
+   * `TemplateVariablesError` when the personalization prompt or an output's instruction uses a
+   * variable the file cannot fill (checked against the file's header, before anything is recorded).
    *
    * With an idempotency key: the first submission with the key creates the run; a later one with
    * the same key and fingerprint reads its upload to the end, starts nothing and resolves with the
@@ -40,7 +45,15 @@ export interface SubmissionDetails {
   readonly campaignId?: string;
   readonly demo: boolean;
   readonly researchPrompt?: string;
+  /** A template (domain/personalization/template.ts): may use the lead's values as `{{variables}}`. */
   readonly personalizationPrompt?: string;
+  /** Custom outputs to write with each line (checked already: names, count, limits). */
+  readonly outputs?: readonly OutputSpec[];
+  /**
+   * One of the user's saved templates: supplies the research and personalization prompts and the
+   * outputs, each unless the submission gives its own.
+   */
+  readonly templateId?: string;
   /** Opening lines may be questions (refused by the quality gates otherwise). */
   readonly allowQuestions?: boolean;
   /** Campaign options consumers declared (e.g. `webhook_url`), as submitted; checked before anything is recorded. */
@@ -75,5 +88,22 @@ export class InvalidCampaignOption extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'InvalidCampaignOption';
+  }
+}
+
+/**
+ * The prompt or an output's instruction uses variables the run cannot fill (answered 400): names
+ * that are neither a column of the file nor a canonical lead field, or that name the lead's email
+ * or phone, which never reach a provider. The message is for the user and names them.
+ */
+export class TemplateVariablesError extends Error {
+  readonly unknown: readonly string[];
+  readonly private: readonly string[];
+
+  constructor(message: string, unknown: readonly string[], privateNames: readonly string[]) {
+    super(message);
+    this.name = 'TemplateVariablesError';
+    this.unknown = unknown;
+    this.private = privateNames;
   }
 }

@@ -301,6 +301,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
           checkOptions: campaignOptionChecker(system.consumers, { enabled, ports, settings: system.consumerSettings }),
           quotas: config.quotas,
           pricing: config.pricing,
+          templates: stores.templates,
         }),
         campaignOptions: campaignOptionFields(system.consumers).map((option) => option.field),
         campaignQueries: stores.queries,
@@ -309,6 +310,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
         runWatcher: notifications,
         providerStatus,
         pricing: config.pricing,
+        templates: stores.templates,
       });
       const server = await startHttpServer(app, { port: config.port });
       // Started last and stopped first: the edge takes submissions only once everything runs,

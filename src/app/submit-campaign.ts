@@ -13,9 +13,16 @@
  * key is claimed before the upload is read and completed in the run's transaction: a retry of a
  * submission that created its run gets that run back and starts nothing, and a submission that
  * failed gives its key up, so the client can fix the request and send it again with the same key.
+ *
+ * Templates: a submission's `templateId` supplies the prompts and custom outputs its own fields do
+ * not give; the personalization prompt's and the outputs' `{{variables}}` are then checked against
+ * the file's header (known once the file is validated) and the canonical lead fields, so a name the
+ * run could never fill is a 400 at submit, not a line written without its value.
  */
 import { DEMO_LEAD_CAP, ImportError, type ImportLimits } from '../../domain/leads/import-error.ts';
 import type { ImportReport } from '../../domain/leads/lead.ts';
+import type { OutputSpec } from '../../domain/personalization/outputs.ts';
+import { checkTemplates, templateProblemMessage } from '../../domain/personalization/template.ts';
 import { DEFAULT_PRICING, estimateRunCost, type Pricing } from '../../domain/pricing/pricing.ts';
 import { NO_QUOTAS, type QuotaLimits } from '../../domain/quotas/quota.ts';
 import type { IdempotencyClaim, SubmissionStore } from '../../ports/submission-store.port.ts';
@@ -24,10 +31,13 @@ import type { LeadFileStore } from '../../ports/lead-file-store.port.ts';
 import {
   IdempotencyKeyInUse,
   IdempotencyKeyReused,
+  TemplateVariablesError,
+  type SubmissionDetails,
   type SubmitCampaign,
   type SubmitCampaignInput,
   type SubmittedRun,
 } from '../../ports/submit-campaign.port.ts';
+import { TemplateNotFoundError, type TemplateStore } from '../../ports/template-store.port.ts';
 import type { UnitOfWork } from '../../ports/unit-of-work.port.ts';
 import { fanOut, type FanOutBranch } from './fan-out.ts';
 import { PreviewImportService } from './preview-import.ts';
@@ -47,6 +57,8 @@ export interface SubmitCampaignDeps {
   readonly quotas?: QuotaLimits;
   /** Prices the run's estimate, which the spend quota counts; default DEFAULT_PRICING (as the preview's). */
   readonly pricing?: Pricing;
+  /** The users' saved templates, for `templateId`; without, every `templateId` is unknown. */
+  readonly templates?: Pick<TemplateStore, 'get'>;
 }
 
 /** The object store key of a run's uploaded file. */
@@ -65,6 +77,7 @@ export class SubmitCampaignService implements SubmitCampaign {
   readonly #checkOptions: (values: Readonly<Record<string, string>>) => Promise<Record<string, string>>;
   readonly #quotas: QuotaLimits;
   readonly #pricing: Pricing;
+  readonly #templates: Pick<TemplateStore, 'get'> | undefined;
 
   constructor(deps: SubmitCampaignDeps) {
     this.#validator = new PreviewImportService({ reader: deps.reader, limits: deps.limits });
@@ -74,6 +87,7 @@ export class SubmitCampaignService implements SubmitCampaign {
     this.#checkOptions = deps.checkOptions ?? noOptions;
     this.#quotas = deps.quotas ?? NO_QUOTAS;
     this.#pricing = deps.pricing ?? DEFAULT_PRICING;
+    this.#templates = deps.templates;
   }
 
   async submit(input: SubmitCampaignInput): Promise<SubmittedRun> {
@@ -121,7 +135,11 @@ export class SubmitCampaignService implements SubmitCampaign {
     void validated.finally(() => forValidation.stop()).catch(() => {});
     void stored.finally(() => forStorage.stop()).catch(() => {});
     // The options are checked (a webhook URL's host resolved, say) as soon as the fields are read.
-    const details = input.details.then(async (submission) => ({ ...submission, options: await this.#checkOptions(submission.options ?? {}) }));
+    // And the template, when one is named, supplies what the fields do not.
+    const details = input.details.then(async (submission) => {
+      const [options, withTemplate] = await Promise.all([this.#checkOptions(submission.options ?? {}), this.#withTemplate(input.userId, submission)]);
+      return { ...withTemplate, options };
+    });
     const [checked, validation, storage] = await Promise.allSettled([details, validated, stored, upload.done]);
 
     // A bad form field wins over a bad file, as it would had the fields come first; then the
@@ -134,6 +152,11 @@ export class SubmitCampaignService implements SubmitCampaign {
     }
 
     const submission = checked.value;
+    const variables = variableProblems(submission, validation.value);
+    if (variables !== null) {
+      if (storage.status === 'fulfilled') await this.#discard(key);
+      throw variables;
+    }
     // Nothing to research: refused now, with the report that says why each row was rejected,
     // rather than accepted and failed a moment later.
     if (validation.value.valid === 0) {
@@ -157,6 +180,8 @@ export class SubmitCampaignService implements SubmitCampaign {
         ...(submission.campaignName === undefined ? {} : { campaignName: submission.campaignName }),
         ...(submission.researchPrompt === undefined ? {} : { researchPrompt: submission.researchPrompt }),
         ...(submission.personalizationPrompt === undefined ? {} : { personalizationPrompt: submission.personalizationPrompt }),
+        ...(submission.outputs === undefined || submission.outputs.length === 0 ? {} : { outputs: submission.outputs }),
+        ...(submission.templateId === undefined ? {} : { templateId: submission.templateId }),
         ...(submission.allowQuestions === undefined ? {} : { allowQuestions: submission.allowQuestions }),
         ...(Object.keys(submission.options).length === 0 ? {} : { options: submission.options }),
         leads,
@@ -176,6 +201,19 @@ export class SubmitCampaignService implements SubmitCampaign {
     return { runId: created.runId, campaignId: created.campaignId };
   }
 
+  /** The submission with its template's prompts and outputs where it gives none of its own. */
+  async #withTemplate(userId: string, submission: SubmissionDetails): Promise<SubmissionDetails> {
+    if (submission.templateId === undefined) return submission;
+    const template = await this.#templates?.get(userId, submission.templateId);
+    if (template == null) throw new TemplateNotFoundError();
+    return {
+      ...submission,
+      personalizationPrompt: submission.personalizationPrompt ?? template.personalizationPrompt,
+      ...(submission.researchPrompt === undefined && template.researchPrompt === null ? {} : { researchPrompt: submission.researchPrompt ?? template.researchPrompt! }),
+      ...(submission.outputs === undefined && template.outputs.length === 0 ? {} : { outputs: submission.outputs ?? template.outputs }),
+    };
+  }
+
   /** Best effort: a file nobody will read expires with the bucket's TTL anyway. */
   async #discard(key: string): Promise<void> {
     await this.#files.delete(key).catch(() => {});
@@ -186,6 +224,21 @@ interface HeldKey {
   readonly key: string;
   readonly claim: string;
   readonly fingerprint: Promise<string>;
+}
+
+/**
+ * The variables of the prompt and of the outputs' instructions that the file cannot fill (see
+ * domain/personalization/template.ts), as the error to answer; null when every one resolves.
+ */
+function variableProblems(submission: SubmissionDetails, report: ImportReport): TemplateVariablesError | null {
+  const headers = report.columns.map((column) => column.original);
+  const outputs: readonly OutputSpec[] = submission.outputs ?? [];
+  const templates = [...(submission.personalizationPrompt === undefined ? [] : [submission.personalizationPrompt]), ...outputs.map((output) => output.instruction)];
+  if (templates.length === 0) return null;
+  const problems = checkTemplates(templates, headers);
+  const what = outputs.length === 0 ? 'The personalization prompt' : 'The personalization prompt or an output\'s instruction';
+  const message = templateProblemMessage(problems, what, headers);
+  return message === null ? null : new TemplateVariablesError(message, problems.unknown, problems.private);
 }
 
 /** The valid leads a run of this file will process: in a demo, only the first DEMO_LEAD_CAP. */

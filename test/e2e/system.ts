@@ -226,11 +226,13 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
         uow: stores.uow,
         files,
         checkOptions: campaignOptionChecker(CONSUMERS, { enabled: CONSUMERS, ports, settings }),
+        templates: stores.templates,
       }),
       campaignOptions: campaignOptionFields(CONSUMERS).map((option) => option.field),
       campaignQueries: stores.queries,
       runWatcher: notifications,
       providerStatus: providers.status,
+      templates: stores.templates,
     });
     const server: RunningHttpServer = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 500 });
     cleanup.push(() => server.close());

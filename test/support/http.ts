@@ -126,6 +126,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       uow: stores.uow,
       files,
       pricing: options.pricing ?? DEFAULT_PRICING,
+      templates: stores.templates,
       ...(options.quotas === undefined ? {} : { quotas: options.quotas }),
     }),
     campaignQueries: stores.queries,
@@ -133,6 +134,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.sseMaxStreamsPerUser === undefined ? {} : { sseMaxStreamsPerUser: options.sseMaxStreamsPerUser }),
     runWatcher: options.runWatcher ?? notifications,
     providerStatus: options.providerStatus ?? providerStatus,
+    templates: stores.templates,
   });
   const server = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 1_000 });
   return {

@@ -4,28 +4,24 @@ import * as v from 'valibot';
 import type { ImportLimits } from '../../../domain/leads/import-error.ts';
 import { QuotaExceededError, type QuotaExceeded } from '../../../domain/quotas/quota.ts';
 import { CampaignNotFoundError, IdempotencyKeyLostError } from '../../../ports/submission-store.port.ts';
-import { IdempotencyKeyInUse, IdempotencyKeyReused, InvalidCampaignOption, type SubmitCampaign } from '../../../ports/submit-campaign.port.ts';
+import {
+  IdempotencyKeyInUse,
+  IdempotencyKeyReused,
+  InvalidCampaignOption,
+  TemplateVariablesError,
+  type SubmitCampaign,
+} from '../../../ports/submit-campaign.port.ts';
+import { TemplateNotFoundError } from '../../../ports/template-store.port.ts';
 import type { AppEnv } from '../context.ts';
 import { ProblemError } from '../problem.ts';
 import { readStreamedForm, StreamedFile } from '../multipart.ts';
 import { DemoField, FlagField, parseInput, rejectNonCsvType, streamedCsvUpload, uploadLimitBytes, uploadTooLarge } from './input.ts';
+import { OutputsField, PersonalizationPromptField, promptField } from './prompt-input.ts';
 
-const MAX_PROMPT_LENGTH = 4000;
 /** A campaign option's value (a URL, an id): longer is a mistake. */
 const MAX_OPTION_LENGTH = 2000;
 
-/** A prompt: at most 4000 characters; empty (or blank) is the same as absent. */
-const promptField = (name: string) =>
-  v.optional(
-    v.pipe(
-      v.string(`${name} must be text`),
-      v.trim(),
-      v.maxLength(MAX_PROMPT_LENGTH, `${name} must be at most ${MAX_PROMPT_LENGTH} characters`),
-      v.transform((value) => (value === '' ? undefined : value)),
-    ),
-  );
-
-const ProcessForm = v.pipe(
+export const ProcessForm = v.pipe(
   v.object({
     csv_file: v.instance(StreamedFile, 'attach the CSV as a file in the form field csv_file'),
     demo: DemoField,
@@ -39,7 +35,9 @@ const ProcessForm = v.pipe(
     ),
     campaign_id: v.optional(v.pipe(v.string('campaign_id must be text'), v.trim(), v.uuid('campaign_id must be a UUID'))),
     research_prompt: promptField('research_prompt'),
-    personalization_prompt: promptField('personalization_prompt'),
+    personalization_prompt: PersonalizationPromptField,
+    outputs: OutputsField,
+    template_id: v.optional(v.pipe(v.string('template_id must be text'), v.trim(), v.uuid('template_id must be the id of one of your templates (a UUID)'))),
     allow_questions: FlagField('allow_questions'),
   }),
   v.check(
@@ -153,6 +151,21 @@ function quotaDetail(q: QuotaExceeded): string {
   }
 }
 
+/** A form field sent blank is the same as one not sent. */
+function blankAsAbsent(value: unknown): unknown {
+  return typeof value === 'string' && value.trim() === '' ? undefined : value;
+}
+
+/** The 400 for variables the file cannot fill: the message, and the names in `unknown_variables` (and `private_variables`). */
+function templateVariablesProblem(error: TemplateVariablesError): ProblemError {
+  return new ProblemError(400, error.message, {}, {
+    members: {
+      unknown_variables: error.unknown,
+      ...(error.private.length === 0 ? {} : { private_variables: error.private }),
+    },
+  });
+}
+
 function quotaProblem(q: QuotaExceeded): ProblemError {
   return new ProblemError(429, quotaDetail(q), q.retryAfterSec === undefined ? {} : { 'Retry-After': String(q.retryAfterSec) }, {
     type: PROBLEM_TYPES.quotaExceeded,
@@ -186,6 +199,8 @@ export function campaignProcessRoutes({ submitCampaign, limits, options }: Campa
         campaign_id: fields.get('campaign_id'),
         research_prompt: fields.get('research_prompt'),
         personalization_prompt: fields.get('personalization_prompt'),
+        outputs: blankAsAbsent(fields.get('outputs')),
+        template_id: blankAsAbsent(fields.get('template_id')),
         allow_questions: fields.get('allow_questions'),
       }),
       options: optionValues(fields, options),
@@ -221,12 +236,16 @@ export function campaignProcessRoutes({ submitCampaign, limits, options }: Campa
           ...(form.campaign_name === undefined ? {} : { campaignName: form.campaign_name }),
           ...(form.research_prompt === undefined ? {} : { researchPrompt: form.research_prompt }),
           ...(form.personalization_prompt === undefined ? {} : { personalizationPrompt: form.personalization_prompt }),
+          ...(form.outputs === undefined ? {} : { outputs: form.outputs }),
+          ...(form.template_id === undefined ? {} : { templateId: form.template_id }),
           allowQuestions: form.allow_questions,
           options: form.options,
         })),
       })
       .catch((error: unknown) => {
         if (error instanceof CampaignNotFoundError) throw new ProblemError(404, 'No campaign with this campaign_id.');
+        if (error instanceof TemplateNotFoundError) throw new ProblemError(404, 'No template with this template_id: list yours with GET /api/templates.');
+        if (error instanceof TemplateVariablesError) throw templateVariablesProblem(error);
         if (error instanceof InvalidCampaignOption) throw new ProblemError(400, error.message);
         if (error instanceof QuotaExceededError) throw quotaProblem(error.exceeded);
         if (error instanceof IdempotencyKeyInUse || error instanceof IdempotencyKeyLostError) {
