@@ -48,6 +48,8 @@ export interface LeadView {
   readonly research: string | null;
   readonly citations: readonly { url: string; title?: string }[];
   readonly message: string | null;
+  /** The custom outputs written with the line, by name (`{}` when the run asked for none, or none is written yet). */
+  readonly outputs: Readonly<Record<string, string>>;
   readonly error: string | null;
   readonly attempts: number;
   readonly model: string | null;
@@ -117,8 +119,12 @@ export interface CampaignQueries {
   latestSettledLeads(userId: string, runId: string, limit: number): Promise<{ leads: readonly SettledLead[]; before: string; earlier: boolean }>;
   /**
    * Every lead of the campaign, in campaign order, with the union of the original headers of its
-   * runs in order of first appearance; null when the campaign is not the user's.
+   * runs in order of first appearance, and the union of the names of the custom outputs its runs
+   * asked for (likewise); null when the campaign is not the user's.
    */
-  exportLeads(userId: string, campaignId: string): Promise<{ headers: readonly string[]; leads: AsyncIterable<LeadView> } | null>;
+  exportLeads(
+    userId: string,
+    campaignId: string,
+  ): Promise<{ headers: readonly string[]; outputs: readonly string[]; leads: AsyncIterable<LeadView> } | null>;
   metrics(userId: string): Promise<MetricsView>;
 }

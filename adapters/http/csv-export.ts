@@ -4,6 +4,8 @@
  * the lead's provider calls cost, in USD with 6 decimals).
  *
  * - UTF-8 with a byte order mark, so that Excel reads the accents right; CRLF line ends (RFC 4180).
+ * - Then one column per custom output the campaign's runs asked for (a subject line, a P.S.), named
+ *   as the output, in order of first appearance; empty for a lead without it (outputColumns).
  * - A file that already has a column named like one we add keeps it; ours gets " (aga)" appended,
  *   e.g. "error (aga)".
  * - Formula injection (OWASP "CSV Injection"): any cell, headers included, that starts with `=`,
@@ -21,6 +23,8 @@ const ADDED_COLUMNS = ['personalized_message', 'enrichment_status', 'error', 'co
 export interface CampaignExport {
   /** The original headers in order (a header may repeat, as in the file). */
   readonly headers: readonly string[];
+  /** The custom outputs' names, in order: one column each after ours (none by default). */
+  readonly outputs?: readonly string[];
   readonly leads: AsyncIterable<LeadView>;
 }
 
@@ -45,11 +49,25 @@ export function campaignCsv(campaign: CampaignExport, onError: (error: Error) =>
   return Readable.toWeb(output) as ReadableStream<Uint8Array>;
 }
 
-async function* rows({ headers, leads }: CampaignExport): AsyncGenerator<string[]> {
-  yield [...headers, ...addedColumns(headers)];
+async function* rows({ headers, outputs = [], leads }: CampaignExport): AsyncGenerator<string[]> {
+  const added = addedColumns(headers);
+  const custom = outputColumns(outputs, [...headers, ...added]);
+  yield [...headers, ...added, ...custom.headers];
   for await (const lead of leads) {
-    yield [...originalValues(headers, lead.fields), lead.message ?? '', lead.status, lead.error ?? '', lead.cost_usd.toFixed(6)];
+    yield [...originalValues(headers, lead.fields), lead.message ?? '', lead.status, lead.error ?? '', lead.cost_usd.toFixed(6), ...custom.values(lead)];
   }
+}
+
+/**
+ * The custom outputs' columns: each named as its output (" (aga)" appended when a column before it
+ * has that name), and a lead's values under them ('' for an output the lead has not).
+ */
+export function outputColumns(names: readonly string[], before: readonly string[]): { headers: string[]; values: (lead: Pick<LeadView, 'outputs'>) => string[] } {
+  const taken = new Set(before);
+  return {
+    headers: names.map((name) => (taken.has(name) ? `${name} (aga)` : name)),
+    values: (lead) => names.map((name) => lead.outputs[name] ?? ''),
+  };
 }
 
 function addedColumns(headers: readonly string[]): string[] {

@@ -85,6 +85,7 @@ function leadView(runId: string, row: number): LeadView {
     research: null,
     citations: [],
     message: null,
+    outputs: {},
     error: 'research failed after 6 attempts: provider unavailable',
     attempts: 6,
     model: null,

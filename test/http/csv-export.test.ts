@@ -18,6 +18,7 @@ function lead(n: number): LeadView {
     research: null,
     citations: [],
     message: `Hi ${n}`,
+    outputs: {},
     error: null,
     attempts: 1,
     model: null,
@@ -52,6 +53,20 @@ describe('campaignCsv', () => {
         'lead2@example.com,Co 2,Hi 2,personalized,,0.002000\r\n',
     );
     expect(errors).toEqual([]);
+  });
+
+  it('adds a column per custom output after ours, empty for a lead without it, renamed when the file has the name', async () => {
+    async function* leads() {
+      await roundTrip();
+      yield { ...lead(1), outputs: { subject_line: 'About Co 1', ps: '=1+1' } };
+      yield lead(2);
+    }
+    const text = await readAll(campaignCsv({ headers: ['email', 'ps'], outputs: ['subject_line', 'ps'], leads: leads() }, () => {}));
+    expect(text).toBe(
+      'email,ps,personalized_message,enrichment_status,error,cost_usd,subject_line,ps (aga)\r\n' +
+        "lead1@example.com,,Hi 1,personalized,,0.001000,About Co 1,'=1+1\r\n" +
+        'lead2@example.com,,Hi 2,personalized,,0.002000,,\r\n',
+    );
   });
 
   it('errors the download, rather than ending it short, when reading the leads fails', async () => {

@@ -192,6 +192,7 @@ describe('leads', () => {
           research: RESEARCH.text,
           citations: RESEARCH.citations,
           message: DRAFT.message,
+          outputs: {},
           error: null,
           attempts: 2, // research's and personalization's, each counted by its save
           model: DRAFT.model,

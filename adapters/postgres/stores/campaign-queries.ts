@@ -70,6 +70,7 @@ interface LeadRow {
   research: string | null;
   citations: { url: string; title?: string }[] | null;
   message: string | null;
+  outputs: Record<string, string> | null;
   error: string | null;
   attempts: number;
   model: string | null;
@@ -213,17 +214,24 @@ export class PostgresCampaignQueries implements CampaignQueries {
    * Only runs that still own leads contribute. The leads stream later, in their own query: a run
    * that adds leads while the export is read may bring columns that are not in `headers`.
    */
-  exportLeads(userId: string, campaignId: string): Promise<{ headers: readonly string[]; leads: AsyncIterable<LeadView> } | null> {
+  exportLeads(
+    userId: string,
+    campaignId: string,
+  ): Promise<{ headers: readonly string[]; outputs: readonly string[]; leads: AsyncIterable<LeadView> } | null> {
     return traced('exportLeads', idAttributes({ campaign_id: campaignId }), async () => {
       if (!(await this.#ownsCampaign(userId, campaignId))) return null;
       const sql = this.#sql;
-      const runs = await sql<{ columns: ColumnMapping[] }[]>`
-        select r.columns
+      const runs = await sql<{ columns: ColumnMapping[]; outputs: { name: string }[] | null }[]>`
+        select r.columns, r.outputs
         from campaign_runs r
         where r.campaign_id = ${campaignId} and r.user_id = ${userId} and r.columns is not null
           and exists (select 1 from leads l where l.run_id = r.id)
         order by r.created_at, r.id`;
-      return { headers: headerUnion(runs.map((run) => run.columns.map((column) => column.original))), leads: streamLeads(sql, userId, campaignId) };
+      return {
+        headers: headerUnion(runs.map((run) => run.columns.map((column) => column.original))),
+        outputs: [...new Set(runs.flatMap((run) => (run.outputs ?? []).map((output) => output.name)))],
+        leads: streamLeads(sql, userId, campaignId),
+      };
     });
   }
 
@@ -315,7 +323,7 @@ export function headerUnion(runs: readonly (readonly string[])[]): string[] {
 function leadColumns(sql: Sql) {
   return sql`
     l.id, l.run_id, l.row_number, l.email, l.company, l.canonical, l.fields, l.status, l.research,
-    l.citations, l.message, l.error, l.attempts, l.model, l.cost_usd, l.updated_at, l.settled_at`;
+    l.citations, l.message, l.outputs, l.error, l.attempts, l.model, l.cost_usd, l.updated_at, l.settled_at`;
 }
 
 function toLeadView(row: LeadRow): LeadView {
@@ -331,6 +339,7 @@ function toLeadView(row: LeadRow): LeadView {
     research: row.research,
     citations: row.citations ?? [],
     message: row.message,
+    outputs: row.outputs ?? {},
     error: row.error,
     attempts: row.attempts,
     model: row.model,
