@@ -151,7 +151,11 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     const notifications = new NatsRunNotifications(nc, { prefix: names.prefix });
     const directory = new NatsConsumerDirectory(nc, { streamName: names.streamName, prefix: names.prefix });
     const apiSpecs = outsideApiSpecs(config, system.consumers);
-    const providerStatus = await NatsApiStatusReader.open(nc, { bucket: names.apiBucket, apis: apiSpecs.map((spec) => spec.name) });
+    const providerStatus = await NatsApiStatusReader.open(nc, {
+      bucket: names.apiBucket,
+      apis: apiSpecs.map((spec) => spec.name),
+      rpm: Object.fromEntries(apiSpecs.map((spec) => [spec.name, spec.rpm])),
+    });
     const reader = new CsvLeadFileReader();
     const limits = DEFAULT_IMPORT_LIMITS;
 
@@ -301,6 +305,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
           checkOptions: campaignOptionChecker(system.consumers, { enabled, ports, settings: system.consumerSettings }),
           quotas: config.quotas,
           pricing: config.pricing,
+          sandbox: config.providers.sandbox,
         }),
         campaignOptions: campaignOptionFields(system.consumers).map((option) => option.field),
         campaignQueries: stores.queries,
@@ -309,6 +314,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
         runWatcher: notifications,
         providerStatus,
         pricing: config.pricing,
+        sandbox: config.providers.sandbox,
       });
       const server = await startHttpServer(app, { port: config.port });
       // Started last and stopped first: the edge takes submissions only once everything runs,

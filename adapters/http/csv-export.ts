@@ -1,7 +1,8 @@
 /**
  * A campaign's leads as a CSV download: every original column in its original order, then
  * `personalized_message`, `enrichment_status` (the lead's status), `error` and `cost_usd` (what
- * the lead's provider calls cost, in USD with 6 decimals).
+ * the lead's provider calls cost, in USD with 6 decimals); and, when some run of the campaign was
+ * made on the sandbox (PROVIDERS=sandbox), `sandbox` (`true` on its made-up, $0 leads).
  *
  * - UTF-8 with a byte order mark, so that Excel reads the accents right; CRLF line ends (RFC 4180).
  * - A file that already has a column named like one we add keeps it; ours gets " (aga)" appended,
@@ -17,11 +18,15 @@ import { stringify } from 'csv-stringify';
 import type { LeadView } from '../../ports/campaign-queries.port.ts';
 
 const ADDED_COLUMNS = ['personalized_message', 'enrichment_status', 'error', 'cost_usd'] as const;
+/** Added after them when some run of the campaign was made on the sandbox: `true` on its made-up leads. */
+const SANDBOX_COLUMN = 'sandbox';
 
 export interface CampaignExport {
   /** The original headers in order (a header may repeat, as in the file). */
   readonly headers: readonly string[];
   readonly leads: AsyncIterable<LeadView>;
+  /** Some run of the campaign was made on the sandbox: a `sandbox` column says which leads (`true`/`false`). */
+  readonly sandbox?: boolean;
 }
 
 /**
@@ -45,16 +50,17 @@ export function campaignCsv(campaign: CampaignExport, onError: (error: Error) =>
   return Readable.toWeb(output) as ReadableStream<Uint8Array>;
 }
 
-async function* rows({ headers, leads }: CampaignExport): AsyncGenerator<string[]> {
-  yield [...headers, ...addedColumns(headers)];
+async function* rows({ headers, leads, sandbox = false }: CampaignExport): AsyncGenerator<string[]> {
+  yield [...headers, ...addedColumns(headers, sandbox)];
   for await (const lead of leads) {
-    yield [...originalValues(headers, lead.fields), lead.message ?? '', lead.status, lead.error ?? '', lead.cost_usd.toFixed(6)];
+    const values = [...originalValues(headers, lead.fields), lead.message ?? '', lead.status, lead.error ?? '', lead.cost_usd.toFixed(6)];
+    yield sandbox ? [...values, String(lead.sandbox)] : values;
   }
 }
 
-function addedColumns(headers: readonly string[]): string[] {
+function addedColumns(headers: readonly string[], sandbox: boolean): string[] {
   const taken = new Set(headers);
-  return ADDED_COLUMNS.map((name) => (taken.has(name) ? `${name} (aga)` : name));
+  return [...ADDED_COLUMNS, ...(sandbox ? [SANDBOX_COLUMN] : [])].map((name) => (taken.has(name) ? `${name} (aga)` : name));
 }
 
 /**

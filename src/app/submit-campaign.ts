@@ -47,6 +47,11 @@ export interface SubmitCampaignDeps {
   readonly quotas?: QuotaLimits;
   /** Prices the run's estimate, which the spend quota counts; default DEFAULT_PRICING (as the preview's). */
   readonly pricing?: Pricing;
+  /**
+   * The providers are the in-process sandbox (PROVIDERS=sandbox): every run is recorded as a
+   * sandbox run ($0, shown as such, never in the KPIs). Default false.
+   */
+  readonly sandbox?: boolean;
 }
 
 /** The object store key of a run's uploaded file. */
@@ -65,6 +70,7 @@ export class SubmitCampaignService implements SubmitCampaign {
   readonly #checkOptions: (values: Readonly<Record<string, string>>) => Promise<Record<string, string>>;
   readonly #quotas: QuotaLimits;
   readonly #pricing: Pricing;
+  readonly #sandbox: boolean;
 
   constructor(deps: SubmitCampaignDeps) {
     this.#validator = new PreviewImportService({ reader: deps.reader, limits: deps.limits });
@@ -74,6 +80,7 @@ export class SubmitCampaignService implements SubmitCampaign {
     this.#checkOptions = deps.checkOptions ?? noOptions;
     this.#quotas = deps.quotas ?? NO_QUOTAS;
     this.#pricing = deps.pricing ?? DEFAULT_PRICING;
+    this.#sandbox = deps.sandbox ?? false;
   }
 
   async submit(input: SubmitCampaignInput): Promise<SubmittedRun> {
@@ -152,6 +159,7 @@ export class SubmitCampaignService implements SubmitCampaign {
         runId,
         userId: input.userId,
         demo: submission.demo,
+        sandbox: this.#sandbox,
         fileName: input.fileName,
         ...(submission.campaignId === undefined ? {} : { campaignId: submission.campaignId }),
         ...(submission.campaignName === undefined ? {} : { campaignName: submission.campaignName }),
