@@ -8,7 +8,8 @@
  *   began), which already shows whatever holds the run back (a rate cap shared with other runs,
  *   slow providers, retries);
  * - paced: for each outside API with a requests-a-minute cap, the calls the run still needs from
- *   it at the rate the calls are spread at, plus any hold a 429 set: at the start of a paced run,
+ *   it at the rate the calls are spread at (and no sooner than the turns already taken, by this
+ *   run and the others sharing the account), plus any hold a 429 set: at the start of a paced run,
  *   before anything settled, this alone gives the figure, and it is a floor afterwards.
  * An API the run still needs that is paused (an account failure) or has its circuit open leaves
  * the estimate unknown (null): the wait depends on someone fixing the account or on the outage.
@@ -89,7 +90,7 @@ export function estimateEta(input: RunPaceInput): Eta | null {
 
   const holdMs = Math.max(0, ...needed.map((api) => heldFor(api, now)));
   const observed = observedMs(input);
-  const paced = needed.filter((api) => api.cap !== null).map((api) => (api.calls / api.cap!.callsPerMinute) * MINUTE_MS + heldFor(api, now));
+  const paced = needed.filter((api) => api.cap !== null).map((api) => pacedMs(api, now) + heldFor(api, now));
   const candidates = [...(observed === null ? [] : [observed + holdMs]), ...paced];
   if (candidates.length === 0) return null;
   return etaIn(Math.max(...candidates), now);
@@ -101,6 +102,15 @@ function observedMs({ now, startedAt, unsettled, recent }: RunPaceInput): number
   const since = recent.all ? Math.min(startedAt, recent.oldestAt) : recent.oldestAt;
   const perMs = recent.settled / Math.max(now - since, MIN_OBSERVED_MS);
   return unsettled / perMs;
+}
+
+/**
+ * The run's calls at the cap's spread, and no sooner than the turns already taken (the run's own
+ * and other runs' calls sharing the account) have started.
+ */
+function pacedMs(api: ApiPace, now: number): number {
+  const queued = api.pacedUntil === null ? 0 : Math.max(0, api.pacedUntil - now);
+  return Math.max((api.calls / api.cap!.callsPerMinute) * MINUTE_MS, queued);
 }
 
 function heldFor(api: ApiPace, now: number): number {

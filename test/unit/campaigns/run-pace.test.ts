@@ -53,6 +53,11 @@ describe('estimateEta', () => {
     expect(eta?.seconds).toBe(120);
   });
 
+  it('is no sooner than the turns already taken under the cap, other runs\' included', () => {
+    const queued = [api('research', { cap: capped(50, 'RESEARCH_RPM'), calls: 10, pacedUntil: NOW + 80_000 })];
+    expect(estimateEta(input({ apis: queued }))?.seconds).toBe(80);
+  });
+
   it('is never sooner than the cap allows, nor than the run has been going', () => {
     const paced = [api('research', { cap: capped(50, 'RESEARCH_RPM'), calls: 95 })];
     // Settling fast (the sample) but the cap needs 2 minutes: the cap wins.
