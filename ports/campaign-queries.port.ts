@@ -22,6 +22,8 @@ export interface RunView {
   readonly created_at: string;
   readonly updated_at: string;
   readonly completed_at: string | null;
+  /** Made on the in-process sandbox (PROVIDERS=sandbox): made-up output at $0, not in the KPIs. */
+  readonly sandbox: boolean;
   /** The run's deliveries to the outside world, by consumer (e.g. `webhook`); the status shows each under its name. */
   readonly deliveries: Readonly<Record<string, DeliveryView>>;
 }
@@ -55,6 +57,8 @@ export interface LeadView {
   readonly model: string | null;
   /** USD spent on the lead's provider calls, rounded to 6 decimals (a JSON number). */
   readonly cost_usd: number;
+  /** Its run was made on the in-process sandbox (see RunView). */
+  readonly sandbox: boolean;
   readonly updated_at: string;
   readonly settled_at: string | null;
 }
@@ -76,6 +80,26 @@ export interface LeadPage {
   /** Pass back as `cursor` for the next page; null on the last page. */
   readonly next_cursor: string | null;
 }
+
+/** What a run in progress is doing, for its estimate and notices (domain/campaigns/run-pace.ts). */
+export interface RunActivity {
+  /** Epoch ms the run was created. */
+  readonly startedAt: number;
+  /** Leads not settled yet (those of a file still being read included); null while not known. */
+  readonly unsettled: number | null;
+  /** Of those, the ones researched already: they wait for their line only. */
+  readonly researched: number;
+  /** Leads waiting for a retry after a failed call, by stage. */
+  readonly retrying: { readonly research: number; readonly personalization: number };
+  /**
+   * The run's latest settled leads (at most RECENT_SETTLED_SAMPLE): how many, when the oldest of
+   * them settled (epoch ms), and whether they are all it has settled; null before the first.
+   */
+  readonly recent: { readonly settled: number; readonly oldestAt: number; readonly all: boolean } | null;
+}
+
+/** How many of a run's latest settled leads its settle rate is taken from. */
+export const RECENT_SETTLED_SAMPLE = 50;
 
 export interface MetricsView {
   readonly leads_personalized: number;
@@ -119,12 +143,15 @@ export interface CampaignQueries {
   latestSettledLeads(userId: string, runId: string, limit: number): Promise<{ leads: readonly SettledLead[]; before: string; earlier: boolean }>;
   /**
    * Every lead of the campaign, in campaign order, with the union of the original headers of its
-   * runs in order of first appearance, and the union of the names of the custom outputs its runs
-   * asked for (likewise); null when the campaign is not the user's.
+   * runs in order of first appearance, the union of the names of the custom outputs its runs
+   * asked for (likewise), and whether any of its runs was made on the sandbox; null when the
+   * campaign is not the user's.
    */
   exportLeads(
     userId: string,
     campaignId: string,
-  ): Promise<{ headers: readonly string[]; outputs: readonly string[]; leads: AsyncIterable<LeadView> } | null>;
+  ): Promise<{ headers: readonly string[]; outputs: readonly string[]; leads: AsyncIterable<LeadView>; sandbox: boolean } | null>;
+  /** What the run is doing now (see RunActivity); null when the run does not exist or is not the user's. */
+  runActivity(userId: string, runId: string): Promise<RunActivity | null>;
   metrics(userId: string): Promise<MetricsView>;
 }

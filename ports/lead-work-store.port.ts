@@ -95,6 +95,8 @@ export interface LeadWorkStore {
   /**
    * Gives the owner's claim back without a saved result (the call failed, or was never made:
    * `called` false, e.g. the provider pushed back, and then the call is not counted as started).
+   * A call that was made and failed marks the lead as waiting for its retry (the run's status
+   * counts such leads) until the stage's result is saved or the lead settles.
    */
   releaseClaim(claim: Omit<CallClaim, 'leaseMs'>, called: boolean): Change<void>;
   /**

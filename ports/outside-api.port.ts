@@ -160,6 +160,15 @@ export interface ApiStatus {
   readonly reason: string | null;
   /** ISO time the state began; null when `ok`. */
   readonly since: string | null;
+  /** The API's requests-a-minute cap (all processes together), as configured; null or absent without one. */
+  readonly rpm?: number | null;
+  /**
+   * ISO time: while calls wait for their turn under the cap, when the last turn taken so far
+   * starts (the shared budget's next start); null or absent when no call waits.
+   */
+  readonly pacedUntil?: string | null;
+  /** ISO time: after a 429 with retry-after, no call starts before it; null or absent when no hold is in force. */
+  readonly heldUntil?: string | null;
 }
 
 /** What the status route reads to say, e.g., "research paused: provider out of credit". */

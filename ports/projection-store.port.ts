@@ -14,7 +14,8 @@ export interface ProjectionStore {
   /**
    * Counts a settled lead's outcome exactly once per run, in one transaction: the run's counters
    * and cost (the lead's, whatever its outcome), the campaign's completed count and the user's
-   * KPIs (personalized leads only: a needs_review lead counts in its run's `needs_review`).
+   * KPIs (personalized leads only: a needs_review lead counts in its run's `needs_review`; and
+   * never a lead of a sandbox run: its line is made up).
    * Reports false when it was counted before (a redelivery or a replay), the lead is not final
    * for that run, or the run has ended (failed, stopped): a run that ended counts no more leads,
    * so a lead it left behind is in neither its counters nor the KPIs.

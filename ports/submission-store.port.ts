@@ -13,6 +13,11 @@ export interface NewRun {
   /** Creates a campaign with this name (used when `campaignId` is absent). */
   readonly campaignName?: string;
   readonly demo: boolean;
+  /**
+   * The deployment's providers are the in-process sandbox (PROVIDERS=sandbox): made-up output at
+   * $0, shown as such, never counted in the KPIs. Default false.
+   */
+  readonly sandbox?: boolean;
   readonly fileName: string;
   readonly researchPrompt?: string;
   readonly personalizationPrompt?: string;

@@ -151,7 +151,11 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     const notifications = new NatsRunNotifications(nc, { prefix: names.prefix });
     const directory = new NatsConsumerDirectory(nc, { streamName: names.streamName, prefix: names.prefix });
     const apiSpecs = outsideApiSpecs(config, system.consumers);
-    const providerStatus = await NatsApiStatusReader.open(nc, { bucket: names.apiBucket, apis: apiSpecs.map((spec) => spec.name) });
+    const providerStatus = await NatsApiStatusReader.open(nc, {
+      bucket: names.apiBucket,
+      apis: apiSpecs.map((spec) => spec.name),
+      rpm: Object.fromEntries(apiSpecs.map((spec) => [spec.name, spec.rpm])),
+    });
     const reader = new CsvLeadFileReader();
     const limits = DEFAULT_IMPORT_LIMITS;
 
@@ -302,6 +306,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
           quotas: config.quotas,
           pricing: config.pricing,
           templates: stores.templates,
+          sandbox: config.providers.sandbox,
         }),
         campaignOptions: campaignOptionFields(system.consumers).map((option) => option.field),
         campaignQueries: stores.queries,
@@ -311,6 +316,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
         providerStatus,
         pricing: config.pricing,
         templates: stores.templates,
+        sandbox: config.providers.sandbox,
       });
       const server = await startHttpServer(app, { port: config.port });
       // Started last and stopped first: the edge takes submissions only once everything runs,

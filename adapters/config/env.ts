@@ -4,7 +4,7 @@
  * values are never echoed back in that message.
  */
 import * as v from 'valibot';
-import { DEFAULT_PRICING, type Pricing } from '../../domain/pricing/pricing.ts';
+import { DEFAULT_PRICING, SANDBOX_PRICING, type Pricing } from '../../domain/pricing/pricing.ts';
 import { DEFAULT_QUOTAS, type QuotaLimits } from '../../domain/quotas/quota.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -344,7 +344,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       },
     },
     bannedPhrases: env_.BANNED_PHRASES,
-    pricing: {
+    // The in-process sandbox bills nobody: its calls cost $0 whatever the prices say (issue 10:
+    // 2,000 made-up lines cost $19.22 at real list prices). A stub behind the real providers'
+    // base URLs is not the sandbox, and is priced as they are.
+    pricing: env_.PROVIDERS === 'sandbox' ? SANDBOX_PRICING : {
       research: {
         perRequestUsd: env_.RESEARCH_PRICE_PER_REQUEST_USD ?? DEFAULT_PRICING.research.perRequestUsd,
         perMillionInputTokensUsd: env_.RESEARCH_PRICE_PER_M_INPUT_USD ?? DEFAULT_PRICING.research.perMillionInputTokensUsd,

@@ -46,6 +46,8 @@ export interface HttpAppDeps {
   readonly limits: ImportLimits;
   /** Provider prices, for the preview's cost estimate. */
   readonly pricing: Pricing;
+  /** The providers are the in-process sandbox (PROVIDERS=sandbox): the preview's estimate says so, at $0. Default false. */
+  readonly sandbox?: boolean;
   readonly submitCampaign: SubmitCampaign;
   /** Form fields consumers declared as campaign options (e.g. `webhook_url`), accepted by the process route. */
   readonly campaignOptions?: readonly string[];
@@ -79,7 +81,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
 
   const queries = deps.campaignQueries;
   app.route('/', healthRoutes({ readiness: deps.readiness }));
-  app.route('/api/campaigns', campaignRoutes({ previewImport: deps.previewImport, limits: deps.limits, pricing: deps.pricing }));
+  app.route('/api/campaigns', campaignRoutes({ previewImport: deps.previewImport, limits: deps.limits, pricing: deps.pricing, sandbox: deps.sandbox ?? false }));
   app.route('/api/campaigns', campaignProcessRoutes({ submitCampaign: deps.submitCampaign, limits: deps.limits, options: deps.campaignOptions ?? [] }));
   const streamQueries = deps.streamQueries ?? queries;
   app.route(

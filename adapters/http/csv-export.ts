@@ -1,7 +1,8 @@
 /**
  * A campaign's leads as a CSV download: every original column in its original order, then
  * `personalized_message`, `enrichment_status` (the lead's status), `error` and `cost_usd` (what
- * the lead's provider calls cost, in USD with 6 decimals).
+ * the lead's provider calls cost, in USD with 6 decimals); and, when some run of the campaign was
+ * made on the sandbox (PROVIDERS=sandbox), `sandbox` (`true` on its made-up, $0 leads).
  *
  * - UTF-8 with a byte order mark, so that Excel reads the accents right; CRLF line ends (RFC 4180).
  * - Then one column per custom output the campaign's runs asked for (a subject line, a P.S.), named
@@ -19,6 +20,8 @@ import { stringify } from 'csv-stringify';
 import type { LeadView } from '../../ports/campaign-queries.port.ts';
 
 const ADDED_COLUMNS = ['personalized_message', 'enrichment_status', 'error', 'cost_usd'] as const;
+/** Added after them when some run of the campaign was made on the sandbox: `true` on its made-up leads. */
+const SANDBOX_COLUMN = 'sandbox';
 
 export interface CampaignExport {
   /** The original headers in order (a header may repeat, as in the file). */
@@ -26,6 +29,8 @@ export interface CampaignExport {
   /** The custom outputs' names, in order: one column each after ours (none by default). */
   readonly outputs?: readonly string[];
   readonly leads: AsyncIterable<LeadView>;
+  /** Some run of the campaign was made on the sandbox: a `sandbox` column says which leads (`true`/`false`). */
+  readonly sandbox?: boolean;
 }
 
 /**
@@ -49,12 +54,13 @@ export function campaignCsv(campaign: CampaignExport, onError: (error: Error) =>
   return Readable.toWeb(output) as ReadableStream<Uint8Array>;
 }
 
-async function* rows({ headers, outputs = [], leads }: CampaignExport): AsyncGenerator<string[]> {
-  const added = addedColumns(headers);
+async function* rows({ headers, outputs = [], leads, sandbox = false }: CampaignExport): AsyncGenerator<string[]> {
+  const added = addedColumns(headers, sandbox);
   const custom = outputColumns(outputs, [...headers, ...added]);
   yield [...headers, ...added, ...custom.headers];
   for await (const lead of leads) {
-    yield [...originalValues(headers, lead.fields), lead.message ?? '', lead.status, lead.error ?? '', lead.cost_usd.toFixed(6), ...custom.values(lead)];
+    const values = [...originalValues(headers, lead.fields), lead.message ?? '', lead.status, lead.error ?? '', lead.cost_usd.toFixed(6)];
+    yield [...values, ...(sandbox ? [String(lead.sandbox)] : []), ...custom.values(lead)];
   }
 }
 
@@ -70,9 +76,9 @@ export function outputColumns(names: readonly string[], before: readonly string[
   };
 }
 
-function addedColumns(headers: readonly string[]): string[] {
+function addedColumns(headers: readonly string[], sandbox: boolean): string[] {
   const taken = new Set(headers);
-  return ADDED_COLUMNS.map((name) => (taken.has(name) ? `${name} (aga)` : name));
+  return [...ADDED_COLUMNS, ...(sandbox ? [SANDBOX_COLUMN] : [])].map((name) => (taken.has(name) ? `${name} (aga)` : name));
 }
 
 /**

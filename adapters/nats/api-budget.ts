@@ -25,17 +25,9 @@
  */
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import * as v from 'valibot';
 import type { Log } from '../../ports/logger.port.ts';
 import type { OutsideApiName, RateBudget } from '../../ports/outside-api.port.ts';
-import { apiOfKey, isWrongRevision, openApiBucket, parseEntry, watchKeys } from './api-status.ts';
-
-const PaceValue = v.object({ next: v.number() });
-const HoldValue = v.object({ until: v.number() });
-
-const HOLD_PREFIX = 'hold.';
-const paceKey = (api: OutsideApiName) => `pace.${api}`;
-const holdKey = (api: OutsideApiName) => `${HOLD_PREFIX}${api}`;
+import { apiOfKey, HOLD_PREFIX, HoldValue, holdKey, isWrongRevision, openApiBucket, PaceValue, paceKey, parseEntry, watchKeys } from './api-status.ts';
 
 export class NatsRateBudget implements RateBudget {
   readonly #kv: KV;

@@ -56,6 +56,13 @@ const PAUSE_PREFIX = 'pause.';
 const pauseKey = (api: OutsideApiName) => `${PAUSE_PREFIX}${api}`;
 const circuitKey = (api: OutsideApiName) => `circuit.${api}`;
 
+/** The rate budget's keys (written by api-budget.ts): the next call's earliest start, and a 429's hold. */
+export const PaceValue = v.object({ next: v.number() });
+export const HoldValue = v.object({ until: v.number() });
+export const HOLD_PREFIX = 'hold.';
+export const paceKey = (api: OutsideApiName) => `pace.${api}`;
+export const holdKey = (api: OutsideApiName) => `${HOLD_PREFIX}${api}`;
+
 /**
  * Throws unless `api` can be one token of a KV key: `pause.<api>` must not hold another `.` (the
  * watches match `pause.*`), and KV keys allow few characters.
@@ -117,20 +124,32 @@ export function watchKeys(kv: KV, key: string, onEntry: (entry: KvEntry) => void
   };
 }
 
-/** The status the edge shows, of the APIs it was opened for: read from the bucket on each call, no watch. */
+/** The requests-a-minute cap of each API that has one (all processes together), as configured. */
+export type ApiRates = Readonly<Record<OutsideApiName, number | undefined>>;
+
+/**
+ * The status the edge shows, of the APIs it was opened for: read from the bucket on each call, no
+ * watch. For an API with a rate cap it also reads the shared budget: how far ahead calls have
+ * taken their turns, and a 429's hold.
+ */
 export class NatsApiStatusReader implements ApiStatusReader {
   readonly #kv: KV;
   readonly #apis: readonly OutsideApiName[];
+  readonly #rpm: ApiRates;
 
-  constructor(kv: KV, apis: readonly OutsideApiName[]) {
+  constructor(kv: KV, apis: readonly OutsideApiName[], rpm: ApiRates = {}) {
     for (const api of apis) assertApiName(api);
     this.#kv = kv;
     this.#apis = [...apis];
+    this.#rpm = { ...rpm };
   }
 
-  /** `apis`: the APIs to report, in order (the edge calls none, so it is told which exist). */
-  static async open(nc: NatsConnection, options: { bucket?: string; apis: readonly OutsideApiName[] }): Promise<NatsApiStatusReader> {
-    return new NatsApiStatusReader(await openApiBucket(nc, options.bucket), options.apis);
+  /**
+   * `apis`: the APIs to report, in order (the edge calls none, so it is told which exist); `rpm`:
+   * their caps, as the workers have them configured (0 or absent: none).
+   */
+  static async open(nc: NatsConnection, options: { bucket?: string; apis: readonly OutsideApiName[]; rpm?: ApiRates }): Promise<NatsApiStatusReader> {
+    return new NatsApiStatusReader(await openApiBucket(nc, options.bucket), options.apis, options.rpm);
   }
 
   /**
@@ -157,14 +176,27 @@ export class NatsApiStatusReader implements ApiStatusReader {
     const now = Date.now();
     return Promise.all(
       this.#apis.map(async (api): Promise<ApiStatus> => {
-        const [pause, circuit] = await Promise.all([readValue(this.#kv, pauseKey(api), PauseValue), readValue(this.#kv, circuitKey(api), CircuitValue)]);
-        if (pause !== undefined) return { api, state: 'paused', reason: pause.reason, since: new Date(pause.since).toISOString() };
+        const [pause, circuit, budget] = await Promise.all([
+          readValue(this.#kv, pauseKey(api), PauseValue),
+          readValue(this.#kv, circuitKey(api), CircuitValue),
+          this.#budget(api, now),
+        ]);
+        if (pause !== undefined) return { api, state: 'paused', reason: pause.reason, since: new Date(pause.since).toISOString(), ...budget };
         if (circuit !== undefined && circuit.until + CIRCUIT_RECORD_GRACE_MS > now) {
-          return { api, state: 'circuit_open', reason: CIRCUIT_OPEN_REASON, since: new Date(circuit.since).toISOString() };
+          return { api, state: 'circuit_open', reason: CIRCUIT_OPEN_REASON, since: new Date(circuit.since).toISOString(), ...budget };
         }
-        return { api, state: 'ok', reason: null, since: null };
+        return { api, state: 'ok', reason: null, since: null, ...budget };
       }),
     );
+  }
+
+  /** The API's cap and, from the shared budget, the turns taken ahead of now and a hold in force. */
+  async #budget(api: OutsideApiName, now: number): Promise<Pick<ApiStatus, 'rpm' | 'pacedUntil' | 'heldUntil'>> {
+    const rpm = this.#rpm[api];
+    const capped = rpm !== undefined && rpm > 0;
+    const [pace, hold] = await Promise.all([capped ? readValue(this.#kv, paceKey(api), PaceValue) : undefined, readValue(this.#kv, holdKey(api), HoldValue)]);
+    const future = (time: number | undefined) => (time !== undefined && time > now ? new Date(time).toISOString() : null);
+    return { rpm: capped ? rpm : null, pacedUntil: future(pace?.next), heldUntil: future(hold?.until) };
   }
 }
 

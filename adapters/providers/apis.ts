@@ -10,3 +10,9 @@ export const PERSONALIZATION_API = 'personalization';
 /** Both, in the order the status lists them. */
 export const PROVIDER_APIS = [RESEARCH_API, PERSONALIZATION_API] as const;
 export type ProviderApiName = (typeof PROVIDER_APIS)[number];
+
+/** The setting that caps each provider's requests a minute, named in the status's `paced` notice. */
+export const PROVIDER_RATE_SETTINGS: Readonly<Record<ProviderApiName, string>> = {
+  research: 'RESEARCH_RPM',
+  personalization: 'PERSONALIZATION_RPM',
+};

@@ -7,6 +7,7 @@
  */
 import type { Log } from '../../ports/logger.port.ts';
 import type { MessageWriter, ResearchProvider } from '../../ports/providers.port.ts';
+import { SANDBOX_RESEARCH_MODEL, SANDBOX_WRITER_MODEL } from '../sandbox/answers.ts';
 import { startSandbox } from '../sandbox/server.ts';
 import { DEFAULT_PROVIDER_TIMEOUT_MS } from './client.ts';
 import { DEFAULT_PERSONALIZATION_MODEL, OPENROUTER_BASE_URL, OpenRouterMessageWriter } from './openrouter-writer.ts';
@@ -83,9 +84,23 @@ export async function createProviders(config: ProviderConfig, logger: Log): Prom
     }
     const sandbox = await startSandbox({ host: '127.0.0.1', port: 0 });
     logger.warn({ sandbox_url: sandbox.url }, SANDBOX_WARNING);
+    // The sandbox's own model names unless others are configured: whatever is asked, it answers
+    // as `sandbox/...`, and that is the model each lead records.
     return {
-      research: new PerplexityResearchProvider({ apiKey: SANDBOX_KEY, baseURL: sandbox.url, model: researchModel, timeoutMs, name: 'sandbox-research' }),
-      writer: new OpenRouterMessageWriter({ apiKey: SANDBOX_KEY, baseURL: sandbox.url, model: personalizationModel, timeoutMs, name: 'sandbox-writer' }),
+      research: new PerplexityResearchProvider({
+        apiKey: SANDBOX_KEY,
+        baseURL: sandbox.url,
+        model: present(config.researchModel) ?? SANDBOX_RESEARCH_MODEL,
+        timeoutMs,
+        name: 'sandbox-research',
+      }),
+      writer: new OpenRouterMessageWriter({
+        apiKey: SANDBOX_KEY,
+        baseURL: sandbox.url,
+        model: present(config.personalizationModel) ?? SANDBOX_WRITER_MODEL,
+        timeoutMs,
+        name: 'sandbox-writer',
+      }),
       usingSandbox: true,
       sandbox: { url: sandbox.url, close: () => sandbox.close() },
       close: () => sandbox.close(),

@@ -47,6 +47,16 @@ export const DEFAULT_PRICING: Pricing = {
   personalization: { perRequestUsd: 0, perMillionInputTokensUsd: 3, perMillionOutputTokensUsd: 15 },
 };
 
+/** A price of nothing: every field 0. */
+const FREE: Price = { perRequestUsd: 0, perMillionInputTokensUsd: 0, perMillionOutputTokensUsd: 0 };
+
+/**
+ * The sandbox's prices (PROVIDERS=sandbox): it bills nobody, so its calls, the runs made of them
+ * and the preview's estimate cost $0, whatever prices are configured for the real providers. A
+ * deployment on real providers (or on a stub reached through their base URLs) is priced as usual.
+ */
+export const SANDBOX_PRICING: Pricing = { research: FREE, personalization: FREE };
+
 /**
  * What a call of this price cost. Without usage (a provider that reported none) only the request
  * fee is known, so the call is undercounted rather than guessed. Token counts that are not

@@ -59,6 +59,11 @@ export interface SubmitCampaignDeps {
   readonly pricing?: Pricing;
   /** The users' saved templates, for `templateId`; without, every `templateId` is unknown. */
   readonly templates?: Pick<TemplateStore, 'get'>;
+  /**
+   * The providers are the in-process sandbox (PROVIDERS=sandbox): every run is recorded as a
+   * sandbox run ($0, shown as such, never in the KPIs). Default false.
+   */
+  readonly sandbox?: boolean;
 }
 
 /** The object store key of a run's uploaded file. */
@@ -78,6 +83,7 @@ export class SubmitCampaignService implements SubmitCampaign {
   readonly #quotas: QuotaLimits;
   readonly #pricing: Pricing;
   readonly #templates: Pick<TemplateStore, 'get'> | undefined;
+  readonly #sandbox: boolean;
 
   constructor(deps: SubmitCampaignDeps) {
     this.#validator = new PreviewImportService({ reader: deps.reader, limits: deps.limits });
@@ -88,6 +94,7 @@ export class SubmitCampaignService implements SubmitCampaign {
     this.#quotas = deps.quotas ?? NO_QUOTAS;
     this.#pricing = deps.pricing ?? DEFAULT_PRICING;
     this.#templates = deps.templates;
+    this.#sandbox = deps.sandbox ?? false;
   }
 
   async submit(input: SubmitCampaignInput): Promise<SubmittedRun> {
@@ -175,6 +182,7 @@ export class SubmitCampaignService implements SubmitCampaign {
         runId,
         userId: input.userId,
         demo: submission.demo,
+        sandbox: this.#sandbox,
         fileName: input.fileName,
         ...(submission.campaignId === undefined ? {} : { campaignId: submission.campaignId }),
         ...(submission.campaignName === undefined ? {} : { campaignName: submission.campaignName }),

@@ -19,7 +19,7 @@ interface Status {
   processed: number;
   personalized: number;
   failed: number;
-  notices: string[];
+  notices: { code: string; api: string; message: string }[];
 }
 
 describe('a research key rejected mid-campaign (401)', () => {
@@ -50,7 +50,7 @@ describe('a research key rejected mid-campaign (401)', () => {
     ];
 
     for (const { user, runId } of runs) {
-      await eventually('the notice on the run', async () => (await status(user, runId)).notices.includes(NOTICE), 10_000);
+      await eventually('the notice on the run', async () => (await status(user, runId)).notices.some((notice) => notice.code === 'provider_paused' && notice.message === NOTICE), 10_000);
     }
     // Paused for several probe intervals: one probe at a time reaches the provider, nothing fails.
     const refusedAtPause = faults.counts.unauthorized;

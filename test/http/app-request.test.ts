@@ -64,6 +64,7 @@ function runView(runId: string, overrides: Partial<RunView> = {}): RunView {
     created_at: '2026-01-01T00:00:00.000Z',
     updated_at: '2026-01-01T00:01:00.000Z',
     completed_at: null,
+    sandbox: false,
     deliveries: {},
     ...overrides,
   };
@@ -90,6 +91,7 @@ function leadView(runId: string, row: number): LeadView {
     attempts: 6,
     model: null,
     cost_usd: 0,
+    sandbox: false,
     updated_at: '2026-01-01T00:02:00.000Z',
     settled_at: '2026-01-01T00:02:00.000Z',
   };
@@ -169,7 +171,7 @@ describe('the edge through app.request()', () => {
     const res = await app.request(`/api/campaigns/status/${runId}`, { headers: await as(owner) });
     expect(res.status).toBe(200);
     const { deliveries: _none, ...view } = runView(runId, { status: 'completed', completed_at: '2026-01-01T00:05:00.000Z' });
-    expect(await res.json()).toEqual({ ...view, campaign_id: expect.any(String) as unknown, notices: [] });
+    expect(await res.json()).toEqual({ ...view, campaign_id: expect.any(String) as unknown, eta: null, notices: [] });
   });
 
   it("shows each delivery of the run under its consumer's name", async () => {
@@ -194,7 +196,12 @@ describe('the edge through app.request()', () => {
       { api: 'webhook', state: 'ok', reason: null, since: null },
     ];
     const body = await readJson(await app.request(`/api/campaigns/status/${runId}`, { headers: await as(owner) }));
-    expect(body.notices).toEqual(['research paused: provider out of credit', 'personalization unavailable (circuit open): most recent calls failed']);
+    expect(body.notices).toEqual([
+      { code: 'provider_paused', api: 'research', message: 'research paused: provider out of credit' },
+      { code: 'provider_unavailable', api: 'personalization', message: 'personalization unavailable (circuit open): most recent calls failed' },
+    ]);
+    // The research the run still needs is paused: when it ends is unknown.
+    expect(body.eta).toBeNull();
     expect(body).toMatchObject({ run_id: runId, status: 'personalizing', processed: 1 });
   });
 

@@ -45,7 +45,9 @@ describe('reads while NATS cannot be reached', () => {
     expect(res.status).toBe(200);
     const body = await readJson(res);
     expect(body).toMatchObject({ run_id: run.runId, status: 'personalizing', processed: 1, personalized: 1 });
-    expect(body.notices).toEqual(PROVIDER_APIS.map((api) => `${api} status unknown: ${STATUS_UNKNOWN_REASON}`));
+    expect(body.notices).toEqual(
+      PROVIDER_APIS.map((api) => ({ code: 'provider_status_unknown', api, message: `${api} status unknown: ${STATUS_UNKNOWN_REASON}` })),
+    );
     expect(Date.now() - started).toBeLessThan(1_500);
   });
 

@@ -52,6 +52,7 @@ describe('cost', () => {
       expect(body.estimate).toEqual({
         per_lead_usd: 0.03024,
         total_usd: 1.2096,
+        sandbox: false,
         basis: 'estimate: valid leads × expected calls × price; actual cost depends on tokens used',
         assumptions: {
           research_calls_per_lead: 1,

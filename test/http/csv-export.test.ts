@@ -23,6 +23,7 @@ function lead(n: number): LeadView {
     attempts: 1,
     model: null,
     cost_usd: n / 1000,
+    sandbox: false,
     updated_at: '2026-01-01T00:00:00.000Z',
     settled_at: null,
   };

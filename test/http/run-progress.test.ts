@@ -80,6 +80,9 @@ describe('run progress', () => {
         created_at: anIsoTimestamp,
         updated_at: anIsoTimestamp,
         completed_at: null,
+        sandbox: false,
+        // One lead settled since the run began: the other two at that rate.
+        eta: { seconds: expect.any(Number) as unknown, at: anIsoTimestamp },
         notices: [],
       });
     });
@@ -90,7 +93,8 @@ describe('run progress', () => {
       try {
         await board.pause('research', { failure: 'out_of_credit', reason: 'provider out of credit' }, 60_000);
         const paused = await readJson<RunJson>(await apiGet(server.baseUrl, `/api/campaigns/status/${run.runId}`, alice));
-        expect(paused.notices).toEqual(['research paused: provider out of credit']);
+        expect(paused.notices).toEqual([{ code: 'provider_paused', api: 'research', message: 'research paused: provider out of credit' }]);
+        expect(paused.eta).toBeNull();
 
         const pause = board.pauseOf('research');
         expect(pause).toBeDefined();

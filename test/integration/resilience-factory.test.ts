@@ -47,8 +47,8 @@ describe('createResilientProviders', () => {
       expect(providers.apis.get('research').gate).toBe(providers.gates.research);
       expect(providers.apis.get('personalization')).toMatchObject({ name: 'personalization', maxConcurrency: 64 });
       expect(await providers.status.current()).toEqual([
-        { api: 'research', state: 'ok', reason: null, since: null },
-        { api: 'personalization', state: 'ok', reason: null, since: null },
+        { api: 'research', state: 'ok', reason: null, since: null, rpm: null, pacedUntil: null, heldUntil: null },
+        { api: 'personalization', state: 'ok', reason: null, since: null, rpm: null, pacedUntil: null, heldUntil: null },
       ]);
     } finally {
       providers.close();
@@ -80,8 +80,8 @@ describe('createOutsideApis', () => {
       expect(webhook.maxConcurrency).toBe(16);
       expect(await webhook.gate.wait(signal)).toBe(Infinity);
       expect(await apis.status.current()).toEqual([
-        { api: 'webhook', state: 'ok', reason: null, since: null },
-        { api: 'crm', state: 'ok', reason: null, since: null },
+        { api: 'webhook', state: 'ok', reason: null, since: null, rpm: null, pacedUntil: null, heldUntil: null },
+        { api: 'crm', state: 'ok', reason: null, since: null, rpm: null, pacedUntil: null, heldUntil: null },
       ]);
       expect(() => apis.get('research')).toThrow('no outside API named "research"');
     } finally {

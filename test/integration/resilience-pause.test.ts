@@ -146,7 +146,7 @@ describe('a provider out of credit (402)', () => {
     const shown = await statusWhen('paused');
     expect(shown[0]).toMatchObject({ api: 'research', state: 'paused', reason: 'provider out of credit' });
     expect(Date.parse(shown[0]?.since ?? '')).toBeLessThanOrEqual(Date.now());
-    expect(shown[1]).toEqual({ api: 'personalization', state: 'ok', reason: null, since: null });
+    expect(shown[1]).toEqual({ api: 'personalization', state: 'ok', reason: null, since: null, rpm: null, pacedUntil: null, heldUntil: null });
 
     // Four calls at once, then one probe per interval: two more 402s, then the success that resumes.
     await expectEveryLeadResearchedWithSpacedProbes(worker, events);

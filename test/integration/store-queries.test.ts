@@ -103,6 +103,7 @@ describe('runStatus', () => {
       created_at: anIsoTimestamp,
       updated_at: anIsoTimestamp,
       completed_at: null,
+      sandbox: false,
       deliveries: {},
     });
     await failAndCount(r.leadIds[2]!, r.runId);
@@ -197,6 +198,7 @@ describe('leads', () => {
           attempts: 2, // research's and personalization's, each counted by its save
           model: DRAFT.model,
           cost_usd: 0,
+          sandbox: false,
           updated_at: anIsoTimestamp,
           settled_at: anIsoTimestamp,
         },

@@ -18,15 +18,25 @@
  * Each user may hold MAX_STREAMS_PER_USER streams open at once in one edge process; one more is a
  * 429 problem with `limit: "sse_streams_per_user"`.
  *
- * A run still in progress carries `notices`: why it may be waiting, from the providers' shared
- * state, e.g. "research paused: provider out of credit" (the run resumes by itself), or that this
- * state is unknown while NATS cannot be reached (the run's own figures come from PostgreSQL).
+ * A run still in progress carries `eta` (`{ seconds, at }`, or null while unknown) and `notices`
+ * (`[{ code, api, message }]`): why it may be waiting, from the providers' shared state and the
+ * run's own leads (domain/campaigns/run-pace.ts): paced by a requests-a-minute cap (`paced`), held
+ * after a 429 (`rate_limited`), leads waiting for a retry (`retrying`), an API paused for an
+ * account failure (`provider_paused`: the run resumes by itself), its circuit open
+ * (`provider_unavailable`), or its state unknown while NATS cannot be reached
+ * (`provider_status_unknown`; the run's own figures come from PostgreSQL). An ended run has
+ * neither: `eta: null, notices: []`.
  */
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
-import { InvalidCursorError, type CampaignQueries, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
-import type { ApiStatusReader } from '../../../ports/outside-api.port.ts';
+import { hasEnded } from '../../../domain/campaigns/run.ts';
+import { estimateEta, runNotices, type ApiPace, type Eta, type RunNotice, type RunPaceInput } from '../../../domain/campaigns/run-pace.ts';
+import { DEFAULT_ESTIMATE_ASSUMPTIONS } from '../../../domain/pricing/pricing.ts';
+import { InvalidCursorError, type CampaignQueries, type RunActivity, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
+import type { ApiStatus, ApiStatusReader } from '../../../ports/outside-api.port.ts';
+import { RATE_HEADROOM } from '../../outside-api/limiter.ts';
+import { PERSONALIZATION_API, PROVIDER_RATE_SETTINGS, RESEARCH_API } from '../../providers/apis.ts';
 import type { RunWatcher } from '../../../ports/run-notifications.port.ts';
 import type { TokenVerifier } from '../../../ports/token-verifier.port.ts';
 import type { Logger } from '../../logging/logger.ts';
@@ -61,27 +71,81 @@ export interface RunProgressRoutesDeps {
 
 /**
  * The status JSON: the run, each of its deliveries under its consumer's name (e.g. `webhook:
- * { delivered_at, attempts, last_error, failed_at }`), and why it may be waiting while it is in progress.
+ * { delivered_at, attempts, last_error, failed_at }`), and, while it is in progress, when it
+ * should end and why it may be waiting.
  */
-type RunStatusBody = Omit<RunView, 'deliveries'> & { readonly [consumer: string]: unknown; readonly notices: readonly string[] };
+type RunStatusBody = Omit<RunView, 'deliveries'> & {
+  readonly [consumer: string]: unknown;
+  readonly eta: Eta | null;
+  readonly notices: readonly RunNotice[];
+};
 
-function statusBody({ deliveries, ...run }: RunView, notices: readonly string[]): RunStatusBody {
-  return { ...deliveries, ...run, notices };
+function statusBody({ deliveries, ...run }: RunView, eta: Eta | null, notices: readonly RunNotice[]): RunStatusBody {
+  return { ...deliveries, ...run, eta, notices };
 }
-
-const STATE_WORDS = { paused: 'paused', circuit_open: 'unavailable (circuit open)', unknown: 'status unknown' } as const;
 
 function statusReader(queries: CampaignQueries, providers: ApiStatusReader) {
   return async (userId: string, runId: string): Promise<RunStatusBody | null> => {
     const run = await queries.runStatus(userId, runId);
     if (run === null) return null;
-    if (run.status === 'completed' || run.status === 'failed') return statusBody(run, []);
-    const notices = (await providers.current())
-      .filter((api) => api.state !== 'ok')
-      .map((api) => `${api.api} ${STATE_WORDS[api.state as keyof typeof STATE_WORDS]}: ${api.reason ?? 'no reason given'}`);
-    return statusBody(run, notices);
+    if (hasEnded(run.status)) return statusBody(run, null, []);
+    const [statuses, activity] = await Promise.all([providers.current(), queries.runActivity(userId, runId)]);
+    if (activity === null) return null;
+    const pace = paceInput(activity, statuses, Date.now());
+    const eta = estimateEta(pace);
+    return statusBody(run, eta, runNotices(pace, eta));
   };
 }
+
+/**
+ * The run's calls still to make per provider: a research call per lead not researched yet, and
+ * writer calls (with the quality gates' rewrites) per lead not settled. Other APIs (the webhook,
+ * after the run) hold no lead back.
+ */
+export function paceInput(activity: RunActivity, statuses: readonly ApiStatus[], now: number): RunPaceInput {
+  const unsettled = activity.unsettled;
+  const calls: Readonly<Record<string, number>> = {
+    [RESEARCH_API]: unsettled === null ? 0 : Math.max(0, unsettled - activity.researched),
+    [PERSONALIZATION_API]: unsettled === null ? 0 : Math.ceil(unsettled * DEFAULT_ESTIMATE_ASSUMPTIONS.writerCallsPerLead),
+  };
+  const retrying: Readonly<Record<string, number>> = {
+    [RESEARCH_API]: activity.retrying.research,
+    [PERSONALIZATION_API]: activity.retrying.personalization,
+  };
+  const time = (iso: string | null | undefined) => (iso == null ? null : Date.parse(iso));
+  const apis = statuses.map((status): ApiPace => {
+    const rpm = status.rpm ?? null;
+    const setting = (PROVIDER_RATE_SETTINGS as Readonly<Record<string, string>>)[status.api] ?? 'its rate limit';
+    return {
+      api: status.api,
+      state: status.state,
+      reason: status.reason,
+      cap: rpm === null || rpm <= 0 ? null : { rpm, setting, callsPerMinute: rpm * RATE_HEADROOM },
+      pacedUntil: time(status.pacedUntil),
+      heldUntil: time(status.heldUntil),
+      calls: calls[status.api] ?? 0,
+      retrying: retrying[status.api] ?? 0,
+    };
+  });
+  return { now, startedAt: activity.startedAt, unsettled, recent: activity.recent, apis };
+}
+
+/**
+ * Whether the live stream should send the status again: anything but the estimate changed, or
+ * the estimate appeared, went, or moved by more than ETA_SLACK (its countdown is the client's).
+ */
+function changed(shown: RunStatusBody, now: RunStatusBody): boolean {
+  const { eta: before, ...rest } = shown;
+  const { eta: after, ...next } = now;
+  if (JSON.stringify(rest) !== JSON.stringify(next)) return true;
+  if (before === null || after === null) return before !== after;
+  const moved = Math.abs(Date.parse(after.at) - Date.parse(before.at));
+  return moved > Math.max(ETA_SLACK_MS, after.seconds * 1_000 * ETA_SLACK_SHARE);
+}
+
+/** How far the estimate may move before the stream tells it again: 5 s, or a tenth of what is left. */
+const ETA_SLACK_MS = 5_000;
+const ETA_SLACK_SHARE = 0.1;
 
 /** `GET /status/:runId` and `GET /events/:runId`. */
 export function runProgressRoutes({ queries, streamQueries = queries, watcher, providers, maxStreamsPerUser = DEFAULT_MAX_STREAMS_PER_USER }: RunProgressRoutesDeps) {
@@ -240,7 +304,7 @@ async function followRun({ queries, readStatus, userId, runId, first, opening, s
       await sendLeads(page.leads);
       if (page.leads.length < LEAD_PAGE_SIZE) break;
     }
-    if (JSON.stringify(run) !== JSON.stringify(shown)) {
+    if (changed(shown, run)) {
       await send('status', run);
       shown = run;
     }

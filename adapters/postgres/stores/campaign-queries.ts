@@ -11,9 +11,11 @@ import {
   type LeadView,
   type DeliveryView,
   type MetricsView,
+  type RunActivity,
   type RunView,
   type SettledLead,
   PROGRESS_START,
+  RECENT_SETTLED_SAMPLE,
 } from '../../../ports/campaign-queries.port.ts';
 import type { Sql } from '../client.ts';
 import { isUuid } from '../sql.ts';
@@ -55,6 +57,7 @@ interface RunRow {
   created_at: Date;
   updated_at: Date;
   completed_at: Date | null;
+  sandbox: boolean;
   deliveries: Record<string, DeliveryView>;
 }
 
@@ -75,6 +78,7 @@ interface LeadRow {
   attempts: number;
   model: string | null;
   cost_usd: string;
+  sandbox: boolean;
   updated_at: Date;
   settled_at: Date | null;
 }
@@ -100,7 +104,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
       if (!isUuid(userId) || !isUuid(runId)) return null;
       const [run] = await this.#sql<RunRow[]>`
         select id, campaign_id, status, total_rows, valid, duplicates, rejected_rows, skipped, processed,
-               personalized, needs_review, failed, cost_usd, error_message, created_at, updated_at, completed_at,
+               personalized, needs_review, failed, cost_usd, error_message, created_at, updated_at, completed_at, sandbox,
                (select coalesce(jsonb_object_agg(d.consumer, jsonb_build_object(
                          'delivered_at', d.delivered_at, 'attempts', d.attempts, 'last_error', d.last_error, 'failed_at', d.failed_at)), '{}'::jsonb)
                 from run_deliveries d where d.run_id = r.id) as deliveries
@@ -125,6 +129,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
         created_at: run.created_at.toISOString(),
         updated_at: run.updated_at.toISOString(),
         completed_at: run.completed_at?.toISOString() ?? null,
+        sandbox: run.sandbox,
         deliveries: Object.fromEntries(Object.entries(run.deliveries).map(([consumer, delivery]) => [consumer, isoTimes(delivery)])),
       };
     });
@@ -217,7 +222,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
   exportLeads(
     userId: string,
     campaignId: string,
-  ): Promise<{ headers: readonly string[]; outputs: readonly string[]; leads: AsyncIterable<LeadView> } | null> {
+  ): Promise<{ headers: readonly string[]; outputs: readonly string[]; leads: AsyncIterable<LeadView>; sandbox: boolean } | null> {
     return traced('exportLeads', idAttributes({ campaign_id: campaignId }), async () => {
       if (!(await this.#ownsCampaign(userId, campaignId))) return null;
       const sql = this.#sql;
@@ -227,10 +232,60 @@ export class PostgresCampaignQueries implements CampaignQueries {
         where r.campaign_id = ${campaignId} and r.user_id = ${userId} and r.columns is not null
           and exists (select 1 from leads l where l.run_id = r.id)
         order by r.created_at, r.id`;
+      const [sandbox] = await sql<{ any: boolean }[]>`
+        select exists (select 1 from campaign_runs r where r.campaign_id = ${campaignId} and r.user_id = ${userId} and r.sandbox) as any`;
       return {
         headers: headerUnion(runs.map((run) => run.columns.map((column) => column.original))),
         outputs: [...new Set(runs.flatMap((run) => (run.outputs ?? []).map((output) => output.name)))],
         leads: streamLeads(sql, userId, campaignId),
+        sandbox: sandbox?.any ?? false,
+      };
+    });
+  }
+
+  /**
+   * Four small reads, each on an index: the run's counters, its unsettled researched leads
+   * (leads_run_id_status_idx), the leads waiting for a retry (paid_call_claims_retrying_idx, few
+   * rows) and its latest settled leads (leads_run_id_progress_idx).
+   */
+  runActivity(userId: string, runId: string): Promise<RunActivity | null> {
+    return traced('runActivity', idAttributes({ run_id: runId }), async () => {
+      if (!isUuid(userId) || !isUuid(runId)) return null;
+      const sql = this.#sql;
+      const [run] = await sql<{ created_at: Date; unsettled: number | null }[]>`
+        select created_at,
+               case when status in ('queued', 'extracting') and submitted_leads = 0 then null
+                    else greatest(0, (case when status in ('queued', 'extracting') then submitted_leads else valid end) - skipped - processed)
+               end as unsettled
+        from campaign_runs where id = ${runId} and user_id = ${userId}`;
+      if (run === undefined) return null;
+      const [[researched], retrying, [recent]] = await Promise.all([
+        sql<{ count: number }[]>`select count(*)::int as count from leads where run_id = ${runId} and status = 'researched'`,
+        sql<{ stage: 'research' | 'personalization'; count: number }[]>`
+          select c.stage, count(*)::int as count
+          from paid_call_claims c join leads l on l.id = c.lead_id and l.run_id = c.run_id
+          where c.run_id = ${runId} and c.failed_at is not null
+            and l.status = case c.stage when 'research' then 'pending' else 'researched' end
+          group by c.stage`,
+        sql<{ settled: number; oldest: Date | null }[]>`
+          select count(*)::int as settled, min(settled_at) as oldest
+          from (
+            select l.settled_at from leads l
+            where l.run_id = ${runId} and l.progress_xid is not null
+            order by l.progress_xid desc, l.progress_seq desc
+            limit ${RECENT_SETTLED_SAMPLE}
+          ) latest`,
+      ]);
+      const stage = (name: string) => retrying.find((row) => row.stage === name)?.count ?? 0;
+      return {
+        startedAt: run.created_at.getTime(),
+        unsettled: run.unsettled,
+        researched: researched?.count ?? 0,
+        retrying: { research: stage('research'), personalization: stage('personalization') },
+        recent:
+          recent === undefined || recent.settled === 0 || recent.oldest === null
+            ? null
+            : { settled: recent.settled, oldestAt: recent.oldest.getTime(), all: recent.settled < RECENT_SETTLED_SAMPLE },
       };
     });
   }
@@ -323,7 +378,8 @@ export function headerUnion(runs: readonly (readonly string[])[]): string[] {
 function leadColumns(sql: Sql) {
   return sql`
     l.id, l.run_id, l.row_number, l.email, l.company, l.canonical, l.fields, l.status, l.research,
-    l.citations, l.message, l.outputs, l.error, l.attempts, l.model, l.cost_usd, l.updated_at, l.settled_at`;
+    l.citations, l.message, l.outputs, l.error, l.attempts, l.model, l.cost_usd, l.updated_at, l.settled_at,
+    coalesce((select r_.sandbox from campaign_runs r_ where r_.id = l.run_id), false) as sandbox`;
 }
 
 function toLeadView(row: LeadRow): LeadView {
@@ -345,6 +401,7 @@ function toLeadView(row: LeadRow): LeadView {
     model: row.model,
     // numeric(12,6) as text, so the nearest double prints back as the same 6-decimal amount.
     cost_usd: Number(row.cost_usd),
+    sandbox: row.sandbox,
     updated_at: row.updated_at.toISOString(),
     settled_at: row.settled_at?.toISOString() ?? null,
   };

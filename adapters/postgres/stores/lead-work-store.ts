@@ -170,6 +170,8 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
           owner = null,
           expires_at = null,
           calls_started = calls_started - ${called ? 0 : 1},
+          -- A call made and failed: the lead waits for its retry (the run's status counts it).
+          failed_at = case when ${called} then clock_timestamp() else failed_at end,
           updated_at = now()
         where lead_id = ${leadId} and run_id = ${runId} and stage = ${stage} and owner = ${owner}`;
     });
@@ -193,6 +195,8 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
       const { count } = await tx`
         update leads set status = 'failed', error = ${reason}, settled_at = clock_timestamp()
         where id = ${leadId} and run_id = ${runId} and status not in ${tx(FINAL_LEAD_STATUSES)}`;
+      // Settled: no longer waiting for a retry.
+      if (count > 0) await tx`update paid_call_claims set failed_at = null where lead_id = ${leadId} and run_id = ${runId} and failed_at is not null`;
       return count > 0;
     });
   }
@@ -229,8 +233,8 @@ async function addCostStatement(tx: postgres.TransactionSql, leadId: string, run
 /** Releases the stage's claim, whoever holds it: the stage's result is saved (or the lead moved on). */
 async function releaseStatement(tx: postgres.TransactionSql, leadId: string, runId: string, stage: PaidStage): Promise<void> {
   await tx`
-    update paid_call_claims set owner = null, expires_at = null, updated_at = now()
-    where lead_id = ${leadId} and run_id = ${runId} and stage = ${stage} and owner is not null`;
+    update paid_call_claims set owner = null, expires_at = null, failed_at = null, updated_at = now()
+    where lead_id = ${leadId} and run_id = ${runId} and stage = ${stage} and (owner is not null or failed_at is not null)`;
 }
 
 function toResearch(row: LeadWorkRow): Research | null {

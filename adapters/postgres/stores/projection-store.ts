@@ -72,6 +72,7 @@ export class PostgresProjectionStore implements ProjectionStore {
    * event) is counted once, for its first caller. Every row this statement updates is locked until
    * it commits, in an order PostgreSQL picks; two processes' batches may deadlock on them, and
    * PostgreSQL then aborts one, which is retried. A lead of a run that has ended is not counted.
+   * A lead of a sandbox run counts in its run and campaign, never in its owner's KPIs.
    */
   async #countBatch(calls: readonly CountCall[]): Promise<readonly boolean[]> {
     return retryOnDeadlock(() =>
@@ -144,7 +145,8 @@ function countStatement(tx: postgres.TransactionSql, calls: readonly CountCall[]
         -- A run that ended (failed, stopped) counts no more leads: what it left unsettled ends
         -- failed with the run-ended reason, and neither its counters nor the KPIs take it.
         and exists (select 1 from campaign_runs a where a.id = l.run_id and a.status in ${tx(ACTIVE_RUN_STATUSES)})
-      returning l.id, l.run_id, l.status, l.campaign_id, l.user_id, l.cost_usd, i.hours, i.money
+      returning l.id, l.run_id, l.status, l.campaign_id, l.user_id, l.cost_usd, i.hours, i.money,
+        (select a.sandbox from campaign_runs a where a.id = l.run_id) as sandbox
     ), by_run as (
       update campaign_runs r
       set processed = r.processed + c.n, personalized = r.personalized + c.personalized,
@@ -164,8 +166,9 @@ function countStatement(tx: postgres.TransactionSql, calls: readonly CountCall[]
       from (select campaign_id, count(*)::int as n from counted where status = 'personalized' group by campaign_id) c
       where k.id = c.campaign_id
     ), by_user as (
+      -- A sandbox run's lines are made up: they save nobody any time or money.
       insert into client_metrics as m (user_id, leads_personalized, hours_saved, money_saved)
-      select user_id, count(*), sum(hours), sum(money) from counted where status = 'personalized' group by user_id
+      select user_id, count(*), sum(hours), sum(money) from counted where status = 'personalized' and not sandbox group by user_id
       on conflict (user_id) do update set
         leads_personalized = m.leads_personalized + excluded.leads_personalized,
         hours_saved = m.hours_saved + excluded.hours_saved,

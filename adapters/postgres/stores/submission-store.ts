@@ -74,9 +74,9 @@ export class PostgresSubmissionStore implements SubmissionStore {
         throw new TypeError('createRun needs a campaignId or a campaignName');
       }
       await tx`
-        insert into campaign_runs (id, campaign_id, user_id, status, demo, file_name, file_ref, research_prompt, personalization_prompt, allow_questions,
+        insert into campaign_runs (id, campaign_id, user_id, status, demo, sandbox, file_name, file_ref, research_prompt, personalization_prompt, allow_questions,
                                    submitted_leads, estimated_cost_usd, outputs, template_id)
-        values (${runId}, ${campaignId}, ${run.userId}, 'queued', ${run.demo}, ${run.fileName}, ${`runs/${runId}`},
+        values (${runId}, ${campaignId}, ${run.userId}, 'queued', ${run.demo}, ${run.sandbox ?? false}, ${run.fileName}, ${`runs/${runId}`},
                 ${run.researchPrompt ?? null}, ${run.personalizationPrompt ?? null}, ${run.allowQuestions ?? false},
                 ${run.leads ?? 0}, ${run.estimatedCostUsd ?? '0'},
                 ${run.outputs === undefined || run.outputs.length === 0 ? null : tx.json(toJson(toStoredOutputs(run.outputs)))},

@@ -6,7 +6,7 @@
  */
 import type { RunStatus } from '../../../domain/campaigns/run.ts';
 import type { ImportReport } from '../../../domain/leads/lead.ts';
-import { PROGRESS_START, type CampaignQueries, type LeadPage, type LeadView, type MetricsView, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
+import { PROGRESS_START, type CampaignQueries, type LeadPage, type LeadView, type MetricsView, type RunActivity, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
 import type { ApiStatus, ApiStatusReader } from '../../../ports/outside-api.port.ts';
 import type { ImportPreview, PreviewImport, PreviewImportInput } from '../../../ports/preview-import.port.ts';
 import type { SubmissionDetails, SubmitCampaign, SubmitCampaignInput, SubmittedRun } from '../../../ports/submit-campaign.port.ts';
@@ -107,8 +107,21 @@ export class FakeCampaignQueries implements CampaignQueries {
     return Promise.resolve({ leads: [], before: PROGRESS_START, earlier: false });
   }
 
-  exportLeads(): Promise<{ headers: readonly string[]; outputs: readonly string[]; leads: AsyncIterable<LeadView> } | null> {
+  exportLeads(): Promise<{ headers: readonly string[]; outputs: readonly string[]; leads: AsyncIterable<LeadView>; sandbox: boolean } | null> {
     return Promise.resolve(null);
+  }
+
+  /** A run added with `addRun` has one lead to settle per lead not processed yet, none researched, retried or settled. */
+  runActivity(userId: string, runId: string): Promise<RunActivity | null> {
+    const run = this.#runs.get(`${userId}/${runId}`);
+    if (run === undefined) return Promise.resolve(null);
+    return Promise.resolve({
+      startedAt: Date.parse(run.created_at),
+      unsettled: Math.max(0, run.valid - run.skipped - run.processed),
+      researched: 0,
+      retrying: { research: 0, personalization: 0 },
+      recent: null,
+    });
   }
 
   metrics(userId: string): Promise<MetricsView> {
