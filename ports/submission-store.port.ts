@@ -9,13 +9,22 @@ export interface NewRun {
   readonly userId: string;
   /** Adds a run to this campaign of the user's; the change fails with `CampaignNotFoundError` when it is not theirs. */
   readonly campaignId?: string;
-  /** Creates a campaign with this name (used when `campaignId` is absent). */
+  /**
+   * Creates a campaign with this name (used when `campaignId` is absent). The change fails with
+   * `CampaignNameTakenError` (ports/campaign-store.port.ts) when the user has a campaign of that
+   * name already (compared by `campaignNameKey`).
+   */
   readonly campaignName?: string;
   readonly demo: boolean;
   readonly fileName: string;
+  /**
+   * The run's settings. A value given is the run's and becomes the campaign's, for its later runs
+   * (as the options do); a value not given is the campaign's (a new campaign's: no prompt, no
+   * questions).
+   */
   readonly researchPrompt?: string;
   readonly personalizationPrompt?: string;
-  /** The quality gates accept an opening line that is a question. Default false. */
+  /** The quality gates accept an opening line that is a question. */
   readonly allowQuestions?: boolean;
   /**
    * Options consumers declared for a campaign (e.g. `webhook_url`), already checked. Stored on the

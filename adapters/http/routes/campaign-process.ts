@@ -3,12 +3,14 @@ import { Hono } from 'hono';
 import * as v from 'valibot';
 import type { ImportLimits } from '../../../domain/leads/import-error.ts';
 import { QuotaExceededError, type QuotaExceeded } from '../../../domain/quotas/quota.ts';
+import { CampaignNameTakenError } from '../../../ports/campaign-store.port.ts';
 import { CampaignNotFoundError, IdempotencyKeyLostError } from '../../../ports/submission-store.port.ts';
 import { IdempotencyKeyInUse, IdempotencyKeyReused, InvalidCampaignOption, type SubmitCampaign } from '../../../ports/submit-campaign.port.ts';
 import type { AppEnv } from '../context.ts';
 import { ProblemError } from '../problem.ts';
 import { readStreamedForm, StreamedFile } from '../multipart.ts';
-import { DemoField, FlagField, parseInput, rejectNonCsvType, streamedCsvUpload, uploadLimitBytes, uploadTooLarge } from './input.ts';
+import { campaignNameTaken } from './campaign-management.ts';
+import { DemoField, parseInput, rejectNonCsvType, streamedCsvUpload, uploadLimitBytes, uploadTooLarge } from './input.ts';
 
 const MAX_PROMPT_LENGTH = 4000;
 /** A campaign option's value (a URL, an id): longer is a mistake. */
@@ -25,6 +27,23 @@ const promptField = (name: string) =>
     ),
   );
 
+/**
+ * A yes/no field whose absence means "as the campaign has it" (a new campaign: no): true, 1, on or
+ * yes; false or 0; absent or blank: undefined. (An HTML checkbox left unticked sends nothing.)
+ */
+const OptionalFlag = (name: string) => {
+  const message = `${name} must be one of true, false, 1, 0, on, yes (or empty)`;
+  return v.optional(
+    v.pipe(
+      v.string(message),
+      v.trim(),
+      v.toLowerCase(),
+      v.picklist(['true', '1', 'on', 'yes', 'false', '0', ''], message),
+      v.transform((value) => (value === '' ? undefined : ['true', '1', 'on', 'yes'].includes(value))),
+    ),
+  );
+};
+
 const ProcessForm = v.pipe(
   v.object({
     csv_file: v.instance(StreamedFile, 'attach the CSV as a file in the form field csv_file'),
@@ -40,7 +59,7 @@ const ProcessForm = v.pipe(
     campaign_id: v.optional(v.pipe(v.string('campaign_id must be text'), v.trim(), v.uuid('campaign_id must be a UUID'))),
     research_prompt: promptField('research_prompt'),
     personalization_prompt: promptField('personalization_prompt'),
-    allow_questions: FlagField('allow_questions'),
+    allow_questions: OptionalFlag('allow_questions'),
   }),
   v.check(
     (form) => form.campaign_name !== undefined || form.campaign_id !== undefined,
@@ -221,12 +240,13 @@ export function campaignProcessRoutes({ submitCampaign, limits, options }: Campa
           ...(form.campaign_name === undefined ? {} : { campaignName: form.campaign_name }),
           ...(form.research_prompt === undefined ? {} : { researchPrompt: form.research_prompt }),
           ...(form.personalization_prompt === undefined ? {} : { personalizationPrompt: form.personalization_prompt }),
-          allowQuestions: form.allow_questions,
+          ...(form.allow_questions === undefined ? {} : { allowQuestions: form.allow_questions }),
           options: form.options,
         })),
       })
       .catch((error: unknown) => {
         if (error instanceof CampaignNotFoundError) throw new ProblemError(404, 'No campaign with this campaign_id.');
+        if (error instanceof CampaignNameTakenError) throw campaignNameTaken(error);
         if (error instanceof InvalidCampaignOption) throw new ProblemError(400, error.message);
         if (error instanceof QuotaExceededError) throw quotaProblem(error.exceeded);
         if (error instanceof IdempotencyKeyInUse || error instanceof IdempotencyKeyLostError) {

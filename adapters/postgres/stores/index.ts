@@ -7,6 +7,7 @@ import type { Sql } from '../client.ts';
 import { PostgresOutboxStore } from '../outbox-store.ts';
 import { PostgresUnitOfWork } from '../unit-of-work.ts';
 import { PostgresCampaignQueries } from './campaign-queries.ts';
+import { PostgresCampaignStore } from './campaign-store.ts';
 import { PostgresDeliveryLog } from './delivery-log.ts';
 import { PostgresExtractionStore } from './extraction-store.ts';
 import { PostgresLeadWorkStore } from './lead-work-store.ts';
@@ -26,6 +27,7 @@ export interface PostgresStores {
   readonly queries: PostgresCampaignQueries;
   readonly runs: PostgresRunReader;
   readonly deliveries: PostgresDeliveryLog;
+  readonly campaigns: PostgresCampaignStore;
 }
 
 export function createPostgresStores(sql: Sql): PostgresStores {
@@ -41,5 +43,6 @@ export function createPostgresStores(sql: Sql): PostgresStores {
     queries: new PostgresCampaignQueries(sql),
     runs: new PostgresRunReader(sql),
     deliveries: new PostgresDeliveryLog(sql, lanes),
+    campaigns: new PostgresCampaignStore(lanes),
   };
 }
