@@ -1,4 +1,4 @@
-/** The HTTP edge's reads: a run's status, a campaign's leads, the live progress feed, the export and the KPIs. */
+/** The HTTP edge's reads: campaigns and their runs, a run's status, a campaign's leads, the live progress feed, the export and the KPIs. */
 import type { ImportReport } from '../domain/leads/lead.ts';
 import type { LeadStatus, RunStatus } from '../domain/campaigns/run.ts';
 
@@ -117,7 +117,7 @@ export class InvalidCursorError extends Error {
   }
 }
 
-export interface CampaignQueries {
+export interface CampaignQueries extends CampaignListQueries {
   /** null when the run does not exist or is not the user's. */
   runStatus(userId: string, runId: string): Promise<RunView | null>;
   /**
@@ -154,4 +154,89 @@ export interface CampaignQueries {
   /** What the run is doing now (see RunActivity); null when the run does not exist or is not the user's. */
   runActivity(userId: string, runId: string): Promise<RunActivity | null>;
   metrics(userId: string): Promise<MetricsView>;
+}
+
+// ── Campaigns and their runs, as their owner lists them ────────────────────────────────────
+
+/** A campaign's leads by where they stand (each lead once, under the run that last took it). */
+export interface LeadCounts {
+  readonly total: number;
+  /** Not settled yet: waiting for research or for its line. */
+  readonly pending: number;
+  readonly personalized: number;
+  readonly needs_review: number;
+  readonly failed: number;
+}
+
+/** A run's counters, as its status shows them. */
+export interface RunCounters {
+  readonly total_rows: number;
+  readonly valid: number;
+  readonly duplicates: number;
+  readonly rejected_rows: number;
+  readonly skipped: number;
+  readonly processed: number;
+  readonly personalized: number;
+  readonly needs_review: number;
+  readonly failed: number;
+}
+
+/** A run in a list: a campaign's last run, or one of its runs. */
+export interface RunSummary {
+  readonly id: string;
+  readonly status: RunStatus;
+  readonly demo: boolean;
+  /** The uploaded file's name. */
+  readonly file_name: string | null;
+  readonly counters: RunCounters;
+  /** USD spent on the run's counted leads (a JSON number, 6 decimals at most). */
+  readonly cost_usd: number;
+  readonly error_message: string | null;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly completed_at: string | null;
+}
+
+/** A run of the campaign's list of runs: with the settings it was run with. */
+export interface CampaignRunView extends RunSummary {
+  readonly research_prompt: string | null;
+  readonly personalization_prompt: string | null;
+  readonly allow_questions: boolean;
+}
+
+export interface CampaignSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly run_count: number;
+  readonly counts: LeadCounts;
+  /** USD spent on the campaign: the sum of its runs' costs. */
+  readonly cost_usd: number;
+  /** The newest run; null for a campaign with none (every run of it gone). */
+  readonly last_run: RunSummary | null;
+}
+
+/** A campaign with the settings its next runs use. */
+export interface CampaignDetail extends CampaignSummary {
+  readonly research_prompt: string | null;
+  readonly personalization_prompt: string | null;
+  readonly allow_questions: boolean;
+  /** The campaign options consumers declared (e.g. `webhook_url`), as stored. */
+  readonly options: Readonly<Record<string, string>>;
+}
+
+export interface CampaignListQueries {
+  /**
+   * One page of the user's campaigns, newest first; `q` keeps those whose name contains it (any
+   * case; `%` and `_` are plain characters). `InvalidCursorError` for a bad cursor.
+   */
+  campaigns(userId: string, page: { q?: string; cursor?: string; limit: number }): Promise<{ campaigns: readonly CampaignSummary[]; next_cursor: string | null }>;
+  /** null when the campaign does not exist or is not the user's. */
+  campaign(userId: string, campaignId: string): Promise<CampaignDetail | null>;
+  /**
+   * One page of the campaign's runs, newest first; null when the campaign is not the user's.
+   * `InvalidCursorError` for a bad cursor.
+   */
+  campaignRuns(userId: string, campaignId: string, page: { cursor?: string; limit: number }): Promise<{ runs: readonly CampaignRunView[]; next_cursor: string | null } | null>;
 }

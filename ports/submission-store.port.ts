@@ -10,7 +10,11 @@ export interface NewRun {
   readonly userId: string;
   /** Adds a run to this campaign of the user's; the change fails with `CampaignNotFoundError` when it is not theirs. */
   readonly campaignId?: string;
-  /** Creates a campaign with this name (used when `campaignId` is absent). */
+  /**
+   * Creates a campaign with this name (used when `campaignId` is absent). The change fails with
+   * `CampaignNameTakenError` (ports/campaign-store.port.ts) when the user has a campaign of that
+   * name already (compared by `campaignNameKey`).
+   */
   readonly campaignName?: string;
   readonly demo: boolean;
   /**
@@ -19,13 +23,18 @@ export interface NewRun {
    */
   readonly sandbox?: boolean;
   readonly fileName: string;
+  /**
+   * The run's settings. A value given is the run's and becomes the campaign's, for its later runs
+   * (as the options do); a value not given is the campaign's (a new campaign's: no prompt, no
+   * questions).
+   */
   readonly researchPrompt?: string;
   readonly personalizationPrompt?: string;
   /** Custom outputs the writer writes with each line (campaign_runs.outputs); none when absent or empty. */
   readonly outputs?: readonly OutputSpec[];
   /** The saved template the prompts came from (a record only: its prompts are copied onto the run). */
   readonly templateId?: string;
-  /** The quality gates accept an opening line that is a question. Default false. */
+  /** The quality gates accept an opening line that is a question. */
   readonly allowQuestions?: boolean;
   /**
    * Options consumers declared for a campaign (e.g. `webhook_url`), already checked. Stored on the

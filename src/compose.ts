@@ -62,6 +62,7 @@ import {
 import type { AnyConsumer } from './app/kernel/declaration.ts';
 import { OutboxRelay } from './app/kernel/outbox-relay.ts';
 import { PortCatalog, type AddedPortFactories } from './app/kernel/ports.ts';
+import { ManageCampaignsService } from './app/manage-campaigns.ts';
 import { PreviewImportService } from './app/preview-import.ts';
 import { Reconciler } from './app/reconciler.ts';
 import { SubmitCampaignService } from './app/submit-campaign.ts';
@@ -283,6 +284,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
       // or download at once, they cannot take the connections the consumers write with.
       const readSql = createSql(config.databaseUrl, { max: config.databaseReadPoolSize ?? DEFAULT_READ_POOL_SIZE, statementTimeoutMs: config.databaseStatementTimeoutMs });
       stops.push(() => readSql.end({ timeout: 5 }));
+      const checkOptions = campaignOptionChecker(system.consumers, { enabled, ports, settings: system.consumerSettings });
       const app = createHttpApp({
         logger,
         isUnavailable: (error) => isPostgresUnavailable(error) || isNatsUnavailable(error),
@@ -302,12 +304,13 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
           store: stores.submission,
           uow: stores.uow,
           files,
-          checkOptions: campaignOptionChecker(system.consumers, { enabled, ports, settings: system.consumerSettings }),
+          checkOptions,
           quotas: config.quotas,
           pricing: config.pricing,
           templates: stores.templates,
           sandbox: config.providers.sandbox,
         }),
+        manageCampaigns: new ManageCampaignsService({ store: stores.campaigns, uow: stores.uow, files, checkOptions }),
         campaignOptions: campaignOptionFields(system.consumers).map((option) => option.field),
         campaignQueries: stores.queries,
         streamQueries: new PostgresCampaignQueries(readSql),

@@ -13,6 +13,7 @@ import { requestId } from 'hono/request-id';
 import type { ImportLimits } from '../../domain/leads/import-error.ts';
 import type { Pricing } from '../../domain/pricing/pricing.ts';
 import type { CampaignQueries } from '../../ports/campaign-queries.port.ts';
+import type { ManageCampaigns } from '../../ports/manage-campaigns.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
 import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
@@ -26,6 +27,7 @@ import { errorHandler, notFound } from './errors.ts';
 import { requireUser } from './middleware/auth.ts';
 import { corsPolicy } from './middleware/cors.ts';
 import { requestLogging } from './middleware/request-logging.ts';
+import { campaignManagementRoutes } from './routes/campaign-management.ts';
 import { campaignProcessRoutes } from './routes/campaign-process.ts';
 import { campaignResultsRoutes } from './routes/campaign-results.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
@@ -52,6 +54,8 @@ export interface HttpAppDeps {
   /** Form fields consumers declared as campaign options (e.g. `webhook_url`), accepted by the process route. */
   readonly campaignOptions?: readonly string[];
   readonly campaignQueries: CampaignQueries;
+  /** Changes and erases a user's campaigns (PATCH and DELETE /api/campaigns/:id). */
+  readonly manageCampaigns: ManageCampaigns;
   /** The same reads on their own small pool, for the long ones (event streams, exports); default campaignQueries. */
   readonly streamQueries?: CampaignQueries;
   /** Open event streams per user in this process (SSE_MAX_STREAMS_PER_USER). */
@@ -95,6 +99,8 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
     }),
   );
   app.route('/api/campaigns', campaignResultsRoutes({ queries, exportQueries: streamQueries }));
+  // Last of the /api/campaigns plugins: its `/:id` paths come after every fixed path of the others.
+  app.route('/api/campaigns', campaignManagementRoutes({ queries, manage: deps.manageCampaigns, options: deps.campaignOptions ?? [] }));
   app.route('/api', metricsRoutes({ queries }));
   if (deps.templates !== undefined) app.route('/api/templates', templateRoutes({ templates: deps.templates }));
 

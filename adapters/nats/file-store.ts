@@ -5,6 +5,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { nanos } from '@nats-io/transport-node';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Objm, setSha256Backend, StorageType, type ObjectStore } from '@nats-io/obj';
 import { FileNotFoundError, type LeadFileStore } from '../../ports/lead-file-store.port.ts';
 
@@ -21,9 +22,13 @@ export interface NatsObjectLeadFileStoreOptions {
 
 export class NatsObjectLeadFileStore implements LeadFileStore {
   readonly #store: ObjectStore;
+  readonly #jsm: JetStreamManager;
+  readonly #bucket: string;
 
-  private constructor(store: ObjectStore) {
+  private constructor(store: ObjectStore, jsm: JetStreamManager, bucket: string) {
     this.#store = store;
+    this.#jsm = jsm;
+    this.#bucket = bucket;
   }
 
   /** Opens the bucket, creating it on first use. */
@@ -31,12 +36,13 @@ export class NatsObjectLeadFileStore implements LeadFileStore {
     // Object digests with node:crypto rather than the package's pure-JS default (several times
     // slower on megabytes: each upload is hashed when stored and again when read back).
     setSha256Backend('native');
-    const store = await new Objm(nc).create(options.bucket ?? DEFAULT_LEAD_FILE_BUCKET, {
+    const bucket = options.bucket ?? DEFAULT_LEAD_FILE_BUCKET;
+    const store = await new Objm(nc).create(bucket, {
       storage: StorageType.File,
       ttl: nanos(options.ttlMs ?? DEFAULT_TTL_MS),
       replicas: options.replicas ?? 1,
     });
-    return new NatsObjectLeadFileStore(store);
+    return new NatsObjectLeadFileStore(store, await jetstreamManager(nc), bucket);
   }
 
   async put(key: string, file: AsyncIterable<Uint8Array>, meta: { readonly fileName: string }): Promise<void> {
@@ -51,7 +57,18 @@ export class NatsObjectLeadFileStore implements LeadFileStore {
     return result.data;
   }
 
+  /**
+   * Leaves nothing of the file: the object store's delete purges the chunks but keeps a "deleted"
+   * record of the object (its name and description: the user's file name), so that record is
+   * purged too. The record's subject is the object store's layout (ADR-20: `$O.<bucket>.M.` and
+   * the name in padded base64url).
+   */
   async delete(key: string): Promise<void> {
     await this.#store.delete(key);
+    await this.#jsm.streams.purge(`OBJ_${this.#bucket}`, { filter: `$O.${this.#bucket}.M.${paddedBase64Url(key)}` });
   }
+}
+
+function paddedBase64Url(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
 }

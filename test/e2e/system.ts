@@ -54,6 +54,7 @@ import {
 import { OutboxRelay } from '../../src/app/kernel/outbox-relay.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
 import { Reconciler } from '../../src/app/reconciler.ts';
+import { ManageCampaignsService } from '../../src/app/manage-campaigns.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
 import { pipelinePorts } from '../../src/compose.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -227,6 +228,12 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
         files,
         checkOptions: campaignOptionChecker(CONSUMERS, { enabled: CONSUMERS, ports, settings }),
         templates: stores.templates,
+      }),
+      manageCampaigns: new ManageCampaignsService({
+        store: stores.campaigns,
+        uow: stores.uow,
+        files,
+        checkOptions: campaignOptionChecker(CONSUMERS, { enabled: CONSUMERS, ports, settings }),
       }),
       campaignOptions: campaignOptionFields(CONSUMERS).map((option) => option.field),
       campaignQueries: stores.queries,

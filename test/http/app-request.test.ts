@@ -15,7 +15,7 @@ import { InvalidCursorError, type LeadView, type RunView } from '../../ports/cam
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
 import { CampaignNotFoundError } from '../../ports/submission-store.port.ts';
 import { InvalidCampaignOption } from '../../ports/submit-campaign.port.ts';
-import { FakeApiStatusReader, FakeCampaignQueries, FakePreviewImport, FakeSubmitCampaign, RecordingRunNotifications } from '../support/fakes/index.ts';
+import { FakeApiStatusReader, FakeCampaignQueries, FakeManageCampaigns, FakePreviewImport, FakeSubmitCampaign, RecordingRunNotifications } from '../support/fakes/index.ts';
 import { hs256Token, TEST_JWT_SECRET } from '../support/tokens.ts';
 import { expectProblem, readJson } from './helpers.ts';
 
@@ -33,6 +33,7 @@ function edge(readiness: readonly ReadinessProbe[] = []) {
     limits: DEFAULT_IMPORT_LIMITS,
     pricing: DEFAULT_PRICING,
     submitCampaign: submit,
+    manageCampaigns: new FakeManageCampaigns(),
     campaignOptions: ['webhook_url'],
     campaignQueries: queries,
     runWatcher: notifications,
@@ -274,7 +275,7 @@ describe('the edge through app.request()', () => {
         userId: owner,
         fileName: 'leads.csv',
         file: 'Email,Company\nada@example.com,Analytical Engines\n',
-        details: { campaignName: 'Q3 outbound', demo: true, researchPrompt: 'Funding news.', allowQuestions: false, options: { webhook_url: 'https://hooks.example/a' } },
+        details: { campaignName: 'Q3 outbound', demo: true, researchPrompt: 'Funding news.', options: { webhook_url: 'https://hooks.example/a' } },
       },
     ]);
   });

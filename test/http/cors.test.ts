@@ -24,7 +24,7 @@ describe('CORS', () => {
     const res = await preflight(ALLOWED_ORIGIN);
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe(ALLOWED_ORIGIN);
-    expect(res.headers.get('access-control-allow-methods')?.split(',').sort()).toEqual(['GET', 'OPTIONS', 'POST']);
+    expect(res.headers.get('access-control-allow-methods')?.split(',').sort()).toEqual(['DELETE', 'GET', 'OPTIONS', 'PATCH', 'POST']);
     expect(res.headers.get('access-control-allow-headers')?.toLowerCase().split(',').sort()).toEqual([
       'authorization',
       'content-type',

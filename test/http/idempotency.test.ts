@@ -163,7 +163,7 @@ describe('Idempotency-Key on POST /api/campaigns/process', () => {
     const key = crypto.randomUUID();
     const first = await readJson<{ run_id: string }>(await submit(user, key));
     await server.sql`update idempotency_keys set expires_at = now() - interval '1 second' where user_id = ${user.id} and key = ${key}`;
-    const later = await submit(user, key, `${CSV}cid@example.com,Gamma\n`);
+    const later = await submit(user, key, `${CSV}cid@example.com,Gamma\n`, { campaign_name: 'Idem later' });
     expect(later.status).toBe(202);
     expect((await readJson<{ run_id: string }>(later)).run_id).not.toBe(first.run_id);
     const [row] = await server.sql`select expires_at > now() + interval '23 hours' as renewed from idempotency_keys where user_id = ${user.id} and key = ${key}`;

@@ -43,8 +43,9 @@ async function quotaServer(quotas: Partial<QuotaLimits>, pricing?: Pricing): Pro
   return startTestServer({ quotas: { ...NO_QUOTAS, ...quotas }, ...(pricing === undefined ? {} : { pricing }) });
 }
 
+/** A submission into a new campaign (each its own name: names are unique per user). */
 function submit(server: TestServer, user: TestUser, content: string, fields: Record<string, string> = {}): Promise<Response> {
-  return postProcess(server.baseUrl, { token: user.token, content, fields: { campaign_name: 'Quota test', ...fields } });
+  return postProcess(server.baseUrl, { token: user.token, content, fields: { campaign_name: `Quota test ${crypto.randomUUID()}`, ...fields } });
 }
 
 async function runCount(server: TestServer, userId: string): Promise<number> {

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { setImmediate } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { NatsObjectLeadFileStore } from '../../adapters/nats/file-store.ts';
 import { FileNotFoundError } from '../../ports/lead-file-store.port.ts';
@@ -64,5 +65,16 @@ describe('NatsObjectLeadFileStore', () => {
     await store.delete('to-delete');
     await store.delete('to-delete');
     await expect(store.get('to-delete')).rejects.toBeInstanceOf(FileNotFoundError);
+  });
+
+  it('deletes leaving nothing of the file, not even the record of its name', async () => {
+    await store.put('runs/erased', upload([new TextEncoder().encode('email\njane@doe.test\n')]), { fileName: 'jane-doe-contacts.csv' });
+    const jsm = await jetstreamManager(nc);
+    const meta = `$O.${bucket}.M.${Buffer.from('runs/erased').toString('base64').replace(/\+/g, '-').replace(/\//g, '_')}`;
+    const traces = async () => ((await jsm.streams.info(`OBJ_${bucket}`, { subjects_filter: '>' })).state.subjects ?? {})[meta] ?? 0;
+    expect(await traces()).toBe(1);
+    await store.delete('runs/erased');
+    expect(await traces()).toBe(0);
+    await expect(store.get('runs/erased')).rejects.toBeInstanceOf(FileNotFoundError);
   });
 });

@@ -17,7 +17,7 @@ async function insertLead(email: string, overrides: { campaignId?: string; runId
 
 async function newCampaignWithRun(owner: string): Promise<{ campaignId: string; runId: string }> {
   const [campaign] = await db.sql<{ id: string }[]>`
-    insert into campaigns (user_id, name) values (${owner}, 'Q3 outbound') returning id`;
+    insert into campaigns (user_id, name) values (${owner}, ${`Q3 outbound ${randomUUID()}`}) returning id`;
   const [run] = await db.sql<{ id: string }[]>`
     insert into campaign_runs (campaign_id, user_id) values (${campaign!.id}, ${owner}) returning id`;
   return { campaignId: campaign!.id, runId: run!.id };
@@ -117,6 +117,17 @@ describe('campaign runs', () => {
 });
 
 describe('campaigns', () => {
+  it('have names unique per user, compared without case and surrounding spaces', async () => {
+    const owner = randomUUID();
+    await db.sql`insert into campaigns (user_id, name) values (${owner}, 'Spring Outreach')`;
+    await expect(db.sql`insert into campaigns (user_id, name) values (${owner}, ${'  spring OUTREACH '})`).rejects.toMatchObject({
+      code: '23505',
+      constraint_name: 'campaigns_user_id_name_key',
+    });
+    await expect(db.sql`insert into campaigns (user_id, name) values (${randomUUID()}, 'Spring Outreach')`).resolves.toBeDefined();
+    await expect(db.sql`insert into campaigns (user_id, name) values (${owner}, 'Spring Outreach 2')`).resolves.toBeDefined();
+  });
+
   it.each(['', '   ', 'x'.repeat(201)])('reject a blank or overlong name (%#)', async (name) => {
     await expect(db.sql`insert into campaigns (user_id, name) values (${userId}, ${name})`).rejects.toMatchObject({
       constraint_name: 'campaigns_name_length',

@@ -39,6 +39,11 @@ import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
 import { PostgresCampaignQueries } from '../../adapters/postgres/stores/campaign-queries.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
+import { ManageCampaignsService } from '../../src/app/manage-campaigns.ts';
+import { campaignOptionChecker } from '../../src/app/kernel/assemble.ts';
+import { pipelinePorts } from '../../src/compose.ts';
+import { webhook, WEBHOOK_URL_OPTION } from '../../src/app/consumers/webhook.ts';
+import { StandardWebhookSender } from '../../adapters/webhooks/standard-webhook-sender.ts';
 import { createTestDatabase } from './database.ts';
 import { storeDriver, type StoreDriver } from './store.ts';
 import { deleteStreams, testNames } from './nats.ts';
@@ -68,6 +73,11 @@ export interface TestServerOptions {
   readonly quotas?: QuotaLimits;
   /** SUPABASE_JWT_AUDIENCE and ALLOW_ANONYMOUS_USERS; the verifier's defaults otherwise. */
   readonly tokens?: { readonly audiences?: readonly string[]; readonly allowAnonymous?: boolean };
+  /**
+   * Campaign options as src/compose.ts wires them, with the webhook consumer enabled (this secret)
+   * and its real URL check (public addresses only); none otherwise.
+   */
+  readonly webhookSecret?: string;
 }
 
 export interface TestServer {
@@ -110,6 +120,29 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const providerStatus = await NatsApiStatusReader.open(statusNc, { bucket: providerBucket, apis: PROVIDER_APIS });
 
   const readSql = options.readPool === undefined ? undefined : createSql(database.url, options.readPool);
+  const webhookSettings = { secret: options.webhookSecret, allowPrivateNetworks: false, publicBaseUrl: undefined };
+  const checkOptions =
+    options.webhookSecret === undefined
+      ? undefined
+      : campaignOptionChecker([webhook], {
+          enabled: [webhook],
+          ports: pipelinePorts(
+            {
+              stores,
+              files,
+              reader,
+              notifier: notifications,
+              providers: () => Promise.reject(new Error('the HTTP tests run no provider')),
+              limits,
+              extractionBatchSize: 1000,
+              pricing: options.pricing ?? DEFAULT_PRICING,
+              kpiRates: DEFAULT_KPI_RATES,
+              bannedPhrases: [],
+            },
+            { webhooks: () => new StandardWebhookSender({ secret: options.webhookSecret!, allowPrivateNetworks: false }) },
+          ),
+          settings: new Map([[webhook.name, webhookSettings]]),
+        });
   const app = createHttpApp({
     logger,
     isUnavailable: (error) => isPostgresUnavailable(error) || isNatsUnavailable(error),
@@ -128,7 +161,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       pricing: options.pricing ?? DEFAULT_PRICING,
       templates: stores.templates,
       ...(options.quotas === undefined ? {} : { quotas: options.quotas }),
+      ...(checkOptions === undefined ? {} : { checkOptions }),
     }),
+    ...(checkOptions === undefined ? {} : { campaignOptions: [WEBHOOK_URL_OPTION] }),
+    manageCampaigns: new ManageCampaignsService({ store: stores.campaigns, uow: stores.uow, files, ...(checkOptions === undefined ? {} : { checkOptions }) }),
     campaignQueries: stores.queries,
     ...(readSql === undefined ? {} : { streamQueries: new PostgresCampaignQueries(readSql) }),
     ...(options.sseMaxStreamsPerUser === undefined ? {} : { sseMaxStreamsPerUser: options.sseMaxStreamsPerUser }),
@@ -272,7 +308,7 @@ export interface SeededRun {
 export interface SeedRunOptions {
   readonly userId: string;
   readonly csv: string;
-  /** A new campaign of this name (the default), or a new run of `campaignId`. */
+  /** A new campaign of this name (default: a fresh one, as names are unique per user), or a new run of `campaignId`. */
   readonly campaignName?: string;
   readonly campaignId?: string;
 }
@@ -286,7 +322,7 @@ export async function seedRun(server: TestServer, options: SeedRunOptions): Prom
   const { store } = server;
   const { runId, campaignId } = await store.createRun({
     userId: options.userId,
-    ...(options.campaignId === undefined ? { campaignName: options.campaignName ?? 'Seeded' } : { campaignId: options.campaignId }),
+    ...(options.campaignId === undefined ? { campaignName: options.campaignName ?? `Seeded ${randomUUID()}` } : { campaignId: options.campaignId }),
     demo: false,
     fileName: 'leads.csv',
   });

@@ -1,7 +1,7 @@
 import { cors } from 'hono/cors';
 
 /** Only the methods the API serves. */
-const METHODS = ['GET', 'POST', 'OPTIONS'];
+const METHODS = ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'];
 
 /**
  * CORS for the browser app: exact origins only (no wildcard), no credentials (the API takes a

@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import * as v from 'valibot';
 import type { ImportLimits } from '../../../domain/leads/import-error.ts';
 import { QuotaExceededError, type QuotaExceeded } from '../../../domain/quotas/quota.ts';
+import { CampaignNameTakenError } from '../../../ports/campaign-store.port.ts';
 import { CampaignNotFoundError, IdempotencyKeyLostError } from '../../../ports/submission-store.port.ts';
 import {
   IdempotencyKeyInUse,
@@ -15,11 +16,29 @@ import { TemplateNotFoundError } from '../../../ports/template-store.port.ts';
 import type { AppEnv } from '../context.ts';
 import { ProblemError } from '../problem.ts';
 import { readStreamedForm, StreamedFile } from '../multipart.ts';
-import { DemoField, FlagField, parseInput, rejectNonCsvType, streamedCsvUpload, uploadLimitBytes, uploadTooLarge } from './input.ts';
+import { campaignNameTaken } from './campaign-management.ts';
+import { DemoField, parseInput, rejectNonCsvType, streamedCsvUpload, uploadLimitBytes, uploadTooLarge } from './input.ts';
 import { OutputsField, PersonalizationPromptField, promptField } from './prompt-input.ts';
 
 /** A campaign option's value (a URL, an id): longer is a mistake. */
 const MAX_OPTION_LENGTH = 2000;
+
+/**
+ * A yes/no field whose absence means "as the campaign has it" (a new campaign: no): true, 1, on or
+ * yes; false or 0; absent or blank: undefined. (An HTML checkbox left unticked sends nothing.)
+ */
+const OptionalFlag = (name: string) => {
+  const message = `${name} must be one of true, false, 1, 0, on, yes (or empty)`;
+  return v.optional(
+    v.pipe(
+      v.string(message),
+      v.trim(),
+      v.toLowerCase(),
+      v.picklist(['true', '1', 'on', 'yes', 'false', '0', ''], message),
+      v.transform((value) => (value === '' ? undefined : ['true', '1', 'on', 'yes'].includes(value))),
+    ),
+  );
+};
 
 export const ProcessForm = v.pipe(
   v.object({
@@ -38,7 +57,7 @@ export const ProcessForm = v.pipe(
     personalization_prompt: PersonalizationPromptField,
     outputs: OutputsField,
     template_id: v.optional(v.pipe(v.string('template_id must be text'), v.trim(), v.uuid('template_id must be the id of one of your templates (a UUID)'))),
-    allow_questions: FlagField('allow_questions'),
+    allow_questions: OptionalFlag('allow_questions'),
   }),
   v.check(
     (form) => form.campaign_name !== undefined || form.campaign_id !== undefined,
@@ -238,7 +257,7 @@ export function campaignProcessRoutes({ submitCampaign, limits, options }: Campa
           ...(form.personalization_prompt === undefined ? {} : { personalizationPrompt: form.personalization_prompt }),
           ...(form.outputs === undefined ? {} : { outputs: form.outputs }),
           ...(form.template_id === undefined ? {} : { templateId: form.template_id }),
-          allowQuestions: form.allow_questions,
+          ...(form.allow_questions === undefined ? {} : { allowQuestions: form.allow_questions }),
           options: form.options,
         })),
       })
@@ -246,6 +265,7 @@ export function campaignProcessRoutes({ submitCampaign, limits, options }: Campa
         if (error instanceof CampaignNotFoundError) throw new ProblemError(404, 'No campaign with this campaign_id.');
         if (error instanceof TemplateNotFoundError) throw new ProblemError(404, 'No template with this template_id: list yours with GET /api/templates.');
         if (error instanceof TemplateVariablesError) throw templateVariablesProblem(error);
+        if (error instanceof CampaignNameTakenError) throw campaignNameTaken(error);
         if (error instanceof InvalidCampaignOption) throw new ProblemError(400, error.message);
         if (error instanceof QuotaExceededError) throw quotaProblem(error.exceeded);
         if (error instanceof IdempotencyKeyInUse || error instanceof IdempotencyKeyLostError) {

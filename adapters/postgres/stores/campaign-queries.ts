@@ -6,7 +6,10 @@ import type { LeadStatus, RunStatus } from '../../../domain/campaigns/run.ts';
 import type { ColumnMapping, ImportReport } from '../../../domain/leads/lead.ts';
 import {
   InvalidCursorError,
+  type CampaignDetail,
   type CampaignQueries,
+  type CampaignRunView,
+  type CampaignSummary,
   type LeadPage,
   type LeadView,
   type DeliveryView,
@@ -20,6 +23,7 @@ import {
 import type { Sql } from '../client.ts';
 import { isUuid } from '../sql.ts';
 import { traced } from '../traced.ts';
+import { campaignDetail, listCampaignRuns, listCampaigns } from './campaign-list.ts';
 
 /** jsonb gives PostgreSQL's timestamp text: the API's times are ISO 8601 like the others. */
 function isoTimes(delivery: DeliveryView): DeliveryView {
@@ -304,6 +308,18 @@ export class PostgresCampaignQueries implements CampaignQueries {
         updated_at: row.updated_at.toISOString(),
       };
     });
+  }
+
+  campaigns(userId: string, page: { q?: string; cursor?: string; limit: number }): Promise<{ campaigns: readonly CampaignSummary[]; next_cursor: string | null }> {
+    return traced('campaigns', {}, () => listCampaigns(this.#sql, userId, page));
+  }
+
+  campaign(userId: string, campaignId: string): Promise<CampaignDetail | null> {
+    return traced('campaign', idAttributes({ campaign_id: campaignId }), () => campaignDetail(this.#sql, userId, campaignId));
+  }
+
+  campaignRuns(userId: string, campaignId: string, page: { cursor?: string; limit: number }): Promise<{ runs: readonly CampaignRunView[]; next_cursor: string | null } | null> {
+    return traced('campaignRuns', idAttributes({ campaign_id: campaignId }), () => listCampaignRuns(this.#sql, userId, campaignId, page));
   }
 
   async #ownsCampaign(userId: string, campaignId: string): Promise<boolean> {

@@ -7,6 +7,7 @@ import type { Sql } from '../client.ts';
 import { PostgresOutboxStore } from '../outbox-store.ts';
 import { PostgresUnitOfWork } from '../unit-of-work.ts';
 import { PostgresCampaignQueries } from './campaign-queries.ts';
+import { PostgresCampaignStore } from './campaign-store.ts';
 import { PostgresDeliveryLog } from './delivery-log.ts';
 import { PostgresExtractionStore } from './extraction-store.ts';
 import { PostgresLeadWorkStore } from './lead-work-store.ts';
@@ -28,6 +29,7 @@ export interface PostgresStores {
   readonly runs: PostgresRunReader;
   readonly deliveries: PostgresDeliveryLog;
   readonly templates: PostgresTemplateStore;
+  readonly campaigns: PostgresCampaignStore;
 }
 
 export function createPostgresStores(sql: Sql): PostgresStores {
@@ -44,5 +46,6 @@ export function createPostgresStores(sql: Sql): PostgresStores {
     runs: new PostgresRunReader(sql),
     deliveries: new PostgresDeliveryLog(sql, lanes),
     templates: new PostgresTemplateStore(sql),
+    campaigns: new PostgresCampaignStore(lanes),
   };
 }

@@ -15,8 +15,10 @@ import {
   type SubmissionStore,
 } from '../../../ports/submission-store.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
+import { CampaignNameTakenError } from '../../../ports/campaign-store.port.ts';
 import { asPgChange, pgChange, type Lanes } from '../changes.ts';
 import { isUuid, toJson, toStoredOutputs } from '../sql.ts';
+import { holderOfName } from './campaign-store.ts';
 
 /**
  * The class id of the per-user submission lock (`pg_advisory_xact_lock(class, hashtext(user))`):
@@ -29,6 +31,14 @@ const KEY_TTL = '24 hours';
 const ABANDONED_CLAIM = '30 seconds';
 /** Expired keys deleted per claim: the table keeps about a day of keys without a job of its own. */
 const SWEEP_BATCH = 100;
+
+/** A campaign's settings, which its new run takes. */
+interface CampaignRow {
+  id: string;
+  research_prompt: string | null;
+  personalization_prompt: string | null;
+  allow_questions: boolean;
+}
 
 export class PostgresSubmissionStore implements SubmissionStore {
   readonly #lanes: Lanes;
@@ -57,27 +67,43 @@ export class PostgresSubmissionStore implements SubmissionStore {
     const options = run.options ?? {};
     return this.#lanes.transaction('createRun', { run_id: runId }, async (tx) => {
       if (run.quotas !== undefined) await checkQuotas(tx, run, run.quotas);
-      let campaignId: string;
+      // The campaign's settings: a value the submission gives is the run's and, from now on, the
+      // campaign's (as its options always were); one it does not give is the campaign's.
+      const given = {
+        researchPrompt: run.researchPrompt ?? null,
+        personalizationPrompt: run.personalizationPrompt ?? null,
+        allowQuestions: run.allowQuestions ?? null,
+      };
+      let campaign: CampaignRow | undefined;
       if (run.campaignId !== undefined) {
         if (!isUuid(run.campaignId)) throw new CampaignNotFoundError();
-        const [campaign] = await tx<{ id: string }[]>`
-          update campaigns set options = options || ${tx.json(options)}
+        [campaign] = await tx<CampaignRow[]>`
+          update campaigns set
+            options = options || ${tx.json(options)},
+            research_prompt = coalesce(${given.researchPrompt}, research_prompt),
+            personalization_prompt = coalesce(${given.personalizationPrompt}, personalization_prompt),
+            allow_questions = coalesce(${given.allowQuestions}::boolean, allow_questions)
           where id = ${run.campaignId} and user_id = ${run.userId}
-          returning id`;
+          returning id, research_prompt, personalization_prompt, allow_questions`;
         if (campaign === undefined) throw new CampaignNotFoundError();
-        campaignId = campaign.id;
       } else if (run.campaignName !== undefined) {
-        const [campaign] = await tx<{ id: string }[]>`
-          insert into campaigns (user_id, name, options) values (${run.userId}, ${run.campaignName}, ${tx.json(options)}) returning id`;
-        campaignId = campaign!.id;
+        // A name the user already has (the unique index of migration 0014) inserts nothing.
+        [campaign] = await tx<CampaignRow[]>`
+          insert into campaigns (user_id, name, options, research_prompt, personalization_prompt, allow_questions)
+          values (${run.userId}, ${run.campaignName}, ${tx.json(options)}, ${given.researchPrompt}, ${given.personalizationPrompt},
+                  ${given.allowQuestions ?? false})
+          on conflict do nothing
+          returning id, research_prompt, personalization_prompt, allow_questions`;
+        if (campaign === undefined) throw new CampaignNameTakenError(await holderOfName(tx, run.userId, run.campaignName));
       } else {
         throw new TypeError('createRun needs a campaignId or a campaignName');
       }
+      const campaignId = campaign.id;
       await tx`
         insert into campaign_runs (id, campaign_id, user_id, status, demo, sandbox, file_name, file_ref, research_prompt, personalization_prompt, allow_questions,
                                    submitted_leads, estimated_cost_usd, outputs, template_id)
         values (${runId}, ${campaignId}, ${run.userId}, 'queued', ${run.demo}, ${run.sandbox ?? false}, ${run.fileName}, ${`runs/${runId}`},
-                ${run.researchPrompt ?? null}, ${run.personalizationPrompt ?? null}, ${run.allowQuestions ?? false},
+                ${campaign.research_prompt}, ${campaign.personalization_prompt}, ${campaign.allow_questions},
                 ${run.leads ?? 0}, ${run.estimatedCostUsd ?? '0'},
                 ${run.outputs === undefined || run.outputs.length === 0 ? null : tx.json(toJson(toStoredOutputs(run.outputs)))},
                 ${run.templateId ?? null})`;

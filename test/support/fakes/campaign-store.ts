@@ -8,6 +8,9 @@
  * - lead transitions are guarded by the lead's run and status (pending → researched →
  *   personalized | needs_review, any non-final → failed); a refused `saveResearch`/`saveDraft`
  *   still adds the call's cost to a lead of that run, and to its run when the lead is counted;
+ * - campaign names are unique per user (`campaignNameKey`): a new campaign of a name the user has
+ *   fails with `CampaignNameTakenError`; a run takes the campaign's settings (prompts,
+ *   allow_questions) where its submission gives none, and a value it gives becomes the campaign's;
  * - leads are unique by campaign and email; `storeLeads` skips a lead personalized by an earlier
  *   run, takes any other over (reset to pending), and keeps the progress of one the run owns;
  * - `storeLeads` reports as pending only the leads it released (stored new, or taken over): a lead
@@ -40,6 +43,8 @@ import type { Citation, Draft, DraftFeedback, Research, Usage } from '../../../p
 import type { ReconcilerStore, Staleness, StuckLead } from '../../../ports/reconciler-store.port.ts';
 import type { CompletedRun, RunReader } from '../../../ports/run-reader.port.ts';
 import { QuotaExceededError, quotaVerdict, QUOTA_WINDOW_MS } from '../../../domain/quotas/quota.ts';
+import { campaignNameKey } from '../../../domain/campaigns/campaign.ts';
+import { CampaignNameTakenError } from '../../../ports/campaign-store.port.ts';
 import {
   CampaignNotFoundError,
   IdempotencyKeyLostError,
@@ -58,6 +63,10 @@ export interface CampaignRecord {
   readonly userId: string;
   readonly name: string;
   readonly options: Readonly<Record<string, string>>;
+  /** The settings of the campaign's next runs (a submission that gives one sets it). */
+  readonly researchPrompt: string | null;
+  readonly personalizationPrompt: string | null;
+  readonly allowQuestions: boolean;
   /** Personalized leads counted for the campaign. */
   readonly completedCount: number;
   readonly updatedAt: number;
@@ -337,19 +346,36 @@ export class InMemoryCampaignStore
         if (exceeded !== null) throw new QuotaExceededError(exceeded);
       }
       const options = run.options ?? {};
-      let campaignId: string;
+      let campaign: CampaignRow;
       if (run.campaignId !== undefined) {
-        const campaign = t.campaigns.get(run.campaignId);
-        if (!UUID.test(run.campaignId) || campaign === undefined || campaign.userId !== run.userId) throw new CampaignNotFoundError();
+        const found = t.campaigns.get(run.campaignId);
+        if (!UUID.test(run.campaignId) || found === undefined || found.userId !== run.userId) throw new CampaignNotFoundError();
+        campaign = found;
         campaign.options = { ...campaign.options, ...options };
+        campaign.researchPrompt = run.researchPrompt ?? campaign.researchPrompt;
+        campaign.personalizationPrompt = run.personalizationPrompt ?? campaign.personalizationPrompt;
+        campaign.allowQuestions = run.allowQuestions ?? campaign.allowQuestions;
         campaign.updatedAt = now;
-        campaignId = campaign.id;
       } else if (run.campaignName !== undefined) {
-        campaignId = randomUUID();
-        t.campaigns.set(campaignId, { id: campaignId, userId: run.userId, name: run.campaignName, options: { ...options }, completedCount: 0, updatedAt: now });
+        const name = run.campaignName;
+        const holder = [...t.campaigns.values()].find((row) => row.userId === run.userId && campaignNameKey(row.name) === campaignNameKey(name));
+        if (holder !== undefined) throw new CampaignNameTakenError(holder.id);
+        campaign = {
+          id: randomUUID(),
+          userId: run.userId,
+          name,
+          options: { ...options },
+          researchPrompt: run.researchPrompt ?? null,
+          personalizationPrompt: run.personalizationPrompt ?? null,
+          allowQuestions: run.allowQuestions ?? false,
+          completedCount: 0,
+          updatedAt: now,
+        };
+        t.campaigns.set(campaign.id, campaign);
       } else {
         throw new TypeError('createRun needs a campaignId or a campaignName');
       }
+      const campaignId = campaign.id;
       t.runs.set(runId, {
         id: runId,
         campaignId,
@@ -358,9 +384,9 @@ export class InMemoryCampaignStore
         demo: run.demo,
         fileName: run.fileName,
         fileRef: `runs/${runId}`,
-        researchPrompt: run.researchPrompt ?? null,
-        personalizationPrompt: run.personalizationPrompt ?? null,
-        allowQuestions: run.allowQuestions ?? false,
+        researchPrompt: campaign.researchPrompt,
+        personalizationPrompt: campaign.personalizationPrompt,
+        allowQuestions: campaign.allowQuestions,
         outputs: structuredClone(run.outputs ?? []),
         totalRows: 0,
         valid: 0,

@@ -6,7 +6,15 @@
  */
 import type { RunStatus } from '../../../domain/campaigns/run.ts';
 import type { ImportReport } from '../../../domain/leads/lead.ts';
-import { PROGRESS_START, type CampaignQueries, type LeadPage, type LeadView, type MetricsView, type RunActivity, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
+import {
+  PROGRESS_START,
+  type CampaignDetail,
+  type CampaignQueries,
+  type CampaignRunView,
+  type CampaignSummary,
+  type LeadPage, type LeadView, type MetricsView, type RunActivity, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
+import type { CampaignErasure } from '../../../ports/campaign-store.port.ts';
+import type { CampaignUpdate, ManageCampaigns } from '../../../ports/manage-campaigns.port.ts';
 import type { ApiStatus, ApiStatusReader } from '../../../ports/outside-api.port.ts';
 import type { ImportPreview, PreviewImport, PreviewImportInput } from '../../../ports/preview-import.port.ts';
 import type { SubmissionDetails, SubmitCampaign, SubmitCampaignInput, SubmittedRun } from '../../../ports/submit-campaign.port.ts';
@@ -126,6 +134,34 @@ export class FakeCampaignQueries implements CampaignQueries {
 
   metrics(userId: string): Promise<MetricsView> {
     return Promise.resolve(this.#metrics.get(userId) ?? { leads_personalized: 0, hours_saved: '0.00', money_saved: '0.00', updated_at: null });
+  }
+
+  campaigns(): Promise<{ campaigns: readonly CampaignSummary[]; next_cursor: string | null }> {
+    return Promise.resolve({ campaigns: [], next_cursor: null });
+  }
+
+  campaign(): Promise<CampaignDetail | null> {
+    return Promise.resolve(null);
+  }
+
+  campaignRuns(): Promise<{ runs: readonly CampaignRunView[]; next_cursor: string | null } | null> {
+    return Promise.resolve(null);
+  }
+}
+
+/** Records each call and answers `found` / `erasure` (an Error: rejects with it). */
+export class FakeManageCampaigns implements ManageCampaigns {
+  readonly updates: { userId: string; campaignId: string; update: CampaignUpdate }[] = [];
+  found: boolean | Error = false;
+  erasure: CampaignErasure = { kind: 'not_found' };
+
+  update(userId: string, campaignId: string, update: CampaignUpdate): Promise<boolean> {
+    this.updates.push({ userId, campaignId, update });
+    return this.found instanceof Error ? Promise.reject(this.found) : Promise.resolve(this.found);
+  }
+
+  erase(): Promise<CampaignErasure> {
+    return Promise.resolve(this.erasure);
   }
 }
 

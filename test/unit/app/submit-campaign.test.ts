@@ -130,7 +130,7 @@ describe('SubmitCampaignService', () => {
     expect(p.store.campaign(accepted.campaignId)?.options).toEqual({ webhook_url: 'https://hooks.example/a' });
 
     // Without options, the checker is asked about none; without a checker, any option is refused.
-    const plain = await service(p, { checkOptions }).submit({ userId: USER, file: upload(VALID), fileName: 'x.csv', details: details() });
+    const plain = await service(p, { checkOptions }).submit({ userId: USER, file: upload(VALID), fileName: 'x.csv', details: details({ campaignName: 'Plain' }) });
     expect(p.store.campaign(plain.campaignId)?.options).toEqual({});
     expect(checked).toEqual([{ webhook_url: 'ftp://hooks.example' }, { webhook_url: 'https://Hooks.example/A' }, {}]);
     await expect(service(p).submit({ userId: USER, file: upload(VALID), fileName: 'x.csv', details: details({ options: { webhook_url: 'https://a.example' } }) })).rejects.toThrow('no campaign options are declared');
@@ -162,7 +162,7 @@ describe('SubmitCampaignService', () => {
       expect(p.store.run(submitted.runId)).toMatchObject({ submittedLeads: 2, estimatedCostUsd: '2.000000' });
 
       const many = ['email,company', ...Array.from({ length: 30 }, (_, i) => `u${i}@example.com,Co`)].join('\n');
-      const demo = await service(p, { pricing: DOLLAR_A_LEAD }).submit({ userId: USER, file: upload(many, 256), fileName: 'x.csv', details: details({ demo: true }) });
+      const demo = await service(p, { pricing: DOLLAR_A_LEAD }).submit({ userId: USER, file: upload(many, 256), fileName: 'x.csv', details: details({ demo: true, campaignName: 'Demo' }) });
       expect(p.store.run(demo.runId)).toMatchObject({ submittedLeads: 20, estimatedCostUsd: '20.000000' });
     });
 

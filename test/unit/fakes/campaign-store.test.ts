@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_KPI_RATES } from '../../../domain/campaigns/run.ts';
 import type { Draft, Research } from '../../../ports/providers.port.ts';
+import { CampaignNameTakenError } from '../../../ports/campaign-store.port.ts';
 import { CampaignNotFoundError } from '../../../ports/submission-store.port.ts';
 import { fakeChange, inMemoryPipeline, lead, personalizingRun, queuedRun, type InMemoryPipeline } from '../../support/fakes/index.ts';
 
@@ -66,6 +67,31 @@ describe('createRun', () => {
       await expect(commit(p.store.createRun({ userId: campaignId === first.campaignId ? randomUUID() : userId, campaignId, demo: false, fileName: 'c.csv' }))).rejects.toBeInstanceOf(CampaignNotFoundError);
     }
     expect(p.store.counts()).toMatchObject({ campaigns: 1, runs: 2 });
+  });
+});
+
+describe('campaign names and settings', () => {
+  it('refuses a new campaign of a name the user has (ignoring case and spaces), naming the one that has it', async () => {
+    const { p, commit } = setup();
+    const userId = randomUUID();
+    const first = await commit(p.store.createRun({ userId, campaignName: 'Q3 Outreach', demo: false, fileName: 'a.csv' }));
+    const again = commit(p.store.createRun({ userId, campaignName: ' q3 outreach ', demo: false, fileName: 'b.csv' }));
+    await expect(again).rejects.toBeInstanceOf(CampaignNameTakenError);
+    await again.catch((error: CampaignNameTakenError) => expect(error.campaignId).toBe(first.campaignId));
+    await commit(p.store.createRun({ userId: randomUUID(), campaignName: 'Q3 Outreach', demo: false, fileName: 'c.csv' }));
+    expect(p.store.counts()).toMatchObject({ campaigns: 2, runs: 2 });
+  });
+
+  it("gives a run the campaign's settings where its submission gives none, and keeps a given one for the next runs", async () => {
+    const { p, commit } = setup();
+    const userId = randomUUID();
+    const first = await commit(p.store.createRun({ userId, campaignName: 'S', demo: false, fileName: 'a.csv', researchPrompt: 'R1', allowQuestions: true }));
+    const second = await commit(p.store.createRun({ userId, campaignId: first.campaignId, demo: false, fileName: 'b.csv', personalizationPrompt: 'P2' }));
+    const third = await commit(p.store.createRun({ userId, campaignId: first.campaignId, demo: false, fileName: 'c.csv', allowQuestions: false }));
+    expect(p.store.run(first.runId)).toMatchObject({ researchPrompt: 'R1', personalizationPrompt: null, allowQuestions: true });
+    expect(p.store.run(second.runId)).toMatchObject({ researchPrompt: 'R1', personalizationPrompt: 'P2', allowQuestions: true });
+    expect(p.store.run(third.runId)).toMatchObject({ researchPrompt: 'R1', personalizationPrompt: 'P2', allowQuestions: false });
+    expect(p.store.campaign(first.campaignId)).toMatchObject({ researchPrompt: 'R1', personalizationPrompt: 'P2', allowQuestions: false });
   });
 });
 
