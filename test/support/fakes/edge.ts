@@ -6,7 +6,7 @@
  */
 import type { RunStatus } from '../../../domain/campaigns/run.ts';
 import type { ImportReport } from '../../../domain/leads/lead.ts';
-import { PROGRESS_START, type CampaignQueries, type LeadPage, type LeadView, type MetricsView, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
+import { PROGRESS_START, type CampaignExport, type CampaignQueries, type LeadPage, type LeadPageRequest, type MetricsView, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
 import type { ApiStatus, ApiStatusReader } from '../../../ports/outside-api.port.ts';
 import type { ImportPreview, PreviewImport, PreviewImportInput } from '../../../ports/preview-import.port.ts';
 import type { SubmissionDetails, SubmitCampaign, SubmitCampaignInput, SubmittedRun } from '../../../ports/submit-campaign.port.ts';
@@ -61,7 +61,7 @@ export class FakeCampaignQueries implements CampaignQueries {
   readonly #pages = new Map<string, LeadPage | Error>();
   readonly #metrics = new Map<string, MetricsView>();
   /** The arguments of each `leads` call, in order. */
-  readonly leadCalls: { userId: string; campaignId: string; page: { status?: string; cursor?: string; limit: number } }[] = [];
+  readonly leadCalls: { userId: string; campaignId: string; page: LeadPageRequest }[] = [];
 
   /** Makes `run` visible to `userId` (and to nobody else). */
   addRun(userId: string, run: RunView): void {
@@ -92,7 +92,7 @@ export class FakeCampaignQueries implements CampaignQueries {
     return Promise.resolve(this.#reports.get(`${userId}/${runId}`) ?? null);
   }
 
-  leads(userId: string, campaignId: string, page: { status?: LeadView['status']; cursor?: string; limit: number }): Promise<LeadPage | null> {
+  leads(userId: string, campaignId: string, page: LeadPageRequest): Promise<LeadPage | null> {
     this.leadCalls.push({ userId, campaignId, page: { ...page } });
     const answer = this.#pages.get(`${userId}/${campaignId}`);
     if (answer instanceof Error) return Promise.reject(answer);
@@ -107,7 +107,7 @@ export class FakeCampaignQueries implements CampaignQueries {
     return Promise.resolve({ leads: [], before: PROGRESS_START, earlier: false });
   }
 
-  exportLeads(): Promise<{ headers: readonly string[]; leads: AsyncIterable<LeadView> } | null> {
+  exportLeads(): Promise<CampaignExport | null> {
     return Promise.resolve(null);
   }
 
