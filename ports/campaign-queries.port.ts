@@ -1,5 +1,5 @@
 /** The HTTP edge's reads: campaigns and their runs, a run's status, a campaign's leads, the live progress feed, the export and the KPIs. */
-import type { ImportReport } from '../domain/leads/lead.ts';
+import type { ImportReport, ImportRowStatus } from '../domain/leads/lead.ts';
 import type { LeadStatus, RunStatus } from '../domain/campaigns/run.ts';
 
 export interface RunView {
@@ -52,9 +52,14 @@ export interface LeadView {
   readonly message: string | null;
   /** The custom outputs written with the line, by name (`{}` when the run asked for none, or none is written yet). */
   readonly outputs: Readonly<Record<string, string>>;
+  /** The fact of the research the line relies on, as the writer named it. */
+  readonly message_basis: string | null;
   readonly error: string | null;
   readonly attempts: number;
+  /** The model that wrote the line. */
   readonly model: string | null;
+  /** The model that did the research. */
+  readonly research_model: string | null;
   /** USD spent on the lead's provider calls, rounded to 6 decimals (a JSON number). */
   readonly cost_usd: number;
   /** Its run was made on the in-process sandbox (see RunView). */
@@ -100,6 +105,44 @@ export interface RunActivity {
 
 /** How many of a run's latest settled leads its settle rate is taken from. */
 export const RECENT_SETTLED_SAMPLE = 50;
+/** What results list: a page of a campaign's leads, in row order. */
+export interface LeadPageRequest {
+  /** Only leads in one of these statuses (all when absent or empty). */
+  readonly statuses?: readonly LeadStatus[];
+  /** Only leads last processed by this run. */
+  readonly runId?: string;
+  readonly cursor?: string;
+  readonly limit: number;
+}
+
+/** A row of the run's file that is not a lead (rejected, or a duplicate of an earlier row), as an export gives it back. */
+export interface ImportRowView {
+  readonly run_id: string;
+  readonly row: number;
+  readonly status: ImportRowStatus;
+  readonly reason: string;
+  /** The row's original cells by header, in file order; empty when the import did not keep them. */
+  readonly fields: readonly (readonly [header: string, value: string])[];
+}
+
+/** One row of an export: a lead in its latest state, or a row of the file that is not a lead. */
+export type ExportRow = { readonly kind: 'lead'; readonly lead: LeadView } | { readonly kind: 'import_row'; readonly row: ImportRowView };
+
+export interface CampaignExport {
+  readonly campaign_name: string;
+  /** The original headers in order (a header may repeat, as in the file). */
+  readonly headers: readonly string[];
+  /** The names of the custom outputs its runs asked for, in order of first appearance. */
+  readonly outputs: readonly string[];
+  /** Some run of the campaign was made on the sandbox (PROVIDERS=sandbox). */
+  readonly sandbox: boolean;
+  readonly rows: AsyncIterable<ExportRow>;
+}
+
+export interface ExportRequest {
+  /** Only personalized leads (and no row that is not a lead). */
+  readonly onlyPersonalized?: boolean;
+}
 
 export interface MetricsView {
   readonly leads_personalized: number;
@@ -125,8 +168,11 @@ export interface CampaignQueries extends CampaignListQueries {
    * (`report` null before); null when the run does not exist or is not the user's.
    */
   importReport(userId: string, runId: string): Promise<{ readonly status: RunStatus; readonly report: ImportReport | null } | null>;
-  /** null when the campaign does not exist or is not the user's; `InvalidCursorError` for a bad cursor. */
-  leads(userId: string, campaignId: string, page: { status?: LeadStatus; cursor?: string; limit: number }): Promise<LeadPage | null>;
+  /**
+   * A page of the campaign's leads in row order (row number, then id); null when the campaign
+   * does not exist or is not the user's; `InvalidCursorError` for a bad cursor.
+   */
+  leads(userId: string, campaignId: string, page: LeadPageRequest): Promise<LeadPage | null>;
   /**
    * Leads of a run settled after `after` (a `progress` from an earlier call, or null for the
    * start), in progress order; the returned cursor is `after` again when there is nothing new.
@@ -142,15 +188,12 @@ export interface CampaignQueries extends CampaignListQueries {
    */
   latestSettledLeads(userId: string, runId: string, limit: number): Promise<{ leads: readonly SettledLead[]; before: string; earlier: boolean }>;
   /**
-   * Every lead of the campaign, in campaign order, with the union of the original headers of its
-   * runs in order of first appearance, the union of the names of the custom outputs its runs
-   * asked for (likewise), and whether any of its runs was made on the sandbox; null when the
-   * campaign is not the user's.
+   * Every lead of the campaign in its latest state and the rows of the latest file that are not
+   * leads, in row order, with the union of the original headers in order of first appearance, the
+   * union of the names of the custom outputs its runs asked for (likewise), and whether any of its
+   * runs was made on the sandbox; null when the campaign is not the user's.
    */
-  exportLeads(
-    userId: string,
-    campaignId: string,
-  ): Promise<{ headers: readonly string[]; outputs: readonly string[]; leads: AsyncIterable<LeadView>; sandbox: boolean } | null>;
+  exportLeads(userId: string, campaignId: string, request?: ExportRequest): Promise<CampaignExport | null>;
   /** What the run is doing now (see RunActivity); null when the run does not exist or is not the user's. */
   runActivity(userId: string, runId: string): Promise<RunActivity | null>;
   metrics(userId: string): Promise<MetricsView>;

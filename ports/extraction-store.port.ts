@@ -1,5 +1,5 @@
 /** Extraction's writes: a run's leads stored from its file, in batches. */
-import type { ColumnMapping, ImportReport, Lead } from '../domain/leads/lead.ts';
+import type { ColumnMapping, ImportReport, ImportRow, Lead } from '../domain/leads/lead.ts';
 import type { RunCompletion } from './projection-store.port.ts';
 import type { Change } from './unit-of-work.port.ts';
 
@@ -22,6 +22,13 @@ export interface StoredLeads {
   readonly skipped: number;
 }
 
+export interface ExtractionResult {
+  readonly report: ImportReport;
+  readonly columns: readonly ColumnMapping[];
+  readonly skipped: number;
+  readonly rows?: readonly ImportRow[];
+}
+
 export interface ExtractionStore {
   /**
    * Moves a `queued` run to `extracting` (or keeps an `extracting` one, for a redelivery) and
@@ -36,10 +43,11 @@ export interface ExtractionStore {
    */
   storeLeads(run: RunToExtract, leads: readonly Lead[]): Change<StoredLeads>;
   /**
-   * Records the import report, the column mapping and the totals (absolute values, so a
-   * redelivery writes the same) and moves the run to `personalizing`.
+   * Records the import report, the column mapping, the rows of the file that are not leads (for
+   * the export; none kept when absent) and the totals (absolute values, so a redelivery writes
+   * the same) and moves the run to `personalizing`.
    */
-  finishExtraction(runId: string, result: { report: ImportReport; columns: readonly ColumnMapping[]; skipped: number }): Change<void>;
+  finishExtraction(runId: string, result: ExtractionResult): Change<void>;
   /**
    * Ends a run that cannot be extracted (its file is gone, or a whole-file problem); null when it
    * had ended already. Its leads not yet settled end failed with RUN_ENDED_REASON, uncounted.

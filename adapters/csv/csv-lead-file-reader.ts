@@ -12,12 +12,16 @@
  * sample was "the chunks until 64 KiB", a NUL after it failed the preview and passed the
  * submission, whose run then failed in extraction.)
  *
- * Every record is yielded, blank lines included (as a record of one empty cell), so that the
- * row number of a record is its spreadsheet row: the header is row 1. A quoted cell may hold
- * line breaks, so a row number can be smaller than the line number of the text file.
+ * Every record from the header on is yielded, blank lines included (as a record of one empty
+ * cell), so that the row number of a record is its spreadsheet row: the header is row 1. A quoted
+ * cell may hold line breaks, so a row number can be smaller than the line number of the text file.
+ * Banner lines above the header (LinkedIn's "Notes:" preamble, a title, blank lines) are left out:
+ * the header is the first row that looks like one (domain/leads/headers.ts, `findHeader`), and
+ * keeps its own row number (row 4 of a LinkedIn export), as do the rows below it.
  */
 import { Readable, pipeline } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
+import { findHeader, MAX_BANNER_ROWS } from '../../domain/leads/headers.ts';
 import { ImportError, type ImportLimits } from '../../domain/leads/import-error.ts';
 import type { LeadFileReader, LeadFileRecord } from '../../ports/lead-file-reader.port.ts';
 import { detectDelimiter } from './delimiter.ts';
@@ -65,15 +69,11 @@ export class CsvLeadFileReader implements LeadFileReader {
     });
 
     let row = 0;
+    // The records read while the header is still being looked for (at most MAX_BANNER_ROWS + 1).
+    let above: LeadFileRecord[] | undefined = [];
     try {
       for await (const cells of parser as AsyncIterable<string[]>) {
         row += 1;
-        if (row === 1 && cells.length > limits.maxColumns) {
-          throw new ImportError(
-            'TOO_MANY_COLUMNS',
-            `The header has ${cells.length} columns; at most ${limits.maxColumns} are supported. Remove the columns you do not need.`,
-          );
-        }
         const tooLarge = cells.find((cell) => cell.length > limits.maxCellChars);
         if (tooLarge !== undefined) {
           throw new ImportError(
@@ -81,12 +81,38 @@ export class CsvLeadFileReader implements LeadFileReader {
             `Row ${row} has a cell of ${tooLarge.length} characters; a cell may hold at most ${limits.maxCellChars}.`,
           );
         }
-        yield { row, cells };
+        if (above === undefined) {
+          yield { row, cells };
+          continue;
+        }
+        above.push({ row, cells });
+        const header = findHeader(above.map((record) => record.cells));
+        if (header === null && above.length <= MAX_BANNER_ROWS) continue;
+        const records = fromHeader(above, header ?? 0, limits);
+        above = undefined;
+        yield* records;
       }
+      if (above !== undefined && above.length > 0) yield* fromHeader(above, findHeader(above.map((record) => record.cells)) ?? 0, limits);
     } catch (error) {
       throw asImportError(error, limits);
     }
   }
+}
+
+/**
+ * The first records of the file from its header on: the banner lines above it are left out (see
+ * `findHeader`), the records keep their row numbers. Throws `ImportError` TOO_MANY_COLUMNS for a
+ * header wider than the limit.
+ */
+function fromHeader(records: readonly LeadFileRecord[], header: number, limits: ImportLimits): readonly LeadFileRecord[] {
+  const cells = records[header]?.cells ?? [];
+  if (cells.length > limits.maxColumns) {
+    throw new ImportError(
+      'TOO_MANY_COLUMNS',
+      `The header has ${cells.length} columns; at most ${limits.maxColumns} are supported. Remove the columns you do not need.`,
+    );
+  }
+  return records.slice(header);
 }
 
 /**

@@ -6,6 +6,10 @@
  * the header line can be the delimiter. Among those, the one with the most data lines holding
  * exactly as many of it as the header wins; then the one the header holds most of; then the
  * first in the order `,` `;` tab `|`. A header without any candidate is a one-column file: `,`.
+ *
+ * The header line is the first line that holds a candidate: lines above it that hold none (a
+ * banner such as LinkedIn's "Notes:" and its quoted note, see domain/leads/headers.ts) are not
+ * counted, so that they do not hide the delimiter of the table below them.
  */
 
 export type Delimiter = ',' | ';' | '\t' | '|';
@@ -15,7 +19,9 @@ export const DELIMITERS: readonly Delimiter[] = [',', ';', '\t', '|'];
 const SAMPLE_LINES = 20;
 
 export function detectDelimiter(sample: string): Delimiter {
-  const [header, ...data] = countPerLine(sample);
+  const lines = countPerLine(sample);
+  const start = lines.findIndex((counts) => counts.size > 0);
+  const [header, ...data] = start < 0 ? lines : lines.slice(start);
   let best: Delimiter = ',';
   let bestConsistent = -1;
   let bestInHeader = 0;

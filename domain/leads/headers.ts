@@ -204,3 +204,35 @@ export function mapHeader(cells: readonly string[]): HeaderMap {
   const columns = names.map((original, index) => ({ original, canonical: winners.get(index) ?? null }));
   return { names, columns, candidates };
 }
+
+/**
+ * How many rows a file may have above its header (a title, a note, blank lines) for the header to
+ * be found below them. LinkedIn's connections export has three ("Notes:", a quoted note, a blank line).
+ */
+export const MAX_BANNER_ROWS = 10;
+
+/**
+ * Which of a file's first rows is its header: the index in `rows` of the first row that
+ *   - looks like a header: a column names an email field, and no cell holds an address ("@"),
+ *     as a data row's would;
+ *   - is wider than every row above it (more non-empty cells): the lines above a table (a title,
+ *     "Notes:", a sentence, a blank line) are narrower than its header, while a data row below a
+ *     real header is not, so a data row whose cell happens to read "Email" is never taken for one.
+ * Null when none of `rows` is such a row. The rows above the header are banner lines, left out of
+ * the import; the row numbers of the rows below it stay those of the spreadsheet. A reader looks
+ * at no more than the first MAX_BANNER_ROWS + 1 rows; when none of them is a header, the first
+ * row is taken as the header and `mapHeader` says what is wrong with it.
+ */
+export function findHeader(rows: readonly (readonly string[])[]): number | null {
+  let widest = 0;
+  for (const [index, cells] of rows.entries()) {
+    const width = cells.filter((cell) => cell.trim() !== '').length;
+    if (width > widest && looksLikeHeader(cells)) return index;
+    widest = Math.max(widest, width);
+  }
+  return null;
+}
+
+function looksLikeHeader(cells: readonly string[]): boolean {
+  return !cells.some((cell) => cell.includes('@')) && cells.some((cell) => matchHeader(cell)?.field === 'email');
+}

@@ -16,11 +16,17 @@
  *      first occurrence is kept. Rejected rows do not take part in de-duplication.
  *   5. In a demo, valid rows past the first DEMO_LEAD_CAP leads are counted as demo_excluded.
  * So every data row is counted once: total_rows = valid + duplicates + rejected + demo_excluded.
+ *
+ * Asked to (`keepRows`, as extraction does), it also keeps the rows that are not leads (rejected
+ * and duplicates) with their cells, so that the export can give back a row for every row of the
+ * file: the cells up to a budget of characters per file, then only the row, status and reason.
+ * The banner lines a file may have above its header (LinkedIn's "Notes:") are left out by the
+ * reader (see headers.ts, `headerIndex`), so the header record given here is the real header.
  */
 import { mapHeader, type HeaderMap } from './headers.ts';
 import { normalizeEmail } from './email.ts';
 import { DEMO_LEAD_CAP, ImportError } from './import-error.ts';
-import type { CanonicalField, CanonicalValues, ColumnMapping, ImportReport, Lead, OriginalField, RejectedRow } from './lead.ts';
+import type { CanonicalField, CanonicalValues, ColumnMapping, ImportReport, ImportRow, Lead, OriginalField, RejectedRow } from './lead.ts';
 
 /** A record of the file as a reader yields it: its 1-based spreadsheet row number and its cells. */
 export interface SheetRecord {
@@ -35,7 +41,19 @@ export interface LeadImportOptions {
   readonly maxColumns: number;
   /** The file's delimiter, named in the reason of a row with too many cells. */
   readonly delimiter?: string;
+  /**
+   * Keep the rows that are not leads (`rows`), their cells up to this many characters in all
+   * (KEPT_ROW_CHARS for a stored run); not kept when absent.
+   */
+  readonly keepRows?: number;
 }
+
+/**
+ * How many characters of cells the rows that are not leads keep per file, for the export: 2 Mi,
+ * a fifth of the largest file. The leads' own cells are stored with each lead; this bounds what
+ * the run's record (and an export reading it) holds on top, whatever the file.
+ */
+export const KEPT_ROW_CHARS = 2 * 1024 * 1024;
 
 export type AcceptOutcome =
   | { readonly kind: 'lead'; readonly lead: Lead }
@@ -53,6 +71,9 @@ export class LeadImport {
   /** Normalized email → row of its first valid occurrence. */
   readonly #seen = new Map<string, number>();
   readonly #rejected: RejectedRow[] = [];
+  readonly #rows: ImportRow[] = [];
+  /** Characters of cells still to keep; undefined when rows are not kept. */
+  #rowBudget: number | undefined;
   #totalRows = 0;
   #valid = 0;
   #duplicates = 0;
@@ -68,11 +89,17 @@ export class LeadImport {
     }
     this.#header = mapHeader(header.cells);
     this.#options = options;
+    this.#rowBudget = options.keepRows;
   }
 
   /** How each column of the file is understood, in file order. */
   get columns(): readonly ColumnMapping[] {
     return this.#header.columns;
+  }
+
+  /** The rows accepted so far that are not leads, in file order (empty unless `keepRows`). */
+  get rows(): readonly ImportRow[] {
+    return this.#rows;
   }
 
   /** Decides one data record. Records must come in file order. */
@@ -84,7 +111,7 @@ export class LeadImport {
     const width = this.#header.names.length;
     if (cells.slice(width).some((cell) => cell.trim() !== '')) {
       return this.#reject(
-        row,
+        record,
         `${cells.length} cells but the header has ${width} — a value probably contains an unquoted ${describe(this.#options.delimiter)} (put that value in double quotes)`,
       );
     }
@@ -97,12 +124,13 @@ export class LeadImport {
     else if (email === null) problems.push(`email '${shorten(rawEmail)}' is not a valid address`);
     if (canonical.company === undefined) problems.push('company is empty');
     if (email === null || canonical.company === undefined) {
-      return this.#reject(row, problems.join('; '));
+      return this.#reject(record, problems.join('; '));
     }
 
     const firstRow = this.#seen.get(email);
     if (firstRow !== undefined) {
       this.#duplicates += 1;
+      this.#keep(record, 'duplicate', `row ${row}: same email as row ${firstRow}`);
       return { kind: 'duplicate', row, firstRow };
     }
     this.#seen.set(email, row);
@@ -131,17 +159,32 @@ export class LeadImport {
     };
   }
 
-  #reject(row: number, problem: string): AcceptOutcome {
+  #reject(record: SheetRecord, problem: string): AcceptOutcome {
+    const { row } = record;
     const reason = `row ${row}: ${problem}`;
     this.#rejected.push({ row, reason });
+    this.#keep(record, 'rejected', reason);
     return { kind: 'rejected', row, reason };
+  }
+
+  /** Keeps a row that is not a lead, with its cells while the budget lasts. */
+  #keep(record: SheetRecord, status: ImportRow['status'], reason: string): void {
+    if (this.#rowBudget === undefined) return;
+    const cells = this.#header.names.map((_, index) => record.cells[index] ?? '');
+    const size = cells.reduce((sum, cell) => sum + cell.length, 0);
+    const kept = size <= this.#rowBudget;
+    // Once one row did not fit, none after it keeps its cells (-1): the rows with cells are the first ones.
+    this.#rowBudget = kept ? this.#rowBudget - size : -1;
+    this.#rows.push({ row: record.row, status, reason, cells: kept ? cells : null });
   }
 
   /**
    * The trimmed canonical values of a row: each field from its winning column, or from the next
    * candidate column when the winner's cell is empty (see headers.ts). When the row has a full
    * name but no first name, the first name is the full name's first word; likewise, without a
-   * last name, the last name is the rest of the full name.
+   * last name, the last name is the rest of the full name. A website on linkedin.com is not the
+   * company's website: it is the LinkedIn URL (the company's page for /company/, else the
+   * person's) unless the row has one already.
    */
   #canonicalValues(cells: readonly string[]): CanonicalValues {
     const values: CanonicalValues = {};
@@ -154,9 +197,18 @@ export class LeadImport {
       splitInto(values, 'first_name', first);
       splitInto(values, 'last_name', rest.join(' '));
     }
+    // A "URL" column of LinkedIn's connections export is the person's profile, not the company's
+    // website: a website on linkedin.com is a LinkedIn URL (the person's or the company's page).
+    if (values.website !== undefined && LINKEDIN_URL.test(values.website)) {
+      splitInto(values, /linkedin\.com\/company\//i.test(values.website) ? 'company_linkedin_url' : 'linkedin_url', values.website);
+      delete values.website;
+    }
     return values;
   }
 }
+
+/** An address on linkedin.com (any subdomain, with or without the scheme). */
+const LINKEDIN_URL = /^(?:https?:\/\/)?(?:[\w-]+\.)*linkedin\.com(?:[/?#]|$)/i;
 
 function splitInto(values: CanonicalValues, field: CanonicalField, value: string): void {
   if (values[field] === undefined && value !== '') values[field] = value;

@@ -60,6 +60,24 @@ export interface RejectedRow {
   readonly reason: string;
 }
 
+/**
+ * A row of the file that is not a lead, kept so that an export can give back every row of the
+ * file: rejected (no valid email, no company, too many cells) or a duplicate of an earlier row.
+ */
+export interface ImportRow {
+  readonly row: number;
+  readonly status: ImportRowStatus;
+  /** Why, as the import report words it: "row 4: email 'bob@' is not a valid address". */
+  readonly reason: string;
+  /**
+   * The row's cells under the header's columns (as many as the header has, missing ones empty);
+   * null when the import's budget of kept cells was spent before this row (see LeadImport).
+   */
+  readonly cells: readonly string[] | null;
+}
+
+export type ImportRowStatus = 'rejected' | 'duplicate';
+
 export interface ImportReport {
   /** Data rows in the file (blank lines are not rows). */
   readonly total_rows: number;

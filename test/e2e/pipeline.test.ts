@@ -11,7 +11,8 @@ import { encode } from '../../adapters/nats/event-codec.ts';
 import { eventSubject } from '../../adapters/nats/subjects.ts';
 import { isRewriteRequest } from '../../adapters/sandbox/answers.ts';
 import type { DomainEvent } from '../../domain/campaigns/events.ts';
-import type { LeadView, RunView } from '../../ports/campaign-queries.port.ts';
+import type { LeadResultBody } from '../../adapters/http/routes/campaign-results.ts';
+import type { RunView } from '../../ports/campaign-queries.port.ts';
 import { FILE_GONE_MESSAGE } from '../../src/app/consumers/extraction.ts';
 import { runFileKey } from '../../src/app/submit-campaign.ts';
 import { eventually } from '../support/nats.ts';
@@ -115,10 +116,10 @@ describe('the campaign pipeline, end to end', () => {
     return (await res.json()) as RunView;
   }
 
-  async function results(user: TestUser, campaignId: string): Promise<LeadView[]> {
+  async function results(user: TestUser, campaignId: string): Promise<LeadResultBody[]> {
     const res = await apiGet(system.baseUrl, `/api/campaigns/results/${campaignId}?limit=500`, user);
     expect(res.status).toBe(200);
-    const page = (await res.json()) as { leads: LeadView[]; next_cursor: string | null };
+    const page = (await res.json()) as { leads: LeadResultBody[]; next_cursor: string | null };
     expect(page.next_cursor).toBeNull();
     return page.leads;
   }
@@ -153,7 +154,7 @@ describe('the campaign pipeline, end to end', () => {
 
   // ── (a) the happy path, (b) replay, (c) re-run and (d) tracing share one campaign ─────────────
 
-  const alice = { user: undefined as unknown as TestUser, csv: '', submitted: undefined as unknown as Submitted, leads: [] as LeadView[] };
+  const alice = { user: undefined as unknown as TestUser, csv: '', submitted: undefined as unknown as Submitted, leads: [] as LeadResultBody[] };
   const COMPANIES = ['Northwind Traders', 'Contoso Ltd', 'Fabrikam Inc', 'Tailspin Toys'];
 
   it('(a) personalizes every valid lead exactly once and accounts for duplicates, rejected rows and KPIs', async () => {
@@ -187,10 +188,13 @@ describe('the campaign pipeline, end to end', () => {
     alice.leads = await results(alice.user, alice.submitted.campaign_id);
     expect(alice.leads.map((lead) => lead.email).sort()).toEqual(COMPANIES.map((_, index) => `lead${index}@alice.example`));
     for (const lead of alice.leads) {
-      expect(lead).toMatchObject({ status: 'personalized', run_id: alice.submitted.run_id, error: null, model: 'sandbox/writer-1', attempts: 2 });
-      expect(lead.message).toBeTruthy();
-      expect(lead.research).toMatch(/^\[sandbox research\]/);
-      expect(lead.citations.length).toBeGreaterThan(0);
+      expect(lead).toMatchObject({ enrichment_status: 'personalized', run_id: alice.submitted.run_id, error: null, model: 'sandbox/writer-1', attempts: 2 });
+      expect(lead).not.toHaveProperty('message');
+      expect(lead.personalized_message).toBeTruthy();
+      expect(lead.message_basis).toBeTruthy();
+      expect(lead.research_summary).toMatch(/^\[sandbox research\]/);
+      expect(lead.sources.length).toBeGreaterThan(0);
+      expect(lead.sources.every((url) => url.startsWith('http'))).toBe(true);
     }
     // One research call per valid lead, and one writing call plus a rewrite for each first draft the
     // quality gates refused (at most one a lead): no more, no fewer.
@@ -203,9 +207,41 @@ describe('the campaign pipeline, end to end', () => {
     expect(exported.status).toBe(200);
     const csv = await exported.text();
     const rows = parse<Record<string, string>>(csv, { bom: true, columns: true });
-    expect(Object.keys(rows[0] ?? {})).toEqual(['Email', 'First Name', 'Company', 'Title', 'personalized_message', 'enrichment_status', 'error', 'cost_usd']);
-    expect(rows.map((row) => row.Email).sort()).toEqual(alice.leads.map((lead) => lead.email).sort());
-    expect(rows.every((row) => row.enrichment_status === 'personalized' && row.personalized_message !== '')).toBe(true);
+    expect(Object.keys(rows[0] ?? {})).toEqual([
+      'Email',
+      'First Name',
+      'Company',
+      'Title',
+      'personalized_message',
+      'enrichment_status',
+      'error',
+      'research_summary',
+      'sources',
+      'message_basis',
+      'model',
+      'research_model',
+      'cost_usd',
+    ]);
+    // A row for every row of the file, in file order: each lead as the results show it, then the
+    // duplicate and the rejected row with their reasons.
+    expect(rows.map((row) => [row.Email, row.enrichment_status, row.error])).toEqual([
+      ...alice.leads.map((lead) => [lead.email, 'personalized', '']),
+      ['LEAD0@alice.example', 'duplicate', 'row 6: same email as row 2'],
+      ['', 'rejected', 'row 7: email is empty'],
+    ]);
+    expect(rows[5]).toMatchObject({ 'First Name': 'Nobody', Company: 'No Email Inc', Title: 'Intern', personalized_message: '', cost_usd: '0.000000' });
+    alice.leads.forEach((lead, index) =>
+      expect(rows[index]).toMatchObject({
+        personalized_message: lead.personalized_message,
+        enrichment_status: 'personalized',
+        research_summary: lead.research_summary,
+        sources: lead.sources.join(' '),
+        message_basis: lead.message_basis,
+        model: lead.model,
+        research_model: lead.research_model,
+        cost_usd: lead.cost_usd.toFixed(6),
+      }),
+    );
 
     expect(await metrics(alice.user)).toMatchObject({ leads_personalized: COMPANIES.length, hours_saved: 0.08, money_saved: 0.16 });
   });
@@ -299,13 +335,13 @@ describe('the campaign pipeline, end to end', () => {
     const leads = await results(bob, submitted.campaign_id);
     const byCompany = new Map(leads.map((lead) => [lead.company, lead]));
     // Unavailable is retried up to the consumer's maxDeliver (3 here); rejected fails at once.
-    expect(byCompany.get(RESEARCH_DOWN)).toMatchObject({ status: 'failed', message: null, attempts: 3 });
+    expect(byCompany.get(RESEARCH_DOWN)).toMatchObject({ enrichment_status: 'failed', personalized_message: null, attempts: 3 });
     expect(byCompany.get(RESEARCH_DOWN)!.error).toMatch(/^research failed after 3 attempts: .*503/);
-    expect(byCompany.get(WRITER_REJECTS)).toMatchObject({ status: 'failed', message: null });
+    expect(byCompany.get(WRITER_REJECTS)).toMatchObject({ enrichment_status: 'failed', personalized_message: null });
     expect(byCompany.get(WRITER_REJECTS)!.error).toMatch(/^personalization failed after 1 attempt: .*400/);
     // One attempt for each stage: a 429 is the provider's pushback, and is not counted against the lead.
     for (const company of ['Good One', 'Good Two', RATE_LIMITED_ONCE]) {
-      expect(byCompany.get(company)).toMatchObject({ status: 'personalized', error: null, attempts: 2 });
+      expect(byCompany.get(company)).toMatchObject({ enrichment_status: 'personalized', error: null, attempts: 2 });
     }
     expect(rateLimited).toBe(true);
     const after = calls();
@@ -313,6 +349,42 @@ describe('the campaign pipeline, end to end', () => {
     // Research: three deliveries of the failing lead, one call for each other lead, and the 429.
     expect(after).toEqual({ research: before.research + 3 + 4 + 1, writing: before.writing + 4 + after.rewrites - before.rewrites, rewrites: after.rewrites });
     expect(await metrics(bob)).toMatchObject({ leads_personalized: 3 });
+  });
+
+  it("(e) a LinkedIn connections export: its preamble skipped, every row back in the export in file order", async () => {
+    const erin = await testUser();
+    const { readFile } = await import('node:fs/promises');
+    const file = await readFile(new URL('../fixtures/csv/linkedin-connections.csv', import.meta.url));
+    const res = await postProcess(system.baseUrl, { token: erin.token, content: new Uint8Array(file), fileName: 'Connections.csv', fields: { campaign_name: 'LinkedIn Q4' } });
+    expect(res.status).toBe(202);
+    const submitted = (await res.json()) as Submitted;
+    const events = await follow(erin, submitted.run_id);
+    expect(events.at(-1)).toEqual({ event: 'end', data: { run_id: submitted.run_id, status: 'completed' } });
+    expect(await status(erin, submitted.run_id)).toMatchObject({ total_rows: 6, valid: 3, rejected_rows: 3, personalized: 3 });
+
+    const leads = await results(erin, submitted.campaign_id);
+    expect(leads.map((lead) => [lead.row, lead.email, lead.enrichment_status])).toEqual([
+      [5, 'nadia@brightwave.example', 'personalized'],
+      [7, 'priya.raman@lotusleaf.example', 'personalized'],
+      [10, 'elena.garcia@ribera.example', 'personalized'],
+    ]);
+    const report = await apiGet(system.baseUrl, `/api/campaigns/runs/${submitted.run_id}/report`, erin);
+    expect(((await report.json()) as { rejected: { row: number }[] }).rejected.map((rejected) => rejected.row)).toEqual([6, 8, 9]);
+
+    const exported = await apiGet(system.baseUrl, `/api/campaigns/export/${submitted.campaign_id}?for=lemlist`, erin);
+    expect(exported.status).toBe(200);
+    expect(exported.headers.get('content-disposition')).toMatch(/^attachment; filename="linkedin-q4-\d{4}-\d{2}-\d{2}\.csv"; filename\*=UTF-8''linkedin-q4-\d{4}-\d{2}-\d{2}\.csv$/);
+    const rows = parse<Record<string, string>>(await exported.text(), { bom: true, columns: true });
+    expect(rows.map((row) => [row['First Name'], row.enrichment_status, row.error])).toEqual([
+      ['Nadia', 'personalized', ''],
+      ['Tomasz', 'rejected', 'row 6: email is empty'],
+      ['Priya', 'personalized', ''],
+      ['Lucas', 'rejected', 'row 8: company is empty'],
+      ['Hana', 'rejected', 'row 9: email is empty'],
+      ['Elena', 'personalized', ''],
+    ]);
+    expect(rows[1]).toMatchObject({ 'Last Name': 'Wiśniewski', Company: 'Vistula Robotics', Position: 'CTO', 'Connected On': '02 Feb 2025', icebreaker: '' });
+    expect(rows.filter((row) => row.enrichment_status === 'personalized').map((row) => row.icebreaker)).toEqual(leads.map((lead) => lead.personalized_message));
   });
 
   // ── (f) the reconciler ──────────────────────────────────────────────────────────────────────

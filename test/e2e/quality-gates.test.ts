@@ -14,7 +14,8 @@ import { REWRITE_HEADING } from '../../adapters/providers/prompts.ts';
 import { isRewriteRequest, NEEDS_REVIEW_MARKER, REDRAFT_MARKER } from '../../adapters/sandbox/answers.ts';
 import { DEFAULT_BANNED_PHRASES } from '../../domain/personalization/banned-phrases.ts';
 import { checkDraft } from '../../domain/personalization/quality-gates.ts';
-import type { LeadView, RunView } from '../../ports/campaign-queries.port.ts';
+import type { LeadResultBody } from '../../adapters/http/routes/campaign-results.ts';
+import type { RunView } from '../../ports/campaign-queries.port.ts';
 import { apiGet, postProcess, testUser, type TestUser } from '../support/http.ts';
 import { eventually } from '../support/nats.ts';
 import { startE2ESystem, type E2ESystem } from './system.ts';
@@ -32,7 +33,7 @@ describe('quality gates, end to end', () => {
   let system: E2ESystem;
   let user: TestUser;
   let submitted: { run_id: string; campaign_id: string };
-  let leads: Map<string, LeadView>;
+  let leads: Map<string, LeadResultBody>;
 
   beforeAll(async () => {
     system = await startE2ESystem();
@@ -45,7 +46,7 @@ describe('quality gates, end to end', () => {
     await system.idle();
     const page = await apiGet(system.baseUrl, `/api/campaigns/results/${submitted.campaign_id}?limit=100`, user);
     expect(page.status).toBe(200);
-    leads = new Map(((await page.json()) as { leads: LeadView[] }).leads.map((lead) => [lead.company, lead]));
+    leads = new Map(((await page.json()) as { leads: LeadResultBody[] }).leads.map((lead) => [lead.company, lead]));
   });
   afterAll(() => system?.close());
 
@@ -62,7 +63,7 @@ describe('quality gates, end to end', () => {
       .map((record) => record.body?.messages as ChatMessage[]);
   }
 
-  function lead(company: string): LeadView {
+  function lead(company: string): LeadResultBody {
     const found = leads.get(company);
     if (found === undefined) throw new Error(`no lead for ${company}`);
     return found;
@@ -84,10 +85,10 @@ describe('quality gates, end to end', () => {
 
   it('keeps the rejected rewrite and the reasons on the lead that needs review', () => {
     const reviewed = lead(REVIEWED);
-    expect(reviewed).toMatchObject({ status: 'needs_review', model: 'sandbox/writer-1', attempts: 2 });
+    expect(reviewed).toMatchObject({ enrichment_status: 'needs_review', model: 'sandbox/writer-1', attempts: 2 });
     expect(reviewed.error).toMatch(/^needs review: \d+ words \(at most 25\)$/);
     const words = Number(/(\d+) words/.exec(reviewed.error ?? '')?.[1]);
-    expect(reviewed.message?.split(/\s+/)).toHaveLength(words);
+    expect(reviewed.personalized_message?.split(/\s+/)).toHaveLength(words);
     expect(words).toBeGreaterThan(25);
 
     // Two writer calls: the first draft, then the rewrite told what was wrong with it.
@@ -103,18 +104,17 @@ describe('quality gates, end to end', () => {
 
   it('ships a rewrite that passes the gates, after exactly two writer calls', () => {
     const redrafted = lead(REDRAFTED);
-    expect(redrafted).toMatchObject({ status: 'personalized', error: null, attempts: 2 });
+    expect(redrafted).toMatchObject({ enrichment_status: 'personalized', error: null, attempts: 2 });
     const requests = writerRequests(REDRAFTED);
     expect(requests.map((messages) => isRewriteRequest({ messages }))).toEqual([false, true]);
   });
 
-  it('ships only lines that pass the gates, and writes each lead once or twice', async () => {
+  it('ships only lines that pass the gates, and writes each lead once or twice', () => {
     for (const company of COMPANIES.filter((name) => name !== REVIEWED)) {
       const shipped = lead(company);
-      expect(shipped.status).toBe('personalized');
-      const [row] = await system.sql<{ message_basis: string }[]>`select message_basis from leads where id = ${shipped.id}`;
-      const context = { research: shipped.research ?? '', leadFields: shipped.canonical, allowQuestions: false, bannedPhrases: DEFAULT_BANNED_PHRASES };
-      expect(checkDraft({ message: shipped.message ?? '', basis: row?.message_basis ?? '' }, context), company).toEqual({ ok: true });
+      expect(shipped.enrichment_status).toBe('personalized');
+      const context = { research: shipped.research_summary ?? '', leadFields: shipped.canonical, allowQuestions: false, bannedPhrases: DEFAULT_BANNED_PHRASES };
+      expect(checkDraft({ message: shipped.personalized_message ?? '', basis: shipped.message_basis ?? '' }, context), company).toEqual({ ok: true });
       // A first draft, then a rewrite only if the gates refused it.
       const requests = writerRequests(company).map((messages) => isRewriteRequest({ messages }));
       expect([[false], [false, true]], company).toContainEqual(requests);
@@ -132,7 +132,7 @@ describe('quality gates, end to end', () => {
       ['Plain Beta', 'personalized'],
     ]);
     const reviewed = rows.find((row) => row.Company === REVIEWED);
-    expect(reviewed).toMatchObject({ personalized_message: lead(REVIEWED).message, error: lead(REVIEWED).error });
+    expect(reviewed).toMatchObject({ personalized_message: lead(REVIEWED).personalized_message, error: lead(REVIEWED).error });
   });
 
   it('counts a replayed lead.needs_review once', async () => {

@@ -88,9 +88,11 @@ function leadView(runId: string, row: number): LeadView {
     citations: [],
     message: null,
     outputs: {},
+    message_basis: null,
     error: 'research failed after 6 attempts: provider unavailable',
     attempts: 6,
     model: null,
+    research_model: null,
     cost_usd: 0,
     sandbox: false,
     updated_at: '2026-01-01T00:02:00.000Z',
@@ -214,13 +216,22 @@ describe('the edge through app.request()', () => {
     const leads = [leadView(runId, 2), leadView(runId, 3)];
     queries.setLeads(owner, campaignId, { leads, next_cursor: 'next-page' });
 
-    const res = await app.request(`/api/campaigns/results/${campaignId}?status=failed&limit=2&cursor=abc`, { headers: await as(owner) });
+    const res = await app.request(`/api/campaigns/results/${campaignId}?status=failed,needs_review,failed&run_id=${runId}&limit=2&cursor=abc`, { headers: await as(owner) });
     expect(res.status).toBe(200);
-    expect(queries.leadCalls).toEqual([{ userId: owner, campaignId, page: { status: 'failed', cursor: 'abc', limit: 2 } }]);
+    expect(queries.leadCalls).toEqual([{ userId: owner, campaignId, page: { statuses: ['failed', 'needs_review'], runId, cursor: 'abc', limit: 2 } }]);
     const body = await readJson<{ leads: Record<string, unknown>[]; next_cursor: string }>(res);
     expect(body.next_cursor).toBe('next-page');
     expect(body.leads.map((lead) => lead.id)).toEqual(leads.map((lead) => lead.id));
-    expect(body.leads[0]).toMatchObject({ row: 2, status: 'failed', fields: { Email: 'lead2@example.com', Company: 'Acme' } });
+    expect(body.leads[0]).toMatchObject({
+      row: 2,
+      enrichment_status: 'failed',
+      personalized_message: null,
+      error: 'research failed after 6 attempts: provider unavailable',
+      sources: [],
+      fields: { Email: 'lead2@example.com', Company: 'Acme' },
+    });
+    expect(body.leads[0]).not.toHaveProperty('message');
+    expect(body.leads[0]).not.toHaveProperty('status');
 
     await app.request(`/api/campaigns/results/${campaignId}`, { headers: await as(owner) });
     expect(queries.leadCalls[1]?.page).toEqual({ limit: 100 });
@@ -232,7 +243,9 @@ describe('the edge through app.request()', () => {
     const campaignId = randomUUID();
     const headers = await as(owner);
     expect((await expectProblem(await app.request(`/api/campaigns/results/${campaignId}?limit=501`, { headers }), 400)).detail).toBe('limit must be a whole number from 1 to 500');
-    expect((await expectProblem(await app.request(`/api/campaigns/results/${campaignId}?status=done`, { headers }), 400)).detail).toMatch(/^status must be one of/);
+    expect((await expectProblem(await app.request(`/api/campaigns/results/${campaignId}?status=done`, { headers }), 400)).detail).toMatch(/^status must be one or more/);
+    expect((await expectProblem(await app.request(`/api/campaigns/results/${campaignId}?status=failed,`, { headers }), 400)).detail).toMatch(/^status must be one or more/);
+    expect((await expectProblem(await app.request(`/api/campaigns/results/${campaignId}?run_id=run-1`, { headers }), 400)).detail).toMatch(/^run_id must be/);
     expect(queries.leadCalls).toEqual([]);
 
     await expectProblem(await app.request(`/api/campaigns/results/${campaignId}`, { headers }), 404);

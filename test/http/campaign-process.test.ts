@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { buffer } from 'node:stream/consumers';
 import { Objm } from '@nats-io/obj';
@@ -77,6 +78,17 @@ describe('POST /api/campaigns/process', () => {
         payload: { type: 'campaign.submitted', run_id: body.run_id, campaign_id: body.campaign_id, user_id: alice.id },
       },
     ]);
+  });
+
+  it('takes a LinkedIn connections export, whose header sits below a "Notes:" preamble', async () => {
+    const content = new Uint8Array(await readFile(new URL('../fixtures/csv/linkedin-connections.csv', import.meta.url)));
+    const res = await postProcess(server.baseUrl, { token: alice.token, content, fileName: 'Connections.csv', fields: { campaign_name: 'LinkedIn connections' } });
+    expect(res.status).toBe(202);
+    const body = await readJson<Submitted>(res);
+    // The estimate counted the three valid leads of the six rows below the header.
+    const [run] = await server.sql<{ submitted_leads: number }[]>`select submitted_leads from campaign_runs where id = ${body.run_id}`;
+    expect(run).toEqual({ submitted_leads: 3 });
+    expect(Buffer.compare(await buffer(await server.files.get(runFileKey(body.run_id))), Buffer.from(content))).toBe(0);
   });
 
   it('records allow_questions for the quality gates, and rejects a value that is not a yes or no', async () => {

@@ -9,8 +9,8 @@ interface LeadJson {
   run_id: string;
   row: number;
   email: string;
-  status: string;
-  message: string | null;
+  enrichment_status: string;
+  personalized_message: string | null;
   error: string | null;
   fields: Record<string, string>;
   [key: string]: unknown;
@@ -57,48 +57,74 @@ describe('GET /api/campaigns/results/:campaignId', () => {
     return { leads, pages };
   }
 
-  it('lists the leads with their outcome and original columns, 100 to a page by default', async () => {
+  it("lists the leads in file order with their original columns and result, under the export's names, 100 to a page by default", async () => {
     const page = await readJson<PageJson>(await results());
     expect(page.next_cursor).toBeNull();
-    expect(page.leads).toHaveLength(7);
-    const a = page.leads.find((lead) => lead.email === 'a@example.com');
-    expect(a).toMatchObject({
+    expect(page.leads.map((lead) => [lead.row, lead.email])).toEqual([...'abcdefg'].map((letter, index) => [index + 2, `${letter}@example.com`]));
+    const a = page.leads[0];
+    expect(a).toEqual({
+      id: run.leadIds.get('a@example.com'),
       run_id: run.runId,
       row: 2,
-      status: 'personalized',
-      message: 'Hi a',
-      error: null,
-      research: 'Research.',
-      citations: [{ url: 'https://example.com/' }],
+      email: 'a@example.com',
+      company: 'Co a',
+      canonical: { email: 'a@example.com', company: 'Co a' },
       fields: { Email: 'a@example.com', Company: 'Co a', Notes: 'note a', 'Notes (2)': 'second a' },
+      personalized_message: 'Hi a',
+      enrichment_status: 'personalized',
+      error: null,
+      research_summary: 'Research.',
+      sources: ['https://example.com/'],
+      message_basis: 'Research.',
+      model: 'test-model',
+      research_model: 'test-model',
+      cost_usd: 0,
+      attempts: 2,
+      updated_at: expect.any(String) as string,
+      settled_at: expect.any(String) as string,
     });
     expect(Object.keys(a?.fields ?? {})).toEqual(['Email', 'Company', 'Notes', 'Notes (2)']);
-    expect(page.leads.find((lead) => lead.email === 'd@example.com')).toMatchObject({ status: 'failed', message: null, error: 'failed d' });
+    expect(page.leads[3]).toMatchObject({ email: 'd@example.com', enrichment_status: 'failed', personalized_message: null, error: 'failed d', sources: [] });
   });
 
-  it('pages by cursor through every lead exactly once', async () => {
+  it('pages by cursor through every lead exactly once, in file order', async () => {
     const { leads, pages } = await allPages('limit=3');
     expect(pages).toBe(3);
+    expect(leads.map((lead) => lead.email)).toEqual([...'abcdefg'].map((letter) => `${letter}@example.com`));
     expect(leads.map((lead) => lead.id).sort()).toEqual([...run.leadIds.values()].sort());
     const sizes = await readJson<PageJson>(await results('?limit=1'));
     expect(sizes.leads).toHaveLength(1);
     expect(sizes.next_cursor).not.toBeNull();
   });
 
-  it('filters by status, paging within the filter', async () => {
+  it('filters by one or several statuses and by run, paging within the filter', async () => {
     const personalized = await allPages('status=personalized&limit=2');
-    expect(personalized.leads.map((lead) => lead.email).sort()).toEqual(['a@example.com', 'b@example.com', 'c@example.com']);
+    expect(personalized.leads.map((lead) => lead.email)).toEqual(['a@example.com', 'b@example.com', 'c@example.com']);
     expect(personalized.pages).toBe(2);
     const failed = await allPages('status=failed');
-    expect(failed.leads.map((lead) => lead.email).sort()).toEqual(['d@example.com', 'e@example.com']);
+    expect(failed.leads.map((lead) => lead.email)).toEqual(['d@example.com', 'e@example.com']);
     const pending = await allPages('status=pending');
-    expect(pending.leads.map((lead) => lead.status)).toEqual(['pending', 'pending']);
+    expect(pending.leads.map((lead) => lead.enrichment_status)).toEqual(['pending', 'pending']);
     expect((await allPages('status=needs_review')).leads).toEqual([]);
+    const several = await allPages('status=pending,%20failed&limit=3');
+    expect(several.leads.map((lead) => [lead.email, lead.enrichment_status])).toEqual([
+      ['d@example.com', 'failed'],
+      ['e@example.com', 'failed'],
+      ['f@example.com', 'pending'],
+      ['g@example.com', 'pending'],
+    ]);
+    expect(several.pages).toBe(2);
+
+    expect((await allPages(`run_id=${run.runId}&status=failed`)).leads.map((lead) => lead.email)).toEqual(['d@example.com', 'e@example.com']);
+    expect((await allPages(`run_id=${randomUUID()}`)).leads).toEqual([]);
   });
 
-  it('answers 400 for an unknown status, a limit outside 1..500 and a cursor it did not hand out', async () => {
+  it('answers 400 for an unknown status, a malformed run id, a limit outside 1..500 and a cursor it did not hand out', async () => {
     for (const [query, detail] of [
-      ['?status=done', /status must be one of pending, researched, personalized, needs_review, failed/],
+      ['?status=done', /status must be one or more \(comma-separated\) of pending, researched, personalized, needs_review, failed/],
+      ['?status=failed,done', /status must be one or more/],
+      ['?status=', /status must be one or more/],
+      ['?run_id=last', /run_id must be the id of one of the campaign's runs/],
       ['?limit=0', /limit must be a whole number from 1 to 500/],
       ['?limit=501', /limit must be a whole number from 1 to 500/],
       ['?limit=ten', /limit must be a whole number from 1 to 500/],
@@ -140,37 +166,97 @@ describe('GET /api/campaigns/export/:campaignId', () => {
   /** The rows of a CSV response (text() decodes UTF-8 and drops the BOM). */
   const csvRows = async (res: Response): Promise<string[][]> => parse(await res.text());
 
-  const exportCsv = (campaignId: string, user: TestUser = alice) => apiGet(server.baseUrl, `/api/campaigns/export/${campaignId}`, user);
+  const exportCsv = (campaignId: string, user: TestUser = alice, query = '') => apiGet(server.baseUrl, `/api/campaigns/export/${campaignId}${query}`, user);
 
-  it('is a UTF-8 CSV download with a BOM: original columns in order, then the four added ones, one row per lead', async () => {
+  const ADDED = ['personalized_message', 'enrichment_status', 'error', 'research_summary', 'sources', 'message_basis', 'model', 'research_model', 'cost_usd'];
+  const today = () => new Date().toISOString().slice(0, 10);
+
+  it('is a UTF-8 CSV download with a BOM named after the campaign: original columns in order, then the result, one row per lead', async () => {
     const csv = ['First Name,Email,Company,Notes,Notes', 'Zoé,zoe@example.com,Acme,"multi\nline","say ""hi"""', 'Al,al@example.com,Beta,,x'].join('\n');
-    const run = await seedRun(server, { userId: alice.id, csv });
+    const run = await seedRun(server, { userId: alice.id, csv, campaignName: 'Équipe Q4' });
     await settleLead(server, run.runId, run.leadIds.get('zoe@example.com')!, { message: 'Bonjour Zoé, "great" launch' });
 
+    const before = today();
     const res = await exportCsv(run.campaignId);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
-    expect(res.headers.get('content-disposition')).toBe(`attachment; filename="campaign-${run.campaignId}.csv"`);
+    const day = [before, today()];
+    expect(day.map((date) => `attachment; filename="equipe-q4-${date}.csv"; filename*=UTF-8''%C3%A9quipe-q4-${date}.csv`)).toContain(res.headers.get('content-disposition'));
     const bytes = new Uint8Array(await res.arrayBuffer());
     expect([...bytes.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
 
     const text = new TextDecoder().decode(bytes.slice(3));
-    expect(text.split('\r\n', 1)[0]).toBe('First Name,Email,Company,Notes,Notes,personalized_message,enrichment_status,error,cost_usd');
+    expect(text.split('\r\n', 1)[0]).toBe(`First Name,Email,Company,Notes,Notes,${ADDED.join(',')}`);
     const rows = parse(text);
     expect(rows).toEqual([
-      ['First Name', 'Email', 'Company', 'Notes', 'Notes', 'personalized_message', 'enrichment_status', 'error', 'cost_usd'],
-      ['Zoé', 'zoe@example.com', 'Acme', 'multi\nline', 'say "hi"', 'Bonjour Zoé, "great" launch', 'personalized', '', '0.000000'],
-      ['Al', 'al@example.com', 'Beta', '', 'x', '', 'pending', '', '0.000000'],
+      ['First Name', 'Email', 'Company', 'Notes', 'Notes', ...ADDED],
+      ['Zoé', 'zoe@example.com', 'Acme', 'multi\nline', 'say "hi"', 'Bonjour Zoé, "great" launch', 'personalized', '', 'Research.', 'https://example.com/', 'Research.', 'test-model', 'test-model', '0.000000'],
+      ['Al', 'al@example.com', 'Beta', '', 'x', '', 'pending', '', '', '', '', '', '', '0.000000'],
     ]);
+  });
+
+  it('has a row for every row of the file, in file order: rejected and duplicate rows with their reason', async () => {
+    const csv = [
+      'Email,Company,City',
+      'ann@example.com,Acme,Oslo',
+      'bob@,Beta,Rome', // rejected: no valid address
+      'ANN@example.com,Acme again,Oslo', // a duplicate of row 2
+      '',
+      'cid@example.com,,Lima', // rejected: no company
+      'dan@example.com,Delta,Pune',
+      'eve@example.com,Echo,Kyiv,extra', // rejected: a cell too many
+    ].join('\r\n');
+    const run = await seedRun(server, { userId: alice.id, csv });
+    await settleLead(server, run.runId, run.leadIds.get('dan@example.com')!, { message: 'Hi Dan' });
+
+    const rows = await csvRows(await exportCsv(run.campaignId));
+    expect(rows.map((row) => row.slice(0, 6))).toEqual([
+      ['Email', 'Company', 'City', 'personalized_message', 'enrichment_status', 'error'],
+      ['ann@example.com', 'Acme', 'Oslo', '', 'pending', ''],
+      ['bob@', 'Beta', 'Rome', '', 'rejected', "row 3: email 'bob@' is not a valid address"],
+      ['ANN@example.com', 'Acme again', 'Oslo', '', 'duplicate', 'row 4: same email as row 2'],
+      ['cid@example.com', '', 'Lima', '', 'rejected', 'row 6: company is empty'],
+      ['dan@example.com', 'Delta', 'Pune', 'Hi Dan', 'personalized', ''],
+      ['eve@example.com', 'Echo', 'Kyiv', '', 'rejected', "row 8: 4 cells but the header has 3 — a value probably contains an unquoted separator (put that value in double quotes)"],
+    ]);
+
+    const personalized = await csvRows(await exportCsv(run.campaignId, alice, '?only=personalized'));
+    expect(personalized.map((row) => row.slice(0, 5))).toEqual([
+      ['Email', 'Company', 'City', 'personalized_message', 'enrichment_status'],
+      ['dan@example.com', 'Delta', 'Pune', 'Hi Dan', 'personalized'],
+    ]);
+  });
+
+  it("names the line's column as the sequencer asks: Instantly's and Smartlead's personalization, lemlist's icebreaker", async () => {
+    const run = await seedRun(server, { userId: alice.id, csv: 'Email,Company,personalization\nann@example.com,Acme,their own line\n' });
+    await settleLead(server, run.runId, run.leadIds.get('ann@example.com')!, { message: 'Hi Ann' });
+    for (const [tool, header] of [
+      ['instantly', ['Email', 'Company', 'personalization (original)', 'personalization']],
+      ['smartlead', ['Email', 'Company', 'personalization (original)', 'personalization']],
+      ['lemlist', ['Email', 'Company', 'personalization', 'icebreaker']],
+    ] as const) {
+      const [first, row] = await csvRows(await exportCsv(run.campaignId, alice, `?for=${tool}`));
+      expect(first?.slice(0, 5)).toEqual([...header, 'enrichment_status']);
+      expect(row?.slice(0, 5)).toEqual(['ann@example.com', 'Acme', 'their own line', 'Hi Ann', 'personalized']);
+    }
+    for (const [query, detail] of [
+      ['?for=hubspot', /^for must be one of instantly, smartlead, lemlist$/],
+      ['?only=failed', /^only must be personalized/],
+    ] as const) {
+      const res = await exportCsv(run.campaignId, alice, query);
+      expect(res.headers.get('content-disposition')).toBeNull();
+      expect((await expectProblem(res, 400)).detail).toMatch(detail);
+    }
   });
 
   it('puts the headers of every run in order of first appearance, a lead lacking one getting an empty cell', async () => {
     const first = await seedRun(server, { userId: alice.id, csv: 'email,company,title\nann@example.com,Acme,CEO\n' });
-    const second = await seedRun(server, { userId: alice.id, campaignId: first.campaignId, csv: 'company,email,city\nBeta,bob@example.com,Oslo\n' });
+    // Row 3 of its file (a blank line above it): the export is in row order, whatever the file.
+    const second = await seedRun(server, { userId: alice.id, campaignId: first.campaignId, csv: 'company,email,city\n\nBeta,bob@example.com,Oslo\n' });
     await settleLead(server, second.runId, second.leadIds.get('bob@example.com')!, { error: 'provider rejected the lead' });
 
     const rows = await csvRows(await exportCsv(first.campaignId));
-    expect(rows).toEqual([
+    expect(rows.map((row) => [...row.slice(0, 7), row.at(-1)])).toEqual([
       ['email', 'company', 'title', 'city', 'personalized_message', 'enrichment_status', 'error', 'cost_usd'],
       ['ann@example.com', 'Acme', 'CEO', '', '', 'pending', '', '0.000000'],
       ['bob@example.com', 'Beta', '', 'Oslo', '', 'failed', 'provider rejected the lead', '0.000000'],
@@ -180,8 +266,8 @@ describe('GET /api/campaigns/export/:campaignId', () => {
   it('suffixes an added column " (aga)" when the file already has a column of that name', async () => {
     const run = await seedRun(server, { userId: alice.id, csv: 'email,company,error,enrichment_status\nann@example.com,Acme,none,raw\n' });
     const [header, row] = await csvRows(await exportCsv(run.campaignId));
-    expect(header).toEqual(['email', 'company', 'error', 'enrichment_status', 'personalized_message', 'enrichment_status (aga)', 'error (aga)', 'cost_usd']);
-    expect(row).toEqual(['ann@example.com', 'Acme', 'none', 'raw', '', 'pending', '', '0.000000']);
+    expect(header).toEqual(['email', 'company', 'error', 'enrichment_status', 'personalized_message', 'enrichment_status (aga)', 'error (aga)', ...ADDED.slice(3)]);
+    expect(row).toEqual(['ann@example.com', 'Acme', 'none', 'raw', '', 'pending', '', '', '', '', '', '', '0.000000']);
   });
 
   it('neutralizes every cell that a spreadsheet would run as a formula, headers and messages included', async () => {

@@ -111,7 +111,20 @@ describe('cost', () => {
     it('is the last column of the export, with six decimals, suffixed when the file had a column of that name', async () => {
       const res = await apiGet(server.baseUrl, `/api/campaigns/export/${run.campaignId}`, alice);
       const rows: string[][] = parse(await res.text());
-      expect(rows[0]).toEqual(['Email', 'Company', 'cost_usd', 'personalized_message', 'enrichment_status', 'error', 'cost_usd (aga)']);
+      expect(rows[0]).toEqual([
+        'Email',
+        'Company',
+        'cost_usd',
+        'personalized_message',
+        'enrichment_status',
+        'error',
+        'research_summary',
+        'sources',
+        'message_basis',
+        'model',
+        'research_model',
+        'cost_usd (aga)',
+      ]);
       expect(rows.slice(1).map((row) => [row[0], row[2], row.at(-1)])).toEqual([
         ['ann@example.com', '12', '0.022300'],
         ['bob@example.com', '', '0.008500'],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { campaignCsv } from '../../adapters/http/csv-export.ts';
-import type { LeadView } from '../../ports/campaign-queries.port.ts';
+import { campaignCsv, contentDisposition, headerRow } from '../../adapters/http/csv-export.ts';
+import type { ExportRow, LeadView } from '../../ports/campaign-queries.port.ts';
 
 function lead(n: number): LeadView {
   return {
@@ -19,15 +19,19 @@ function lead(n: number): LeadView {
     citations: [],
     message: `Hi ${n}`,
     outputs: {},
+    message_basis: null,
     error: null,
     attempts: 1,
     model: null,
+    research_model: null,
     cost_usd: n / 1000,
     sandbox: false,
     updated_at: '2026-01-01T00:00:00.000Z',
     settled_at: null,
   };
 }
+
+const row = (n: number): ExportRow => ({ kind: 'lead', lead: lead(n) });
 
 /** What reading a batch from the database costs the generators below: a turn of the event loop. */
 const roundTrip = () => new Promise((resolve) => setImmediate(resolve));
@@ -40,62 +44,103 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<string> {
 }
 
 describe('campaignCsv', () => {
-  it('streams the header row and one CRLF-terminated row per lead', async () => {
-    async function* leads() {
+  it('streams the header row and one CRLF-terminated row per row, leads and rows that are not leads alike', async () => {
+    async function* rows(): AsyncGenerator<ExportRow> {
       await roundTrip();
-      yield lead(1);
-      yield lead(2);
+      yield row(1);
+      yield { kind: 'import_row', row: { run_id: 'run', row: 3, status: 'rejected', reason: "row 3: email 'x@' is not a valid address", fields: [['email', 'x@'], ['company', 'Co']] } };
+      yield { kind: 'lead', lead: { ...lead(3), citations: [{ url: 'https://a.example/' }, { url: 'https://b.example/', title: 'B' }], message_basis: 'Co 3 ships.', research: 'Co 3 ships rockets.', model: 'w', research_model: 'r' } };
+      yield { kind: 'import_row', row: { run_id: 'run', row: 5, status: 'duplicate', reason: 'row 5: same email as row 2', fields: [] } };
     }
     const errors: Error[] = [];
-    const text = await readAll(campaignCsv({ headers: ['email', 'company'], leads: leads() }, (error) => errors.push(error)));
+    const text = await readAll(campaignCsv({ headers: ['email', 'company'], rows: rows() }, (error) => errors.push(error)));
     expect(text).toBe(
-      'email,company,personalized_message,enrichment_status,error,cost_usd\r\n' +
-        'lead1@example.com,Co 1,Hi 1,personalized,,0.001000\r\n' +
-        'lead2@example.com,Co 2,Hi 2,personalized,,0.002000\r\n',
+      'email,company,personalized_message,enrichment_status,error,research_summary,sources,message_basis,model,research_model,cost_usd\r\n' +
+        'lead1@example.com,Co 1,Hi 1,personalized,,,,,,,0.001000\r\n' +
+        "x@,Co,,rejected,row 3: email 'x@' is not a valid address,,,,,,0.000000\r\n" +
+        'lead3@example.com,Co 3,Hi 3,personalized,,Co 3 ships rockets.,https://a.example/ https://b.example/,Co 3 ships.,w,r,0.003000\r\n' +
+        ',,,duplicate,row 5: same email as row 2,,,,,,0.000000\r\n',
     );
     expect(errors).toEqual([]);
   });
 
-  it('adds a column per custom output after ours, empty for a lead without it, renamed when the file has the name', async () => {
-    async function* leads() {
+  it('adds a column per custom output after ours, empty for a row without it, renamed when the file has the name', async () => {
+    async function* rows(): AsyncGenerator<ExportRow> {
       await roundTrip();
-      yield { ...lead(1), outputs: { subject_line: 'About Co 1', ps: '=1+1' } };
-      yield lead(2);
+      yield { kind: 'lead', lead: { ...lead(1), outputs: { subject_line: 'About Co 1', ps: '=1+1' } } };
+      yield row(2);
+      yield { kind: 'import_row', row: { run_id: 'run', row: 4, status: 'duplicate', reason: 'row 4: same email as row 2', fields: [] } };
     }
-    const text = await readAll(campaignCsv({ headers: ['email', 'ps'], outputs: ['subject_line', 'ps'], leads: leads() }, () => {}));
+    const text = await readAll(campaignCsv({ headers: ['email', 'ps'], outputs: ['subject_line', 'ps'], rows: rows() }, () => {}));
     expect(text).toBe(
-      'email,ps,personalized_message,enrichment_status,error,cost_usd,subject_line,ps (aga)\r\n' +
-        "lead1@example.com,,Hi 1,personalized,,0.001000,About Co 1,'=1+1\r\n" +
-        'lead2@example.com,,Hi 2,personalized,,0.002000,,\r\n',
+      'email,ps,personalized_message,enrichment_status,error,research_summary,sources,message_basis,model,research_model,cost_usd,subject_line,ps (aga)\r\n' +
+        "lead1@example.com,,Hi 1,personalized,,,,,,,0.001000,About Co 1,'=1+1\r\n" +
+        'lead2@example.com,,Hi 2,personalized,,,,,,,0.002000,,\r\n' +
+        ',,,duplicate,row 4: same email as row 2,,,,,,0.000000,,\r\n',
     );
   });
 
+  it('adds a sandbox column when some run was made on the sandbox', async () => {
+    async function* rows(): AsyncGenerator<ExportRow> {
+      await roundTrip();
+      yield { kind: 'lead', lead: { ...lead(1), sandbox: true, cost_usd: 0 } };
+      yield { kind: 'import_row', row: { run_id: 'run', row: 3, status: 'duplicate', reason: 'row 3: same email as row 2', fields: [] } };
+    }
+    const text = await readAll(campaignCsv({ headers: ['email'], sandbox: true, rows: rows() }, () => {}));
+    expect(text).toBe(
+      'email,personalized_message,enrichment_status,error,research_summary,sources,message_basis,model,research_model,cost_usd,sandbox\r\n' +
+        'lead1@example.com,Hi 1,personalized,,,,,,,0.000000,true\r\n' +
+        ',,duplicate,row 3: same email as row 2,,,,,,0.000000,false\r\n',
+    );
+  });
+
+  it("names the line's column as a sequencer expects, renaming a column of the file that had the name", () => {
+    const added = ['enrichment_status', 'error', 'research_summary', 'sources', 'message_basis', 'model', 'research_model', 'cost_usd'];
+    expect(headerRow(['Email', 'personalization'], { for: 'instantly' })).toEqual(['Email', 'personalization (original)', 'personalization', ...added]);
+    expect(headerRow(['Email'], { for: 'smartlead' })).toEqual(['Email', 'personalization', ...added]);
+    expect(headerRow(['email', 'Icebreaker', 'error'], { for: 'lemlist' })).toEqual(['email', 'Icebreaker (original)', 'error', 'icebreaker', 'enrichment_status', 'error (aga)', ...added.slice(2)]);
+    expect(headerRow(['email', 'personalized_message'])).toEqual(['email', 'personalized_message', 'personalized_message (aga)', ...added]);
+  });
+
+  it('names the file after the campaign and the day: an ASCII name, and the UTF-8 one for those who read it', () => {
+    const day = new Date('2026-12-03T23:59:59Z');
+    expect(contentDisposition('Acme Q4', day)).toBe(`attachment; filename="acme-q4-2026-12-03.csv"; filename*=UTF-8''acme-q4-2026-12-03.csv`);
+    expect(contentDisposition('Café "Crème" / Q4 (test)*', day)).toBe(
+      `attachment; filename="cafe-creme-q4-test-2026-12-03.csv"; filename*=UTF-8''caf%C3%A9-cr%C3%A8me-q4-test-2026-12-03.csv`,
+    );
+    expect(contentDisposition('営業リスト', day)).toBe(
+      `attachment; filename="campaign-2026-12-03.csv"; filename*=UTF-8''${encodeURIComponent('営業リスト')}-2026-12-03.csv`,
+    );
+    expect(contentDisposition('---', day)).toBe(`attachment; filename="campaign-2026-12-03.csv"; filename*=UTF-8''campaign-2026-12-03.csv`);
+    expect(contentDisposition('x'.repeat(300), day)).toMatch(/^attachment; filename="x{80}-2026-12-03\.csv"/);
+  });
+
   it('errors the download, rather than ending it short, when reading the leads fails', async () => {
-    async function* leads() {
-      yield lead(1);
+    async function* rows() {
+      yield row(1);
       await roundTrip();
       throw new Error('connection lost');
     }
     const errors: Error[] = [];
-    await expect(readAll(campaignCsv({ headers: ['email'], leads: leads() }, (error) => errors.push(error)))).rejects.toThrow('connection lost');
+    await expect(readAll(campaignCsv({ headers: ['email'], rows: rows() }, (error) => errors.push(error)))).rejects.toThrow('connection lost');
     expect(errors.map((error) => error.message)).toEqual(['connection lost']);
   });
 
   it('stops reading leads when the client goes away', async () => {
     let produced = 0;
     let finished = false;
-    async function* leads() {
+    async function* rows() {
       try {
         for (;;) {
           await roundTrip();
           produced += 1;
-          yield lead(produced);
+          yield row(produced);
         }
       } finally {
         finished = true;
       }
     }
-    const reader = campaignCsv({ headers: ['email'], leads: leads() }, () => {}).getReader();
+    const reader = campaignCsv({ headers: ['email'], rows: rows() }, () => {}).getReader();
     await reader.read();
     await reader.cancel();
     await expect.poll(() => finished).toBe(true);

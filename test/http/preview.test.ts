@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postPreview, startTestServer, type TestServer } from '../support/http.ts';
@@ -82,6 +83,27 @@ describe('POST /api/campaigns/preview', () => {
         'Notes (2)',
       ]);
       expect(eve).toMatchObject({ row: 6, email: 'eve@example.org', company: 'Gamma', title: 'Head of Sales' });
+    });
+
+    it('reads a LinkedIn connections export below its "Notes:" preamble, with the spreadsheet row numbers', async () => {
+      const content = new Uint8Array(await readFile(new URL('../fixtures/csv/linkedin-connections.csv', import.meta.url)));
+      const res = await postPreview(server.baseUrl, { token, content, fileName: 'Connections.csv' });
+      expect(res.status).toBe(200);
+      const body = await readJson<PreviewJson>(res);
+      expect(body).toMatchObject({ total_rows: 6, valid: 3, duplicates: 0 });
+      expect(body.rejected).toEqual([
+        { row: 6, reason: 'row 6: email is empty' },
+        { row: 8, reason: 'row 8: company is empty' },
+        { row: 9, reason: 'row 9: email is empty' },
+      ]);
+      expect(body.columns.map((column) => column.original)).toEqual(['First Name', 'Last Name', 'URL', 'Email Address', 'Company', 'Position', 'Connected On']);
+      expect(body.leads.map((lead) => [lead.row, lead.email])).toEqual([
+        [5, 'nadia@brightwave.example'],
+        [7, 'priya.raman@lotusleaf.example'],
+        [10, 'elena.garcia@ribera.example'],
+      ]);
+      expect(body.leads[0]).toMatchObject({ first_name: 'Nadia', title: 'Head of Partnerships', linkedin_url: 'https://www.linkedin.com/in/nadia-okafor-example' });
+      expect(body.leads[0]).not.toHaveProperty('website');
     });
 
     it('returns 10 sample leads by default and `limit` of them when asked', async () => {

@@ -72,8 +72,8 @@ describe('statement_timeout', () => {
     const queries = createPostgresStores(bounded).queries;
     const exported = await queries.exportLeads(userId, extraction.campaignId);
     const rows: number[] = [];
-    for await (const lead of exported!.leads) {
-      rows.push(lead.row);
+    for await (const row of exported!.rows) {
+      if (row.kind === 'lead') rows.push(row.lead.row);
       // Stops longer than the timeout, inside each 500-lead page and between them.
       if (rows.length % 400 === 1) await sleep(TIMEOUT_MS + 100);
     }

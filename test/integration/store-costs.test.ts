@@ -162,7 +162,7 @@ describe('lead and run costs', () => {
     expect(Object.fromEntries(page!.leads.map((view) => [view.email, view.cost_usd]))).toEqual({ 'view@example.com': 0.01585, 'idle@example.com': 0 });
     const exported = await t.store.exportLeads(run.userId, run.campaignId);
     const costs: number[] = [];
-    for await (const view of exported!.leads) costs.push(view.cost_usd);
+    for await (const row of exported!.rows) if (row.kind === 'lead') costs.push(row.lead.cost_usd);
     expect(costs).toEqual([0.01585, 0]);
   });
 });

@@ -161,13 +161,13 @@ describe('reading needs_review leads', () => {
     await t.store.completeIfSettled(runId);
 
     const expected = { id: shown, status: 'needs_review', message: REJECTED.message, error: REASONS };
-    const page = await t.store.leads(userId, campaignId, { status: 'needs_review', limit: 10 });
+    const page = await t.store.leads(userId, campaignId, { statuses: ['needs_review'], limit: 10 });
     expect(page?.leads).toEqual([expect.objectContaining(expected)]);
     const settled = await t.store.settledLeads(userId, runId, null, 10);
     expect(settled.leads.map((view: LeadView) => view.id).sort()).toEqual([...leadIds].sort());
     expect(settled.leads).toContainEqual(expect.objectContaining(expected));
     const exported = await t.store.exportLeads(userId, campaignId);
-    const rows = await all(exported!.leads);
+    const rows = (await all(exported!.rows)).flatMap((row) => (row.kind === 'lead' ? [row.lead] : []));
     expect(rows.map((view) => [view.email, view.status, view.message])).toEqual([
       ['shown@acme.example', 'needs_review', REJECTED.message],
       ['fine@acme.example', 'personalized', GOOD.message],

@@ -5,9 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
-import type { ColumnMapping, ImportReport, Lead } from '../../domain/leads/lead.ts';
+import type { ColumnMapping, ImportReport, ImportRow, Lead } from '../../domain/leads/lead.ts';
 import { createPostgresStores } from '../../adapters/postgres/stores/index.ts';
-import { InvalidCursorError, PROGRESS_START, type LeadView } from '../../ports/campaign-queries.port.ts';
+import { InvalidCursorError, PROGRESS_START, type ExportRow } from '../../ports/campaign-queries.port.ts';
 import type { RunToExtract } from '../../ports/extraction-store.port.ts';
 import type { Draft, Research } from '../../ports/providers.port.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -43,8 +43,18 @@ function report(valid: number, columns: readonly ColumnMapping[]): ImportReport 
   return { total_rows: valid, valid, duplicates: 0, rejected: [], columns, demo_excluded: 0 };
 }
 
-/** A personalizing run of `emails`, its file having `headers`; returns the run and its lead ids in row order. */
-async function run(userId: string, headers: readonly string[], emails: readonly string[], campaignId?: string) {
+/**
+ * A personalizing run of `emails`, its file having `headers`; returns the run and its lead ids in
+ * row order. The leads are rows 2, 3, … unless `rows` numbers them; `importRows` are the file's
+ * rows that are not leads.
+ */
+async function run(
+  userId: string,
+  headers: readonly string[],
+  emails: readonly string[],
+  campaignId?: string,
+  { rows, importRows }: { rows?: readonly number[]; importRows?: readonly ImportRow[] } = {},
+) {
   const { runId } = await store.createRun({
     userId,
     demo: false,
@@ -52,9 +62,9 @@ async function run(userId: string, headers: readonly string[], emails: readonly 
     ...(campaignId === undefined ? { campaignName: 'Outbound' } : { campaignId }),
   });
   const extraction = (await store.beginExtraction(runId)) as RunToExtract;
-  const { pending, skipped } = await store.storeLeads(extraction, emails.map((email, index) => lead(email, index + 2, headers)));
+  const { pending, skipped } = await store.storeLeads(extraction, emails.map((email, index) => lead(email, rows?.[index] ?? index + 2, headers)));
   const columns = headers.map((original) => ({ original, canonical: null }));
-  await store.finishExtraction(runId, { report: report(emails.length, columns), columns, skipped });
+  await store.finishExtraction(runId, { report: report(emails.length, columns), columns, skipped, ...(importRows === undefined ? {} : { rows: importRows }) });
   return { ...extraction, leadIds: pending };
 }
 
@@ -69,9 +79,9 @@ async function failAndCount(leadId: string, runId: string, reason = 'gave up'): 
   await store.countOutcome(leadId, runId, DEFAULT_KPI_RATES);
 }
 
-async function collect(leads: AsyncIterable<LeadView>): Promise<LeadView[]> {
-  const all: LeadView[] = [];
-  for await (const view of leads) all.push(view);
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
   return all;
 }
 
@@ -178,7 +188,7 @@ describe('leads', () => {
     await personalizeAndCount(r.leadIds[0]!, r.runId);
     await failAndCount(r.leadIds[1]!, r.runId, 'research failed after 6 attempts');
 
-    const personalized = await store.leads(userId, r.campaignId, { status: 'personalized', limit: 10 });
+    const personalized = await store.leads(userId, r.campaignId, { statuses: ['personalized'], limit: 10 });
     expect(personalized).toEqual({
       leads: [
         {
@@ -194,9 +204,11 @@ describe('leads', () => {
           citations: RESEARCH.citations,
           message: DRAFT.message,
           outputs: {},
+          message_basis: DRAFT.basis,
           error: null,
           attempts: 2, // research's and personalization's, each counted by its save
           model: DRAFT.model,
+          research_model: RESEARCH.model,
           cost_usd: 0,
           sandbox: false,
           updated_at: anIsoTimestamp,
@@ -205,16 +217,45 @@ describe('leads', () => {
       ],
       next_cursor: null,
     });
-    const failed = await store.leads(userId, r.campaignId, { status: 'failed', limit: 10 });
+    const failed = await store.leads(userId, r.campaignId, { statuses: ['failed'], limit: 10 });
     expect(failed?.leads.map((view) => [view.email, view.error])).toEqual([['ko@example.com', 'research failed after 6 attempts']]);
-    const pending = await store.leads(userId, r.campaignId, { status: 'pending', limit: 10 });
+    const pending = await store.leads(userId, r.campaignId, { statuses: ['pending'], limit: 10 });
     expect(pending?.leads.map((view) => [view.email, view.citations, view.settled_at])).toEqual([['wait@example.com', [], null]]);
+    const settled = await store.leads(userId, r.campaignId, { statuses: ['failed', 'personalized'], limit: 10 });
+    expect(settled?.leads.map((view) => view.email)).toEqual(['ok@example.com', 'ko@example.com']);
+  });
+
+  it('lists in row order (row, then id), each page after the last lead of the one before, within a status or a run', async () => {
+    const userId = randomUUID();
+    // Stored in another order than their rows, so that an order by id or by insertion would show.
+    const first = await run(userId, ['Email'], ['r9@example.com', 'r4@example.com', 'r7@example.com', 'r2@example.com'], undefined, { rows: [9, 4, 7, 2] });
+    const second = await run(userId, ['Email'], ['s3@example.com', 's8@example.com'], first.campaignId, { rows: [3, 8] });
+    await failAndCount(first.leadIds[1]!, first.runId); // r4
+    await failAndCount(second.leadIds[1]!, second.runId); // s8
+
+    const all = async (page: { statuses?: ('failed' | 'pending')[]; runId?: string }) => {
+      const seen: [string, number][] = [];
+      let cursor: string | undefined;
+      do {
+        const answer = await store.leads(userId, first.campaignId, { ...page, limit: 2, ...(cursor === undefined ? {} : { cursor }) });
+        seen.push(...(answer?.leads ?? []).map((view) => [view.email.slice(0, 2), view.row] as [string, number]));
+        cursor = answer?.next_cursor ?? undefined;
+      } while (cursor !== undefined);
+      return seen;
+    };
+    expect(await all({})).toEqual([['r2', 2], ['s3', 3], ['r4', 4], ['r7', 7], ['s8', 8], ['r9', 9]]);
+    expect(await all({ statuses: ['failed'] })).toEqual([['r4', 4], ['s8', 8]]);
+    expect(await all({ statuses: ['pending'], runId: first.runId })).toEqual([['r2', 2], ['r7', 7], ['r9', 9]]);
+    expect(await all({ runId: second.runId })).toEqual([['s3', 3], ['s8', 8]]);
+    expect(await all({ runId: randomUUID() })).toEqual([]);
+    expect(await all({ runId: 'not-a-run' })).toEqual([]);
   });
 
   it('refuses a cursor it did not hand out', async () => {
     const userId = randomUUID();
     const r = await run(userId, ['Email'], ['c@example.com']);
-    for (const cursor of ['not base64!', Buffer.from('not-a-uuid').toString('base64url'), '']) {
+    const idOnly = Buffer.from(r.leadIds[0]!).toString('base64url'); // the cursor of the listing by id, before 0019
+    for (const cursor of ['not base64!', Buffer.from('not-a-uuid').toString('base64url'), '', idOnly, Buffer.from(`99999999999:${r.leadIds[0]}`).toString('base64url')]) {
       await expect(store.leads(userId, r.campaignId, { cursor, limit: 5 })).rejects.toBeInstanceOf(InvalidCursorError);
     }
   });
@@ -350,23 +391,62 @@ async function eventually<T>(read: () => Promise<T | undefined>, timeoutMs = 10_
 }
 
 describe('exportLeads', () => {
-  it('gives every lead in campaign order under the union of the runs’ headers', async () => {
+  const leadsOf = (rows: readonly ExportRow[]) => rows.flatMap((row) => (row.kind === 'lead' ? [row.lead] : []));
+
+  it('gives every lead in row order under the union of the runs’ headers', async () => {
     const userId = randomUUID();
     const first = await run(userId, ['Email', 'Company', 'Notes'], ['one@example.com', 'two@example.com', 'lost@example.com']);
     await failAndCount(first.leadIds[2]!, first.runId); // taken over by the second run below
-    const second = await run(userId, ['Email', 'Website', 'Company', 'Notes', 'Notes'], ['three@example.com', 'lost@example.com'], first.campaignId);
+    const second = await run(userId, ['Email', 'Website', 'Company', 'Notes', 'Notes'], ['three@example.com', 'lost@example.com'], first.campaignId, {
+      rows: [5, 6],
+    });
 
     const exported = await store.exportLeads(userId, first.campaignId);
     if (exported === null) throw new Error('campaign not found');
+    expect(exported.campaign_name).toBe('Outbound');
     expect(exported.headers).toEqual(['Email', 'Company', 'Notes', 'Website', 'Notes']);
-    const leads = await collect(exported.leads);
+    const leads = leadsOf(await collect(exported.rows));
     expect(leads.map((view) => [view.email, view.run_id, view.row])).toEqual([
       ['one@example.com', first.runId, 2],
       ['two@example.com', first.runId, 3],
-      ['three@example.com', second.runId, 2],
-      ['lost@example.com', second.runId, 3],
+      ['three@example.com', second.runId, 5],
+      ['lost@example.com', second.runId, 6],
     ]);
     expect(leads[3]?.fields.map(([header]) => header)).toEqual(['Email', 'Website', 'Company', 'Notes', 'Notes']);
+  });
+
+  it("merges in the latest file's rows that are not leads at their rows, under that file's headers", async () => {
+    const userId = randomUUID();
+    const earlier = await run(userId, ['Email', 'Company'], ['ann@example.com'], undefined, {
+      importRows: [{ row: 3, status: 'rejected', reason: 'row 3: company is empty', cells: ['old@example.com', ''] }],
+    });
+    const latest = await run(userId, ['Email', 'Company', 'City'], ['bob@example.com', 'eve@example.com'], earlier.campaignId, {
+      rows: [3, 6],
+      importRows: [
+        { row: 2, status: 'rejected', reason: "row 2: email 'x@' is not a valid address", cells: ['x@', 'Xco', 'Oslo'] },
+        { row: 4, status: 'duplicate', reason: 'row 4: same email as row 3', cells: ['bob@example.com', 'Bco', ''] },
+        { row: 7, status: 'rejected', reason: 'row 7: email is empty', cells: null },
+      ],
+    });
+    await personalizeAndCount(latest.leadIds[0]!, latest.runId);
+
+    const exported = (await store.exportLeads(userId, earlier.campaignId))!;
+    expect(exported.headers).toEqual(['Email', 'Company', 'City']);
+    const rows = (await collect(exported.rows)).map((row) =>
+      row.kind === 'lead' ? ['lead', row.lead.row, row.lead.email, row.lead.status] : [row.row.status, row.row.row, row.row.reason, row.row.fields, row.row.run_id],
+    );
+    // A lead first when a row of another file has its number.
+    expect(rows).toEqual([
+      ['lead', 2, 'ann@example.com', 'pending'],
+      ['rejected', 2, "row 2: email 'x@' is not a valid address", [['Email', 'x@'], ['Company', 'Xco'], ['City', 'Oslo']], latest.runId],
+      ['lead', 3, 'bob@example.com', 'personalized'],
+      ['duplicate', 4, 'row 4: same email as row 3', [['Email', 'bob@example.com'], ['Company', 'Bco'], ['City', '']], latest.runId],
+      ['lead', 6, 'eve@example.com', 'pending'],
+      ['rejected', 7, 'row 7: email is empty', [], latest.runId],
+    ]);
+
+    const personalized = (await store.exportLeads(userId, earlier.campaignId, { onlyPersonalized: true }))!;
+    expect((await collect(personalized.rows)).map((row) => (row.kind === 'lead' ? row.lead.email : row.kind))).toEqual(['bob@example.com']);
   });
 
   it('streams a large campaign in order and lets go of its connection when the reader stops early', async () => {
@@ -374,17 +454,25 @@ describe('exportLeads', () => {
     const emails = Array.from({ length: 1_234 }, (_, index) => `bulk${index}@example.com`);
     const r = await run(userId, ['Email'], emails);
     const exported = await store.exportLeads(userId, r.campaignId);
-    const leads = await collect(exported!.leads);
+    const leads = leadsOf(await collect(exported!.rows));
     expect(leads.map((view) => view.row)).toEqual(emails.map((_, index) => index + 2));
 
     // More early stops than the pool (4) has connections: each must give its connection back.
     for (let stop = 0; stop < 6; stop += 1) {
-      for await (const view of (await store.exportLeads(userId, r.campaignId))!.leads) {
-        expect(view.row).toBe(2);
+      for await (const row of (await store.exportLeads(userId, r.campaignId))!.rows) {
+        expect(row.kind === 'lead' && row.lead.row).toBe(2);
         break;
       }
     }
     expect((await store.runStatus(userId, r.runId))?.valid).toBe(1_234);
+  });
+
+  it("is null for another user's campaign, an unknown one and a malformed id", async () => {
+    const userId = randomUUID();
+    const r = await run(userId, ['Email'], ['mine@example.com']);
+    expect(await store.exportLeads(randomUUID(), r.campaignId)).toBeNull();
+    expect(await store.exportLeads(userId, randomUUID())).toBeNull();
+    expect(await store.exportLeads(userId, 'campaigns/../x')).toBeNull();
   });
 });
 

@@ -29,6 +29,8 @@ import { createSql, type Sql } from '../../adapters/postgres/client.ts';
 import { PostgresReadinessProbe } from '../../adapters/postgres/readiness.ts';
 import { DEFAULT_KPI_RATES } from '../../domain/campaigns/run.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../../domain/leads/import-error.ts';
+import type { Lead } from '../../domain/leads/lead.ts';
+import { KEPT_ROW_CHARS, LeadImport } from '../../domain/leads/lead-import.ts';
 import { DEFAULT_PRICING, type Pricing } from '../../domain/pricing/pricing.ts';
 import type { QuotaLimits } from '../../domain/quotas/quota.ts';
 import type { LeadFileStore } from '../../ports/lead-file-store.port.ts';
@@ -315,7 +317,8 @@ export interface SeedRunOptions {
 
 /**
  * A run whose file was extracted: the campaign and run recorded as `POST /process` records them,
- * then the leads imported and stored as the extraction consumer stores them. The run ends up
+ * then the leads imported and stored, and the rows that are not leads kept, as the extraction
+ * consumer does. The run ends up
  * `personalizing` with every new lead `pending`.
  */
 export async function seedRun(server: TestServer, options: SeedRunOptions): Promise<SeededRun> {
@@ -328,13 +331,20 @@ export async function seedRun(server: TestServer, options: SeedRunOptions): Prom
   });
   const run = await store.beginExtraction(runId);
   if (run === null) throw new Error('the new run could not begin extraction');
-  const { report, sample } = await new PreviewImportService({ reader: new CsvLeadFileReader(), limits: DEFAULT_IMPORT_LIMITS }).preview({
-    file: Readable.from([Buffer.from(options.csv)]),
-    demo: false,
-    sampleSize: 1000,
-  });
-  const { skipped } = await store.storeLeads(run, sample);
-  await store.finishExtraction(runId, { report, columns: report.columns, skipped });
+  // The import as extraction runs it: the leads, and the rows that are not leads kept for the export.
+  let leadImport: LeadImport | undefined;
+  const leads: Lead[] = [];
+  for await (const record of new CsvLeadFileReader().records(Readable.from([Buffer.from(options.csv)]), DEFAULT_IMPORT_LIMITS)) {
+    if (leadImport === undefined) leadImport = new LeadImport(record, { demo: false, maxColumns: DEFAULT_IMPORT_LIMITS.maxColumns, keepRows: KEPT_ROW_CHARS });
+    else {
+      const outcome = leadImport.accept(record);
+      if (outcome.kind === 'lead') leads.push(outcome.lead);
+    }
+  }
+  if (leadImport === undefined) throw new Error('the seeded file is empty');
+  const report = leadImport.report();
+  const { skipped } = await store.storeLeads(run, leads);
+  await store.finishExtraction(runId, { report, columns: report.columns, skipped, rows: leadImport.rows });
   const rows = await server.sql<{ id: string; email: string }[]>`select id, email from leads where run_id = ${runId}`;
   return { runId, campaignId, leadIds: new Map(rows.map((row) => [row.email, row.id])) };
 }

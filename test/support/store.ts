@@ -7,9 +7,9 @@ import { afterAll, beforeAll } from 'vitest';
 import type { Sql } from '../../adapters/postgres/client.ts';
 import { createPostgresStores, type PostgresStores } from '../../adapters/postgres/stores/index.ts';
 import { FINAL_LEAD_STATUSES, type KpiRates, type LeadStatus } from '../../domain/campaigns/run.ts';
-import type { ColumnMapping, ImportReport, Lead } from '../../domain/leads/lead.ts';
+import type { Lead } from '../../domain/leads/lead.ts';
 import type { UsdAmount } from '../../domain/pricing/pricing.ts';
-import type { RunToExtract } from '../../ports/extraction-store.port.ts';
+import type { ExtractionResult, RunToExtract } from '../../ports/extraction-store.port.ts';
 import type { CallClaim, PaidCall } from '../../ports/lead-work-store.port.ts';
 import type { Draft, Research } from '../../ports/providers.port.ts';
 import type { NewRun } from '../../ports/submission-store.port.ts';
@@ -49,7 +49,7 @@ export function storeDriver(stores: PostgresStores) {
     createRun: (run: NewRun) => commit(stores.submission.createRun(run)),
     beginExtraction: (runId: string) => commit(stores.extraction.beginExtraction(runId)),
     storeLeads: (run: RunToExtract, leads: readonly Lead[]) => commit(stores.extraction.storeLeads(run, leads)),
-    finishExtraction: (runId: string, result: { report: ImportReport; columns: readonly ColumnMapping[]; skipped: number }) =>
+    finishExtraction: (runId: string, result: ExtractionResult) =>
       commit(stores.extraction.finishExtraction(runId, result)),
     failRun: (runId: string, message: string) => commit(stores.extraction.failRun(runId, message)),
     leadWork: (leadId: string, runId: string) => stores.leadWork.leadWork(leadId, runId),

@@ -135,6 +135,47 @@ describe('PreviewImportService over real export layouts', () => {
     expect(tomas.canonical.website).toBeUndefined();
   });
 
+  it('imports a LinkedIn connections export: the "Notes:" preamble above the header skipped, spreadsheet row numbers kept', async () => {
+    for (const chunkSize of [1024, 5]) {
+      const service = new PreviewImportService({ reader: new CsvLeadFileReader(), limits: DEFAULT_IMPORT_LIMITS });
+      const { report, sample } = await service.preview({ file: chunked(fixture('linkedin-connections.csv'), chunkSize), demo: false, sampleSize: 10 });
+      expect(summary(report)).toEqual({
+        total_rows: 6,
+        valid: 3,
+        duplicates: 0,
+        rejected: [
+          { row: 6, reason: 'row 6: email is empty' },
+          { row: 8, reason: 'row 8: company is empty' },
+          { row: 9, reason: 'row 9: email is empty' },
+        ],
+        demo_excluded: 0,
+      });
+      expect(report.columns).toEqual([
+        { original: 'First Name', canonical: 'first_name' },
+        { original: 'Last Name', canonical: 'last_name' },
+        { original: 'URL', canonical: 'website' },
+        { original: 'Email Address', canonical: 'email' },
+        { original: 'Company', canonical: 'company' },
+        { original: 'Position', canonical: 'title' },
+        { original: 'Connected On', canonical: null },
+      ]);
+      expect(sample.map((lead) => [lead.row, lead.email, lead.company])).toEqual([
+        [5, 'nadia@brightwave.example', 'Brightwave Solar'],
+        [7, 'priya.raman@lotusleaf.example', 'Lotus Leaf Analytics, Inc.'],
+        [10, 'elena.garcia@ribera.example', 'Ribera Foods'],
+      ]);
+      // Its "URL" is the person's profile, not the company's website.
+      expect(byEmail(sample, 'elena.garcia@ribera.example').canonical).toEqual({
+        first_name: 'Elena',
+        last_name: 'García',
+        email: 'elena.garcia@ribera.example',
+        company: 'Ribera Foods',
+        title: 'Marketing Director',
+        linkedin_url: 'https://www.linkedin.com/in/elena-garcia-example',
+      });
+    }
+  });
+
   it('says which headers it found when a Sales Navigator export has no email column', async () => {
     const text = 'profileUrl,fullName,companyName,title\nhttps://www.linkedin.com/sales/lead/1,Jo Doe,Acme,CEO\n';
     const error = await rejectionOf(preview(utf8(text)));
@@ -199,6 +240,12 @@ describe('PreviewImportService options', () => {
     expect((await preview(file, { sampleSize: 3 })).report.valid).toBe(25);
   });
 
+  it('skips a blank first line above the header', async () => {
+    const { report, sample } = await preview(utf8('\nEmail,Company\na@acme.example,Acme\n'));
+    expect(summary(report)).toMatchObject({ total_rows: 1, valid: 1 });
+    expect(sample.map((lead) => lead.row)).toEqual([3]);
+  });
+
   it(`caps a demo at ${DEMO_LEAD_CAP} leads and counts the rest`, async () => {
     const { report, sample } = await preview(file, { demo: true });
     expect(summary(report)).toEqual({ total_rows: 25, valid: DEMO_LEAD_CAP, duplicates: 0, rejected: [], demo_excluded: 25 - DEMO_LEAD_CAP });
@@ -211,7 +258,6 @@ describe('PreviewImportService whole-file errors', () => {
     ['nothing at all', new Uint8Array(0), 'EMPTY_FILE'],
     ['a header only', utf8('Email,Company\n'), 'NO_DATA_ROWS'],
     ['a header and blank lines', utf8('Email,Company\r\n\r\n,\r\n  \r\n'), 'NO_DATA_ROWS'],
-    ['an empty first row', utf8('\nEmail,Company\na@acme.example,Acme\n'), 'NO_HEADER'],
     ['a first row of empty cells', utf8(',,\na@acme.example,Acme,x\n'), 'NO_HEADER'],
     ['data without a header row', utf8('a@acme.example,Acme\nb@acme.example,Beta\n'), 'NO_HEADER'],
     ['no email column', utf8('Name,Company\nAva,Acme\n'), 'NO_EMAIL_COLUMN'],

@@ -3,14 +3,19 @@
  * run or campaign of another user reads exactly like one that does not exist.
  */
 import type { LeadStatus, RunStatus } from '../../../domain/campaigns/run.ts';
-import type { ColumnMapping, ImportReport } from '../../../domain/leads/lead.ts';
+import type { ColumnMapping, ImportReport, ImportRow } from '../../../domain/leads/lead.ts';
 import {
   InvalidCursorError,
   type CampaignDetail,
+  type CampaignExport,
   type CampaignQueries,
   type CampaignRunView,
   type CampaignSummary,
+  type ExportRequest,
+  type ExportRow,
+  type ImportRowView,
   type LeadPage,
+  type LeadPageRequest,
   type LeadView,
   type DeliveryView,
   type MetricsView,
@@ -78,9 +83,11 @@ interface LeadRow {
   citations: { url: string; title?: string }[] | null;
   message: string | null;
   outputs: Record<string, string> | null;
+  message_basis: string | null;
   error: string | null;
   attempts: number;
   model: string | null;
+  research_model: string | null;
   cost_usd: string;
   sandbox: boolean;
   updated_at: Date;
@@ -139,25 +146,31 @@ export class PostgresCampaignQueries implements CampaignQueries {
     });
   }
 
-  /** Pages in lead id order: stable under concurrent writes, and each lead is listed once. */
-  leads(userId: string, campaignId: string, page: { status?: LeadStatus; cursor?: string; limit: number }): Promise<LeadPage | null> {
+  /**
+   * Pages in row order (row number, then id), the order of the file: stable under concurrent
+   * writes, each lead listed once, the cursor being the last lead's (row, id).
+   */
+  leads(userId: string, campaignId: string, page: LeadPageRequest): Promise<LeadPage | null> {
     return traced('leads', idAttributes({ campaign_id: campaignId }), async () => {
       assertLimit(page.limit);
-      const after = page.cursor === undefined ? null : decodeLeadCursor(page.cursor);
+      const after = page.cursor === undefined ? null : decodeRowCursor(page.cursor);
       if (!(await this.#ownsCampaign(userId, campaignId))) return null;
+      if (page.runId !== undefined && !isUuid(page.runId)) return { leads: [], next_cursor: null };
       const sql = this.#sql;
+      const statuses = [...new Set(page.statuses ?? [])];
       const rows = await sql<LeadRow[]>`
         select ${leadColumns(sql)}
         from leads l
         where l.campaign_id = ${campaignId} and l.user_id = ${userId}
-          ${page.status === undefined ? sql`` : sql`and l.status = ${page.status}`}
-          ${after === null ? sql`` : sql`and l.id > ${after}`}
-        order by l.id
+          ${statusFilter(sql, statuses)}
+          ${page.runId === undefined ? sql`` : sql`and l.run_id = ${page.runId}`}
+          ${after === null ? sql`` : sql`and (l.row_number, l.id) > (${after.row}, ${after.id}::uuid)`}
+        order by l.row_number, l.id
         limit ${page.limit + 1}`;
       const more = rows.length > page.limit;
       const leads = (more ? rows.slice(0, page.limit) : rows).map(toLeadView);
       const last = leads.at(-1);
-      return { leads, next_cursor: more && last !== undefined ? encodeCursor(last.id) : null };
+      return { leads, next_cursor: more && last !== undefined ? encodeRowCursor(last.row, last.id) : null };
     });
   }
 
@@ -218,31 +231,47 @@ export class PostgresCampaignQueries implements CampaignQueries {
   }
 
   /**
-   * The headers are the campaign's runs' columns, oldest run first, each header kept as many times
-   * as the file that repeats it most does: the k-th column named H holds a lead's k-th field named H.
-   * Only runs that still own leads contribute. The leads stream later, in their own query: a run
-   * that adds leads while the export is read may bring columns that are not in `headers`.
+   * The export: every lead of the campaign in its latest state (whichever run processed it last),
+   * and the rows of the latest file read to the end that are not leads (rejected, duplicates),
+   * merged in row order (see exportRows).
+   *
+   * The headers are the columns of the campaign's runs that still own leads, and of that latest
+   * file, oldest run first, each header kept as many times as the file that repeats it most does:
+   * the k-th column named H holds a row's k-th field named H. The rows stream later, in their own
+   * queries: a run that adds leads while the export is read may bring columns that are not in `headers`.
    */
-  exportLeads(
-    userId: string,
-    campaignId: string,
-  ): Promise<{ headers: readonly string[]; outputs: readonly string[]; leads: AsyncIterable<LeadView>; sandbox: boolean } | null> {
+  exportLeads(userId: string, campaignId: string, request: ExportRequest = {}): Promise<CampaignExport | null> {
     return traced('exportLeads', idAttributes({ campaign_id: campaignId }), async () => {
-      if (!(await this.#ownsCampaign(userId, campaignId))) return null;
+      if (!isUuid(userId) || !isUuid(campaignId)) return null;
       const sql = this.#sql;
+      const [campaign] = await sql<{ name: string }[]>`select name from campaigns where id = ${campaignId} and user_id = ${userId}`;
+      if (campaign === undefined) return null;
+      const onlyPersonalized = request.onlyPersonalized === true;
+      // The latest run whose file was read to the end: its rows that are not leads. Bounded: the
+      // cells they keep have a budget per file (KEPT_ROW_CHARS), so they are read at once.
+      const [latest] = onlyPersonalized
+        ? []
+        : await sql<{ id: string; columns: ColumnMapping[] | null; import_rows: ImportRow[] }[]>`
+            select r.id, r.columns, r.import_rows
+            from campaign_runs r
+            where r.campaign_id = ${campaignId} and r.user_id = ${userId} and r.import_rows is not null
+            order by r.created_at desc, r.id desc
+            limit 1`;
       const runs = await sql<{ columns: ColumnMapping[]; outputs: { name: string }[] | null }[]>`
         select r.columns, r.outputs
         from campaign_runs r
         where r.campaign_id = ${campaignId} and r.user_id = ${userId} and r.columns is not null
-          and exists (select 1 from leads l where l.run_id = r.id)
+          and (exists (select 1 from leads l where l.run_id = r.id) or r.id = ${latest?.id ?? null}::uuid)
         order by r.created_at, r.id`;
       const [sandbox] = await sql<{ any: boolean }[]>`
         select exists (select 1 from campaign_runs r where r.campaign_id = ${campaignId} and r.user_id = ${userId} and r.sandbox) as any`;
+      const importRows = latest === undefined ? [] : importRowViews(latest.id, latest.columns ?? [], latest.import_rows);
       return {
+        campaign_name: campaign.name,
         headers: headerUnion(runs.map((run) => run.columns.map((column) => column.original))),
         outputs: [...new Set(runs.flatMap((run) => (run.outputs ?? []).map((output) => output.name)))],
-        leads: streamLeads(sql, userId, campaignId),
         sandbox: sandbox?.any ?? false,
+        rows: exportRows(streamLeads(sql, userId, campaignId, onlyPersonalized), importRows),
       };
     });
   }
@@ -330,47 +359,52 @@ export class PostgresCampaignQueries implements CampaignQueries {
 }
 
 /**
- * Leads of the campaign in campaign order: by run, oldest first, then by row of the run's file.
- * One page per statement, on no connection in between: a slow download holds no connection, and
- * the statement timeout bounds each page's work rather than the client's reading. Pages are not
- * one snapshot, so a lead a newer run takes over while the export is read may be met twice (once
- * under each run): it is given once, under the first. Runs created meanwhile are read too.
+ * Leads of the campaign in row order (row number, then id), optionally only the personalized
+ * ones. One page per statement, on no connection in between: a slow download holds no
+ * connection, and the statement timeout bounds each page's work rather than the client's
+ * reading. Memory is one page, whatever the campaign. Pages are not one snapshot: a lead that a
+ * run started meanwhile moves to another row (its new file's) may be met twice, or not at all.
  */
-async function* streamLeads(sql: Sql, userId: string, campaignId: string): AsyncGenerator<LeadView> {
-  const given = new Set<string>();
-  // created_at as text, both ways: a JS Date (and the driver's timestamptz parameter) would round its
-  // microseconds, and the run would come again.
-  let lastRun: { created_at: string; id: string } | null = null;
+async function* streamLeads(sql: Sql, userId: string, campaignId: string, onlyPersonalized: boolean): AsyncGenerator<LeadView> {
+  let after: { row: number; id: string } | null = null;
   for (;;) {
-    const runs: { created_at: string; id: string }[] = await sql<{ created_at: string; id: string }[]>`
-      select r.created_at::text as created_at, r.id
-      from campaign_runs r
-      where r.campaign_id = ${campaignId} and r.user_id = ${userId}
-        ${lastRun === null ? sql`` : sql`and (r.created_at, r.id) > (${lastRun.created_at}::text::timestamptz, ${lastRun.id}::uuid)`}
-      order by r.created_at, r.id`;
-    if (runs.length === 0) return;
-    for (const run of runs) {
-      let after: { row: number; id: string } | null = null;
-      for (;;) {
-        const rows: LeadRow[] = await sql<LeadRow[]>`
-          select ${leadColumns(sql)}
-          from leads l
-          where l.run_id = ${run.id} and l.campaign_id = ${campaignId} and l.user_id = ${userId}
-            ${after === null ? sql`` : sql`and (l.row_number, l.id) > (${after.row}, ${after.id}::uuid)`}
-          order by l.row_number, l.id
-          limit ${EXPORT_BATCH}`;
-        for (const row of rows) {
-          if (given.has(row.id)) continue;
-          given.add(row.id);
-          yield toLeadView(row);
-        }
-        const last = rows.at(-1);
-        if (last === undefined || rows.length < EXPORT_BATCH) break;
-        after = { row: last.row_number, id: last.id };
-      }
-      lastRun = run;
-    }
+    const rows: LeadRow[] = await sql<LeadRow[]>`
+      select ${leadColumns(sql)}
+      from leads l
+      where l.campaign_id = ${campaignId} and l.user_id = ${userId}
+        ${onlyPersonalized ? sql`and l.status = 'personalized'` : sql``}
+        ${after === null ? sql`` : sql`and (l.row_number, l.id) > (${after.row}, ${after.id}::uuid)`}
+      order by l.row_number, l.id
+      limit ${EXPORT_BATCH}`;
+    for (const row of rows) yield toLeadView(row);
+    const last = rows.at(-1);
+    if (last === undefined || rows.length < EXPORT_BATCH) return;
+    after = { row: last.row_number, id: last.id };
   }
+}
+
+/** The leads and the rows that are not leads, merged by row number (a lead first on a tie: rows of two files). */
+async function* exportRows(leads: AsyncIterable<LeadView>, importRows: readonly ImportRowView[]): AsyncGenerator<ExportRow> {
+  let next = 0;
+  for await (const lead of leads) {
+    for (; next < importRows.length && importRows[next]!.row < lead.row; next += 1) yield { kind: 'import_row', row: importRows[next]! };
+    yield { kind: 'lead', lead };
+  }
+  for (; next < importRows.length; next += 1) yield { kind: 'import_row', row: importRows[next]! };
+}
+
+/** A run's stored rows that are not leads, their cells under the run's headers, in row order. */
+function importRowViews(runId: string, columns: readonly ColumnMapping[], rows: readonly ImportRow[]): ImportRowView[] {
+  const headers = columns.map((column) => column.original);
+  return rows
+    .map((row) => ({
+      run_id: runId,
+      row: row.row,
+      status: row.status,
+      reason: row.reason,
+      fields: row.cells === null ? [] : headers.map((header, index) => [header, row.cells?.[index] ?? ''] as const),
+    }))
+    .sort((a, b) => a.row - b.row);
 }
 
 /** Union of the runs' headers in order of first appearance, repeated headers kept (see exportLeads). */
@@ -394,8 +428,16 @@ export function headerUnion(runs: readonly (readonly string[])[]): string[] {
 function leadColumns(sql: Sql) {
   return sql`
     l.id, l.run_id, l.row_number, l.email, l.company, l.canonical, l.fields, l.status, l.research,
-    l.citations, l.message, l.outputs, l.error, l.attempts, l.model, l.cost_usd, l.updated_at, l.settled_at,
+    l.citations, l.message, l.message_basis, l.error, l.attempts, l.model, l.research_model, l.cost_usd,
+    l.outputs, l.updated_at, l.settled_at,
     coalesce((select r_.sandbox from campaign_runs r_ where r_.id = l.run_id), false) as sandbox`;
+}
+
+/** Leads in one of `statuses` (one: an equality, which keeps the status index's row order). */
+function statusFilter(sql: Sql, statuses: readonly LeadStatus[]) {
+  if (statuses.length === 0) return sql``;
+  if (statuses.length === 1) return sql`and l.status = ${statuses[0]!}`;
+  return sql`and l.status = any(${[...statuses]}::text[])`;
 }
 
 function toLeadView(row: LeadRow): LeadView {
@@ -412,9 +454,11 @@ function toLeadView(row: LeadRow): LeadView {
     citations: row.citations ?? [],
     message: row.message,
     outputs: row.outputs ?? {},
+    message_basis: row.message_basis,
     error: row.error,
     attempts: row.attempts,
     model: row.model,
+    research_model: row.research_model,
     // numeric(12,6) as text, so the nearest double prints back as the same 6-decimal amount.
     cost_usd: Number(row.cost_usd),
     sandbox: row.sandbox,
@@ -438,10 +482,17 @@ function decodeCursor(cursor: string): string {
   return Buffer.from(cursor, 'base64url').toString('utf8');
 }
 
-function decodeLeadCursor(cursor: string): string {
-  const id = decodeCursor(cursor);
-  if (!isUuid(id)) throw new InvalidCursorError();
-  return id;
+/** A results cursor: the last lead's row number and id, `<row>:<id>`. */
+function encodeRowCursor(row: number, id: string): string {
+  return encodeCursor(`${row}:${id}`);
+}
+
+function decodeRowCursor(cursor: string): { row: number; id: string } {
+  const match = /^(\d{1,10}):(.+)$/.exec(decodeCursor(cursor));
+  const row = Number(match?.[1]);
+  const id = match?.[2] ?? '';
+  if (match === null || row > 2_147_483_647 || !isUuid(id)) throw new InvalidCursorError();
+  return { row, id };
 }
 
 /** `<transaction id>-<sequence value>`, both decimal: a lead's place in its run's progress feed. */

@@ -5,8 +5,8 @@
  */
 import type postgres from 'postgres';
 import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, RUN_ENDED_REASON, type LeadStatus } from '../../../domain/campaigns/run.ts';
-import type { ColumnMapping, ImportReport, Lead } from '../../../domain/leads/lead.ts';
-import type { ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
+import type { Lead } from '../../../domain/leads/lead.ts';
+import type { ExtractionResult, ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
 import type { RunCompletion } from '../../../ports/projection-store.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
 import { followedBy, type Lanes } from '../changes.ts';
@@ -163,7 +163,7 @@ export class PostgresExtractionStore implements ExtractionStore {
     await this.#sql`update campaign_runs set updated_at = now() where id = ${runId} and status = 'extracting'`;
   }
 
-  finishExtraction(runId: string, result: { report: ImportReport; columns: readonly ColumnMapping[]; skipped: number }): Change<void> {
+  finishExtraction(runId: string, result: ExtractionResult): Change<void> {
     const { report } = result;
     return this.#lanes.transaction('finishExtraction', { run_id: runId }, async (tx) => {
       await tx`
@@ -175,6 +175,7 @@ export class PostgresExtractionStore implements ExtractionStore {
           skipped = ${result.skipped},
           import_report = ${tx.json(toJson(report))},
           columns = ${tx.json(toJson(result.columns))},
+          import_rows = ${result.rows === undefined ? null : tx.json(toJson(result.rows))},
           status = case when status = 'extracting' then 'personalizing' else status end
         where id = ${runId} and status in ('extracting', 'personalizing')`;
     });

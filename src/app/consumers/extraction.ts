@@ -25,7 +25,7 @@
 import type { CampaignSubmitted } from '../../../domain/campaigns/events.ts';
 import { ImportError, type ImportLimits } from '../../../domain/leads/import-error.ts';
 import type { Lead } from '../../../domain/leads/lead.ts';
-import { LeadImport } from '../../../domain/leads/lead-import.ts';
+import { KEPT_ROW_CHARS, LeadImport } from '../../../domain/leads/lead-import.ts';
 import type { Handler, HandlerContext } from '../../../ports/event-consumer.port.ts';
 import type { ExtractionStore, RunToExtract } from '../../../ports/extraction-store.port.ts';
 import type { LeadFileReader } from '../../../ports/lead-file-reader.port.ts';
@@ -180,7 +180,8 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
     try {
       for await (const record of reader.records(file, importLimits)) {
         if (leadImport === undefined) {
-          leadImport = new LeadImport(record, { demo: run.demo, maxColumns: importLimits.maxColumns });
+          // The rows that are not leads are kept (their cells within a budget) for the export.
+          leadImport = new LeadImport(record, { demo: run.demo, maxColumns: importLimits.maxColumns, keepRows: KEPT_ROW_CHARS });
           continue;
         }
         const outcome = leadImport.accept(record);
@@ -204,7 +205,7 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
     }
 
     const report = leadImport.report();
-    await uow.commit(store.finishExtraction(run.runId, { report, columns: leadImport.columns, skipped }));
+    await uow.commit(store.finishExtraction(run.runId, { report, columns: leadImport.columns, skipped, rows: leadImport.rows }));
     context.log.info({ total_rows: report.total_rows, valid: report.valid, skipped }, 'leads extracted');
     // Nothing may be left to do (every lead skipped, or no valid lead): no projection would end the run.
     await uow.commit(this.#deps.projectionStore.completeIfSettled(run.runId), completionEvents);

@@ -32,10 +32,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, hasEnded, outcomeOf, RUN_ENDED_REASON, type KpiRates, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
-import type { CanonicalValues, ColumnMapping, ImportReport, Lead, OriginalField } from '../../../domain/leads/lead.ts';
+import type { CanonicalValues, ColumnMapping, ImportReport, ImportRow, Lead, OriginalField } from '../../../domain/leads/lead.ts';
 import type { UsdAmount } from '../../../domain/pricing/pricing.ts';
 import type { OutputSpec } from '../../../domain/personalization/outputs.ts';
-import type { ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
+import type { ExtractionResult, ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
 import type { CallClaim, ClaimOutcome, LeadWork, LeadWorkStore, PaidCall, PaidStage } from '../../../ports/lead-work-store.port.ts';
 import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
 import type { DeliveryLog } from '../../../ports/delivery-log.port.ts';
@@ -101,6 +101,8 @@ export interface RunRecord {
   readonly errorMessage: string | null;
   readonly importReport: ImportReport | null;
   readonly columns: readonly ColumnMapping[] | null;
+  /** The file's rows that are not leads, for the export (null until extraction finished, or when not kept). */
+  readonly importRows: readonly ImportRow[] | null;
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly completedAt: number | null;
@@ -401,6 +403,7 @@ export class InMemoryCampaignStore
         errorMessage: null,
         importReport: null,
         columns: null,
+        importRows: null,
         createdAt: now,
         updatedAt: now,
         completedAt: null,
@@ -508,7 +511,7 @@ export class InMemoryCampaignStore
     });
   }
 
-  finishExtraction(runId: string, result: { report: ImportReport; columns: readonly ColumnMapping[]; skipped: number }): Change<void> {
+  finishExtraction(runId: string, result: ExtractionResult): Change<void> {
     return this.#change('finishExtraction', (t) => {
       const run = t.runs.get(runId);
       if (run === undefined || (run.status !== 'extracting' && run.status !== 'personalizing')) return;
@@ -521,6 +524,7 @@ export class InMemoryCampaignStore
         skipped: result.skipped,
         importReport: structuredClone(report),
         columns: structuredClone(result.columns),
+        importRows: result.rows === undefined ? null : structuredClone(result.rows),
         status: 'personalizing',
         updatedAt: this.#clock.now(),
       });

@@ -9,10 +9,11 @@ import type { ImportReport } from '../../../domain/leads/lead.ts';
 import {
   PROGRESS_START,
   type CampaignDetail,
+  type CampaignExport,
   type CampaignQueries,
   type CampaignRunView,
   type CampaignSummary,
-  type LeadPage, type LeadView, type MetricsView, type RunActivity, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
+  type LeadPage, type LeadPageRequest, type MetricsView, type RunActivity, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
 import type { CampaignErasure } from '../../../ports/campaign-store.port.ts';
 import type { CampaignUpdate, ManageCampaigns } from '../../../ports/manage-campaigns.port.ts';
 import type { ApiStatus, ApiStatusReader } from '../../../ports/outside-api.port.ts';
@@ -69,7 +70,7 @@ export class FakeCampaignQueries implements CampaignQueries {
   readonly #pages = new Map<string, LeadPage | Error>();
   readonly #metrics = new Map<string, MetricsView>();
   /** The arguments of each `leads` call, in order. */
-  readonly leadCalls: { userId: string; campaignId: string; page: { status?: string; cursor?: string; limit: number } }[] = [];
+  readonly leadCalls: { userId: string; campaignId: string; page: LeadPageRequest }[] = [];
 
   /** Makes `run` visible to `userId` (and to nobody else). */
   addRun(userId: string, run: RunView): void {
@@ -100,7 +101,7 @@ export class FakeCampaignQueries implements CampaignQueries {
     return Promise.resolve(this.#reports.get(`${userId}/${runId}`) ?? null);
   }
 
-  leads(userId: string, campaignId: string, page: { status?: LeadView['status']; cursor?: string; limit: number }): Promise<LeadPage | null> {
+  leads(userId: string, campaignId: string, page: LeadPageRequest): Promise<LeadPage | null> {
     this.leadCalls.push({ userId, campaignId, page: { ...page } });
     const answer = this.#pages.get(`${userId}/${campaignId}`);
     if (answer instanceof Error) return Promise.reject(answer);
@@ -115,7 +116,7 @@ export class FakeCampaignQueries implements CampaignQueries {
     return Promise.resolve({ leads: [], before: PROGRESS_START, earlier: false });
   }
 
-  exportLeads(): Promise<{ headers: readonly string[]; outputs: readonly string[]; leads: AsyncIterable<LeadView>; sandbox: boolean } | null> {
+  exportLeads(): Promise<CampaignExport | null> {
     return Promise.resolve(null);
   }
 

@@ -63,6 +63,11 @@ describe('ExtractLeads', () => {
 
     expect(p.store.run(event.run_id)).toMatchObject({ status: 'personalizing', totalRows: 7, valid: 5, duplicates: 1, rejectedRows: 1, skipped: 0 });
     expect(p.store.run(event.run_id)?.importReport?.rejected).toEqual([{ row: 4, reason: expect.stringContaining('broken@') as unknown }]);
+    // The rows that are not leads, with their cells, for the export.
+    expect(p.store.run(event.run_id)?.importRows).toEqual([
+      { row: 4, status: 'rejected', reason: "row 4: email 'broken@' is not a valid address", cells: ['broken@', 'Nowhere'] },
+      { row: 8, status: 'duplicate', reason: 'row 8: same email as row 2', cells: ['ADA@example.com', 'Analytical again'] },
+    ]);
     expect(p.store.run(event.run_id)?.columns).toEqual([
       { original: 'Email', canonical: 'email' },
       { original: 'Company', canonical: 'company' },

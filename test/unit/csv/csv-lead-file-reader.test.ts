@@ -96,6 +96,7 @@ describe('CsvLeadFileReader: delimiters', () => {
     ['the header holding more of one candidate', 'Email;Company;City,State\na@acme.example;Acme;Paris,FR\n', ';'],
     ['newlines inside quoted cells', 'Email|Note\na@acme.example|"line 1\nline 2, and 3"\nb@acme.example|x\n', '|'],
     ['a blank line after the header', 'Email\tCompany\n\na@acme.example\tAcme\n', '\t'],
+    ['banner lines above the header', 'Notes:\n"A note, with commas, quoted"\n\nEmail;Company;City\na@acme.example;Acme, Inc;Paris\n', ';'],
   ])('detectDelimiter with %s', (_name, sample, expected) => {
     expect(detectDelimiter(sample)).toBe(expected);
   });
@@ -157,6 +158,45 @@ describe('CsvLeadFileReader: quoting, line endings, blank lines, ragged rows', (
       { row: 5, cells: [''] },
       { row: 6, cells: ['b@acme.example', 'Beta'] },
     ]);
+  });
+
+  it("leaves out the banner lines above the header (LinkedIn's preamble), rows keeping their spreadsheet numbers", async () => {
+    const linkedin = 'Notes:\n"When exporting your connection data, you may notice that some of the email addresses are missing."\n\nFirst Name,Email Address,Company\nAna,ana@acme.example,Acme\n\nBo,,Beta\n';
+    for (const chunkSize of [1, 7, 1024]) {
+      expect(await readRecords(utf8(linkedin), { chunkSize })).toEqual([
+        { row: 4, cells: ['First Name', 'Email Address', 'Company'] },
+        { row: 5, cells: ['Ana', 'ana@acme.example', 'Acme'] },
+        { row: 6, cells: [''] },
+        { row: 7, cells: ['Bo', '', 'Beta'] },
+      ]);
+    }
+    // Semicolons under a banner, and a blank first line.
+    expect(await readRecords(utf8('Export of 2026-01-01\r\nEmail;Company\r\na@acme.example;Acme, Inc\r\n'))).toEqual([
+      { row: 2, cells: ['Email', 'Company'] },
+      { row: 3, cells: ['a@acme.example', 'Acme, Inc'] },
+    ]);
+    expect(await readRecords(utf8('\nEmail,Company\na@acme.example,Acme\n'))).toEqual([
+      { row: 2, cells: ['Email', 'Company'] },
+      { row: 3, cells: ['a@acme.example', 'Acme'] },
+    ]);
+  });
+
+  it('takes the first row for the header when none of the first rows looks like one, as before', async () => {
+    const noEmail = ['Name,Company', ...Array.from({ length: 15 }, (_, index) => `Person ${index},Acme`)].join('\n');
+    const records = await readRecords(utf8(noEmail));
+    expect(records[0]).toEqual({ row: 1, cells: ['Name', 'Company'] });
+    expect(records).toHaveLength(16);
+    // A header further down than MAX_BANNER_ROWS rows is not looked for.
+    const deep = [...Array.from({ length: 11 }, (_, index) => `Banner ${index}`), 'Email,Company', 'a@acme.example,Acme'].join('\n');
+    expect((await readRecords(utf8(deep)))[0]).toEqual({ row: 1, cells: ['Banner 0'] });
+    const shallow = [...Array.from({ length: 10 }, (_, index) => `Banner ${index}`), 'Email,Company', 'a@acme.example,Acme'].join('\n');
+    expect((await readRecords(utf8(shallow)))[0]).toEqual({ row: 11, cells: ['Email', 'Company'] });
+  });
+
+  it('checks the width of the header it found, not of a banner line', async () => {
+    const limits = { ...LIMITS, maxColumns: 2 };
+    expect(await readRecords(utf8('Notes:\nEmail,Company\na@acme.example,Acme\n'), { limits })).toHaveLength(2);
+    expect((await importErrorOf(utf8('Notes:\nEmail,Company,City\na@acme.example,Acme,Paris\n'), limits)).code).toBe('TOO_MANY_COLUMNS');
   });
 
   it('yields ragged rows as they are', async () => {

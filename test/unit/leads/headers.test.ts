@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HEADER_ALIASES, mapHeader, matchHeader, normalizeHeader } from '../../../domain/leads/headers.ts';
+import { findHeader, HEADER_ALIASES, mapHeader, matchHeader, normalizeHeader } from '../../../domain/leads/headers.ts';
 import { ImportError } from '../../../domain/leads/import-error.ts';
 import { CANONICAL_FIELDS, type CanonicalField } from '../../../domain/leads/lead.ts';
 
@@ -250,6 +250,35 @@ describe('mapHeader', () => {
       );
     },
   );
+});
+
+describe('findHeader', () => {
+  const LINKEDIN_HEADER = ['First Name', 'Last Name', 'URL', 'Email Address', 'Company', 'Position', 'Connected On'];
+
+  it('is the first row when it looks like a header', () => {
+    expect(findHeader([['Email', 'Company']])).toBe(0);
+    expect(findHeader([['Email'], ['a@acme.example']])).toBe(0);
+  });
+
+  it("skips LinkedIn's preamble and other banner lines above the header", () => {
+    const note = 'When exporting your connection data, you may notice that some of the email addresses are missing.';
+    expect(findHeader([['Notes:'], [note], [''], LINKEDIN_HEADER])).toBe(3);
+    expect(findHeader([[''], ['Email', 'Company']])).toBe(1);
+    expect(findHeader([['Leads export', '2026-01-01'], [], ['Email', 'Company', 'City']])).toBe(2);
+  });
+
+  it('is null until a row looks like a header: one with an email column and no address', () => {
+    expect(findHeader([])).toBeNull();
+    expect(findHeader([['Notes:'], ['']])).toBeNull();
+    expect(findHeader([['Name', 'Company'], ['Ava', 'Acme']])).toBeNull();
+    expect(findHeader([['a@acme.example', 'Email']])).toBeNull();
+  });
+
+  it('never takes a data row for the header: a header is wider than every row above it', () => {
+    // No email column in the real header; a data row whose cells read "Email" and "Company".
+    expect(findHeader([['Name', 'Preferred Channel', 'Company'], ['Ava', 'Email', 'Acme']])).toBeNull();
+    expect(findHeader([['Title', 'Notes'], ['Email', '']])).toBeNull();
+  });
 });
 
 function catchImportError(action: () => unknown): ImportError {

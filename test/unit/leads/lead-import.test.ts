@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_IMPORT_LIMITS, DEMO_LEAD_CAP, ImportError } from '../../../domain/leads/import-error.ts';
-import { LeadImport, type AcceptOutcome, type LeadImportOptions } from '../../../domain/leads/lead-import.ts';
+import { KEPT_ROW_CHARS, LeadImport, type AcceptOutcome, type LeadImportOptions } from '../../../domain/leads/lead-import.ts';
 import type { ImportReport, Lead } from '../../../domain/leads/lead.ts';
 
 const OPTIONS: LeadImportOptions = { demo: false, maxColumns: DEFAULT_IMPORT_LIMITS.maxColumns };
@@ -253,5 +253,55 @@ describe('LeadImport', () => {
   it('reports rows that are all rejected instead of failing', () => {
     const { report } = run([['Email', 'Company'], ['nope', 'Acme']]);
     expect(report()).toMatchObject({ total_rows: 1, valid: 0, rejected: [{ row: 2 }] });
+  });
+
+  it('keeps the rows that are not leads, with their cells under the header, when asked to', () => {
+    const rows = [
+      ['Email', 'Company'],
+      ['ann@acme.example', 'Acme'],
+      ['bob@', 'Beta'],
+      ['ANN@acme.example', 'Acme again'],
+      [''],
+      ['cid@acme.example'],
+      ['dan@acme.example', 'Delta', 'extra'],
+    ];
+    expect(run(rows).leadImport.rows).toEqual([]);
+    const { leadImport, report } = run(rows, { keepRows: KEPT_ROW_CHARS });
+    expect(leadImport.rows).toEqual([
+      { row: 3, status: 'rejected', reason: "row 3: email 'bob@' is not a valid address", cells: ['bob@', 'Beta'] },
+      { row: 4, status: 'duplicate', reason: 'row 4: same email as row 2', cells: ['ANN@acme.example', 'Acme again'] },
+      { row: 6, status: 'rejected', reason: 'row 6: company is empty', cells: ['cid@acme.example', ''] },
+      { row: 7, status: 'rejected', reason: "row 7: 3 cells but the header has 2 — a value probably contains an unquoted separator (put that value in double quotes)", cells: ['dan@acme.example', 'Delta'] },
+    ]);
+    // The report is the same whether rows are kept or not.
+    expect(report()).toEqual(run(rows).report());
+  });
+
+  it('keeps the cells of the rows that are not leads up to its budget, then only their row, status and reason', () => {
+    const { leadImport } = run(
+      [['Email', 'Company'], ['x@', 'Co'], ['y@', 'Company'], ['', ''], ['', 'C']],
+      { keepRows: 'x@Co'.length + 'y@'.length },
+    );
+    expect(leadImport.rows.map((row) => [row.row, row.cells])).toEqual([
+      [2, ['x@', 'Co']],
+      [3, null], // 9 characters: over what is left
+      [5, null], // would fit, but the rows with cells are the first ones
+    ]);
+  });
+
+  it('takes a website on linkedin.com for the LinkedIn URL it is, not the company website', () => {
+    const { leads } = run([
+      ['Email', 'Company', 'URL', 'LinkedIn'],
+      ['a@acme.example', 'Acme', 'https://www.linkedin.com/in/ann-example', ''],
+      ['b@acme.example', 'Acme', 'linkedin.com/company/acme-example', ''],
+      ['c@acme.example', 'Acme', 'https://de.linkedin.com/in/cid', 'https://www.linkedin.com/in/cid-own'],
+      ['d@acme.example', 'Acme', 'https://notlinkedin.com.example/', ''],
+    ]);
+    expect(leads.map((lead) => [lead.canonical.website, lead.canonical.linkedin_url, lead.canonical.company_linkedin_url])).toEqual([
+      [undefined, 'https://www.linkedin.com/in/ann-example', undefined],
+      [undefined, undefined, 'linkedin.com/company/acme-example'],
+      [undefined, 'https://www.linkedin.com/in/cid-own', undefined],
+      ['https://notlinkedin.com.example/', undefined, undefined],
+    ]);
   });
 });
