@@ -16,6 +16,8 @@ export interface RunView {
   /** Leads whose draft failed the quality gates twice: kept for review, not counted as personalized. */
   readonly needs_review: number;
   readonly failed: number;
+  /** Leads that ended `suppressed` (the owner's suppression list, or personalized recently in another campaign): no call made. */
+  readonly suppressed: number;
   /** USD spent on the run's counted leads, rounded to 6 decimals (a JSON number). */
   readonly cost_usd: number;
   readonly error_message: string | null;

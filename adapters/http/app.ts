@@ -18,6 +18,7 @@ import type { ReadinessProbe } from '../../ports/readiness.port.ts';
 import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
 import type { RunWatcher } from '../../ports/run-notifications.port.ts';
 import type { SubmitCampaign } from '../../ports/submit-campaign.port.ts';
+import type { Suppressions } from '../../ports/suppressions.port.ts';
 import type { TokenVerifier } from '../../ports/token-verifier.port.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { AppEnv } from './context.ts';
@@ -31,6 +32,7 @@ import { campaignRoutes } from './routes/campaigns.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { requireUserForEventStream, runProgressRoutes } from './routes/run-progress.ts';
+import { suppressionRoutes } from './routes/suppressions.ts';
 
 export interface HttpAppDeps {
   readonly logger: Logger;
@@ -56,6 +58,8 @@ export interface HttpAppDeps {
   readonly runWatcher: RunWatcher;
   /** The providers' shared state, shown on a waiting run's status (e.g. paused: out of credit). */
   readonly providerStatus: ApiStatusReader;
+  /** Each user's suppression list (`/api/suppressions`). */
+  readonly suppressions: Suppressions;
 }
 
 /** The one route that accepts `?access_token=`, for browsers' EventSource. */
@@ -90,6 +94,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   );
   app.route('/api/campaigns', campaignResultsRoutes({ queries, exportQueries: streamQueries }));
   app.route('/api', metricsRoutes({ queries }));
+  app.route('/api/suppressions', suppressionRoutes({ suppressions: deps.suppressions, limits: deps.limits }));
 
   app.notFound(notFound);
   app.onError(errorHandler(deps.isUnavailable));

@@ -39,6 +39,7 @@ import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
 import { PostgresCampaignQueries } from '../../adapters/postgres/stores/campaign-queries.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
+import { SuppressionService } from '../../src/app/suppressions.ts';
 import { createTestDatabase } from './database.ts';
 import { storeDriver, type StoreDriver } from './store.ts';
 import { deleteStreams, testNames } from './nats.ts';
@@ -133,6 +134,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.sseMaxStreamsPerUser === undefined ? {} : { sseMaxStreamsPerUser: options.sseMaxStreamsPerUser }),
     runWatcher: options.runWatcher ?? notifications,
     providerStatus: options.providerStatus ?? providerStatus,
+    suppressions: new SuppressionService({ store: stores.suppressions, reader, limits }),
   });
   const server = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 1_000 });
   return {

@@ -20,6 +20,7 @@ const LEAD_STATUSES = Object.keys({
   personalized: true,
   needs_review: true,
   failed: true,
+  suppressed: true,
 } satisfies Record<LeadStatus, true>) as LeadStatus[];
 
 const ResultsQuery = v.object({

@@ -14,6 +14,7 @@ import { PostgresProjectionStore } from './projection-store.ts';
 import { PostgresReconcilerStore } from './reconciler-store.ts';
 import { PostgresRunReader } from './run-reader.ts';
 import { PostgresSubmissionStore } from './submission-store.ts';
+import { PostgresSuppressionStore } from './suppression-store.ts';
 
 export interface PostgresStores {
   readonly uow: PostgresUnitOfWork;
@@ -26,6 +27,8 @@ export interface PostgresStores {
   readonly queries: PostgresCampaignQueries;
   readonly runs: PostgresRunReader;
   readonly deliveries: PostgresDeliveryLog;
+  /** Each user's suppression list: the edge's CRUD and the pipeline's look-ups. */
+  readonly suppressions: PostgresSuppressionStore;
 }
 
 export function createPostgresStores(sql: Sql): PostgresStores {
@@ -41,5 +44,6 @@ export function createPostgresStores(sql: Sql): PostgresStores {
     queries: new PostgresCampaignQueries(sql),
     runs: new PostgresRunReader(sql),
     deliveries: new PostgresDeliveryLog(sql, lanes),
+    suppressions: new PostgresSuppressionStore(sql, lanes),
   };
 }
