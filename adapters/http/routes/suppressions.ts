@@ -54,8 +54,12 @@ export const AddSuppressionsBody = v.pipe(
   v.check((body) => body.entries === undefined || body.value === undefined, 'send entries or value, not both'),
 );
 
+const DELETE_MESSAGE = 'send the entry to remove as ?value=, e.g. DELETE /api/suppressions?value=example.org, or remove it by id: DELETE /api/suppressions/<id>';
+
+/** `?value=example.org` (any spelling of an entry: it is normalized first). */
 export const DeleteSuppressionQuery = v.object({
-  value: v.pipe(v.string('value must be text'), v.trim(), v.minLength(1, 'value must not be empty: DELETE /api/suppressions?value=example.org, or DELETE /api/suppressions/<id>')),
+  // Absent is the same as empty: the message says what to send.
+  value: v.optional(v.pipe(v.string(DELETE_MESSAGE), v.trim(), v.minLength(1, DELETE_MESSAGE)), ''),
 });
 
 export const ImportSuppressionsForm = v.object({ csv_file: CsvFileField });
