@@ -16,6 +16,8 @@ export interface RunView {
   /** Leads whose draft failed the quality gates twice: kept for review, not counted as personalized. */
   readonly needs_review: number;
   readonly failed: number;
+  /** Leads that ended `suppressed` (the owner's suppression list, or personalized recently in another campaign): no call made. */
+  readonly suppressed: number;
   /** USD spent on the run's counted leads, rounded to 6 decimals (a JSON number). */
   readonly cost_usd: number;
   readonly error_message: string | null;
@@ -209,6 +211,8 @@ export interface LeadCounts {
   readonly personalized: number;
   readonly needs_review: number;
   readonly failed: number;
+  /** Ended before any paid call: on the user's suppression list, or personalized in another campaign lately. */
+  readonly suppressed: number;
 }
 
 /** A run's counters, as its status shows them. */
@@ -222,6 +226,7 @@ export interface RunCounters {
   readonly personalized: number;
   readonly needs_review: number;
   readonly failed: number;
+  readonly suppressed: number;
 }
 
 /** A run in a list: a campaign's last run, or one of its runs. */

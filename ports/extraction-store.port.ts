@@ -8,6 +8,11 @@ export interface RunToExtract {
   readonly campaignId: string;
   readonly userId: string;
   readonly demo: boolean;
+  /**
+   * The campaign's options (fields consumers declared, e.g. `skip_personalized_within_days`) as
+   * the run's extraction began; absent where they are not read (the reconciler's re-drives).
+   */
+  readonly options?: Readonly<Record<string, string>>;
 }
 
 export interface StoredLeads {
@@ -40,12 +45,17 @@ export interface ExtractionStore {
    * personalized by an earlier run is left alone and counted as skipped; any other existing lead
    * is taken over by this run and reset to `pending`, unless this run owns it already (a
    * redelivered extraction), in which case its progress is kept.
+   *
+   * A lead of `suppressed` (by email, with the reason as its error) is stored (or taken over)
+   * `suppressed` instead of `pending`: settled, counted for this run (it needs no projection) and
+   * not released, so no event and no paid call follows.
    */
-  storeLeads(run: RunToExtract, leads: readonly Lead[]): Change<StoredLeads>;
+  storeLeads(run: RunToExtract, leads: readonly Lead[], suppressed?: ReadonlyMap<string, string>): Change<StoredLeads>;
   /**
    * Records the import report, the column mapping, the rows of the file that are not leads (for
    * the export; none kept when absent) and the totals (absolute values, so a redelivery writes
-   * the same) and moves the run to `personalizing`.
+   * the same: `suppressed` is the count of the run's suppressed leads) and moves the run to
+   * `personalizing`.
    */
   finishExtraction(runId: string, result: ExtractionResult): Change<void>;
   /**

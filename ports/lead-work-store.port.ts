@@ -119,6 +119,13 @@ export interface LeadWorkStore {
    * (LeadWork.rejectedDraft) instead of paying for another first draft.
    */
   keepRejectedDraft(leadId: string, runId: string, call: PaidCall, rejected: DraftFeedback): Change<void>;
+  /**
+   * pending → suppressed with the reason (its owner's list has it: see domain/suppression/), before
+   * any paid call: settled, counted for its run (the run's `suppressed` counter, never processed
+   * or the KPIs) in the same transaction. Only while the run has not ended; reports false when
+   * the lead was not pending for this run.
+   */
+  saveSuppressed(leadId: string, runId: string, reason: string): Change<boolean>;
   /** Any non-final status → failed with the reason; reports false when the lead was already final. */
   saveFailed(leadId: string, runId: string, reason: string): Change<boolean>;
   /**

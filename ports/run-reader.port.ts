@@ -13,6 +13,7 @@ export interface CompletedRun {
     readonly needs_review: number;
     readonly failed: number;
     readonly skipped: number;
+    readonly suppressed: number;
   };
   /** USD spent on the run, exact (a decimal string). */
   readonly costUsd: UsdAmount;

@@ -66,6 +66,7 @@ import { ManageCampaignsService } from './app/manage-campaigns.ts';
 import { PreviewImportService } from './app/preview-import.ts';
 import { Reconciler } from './app/reconciler.ts';
 import { SubmitCampaignService } from './app/submit-campaign.ts';
+import { SuppressionService } from './app/suppressions.ts';
 
 export interface SystemConfig {
   readonly config: Config;
@@ -320,6 +321,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
         pricing: config.pricing,
         templates: stores.templates,
         sandbox: config.providers.sandbox,
+        suppressions: new SuppressionService({ store: stores.suppressions, reader, limits }),
       });
       const server = await startHttpServer(app, { port: config.port });
       // Started last and stopped first: the edge takes submissions only once everything runs,
@@ -359,6 +361,7 @@ export function pipelinePorts(deps: PipelinePortsDeps, added: AddedPortFactories
     extractionStore: () => stores.extraction,
     leadWork: () => stores.leadWork,
     projectionStore: () => stores.projection,
+    suppressions: () => stores.suppressions,
     runs: () => stores.runs,
     deliveries: () => stores.deliveries,
     files: () => deps.files,

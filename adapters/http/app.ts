@@ -20,6 +20,7 @@ import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
 import type { RunWatcher } from '../../ports/run-notifications.port.ts';
 import type { SubmitCampaign } from '../../ports/submit-campaign.port.ts';
 import type { TemplateStore } from '../../ports/template-store.port.ts';
+import type { Suppressions } from '../../ports/suppressions.port.ts';
 import type { TokenVerifier } from '../../ports/token-verifier.port.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { AppEnv } from './context.ts';
@@ -35,6 +36,7 @@ import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { requireUserForEventStream, runProgressRoutes } from './routes/run-progress.ts';
 import { templateRoutes } from './routes/templates.ts';
+import { suppressionRoutes } from './routes/suppressions.ts';
 
 export interface HttpAppDeps {
   readonly logger: Logger;
@@ -66,6 +68,8 @@ export interface HttpAppDeps {
   readonly providerStatus: ApiStatusReader;
   /** The users' saved prompt templates: `/api/templates` is served when given. */
   readonly templates?: TemplateStore;
+  /** Each user's suppression list (`/api/suppressions`). */
+  readonly suppressions: Suppressions;
 }
 
 /** The one route that accepts `?access_token=`, for browsers' EventSource. */
@@ -103,6 +107,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   app.route('/api/campaigns', campaignManagementRoutes({ queries, manage: deps.manageCampaigns, options: deps.campaignOptions ?? [] }));
   app.route('/api', metricsRoutes({ queries }));
   if (deps.templates !== undefined) app.route('/api/templates', templateRoutes({ templates: deps.templates }));
+  app.route('/api/suppressions', suppressionRoutes({ suppressions: deps.suppressions, limits: deps.limits }));
 
   app.notFound(notFound);
   app.onError(errorHandler(deps.isUnavailable));

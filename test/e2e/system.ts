@@ -56,6 +56,7 @@ import { PreviewImportService } from '../../src/app/preview-import.ts';
 import { Reconciler } from '../../src/app/reconciler.ts';
 import { ManageCampaignsService } from '../../src/app/manage-campaigns.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
+import { SuppressionService } from '../../src/app/suppressions.ts';
 import { pipelinePorts } from '../../src/compose.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { connectTestNats, deleteStreams, RecordingLog, testNames, type TestNames } from '../support/nats.ts';
@@ -240,6 +241,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
       runWatcher: notifications,
       providerStatus: providers.status,
       templates: stores.templates,
+      suppressions: new SuppressionService({ store: stores.suppressions, reader, limits }),
     });
     const server: RunningHttpServer = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 500 });
     cleanup.push(() => server.close());

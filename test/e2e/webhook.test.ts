@@ -17,6 +17,7 @@ interface Status {
   needs_review: number;
   failed: number;
   skipped: number;
+  suppressed: number;
   cost_usd: number;
   completed_at: string | null;
   webhook?: { delivered_at: string | null; attempts: number; last_error: string | null; failed_at: string | null };
@@ -78,7 +79,7 @@ describe('the completion webhook', () => {
       run_id: runId,
       campaign_id: campaignId,
       status: 'completed',
-      counts: { valid: run.valid, personalized: run.personalized, needs_review: run.needs_review, failed: run.failed, skipped: run.skipped },
+      counts: { valid: run.valid, personalized: run.personalized, needs_review: run.needs_review, failed: run.failed, skipped: run.skipped, suppressed: run.suppressed },
       cost_usd: run.cost_usd,
       results_url: `https://api.example.test/api/campaigns/results/${campaignId}`,
       export_url: `https://api.example.test/api/campaigns/export/${campaignId}`,

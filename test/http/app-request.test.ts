@@ -15,7 +15,7 @@ import { InvalidCursorError, type LeadView, type RunView } from '../../ports/cam
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
 import { CampaignNotFoundError } from '../../ports/submission-store.port.ts';
 import { InvalidCampaignOption } from '../../ports/submit-campaign.port.ts';
-import { FakeApiStatusReader, FakeCampaignQueries, FakeManageCampaigns, FakePreviewImport, FakeSubmitCampaign, RecordingRunNotifications } from '../support/fakes/index.ts';
+import { FakeApiStatusReader, FakeCampaignQueries, FakeManageCampaigns, FakePreviewImport, FakeSubmitCampaign, FakeSuppressions, RecordingRunNotifications } from '../support/fakes/index.ts';
 import { hs256Token, TEST_JWT_SECRET } from '../support/tokens.ts';
 import { expectProblem, readJson } from './helpers.ts';
 
@@ -38,6 +38,7 @@ function edge(readiness: readonly ReadinessProbe[] = []) {
     campaignQueries: queries,
     runWatcher: notifications,
     providerStatus: providers,
+    suppressions: new FakeSuppressions(),
   });
   return { app, queries, submit, providers, notifications };
 }
@@ -60,6 +61,7 @@ function runView(runId: string, overrides: Partial<RunView> = {}): RunView {
     personalized: 1,
     needs_review: 0,
     failed: 0,
+    suppressed: 0,
     cost_usd: 0.0168,
     error_message: null,
     created_at: '2026-01-01T00:00:00.000Z',

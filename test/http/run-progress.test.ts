@@ -75,6 +75,7 @@ describe('run progress', () => {
         personalized: 1,
         needs_review: 0,
         failed: 0,
+        suppressed: 0,
         cost_usd: 0,
         error_message: null,
         created_at: anIsoTimestamp,

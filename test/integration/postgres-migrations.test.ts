@@ -61,6 +61,7 @@ describe('migrations on a fresh database', () => {
       { tablename: 'paid_call_claims', rowsecurity: true },
       { tablename: 'run_deliveries', rowsecurity: true },
       { tablename: 'schema_migrations', rowsecurity: true },
+      { tablename: 'suppressions', rowsecurity: true },
     ]);
     const before = await schemaSnapshot(db);
 

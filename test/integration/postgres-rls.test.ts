@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 const userA = randomUUID();
 const userB = randomUUID();
-const TABLES = ['campaigns', 'campaign_runs', 'leads', 'client_metrics', 'run_deliveries', 'prompt_templates'] as const;
+const TABLES = ['campaigns', 'campaign_runs', 'leads', 'client_metrics', 'run_deliveries', 'prompt_templates', 'suppressions'] as const;
 
 let db: TestDatabase;
 
@@ -28,6 +28,7 @@ async function seedUser(userId: string, label: string): Promise<void> {
   await db.sql`insert into client_metrics (user_id, leads_personalized) values (${userId}, 2)`;
   await db.sql`insert into run_deliveries (run_id, user_id, consumer, attempts) values (${run!.id}, ${userId}, 'webhook', 1)`;
   await db.sql`insert into prompt_templates (user_id, name, personalization_prompt) values (${userId}, ${`${label} intro`}, 'Hi {{first_name}}')`;
+  await db.sql`insert into suppressions (user_id, value, kind) values (${userId}, ${`${label}.example`}, 'domain')`;
   await db.sql`
     insert into outbox (event_type, msg_id, run_id, payload)
     values ('run.completed', ${`run.completed:${run!.id}`}, ${run!.id}, ${db.sql.json({ type: 'run.completed', run_id: run!.id })})`;
@@ -138,6 +139,9 @@ describe('row-level security', () => {
       (tx) => tx`truncate run_deliveries`,
       (tx) => tx`update prompt_templates set name = 'renamed' where user_id = ${userA}`,
       (tx) => tx`insert into prompt_templates (user_id, name, personalization_prompt) values (${userA}, 'mine', 'x')`,
+      (tx) => tx`insert into suppressions (user_id, value, kind) values (${userA}, 'mine.example', 'domain')`,
+      (tx) => tx`delete from suppressions where user_id = ${userA}`,
+      (tx) => tx`truncate suppressions`,
     ];
     for (const attempt of attempts) {
       await expect(asRequest('authenticated', userA, attempt)).rejects.toMatchObject({ code: '42501' });

@@ -146,7 +146,7 @@ describe('extraction', () => {
   it('begins a queued run, again for a redelivery, and never a run past extraction', async () => {
     const userId = randomUUID();
     const { runId, campaignId } = await t.store.createRun({ userId, campaignName: 'X', demo: true, fileName: 'a.csv' });
-    const expected = { runId, campaignId, userId, demo: true };
+    const expected = { runId, campaignId, userId, demo: true, options: {} };
     expect(await t.store.beginExtraction(runId)).toEqual(expected);
     expect(await t.store.beginExtraction(runId)).toEqual(expected);
     expect((await runRow(runId)).status).toBe('extracting');
@@ -594,7 +594,9 @@ describe('reconciler queries', () => {
     await backdate('campaign_runs', queued.runId, 10);
     await backdate('campaign_runs', extracting.runId, 10);
     expect(await stalled()).toEqual(expect.arrayContaining([queued.runId, extracting.runId]));
-    expect(await t.store.stalledExtractions(LEASE_MS, 1000)).toContainEqual(extracting);
+    // The reconciler reads no campaign options: it only re-drives the extraction.
+    const { options: _options, ...withoutOptions } = extracting;
+    expect(await t.store.stalledExtractions(LEASE_MS, 1000)).toContainEqual(withoutOptions);
 
     // A stored batch is progress.
     await t.store.storeLeads(extracting, [lead('progress@example.com', 2)]);

@@ -46,6 +46,7 @@ import { campaignOptionChecker } from '../../src/app/kernel/assemble.ts';
 import { pipelinePorts } from '../../src/compose.ts';
 import { webhook, WEBHOOK_URL_OPTION } from '../../src/app/consumers/webhook.ts';
 import { StandardWebhookSender } from '../../adapters/webhooks/standard-webhook-sender.ts';
+import { SuppressionService } from '../../src/app/suppressions.ts';
 import { createTestDatabase } from './database.ts';
 import { storeDriver, type StoreDriver } from './store.ts';
 import { deleteStreams, testNames } from './nats.ts';
@@ -173,6 +174,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     runWatcher: options.runWatcher ?? notifications,
     providerStatus: options.providerStatus ?? providerStatus,
     templates: stores.templates,
+    suppressions: new SuppressionService({ store: stores.suppressions, reader, limits }),
   });
   const server = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 1_000 });
   return {

@@ -48,7 +48,7 @@ export function storeDriver(stores: PostgresStores) {
   return {
     createRun: (run: NewRun) => commit(stores.submission.createRun(run)),
     beginExtraction: (runId: string) => commit(stores.extraction.beginExtraction(runId)),
-    storeLeads: (run: RunToExtract, leads: readonly Lead[]) => commit(stores.extraction.storeLeads(run, leads)),
+    storeLeads: (run: RunToExtract, leads: readonly Lead[], suppressed?: ReadonlyMap<string, string>) => commit(stores.extraction.storeLeads(run, leads, suppressed)),
     finishExtraction: (runId: string, result: ExtractionResult) =>
       commit(stores.extraction.finishExtraction(runId, result)),
     failRun: (runId: string, message: string) => commit(stores.extraction.failRun(runId, message)),
@@ -61,6 +61,7 @@ export function storeDriver(stores: PostgresStores) {
       commit(stores.leadWork.saveDraft(leadId, runId, draft, costUsd, reasons)),
     addCost: (leadId: string, runId: string, call: PaidCall) => commit(stores.leadWork.addCost(leadId, runId, call)),
     saveFailed: (leadId: string, runId: string, reason: string) => commit(stores.leadWork.saveFailed(leadId, runId, reason)),
+    saveSuppressed: (leadId: string, runId: string, reason: string) => commit(stores.leadWork.saveSuppressed(leadId, runId, reason)),
     recordAttempt: (leadId: string, runId: string) => commit(stores.leadWork.recordAttempt(leadId, runId)),
     claimCall: (claim: CallClaim) => commit(stores.leadWork.claimCall(claim)),
     renewClaim: (claim: CallClaim) => commit(stores.leadWork.renewClaim(claim)),

@@ -21,6 +21,7 @@ const LEAD_STATUSES = Object.keys({
   personalized: true,
   needs_review: true,
   failed: true,
+  suppressed: true,
 } satisfies Record<LeadStatus, true>) as LeadStatus[];
 
 const STATUS_MESSAGE = `status must be one or more (comma-separated) of ${LEAD_STATUSES.join(', ')}`;

@@ -24,6 +24,7 @@ const COUNTED_AS: Readonly<Record<LeadStatus, Exclude<keyof LeadCounts, 'total'>
   personalized: 'personalized',
   needs_review: 'needs_review',
   failed: 'failed',
+  suppressed: 'suppressed',
 };
 
 interface RunRow {
@@ -40,6 +41,7 @@ interface RunRow {
   personalized: number;
   needs_review: number;
   failed: number;
+  suppressed: number;
   /** numeric as text. */
   cost_usd: string;
   error_message: string | null;
@@ -91,6 +93,7 @@ const RUN_COLUMNS = [
   'personalized',
   'needs_review',
   'failed',
+  'suppressed',
   'cost_usd',
   'error_message',
   'created_at',
@@ -209,7 +212,7 @@ function toCampaignSummary(row: CampaignRow): CampaignSummary {
 }
 
 function leadCounts(statuses: Readonly<Record<string, number>>): LeadCounts {
-  const counts = { total: 0, pending: 0, personalized: 0, needs_review: 0, failed: 0 };
+  const counts = { total: 0, pending: 0, personalized: 0, needs_review: 0, failed: 0, suppressed: 0 };
   for (const [status, n] of Object.entries(statuses)) {
     counts.total += n;
     counts[COUNTED_AS[status as LeadStatus] ?? 'pending'] += n;
@@ -234,6 +237,7 @@ function toRunSummary(row: RunRow): RunSummary {
       personalized: row.personalized,
       needs_review: row.needs_review,
       failed: row.failed,
+      suppressed: row.suppressed,
     },
     // jsonb gives numeric as a JSON number already; the column as text.
     cost_usd: Number(row.cost_usd),

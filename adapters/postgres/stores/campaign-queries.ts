@@ -60,6 +60,7 @@ interface RunRow {
   personalized: number;
   needs_review: number;
   failed: number;
+  suppressed: number;
   /** numeric comes back as a decimal string. */
   cost_usd: string;
   error_message: string | null;
@@ -115,7 +116,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
       if (!isUuid(userId) || !isUuid(runId)) return null;
       const [run] = await this.#sql<RunRow[]>`
         select id, campaign_id, status, total_rows, valid, duplicates, rejected_rows, skipped, processed,
-               personalized, needs_review, failed, cost_usd, error_message, created_at, updated_at, completed_at, sandbox,
+               personalized, needs_review, failed, suppressed, cost_usd, error_message, created_at, updated_at, completed_at, sandbox,
                (select coalesce(jsonb_object_agg(d.consumer, jsonb_build_object(
                          'delivered_at', d.delivered_at, 'attempts', d.attempts, 'last_error', d.last_error, 'failed_at', d.failed_at)), '{}'::jsonb)
                 from run_deliveries d where d.run_id = r.id) as deliveries
@@ -135,6 +136,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
         personalized: run.personalized,
         needs_review: run.needs_review,
         failed: run.failed,
+        suppressed: run.suppressed,
         cost_usd: Number(run.cost_usd),
         error_message: run.error_message,
         created_at: run.created_at.toISOString(),

@@ -21,6 +21,7 @@ interface RunToExtractRow {
   campaign_id: string;
   user_id: string;
   demo: boolean;
+  options?: Record<string, string>;
 }
 
 /** A batch of leads as the insert's column arrays, sorted by email. */
@@ -30,6 +31,10 @@ interface LeadColumns {
   readonly companies: string[];
   readonly canonicals: string[];
   readonly fields: string[];
+  /** `pending`, or `suppressed` for a lead the owner's list (or the campaign's option) suppresses. */
+  readonly statuses: LeadStatus[];
+  /** A suppressed lead's reason; '' for the others. */
+  readonly errors: string[];
 }
 
 interface StoredLeadRow {
@@ -41,7 +46,7 @@ interface StoredLeadRow {
 }
 
 export function toRunToExtract(row: RunToExtractRow): RunToExtract {
-  return { runId: row.id, campaignId: row.campaign_id, userId: row.user_id, demo: row.demo };
+  return { runId: row.id, campaignId: row.campaign_id, userId: row.user_id, demo: row.demo, ...(row.options === undefined ? {} : { options: row.options }) };
 }
 
 export class PostgresExtractionStore implements ExtractionStore {
@@ -56,9 +61,10 @@ export class PostgresExtractionStore implements ExtractionStore {
   beginExtraction(runId: string): Change<RunToExtract | null> {
     return this.#lanes.transaction('beginExtraction', { run_id: runId }, async (tx) => {
       const [run] = await tx<RunToExtractRow[]>`
-        update campaign_runs set status = 'extracting'
-        where id = ${runId} and status in ('queued', 'extracting')
-        returning id, campaign_id, user_id, demo`;
+        update campaign_runs r set status = 'extracting'
+        from campaigns c
+        where r.id = ${runId} and r.status in ('queued', 'extracting') and c.id = r.campaign_id
+        returning r.id, r.campaign_id, r.user_id, r.demo, c.options`;
       return run === undefined ? null : toRunToExtract(run);
     });
   }
@@ -74,7 +80,7 @@ export class PostgresExtractionStore implements ExtractionStore {
    * redelivered extraction) had its `lead.extracted` committed with it then, and publishing it
    * again, past the broker's de-duplication window, would start its paid calls again.
    */
-  storeLeads(run: RunToExtract, leads: readonly Lead[]): Change<StoredLeads> {
+  storeLeads(run: RunToExtract, leads: readonly Lead[], suppressed: ReadonlyMap<string, string> = new Map()): Change<StoredLeads> {
     const sorted = [...leads].sort((a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0));
     const repeated = sorted.some((lead, index) => index > 0 && lead.email === sorted[index - 1]!.email);
     const columns: LeadColumns = {
@@ -83,6 +89,8 @@ export class PostgresExtractionStore implements ExtractionStore {
       companies: sorted.map((lead) => lead.company),
       canonicals: sorted.map((lead) => JSON.stringify(lead.canonical)),
       fields: sorted.map((lead) => JSON.stringify(lead.fields.map((field) => [field.header, field.value]))),
+      statuses: sorted.map((lead) => (suppressed.has(lead.email) ? 'suppressed' : 'pending')),
+      errors: sorted.map((lead) => suppressed.get(lead.email) ?? ''),
     };
     const change = this.#lanes.transaction('storeLeads', { run_id: run.runId, 'leads.count': leads.length }, async (tx) => {
       if (repeated) throw new Error('storeLeads: a batch repeats an email; the import must de-duplicate leads first');
@@ -104,7 +112,7 @@ export class PostgresExtractionStore implements ExtractionStore {
     try {
       return await tx.savepoint(
         (sp) => sp<StoredLeadRow[]>`
-          insert into leads (campaign_id, run_id, user_id, row_number, email, company, canonical, fields)
+          insert into leads (campaign_id, run_id, user_id, row_number, email, company, canonical, fields, status, error, settled_at, counted_run_id)
           ${leadRows(sp, run, columns)}
           returning id, status, row_number, true as released`,
       );
@@ -115,17 +123,18 @@ export class PostgresExtractionStore implements ExtractionStore {
   }
 
   /**
-   * The conflict update takes over a lead from an earlier run (resetting its progress) or
-   * refreshes one this run owns (keeping it); its WHERE leaves a lead personalized by an earlier
-   * run untouched, so it is not returned. A lead is released unless this run owned it before the
-   * statement (read from the statement's snapshot, before its update).
+   * The conflict update takes over a lead from an earlier run (resetting its progress to this
+   * run's start: pending, or suppressed) or refreshes one this run owns (keeping it); its WHERE
+   * leaves a lead personalized by an earlier run untouched, so it is not returned. A lead is
+   * released unless this run owned it before the statement (read from the statement's snapshot,
+   * before its update).
    */
   #upsertLeads(tx: postgres.TransactionSql, run: RunToExtract, columns: LeadColumns): Promise<StoredLeadRow[]> {
     return tx<StoredLeadRow[]>`
       with before as (
         select id, run_id from leads where campaign_id = ${run.campaignId} and email = any(${columns.emails}::text[])
       ), stored as (
-      insert into leads as l (campaign_id, run_id, user_id, row_number, email, company, canonical, fields)
+      insert into leads as l (campaign_id, run_id, user_id, row_number, email, company, canonical, fields, status, error, settled_at, counted_run_id)
       ${leadRows(tx, run, columns)}
       on conflict (campaign_id, email) do update set
         row_number = excluded.row_number,
@@ -133,7 +142,7 @@ export class PostgresExtractionStore implements ExtractionStore {
         canonical = excluded.canonical,
         fields = excluded.fields,
         run_id = excluded.run_id,
-        status = case when l.run_id = excluded.run_id then l.status else 'pending' end,
+        status = case when l.run_id = excluded.run_id then l.status else excluded.status end,
         research = case when l.run_id = excluded.run_id then l.research end,
         research_model = case when l.run_id = excluded.run_id then l.research_model end,
         citations = case when l.run_id = excluded.run_id then l.citations end,
@@ -143,10 +152,10 @@ export class PostgresExtractionStore implements ExtractionStore {
         model = case when l.run_id = excluded.run_id then l.model end,
         usage = case when l.run_id = excluded.run_id then l.usage end,
         cost_usd = case when l.run_id = excluded.run_id then l.cost_usd else 0 end,
-        error = case when l.run_id = excluded.run_id then l.error end,
+        error = case when l.run_id = excluded.run_id then l.error else excluded.error end,
         attempts = case when l.run_id = excluded.run_id then l.attempts else 0 end,
-        settled_at = case when l.run_id = excluded.run_id then l.settled_at end,
-        counted_run_id = case when l.run_id = excluded.run_id then l.counted_run_id end
+        settled_at = case when l.run_id = excluded.run_id then l.settled_at else excluded.settled_at end,
+        counted_run_id = case when l.run_id = excluded.run_id then l.counted_run_id else excluded.counted_run_id end
       where l.status <> 'personalized' or l.run_id = excluded.run_id
       returning l.id, l.status, l.row_number
       )
@@ -163,11 +172,18 @@ export class PostgresExtractionStore implements ExtractionStore {
     await this.#sql`update campaign_runs set updated_at = now() where id = ${runId} and status = 'extracting'`;
   }
 
+  /**
+   * The run's row is locked before its suppressed leads are counted: a lead suppressed before its
+   * research (saveSuppressed, which adds one to the counter) either committed before the count,
+   * which then sees it, or waits for this transaction and adds its one after it.
+   */
   finishExtraction(runId: string, result: ExtractionResult): Change<void> {
     const { report } = result;
     return this.#lanes.transaction('finishExtraction', { run_id: runId }, async (tx) => {
+      await tx`select 1 from campaign_runs where id = ${runId} for update`;
       await tx`
         update campaign_runs set
+          suppressed = (select count(*)::int from leads where run_id = ${runId} and status = 'suppressed'),
           total_rows = ${report.total_rows},
           valid = ${report.valid},
           duplicates = ${report.duplicates},
@@ -202,11 +218,18 @@ export class PostgresExtractionStore implements ExtractionStore {
   }
 }
 
-/** The batch's rows for the insert: a `select` over the column arrays. */
+/**
+ * The batch's rows for the insert: a `select` over the column arrays. A suppressed lead is settled
+ * and counted for the run as it is stored.
+ */
 function leadRows(sql: postgres.TransactionSql, run: RunToExtract, columns: LeadColumns) {
   return sql`
-    select ${run.campaignId}, ${run.runId}, ${run.userId}, t.row_number, t.email, t.company, t.canonical::jsonb, t.fields::jsonb
+    select ${run.campaignId}, ${run.runId}, ${run.userId}, t.row_number, t.email, t.company, t.canonical::jsonb, t.fields::jsonb,
+           t.status, nullif(t.error, ''),
+           case when t.status = 'suppressed' then clock_timestamp() end,
+           case when t.status = 'suppressed' then ${run.runId}::uuid end
     from unnest(
-      ${columns.rows}::int[], ${columns.emails}::text[], ${columns.companies}::text[], ${columns.canonicals}::text[], ${columns.fields}::text[]
-    ) as t(row_number, email, company, canonical, fields)`;
+      ${columns.rows}::int[], ${columns.emails}::text[], ${columns.companies}::text[], ${columns.canonicals}::text[], ${columns.fields}::text[],
+      ${columns.statuses}::text[], ${columns.errors}::text[]
+    ) as t(row_number, email, company, canonical, fields, status, error)`;
 }

@@ -16,6 +16,7 @@ import { PostgresReconcilerStore } from './reconciler-store.ts';
 import { PostgresRunReader } from './run-reader.ts';
 import { PostgresSubmissionStore } from './submission-store.ts';
 import { PostgresTemplateStore } from './template-store.ts';
+import { PostgresSuppressionStore } from './suppression-store.ts';
 
 export interface PostgresStores {
   readonly uow: PostgresUnitOfWork;
@@ -30,6 +31,8 @@ export interface PostgresStores {
   readonly deliveries: PostgresDeliveryLog;
   readonly templates: PostgresTemplateStore;
   readonly campaigns: PostgresCampaignStore;
+  /** Each user's suppression list: the edge's CRUD and the pipeline's look-ups. */
+  readonly suppressions: PostgresSuppressionStore;
 }
 
 export function createPostgresStores(sql: Sql): PostgresStores {
@@ -47,5 +50,6 @@ export function createPostgresStores(sql: Sql): PostgresStores {
     deliveries: new PostgresDeliveryLog(sql, lanes),
     templates: new PostgresTemplateStore(sql),
     campaigns: new PostgresCampaignStore(lanes),
+    suppressions: new PostgresSuppressionStore(sql, lanes),
   };
 }

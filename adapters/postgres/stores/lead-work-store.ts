@@ -4,7 +4,7 @@
  * nothing to do; each runs in the shared statement lane (group commit across leads).
  */
 import type postgres from 'postgres';
-import { FINAL_LEAD_STATUSES, hasEnded, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
+import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, hasEnded, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
 import type { CanonicalValues } from '../../../domain/leads/lead.ts';
 import type { UsdAmount } from '../../../domain/pricing/pricing.ts';
 import type { CallClaim, ClaimOutcome, LeadWork, LeadWorkStore, PaidCall, PaidStage } from '../../../ports/lead-work-store.port.ts';
@@ -187,6 +187,28 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
       await tx`
         update paid_call_claims set rejected_draft = ${tx.json(toJson(rejected))}, updated_at = now()
         where lead_id = ${leadId} and run_id = ${runId} and stage = 'personalization'`;
+    });
+  }
+
+  /**
+   * One statement: the lead first, then its run's counter (the projection's lock order), both only
+   * when the lead was pending for a run that has not ended. The lead is counted for its run as it
+   * is suppressed: no projection event follows, and the run's completion check finds it counted.
+   */
+  saveSuppressed(leadId: string, runId: string, reason: string): Change<boolean> {
+    return this.#lanes.statement('saveSuppressed', { run_id: runId, lead_id: leadId }, async (tx) => {
+      const [row] = await tx<{ suppressed: number }[]>`
+        with lead as (
+          update leads set status = 'suppressed', error = ${reason}, settled_at = clock_timestamp(), counted_run_id = run_id
+          where id = ${leadId} and run_id = ${runId} and status = 'pending'
+            and exists (select 1 from campaign_runs where id = ${runId} and status in ${tx(ACTIVE_RUN_STATUSES)})
+          returning run_id
+        ), run as (
+          update campaign_runs set suppressed = suppressed + 1
+          where id = ${runId} and exists (select 1 from lead)
+        )
+        select count(*)::int as suppressed from lead`;
+      return (row?.suppressed ?? 0) > 0;
     });
   }
 

@@ -6,7 +6,7 @@
  * transaction per lead serialises on those locks and a commit each, one per batch does not.
  */
 import type postgres from 'postgres';
-import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, outcomeOf, type KpiRates } from '../../../domain/campaigns/run.ts';
+import { ACTIVE_RUN_STATUSES, outcomeOf, PROCESSED_LEAD_STATUSES, type KpiRates } from '../../../domain/campaigns/run.ts';
 import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
 import { pgChange, type Emit } from '../changes.ts';
@@ -35,6 +35,7 @@ interface RunRow {
   personalized: number;
   needs_review: number;
   failed: number;
+  suppressed: number;
 }
 
 export class PostgresProjectionStore implements ProjectionStore {
@@ -93,7 +94,7 @@ export class PostgresProjectionStore implements ProjectionStore {
     return retryOnDeadlock(() =>
       this.#sql.begin(async (tx) => {
         const runs = await tx<RunRow[]>`
-          select id, campaign_id, user_id, valid, skipped, personalized, needs_review, failed
+          select id, campaign_id, user_id, valid, skipped, personalized, needs_review, failed, suppressed
           from campaign_runs
           where id = any(${tx.array(unique)}::uuid[]) and status = 'personalizing'
           order by id
@@ -140,7 +141,8 @@ function countStatement(tx: postgres.TransactionSql, calls: readonly CountCall[]
     ), counted as (
       update leads l set counted_run_id = l.run_id
       from input i
-      where l.id = i.lead_id and l.run_id = i.run_id and l.status in ${tx(FINAL_LEAD_STATUSES)}
+      -- A suppressed lead was counted (into the run's suppressed leads) when it was suppressed.
+      where l.id = i.lead_id and l.run_id = i.run_id and l.status in ${tx(PROCESSED_LEAD_STATUSES)}
         and l.counted_run_id is null
         -- A run that ended (failed, stopped) counts no more leads: what it left unsettled ends
         -- failed with the run-ended reason, and neither its counters nor the KPIs take it.

@@ -13,6 +13,7 @@ interface CompletedRunRow {
   needs_review: number;
   failed: number;
   skipped: number;
+  suppressed: number;
   cost_usd: string;
   completed_at: Date;
   options: Record<string, string>;
@@ -28,7 +29,7 @@ export class PostgresRunReader implements RunReader {
   completedRun(runId: string): Promise<CompletedRun | null> {
     return traced('completedRun', { run_id: runId }, async () => {
       const [row] = await this.#sql<CompletedRunRow[]>`
-        select r.id, r.campaign_id, r.user_id, r.status, r.valid, r.personalized, r.needs_review, r.failed, r.skipped,
+        select r.id, r.campaign_id, r.user_id, r.status, r.valid, r.personalized, r.needs_review, r.failed, r.skipped, r.suppressed,
                r.cost_usd::numeric(14, 6)::text as cost_usd, r.completed_at, c.options
         from campaign_runs r
         join campaigns c on c.id = r.campaign_id
@@ -39,7 +40,7 @@ export class PostgresRunReader implements RunReader {
         campaignId: row.campaign_id,
         userId: row.user_id,
         status: row.status,
-        counts: { valid: row.valid, personalized: row.personalized, needs_review: row.needs_review, failed: row.failed, skipped: row.skipped },
+        counts: { valid: row.valid, personalized: row.personalized, needs_review: row.needs_review, failed: row.failed, skipped: row.skipped, suppressed: row.suppressed },
         costUsd: row.cost_usd,
         completedAt: row.completed_at.toISOString(),
         options: row.options,

@@ -6,6 +6,11 @@
  * each batch committed with a `lead.extracted` event per lead it released (each lead the root of
  * its own trace), then records the totals.
  *
+ * Before a batch is stored, its leads are looked up in the owner's suppression list (and, with the
+ * campaign's `skip_personalized_within_days`, among the owner's leads personalized in other
+ * campaigns within that many days): those are stored `suppressed`, with the reason as their error,
+ * and released to nobody, so no paid call is ever made for them (domain/suppression/).
+ *
  * A redelivery (a crash mid-file, a reconciler re-drive) runs the whole file again: the store
  * upserts leads the run already owns without losing their progress and the totals are absolute,
  * so the second pass writes what the first would have. A lead the run had stored already is not
@@ -26,15 +31,26 @@ import type { CampaignSubmitted } from '../../../domain/campaigns/events.ts';
 import { ImportError, type ImportLimits } from '../../../domain/leads/import-error.ts';
 import type { Lead } from '../../../domain/leads/lead.ts';
 import { KEPT_ROW_CHARS, LeadImport } from '../../../domain/leads/lead-import.ts';
+import {
+  parseSkipPersonalizedWithinDays,
+  recentlyPersonalizedReason,
+  SKIP_PERSONALIZED_OPTION,
+  SKIP_PERSONALIZED_PROBLEM,
+  skipPersonalizedWindow,
+  suppressionKeys,
+  suppressionMatch,
+  suppressionReason,
+} from '../../../domain/suppression/suppression.ts';
 import type { Handler, HandlerContext } from '../../../ports/event-consumer.port.ts';
 import type { ExtractionStore, RunToExtract } from '../../../ports/extraction-store.port.ts';
 import type { LeadFileReader } from '../../../ports/lead-file-reader.port.ts';
 import { FileNotFoundError, type LeadFileStore } from '../../../ports/lead-file-store.port.ts';
 import type { ProjectionStore } from '../../../ports/projection-store.port.ts';
 import type { RunNotifier } from '../../../ports/run-notifications.port.ts';
+import type { LeadScreen } from '../../../ports/suppression-store.port.ts';
 import type { Tracing } from '../../../ports/tracing.port.ts';
 import type { UnitOfWork } from '../../../ports/unit-of-work.port.ts';
-import { declareConsumer } from '../kernel/declaration.ts';
+import { declareConsumer, InvalidCampaignOption } from '../kernel/declaration.ts';
 import { PreviewImportService } from '../preview-import.ts';
 import { runFileKey } from '../submit-campaign.ts';
 import { completionEvents } from './lead-events.ts';
@@ -57,7 +73,18 @@ export const extraction = declareConsumer({
     maxHandlerMs: 15 * 60 * SECOND,
     concurrency: 4,
   },
-  uses: ['uow', 'extractionStore', 'projectionStore', 'files', 'reader', 'importLimits', 'tracing', 'notifier', 'extractionBatchSize'],
+  uses: ['uow', 'extractionStore', 'projectionStore', 'suppressions', 'files', 'reader', 'importLimits', 'tracing', 'notifier', 'extractionBatchSize'],
+  campaignOptions: [
+    {
+      field: SKIP_PERSONALIZED_OPTION,
+      description: "skips (as `suppressed`) leads personalized in any of your other campaigns within this many days (1 to 3650; 0 turns it off)",
+      check(value) {
+        const days = parseSkipPersonalizedWithinDays(value);
+        if (days === null) return Promise.reject(new InvalidCampaignOption(SKIP_PERSONALIZED_PROBLEM));
+        return Promise.resolve(String(days));
+      },
+    },
+  ],
   create: (ports) => new ExtractLeads(ports),
 });
 
@@ -65,6 +92,8 @@ export interface ExtractLeadsDeps {
   readonly uow: UnitOfWork;
   readonly extractionStore: ExtractionStore;
   readonly projectionStore: ProjectionStore;
+  /** The owner's suppression list and personalization history. */
+  readonly suppressions: LeadScreen;
   readonly files: LeadFileStore;
   readonly reader: LeadFileReader;
   readonly importLimits: ImportLimits;
@@ -148,16 +177,20 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
     let leadImport: LeadImport | undefined;
     let batch: Lead[] = [];
     let skipped = 0;
+    let suppressedLeads = 0;
     // The batches being committed while the next one is read: the file and the database work at
     // once, with at most two commits in flight (their leads never overlap: the import
     // de-duplicates, so the two transactions lock different rows).
     let previous: Promise<void> = Promise.resolve();
+    const withinDays = skipPersonalizedWindow(run.options);
     const storeBatch = async (leads: readonly Lead[]) => {
       // Between batches, a stopping process gives the message back; the redelivery resumes idempotently.
       context.signal.throwIfAborted();
       const before = previous;
       const committed = (async () => {
-        const stored = await uow.commit(store.storeLeads(run, leads), (result) =>
+        const suppressed = await this.#screen(run, leads, withinDays);
+        suppressedLeads += suppressed.size;
+        const stored = await uow.commit(store.storeLeads(run, leads, suppressed), (result) =>
           result.pending.map((leadId) => ({
             event: { type: 'lead.extracted' as const, run_id: run.runId, lead_id: leadId },
             trace: this.#deps.tracing.startTrace('lead', { run_id: run.runId, lead_id: leadId }),
@@ -206,10 +239,29 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
 
     const report = leadImport.report();
     await uow.commit(store.finishExtraction(run.runId, { report, columns: leadImport.columns, skipped, rows: leadImport.rows }));
-    context.log.info({ total_rows: report.total_rows, valid: report.valid, skipped }, 'leads extracted');
-    // Nothing may be left to do (every lead skipped, or no valid lead): no projection would end the run.
+    context.log.info({ total_rows: report.total_rows, valid: report.valid, skipped, suppressed: suppressedLeads }, 'leads extracted');
+    // Nothing may be left to do (every lead skipped or suppressed, or no valid lead): no projection would end the run.
     await uow.commit(this.#deps.projectionStore.completeIfSettled(run.runId), completionEvents);
     this.#deps.notifier.notify(run.runId);
+  }
+
+  /**
+   * The batch's leads to store suppressed, by email, with why: on the owner's list (the most
+   * specific match), else personalized in another campaign within the window.
+   */
+  async #screen(run: RunToExtract, leads: readonly Lead[], withinDays: number | null): Promise<ReadonlyMap<string, string>> {
+    const screened = await this.#deps.suppressions.screen(run, leads.map((lead) => ({ email: lead.email, keys: suppressionKeys(lead) })), withinDays);
+    const suppressed = new Map<string, string>();
+    for (const lead of leads) {
+      const screening = screened.get(lead.email);
+      if (screening === undefined) continue;
+      const match = suppressionMatch(lead, new Set(screening.listed));
+      if (match !== null) suppressed.set(lead.email, suppressionReason(match));
+      else if (screening.personalizedElsewhere !== null && withinDays !== null) {
+        suppressed.set(lead.email, recentlyPersonalizedReason(screening.personalizedElsewhere, withinDays));
+      }
+    }
+    return suppressed;
   }
 
   async #fail(runId: string, message: string): Promise<void> {

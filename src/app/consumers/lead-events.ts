@@ -33,6 +33,10 @@ export function leadEvent(runId: string, leadId: string, status: LeadStatus): Do
       return { type: 'lead.needs_review', ...ids };
     case 'failed':
       return { type: 'lead.failed', ...ids };
+    // Counted for its run as it is suppressed, so never stalled; were one re-driven, the
+    // projection would count nothing and only check whether its run is settled.
+    case 'suppressed':
+      return { type: 'lead.failed', ...ids };
   }
 }
 

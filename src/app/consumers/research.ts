@@ -5,6 +5,12 @@
  * researched. A lead further along needs nothing: the event of its next step was committed with
  * the step (the outbox), so nothing is re-published by hand.
  *
+ * A lead whose email or domain its owner put on the suppression list after it was stored (while
+ * the run is in progress) ends `suppressed` here, before the claim: no call is made for it. The
+ * list is looked up for every pending lead; the campaign's `skip_personalized_within_days` is
+ * applied once, when the file is read (extraction), not here. A lead researched already is not
+ * stopped: its line is written, as its research was paid for.
+ *
  * Before the call, the delivery claims it in PostgreSQL (claimPaidCall in lead-events.ts): a copy
  * of the message that finds another delivery's live claim makes no call, and a lead whose run has
  * ended is failed without one. The claim's lease is the ack wait (as configured).
@@ -23,12 +29,16 @@
  */
 import type { LeadExtracted } from '../../../domain/campaigns/events.ts';
 import { costOf, type Pricing } from '../../../domain/pricing/pricing.ts';
+import { suppressionKeys, suppressionMatch, suppressionReason } from '../../../domain/suppression/suppression.ts';
 import type { Handler, HandlerContext } from '../../../ports/event-consumer.port.ts';
-import type { LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
+import type { LeadWork, LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
+import type { ProjectionStore } from '../../../ports/projection-store.port.ts';
 import type { ResearchProvider } from '../../../ports/providers.port.ts';
+import type { RunNotifier } from '../../../ports/run-notifications.port.ts';
+import type { LeadScreen } from '../../../ports/suppression-store.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
-import { claimPaidCall, failLead, paidCall, PAID_CALL_RETRIES } from './lead-events.ts';
+import { claimPaidCall, completionEvents, failLead, paidCall, PAID_CALL_RETRIES } from './lead-events.ts';
 
 const SECOND = 1_000;
 
@@ -43,7 +53,7 @@ export const research = declareConsumer({
     maxHandlerMs: 10 * 60 * SECOND,
   },
   callsApi: 'research',
-  uses: ['uow', 'leadWork', 'research', 'pricing'],
+  uses: ['uow', 'leadWork', 'research', 'pricing', 'suppressions', 'projectionStore', 'notifier'],
   create: (ports) => new ResearchLead(ports),
 });
 
@@ -53,6 +63,11 @@ export interface ResearchLeadDeps {
   readonly research: ResearchProvider;
   /** Prices each call's usage into the lead's cost. */
   readonly pricing: Pricing;
+  /** The owner's suppression list, looked up again before the call. */
+  readonly suppressions: LeadScreen;
+  /** Ends the run when a lead suppressed here was its last. */
+  readonly projectionStore: ProjectionStore;
+  readonly notifier: RunNotifier;
 }
 
 export class ResearchLead implements Handler<'lead.extracted'> {
@@ -71,6 +86,8 @@ export class ResearchLead implements Handler<'lead.extracted'> {
     const work = await leadWork.leadWork(event.lead_id, event.run_id);
     // Gone to a later run (which has its own events), or past research already.
     if (work === null || work.status !== 'pending') return null;
+    const suppressed = await this.#suppressIfListed(work, context);
+    if (suppressed !== null) return suppressed;
 
     const claimed = await claimPaidCall({ uow, leadWork }, work, 'research', context);
     if (claimed.kind === 'settled') return claimed.decision;
@@ -82,6 +99,30 @@ export class ResearchLead implements Handler<'lead.extracted'> {
       events: (saved) => (saved ? [{ type: 'lead.researched', run_id: work.runId, lead_id: work.leadId }] : []),
       after: (saved) => {
         if (saved) context.log.info({ model: found.model, citations: found.citations.length }, 'lead researched');
+      },
+    });
+  }
+
+  /**
+   * When the owner's list has the lead now: the lead ends suppressed (counted for its run as it is
+   * saved), then the run's completion check, as the projection would make it after a count. Null
+   * when the list does not have it, or the lead is no longer pending for a live run (the claim
+   * then says what to do).
+   */
+  async #suppressIfListed(work: LeadWork, context: HandlerContext): Promise<Decision | null> {
+    const { uow, leadWork, suppressions, projectionStore, notifier } = this.#deps;
+    const listed = await suppressions.listedFor(work.runId, suppressionKeys(work.lead));
+    const match = listed.length === 0 ? null : suppressionMatch(work.lead, new Set(listed));
+    if (match === null) return null;
+    if (!(await uow.commit(leadWork.saveSuppressed(work.leadId, work.runId, suppressionReason(match))))) return null;
+    context.log.info({ suppressed_by: match.by }, 'lead suppressed before its research: no call made');
+    notifier.notify(work.runId);
+    return decide(projectionStore.completeIfSettled(work.runId), {
+      events: completionEvents,
+      after: (completion) => {
+        if (completion === null) return;
+        context.log.info({ status: completion.outcome.status }, 'run settled');
+        notifier.notify(work.runId);
       },
     });
   }

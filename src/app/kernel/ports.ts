@@ -22,6 +22,7 @@ import type { ProjectionStore } from '../../../ports/projection-store.port.ts';
 import type { MessageWriter, ResearchProvider } from '../../../ports/providers.port.ts';
 import type { RunNotifier } from '../../../ports/run-notifications.port.ts';
 import type { RunReader } from '../../../ports/run-reader.port.ts';
+import type { LeadScreen } from '../../../ports/suppression-store.port.ts';
 import type { Tracing } from '../../../ports/tracing.port.ts';
 import type { UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 
@@ -31,6 +32,8 @@ export interface PipelinePorts {
   readonly extractionStore: ExtractionStore;
   readonly leadWork: LeadWorkStore;
   readonly projectionStore: ProjectionStore;
+  /** Each user's suppression list and personalization history, looked up before a lead is stored or researched. */
+  readonly suppressions: LeadScreen;
   /** Runs that ended, with their campaign's options: for consumers of `run.completed`. */
   readonly runs: RunReader;
   /** A run's deliveries to the outside world (webhooks, pushes), shown on its status. */
@@ -61,6 +64,7 @@ export type CorePortName =
   | 'extractionStore'
   | 'leadWork'
   | 'projectionStore'
+  | 'suppressions'
   | 'runs'
   | 'deliveries'
   | 'files'

@@ -20,6 +20,11 @@
  *   `completeIfSettled` ends a `personalizing` run with no uncounted lead with `outcomeOf`, and
  *   hands the completion to one caller only; `failRun` fails the run's unsettled leads with
  *   RUN_ENDED_REASON;
+ * - `storeLeads` stores the leads it is told are suppressed `suppressed` (settled, counted for the
+ *   run, not released); `saveSuppressed` suppresses a pending lead of a live run and adds it to the
+ *   run's `suppressed`; `finishExtraction` sets `suppressed` to the run's suppressed leads; the
+ *   suppression list (`addSuppression`) and other campaigns' personalized leads answer `screen` and
+ *   `listedFor` as the PostgreSQL look-ups do;
  * - a paid call is claimed per lead, run and stage (`claimCall`): a lease with an owner and an
  *   expiry on the injected clock, a count of calls started, released by the stage's save;
  * - every row has an `updatedAt` stamped from the injected clock whenever a write touches it (the
@@ -31,7 +36,9 @@
  * no counterpart here: a change applies in one step.
  */
 import { randomUUID } from 'node:crypto';
-import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, hasEnded, outcomeOf, RUN_ENDED_REASON, type KpiRates, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
+import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, hasEnded, outcomeOf, PROCESSED_LEAD_STATUSES, RUN_ENDED_REASON, type KpiRates, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
+import type { SuppressionKind } from '../../../domain/suppression/suppression.ts';
+import type { LeadScreen, LeadScreening, LeadToScreen } from '../../../ports/suppression-store.port.ts';
 import type { CanonicalValues, ColumnMapping, ImportReport, ImportRow, Lead, OriginalField } from '../../../domain/leads/lead.ts';
 import type { UsdAmount } from '../../../domain/pricing/pricing.ts';
 import type { OutputSpec } from '../../../domain/personalization/outputs.ts';
@@ -94,6 +101,7 @@ export interface RunRecord {
   readonly personalized: number;
   readonly needsReview: number;
   readonly failed: number;
+  readonly suppressed: number;
   readonly costUsd: UsdAmount;
   /** What the run counted against the daily quotas when it was submitted. */
   readonly submittedLeads: number;
@@ -221,6 +229,8 @@ interface Tables {
   claims: Map<string, Mutable<ClaimRecord>>;
   /** By user id and key. */
   keys: Map<string, KeyRow>;
+  /** By user id and value. */
+  suppressions: Map<string, { userId: string; value: string; kind: SuppressionKind }>;
 }
 
 /** Where a lead's stage starts: the status a claim on its call requires. */
@@ -239,7 +249,7 @@ export interface InMemoryCampaignStoreOptions {
 }
 
 export class InMemoryCampaignStore
-  implements SubmissionStore, ExtractionStore, LeadWorkStore, ProjectionStore, ReconcilerStore, RunReader
+  implements SubmissionStore, ExtractionStore, LeadWorkStore, ProjectionStore, ReconcilerStore, RunReader, LeadScreen
 {
   readonly #clock: Clock;
   readonly #outbox: InMemoryOutbox;
@@ -252,6 +262,7 @@ export class InMemoryCampaignStore
     metrics: new Map(),
     claims: new Map(),
     keys: new Map(),
+    suppressions: new Map(),
   };
 
   constructor(options: InMemoryCampaignStoreOptions = {}) {
@@ -399,6 +410,7 @@ export class InMemoryCampaignStore
         personalized: 0,
         needsReview: 0,
         failed: 0,
+        suppressed: 0,
         costMicros: 0,
         errorMessage: null,
         importReport: null,
@@ -464,11 +476,11 @@ export class InMemoryCampaignStore
       if (run === undefined || (run.status !== 'queued' && run.status !== 'extracting')) return null;
       run.status = 'extracting';
       run.updatedAt = this.#clock.now();
-      return toRunToExtract(run);
+      return toRunToExtract(run, t.campaigns.get(run.campaignId));
     });
   }
 
-  storeLeads(run: RunToExtract, leads: readonly Lead[]): Change<StoredLeads> {
+  storeLeads(run: RunToExtract, leads: readonly Lead[], suppressed: ReadonlyMap<string, string> = new Map()): Change<StoredLeads> {
     return this.#change('storeLeads', (t) => {
       const emails = new Set(leads.map((lead) => lead.email));
       if (emails.size !== leads.length) throw new Error('storeLeads: a batch repeats an email; the import must de-duplicate leads first');
@@ -480,8 +492,9 @@ export class InMemoryCampaignStore
         const key = emailKey(run.campaignId, lead.email);
         const existingId = t.leadByEmail.get(key);
         const existing = existingId === undefined ? undefined : t.leads.get(existingId);
+        const start = startOf(run.runId, suppressed.get(lead.email), now);
         if (existing === undefined) {
-          const row = newLead(run, lead, now);
+          const row = { ...newLead(run, lead, now), ...start };
           t.leads.set(row.id, row);
           t.leadByEmail.set(key, row.id);
           returned.push(row);
@@ -494,7 +507,7 @@ export class InMemoryCampaignStore
         Object.assign(existing, { row: lead.row, company: lead.company, canonical: { ...lead.canonical }, fields: lead.fields.map((field) => ({ ...field })), updatedAt: now });
         // Taken over from an earlier run: its progress starts again; a redelivery keeps this run's.
         if (!ownedByThisRun) {
-          Object.assign(existing, resetProgress(run.runId));
+          Object.assign(existing, resetProgress(run.runId), start);
           released.add(existing.id);
         }
         returned.push(existing);
@@ -522,6 +535,7 @@ export class InMemoryCampaignStore
         duplicates: report.duplicates,
         rejectedRows: report.rejected.length,
         skipped: result.skipped,
+        suppressed: [...t.leads.values()].filter((lead) => lead.runId === runId && lead.status === 'suppressed').length,
         importReport: structuredClone(report),
         columns: structuredClone(result.columns),
         importRows: result.rows === undefined ? null : structuredClone(result.rows),
@@ -669,6 +683,19 @@ export class InMemoryCampaignStore
     return this.#change('addCost', (t) => this.#addCost(t, leadId, runId, call));
   }
 
+  saveSuppressed(leadId: string, runId: string, reason: string): Change<boolean> {
+    return this.#change('saveSuppressed', (t) => {
+      const lead = t.leads.get(leadId);
+      const run = t.runs.get(runId);
+      if (lead === undefined || lead.runId !== runId || lead.status !== 'pending' || run === undefined || hasEnded(run.status)) return false;
+      const now = this.#clock.now();
+      Object.assign(lead, { status: 'suppressed', error: reason, settledAt: now, countedRunId: runId, updatedAt: now });
+      run.suppressed += 1;
+      run.updatedAt = now;
+      return true;
+    });
+  }
+
   saveFailed(leadId: string, runId: string, reason: string): Change<boolean> {
     return this.#change('saveFailed', (t) => {
       const lead = t.leads.get(leadId);
@@ -693,7 +720,7 @@ export class InMemoryCampaignStore
   countOutcome(leadId: string, runId: string, rates: KpiRates): Change<boolean> {
     return this.#change('countOutcome', (t) => {
       const lead = t.leads.get(leadId);
-      if (lead === undefined || lead.runId !== runId || !FINAL_LEAD_STATUSES.includes(lead.status) || lead.countedRunId !== null) return false;
+      if (lead === undefined || lead.runId !== runId || !PROCESSED_LEAD_STATUSES.includes(lead.status) || lead.countedRunId !== null) return false;
       const run = t.runs.get(runId);
       // A run that has ended counts no more leads.
       if (run === undefined || !ACTIVE_RUN_STATUSES.includes(run.status)) return false;
@@ -727,7 +754,7 @@ export class InMemoryCampaignStore
       const run = t.runs.get(runId);
       if (run === undefined || run.status !== 'personalizing') return null;
       if ([...t.leads.values()].some((lead) => lead.runId === runId && lead.countedRunId === null)) return null;
-      const outcome = outcomeOf({ valid: run.valid, skipped: run.skipped, personalized: run.personalized, needs_review: run.needsReview, failed: run.failed });
+      const outcome = outcomeOf({ valid: run.valid, skipped: run.skipped, personalized: run.personalized, needs_review: run.needsReview, failed: run.failed, suppressed: run.suppressed });
       const now = this.#clock.now();
       Object.assign(run, { status: outcome.status, errorMessage: outcome.errorMessage, completedAt: now, updatedAt: now });
       return { runId, campaignId: run.campaignId, userId: run.userId, outcome };
@@ -744,7 +771,7 @@ export class InMemoryCampaignStore
       .filter((run) => (staleness.outbox === 'own' ? !this.#outbox.hasEvent((event) => event.type === 'campaign.submitted' && event.run_id === run.id) : !this.#outbox.hasEventOfRun(run.id)))
       .sort((a, b) => a.updatedAt - b.updatedAt)
       .slice(0, limit)
-      .map(toRunToExtract);
+      .map((run) => toRunToExtract(run));
   }
 
   async stalledLeads(staleness: Staleness, statuses: readonly LeadStatus[], limit: number, after?: StuckLead): Promise<readonly StuckLead[]> {
@@ -787,6 +814,44 @@ export class InMemoryCampaignStore
       .map((run) => run.id);
   }
 
+  // ── The suppression list (LeadScreen) ───────────────────────────────────────────────────────
+
+  /** Puts a normalized entry on the user's list (tests only: the edge's CRUD is the PostgreSQL store's). */
+  addSuppression(userId: string, value: string): void {
+    this.#tables.suppressions.set(`${userId}\u0000${value}`, { userId, value, kind: value.includes('@') ? 'email' : 'domain' });
+  }
+
+  async screen(
+    run: { readonly userId: string; readonly campaignId: string },
+    leads: readonly LeadToScreen[],
+    withinDays: number | null,
+  ): Promise<ReadonlyMap<string, LeadScreening>> {
+    await Promise.resolve();
+    const found = new Map<string, LeadScreening>();
+    const since = withinDays === null ? null : this.#clock.now() - withinDays * 24 * 3600 * 1000;
+    for (const lead of leads) {
+      const listed = lead.keys.filter((key) => this.#tables.suppressions.has(`${run.userId}\u0000${key}`));
+      const earlier = since === null
+        ? undefined
+        : [...this.#tables.leads.values()]
+            .filter((other) => other.userId === run.userId && other.email === lead.email && other.campaignId !== run.campaignId && other.status === 'personalized' && (other.settledAt ?? 0) >= since)
+            .sort((a, b) => (b.settledAt ?? 0) - (a.settledAt ?? 0))[0];
+      if (listed.length === 0 && earlier === undefined) continue;
+      found.set(lead.email, {
+        listed,
+        personalizedElsewhere: earlier === undefined ? null : { campaignName: this.#tables.campaigns.get(earlier.campaignId)?.name ?? '', personalizedAt: new Date(earlier.settledAt ?? 0).toISOString() },
+      });
+    }
+    return found;
+  }
+
+  async listedFor(runId: string, keys: readonly string[]): Promise<readonly string[]> {
+    await Promise.resolve();
+    const run = this.#tables.runs.get(runId);
+    if (run === undefined) return [];
+    return keys.filter((key) => this.#tables.suppressions.has(`${run.userId}\u0000${key}`));
+  }
+
   // ── Finished runs and their deliveries ──────────────────────────────────────────────────────
 
   async completedRun(runId: string): Promise<CompletedRun | null> {
@@ -799,7 +864,7 @@ export class InMemoryCampaignStore
       campaignId: run.campaignId,
       userId: run.userId,
       status: run.status,
-      counts: { valid: run.valid, personalized: run.personalized, needs_review: run.needsReview, failed: run.failed, skipped: run.skipped },
+      counts: { valid: run.valid, personalized: run.personalized, needs_review: run.needsReview, failed: run.failed, skipped: run.skipped, suppressed: run.suppressed },
       costUsd: formatMicros(run.costMicros),
       completedAt: new Date(run.completedAt).toISOString(),
       options: { ...campaign?.options },
@@ -891,8 +956,13 @@ function deliveryRow(t: Tables, run: { readonly runId: string; readonly userId: 
   return row;
 }
 
-function toRunToExtract(run: RunRow): RunToExtract {
-  return { runId: run.id, campaignId: run.campaignId, userId: run.userId, demo: run.demo };
+function toRunToExtract(run: RunRow, campaign?: CampaignRow): RunToExtract {
+  return { runId: run.id, campaignId: run.campaignId, userId: run.userId, demo: run.demo, ...(campaign === undefined ? {} : { options: { ...campaign.options } }) };
+}
+
+/** How a run starts a lead it stores or takes over: pending, or suppressed (settled and counted) with the reason. */
+function startOf(runId: string, reason: string | undefined, now: number): Partial<LeadRow> {
+  return reason === undefined ? {} : { status: 'suppressed', error: reason, settledAt: now, countedRunId: runId };
 }
 
 function emailKey(campaignId: string, email: string): string {

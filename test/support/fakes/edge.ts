@@ -19,6 +19,8 @@ import type { CampaignUpdate, ManageCampaigns } from '../../../ports/manage-camp
 import type { ApiStatus, ApiStatusReader } from '../../../ports/outside-api.port.ts';
 import type { ImportPreview, PreviewImport, PreviewImportInput } from '../../../ports/preview-import.port.ts';
 import type { SubmissionDetails, SubmitCampaign, SubmitCampaignInput, SubmittedRun } from '../../../ports/submit-campaign.port.ts';
+import type { SuppressionPage, SuppressionView } from '../../../ports/suppression-store.port.ts';
+import type { AddedEntries, ImportedEntries, Suppressions } from '../../../ports/suppressions.port.ts';
 
 export interface SubmitCall {
   readonly userId: string;
@@ -172,5 +174,28 @@ export class FakeApiStatusReader implements ApiStatusReader {
 
   current(): Promise<ApiStatus[]> {
     return Promise.resolve(this.statuses.map((status) => ({ ...status })));
+  }
+}
+
+/** The suppression routes' port, answering an empty list and adding nothing (tests of the other routes need one). */
+export class FakeSuppressions implements Suppressions {
+  list(): Promise<SuppressionPage> {
+    return Promise.resolve({ suppressions: [], next_cursor: null });
+  }
+
+  add(): Promise<AddedEntries> {
+    return Promise.resolve({ added: [], already_present: 0, duplicates: 0, invalid: [] });
+  }
+
+  importFile(): Promise<ImportedEntries> {
+    return Promise.resolve({ total_rows: 0, column: null, added: 0, already_present: 0, duplicates: 0, invalid: [] });
+  }
+
+  remove(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  removeValue(): Promise<SuppressionView | null> {
+    return Promise.resolve(null);
   }
 }

@@ -60,6 +60,7 @@ export function pipelinePorts(pipeline: InMemoryPipeline, overrides: Partial<Pip
     extractionStore: pipeline.store,
     leadWork: pipeline.store,
     projectionStore: pipeline.store,
+    suppressions: pipeline.store,
     runs: pipeline.store,
     deliveries: pipeline.store.deliveries,
     webhooks: pipeline.webhooks,

@@ -289,7 +289,10 @@ describe('campaignOptionChecker', () => {
   }
 
   it('lists the declared options', () => {
-    expect(campaignOptionFields(consumers)).toEqual([{ field: 'webhook_url', description: 'where to post the completed run', consumer: 'webhook' }]);
+    expect(campaignOptionFields(consumers)).toEqual([
+      { field: 'skip_personalized_within_days', description: expect.stringContaining('personalized in any of your other campaigns') as string, consumer: 'extraction' },
+      { field: 'webhook_url', description: 'where to post the completed run', consumer: 'webhook' },
+    ]);
   });
 
   it("checks each value with its consumer's check, its ports and settings, and returns what to store", async () => {

@@ -121,6 +121,92 @@ describe('ExtractLeads', () => {
     expect(p.store.run(event.run_id)).toMatchObject({ status: 'personalizing', valid: 5, skipped: 1 });
   });
 
+  it("stores the leads on the owner's suppression list suppressed, with why: no event, counted for the run, not processed", async () => {
+    const p = inMemoryPipeline();
+    const userId = crypto.randomUUID();
+    p.store.addSuppression(userId, 'bob@example.com');
+    p.store.addSuppression(userId, 'example.com'); // would match every lead: the address is the closer reason for bob
+    p.store.addSuppression(crypto.randomUUID(), 'cy@example.com'); // another user's list changes nothing
+    const event = await submitted(p, 'Email,Company,Website\nada@acme.io,Acme,\nbob@example.com,Bobcat,\ncy@other.org,Cyan,https://www.example.com/\ndi@other.org,Dial,dial.io', { userId });
+    p.outbox.clear();
+
+    await extraction(p).handle(event, handlerContext());
+
+    const leads = p.store.leadsOfRun(event.run_id);
+    expect(leads.map((lead) => [lead.email, lead.status, lead.error])).toEqual([
+      ['ada@acme.io', 'pending', null],
+      ['bob@example.com', 'suppressed', 'Suppressed: the email address is on your suppression list.'],
+      ['cy@other.org', 'suppressed', "Suppressed: the website's domain example.com is on your suppression list."],
+      ['di@other.org', 'pending', null],
+    ]);
+    expect(leads.filter((lead) => lead.status === 'suppressed').every((lead) => lead.countedRunId === event.run_id && lead.settledAt !== null)).toBe(true);
+    expect(p.outbox.events('lead.extracted').map((e) => ('lead_id' in e ? e.lead_id : null))).toEqual([leads[0]!.id, leads[3]!.id]);
+    expect(p.store.run(event.run_id)).toMatchObject({ status: 'personalizing', valid: 4, suppressed: 2, processed: 0 });
+  });
+
+  it('completes a run whose every lead is suppressed, with a message, and makes no call', async () => {
+    const p = inMemoryPipeline();
+    const userId = crypto.randomUUID();
+    p.store.addSuppression(userId, 'example.com');
+    const event = await submitted(p, 'Email,Company\nada@example.com,A\nbob@eu.example.com,B', { userId });
+    p.outbox.clear();
+
+    await extraction(p).handle(event, handlerContext());
+
+    expect(p.outbox.events('lead.extracted')).toEqual([]);
+    expect(p.store.run(event.run_id)).toMatchObject({ status: 'completed', suppressed: 2, processed: 0, errorMessage: expect.stringContaining('2 leads are suppressed') as unknown });
+    expect(p.outbox.events('run.completed')).toHaveLength(1);
+    expect(p.store.metrics(userId).leadsPersonalized).toBe(0);
+  });
+
+  it("with skip_personalized_within_days, suppresses leads personalized in another of the owner's campaigns within the window", async () => {
+    const p = inMemoryPipeline();
+    const userId = crypto.randomUUID();
+    const other = await personalizingRun(p, ['ada@example.com', 'bob@example.com'], { userId, campaignName: 'Spring push' });
+    const [ada, bob] = other.pending as [string, string];
+    for (const lead of [ada, bob]) {
+      await p.uow.commit(p.store.saveResearch(lead, other.run.runId, { text: 't', citations: [], model: 'm' }, '0.000000'));
+    }
+    await p.uow.commit(p.store.saveDraft(ada, other.run.runId, { message: 'm', basis: 'b', model: 'm' }, '0.000000'));
+    await p.uow.commit(p.store.saveDraft(bob, other.run.runId, { message: 'm', basis: 'b', model: 'm' }, '0.000000', 'too long')); // needs review: not shipped
+    // Someone else's history is not the owner's.
+    const stranger = await personalizingRun(p, ['cy@example.com'], { campaignName: 'Theirs' });
+    await p.uow.commit(p.store.saveResearch(stranger.pending[0]!, stranger.run.runId, { text: 't', citations: [], model: 'm' }, '0.000000'));
+    await p.uow.commit(p.store.saveDraft(stranger.pending[0]!, stranger.run.runId, { message: 'm', basis: 'b', model: 'm' }, '0.000000'));
+    p.outbox.clear();
+
+    const event = await submitted(p, 'Email,Company\nada@example.com,A\nbob@example.com,B\ncy@example.com,C', { userId, options: { skip_personalized_within_days: '30' } });
+    await extraction(p).handle(event, handlerContext());
+
+    const leads = p.store.leadsOfRun(event.run_id);
+    expect(leads.map((lead) => [lead.email, lead.status])).toEqual([
+      ['ada@example.com', 'suppressed'],
+      ['bob@example.com', 'pending'],
+      ['cy@example.com', 'pending'],
+    ]);
+    expect(leads[0]!.error).toMatch(/^Suppressed: personalized in campaign "Spring push" on \d{4}-\d{2}-\d{2} \(skip_personalized_within_days: within the last 30 days\)\.$/);
+
+    // Kept on the campaign: its next run skips them too, until the option is set to 0.
+    const again = await submitted(p, 'Email,Company\nada@example.com,A', { userId, campaignId: event.campaign_id });
+    await extraction(p).handle(again, handlerContext());
+    expect(p.store.leadsOfRun(again.run_id).map((lead) => lead.status)).toEqual(['suppressed']);
+    const off = await submitted(p, 'Email,Company\nada@example.com,A', { userId, campaignId: event.campaign_id, options: { skip_personalized_within_days: '0' } });
+    await extraction(p).handle(off, handlerContext());
+    expect(p.store.leadsOfRun(off.run_id).map((lead) => lead.status)).toEqual(['pending']);
+  });
+
+  it('checks skip_personalized_within_days at submission', async () => {
+    const { extraction: declaration } = await import('../../../src/app/consumers/extraction.ts');
+    const option = declaration.campaignOptions?.find((candidate) => candidate.field === 'skip_personalized_within_days');
+    expect(option).toBeDefined();
+    const ports = pipelinePorts(inMemoryPipeline());
+    await expect(option!.check(' 30 ', ports, {})).resolves.toBe('30');
+    await expect(option!.check('0', ports, {})).resolves.toBe('0');
+    for (const bad of ['3651', 'ten', '-1', '2.5']) {
+      await expect(option!.check(bad, ports, {})).rejects.toThrow('skip_personalized_within_days must be a whole number of days from 1 to 3650 (0 turns it off)');
+    }
+  });
+
   it('fails the run whose file is gone, once, and says why', async () => {
     const p = inMemoryPipeline();
     const event = await submitted(p, null);

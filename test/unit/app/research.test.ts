@@ -153,6 +153,68 @@ describe('ResearchLead', () => {
     expect(p.research.calls).toHaveLength(1);
   });
 
+  it('makes no call for a lead its owner suppressed while the run was in progress: it ends suppressed, counted, and the run completes', async () => {
+    const p = inMemoryPipeline();
+    const userId = crypto.randomUUID();
+    const { run, pending } = await personalizingRun(p, ['ada@example.com', 'bob@acme.io'], { userId });
+    const [ada, bob] = pending as [string, string];
+    p.outbox.clear();
+    p.store.addSuppression(userId, 'example.com');
+    const context = handlerContext();
+
+    expect(await commitDecision(p.uow, await research(p).handle({ type: 'lead.extracted', run_id: run.runId, lead_id: ada }, context))).toBeNull();
+
+    expect(p.research.calls).toEqual([]);
+    expect(p.store.claim(ada, run.runId, 'research')).toBeUndefined();
+    expect(p.store.lead(ada)).toMatchObject({
+      status: 'suppressed',
+      error: "Suppressed: the email's domain example.com is on your suppression list.",
+      countedRunId: run.runId,
+      attempts: 0,
+      costUsd: '0.000000',
+    });
+    expect(p.store.run(run.runId)).toMatchObject({ status: 'personalizing', suppressed: 1, processed: 0 });
+    expect(logged(context.log, 'lead suppressed before its research: no call made', 'info')[0]?.fields).toEqual({ suppressed_by: 'email_domain' });
+    expect(p.notifier.notified).toContain(run.runId);
+
+    // A redelivery finds it settled; the other lead goes on, and its end ends the run.
+    expect(await research(p).handle({ type: 'lead.extracted', run_id: run.runId, lead_id: ada }, handlerContext())).toBeNull();
+    expect(await commitDecision(p.uow, await research(p).handle({ type: 'lead.extracted', run_id: run.runId, lead_id: bob }, handlerContext()))).toBe(true);
+    expect(p.research.calls).toHaveLength(1);
+    await p.uow.commit(p.store.saveFailed(bob, run.runId, 'x'));
+    await p.uow.commit(p.store.countOutcome(bob, run.runId, DEFAULT_KPI_RATES));
+    const completion = await p.uow.commit(p.store.completeIfSettled(run.runId));
+    expect(completion?.outcome).toEqual({ status: 'failed', errorMessage: 'No lead could be personalized (1 failed).' });
+    expect(p.store.run(run.runId)).toMatchObject({ suppressed: 1, processed: 1, failed: 1 });
+  });
+
+  it('ends the run when the lead it suppresses was its last', async () => {
+    const p = inMemoryPipeline();
+    const userId = crypto.randomUUID();
+    const { run, pending } = await personalizingRun(p, ['ada@example.com'], { userId });
+    p.outbox.clear();
+    p.store.addSuppression(userId, 'ada@example.com');
+
+    await commitDecision(p.uow, await research(p).handle({ type: 'lead.extracted', run_id: run.runId, lead_id: pending[0]! }, handlerContext()));
+
+    expect(p.research.calls).toEqual([]);
+    expect(p.store.run(run.runId)).toMatchObject({ status: 'completed', suppressed: 1, errorMessage: expect.stringContaining('1 lead is suppressed') as unknown });
+    expect(p.outbox.events('run.completed')).toHaveLength(1);
+  });
+
+  it("does not suppress a lead of a run that has ended: it fails with the run's reason", async () => {
+    const p = inMemoryPipeline();
+    const userId = crypto.randomUUID();
+    const { run, pending } = await personalizingRun(p, ['ada@example.com'], { userId });
+    p.store.addSuppression(userId, 'ada@example.com');
+    p.store.endRun(run.runId, 'failed');
+
+    await commitDecision(p.uow, await research(p).handle({ type: 'lead.extracted', run_id: run.runId, lead_id: pending[0]! }, handlerContext()));
+
+    expect(p.store.lead(pending[0]!)).toMatchObject({ status: 'failed', error: RUN_ENDED_REASON });
+    expect(p.research.calls).toEqual([]);
+  });
+
   it('counts a failed call as an attempt and lets the failure through, leaving the lead pending', async () => {
     const p = inMemoryPipeline();
     const event = await pendingLead(p);

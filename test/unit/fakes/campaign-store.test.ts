@@ -99,7 +99,7 @@ describe('extraction', () => {
   it('begins a queued run, again for a redelivery, and never a run past extraction', async () => {
     const { p, commit } = setup();
     const created = await queuedRun(p);
-    const expected = { runId: created.runId, campaignId: created.campaignId, userId: created.userId, demo: false };
+    const expected = { runId: created.runId, campaignId: created.campaignId, userId: created.userId, demo: false, options: {} };
     expect(await commit(p.store.beginExtraction(created.runId))).toEqual(expected);
     expect(await commit(p.store.beginExtraction(created.runId))).toEqual(expected);
     await commit(p.store.finishExtraction(created.runId, { report: { total_rows: 0, valid: 0, duplicates: 0, rejected: [], columns: [], demo_excluded: 0 }, columns: [], skipped: 0 }));
