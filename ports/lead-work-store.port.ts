@@ -7,6 +7,8 @@ import type { Change } from './unit-of-work.port.ts';
 export interface LeadWork {
   readonly leadId: string;
   readonly runId: string;
+  /** The lead's owner: research is shared among one user's leads only. */
+  readonly userId: string;
   readonly status: LeadStatus;
   readonly lead: LeadProfile;
   readonly research: Research | null;

@@ -64,6 +64,7 @@ import { OutboxRelay } from './app/kernel/outbox-relay.ts';
 import { PortCatalog, type AddedPortFactories } from './app/kernel/ports.ts';
 import { PreviewImportService } from './app/preview-import.ts';
 import { Reconciler } from './app/reconciler.ts';
+import { RerunCampaignService } from './app/rerun-campaign.ts';
 import { SubmitCampaignService } from './app/submit-campaign.ts';
 
 export interface SystemConfig {
@@ -208,6 +209,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
       pricing: config.pricing,
       kpiRates: config.kpi,
       bannedPhrases: config.bannedPhrases ?? DEFAULT_BANNED_PHRASES,
+      researchCacheTtlMs: config.researchCacheTtlMs,
     }, {
       // The ports consumers added: one line each.
       webhooks: async () => {
@@ -302,6 +304,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
           quotas: config.quotas,
           pricing: config.pricing,
         }),
+        rerunCampaign: new RerunCampaignService({ store: stores.rerun, keys: stores.submission, uow: stores.uow, quotas: config.quotas, pricing: config.pricing }),
         campaignOptions: campaignOptionFields(system.consumers).map((option) => option.field),
         campaignQueries: stores.queries,
         streamQueries: new PostgresCampaignQueries(readSql),
@@ -337,6 +340,8 @@ export interface PipelinePortsDeps {
   readonly pricing: Pricing;
   readonly kpiRates: KpiRates;
   readonly bannedPhrases: readonly string[];
+  /** RESEARCH_CACHE_TTL in milliseconds; 0: no research is shared. */
+  readonly researchCacheTtlMs: number;
 }
 
 /** The ports consumers may ask for, from the adapters of a process (each built on first use). */
@@ -347,6 +352,8 @@ export function pipelinePorts(deps: PipelinePortsDeps, added: AddedPortFactories
     uow: () => stores.uow,
     extractionStore: () => stores.extraction,
     leadWork: () => stores.leadWork,
+    researchCache: () => stores.researchCache,
+    researchCacheTtlMs: () => deps.researchCacheTtlMs,
     projectionStore: () => stores.projection,
     runs: () => stores.runs,
     deliveries: () => stores.deliveries,

@@ -16,6 +16,7 @@ import type { CampaignQueries } from '../../ports/campaign-queries.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
 import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
+import type { RerunCampaign } from '../../ports/rerun-campaign.port.ts';
 import type { RunWatcher } from '../../ports/run-notifications.port.ts';
 import type { SubmitCampaign } from '../../ports/submit-campaign.port.ts';
 import type { TokenVerifier } from '../../ports/token-verifier.port.ts';
@@ -27,6 +28,7 @@ import { corsPolicy } from './middleware/cors.ts';
 import { requestLogging } from './middleware/request-logging.ts';
 import { campaignProcessRoutes } from './routes/campaign-process.ts';
 import { campaignResultsRoutes } from './routes/campaign-results.ts';
+import { campaignRerunRoutes } from './routes/campaign-rerun.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -45,6 +47,8 @@ export interface HttpAppDeps {
   /** Provider prices, for the preview's cost estimate. */
   readonly pricing: Pricing;
   readonly submitCampaign: SubmitCampaign;
+  /** Re-runs of a campaign's stored leads (`POST /api/campaigns/:id/runs`); the route is absent without it. */
+  readonly rerunCampaign?: RerunCampaign;
   /** Form fields consumers declared as campaign options (e.g. `webhook_url`), accepted by the process route. */
   readonly campaignOptions?: readonly string[];
   readonly campaignQueries: CampaignQueries;
@@ -77,6 +81,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   app.route('/', healthRoutes({ readiness: deps.readiness }));
   app.route('/api/campaigns', campaignRoutes({ previewImport: deps.previewImport, limits: deps.limits, pricing: deps.pricing }));
   app.route('/api/campaigns', campaignProcessRoutes({ submitCampaign: deps.submitCampaign, limits: deps.limits, options: deps.campaignOptions ?? [] }));
+  if (deps.rerunCampaign !== undefined) app.route('/api/campaigns', campaignRerunRoutes({ rerunCampaign: deps.rerunCampaign }));
   const streamQueries = deps.streamQueries ?? queries;
   app.route(
     '/api/campaigns',

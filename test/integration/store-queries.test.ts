@@ -99,6 +99,7 @@ describe('runStatus', () => {
       needs_review: 0,
       failed: 1,
       cost_usd: 0,
+      research_cache_hits: 0,
       error_message: null,
       created_at: anIsoTimestamp,
       updated_at: anIsoTimestamp,

@@ -15,7 +15,7 @@ const MAX_PROMPT_LENGTH = 4000;
 const MAX_OPTION_LENGTH = 2000;
 
 /** A prompt: at most 4000 characters; empty (or blank) is the same as absent. */
-const promptField = (name: string) =>
+export const promptField = (name: string) =>
   v.optional(
     v.pipe(
       v.string(`${name} must be text`),
@@ -88,7 +88,7 @@ const IDEMPOTENCY_KEY_FORMAT = `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_K
  * The Idempotency-Key header (IETF httpapi draft "The Idempotency-Key HTTP Header Field"): a
  * structured-field string, `"…"`; the bare value many clients send is taken as it is.
  */
-function idempotencyKey(header: string | undefined): string | undefined {
+export function idempotencyKey(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   let key = header.trim();
   if (key.length >= 2 && key.startsWith('"') && key.endsWith('"')) key = key.slice(1, -1).replace(/\\(["\\])/g, '$1');
@@ -153,8 +153,9 @@ function quotaDetail(q: QuotaExceeded): string {
   }
 }
 
-function quotaProblem(q: QuotaExceeded): ProblemError {
-  return new ProblemError(429, quotaDetail(q), q.retryAfterSec === undefined ? {} : { 'Retry-After': String(q.retryAfterSec) }, {
+/** The 429 of a quota the request would pass; `detail` says what to do (default: about a submitted file). */
+export function quotaProblem(q: QuotaExceeded, detail: string = quotaDetail(q)): ProblemError {
+  return new ProblemError(429, detail, q.retryAfterSec === undefined ? {} : { 'Retry-After': String(q.retryAfterSec) }, {
     type: PROBLEM_TYPES.quotaExceeded,
     members: { limit: q.limit, limit_value: q.limitValue, used: q.used, requested: q.requested },
   });

@@ -51,6 +51,7 @@ interface RunRow {
   failed: number;
   /** numeric comes back as a decimal string. */
   cost_usd: string;
+  research_cache_hits: number;
   error_message: string | null;
   created_at: Date;
   updated_at: Date;
@@ -69,6 +70,7 @@ interface LeadRow {
   status: LeadStatus;
   research: string | null;
   citations: { url: string; title?: string }[] | null;
+  research_cached: boolean;
   message: string | null;
   error: string | null;
   attempts: number;
@@ -99,7 +101,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
       if (!isUuid(userId) || !isUuid(runId)) return null;
       const [run] = await this.#sql<RunRow[]>`
         select id, campaign_id, status, total_rows, valid, duplicates, rejected_rows, skipped, processed,
-               personalized, needs_review, failed, cost_usd, error_message, created_at, updated_at, completed_at,
+               personalized, needs_review, failed, cost_usd, research_cache_hits, error_message, created_at, updated_at, completed_at,
                (select coalesce(jsonb_object_agg(d.consumer, jsonb_build_object(
                          'delivered_at', d.delivered_at, 'attempts', d.attempts, 'last_error', d.last_error, 'failed_at', d.failed_at)), '{}'::jsonb)
                 from run_deliveries d where d.run_id = r.id) as deliveries
@@ -120,6 +122,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
         needs_review: run.needs_review,
         failed: run.failed,
         cost_usd: Number(run.cost_usd),
+        research_cache_hits: run.research_cache_hits,
         error_message: run.error_message,
         created_at: run.created_at.toISOString(),
         updated_at: run.updated_at.toISOString(),
@@ -315,7 +318,7 @@ export function headerUnion(runs: readonly (readonly string[])[]): string[] {
 function leadColumns(sql: Sql) {
   return sql`
     l.id, l.run_id, l.row_number, l.email, l.company, l.canonical, l.fields, l.status, l.research,
-    l.citations, l.message, l.error, l.attempts, l.model, l.cost_usd, l.updated_at, l.settled_at`;
+    l.citations, l.research_cached, l.message, l.error, l.attempts, l.model, l.cost_usd, l.updated_at, l.settled_at`;
 }
 
 function toLeadView(row: LeadRow): LeadView {
@@ -330,6 +333,7 @@ function toLeadView(row: LeadRow): LeadView {
     status: row.status,
     research: row.research,
     citations: row.citations ?? [],
+    research_cached: row.research_cached,
     message: row.message,
     error: row.error,
     attempts: row.attempts,
