@@ -192,6 +192,7 @@ describe('leads', () => {
           status: 'personalized',
           research: RESEARCH.text,
           citations: RESEARCH.citations,
+          research_cached: false,
           message: DRAFT.message,
           error: null,
           attempts: 2, // research's and personalization's, each counted by its save

@@ -56,9 +56,13 @@ export function inMemoryPipeline(): InMemoryPipeline {
 
 /** The research cache has no in-memory double: any use of it fails the test. */
 const unfakedResearchCache: ResearchCache = new Proxy({} as ResearchCache, {
-  get: (_target, name) => () => {
-    throw new Error(`the research cache is not faked (${String(name)}): give the research consumer a TTL of 0`);
-  },
+  // Not a thenable: the port catalog resolves ports as promises.
+  get: (_target, name) =>
+    name === 'then'
+      ? undefined
+      : () => {
+          throw new Error(`the research cache is not faked (${String(name)}): give the research consumer a TTL of 0`);
+        },
 });
 
 /** Every pipeline port, from the in-memory doubles (the real, pure CSV reader); `overrides` replace any. */
