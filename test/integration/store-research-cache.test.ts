@@ -50,7 +50,7 @@ describe('the research cache', () => {
     const waiting = outcomes.find((outcome) => outcome.kind === 'held');
     expect(waiting).toMatchObject({ kind: 'held' });
     expect(waiting?.kind === 'held' && waiting.expiresInMs).toBeGreaterThan(50_000);
-    const holder = outcomes[0]!.kind === 'claimed' ? first : second;
+    const holder = outcomes[0].kind === 'claimed' ? first : second;
 
     expect(await commit(cache.renew(holder))).toBe(true);
     expect(await commit(cache.saveResearch({ leadId: leadIds[0]!, runId }, RESEARCH, '0.009600', holder))).toBe(true);

@@ -156,7 +156,7 @@ describe('lead transitions and costs', () => {
     expect(await p.store.leadWork(leadId, run.runId)).toEqual({
       leadId,
       runId: run.runId,
-      userId: expect.any(String),
+      userId: run.userId,
       status: 'researched',
       lead: { email: 'step@example.com', company: 'Acme', canonical: { email: 'step@example.com', company: 'Acme' } },
       research: RESEARCH,
