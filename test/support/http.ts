@@ -38,6 +38,7 @@ import type { RunNotifier, RunWatcher } from '../../ports/run-notifications.port
 import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
 import { PostgresCampaignQueries } from '../../adapters/postgres/stores/campaign-queries.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
+import { RerunCampaignService } from '../../src/app/rerun-campaign.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
 import { createTestDatabase } from './database.ts';
 import { storeDriver, type StoreDriver } from './store.ts';
@@ -125,6 +126,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       store: stores.submission,
       uow: stores.uow,
       files,
+      pricing: options.pricing ?? DEFAULT_PRICING,
+      ...(options.quotas === undefined ? {} : { quotas: options.quotas }),
+    }),
+    rerunCampaign: new RerunCampaignService({
+      store: stores.rerun,
+      keys: stores.submission,
+      uow: stores.uow,
       pricing: options.pricing ?? DEFAULT_PRICING,
       ...(options.quotas === undefined ? {} : { quotas: options.quotas }),
     }),
