@@ -20,6 +20,11 @@ export interface RunView {
   readonly suppressed: number;
   /** USD spent on the run's counted leads, rounded to 6 decimals (a JSON number). */
   readonly cost_usd: number;
+  /**
+   * Counted leads whose research this run did not pay for: another lead's call for the same company
+   * (research once per company), or the lead's own stored research reused by a re-run.
+   */
+  readonly research_cache_hits: number;
   readonly error_message: string | null;
   readonly created_at: string;
   readonly updated_at: string;
@@ -51,6 +56,8 @@ export interface LeadView {
   readonly status: LeadStatus;
   readonly research: string | null;
   readonly citations: readonly { url: string; title?: string }[];
+  /** The research was not paid for by this lead in its run (its company's, or its own reused): its research cost is 0. */
+  readonly research_cached: boolean;
   readonly message: string | null;
   /** The custom outputs written with the line, by name (`{}` when the run asked for none, or none is written yet). */
   readonly outputs: Readonly<Record<string, string>>;

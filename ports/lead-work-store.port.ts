@@ -9,6 +9,8 @@ import type { Change } from './unit-of-work.port.ts';
 export interface LeadWork {
   readonly leadId: string;
   readonly runId: string;
+  /** The lead's owner: research is shared among one user's leads only. */
+  readonly userId: string;
   readonly status: LeadStatus;
   readonly lead: LeadProfile;
   /** The lead's original columns, in file order: what the personalization prompt's `{{Column Name}}` variables read. */

@@ -65,6 +65,7 @@ import { PortCatalog, type AddedPortFactories } from './app/kernel/ports.ts';
 import { ManageCampaignsService } from './app/manage-campaigns.ts';
 import { PreviewImportService } from './app/preview-import.ts';
 import { Reconciler } from './app/reconciler.ts';
+import { RerunCampaignService } from './app/rerun-campaign.ts';
 import { SubmitCampaignService } from './app/submit-campaign.ts';
 import { SuppressionService } from './app/suppressions.ts';
 
@@ -214,6 +215,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
       pricing: config.pricing,
       kpiRates: config.kpi,
       bannedPhrases: config.bannedPhrases ?? DEFAULT_BANNED_PHRASES,
+      researchCacheTtlMs: config.researchCacheTtlMs,
     }, {
       // The ports consumers added: one line each.
       webhooks: async () => {
@@ -312,6 +314,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
           sandbox: config.providers.sandbox,
         }),
         manageCampaigns: new ManageCampaignsService({ store: stores.campaigns, uow: stores.uow, files, checkOptions }),
+        rerunCampaign: new RerunCampaignService({ store: stores.rerun, keys: stores.submission, uow: stores.uow, quotas: config.quotas, pricing: config.pricing, sandbox: config.providers.sandbox }),
         campaignOptions: campaignOptionFields(system.consumers).map((option) => option.field),
         campaignQueries: stores.queries,
         streamQueries: new PostgresCampaignQueries(readSql),
@@ -350,6 +353,8 @@ export interface PipelinePortsDeps {
   readonly pricing: Pricing;
   readonly kpiRates: KpiRates;
   readonly bannedPhrases: readonly string[];
+  /** RESEARCH_CACHE_TTL in milliseconds; 0: no research is shared. */
+  readonly researchCacheTtlMs: number;
 }
 
 /** The ports consumers may ask for, from the adapters of a process (each built on first use). */
@@ -360,6 +365,8 @@ export function pipelinePorts(deps: PipelinePortsDeps, added: AddedPortFactories
     uow: () => stores.uow,
     extractionStore: () => stores.extraction,
     leadWork: () => stores.leadWork,
+    researchCache: () => stores.researchCache,
+    researchCacheTtlMs: () => deps.researchCacheTtlMs,
     projectionStore: () => stores.projection,
     suppressions: () => stores.suppressions,
     runs: () => stores.runs,

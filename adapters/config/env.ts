@@ -47,6 +47,26 @@ const milliseconds = (fallback: string, min: number) =>
     v.minValue(min, `must be at least ${min} ms`),
   );
 
+/** RESEARCH_CACHE_TTL's default: a company's research is reused for a week. */
+export const DEFAULT_RESEARCH_CACHE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION_MESSAGE = 'must be a duration such as 7d, 12h, 30m or 3600s (a number and one of s, m, h, d), at most 365d; 0 turns it off';
+
+/**
+ * A duration of seconds to days written with its unit (`7d`, `12h`, `30m`, `3600s`), for settings
+ * too long to read in milliseconds; `0` is none.
+ */
+const duration = (fallback: string) =>
+  v.pipe(
+    v.optional(v.string(), fallback),
+    v.trim(),
+    v.toLowerCase(),
+    v.regex(/^(0|\d{1,9}\s*[smhd])$/, DURATION_MESSAGE),
+    v.transform((value) => (value === '0' ? 0 : Number(value.slice(0, -1).trim()) * DURATION_UNITS_MS[value.at(-1)!]!)),
+    v.maxValue(365 * DURATION_UNITS_MS.d!, DURATION_MESSAGE),
+  );
+
 const url = (protocols: readonly string[]) =>
   v.pipe(
     v.string(),
@@ -157,6 +177,8 @@ const EnvSchema = v.pipe(
         v.minLength(1, 'must list at least one phrase, separated by |'),
       ),
     ),
+    // How long a company's research is shared by its leads (src/app/consumers/research.ts).
+    RESEARCH_CACHE_TTL: duration('7d'),
     HOURS_SAVED_PER_LEAD: decimal('0.02'),
     MONEY_SAVED_PER_LEAD: decimal('0.04'),
     NATS_NAMESPACE: optionalNonEmpty(
@@ -243,6 +265,11 @@ export interface Config {
   readonly bannedPhrases: readonly string[] | undefined;
   /** What provider calls cost, for the per-lead and per-run cost and the preview's estimate. */
   readonly pricing: Pricing;
+  /**
+   * How long a user's research of a company (for one research prompt) is reused by the company's
+   * other leads, in any of the user's runs, in milliseconds; 0: every lead is researched on its own.
+   */
+  readonly researchCacheTtlMs: number;
   /** Saved per personalized lead (at most 4 decimals; the database adds them as numeric). */
   readonly kpi: { readonly hoursPerLead: number; readonly moneyPerLead: number };
   readonly reconciler: { readonly intervalMs: number; readonly leaseMs: number };
@@ -360,6 +387,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
           env_.PERSONALIZATION_PRICE_PER_M_OUTPUT_USD ?? DEFAULT_PRICING.personalization.perMillionOutputTokensUsd,
       },
     },
+    researchCacheTtlMs: env_.RESEARCH_CACHE_TTL,
     kpi: { hoursPerLead: env_.HOURS_SAVED_PER_LEAD, moneyPerLead: env_.MONEY_SAVED_PER_LEAD },
     reconciler: { intervalMs: env_.RECONCILER_INTERVAL_MS, leaseMs: env_.RECONCILER_LEASE_MS },
     natsNamespace: env_.NATS_NAMESPACE,

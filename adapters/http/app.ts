@@ -17,6 +17,7 @@ import type { ManageCampaigns } from '../../ports/manage-campaigns.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
 import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
+import type { RerunCampaign } from '../../ports/rerun-campaign.port.ts';
 import type { RunWatcher } from '../../ports/run-notifications.port.ts';
 import type { SubmitCampaign } from '../../ports/submit-campaign.port.ts';
 import type { TemplateStore } from '../../ports/template-store.port.ts';
@@ -31,6 +32,7 @@ import { requestLogging } from './middleware/request-logging.ts';
 import { campaignManagementRoutes } from './routes/campaign-management.ts';
 import { campaignProcessRoutes } from './routes/campaign-process.ts';
 import { campaignResultsRoutes } from './routes/campaign-results.ts';
+import { campaignRerunRoutes } from './routes/campaign-rerun.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -53,6 +55,8 @@ export interface HttpAppDeps {
   /** The providers are the in-process sandbox (PROVIDERS=sandbox): the preview's estimate says so, at $0. Default false. */
   readonly sandbox?: boolean;
   readonly submitCampaign: SubmitCampaign;
+  /** Re-runs of a campaign's stored leads (`POST /api/campaigns/:id/runs`); the route is absent without it. */
+  readonly rerunCampaign?: RerunCampaign;
   /** Form fields consumers declared as campaign options (e.g. `webhook_url`), accepted by the process route. */
   readonly campaignOptions?: readonly string[];
   readonly campaignQueries: CampaignQueries;
@@ -91,6 +95,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   app.route('/', healthRoutes({ readiness: deps.readiness }));
   app.route('/api/campaigns', campaignRoutes({ previewImport: deps.previewImport, limits: deps.limits, pricing: deps.pricing, sandbox: deps.sandbox ?? false }));
   app.route('/api/campaigns', campaignProcessRoutes({ submitCampaign: deps.submitCampaign, limits: deps.limits, options: deps.campaignOptions ?? [] }));
+  if (deps.rerunCampaign !== undefined) app.route('/api/campaigns', campaignRerunRoutes({ rerunCampaign: deps.rerunCampaign }));
   const streamQueries = deps.streamQueries ?? queries;
   app.route(
     '/api/campaigns',

@@ -52,9 +52,11 @@ import {
   type SettingsOverrides,
 } from '../../src/app/kernel/assemble.ts';
 import { OutboxRelay } from '../../src/app/kernel/outbox-relay.ts';
+import { DEFAULT_RESEARCH_CACHE_TTL_MS } from '../../adapters/config/env.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
 import { Reconciler } from '../../src/app/reconciler.ts';
 import { ManageCampaignsService } from '../../src/app/manage-campaigns.ts';
+import { RerunCampaignService } from '../../src/app/rerun-campaign.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
 import { SuppressionService } from '../../src/app/suppressions.ts';
 import { pipelinePorts } from '../../src/compose.ts';
@@ -124,6 +126,8 @@ export interface E2ESystemOptions {
   readonly interceptors?: readonly SandboxInterceptor[];
   /** Between probe calls of a paused API (default 30 s, production's). */
   readonly probeIntervalMs?: number;
+  /** How long a company's research is reused (default production's, 7 days; 0: not shared). */
+  readonly researchCacheTtlMs?: number;
 }
 
 /** Short retries so a test sees a lead fail in milliseconds; the other settings are production's. */
@@ -191,6 +195,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
       pricing: DEFAULT_PRICING,
       kpiRates: DEFAULT_KPI_RATES,
       bannedPhrases: DEFAULT_BANNED_PHRASES,
+      researchCacheTtlMs: options.researchCacheTtlMs ?? DEFAULT_RESEARCH_CACHE_TTL_MS,
     }, {
       webhooks: () => new ResilientWebhookSender(new StandardWebhookSender({ secret: TEST_WEBHOOK_SECRET, allowPrivateNetworks: true }), webhookApi.get('webhook')),
     });
@@ -236,6 +241,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
         files,
         checkOptions: campaignOptionChecker(CONSUMERS, { enabled: CONSUMERS, ports, settings }),
       }),
+      rerunCampaign: new RerunCampaignService({ store: stores.rerun, keys: stores.submission, uow: stores.uow }),
       campaignOptions: campaignOptionFields(CONSUMERS).map((option) => option.field),
       campaignQueries: stores.queries,
       runWatcher: notifications,

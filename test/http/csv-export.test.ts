@@ -17,6 +17,7 @@ function lead(n: number): LeadView {
     status: 'personalized',
     research: null,
     citations: [],
+    research_cached: false,
     message: `Hi ${n}`,
     outputs: {},
     message_basis: null,

@@ -297,6 +297,7 @@ describe('lead transitions', () => {
     expect(work).toEqual({
       leadId,
       runId: run.runId,
+      userId: run.userId,
       status: 'researched',
       lead: { email: 'step@example.com', company: 'Acme', canonical: { email: 'step@example.com', company: 'Acme' } },
       fields: [

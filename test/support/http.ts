@@ -40,6 +40,7 @@ import type { RunNotifier, RunWatcher } from '../../ports/run-notifications.port
 import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
 import { PostgresCampaignQueries } from '../../adapters/postgres/stores/campaign-queries.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
+import { RerunCampaignService } from '../../src/app/rerun-campaign.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
 import { ManageCampaignsService } from '../../src/app/manage-campaigns.ts';
 import { campaignOptionChecker } from '../../src/app/kernel/assemble.ts';
@@ -141,6 +142,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
               pricing: options.pricing ?? DEFAULT_PRICING,
               kpiRates: DEFAULT_KPI_RATES,
               bannedPhrases: [],
+              researchCacheTtlMs: 0,
             },
             { webhooks: () => new StandardWebhookSender({ secret: options.webhookSecret!, allowPrivateNetworks: false }) },
           ),
@@ -168,6 +170,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     }),
     ...(checkOptions === undefined ? {} : { campaignOptions: [WEBHOOK_URL_OPTION] }),
     manageCampaigns: new ManageCampaignsService({ store: stores.campaigns, uow: stores.uow, files, ...(checkOptions === undefined ? {} : { checkOptions }) }),
+    rerunCampaign: new RerunCampaignService({
+      store: stores.rerun,
+      keys: stores.submission,
+      uow: stores.uow,
+      pricing: options.pricing ?? DEFAULT_PRICING,
+      ...(options.quotas === undefined ? {} : { quotas: options.quotas }),
+    }),
     campaignQueries: stores.queries,
     ...(readSql === undefined ? {} : { streamQueries: new PostgresCampaignQueries(readSql) }),
     ...(options.sseMaxStreamsPerUser === undefined ? {} : { sseMaxStreamsPerUser: options.sseMaxStreamsPerUser }),

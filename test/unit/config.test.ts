@@ -198,6 +198,17 @@ describe('loadConfig: pipeline settings', () => {
     );
   });
 
+  it('reads RESEARCH_CACHE_TTL as a duration with its unit, a week by default, 0 turning sharing off', () => {
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET }).researchCacheTtlMs).toBe(7 * 86_400_000);
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, RESEARCH_CACHE_TTL: '12h' }).researchCacheTtlMs).toBe(12 * 3_600_000);
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, RESEARCH_CACHE_TTL: ' 30M ' }).researchCacheTtlMs).toBe(30 * 60_000);
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, RESEARCH_CACHE_TTL: '3600s' }).researchCacheTtlMs).toBe(3_600_000);
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, RESEARCH_CACHE_TTL: '0' }).researchCacheTtlMs).toBe(0);
+    for (const bad of ['7', '7 days', '-1d', '1w', '366d']) {
+      expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, RESEARCH_CACHE_TTL: bad })).toThrow(/RESEARCH_CACHE_TTL: must be a duration such as 7d/);
+    }
+  });
+
   it('rejects a reconciler lease inside the broker de-duplication window', () => {
     expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, RECONCILER_LEASE_MS: '60000' })).toThrow(/RECONCILER_LEASE_MS/);
   });

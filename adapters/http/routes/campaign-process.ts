@@ -105,7 +105,7 @@ const IDEMPOTENCY_KEY_FORMAT = `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_K
  * The Idempotency-Key header (IETF httpapi draft "The Idempotency-Key HTTP Header Field"): a
  * structured-field string, `"…"`; the bare value many clients send is taken as it is.
  */
-function idempotencyKey(header: string | undefined): string | undefined {
+export function idempotencyKey(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   let key = header.trim();
   if (key.length >= 2 && key.startsWith('"') && key.endsWith('"')) key = key.slice(1, -1).replace(/\\(["\\])/g, '$1');
@@ -185,8 +185,9 @@ function templateVariablesProblem(error: TemplateVariablesError): ProblemError {
   });
 }
 
-function quotaProblem(q: QuotaExceeded): ProblemError {
-  return new ProblemError(429, quotaDetail(q), q.retryAfterSec === undefined ? {} : { 'Retry-After': String(q.retryAfterSec) }, {
+/** The 429 of a quota the request would pass; `detail` says what to do (default: about a submitted file). */
+export function quotaProblem(q: QuotaExceeded, detail: string = quotaDetail(q)): ProblemError {
+  return new ProblemError(429, detail, q.retryAfterSec === undefined ? {} : { 'Retry-After': String(q.retryAfterSec) }, {
     type: PROBLEM_TYPES.quotaExceeded,
     members: { limit: q.limit, limit_value: q.limitValue, used: q.used, requested: q.requested },
   });

@@ -63,6 +63,7 @@ interface RunRow {
   suppressed: number;
   /** numeric comes back as a decimal string. */
   cost_usd: string;
+  research_cache_hits: number;
   error_message: string | null;
   created_at: Date;
   updated_at: Date;
@@ -82,6 +83,7 @@ interface LeadRow {
   status: LeadStatus;
   research: string | null;
   citations: { url: string; title?: string }[] | null;
+  research_cached: boolean;
   message: string | null;
   outputs: Record<string, string> | null;
   message_basis: string | null;
@@ -116,7 +118,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
       if (!isUuid(userId) || !isUuid(runId)) return null;
       const [run] = await this.#sql<RunRow[]>`
         select id, campaign_id, status, total_rows, valid, duplicates, rejected_rows, skipped, processed,
-               personalized, needs_review, failed, suppressed, cost_usd, error_message, created_at, updated_at, completed_at, sandbox,
+               personalized, needs_review, failed, suppressed, cost_usd, research_cache_hits, error_message, created_at, updated_at, completed_at, sandbox,
                (select coalesce(jsonb_object_agg(d.consumer, jsonb_build_object(
                          'delivered_at', d.delivered_at, 'attempts', d.attempts, 'last_error', d.last_error, 'failed_at', d.failed_at)), '{}'::jsonb)
                 from run_deliveries d where d.run_id = r.id) as deliveries
@@ -138,6 +140,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
         failed: run.failed,
         suppressed: run.suppressed,
         cost_usd: Number(run.cost_usd),
+        research_cache_hits: run.research_cache_hits,
         error_message: run.error_message,
         created_at: run.created_at.toISOString(),
         updated_at: run.updated_at.toISOString(),
@@ -430,7 +433,7 @@ export function headerUnion(runs: readonly (readonly string[])[]): string[] {
 function leadColumns(sql: Sql) {
   return sql`
     l.id, l.run_id, l.row_number, l.email, l.company, l.canonical, l.fields, l.status, l.research,
-    l.citations, l.message, l.message_basis, l.error, l.attempts, l.model, l.research_model, l.cost_usd,
+    l.citations, l.research_cached, l.message, l.message_basis, l.error, l.attempts, l.model, l.research_model, l.cost_usd,
     l.outputs, l.updated_at, l.settled_at,
     coalesce((select r_.sandbox from campaign_runs r_ where r_.id = l.run_id), false) as sandbox`;
 }
@@ -454,6 +457,7 @@ function toLeadView(row: LeadRow): LeadView {
     status: row.status,
     research: row.research,
     citations: row.citations ?? [],
+    research_cached: row.research_cached,
     message: row.message,
     outputs: row.outputs ?? {},
     message_basis: row.message_basis,

@@ -146,6 +146,7 @@ export class PostgresExtractionStore implements ExtractionStore {
         research = case when l.run_id = excluded.run_id then l.research end,
         research_model = case when l.run_id = excluded.run_id then l.research_model end,
         citations = case when l.run_id = excluded.run_id then l.citations end,
+        research_cached = case when l.run_id = excluded.run_id then l.research_cached else false end,
         message = case when l.run_id = excluded.run_id then l.message end,
         message_basis = case when l.run_id = excluded.run_id then l.message_basis end,
         outputs = case when l.run_id = excluded.run_id then l.outputs end,

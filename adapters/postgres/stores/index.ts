@@ -13,6 +13,8 @@ import { PostgresExtractionStore } from './extraction-store.ts';
 import { PostgresLeadWorkStore } from './lead-work-store.ts';
 import { PostgresProjectionStore } from './projection-store.ts';
 import { PostgresReconcilerStore } from './reconciler-store.ts';
+import { PostgresResearchCache } from './research-cache.ts';
+import { PostgresRerunStore } from './rerun-store.ts';
 import { PostgresRunReader } from './run-reader.ts';
 import { PostgresSubmissionStore } from './submission-store.ts';
 import { PostgresTemplateStore } from './template-store.ts';
@@ -24,6 +26,8 @@ export interface PostgresStores {
   readonly submission: PostgresSubmissionStore;
   readonly extraction: PostgresExtractionStore;
   readonly leadWork: PostgresLeadWorkStore;
+  readonly researchCache: PostgresResearchCache;
+  readonly rerun: PostgresRerunStore;
   readonly projection: PostgresProjectionStore;
   readonly reconciler: PostgresReconcilerStore;
   readonly queries: PostgresCampaignQueries;
@@ -43,6 +47,8 @@ export function createPostgresStores(sql: Sql): PostgresStores {
     submission: new PostgresSubmissionStore(lanes),
     extraction: new PostgresExtractionStore(sql, lanes),
     leadWork: new PostgresLeadWorkStore(lanes),
+    researchCache: new PostgresResearchCache(lanes),
+    rerun: new PostgresRerunStore(lanes),
     projection: new PostgresProjectionStore(sql),
     reconciler: new PostgresReconcilerStore(sql, lanes),
     queries: new PostgresCampaignQueries(sql),

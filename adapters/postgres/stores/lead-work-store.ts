@@ -17,6 +17,7 @@ import { traced } from '../traced.ts';
 interface LeadWorkRow {
   id: string;
   run_id: string;
+  user_id: string;
   status: LeadStatus;
   email: string;
   company: string;
@@ -47,7 +48,7 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
     return traced('leadWork', { run_id: runId, lead_id: leadId }, async () => {
       // Batched with the lane's writes (one round trip for many leads), committing nothing.
       const [row] = await this.#lanes.read((tx) => tx<LeadWorkRow[]>`
-          select l.id, l.run_id, l.status, l.email, l.company, l.canonical, l.fields, l.research, l.citations, l.research_model,
+          select l.id, l.run_id, l.user_id, l.status, l.email, l.company, l.canonical, l.fields, l.research, l.citations, l.research_model,
                  l.usage, r.research_prompt, r.personalization_prompt, r.allow_questions, r.outputs, c.rejected_draft
           from leads l
           join campaign_runs r on r.id = l.run_id
@@ -57,6 +58,7 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
       return {
         leadId: row.id,
         runId: row.run_id,
+        userId: row.user_id,
         status: row.status,
         lead: { email: row.email, company: row.company, canonical: row.canonical },
         fields: row.fields.map(([header, value]) => ({ header, value })),
@@ -71,24 +73,7 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
   }
 
   saveResearch(leadId: string, runId: string, research: Research, costUsd: UsdAmount): Change<boolean> {
-    const call = { stage: 'research', model: research.model, ...(research.usage === undefined ? {} : { usage: research.usage }), costUsd } as const;
-    return this.#lanes.statement('saveResearch', { run_id: runId, lead_id: leadId }, async (tx) => {
-      const { count } = await tx`
-        update leads set
-          status = 'researched',
-          attempts = attempts + 1,
-          research = ${research.text},
-          citations = ${tx.json(toJson(research.citations))},
-          research_model = ${research.model},
-          usage = coalesce(usage, '{}'::jsonb) || ${tx.json(usageEntry('research', research.usage))} || ${callEntry(tx, call, costUsd)},
-          cost_usd = cost_usd + ${costUsd}::numeric
-        where id = ${leadId} and run_id = ${runId} and status = 'pending'`;
-      await releaseStatement(tx, leadId, runId, 'research');
-      if (count > 0) return true;
-      // Another delivery saved first, or the lead was failed meanwhile: this call was paid for all the same.
-      await addCostStatement(tx, leadId, runId, call);
-      return false;
-    });
+    return this.#lanes.statement('saveResearch', { run_id: runId, lead_id: leadId }, (tx) => saveResearchStatement(tx, leadId, runId, research, costUsd));
   }
 
   saveDraft(leadId: string, runId: string, draft: Draft, costUsd: UsdAmount, problems?: string): Change<boolean> {
@@ -231,6 +216,31 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
         where id = ${leadId} and run_id = ${runId} and status not in ${tx(FINAL_LEAD_STATUSES)}`;
     });
   }
+}
+
+/**
+ * pending → researched with a paid call's research and cost, releasing the stage's claim; when the
+ * lead was not pending for this run, the call's cost alone (it was paid for all the same). Shared
+ * with the research cache's save (research-cache.ts), which adds the company's entry to it.
+ */
+export async function saveResearchStatement(tx: postgres.TransactionSql, leadId: string, runId: string, research: Research, costUsd: UsdAmount): Promise<boolean> {
+  const call = { stage: 'research', model: research.model, ...(research.usage === undefined ? {} : { usage: research.usage }), costUsd } as const;
+  const { count } = await tx`
+    update leads set
+      status = 'researched',
+      attempts = attempts + 1,
+      research = ${research.text},
+      citations = ${tx.json(toJson(research.citations))},
+      research_model = ${research.model},
+      research_cached = false,
+      usage = coalesce(usage, '{}'::jsonb) || ${tx.json(usageEntry('research', research.usage))} || ${callEntry(tx, call, costUsd)},
+      cost_usd = cost_usd + ${costUsd}::numeric
+    where id = ${leadId} and run_id = ${runId} and status = 'pending'`;
+  await releaseStatement(tx, leadId, runId, 'research');
+  if (count > 0) return true;
+  // Another delivery saved first, or the lead was failed meanwhile: this call was paid for all the same.
+  await addCostStatement(tx, leadId, runId, call);
+  return false;
 }
 
 /**

@@ -147,19 +147,20 @@ function countStatement(tx: postgres.TransactionSql, calls: readonly CountCall[]
         -- A run that ended (failed, stopped) counts no more leads: what it left unsettled ends
         -- failed with the run-ended reason, and neither its counters nor the KPIs take it.
         and exists (select 1 from campaign_runs a where a.id = l.run_id and a.status in ${tx(ACTIVE_RUN_STATUSES)})
-      returning l.id, l.run_id, l.status, l.campaign_id, l.user_id, l.cost_usd, i.hours, i.money,
+      returning l.id, l.run_id, l.status, l.campaign_id, l.user_id, l.cost_usd, l.research_cached, i.hours, i.money,
         (select a.sandbox from campaign_runs a where a.id = l.run_id) as sandbox
     ), by_run as (
       update campaign_runs r
       set processed = r.processed + c.n, personalized = r.personalized + c.personalized,
           needs_review = r.needs_review + c.needs_review, failed = r.failed + c.failed,
-          cost_usd = r.cost_usd + c.cost_usd
+          cost_usd = r.cost_usd + c.cost_usd, research_cache_hits = r.research_cache_hits + c.research_cache_hits
       from (
         select run_id, count(*)::int as n,
                count(*) filter (where status = 'personalized')::int as personalized,
                count(*) filter (where status = 'needs_review')::int as needs_review,
                count(*) filter (where status = 'failed')::int as failed,
-               sum(cost_usd) as cost_usd
+               sum(cost_usd) as cost_usd,
+               count(*) filter (where research_cached)::int as research_cache_hits
         from counted group by run_id
       ) c
       where r.id = c.run_id

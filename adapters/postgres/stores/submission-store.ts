@@ -107,13 +107,7 @@ export class PostgresSubmissionStore implements SubmissionStore {
                 ${run.leads ?? 0}, ${run.estimatedCostUsd ?? '0'},
                 ${run.outputs === undefined || run.outputs.length === 0 ? null : tx.json(toJson(toStoredOutputs(run.outputs)))},
                 ${run.templateId ?? null})`;
-      if (run.idempotency !== undefined) {
-        const { key, claim, fingerprint } = run.idempotency;
-        const completed = await tx`
-          update idempotency_keys set fingerprint = ${fingerprint}, run_id = ${runId}, campaign_id = ${campaignId}, completed_at = now()
-          where user_id = ${run.userId} and key = ${key} and claim = ${claim} and completed_at is null`;
-        if (completed.count !== 1) throw new IdempotencyKeyLostError();
-      }
+      if (run.idempotency !== undefined) await completeIdempotencyKey(tx, { userId: run.userId, runId, campaignId }, run.idempotency);
       return { runId, campaignId, userId: run.userId };
     });
   }
@@ -160,14 +154,36 @@ export class PostgresSubmissionStore implements SubmissionStore {
   }
 }
 
+/** Completes a claimed idempotency key with the run, in the run's transaction; `IdempotencyKeyLostError` when the claim is no longer held. */
+export async function completeIdempotencyKey(
+  tx: postgres.TransactionSql,
+  run: { readonly userId: string; readonly runId: string; readonly campaignId: string },
+  idempotency: { readonly key: string; readonly claim: string; readonly fingerprint: string },
+): Promise<void> {
+  const { key, claim, fingerprint } = idempotency;
+  const completed = await tx`
+    update idempotency_keys set fingerprint = ${fingerprint}, run_id = ${run.runId}, campaign_id = ${run.campaignId}, completed_at = now()
+    where user_id = ${run.userId} and key = ${key} and claim = ${claim} and completed_at is null`;
+  if (completed.count !== 1) throw new IdempotencyKeyLostError();
+}
+
+/**
+ * The user's submission lock, held to the end of the transaction (taken again by checkQuotas, which
+ * is allowed): a transaction that locks other rows of the user's (a campaign) takes it first, in
+ * the order every submission takes them.
+ */
+export async function lockUserSubmissions(tx: postgres.TransactionSql, userId: string): Promise<void> {
+  await tx`select pg_advisory_xact_lock(${SUBMISSION_LOCK_CLASS}, hashtext(${userId}))`;
+}
+
 /**
  * Counts the user's usage and refuses the run when it would pass a limit. The lock serializes the
  * user's submissions (whichever edge took them) from the count to the commit: without it two
  * submissions could both count the same usage and both pass. Other users are not held up.
  */
-async function checkQuotas(tx: postgres.TransactionSql, run: NewRun, limits: QuotaLimits): Promise<void> {
+export async function checkQuotas(tx: postgres.TransactionSql, run: Pick<NewRun, 'userId' | 'leads' | 'estimatedCostUsd'>, limits: QuotaLimits): Promise<void> {
   if (limits.concurrentRuns <= 0 && limits.leadsPerRun <= 0 && limits.leadsPerDay <= 0 && limits.spendPerDayUsd <= 0) return;
-  await tx`select pg_advisory_xact_lock(${SUBMISSION_LOCK_CLASS}, hashtext(${run.userId}))`;
+  await lockUserSubmissions(tx, run.userId);
   const [usage] = await tx<{ active: number; now: number }[]>`
     select (select count(*)::int from campaign_runs
             where user_id = ${run.userId} and status in ('queued', 'extracting', 'personalizing')) as active,

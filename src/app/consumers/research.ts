@@ -15,6 +15,19 @@
  * of the message that finds another delivery's live claim makes no call, and a lead whose run has
  * ended is failed without one. The claim's lease is the ack wait (as configured).
  *
+ * Research once per company (issue 10, item 4): with RESEARCH_CACHE_TTL above 0, a lead's research
+ * is its company's (domain/research/company.ts companyKey) for the run's research prompt, shared by
+ * every lead of that company in any of the owner's runs while younger than the TTL (never another
+ * user's). Before anything else the delivery asks the research cache (ports/research-cache.port.ts):
+ * - research young enough exists: the lead takes it (`research_cached`, cost 0), no call;
+ * - another delivery is making it (its claim, a lease like the lead's own, is live): this lead
+ *   waits, and is redelivered a moment later (a `wait`, which never gives a lead up) to find the
+ *   result; a holder that died leaves a claim that lapses, and a waiter then takes it over;
+ * - nobody is: this delivery holds the company's claim, then claims the lead's own call as
+ *   always, calls with the company's fields only (not the person's: the others reuse the answer),
+ *   and saves the lead's research and the company's in one transaction, releasing both claims.
+ * A failed call gives the company's claim back, so a waiting lead may try in its turn.
+ *
  * Settings:
  * - ack wait 120 s: a call takes ~7-8 s at the median and can take a minute when the agent searches
  *   a lot; heartbeats extend it during a call.
@@ -30,15 +43,41 @@
 import type { LeadExtracted } from '../../../domain/campaigns/events.ts';
 import { costOf, type Pricing } from '../../../domain/pricing/pricing.ts';
 import { suppressionKeys, suppressionMatch, suppressionReason } from '../../../domain/suppression/suppression.ts';
-import type { Handler, HandlerContext } from '../../../ports/event-consumer.port.ts';
+import { companyFields, companyKey } from '../../../domain/research/company.ts';
+import type { FailureVerdict, Handler, HandlerContext } from '../../../ports/event-consumer.port.ts';
 import type { LeadWork, LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
+import { apiFailureVerdict } from '../../../ports/outside-api.port.ts';
 import type { ProjectionStore } from '../../../ports/projection-store.port.ts';
-import type { ResearchProvider } from '../../../ports/providers.port.ts';
+import type { LeadProfile, Research, ResearchProvider } from '../../../ports/providers.port.ts';
+import type { CompanyResearchClaim, ResearchCache } from '../../../ports/research-cache.port.ts';
 import type { RunNotifier } from '../../../ports/run-notifications.port.ts';
 import type { LeadScreen } from '../../../ports/suppression-store.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
 import { claimPaidCall, completionEvents, failLead, paidCall, PAID_CALL_RETRIES } from './lead-events.ts';
+
+/**
+ * Another delivery is making this lead's company's research: the lead comes back after
+ * `retryAfterMs` to take it. A `wait`, not a retry: waiting for another lead never fails this one.
+ */
+export class CompanyResearchInFlight extends Error {
+  readonly retryAfterMs: number;
+
+  constructor(retryAfterMs: number) {
+    super("another delivery is researching the lead's company");
+    this.name = 'CompanyResearchInFlight';
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** How soon a lead waiting for its company's research looks again: a research call takes ~8 s. */
+const COMPANY_WAIT_MS = { min: 250, max: 1_500 } as const;
+
+/** The research API's classification, and a company's research in flight as a wait. */
+export function researchFailureVerdict(error: unknown): FailureVerdict {
+  if (error instanceof CompanyResearchInFlight) return { action: 'wait', afterMs: error.retryAfterMs };
+  return apiFailureVerdict(error);
+}
 
 const SECOND = 1_000;
 
@@ -53,7 +92,8 @@ export const research = declareConsumer({
     maxHandlerMs: 10 * 60 * SECOND,
   },
   callsApi: 'research',
-  uses: ['uow', 'leadWork', 'research', 'pricing', 'suppressions', 'projectionStore', 'notifier'],
+  classify: researchFailureVerdict,
+  uses: ['uow', 'leadWork', 'research', 'pricing', 'suppressions', 'projectionStore', 'notifier', 'researchCache', 'researchCacheTtlMs'],
   create: (ports) => new ResearchLead(ports),
 });
 
@@ -68,6 +108,10 @@ export interface ResearchLeadDeps {
   /** Ends the run when a lead suppressed here was its last. */
   readonly projectionStore: ProjectionStore;
   readonly notifier: RunNotifier;
+  /** The company's research shared by its leads; used when `researchCacheTtlMs` is above 0. */
+  readonly researchCache?: ResearchCache;
+  /** How long a company's research is reused; 0 or absent: each lead is researched on its own. */
+  readonly researchCacheTtlMs?: number;
 }
 
 export class ResearchLead implements Handler<'lead.extracted'> {
@@ -82,13 +126,20 @@ export class ResearchLead implements Handler<'lead.extracted'> {
    * A call that failed adds nothing to the lead's cost: what a provider bills for one is not known here.
    */
   async handle(event: LeadExtracted, context: HandlerContext): Promise<Decision | null> {
-    const { uow, leadWork, research, pricing } = this.#deps;
+    const { leadWork } = this.#deps;
     const work = await leadWork.leadWork(event.lead_id, event.run_id);
     // Gone to a later run (which has its own events), or past research already.
     if (work === null || work.status !== 'pending') return null;
     const suppressed = await this.#suppressIfListed(work, context);
     if (suppressed !== null) return suppressed;
+    const { researchCache, researchCacheTtlMs = 0 } = this.#deps;
+    if (researchCache === undefined || researchCacheTtlMs <= 0) return this.#researchAlone(work, context);
+    return this.#researchCompany(work, researchCache, researchCacheTtlMs, context);
+  }
 
+  /** The lead's own research: one call for this lead. */
+  async #researchAlone(work: LeadWork, context: HandlerContext): Promise<Decision | null> {
+    const { uow, leadWork, research, pricing } = this.#deps;
     const claimed = await claimPaidCall({ uow, leadWork }, work, 'research', context);
     if (claimed.kind === 'settled') return claimed.decision;
 
@@ -127,7 +178,73 @@ export class ResearchLead implements Handler<'lead.extracted'> {
     });
   }
 
+  /** The company's research: taken from the cache, waited for, or made by this delivery for all of its leads. */
+  async #researchCompany(work: LeadWork, cache: ResearchCache, ttlMs: number, context: HandlerContext): Promise<Decision | null> {
+    const { uow, leadWork, research, pricing } = this.#deps;
+    const company: CompanyResearchClaim = {
+      key: { userId: work.userId, companyKey: companyKey({ company: work.lead.company, website: work.lead.canonical.website }), prompt: work.researchPrompt },
+      owner: crypto.randomUUID(),
+      leaseMs: context.ackWaitMs,
+    };
+    const flight = await uow.commit(cache.claim(company, { runId: work.runId, ttlMs }));
+    if (flight.kind === 'cached') return this.#useCached(work, flight.research, cache, context);
+    if (flight.kind === 'held') {
+      const waitMs = Math.min(COMPANY_WAIT_MS.max, Math.max(COMPANY_WAIT_MS.min, flight.expiresInMs));
+      throw new CompanyResearchInFlight(Math.round(waitMs * (0.75 + Math.random() * 0.5)));
+    }
+
+    // The company's call is this delivery's to make: the lead's own claim next, as for any paid call.
+    const release = () => uow.commit(cache.release(company)).catch(() => {});
+    let claimed;
+    try {
+      claimed = await claimPaidCall({ uow, leadWork }, work, 'research', context);
+    } catch (error) {
+      await release();
+      throw error;
+    }
+    if (claimed.kind === 'settled') {
+      await release();
+      return claimed.decision;
+    }
+
+    const renewal = setInterval(() => {
+      // A missed renewal is retried at the next tick; the lease outlasts two of them.
+      uow.commit(cache.renew(company)).catch(() => {});
+    }, company.leaseMs / 3);
+    let found: Research;
+    try {
+      const prompt = work.researchPrompt === null ? {} : { prompt: work.researchPrompt };
+      found = await paidCall({ uow, leadWork }, claimed.claim, context, () => research.research({ lead: companyProfile(work.lead), ...prompt }, context.signal));
+    } catch (error) {
+      // Another lead of the company may try in its turn (its own deliveries and backoff).
+      await release();
+      throw error;
+    } finally {
+      clearInterval(renewal);
+    }
+    return decide(cache.saveResearch(work, found, costOf(found.usage, pricing.research), company), {
+      events: (saved) => (saved ? [{ type: 'lead.researched', run_id: work.runId, lead_id: work.leadId }] : []),
+      after: (saved) => {
+        if (saved) context.log.info({ model: found.model, citations: found.citations.length }, 'lead researched for its company');
+      },
+    });
+  }
+
+  #useCached(work: LeadWork, found: Research, cache: ResearchCache, context: HandlerContext): Decision {
+    return decide(cache.useCached(work, found), {
+      events: (saved) => (saved ? [{ type: 'lead.researched', run_id: work.runId, lead_id: work.leadId }] : []),
+      after: (saved) => {
+        if (saved) context.log.info({ model: found.model }, "lead researched: its company's research reused, no call");
+      },
+    });
+  }
+
   giveUp(event: LeadExtracted, reason: string, context: HandlerContext): Promise<Decision> {
     return failLead(this.#deps.leadWork, 'research', event, reason, context);
   }
+}
+
+/** What a research call shared by a company's leads is told: the company's fields, none of the person's. */
+function companyProfile(lead: LeadProfile): LeadProfile {
+  return { email: lead.email, company: lead.company, canonical: companyFields(lead.canonical) };
 }

@@ -20,6 +20,7 @@ import type { LeadFileStore } from '../../../ports/lead-file-store.port.ts';
 import type { LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
 import type { ProjectionStore } from '../../../ports/projection-store.port.ts';
 import type { MessageWriter, ResearchProvider } from '../../../ports/providers.port.ts';
+import type { ResearchCache } from '../../../ports/research-cache.port.ts';
 import type { RunNotifier } from '../../../ports/run-notifications.port.ts';
 import type { RunReader } from '../../../ports/run-reader.port.ts';
 import type { LeadScreen } from '../../../ports/suppression-store.port.ts';
@@ -42,6 +43,10 @@ export interface PipelinePorts {
   readonly reader: LeadFileReader;
   readonly tracing: Tracing;
   readonly notifier: RunNotifier;
+  /** A user's research per company, shared by the company's leads (single flight). */
+  readonly researchCache: ResearchCache;
+  /** How long a company's research is reused (RESEARCH_CACHE_TTL); 0: every lead is researched on its own. */
+  readonly researchCacheTtlMs: number;
   /** Perplexity (or the sandbox), behind its resilience. */
   readonly research: ResearchProvider;
   /** Claude through OpenRouter (or the sandbox), behind its resilience. */
@@ -71,6 +76,8 @@ export type CorePortName =
   | 'reader'
   | 'tracing'
   | 'notifier'
+  | 'researchCache'
+  | 'researchCacheTtlMs'
   | 'research'
   | 'writer'
   | 'importLimits'

@@ -570,6 +570,7 @@ export class InMemoryCampaignStore
     return {
       leadId: copy.id,
       runId: copy.runId,
+      userId: copy.userId,
       status: copy.status,
       lead: { email: copy.email, company: copy.company, canonical: copy.canonical },
       fields: copy.fields,

@@ -10,6 +10,7 @@ import { DEFAULT_IMPORT_LIMITS } from '../../../domain/leads/import-error.ts';
 import { DEFAULT_PRICING } from '../../../domain/pricing/pricing.ts';
 import { CsvLeadFileReader } from '../../../adapters/csv/csv-lead-file-reader.ts';
 import type { RunToExtract } from '../../../ports/extraction-store.port.ts';
+import type { ResearchCache } from '../../../ports/research-cache.port.ts';
 import type { NewRun } from '../../../ports/submission-store.port.ts';
 import { PortCatalog, type PipelinePorts, type PortFactories } from '../../../src/app/kernel/ports.ts';
 import { lead } from '../leads.ts';
@@ -53,12 +54,26 @@ export function inMemoryPipeline(): InMemoryPipeline {
   };
 }
 
+/** The research cache has no in-memory double: any use of it fails the test. */
+const unfakedResearchCache: ResearchCache = new Proxy({} as ResearchCache, {
+  // Not a thenable: the port catalog resolves ports as promises.
+  get: (_target, name) =>
+    name === 'then'
+      ? undefined
+      : () => {
+          throw new Error(`the research cache is not faked (${String(name)}): give the research consumer a TTL of 0`);
+        },
+});
+
 /** Every pipeline port, from the in-memory doubles (the real, pure CSV reader); `overrides` replace any. */
 export function pipelinePorts(pipeline: InMemoryPipeline, overrides: Partial<PipelinePorts> = {}): PipelinePorts {
   return {
     uow: pipeline.uow,
     extractionStore: pipeline.store,
     leadWork: pipeline.store,
+    // Not faked: with a TTL of 0 research is not shared (the real cache is tested end to end).
+    researchCache: unfakedResearchCache,
+    researchCacheTtlMs: 0,
     projectionStore: pipeline.store,
     suppressions: pipeline.store,
     runs: pipeline.store,

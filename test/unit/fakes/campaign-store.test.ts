@@ -182,6 +182,7 @@ describe('lead transitions and costs', () => {
     expect(await p.store.leadWork(leadId, run.runId)).toEqual({
       leadId,
       runId: run.runId,
+      userId: run.userId,
       status: 'researched',
       lead: { email: 'step@example.com', company: 'Acme', canonical: { email: 'step@example.com', company: 'Acme' } },
       fields: [
