@@ -4,6 +4,9 @@
  * A plugin is a function that takes only the inbound ports its routes need and returns a Hono
  * instance (see routes/health.ts, routes/campaigns.ts). To add one: write routes/<name>.ts,
  * add the ports it needs to HttpAppDeps, and mount it below with `app.route(<prefix>, ...)`.
+ * Each route carries its OpenAPI description, `describeApiRoute({...})` first in its handlers
+ * (see openapi.ts): the document at /openapi.json is generated from them, and a route without
+ * one fails test/http/openapi.test.ts.
  * Anything under /api/ requires a signed-in user; the run event stream alone may also take the
  * token from its query string (see routes/run-progress.ts).
  */
@@ -25,7 +28,8 @@ import { errorHandler, notFound } from './errors.ts';
 import { requireUser } from './middleware/auth.ts';
 import { corsPolicy } from './middleware/cors.ts';
 import { requestLogging } from './middleware/request-logging.ts';
-import { campaignProcessRoutes } from './routes/campaign-process.ts';
+import { openApiRoutes } from './openapi.ts';
+import { campaignProcessRoutes, type CampaignOptionField } from './routes/campaign-process.ts';
 import { campaignResultsRoutes } from './routes/campaign-results.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -46,7 +50,7 @@ export interface HttpAppDeps {
   readonly pricing: Pricing;
   readonly submitCampaign: SubmitCampaign;
   /** Form fields consumers declared as campaign options (e.g. `webhook_url`), accepted by the process route. */
-  readonly campaignOptions?: readonly string[];
+  readonly campaignOptions?: readonly CampaignOptionField[];
   readonly campaignQueries: CampaignQueries;
   /** The same reads on their own small pool, for the long ones (event streams, exports); default campaignQueries. */
   readonly streamQueries?: CampaignQueries;
@@ -56,6 +60,8 @@ export interface HttpAppDeps {
   readonly runWatcher: RunWatcher;
   /** The providers' shared state, shown on a waiting run's status (e.g. paused: out of credit). */
   readonly providerStatus: ApiStatusReader;
+  /** The API's public URL (PUBLIC_BASE_URL), the OpenAPI document's server; unset: the origin it is read from. */
+  readonly publicBaseUrl?: string;
 }
 
 /** The one route that accepts `?access_token=`, for browsers' EventSource. */
@@ -90,6 +96,8 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   );
   app.route('/api/campaigns', campaignResultsRoutes({ queries, exportQueries: streamQueries }));
   app.route('/api', metricsRoutes({ queries }));
+  // Last: it documents the routes mounted above (GET /openapi.json, and the reference page at GET /docs).
+  app.route('/', openApiRoutes(app, deps.publicBaseUrl === undefined ? {} : { publicBaseUrl: deps.publicBaseUrl }));
 
   app.notFound(notFound);
   app.onError(errorHandler(deps.isUnavailable));

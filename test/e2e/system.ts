@@ -227,7 +227,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
         files,
         checkOptions: campaignOptionChecker(CONSUMERS, { enabled: CONSUMERS, ports, settings }),
       }),
-      campaignOptions: campaignOptionFields(CONSUMERS).map((option) => option.field),
+      campaignOptions: campaignOptionFields(CONSUMERS),
       campaignQueries: stores.queries,
       runWatcher: notifications,
       providerStatus: providers.status,

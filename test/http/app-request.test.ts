@@ -33,7 +33,7 @@ function edge(readiness: readonly ReadinessProbe[] = []) {
     limits: DEFAULT_IMPORT_LIMITS,
     pricing: DEFAULT_PRICING,
     submitCampaign: submit,
-    campaignOptions: ['webhook_url'],
+    campaignOptions: [{ field: 'webhook_url' }],
     campaignQueries: queries,
     runWatcher: notifications,
     providerStatus: providers,

@@ -5,9 +5,10 @@ import type { LeadStatus } from '../../../domain/campaigns/run.ts';
 import { InvalidCursorError, type CampaignQueries, type LeadView } from '../../../ports/campaign-queries.port.ts';
 import type { AppEnv } from '../context.ts';
 import { campaignCsv } from '../csv-export.ts';
+import { describeApiRoute, jsonResponse, pathParam, problems, queryParams, responseHeader } from '../openapi.ts';
 import { ProblemError } from '../problem.ts';
 import { parseInput, pathId } from './input.ts';
-import { originalFields } from './preview-body.ts';
+import { ImportReportEntries, OriginalFieldsBody, originalFields } from './preview-body.ts';
 
 const CAMPAIGN_NOT_FOUND = 'No campaign with this id.';
 const RUN_NOT_FOUND = 'No run with this id.';
@@ -22,13 +23,96 @@ const LEAD_STATUSES = Object.keys({
   failed: true,
 } satisfies Record<LeadStatus, true>) as LeadStatus[];
 
-const ResultsQuery = v.object({
+export const ResultsQuery = v.object({
   status: v.optional(v.picklist(LEAD_STATUSES, `status must be one of ${LEAD_STATUSES.join(', ')}`)),
   cursor: v.optional(v.pipe(v.string(), v.minLength(1, 'cursor must not be empty'))),
   limit: v.optional(
     v.pipe(v.string(), v.regex(/^\d{1,3}$/, LIMIT_MESSAGE), v.transform(Number), v.minValue(1, LIMIT_MESSAGE), v.maxValue(500, LIMIT_MESSAGE)),
     '100',
   ),
+});
+
+const Timestamp = v.pipe(v.string(), v.isoTimestamp());
+
+/** A lead as the results list it. */
+export const ResultLeadBody = v.object({
+  id: v.pipe(v.string(), v.uuid()),
+  run_id: v.pipe(v.string(), v.uuid()),
+  row: v.pipe(v.number(), v.integer(), v.description("The row in its run's file, as a spreadsheet numbers it.")),
+  email: v.string(),
+  company: v.string(),
+  canonical: v.pipe(v.record(v.string(), v.string()), v.description('Every canonical field found in the row (first_name, title, website, ...).')),
+  fields: OriginalFieldsBody,
+  status: v.picklist(LEAD_STATUSES),
+  research: v.pipe(v.nullable(v.string()), v.description('What the research found about the company.')),
+  citations: v.array(v.object({ url: v.string(), title: v.optional(v.string()) })),
+  message: v.pipe(v.nullable(v.string()), v.description('The opening line.')),
+  error: v.nullable(v.string()),
+  attempts: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  model: v.nullable(v.string()),
+  cost_usd: v.pipe(v.number(), v.minValue(0), v.description("USD spent on the lead's provider calls, at most 6 decimals.")),
+  updated_at: Timestamp,
+  settled_at: v.nullable(Timestamp),
+});
+
+export const ResultsPage = v.object({
+  leads: v.array(ResultLeadBody),
+  next_cursor: v.pipe(v.nullable(v.string()), v.description('Pass back as `cursor` for the next page; null on the last page.')),
+});
+
+export const ImportReportBody = v.object({ run_id: v.pipe(v.string(), v.uuid()), ...ImportReportEntries });
+
+const CAMPAIGN_ID = pathParam('campaignId', "The campaign id, from the submission's answer.");
+
+const resultsDoc = describeApiRoute({
+  operationId: 'listCampaignResults',
+  tags: ['Results'],
+  summary: "A campaign's leads, a page at a time",
+  description: "The campaign's leads with their outcome (opening line, research, sources, error, cost) and their original columns.",
+  parameters: [
+    CAMPAIGN_ID,
+    ...queryParams(ResultsQuery, {
+      status: 'Only leads of this status.',
+      cursor: 'The `next_cursor` of the previous page.',
+      limit: 'Leads per page: 1 to 500.',
+    }),
+  ],
+  responses: {
+    200: jsonResponse('One page of leads.', ResultsPage),
+    ...problems({ 400: 'A bad status or limit, or a cursor this listing did not hand out.', 404: 'No campaign with this id (or not yours).' }),
+  },
+});
+
+const reportDoc = describeApiRoute({
+  operationId: 'getRunImportReport',
+  tags: ['Runs'],
+  summary: "A run's import report",
+  description: "How the run's file was read: rows, valid leads, duplicates, how each column was understood, and every rejected row with its reason.",
+  parameters: [pathParam('runId', 'The run id.')],
+  responses: {
+    200: jsonResponse('The import report.', ImportReportBody),
+    ...problems({
+      404: 'No run with this id (or not yours), or a run whose file could not be read (see its error_message).',
+      409: 'The file is still being read: the report is ready in a moment (Retry-After: 2).',
+    }),
+  },
+});
+
+const exportDoc = describeApiRoute({
+  operationId: 'exportCampaign',
+  tags: ['Results'],
+  summary: "A campaign's leads as a CSV file",
+  description:
+    "Every original column in its original order (the union over the campaign's runs), then the outcome columns. UTF-8 with a BOM; a cell that a spreadsheet would run as a formula is prefixed with '.",
+  parameters: [CAMPAIGN_ID],
+  responses: {
+    200: {
+      description: 'The CSV file.',
+      headers: { 'Content-Disposition': responseHeader('attachment, with the file name.') },
+      content: { 'text/csv': { schema: { type: 'string' } } },
+    },
+    ...problems({ 404: 'No campaign with this id (or not yours).' }),
+  },
 });
 
 export interface CampaignResultsRoutesDeps {
@@ -45,7 +129,7 @@ export interface CampaignResultsRoutesDeps {
 export function campaignResultsRoutes({ queries, exportQueries = queries }: CampaignResultsRoutesDeps) {
   const routes = new Hono<AppEnv>();
 
-  routes.get('/results/:campaignId', async (c) => {
+  routes.get('/results/:campaignId', resultsDoc, async (c) => {
     const campaignId = pathId(c.req.param('campaignId'), CAMPAIGN_NOT_FOUND);
     const { status, cursor, limit } = parseInput(ResultsQuery, c.req.query());
     const page = await queries
@@ -58,7 +142,7 @@ export function campaignResultsRoutes({ queries, exportQueries = queries }: Camp
     return c.json({ leads: page.leads.map(leadBody), next_cursor: page.next_cursor });
   });
 
-  routes.get('/runs/:runId/report', async (c) => {
+  routes.get('/runs/:runId/report', reportDoc, async (c) => {
     const runId = pathId(c.req.param('runId'), RUN_NOT_FOUND);
     const found = await queries.importReport(c.get('userId'), runId);
     if (found === null) throw new ProblemError(404, RUN_NOT_FOUND);
@@ -66,12 +150,12 @@ export function campaignResultsRoutes({ queries, exportQueries = queries }: Camp
       if (found.status === 'queued' || found.status === 'extracting') {
         throw new ProblemError(409, 'The file of this run is still being read: its import report is ready in a moment.', { 'Retry-After': '2' });
       }
-      throw new ProblemError(404, 'This run has no import report: its file could not be read (see the run\'s error_message).');
+      throw new ProblemError(404, "This run has no import report: its file could not be read (see the run's error_message).");
     }
     return c.json({ run_id: runId, ...found.report });
   });
 
-  routes.get('/export/:campaignId', async (c) => {
+  routes.get('/export/:campaignId', exportDoc, async (c) => {
     const campaignId = pathId(c.req.param('campaignId'), CAMPAIGN_NOT_FOUND);
     const campaign = await exportQueries.exportLeads(c.get('userId'), campaignId);
     if (campaign === null) throw new ProblemError(404, CAMPAIGN_NOT_FOUND);
