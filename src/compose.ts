@@ -315,7 +315,8 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
         }),
         manageCampaigns: new ManageCampaignsService({ store: stores.campaigns, uow: stores.uow, files, checkOptions }),
         rerunCampaign: new RerunCampaignService({ store: stores.rerun, keys: stores.submission, uow: stores.uow, quotas: config.quotas, pricing: config.pricing, sandbox: config.providers.sandbox }),
-        campaignOptions: campaignOptionFields(system.consumers).map((option) => option.field),
+        campaignOptions: campaignOptionFields(system.consumers),
+        ...publicBaseUrlOf(system),
         campaignQueries: stores.queries,
         streamQueries: new PostgresCampaignQueries(readSql),
         ...(config.sseMaxStreamsPerUser === undefined ? {} : { sseMaxStreamsPerUser: config.sseMaxStreamsPerUser }),
@@ -386,6 +387,12 @@ export function pipelinePorts(deps: PipelinePortsDeps, added: AddedPortFactories
 }
 
 /** A consumer's settings as its declaration types them; a webhook secret that is missing fails when first used. */
+/** PUBLIC_BASE_URL (declared by the webhook consumer): also the OpenAPI document's server. */
+function publicBaseUrlOf(system: SystemConfig): { publicBaseUrl?: string } {
+  const { publicBaseUrl } = settingsOf<Partial<WebhookSettings>>(system, 'webhook');
+  return publicBaseUrl === undefined ? {} : { publicBaseUrl };
+}
+
 function settingsOf<S>(system: SystemConfig, consumer: string): S {
   return (system.consumerSettings.get(consumer) ?? {}) as S;
 }

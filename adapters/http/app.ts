@@ -4,6 +4,9 @@
  * A plugin is a function that takes only the inbound ports its routes need and returns a Hono
  * instance (see routes/health.ts, routes/campaigns.ts). To add one: write routes/<name>.ts,
  * add the ports it needs to HttpAppDeps, and mount it below with `app.route(<prefix>, ...)`.
+ * Each route carries its OpenAPI description, `describeApiRoute({...})` first in its handlers
+ * (see openapi.ts): the document at /openapi.json is generated from them, and a route without
+ * one fails test/http/openapi.test.ts.
  * Anything under /api/ requires a signed-in user; the run event stream alone may also take the
  * token from its query string (see routes/run-progress.ts).
  */
@@ -29,8 +32,9 @@ import { errorHandler, notFound } from './errors.ts';
 import { requireUser } from './middleware/auth.ts';
 import { corsPolicy } from './middleware/cors.ts';
 import { requestLogging } from './middleware/request-logging.ts';
+import { openApiRoutes } from './openapi.ts';
 import { campaignManagementRoutes } from './routes/campaign-management.ts';
-import { campaignProcessRoutes } from './routes/campaign-process.ts';
+import { campaignProcessRoutes, type CampaignOptionField } from './routes/campaign-process.ts';
 import { campaignResultsRoutes } from './routes/campaign-results.ts';
 import { campaignRerunRoutes } from './routes/campaign-rerun.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
@@ -58,7 +62,7 @@ export interface HttpAppDeps {
   /** Re-runs of a campaign's stored leads (`POST /api/campaigns/:id/runs`); the route is absent without it. */
   readonly rerunCampaign?: RerunCampaign;
   /** Form fields consumers declared as campaign options (e.g. `webhook_url`), accepted by the process route. */
-  readonly campaignOptions?: readonly string[];
+  readonly campaignOptions?: readonly CampaignOptionField[];
   readonly campaignQueries: CampaignQueries;
   /** Changes and erases a user's campaigns (PATCH and DELETE /api/campaigns/:id). */
   readonly manageCampaigns: ManageCampaigns;
@@ -74,6 +78,8 @@ export interface HttpAppDeps {
   readonly templates?: TemplateStore;
   /** Each user's suppression list (`/api/suppressions`). */
   readonly suppressions: Suppressions;
+  /** The API's public URL (PUBLIC_BASE_URL), the OpenAPI document's server; unset: the origin it is read from. */
+  readonly publicBaseUrl?: string;
 }
 
 /** The one route that accepts `?access_token=`, for browsers' EventSource. */
@@ -109,10 +115,12 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   );
   app.route('/api/campaigns', campaignResultsRoutes({ queries, exportQueries: streamQueries }));
   // Last of the /api/campaigns plugins: its `/:id` paths come after every fixed path of the others.
-  app.route('/api/campaigns', campaignManagementRoutes({ queries, manage: deps.manageCampaigns, options: deps.campaignOptions ?? [] }));
+  app.route('/api/campaigns', campaignManagementRoutes({ queries, manage: deps.manageCampaigns, options: (deps.campaignOptions ?? []).map((option) => option.field) }));
   app.route('/api', metricsRoutes({ queries }));
   if (deps.templates !== undefined) app.route('/api/templates', templateRoutes({ templates: deps.templates }));
   app.route('/api/suppressions', suppressionRoutes({ suppressions: deps.suppressions, limits: deps.limits }));
+  // Last: it documents the routes mounted above (GET /openapi.json, and the reference page at GET /docs).
+  app.route('/', openApiRoutes(app, deps.publicBaseUrl === undefined ? {} : { publicBaseUrl: deps.publicBaseUrl }));
 
   app.notFound(notFound);
   app.onError(errorHandler(deps.isUnavailable));

@@ -242,7 +242,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
         checkOptions: campaignOptionChecker(CONSUMERS, { enabled: CONSUMERS, ports, settings }),
       }),
       rerunCampaign: new RerunCampaignService({ store: stores.rerun, keys: stores.submission, uow: stores.uow }),
-      campaignOptions: campaignOptionFields(CONSUMERS).map((option) => option.field),
+      campaignOptions: campaignOptionFields(CONSUMERS),
       campaignQueries: stores.queries,
       runWatcher: notifications,
       providerStatus: providers.status,

@@ -34,7 +34,7 @@ function edge(readiness: readonly ReadinessProbe[] = []) {
     pricing: DEFAULT_PRICING,
     submitCampaign: submit,
     manageCampaigns: new FakeManageCampaigns(),
-    campaignOptions: ['webhook_url'],
+    campaignOptions: [{ field: 'webhook_url' }],
     campaignQueries: queries,
     runWatcher: notifications,
     providerStatus: providers,

@@ -11,11 +11,14 @@ import { isNatsUnavailable } from '../../adapters/nats/unavailable.ts';
 import { isPostgresUnavailable } from '../../adapters/postgres/unavailable.ts';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type { Hono } from 'hono';
 import { inject } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CsvLeadFileReader } from '../../adapters/csv/csv-lead-file-reader.ts';
 import { SupabaseTokenVerifier } from '../../adapters/auth/supabase-token-verifier.ts';
 import { createHttpApp } from '../../adapters/http/app.ts';
+import type { AppEnv } from '../../adapters/http/context.ts';
+import type { CampaignOptionField } from '../../adapters/http/routes/campaign-process.ts';
 import { startHttpServer } from '../../adapters/http/server.ts';
 import { createLogger, type Logger } from '../../adapters/logging/logger.ts';
 import { connectNats, NatsReadinessProbe } from '../../adapters/nats/connection.ts';
@@ -82,11 +85,15 @@ export interface TestServerOptions {
    * and its real URL check (public addresses only); none otherwise.
    */
   readonly webhookSecret?: string;
+  /** The campaign options the process route accepts (as src/compose.ts passes the consumers'); none otherwise. */
+  readonly campaignOptions?: readonly CampaignOptionField[];
 }
 
 export interface TestServer {
   /** e.g. http://127.0.0.1:41234 */
   readonly baseUrl: string;
+  /** The app the server serves (its routes: `app.routes`). */
+  readonly app: Hono<AppEnv>;
   /** The stores behind the routes, on the server's own database. */
   readonly stores: PostgresStores;
   /** The same, as awaited calls: seed the database and drive it like the consumers do. */
@@ -168,7 +175,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       ...(options.quotas === undefined ? {} : { quotas: options.quotas }),
       ...(checkOptions === undefined ? {} : { checkOptions }),
     }),
-    ...(checkOptions === undefined ? {} : { campaignOptions: [WEBHOOK_URL_OPTION] }),
+    ...(checkOptions === undefined ? {} : { campaignOptions: [{ field: WEBHOOK_URL_OPTION }] }),
     manageCampaigns: new ManageCampaignsService({ store: stores.campaigns, uow: stores.uow, files, ...(checkOptions === undefined ? {} : { checkOptions }) }),
     rerunCampaign: new RerunCampaignService({
       store: stores.rerun,
@@ -177,6 +184,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       pricing: options.pricing ?? DEFAULT_PRICING,
       ...(options.quotas === undefined ? {} : { quotas: options.quotas }),
     }),
+    ...(options.campaignOptions === undefined ? {} : { campaignOptions: options.campaignOptions }),
     campaignQueries: stores.queries,
     ...(readSql === undefined ? {} : { streamQueries: new PostgresCampaignQueries(readSql) }),
     ...(options.sseMaxStreamsPerUser === undefined ? {} : { sseMaxStreamsPerUser: options.sseMaxStreamsPerUser }),
@@ -188,6 +196,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const server = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 1_000 });
   return {
     baseUrl: `http://127.0.0.1:${server.port}`,
+    app,
     stores,
     store: storeDriver(stores),
     sql: database.sql,

@@ -14,6 +14,7 @@ import {
 } from '../../../ports/submit-campaign.port.ts';
 import { TemplateNotFoundError } from '../../../ports/template-store.port.ts';
 import type { AppEnv } from '../context.ts';
+import { describeApiRoute, formBody, headerParam, jsonResponse, problems, responseHeader } from '../openapi.ts';
 import { ProblemError } from '../problem.ts';
 import { readStreamedForm, StreamedFile } from '../multipart.ts';
 import { campaignNameTaken } from './campaign-management.ts';
@@ -69,26 +70,41 @@ export const ProcessForm = v.pipe(
   ),
 );
 
+/** A campaign option a consumer declared: its form field (e.g. `webhook_url`) and what it does. */
+export interface CampaignOptionField {
+  readonly field: string;
+  readonly description?: string;
+}
+
 export interface CampaignProcessRoutesDeps {
   readonly submitCampaign: SubmitCampaign;
   readonly limits: ImportLimits;
   /** Campaign options the consumers declared (form fields, e.g. `webhook_url`); each is checked by the submission. */
-  readonly options: readonly string[];
+  readonly options: readonly CampaignOptionField[];
 }
 
-/** The campaign options sent: text of at most MAX_OPTION_LENGTH characters; blank is the same as absent. */
-function optionValues(fields: ReadonlyMap<string, unknown>, names: readonly string[]): Record<string, string> {
-  const values: Record<string, string> = {};
-  for (const name of names) {
-    const value = fields.get(name);
-    if (value === undefined) continue;
-    if (typeof value !== 'string') throw new ProblemError(400, `${name} must be text`);
-    const trimmed = value.trim();
-    if (trimmed === '') continue;
-    if (trimmed.length > MAX_OPTION_LENGTH) throw new ProblemError(400, `${name} must be at most ${MAX_OPTION_LENGTH} characters`);
-    values[name] = trimmed;
-  }
-  return values;
+/** A campaign option's field: text of at most MAX_OPTION_LENGTH characters; blank is the same as absent. */
+function optionField({ field, description }: CampaignOptionField) {
+  return v.optional(
+    v.pipe(
+      v.string(`${field} must be text`),
+      v.trim(),
+      v.maxLength(MAX_OPTION_LENGTH, `${field} must be at most ${MAX_OPTION_LENGTH} characters`),
+      v.description(`A campaign option${description === undefined ? '' : `: ${description}`}. Checked before anything is recorded.`),
+      v.transform((value) => (value === '' ? undefined : value)),
+    ),
+  );
+}
+
+/** The form fields of the declared campaign options. */
+function optionsForm(options: readonly CampaignOptionField[]) {
+  return v.object(Object.fromEntries(options.map((option) => [option.field, optionField(option)])));
+}
+
+/** The campaign options sent, blank ones left out. */
+function optionValues(fields: ReadonlyMap<string, unknown>, form: ReturnType<typeof optionsForm>): Record<string, string> {
+  const values = parseInput(form, Object.fromEntries(Object.keys(form.entries).map((name) => [name, fields.get(name)])));
+  return Object.fromEntries(Object.entries(values).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
 /** Problem types a client handles by kind (RFC 9457 `type`): identifiers, documented in the README, not links. */
@@ -193,6 +209,59 @@ export function quotaProblem(q: QuotaExceeded, detail: string = quotaDetail(q)):
   });
 }
 
+export const ProcessAccepted = v.object({
+  run_id: v.pipe(v.string(), v.uuid()),
+  campaign_id: v.pipe(v.string(), v.uuid()),
+  status_url: v.pipe(v.string(), v.description("GET it for the run's status (also the Location header).")),
+  events_url: v.pipe(v.string(), v.description("The run's live progress, as server-sent events.")),
+  results_url: v.pipe(v.string(), v.description("The campaign's leads and their lines.")),
+});
+
+function processDoc(options: ReturnType<typeof optionsForm>) {
+  return describeApiRoute({
+    operationId: 'processCampaignFile',
+    tags: ['Campaigns'],
+    summary: 'Submit a CSV for processing',
+    description:
+      'Submits a CSV into a new campaign (`campaign_name`) or another run of one of yours (`campaign_id`: send one of the two, not both). ' +
+      'The file is validated like the preview and stored as it streams in, before anything is recorded; the work then happens in the background: ' +
+      'the answer is 202 with where to follow the run. Leads a campaign already personalized are `skipped` on its next runs. ' +
+      'Over one of your quotas the answer is 429 and nothing is kept.',
+    parameters: [
+      headerParam(
+        'Idempotency-Key',
+        'Makes a retry safe: the same key with the same request answers the first answer again (with Idempotent-Replayed: true) and starts nothing. 1 to 255 printable characters, e.g. a fresh UUID per submission, quoted or bare; kept 24 hours.',
+      ),
+    ],
+    requestBody: formBody(v.object({ ...ProcessForm.pipe[0].entries, ...options.entries }), {
+      fields: {
+        csv_file: 'The CSV file, as for the preview.',
+        demo: 'Yes/no: process only the first 20 valid leads.',
+        campaign_name: 'A new campaign of this name.',
+        campaign_id: 'Another run of one of your campaigns.',
+        research_prompt: "How to research each lead's company (at most 4,000 characters).",
+        personalization_prompt: 'How to write each opening line (at most 4,000 characters).',
+        allow_questions: 'Yes/no: the opening line may be a question.',
+      },
+    }),
+    responses: {
+      202: jsonResponse('The run is queued.', ProcessAccepted, {
+        Location: responseHeader("The run's status URL."),
+        'Idempotent-Replayed': responseHeader('true when this is the first answer again, for a retry with the same Idempotency-Key.'),
+      }),
+      ...problems({
+        400: 'A bad field (the detail names it), a bad Idempotency-Key, or a campaign option its consumer refused (e.g. a webhook_url that is not https).',
+        404: 'No campaign with this campaign_id.',
+        409: 'A request with this Idempotency-Key is still being processed (Retry-After: 30).',
+        413: 'Over the upload limit: from Content-Length before the body is read, or as soon as a chunked body passes it.',
+        415: 'Not multipart/form-data, or the file is not a CSV.',
+        422: 'A whole-file problem (`code`; NO_VALID_LEADS carries the import report), or an Idempotency-Key used for another submission.',
+        429: 'Over a quota (`limit`: concurrent_runs, leads_per_run, leads_per_day or spend_per_day_usd); Retry-After when waiting helps.',
+      }),
+    },
+  });
+}
+
 /**
  * `POST /process`: submits a CSV for processing, into a new campaign (`campaign_name`) or one of
  * the caller's (`campaign_id`). The file is checked like the preview before anything is
@@ -200,8 +269,9 @@ export function quotaProblem(q: QuotaExceeded, detail: string = quotaDetail(q)):
  */
 export function campaignProcessRoutes({ submitCampaign, limits, options }: CampaignProcessRoutesDeps) {
   const routes = new Hono<AppEnv>();
+  const optionFields = optionsForm(options);
 
-  routes.post('/process', streamedCsvUpload(limits), async (c) => {
+  routes.post('/process', processDoc(optionFields), streamedCsvUpload(limits), async (c) => {
     const key = idempotencyKey(c.req.header('Idempotency-Key'));
     // The file streams through validation into the object store while it arrives; the small
     // fields, which may come after it, are checked once the whole form is read and before any
@@ -223,7 +293,7 @@ export function campaignProcessRoutes({ submitCampaign, limits, options }: Campa
         template_id: blankAsAbsent(fields.get('template_id')),
         allow_questions: fields.get('allow_questions'),
       }),
-      options: optionValues(fields, options),
+      options: optionValues(fields, optionFields),
     }));
     input.catch(() => {}); // awaited below, or by the submission
     const file = await form.file;

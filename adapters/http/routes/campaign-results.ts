@@ -5,17 +5,18 @@ import type { LeadStatus } from '../../../domain/campaigns/run.ts';
 import { InvalidCursorError, type CampaignQueries, type LeadView } from '../../../ports/campaign-queries.port.ts';
 import type { AppEnv } from '../context.ts';
 import { campaignCsv, contentDisposition, SEQUENCERS } from '../csv-export.ts';
+import { describeApiRoute, jsonResponse, pathParam, problems, queryParams, responseHeader } from '../openapi.ts';
 import { ProblemError } from '../problem.ts';
 import { leadResult } from '../result-record.ts';
 import { parseInput, pathId } from './input.ts';
-import { originalFields } from './preview-body.ts';
+import { ImportReportEntries, OriginalFieldsBody, originalFields } from './preview-body.ts';
 
 const CAMPAIGN_NOT_FOUND = 'No campaign with this id.';
 const RUN_NOT_FOUND = 'No run with this id.';
 const LIMIT_MESSAGE = 'limit must be a whole number from 1 to 500';
 
 /** Every lead status, as a record so that the compiler notices a status added to the domain. */
-const LEAD_STATUSES = Object.keys({
+export const RESULT_STATUSES = Object.keys({
   pending: true,
   researched: true,
   personalized: true,
@@ -24,13 +25,13 @@ const LEAD_STATUSES = Object.keys({
   suppressed: true,
 } satisfies Record<LeadStatus, true>) as LeadStatus[];
 
-const STATUS_MESSAGE = `status must be one or more (comma-separated) of ${LEAD_STATUSES.join(', ')}`;
+const STATUS_MESSAGE = `status must be one or more (comma-separated) of ${RESULT_STATUSES.join(', ')}`;
 
 /** `?status=failed,needs_review`: one or several lead statuses. */
 export const StatusListParam = v.pipe(
   v.string(STATUS_MESSAGE),
   v.transform((value) => value.split(',').map((status) => status.trim())),
-  v.array(v.picklist(LEAD_STATUSES, STATUS_MESSAGE)),
+  v.array(v.picklist(RESULT_STATUSES, STATUS_MESSAGE)),
 );
 
 export const ResultsQuery = v.object({
@@ -46,6 +47,89 @@ export const ResultsQuery = v.object({
 export const ExportQuery = v.object({
   only: v.optional(v.picklist(['personalized'], 'only must be personalized (or left out for every row)')),
   for: v.optional(v.picklist(SEQUENCERS, `for must be one of ${SEQUENCERS.join(', ')}`)),
+});
+
+const Timestamp = v.pipe(v.string(), v.isoTimestamp());
+
+/** A lead as the results list it. */
+export const ResultLeadBody = v.object({
+  id: v.pipe(v.string(), v.uuid()),
+  run_id: v.pipe(v.string(), v.uuid()),
+  row: v.pipe(v.number(), v.integer(), v.description("The row in its run's file, as a spreadsheet numbers it.")),
+  email: v.string(),
+  company: v.string(),
+  canonical: v.pipe(v.record(v.string(), v.string()), v.description('Every canonical field found in the row (first_name, title, website, ...).')),
+  fields: OriginalFieldsBody,
+  status: v.picklist(RESULT_STATUSES),
+  research: v.pipe(v.nullable(v.string()), v.description('What the research found about the company.')),
+  citations: v.array(v.object({ url: v.string(), title: v.optional(v.string()) })),
+  message: v.pipe(v.nullable(v.string()), v.description('The opening line.')),
+  error: v.nullable(v.string()),
+  attempts: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  model: v.nullable(v.string()),
+  cost_usd: v.pipe(v.number(), v.minValue(0), v.description("USD spent on the lead's provider calls, at most 6 decimals.")),
+  updated_at: Timestamp,
+  settled_at: v.nullable(Timestamp),
+});
+
+export const ResultsPage = v.object({
+  leads: v.array(ResultLeadBody),
+  next_cursor: v.pipe(v.nullable(v.string()), v.description('Pass back as `cursor` for the next page; null on the last page.')),
+});
+
+export const ImportReportBody = v.object({ run_id: v.pipe(v.string(), v.uuid()), ...ImportReportEntries });
+
+const CAMPAIGN_ID = pathParam('campaignId', "The campaign id, from the submission's answer.");
+
+const resultsDoc = describeApiRoute({
+  operationId: 'listCampaignResults',
+  tags: ['Results'],
+  summary: "A campaign's leads, a page at a time",
+  description: "The campaign's leads with their outcome (opening line, research, sources, error, cost) and their original columns.",
+  parameters: [
+    CAMPAIGN_ID,
+    ...queryParams(ResultsQuery, {
+      status: `Only leads in one of these statuses, comma-separated: ${RESULT_STATUSES.map((status) => `\`${status}\``).join(', ')}.`,
+      cursor: 'The `next_cursor` of the previous page.',
+      limit: 'Leads per page: 1 to 500.',
+    }),
+  ],
+  responses: {
+    200: jsonResponse('One page of leads.', ResultsPage),
+    ...problems({ 400: 'A bad status or limit, or a cursor this listing did not hand out.', 404: 'No campaign with this id (or not yours).' }),
+  },
+});
+
+const reportDoc = describeApiRoute({
+  operationId: 'getRunImportReport',
+  tags: ['Runs'],
+  summary: "A run's import report",
+  description: "How the run's file was read: rows, valid leads, duplicates, how each column was understood, and every rejected row with its reason.",
+  parameters: [pathParam('runId', 'The run id.')],
+  responses: {
+    200: jsonResponse('The import report.', ImportReportBody),
+    ...problems({
+      404: 'No run with this id (or not yours), or a run whose file could not be read (see its error_message).',
+      409: 'The file is still being read: the report is ready in a moment (Retry-After: 2).',
+    }),
+  },
+});
+
+const exportDoc = describeApiRoute({
+  operationId: 'exportCampaign',
+  tags: ['Results'],
+  summary: "A campaign's leads as a CSV file",
+  description:
+    "Every original column in its original order (the union over the campaign's runs), then the outcome columns. UTF-8 with a BOM; a cell that a spreadsheet would run as a formula is prefixed with '.",
+  parameters: [CAMPAIGN_ID],
+  responses: {
+    200: {
+      description: 'The CSV file.',
+      headers: { 'Content-Disposition': responseHeader('attachment, with the file name.') },
+      content: { 'text/csv': { schema: { type: 'string' } } },
+    },
+    ...problems({ 404: 'No campaign with this id (or not yours).' }),
+  },
 });
 
 export interface CampaignResultsRoutesDeps {
@@ -65,7 +149,7 @@ export interface CampaignResultsRoutesDeps {
 export function campaignResultsRoutes({ queries, exportQueries = queries, now = () => new Date() }: CampaignResultsRoutesDeps) {
   const routes = new Hono<AppEnv>();
 
-  routes.get('/results/:campaignId', async (c) => {
+  routes.get('/results/:campaignId', resultsDoc, async (c) => {
     const campaignId = pathId(c.req.param('campaignId'), CAMPAIGN_NOT_FOUND);
     const { status, run_id: runId, cursor, limit } = parseInput(ResultsQuery, c.req.query());
     const page = await queries
@@ -83,7 +167,7 @@ export function campaignResultsRoutes({ queries, exportQueries = queries, now = 
     return c.json({ leads: page.leads.map(leadBody), next_cursor: page.next_cursor });
   });
 
-  routes.get('/runs/:runId/report', async (c) => {
+  routes.get('/runs/:runId/report', reportDoc, async (c) => {
     const runId = pathId(c.req.param('runId'), RUN_NOT_FOUND);
     const found = await queries.importReport(c.get('userId'), runId);
     if (found === null) throw new ProblemError(404, RUN_NOT_FOUND);
@@ -91,12 +175,12 @@ export function campaignResultsRoutes({ queries, exportQueries = queries, now = 
       if (found.status === 'queued' || found.status === 'extracting') {
         throw new ProblemError(409, 'The file of this run is still being read: its import report is ready in a moment.', { 'Retry-After': '2' });
       }
-      throw new ProblemError(404, 'This run has no import report: its file could not be read (see the run\'s error_message).');
+      throw new ProblemError(404, "This run has no import report: its file could not be read (see the run's error_message).");
     }
     return c.json({ run_id: runId, ...found.report });
   });
 
-  routes.get('/export/:campaignId', async (c) => {
+  routes.get('/export/:campaignId', exportDoc, async (c) => {
     const campaignId = pathId(c.req.param('campaignId'), CAMPAIGN_NOT_FOUND);
     const query = parseInput(ExportQuery, c.req.query());
     const campaign = await exportQueries.exportLeads(c.get('userId'), campaignId, { onlyPersonalized: query.only === 'personalized' });

@@ -4,19 +4,62 @@ import type { ImportLimits } from '../../../domain/leads/import-error.ts';
 import { estimateRunCost, SANDBOX_PRICING, type Pricing, type RunCostEstimate } from '../../../domain/pricing/pricing.ts';
 import type { PreviewImport } from '../../../ports/preview-import.port.ts';
 import type { AppEnv } from '../context.ts';
+import { describeApiRoute, formBody, jsonResponse, problems, queryParams } from '../openapi.ts';
 import { CsvFileField, csvUpload, DemoField, formField, parseInput, readForm, rejectNonCsvType } from './input.ts';
-import { previewBody } from './preview-body.ts';
+import { ImportReportEntries, PreviewLeadBody, previewBody } from './preview-body.ts';
 
 const LIMIT_MESSAGE = 'limit must be a whole number from 0 to 1000';
 
-const PreviewQuery = v.object({
+export const PreviewQuery = v.object({
   limit: v.optional(
     v.pipe(v.string(), v.regex(/^\d{1,4}$/, LIMIT_MESSAGE), v.transform(Number), v.maxValue(1000, LIMIT_MESSAGE)),
     '10',
   ),
 });
 
-const PreviewForm = v.object({ csv_file: CsvFileField, demo: DemoField });
+export const PreviewForm = v.object({ csv_file: CsvFileField, demo: DemoField });
+
+const Usd = v.pipe(v.number(), v.minValue(0), v.description('USD, at most 6 decimals.'));
+const Tokens = v.pipe(v.number(), v.integer(), v.minValue(0));
+
+export const PreviewBody = v.object({
+  ...ImportReportEntries,
+  leads: v.pipe(v.array(PreviewLeadBody), v.description('The first `limit` valid leads, in file order.')),
+  estimate: v.object({
+    per_lead_usd: Usd,
+    total_usd: Usd,
+    basis: v.string(),
+    assumptions: v.object({
+      research_calls_per_lead: Tokens,
+      research_input_tokens: Tokens,
+      research_output_tokens: Tokens,
+      writer_calls_per_lead: v.number(),
+      writer_input_tokens: Tokens,
+      writer_output_tokens: Tokens,
+    }),
+  }),
+});
+
+const previewDoc = describeApiRoute({
+  operationId: 'previewCampaignFile',
+  tags: ['Campaigns'],
+  summary: 'Preview the import of a CSV',
+  description:
+    'Runs the import of an uploaded CSV without saving anything: the import report (every rejected row and why, how each column was understood), a sample of its leads, and an estimate of what processing its valid leads would cost.',
+  parameters: queryParams(PreviewQuery, { limit: 'How many leads of the sample to return: 0 to 1000.' }),
+  requestBody: formBody(PreviewForm, {
+    fields: { csv_file: 'The CSV file: UTF-8, UTF-16 with a BOM, or Windows-1252; comma, semicolon, tab or pipe separated.', demo: 'Yes/no: keep only the first 20 valid leads.' },
+  }),
+  responses: {
+    200: jsonResponse('The import report, a sample of the leads and the cost estimate.', PreviewBody),
+    ...problems({
+      400: 'No csv_file, or a bad limit or demo.',
+      413: 'Over the 10 MB limit, answered from Content-Length before the body is read.',
+      415: 'Not multipart/form-data, or the file is not a CSV.',
+      422: 'A whole-file problem (`code`: EMPTY_FILE, NO_HEADER, NO_EMAIL_COLUMN, MALFORMED_CSV, ...).',
+    }),
+  },
+});
 
 export interface CampaignRoutesDeps {
   readonly previewImport: PreviewImport;
@@ -34,7 +77,7 @@ export interface CampaignRoutesDeps {
 export function campaignRoutes({ previewImport, limits, pricing, sandbox = false }: CampaignRoutesDeps) {
   const routes = new Hono<AppEnv>();
 
-  routes.post('/preview', csvUpload(limits), async (c) => {
+  routes.post('/preview', previewDoc, csvUpload(limits), async (c) => {
     const { limit } = parseInput(PreviewQuery, c.req.query());
     const form = await readForm(c.req.formData());
     const { csv_file: file, demo } = parseInput(PreviewForm, {

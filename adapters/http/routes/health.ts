@@ -1,12 +1,41 @@
 import { Hono } from 'hono';
+import * as v from 'valibot';
 import { RecoveringError, type ReadinessProbe } from '../../../ports/readiness.port.ts';
 import type { AppEnv } from '../context.ts';
+import { describePublicRoute, jsonResponse, problems } from '../openapi.ts';
 import { problem } from '../problem.ts';
 
 /** A probe slower than this counts as down: orchestrators poll readiness every few seconds. */
 const READINESS_TIMEOUT_MS = 2_000;
 
-type CheckResult = 'ok' | 'unreachable' | 'timeout' | 'recovering';
+const CHECK_RESULTS = ['ok', 'unreachable', 'timeout', 'recovering'] as const;
+type CheckResult = (typeof CHECK_RESULTS)[number];
+
+export const HealthBody = v.object({ status: v.literal('ok') });
+
+export const ReadyBody = v.object({
+  status: v.literal('ready'),
+  checks: v.pipe(v.record(v.string(), v.picklist(CHECK_RESULTS)), v.description('Each dependency by name (postgres, nats, ...) and how it answered.')),
+});
+
+const healthDoc = describePublicRoute({
+  operationId: 'getHealth',
+  tags: ['Health'],
+  summary: 'The process is up',
+  description: 'Consults no dependency, so that an outage of one does not get the process restarted.',
+  responses: { 200: jsonResponse('The process is up.', HealthBody) },
+});
+
+const readyDoc = describePublicRoute({
+  operationId: 'getReadiness',
+  tags: ['Health'],
+  summary: 'Every dependency answers',
+  description: 'PostgreSQL and NATS (JetStream) answer, and the broker has every stream, consumer and bucket this process needs; checked in parallel, each within 2 seconds.',
+  responses: {
+    200: jsonResponse('Ready.', ReadyBody),
+    ...problems({ 503: 'Not ready: `checks` names each dependency and how it answered (unreachable, timeout, or recovering while a lost topology is provisioned again).' }),
+  },
+});
 
 export interface HealthRoutesDeps {
   readonly readiness: readonly ReadinessProbe[];
@@ -19,9 +48,9 @@ export interface HealthRoutesDeps {
 export function healthRoutes({ readiness }: HealthRoutesDeps) {
   const routes = new Hono<AppEnv>();
 
-  routes.get('/healthz', (c) => c.json({ status: 'ok' }));
+  routes.get('/healthz', healthDoc, (c) => c.json({ status: 'ok' }));
 
-  routes.get('/readyz', async (c) => {
+  routes.get('/readyz', readyDoc, async (c) => {
     const signal = AbortSignal.timeout(READINESS_TIMEOUT_MS);
     const results = await Promise.all(
       readiness.map(async (probe) => {

@@ -1,6 +1,23 @@
 import { Hono } from 'hono';
+import * as v from 'valibot';
 import type { CampaignQueries } from '../../../ports/campaign-queries.port.ts';
 import type { AppEnv } from '../context.ts';
+import { describeApiRoute, jsonResponse } from '../openapi.ts';
+
+export const MetricsBody = v.object({
+  leads_personalized: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  hours_saved: v.pipe(v.number(), v.description('Hours of manual research and writing saved, rounded to 2 decimals.')),
+  money_saved: v.pipe(v.number(), v.description('Money saved, rounded to cents.')),
+  updated_at: v.pipe(v.nullable(v.pipe(v.string(), v.isoTimestamp())), v.description('When a lead last counted; null before the first.')),
+});
+
+const metricsDoc = describeApiRoute({
+  operationId: 'getMetrics',
+  tags: ['Metrics'],
+  summary: "The caller's KPIs",
+  description: 'Leads personalized, hours and money saved; zeros before the first personalized lead.',
+  responses: { 200: jsonResponse('The KPIs.', MetricsBody) },
+});
 
 export interface MetricsRoutesDeps {
   readonly queries: CampaignQueries;
@@ -13,7 +30,7 @@ export interface MetricsRoutesDeps {
 export function metricsRoutes({ queries }: MetricsRoutesDeps) {
   const routes = new Hono<AppEnv>();
 
-  routes.get('/metrics', async (c) => {
+  routes.get('/metrics', metricsDoc, async (c) => {
     const metrics = await queries.metrics(c.get('userId'));
     return c.json({
       leads_personalized: metrics.leads_personalized,

@@ -1,6 +1,35 @@
 /** The JSON body of `POST /api/campaigns/preview`, shaped from the use case's result. */
-import type { Lead, OriginalField } from '../../../domain/leads/lead.ts';
+import * as v from 'valibot';
+import { CANONICAL_FIELDS, type Lead, type OriginalField } from '../../../domain/leads/lead.ts';
 import type { ImportPreview } from '../../../ports/preview-import.port.ts';
+
+const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
+const Row = v.pipe(v.number(), v.integer(), v.minValue(2), v.description('The row as a spreadsheet numbers it: the header is row 1.'));
+
+/** The original columns, keyed by header in file order; a repeated header is suffixed (" (2)"). */
+export const OriginalFieldsBody = v.pipe(v.record(v.string(), v.string()), v.description('Every original column of the row, keyed by its header, in file order; a repeated header gets " (2)", " (3)".'));
+
+/** An import report (the preview's, and a run's at GET /runs/:runId/report). */
+export const ImportReportEntries = {
+  total_rows: v.pipe(Count, v.description('Data rows in the file (blank lines are not rows).')),
+  valid: Count,
+  duplicates: Count,
+  demo_excluded: v.pipe(Count, v.description('Valid leads left out because a demo keeps only the first 20.')),
+  rejected: v.pipe(v.array(v.object({ row: Row, reason: v.string() })), v.description('Every rejected row and why.')),
+  columns: v.pipe(
+    v.array(v.object({ original: v.string(), canonical: v.nullable(v.picklist(CANONICAL_FIELDS)) })),
+    v.description('How each column was understood: the canonical field it feeds, or null when it is kept only as an original column.'),
+  ),
+};
+
+/** A lead of the preview's sample: its row, its canonical fields (email and company always), its original columns. */
+export const PreviewLeadBody = v.object({
+  row: Row,
+  ...Object.fromEntries(CANONICAL_FIELDS.map((field) => [field, v.optional(v.string())])),
+  email: v.pipe(v.string(), v.description('Trimmed and lower-cased.')),
+  company: v.string(),
+  fields: OriginalFieldsBody,
+});
 
 export function previewBody({ report, sample }: ImportPreview) {
   return {

@@ -30,7 +30,8 @@
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
-import { hasEnded } from '../../../domain/campaigns/run.ts';
+import * as v from 'valibot';
+import { hasEnded, type RunStatus } from '../../../domain/campaigns/run.ts';
 import { estimateEta, runNotices, type ApiPace, type Eta, type RunNotice, type RunPaceInput } from '../../../domain/campaigns/run-pace.ts';
 import { DEFAULT_ESTIMATE_ASSUMPTIONS } from '../../../domain/pricing/pricing.ts';
 import { InvalidCursorError, type CampaignQueries, type RunActivity, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
@@ -42,8 +43,9 @@ import type { TokenVerifier } from '../../../ports/token-verifier.port.ts';
 import type { Logger } from '../../logging/logger.ts';
 import type { AppEnv } from '../context.ts';
 import { requireUser } from '../middleware/auth.ts';
+import { describeApiRoute, EVENT_STREAM_SECURITY, headerParam, jsonResponse, pathParam, problems, queryParams, responseHeader } from '../openapi.ts';
 import { problem, ProblemError } from '../problem.ts';
-import { pathId } from './input.ts';
+import { parseInput, pathId } from './input.ts';
 
 const RUN_NOT_FOUND = 'No run with this id.';
 const POLL_MS = 2_000;
@@ -83,6 +85,106 @@ type RunStatusBody = Omit<RunView, 'deliveries'> & {
 function statusBody({ deliveries, ...run }: RunView, eta: Eta | null, notices: readonly RunNotice[]): RunStatusBody {
   return { ...deliveries, ...run, eta, notices };
 }
+
+/** Every run status, as a record so that the compiler notices a status added to the domain. */
+const RUN_STATUSES = Object.keys({
+  queued: true,
+  extracting: true,
+  personalizing: true,
+  completed: true,
+  failed: true,
+} satisfies Record<RunStatus, true>) as RunStatus[];
+
+const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
+const Timestamp = v.pipe(v.string(), v.isoTimestamp());
+
+/** A delivery's progress, under its consumer's name in the status (e.g. `webhook`). */
+export const DeliveryBody = v.object({
+  delivered_at: v.nullable(Timestamp),
+  attempts: Count,
+  last_error: v.pipe(v.nullable(v.string()), v.description('Why the last attempt failed; null after a success.')),
+  failed_at: v.pipe(v.nullable(Timestamp), v.description('When the consumer gave up; null unless it did.')),
+});
+
+export const RunStatusBody = v.pipe(
+  v.objectWithRest(
+    {
+      run_id: v.pipe(v.string(), v.uuid()),
+      campaign_id: v.pipe(v.string(), v.uuid()),
+      status: v.picklist(RUN_STATUSES),
+      total_rows: Count,
+      valid: Count,
+      duplicates: Count,
+      rejected_rows: Count,
+      skipped: v.pipe(Count, v.description('Leads an earlier run of the campaign already personalized: no provider call.')),
+      processed: Count,
+      personalized: Count,
+      needs_review: v.pipe(Count, v.description('Drafts that failed the quality gates twice: kept for review, not counted as personalized.')),
+      failed: Count,
+      cost_usd: v.pipe(v.number(), v.minValue(0), v.description("USD spent on the run's counted leads, at most 6 decimals.")),
+      error_message: v.nullable(v.string()),
+      created_at: Timestamp,
+      updated_at: Timestamp,
+      completed_at: v.nullable(Timestamp),
+      notices: v.pipe(v.array(v.string()), v.description('While the run is in progress: why it may be waiting, e.g. "research paused: provider out of credit".')),
+    },
+    DeliveryBody,
+  ),
+  v.description("The run; each of its deliveries (e.g. the completion webhook's) under its consumer's name."),
+);
+
+/** The event stream's query: where to resume, and the token for clients that cannot send headers. */
+export const EventsQuery = v.object({
+  lastEventId: v.optional(v.string()),
+  access_token: v.optional(v.string()),
+});
+
+const RUN_ID = pathParam('runId', "The run id, from the submission's answer.");
+
+const statusDoc = describeApiRoute({
+  operationId: 'getRunStatus',
+  tags: ['Runs'],
+  summary: "A run's status",
+  description: "Status, totals, counters, cost, error and timestamps; `notices` while an outside API is paused; each delivery under its consumer's name.",
+  parameters: [RUN_ID],
+  responses: { 200: jsonResponse('The run.', RunStatusBody), ...problems({ 404: 'No run with this id (or not yours).' }) },
+});
+
+const eventsDoc = describeApiRoute({
+  operationId: 'followRunEvents',
+  tags: ['Runs'],
+  summary: "A run's live progress (server-sent events)",
+  description: [
+    "WHATWG server-sent events; each has an `event:` name, a JSON `data:` line and an `id:` (the run's progress position).",
+    '- `summary`: first, on every connection: the status (as GET /status) plus `earlier_leads`, true when settled leads older than the ones that follow are left out (GET /results lists them).',
+    '- `lead`: `{ lead_id, row, status, message, error }`: the latest 50 settled leads on a new connection, then each one as it settles.',
+    '- `status`: the status again whenever the run changed.',
+    '- `end`: `{ run_id, status }` once the run is completed or failed; the stream then closes.',
+    'Reconnecting with `Last-Event-ID` (EventSource does) gives the summary, then exactly the leads settled after that id. A comment line keeps an idle stream open every 15 seconds.',
+  ].join('\n'),
+  security: EVENT_STREAM_SECURITY,
+  parameters: [
+    RUN_ID,
+    ...queryParams(EventsQuery, {
+      lastEventId: 'Resume after this event id, for a first connection that cannot send Last-Event-ID (the header wins).',
+      access_token: "The access token, for browsers' EventSource, which cannot send headers (the Authorization header wins). Never logged.",
+    }),
+    headerParam('Last-Event-ID', 'Resume after this event id (EventSource sends it when it reconnects).'),
+  ],
+  responses: {
+    200: {
+      description: 'The event stream.',
+      headers: { 'Cache-Control': responseHeader('no-cache') },
+      content: { 'text/event-stream': { schema: { type: 'string', description: 'Events of three lines each, `event: <name>`, `data: <JSON>` and `id: <position>`, and a blank line.' } } },
+    },
+    ...problems({
+      400: 'Last-Event-ID (or lastEventId) is not an event id this stream sent.',
+      404: 'No run with this id (or not yours).',
+      429: 'Too many open streams for this user (`limit`: sse_streams_per_user); Retry-After: 30.',
+    }),
+  },
+});
+
 
 function statusReader(queries: CampaignQueries, providers: ApiStatusReader) {
   return async (userId: string, runId: string): Promise<RunStatusBody | null> => {
@@ -154,13 +256,13 @@ export function runProgressRoutes({ queries, streamQueries = queries, watcher, p
   const readStreamStatus = statusReader(streamQueries, providers);
   const slots = new StreamSlots(maxStreamsPerUser);
 
-  routes.get('/status/:runId', async (c) => {
+  routes.get('/status/:runId', statusDoc, async (c) => {
     const run = await readStatus(c.get('userId'), pathId(c.req.param('runId'), RUN_NOT_FOUND));
     if (run === null) throw new ProblemError(404, RUN_NOT_FOUND);
     return c.json(run);
   });
 
-  routes.get('/events/:runId', async (c) => {
+  routes.get('/events/:runId', eventsDoc, async (c) => {
     const userId = c.get('userId');
     const runId = pathId(c.req.param('runId'), RUN_NOT_FOUND);
     const release = slots.take(userId);
@@ -172,7 +274,7 @@ export function runProgressRoutes({ queries, streamQueries = queries, watcher, p
     }
     try {
       // The header wins: EventSource sends it on a reconnect, with a newer id than the URL's.
-      const resumeAfter = c.req.header('Last-Event-ID') ?? c.req.query('lastEventId');
+      const resumeAfter = c.req.header('Last-Event-ID') ?? parseInput(EventsQuery, c.req.query()).lastEventId;
       // Read before the stream starts, so an unknown run or a bad id is still a plain 4xx problem.
       const first = await readStreamStatus(userId, runId);
       if (first === null) throw new ProblemError(404, RUN_NOT_FOUND);
