@@ -185,7 +185,6 @@ const eventsDoc = describeApiRoute({
   },
 });
 
-
 function statusReader(queries: CampaignQueries, providers: ApiStatusReader) {
   return async (userId: string, runId: string): Promise<RunStatusBody | null> => {
     const run = await queries.runStatus(userId, runId);
