@@ -79,6 +79,8 @@ describe('GET /api/campaigns/results/:campaignId', () => {
       model: 'test-model',
       research_model: 'test-model',
       cost_usd: 0,
+      outputs: {},
+      sandbox: false,
       attempts: 2,
       updated_at: expect.any(String) as string,
       settled_at: expect.any(String) as string,
