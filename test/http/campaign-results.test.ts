@@ -81,6 +81,7 @@ describe('GET /api/campaigns/results/:campaignId', () => {
       cost_usd: 0,
       outputs: {},
       sandbox: false,
+      research_cached: false,
       attempts: 2,
       updated_at: expect.any(String) as string,
       settled_at: expect.any(String) as string,

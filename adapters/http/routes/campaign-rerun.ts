@@ -17,7 +17,7 @@ import { IdempotencyKeyInUse, IdempotencyKeyReused } from '../../../ports/submit
 import type { AppEnv } from '../context.ts';
 import { ProblemError } from '../problem.ts';
 import { idempotencyKey, PROBLEM_TYPES, quotaProblem } from './campaign-process.ts';
-import { promptField } from './prompt-input.ts';
+import { PersonalizationPromptField, promptField } from './prompt-input.ts';
 import { parseInput, pathId } from './input.ts';
 
 /** The lead statuses a re-run may select: a processed lead's (a lead still in a run belongs to it; a suppressed one stays suppressed). */
@@ -53,7 +53,7 @@ export const RerunBody = v.pipe(
         ),
       ),
       research_prompt: promptField('research_prompt'),
-      personalization_prompt: promptField('personalization_prompt'),
+      personalization_prompt: PersonalizationPromptField,
       allow_questions: v.optional(v.boolean('allow_questions must be true or false')),
       research: v.optional(
         v.picklist(['reuse', 'refresh'], 'research must be "reuse" (the default: keep each lead\'s stored research) or "refresh" (research again, once per company)'),

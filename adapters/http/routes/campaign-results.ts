@@ -219,6 +219,7 @@ function leadBody(lead: LeadView) {
     ...leadResult(lead),
     outputs: lead.outputs,
     sandbox: lead.sandbox,
+    research_cached: lead.research_cached,
     attempts: lead.attempts,
     updated_at: lead.updated_at,
     settled_at: lead.settled_at,
