@@ -77,6 +77,7 @@ describe('run progress', () => {
         failed: 0,
         suppressed: 0,
         cost_usd: 0,
+        research_cache_hits: 0,
         error_message: null,
         created_at: anIsoTimestamp,
         updated_at: anIsoTimestamp,

@@ -32,7 +32,7 @@ import { createMiddleware } from 'hono/factory';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import * as v from 'valibot';
 import { hasEnded, type RunStatus } from '../../../domain/campaigns/run.ts';
-import { estimateEta, runNotices, type ApiPace, type Eta, type RunNotice, type RunPaceInput } from '../../../domain/campaigns/run-pace.ts';
+import { estimateEta, runNotices, type ApiPace, type Eta, type NoticeCode, type RunNotice, type RunPaceInput } from '../../../domain/campaigns/run-pace.ts';
 import { DEFAULT_ESTIMATE_ASSUMPTIONS } from '../../../domain/pricing/pricing.ts';
 import { InvalidCursorError, type CampaignQueries, type RunActivity, type RunView, type SettledLead } from '../../../ports/campaign-queries.port.ts';
 import type { ApiStatus, ApiStatusReader } from '../../../ports/outside-api.port.ts';
@@ -43,7 +43,7 @@ import type { TokenVerifier } from '../../../ports/token-verifier.port.ts';
 import type { Logger } from '../../logging/logger.ts';
 import type { AppEnv } from '../context.ts';
 import { requireUser } from '../middleware/auth.ts';
-import { describeApiRoute, EVENT_STREAM_SECURITY, headerParam, jsonResponse, pathParam, problems, queryParams, responseHeader } from '../openapi.ts';
+import { describeApiRoute, EVENT_STREAM_SECURITY, headerParam, type FieldSchemas, jsonResponse, pathParam, problems, queryParams, responseHeader } from '../openapi.ts';
 import { problem, ProblemError } from '../problem.ts';
 import { parseInput, pathId } from './input.ts';
 
@@ -76,8 +76,10 @@ export interface RunProgressRoutesDeps {
  * { delivered_at, attempts, last_error, failed_at }`), and, while it is in progress, when it
  * should end and why it may be waiting.
  */
-type RunStatusBody = Omit<RunView, 'deliveries'> & {
-  readonly [consumer: string]: unknown;
+type RunStatusBody = RunStatusOwnFields & { readonly [consumer: string]: unknown };
+
+/** The status's own fields: the run's, and its estimate and notices. */
+type RunStatusOwnFields = Omit<RunView, 'deliveries'> & {
   readonly eta: Eta | null;
   readonly notices: readonly RunNotice[];
 };
@@ -87,13 +89,23 @@ function statusBody({ deliveries, ...run }: RunView, eta: Eta | null, notices: r
 }
 
 /** Every run status, as a record so that the compiler notices a status added to the domain. */
-const RUN_STATUSES = Object.keys({
+export const RUN_STATUSES = Object.keys({
   queued: true,
   extracting: true,
   personalizing: true,
   completed: true,
   failed: true,
 } satisfies Record<RunStatus, true>) as RunStatus[];
+
+/** Every notice code, as a record so that the compiler notices a code added to the domain. */
+const NOTICE_CODES = Object.keys({
+  paced: true,
+  rate_limited: true,
+  retrying: true,
+  provider_paused: true,
+  provider_unavailable: true,
+  provider_status_unknown: true,
+} satisfies Record<NoticeCode, true>) as NoticeCode[];
 
 const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
 const Timestamp = v.pipe(v.string(), v.isoTimestamp());
@@ -121,13 +133,23 @@ export const RunStatusBody = v.pipe(
       personalized: Count,
       needs_review: v.pipe(Count, v.description('Drafts that failed the quality gates twice: kept for review, not counted as personalized.')),
       failed: Count,
+      suppressed: v.pipe(Count, v.description("Leads on the owner's suppression list, or personalized lately in another campaign: ended before any provider call.")),
       cost_usd: v.pipe(v.number(), v.minValue(0), v.description("USD spent on the run's counted leads, at most 6 decimals.")),
+      research_cache_hits: v.pipe(Count, v.description("Counted leads whose research this run did not pay for (another lead's of the same company, or reused by a re-run).")),
       error_message: v.nullable(v.string()),
       created_at: Timestamp,
       updated_at: Timestamp,
       completed_at: v.nullable(Timestamp),
-      notices: v.pipe(v.array(v.string()), v.description('While the run is in progress: why it may be waiting, e.g. "research paused: provider out of credit".')),
-    },
+      sandbox: v.pipe(v.boolean(), v.description('Made on the in-process sandbox: made-up output at $0, not in the KPIs.')),
+      eta: v.pipe(
+        v.nullable(v.object({ seconds: Count, at: Timestamp })),
+        v.description('While the run is in progress: when it should end (seconds from now, and the time); null while unknown or ended.'),
+      ),
+      notices: v.pipe(
+        v.array(v.object({ code: v.picklist(NOTICE_CODES), api: v.string(), message: v.string() })),
+        v.description(`While the run is in progress: why it may be waiting, one per cause and API (\`api\`). Codes: ${NOTICE_CODES.map((code) => `\`${code}\``).join(', ')}.`),
+      ),
+    } satisfies FieldSchemas<RunStatusOwnFields>,
     DeliveryBody,
   ),
   v.description("The run; each of its deliveries (e.g. the completion webhook's) under its consumer's name."),
@@ -145,7 +167,8 @@ const statusDoc = describeApiRoute({
   operationId: 'getRunStatus',
   tags: ['Runs'],
   summary: "A run's status",
-  description: "Status, totals, counters, cost, error and timestamps; `notices` while an outside API is paused; each delivery under its consumer's name.",
+  description:
+    "Status, totals, counters, cost, error and timestamps; while it is in progress `eta` and `notices` (why it may be waiting: an outside API's pace or state); each delivery under its consumer's name.",
   parameters: [RUN_ID],
   responses: { 200: jsonResponse('The run.', RunStatusBody), ...problems({ 404: 'No run with this id (or not yours).' }) },
 });
