@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRewriteRequest } from '../../adapters/sandbox/answers.ts';
-import type { LeadView, RunView } from '../../ports/campaign-queries.port.ts';
+import type { LeadResultBody } from '../../adapters/http/routes/campaign-results.ts';
+import type { RunView } from '../../ports/campaign-queries.port.ts';
 import { apiGet, postProcess, testUser, type TestUser } from '../support/http.ts';
 import { startE2ESystem, type E2ESystem } from './system.ts';
 
@@ -95,13 +96,13 @@ describe('research once per company, and re-runs of stored leads', () => {
     }
   }
 
-  async function results(user: TestUser, campaignId: string): Promise<LeadView[]> {
+  async function results(user: TestUser, campaignId: string): Promise<LeadResultBody[]> {
     const res = await apiGet(system.baseUrl, `/api/campaigns/results/${campaignId}?limit=500`, user);
     expect(res.status).toBe(200);
-    return ((await res.json()) as { leads: LeadView[] }).leads;
+    return ((await res.json()) as { leads: LeadResultBody[] }).leads;
   }
 
-  const ada = { user: undefined as unknown as TestUser, run: undefined as unknown as Accepted, leads: [] as LeadView[] };
+  const ada = { user: undefined as unknown as TestUser, run: undefined as unknown as Accepted, leads: [] as LeadResultBody[] };
 
   it('examples/leads.csv (9 valid leads of 6 companies) makes one research call per company', async () => {
     ada.user = await testUser();
@@ -123,7 +124,7 @@ describe('research once per company, and re-runs of stored leads', () => {
     expect(byCompany.size).toBe(6);
     for (const leads of byCompany.values()) {
       // One research for all of a company's leads; only one of them paid for it.
-      expect(new Set(leads.map((lead) => lead.research)).size).toBe(1);
+      expect(new Set(leads.map((lead) => lead.research_summary)).size).toBe(1);
       expect(leads.filter((lead) => !lead.research_cached)).toHaveLength(1);
     }
     // A lead that reused its company's research paid for its line only: its cost is its own calls'.
@@ -148,7 +149,7 @@ describe('research once per company, and re-runs of stored leads', () => {
     expect(await ended(ada.user, again.run_id)).toMatchObject({ status: 'completed', valid: 9, research_cache_hits: 9 });
     expect(callsSince(mark).research).toHaveLength(0);
     expect(callsSince(mark).firstDrafts).toHaveLength(9);
-    expect((await results(ada.user, again.campaign_id)).every((lead) => lead.research_cached && lead.research !== null)).toBe(true);
+    expect((await results(ada.user, again.campaign_id)).every((lead) => lead.research_cached && lead.research_summary !== null)).toBe(true);
 
     // Another research prompt is another question: researched again, once per company.
     mark = seen.length;
@@ -190,15 +191,15 @@ describe('research once per company, and re-runs of stored leads', () => {
     expect(leads).toHaveLength(9);
     for (const lead of leads) {
       const before = ada.leads.find((earlier) => earlier.id === lead.id)!;
-      expect(lead).toMatchObject({ run_id: accepted.run_id, research_cached: true, research: before.research });
-      expect(['personalized', 'needs_review']).toContain(lead.status);
+      expect(lead).toMatchObject({ run_id: accepted.run_id, research_cached: true, research_summary: before.research_summary });
+      expect(['personalized', 'needs_review']).toContain(lead.enrichment_status);
     }
     // The new run paid for its lines only; the first run's counters are its own.
     expect(view.cost_usd).toBeCloseTo(leads.reduce((sum, lead) => sum + lead.cost_usd, 0), 6);
     expect(await status(ada.user, ada.run.run_id)).toMatchObject({ status: 'completed', processed: 9 });
     // The campaign's count is of its leads personalized now, not of lines written.
     const [campaign] = await system.sql<{ completed_count: number }[]>`select completed_count from campaigns where id = ${ada.run.campaign_id}`;
-    expect(campaign!.completed_count).toBe(leads.filter((lead) => lead.status === 'personalized').length);
+    expect(campaign!.completed_count).toBe(leads.filter((lead) => lead.enrichment_status === 'personalized').length);
   });
 
   it('re-runs chosen leads by id, and researches again once per company when asked', async () => {

@@ -47,7 +47,7 @@ interface Status {
 }
 
 interface Lead {
-  status: string;
+  enrichment_status: string;
   model: string | null;
   cost_usd: number;
   sandbox: boolean;
@@ -118,7 +118,7 @@ describe('PROVIDERS=sandbox', () => {
 
     const results = await json<{ leads: Lead[] }>(await apiGet(deployment.baseUrl, `/api/campaigns/results/${campaignId}`, user));
     expect(results.leads).toHaveLength(3);
-    for (const lead of results.leads) expect(lead).toMatchObject({ status: 'personalized', model: SANDBOX_WRITER_MODEL, cost_usd: 0, sandbox: true });
+    for (const lead of results.leads) expect(lead).toMatchObject({ enrichment_status: 'personalized', model: SANDBOX_WRITER_MODEL, cost_usd: 0, sandbox: true });
 
     const rows = await exported(deployment, user, campaignId);
     expect(rows).toHaveLength(3);

@@ -6,7 +6,8 @@
  */
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LeadView, RunView } from '../../ports/campaign-queries.port.ts';
+import type { LeadResultBody } from '../../adapters/http/routes/campaign-results.ts';
+import type { RunView } from '../../ports/campaign-queries.port.ts';
 import { eventually } from '../support/nats.ts';
 import { apiGet, postProcess, testUser, type TestUser } from '../support/http.ts';
 import { startE2ESystem, type E2ESystem } from './system.ts';
@@ -64,10 +65,10 @@ describe('suppression, end to end', () => {
     return status(user, runId);
   }
 
-  async function results(user: TestUser, campaignId: string, query = ''): Promise<LeadView[]> {
+  async function results(user: TestUser, campaignId: string, query = ''): Promise<LeadResultBody[]> {
     const res = await apiGet(system.baseUrl, `/api/campaigns/results/${campaignId}?limit=500${query}`, user);
     expect(res.status).toBe(200);
-    return ((await res.json()) as { leads: LeadView[] }).leads;
+    return ((await res.json()) as { leads: LeadResultBody[] }).leads;
   }
 
   async function metrics(user: TestUser): Promise<{ leads_personalized: number }> {
@@ -106,8 +107,8 @@ describe('suppression, end to end', () => {
     expect(after.research - before.research).toBe(2);
 
     const suppressed = await results(ann, first.campaign_id, '&status=suppressed');
-    const byEmail = (a: LeadView, b: LeadView) => (a.email < b.email ? -1 : 1);
-    expect([...suppressed].sort(byEmail).map((lead) => [lead.email, lead.status, lead.error, lead.attempts, lead.cost_usd, lead.research, lead.message])).toEqual([
+    const byEmail = (a: LeadResultBody, b: LeadResultBody) => (a.email < b.email ? -1 : 1);
+    expect([...suppressed].sort(byEmail).map((lead) => [lead.email, lead.enrichment_status, lead.error, lead.attempts, lead.cost_usd, lead.research_summary, lead.personalized_message])).toEqual([
       ['anyone@eu.blocked-domain.example', 'suppressed', "Suppressed: the email's domain blocked-domain.example is on your suppression list.", 0, 0, null, null],
       ['blocked.person@example.com', 'suppressed', 'Suppressed: the email address is on your suppression list.', 0, 0, null, null],
     ]);

@@ -10,7 +10,8 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRewriteRequest, REDRAFT_MARKER } from '../../adapters/sandbox/answers.ts';
 import { countWords } from '../../domain/personalization/quality-gates.ts';
-import type { LeadView, RunView } from '../../ports/campaign-queries.port.ts';
+import type { LeadResultBody } from '../../adapters/http/routes/campaign-results.ts';
+import type { RunView } from '../../ports/campaign-queries.port.ts';
 import { apiGet, postProcess, testUser, type TestUser } from '../support/http.ts';
 import { eventually } from '../support/nats.ts';
 import { startE2ESystem, type E2ESystem } from './system.ts';
@@ -37,7 +38,7 @@ describe('templates and custom outputs, end to end', () => {
   let system: E2ESystem;
   let user: TestUser;
   let submitted: { run_id: string; campaign_id: string };
-  let leads: Map<string, LeadView>;
+  let leads: Map<string, LeadResultBody>;
 
   beforeAll(async () => {
     system = await startE2ESystem();
@@ -60,7 +61,7 @@ describe('templates and custom outputs, end to end', () => {
     await system.idle();
     const page = await apiGet(system.baseUrl, `/api/campaigns/results/${submitted.campaign_id}?limit=100`, user);
     expect(page.status).toBe(200);
-    leads = new Map(((await page.json()) as { leads: LeadView[] }).leads.map((lead) => [lead.email, lead]));
+    leads = new Map(((await page.json()) as { leads: LeadResultBody[] }).leads.map((lead) => [lead.email, lead]));
   });
   afterAll(() => system?.close());
 
@@ -81,7 +82,7 @@ describe('templates and custom outputs, end to end', () => {
     expect(await status()).toMatchObject({ status: 'completed', valid: 3, personalized: 3, needs_review: 0, failed: 0 });
     for (const row of ROWS) {
       const lead = leads.get(row.email)!;
-      expect(lead.status).toBe('personalized');
+      expect(lead.enrichment_status).toBe('personalized');
       expect(Object.keys(lead.outputs).sort()).toEqual(['ps', 'subject_line']);
       expect(countWords(lead.outputs.subject_line!)).toBeLessThanOrEqual(6);
       expect(countWords(lead.outputs.ps!)).toBeLessThanOrEqual(12);
@@ -116,7 +117,7 @@ describe('templates and custom outputs, end to end', () => {
     const res = await apiGet(system.baseUrl, `/api/campaigns/export/${submitted.campaign_id}`, user);
     expect(res.status).toBe(200);
     const rows = parse<Record<string, string>>(await res.text(), { bom: true, columns: true });
-    expect(Object.keys(rows[0]!)).toEqual(['Email', 'First Name', 'Company', 'Recent Post', 'personalized_message', 'enrichment_status', 'error', 'cost_usd', 'subject_line', 'ps']);
+    expect(Object.keys(rows[0]!)).toEqual(['Email', 'First Name', 'Company', 'Recent Post', 'personalized_message', 'enrichment_status', 'error', 'research_summary', 'sources', 'message_basis', 'model', 'research_model', 'cost_usd', 'subject_line', 'ps']);
     for (const row of ROWS) {
       const exported = rows.find((line) => line.Email === row.email)!;
       const lead = leads.get(row.email)!;
