@@ -16,12 +16,22 @@ export interface RunView {
   /** Leads whose draft failed the quality gates twice: kept for review, not counted as personalized. */
   readonly needs_review: number;
   readonly failed: number;
+  /**
+   * Leads the run's cancel left unsettled: not processed (not in `processed`), charged only what
+   * was paid for them before the cancel. valid = skipped + processed + cancelled once it has ended.
+   */
+  readonly cancelled: number;
   /** USD spent on the run's counted leads, rounded to 6 decimals (a JSON number). */
   readonly cost_usd: number;
   readonly error_message: string | null;
   readonly created_at: string;
   readonly updated_at: string;
+  /** When the run ended; a cancelled run ends once the calls in flight at its cancel are settled. */
   readonly completed_at: string | null;
+  /** When its owner cancelled the run; null unless cancelled. */
+  readonly cancelled_at: string | null;
+  /** When its owner paused the run; null unless it is paused now. */
+  readonly paused_at: string | null;
   /** The run's deliveries to the outside world, by consumer (e.g. `webhook`); the status shows each under its name. */
   readonly deliveries: Readonly<Record<string, DeliveryView>>;
 }

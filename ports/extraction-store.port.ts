@@ -20,24 +20,32 @@ export interface StoredLeads {
   readonly pending: readonly string[];
   /** Leads already personalized by an earlier run of the campaign: no paid call is made for them. */
   readonly skipped: number;
+  /**
+   * The run takes no more leads (cancelled, or ended otherwise, while its file was read): nothing
+   * of the batch was stored, and extraction stops.
+   */
+  readonly stopped: boolean;
 }
 
 export interface ExtractionStore {
   /**
-   * Moves a `queued` run to `extracting` (or keeps an `extracting` one, for a redelivery) and
-   * reports it; null when the run is unknown or already past extraction.
+   * Moves a `queued` run to `extracting` (or keeps an `extracting` one, for a redelivery, or a
+   * paused one whose file was not read to the end) and reports it; null when the run is unknown,
+   * already past extraction, or cancelled.
    */
   beginExtraction(runId: string): Change<RunToExtract | null>;
   /**
    * Upserts a batch of leads into the run's campaign (unique by normalized email). A lead
    * personalized by an earlier run is left alone and counted as skipped; any other existing lead
    * is taken over by this run and reset to `pending`, unless this run owns it already (a
-   * redelivered extraction), in which case its progress is kept.
+   * redelivered extraction), in which case its progress is kept. Stores nothing (`stopped`) once
+   * the run has ended (cancelled while its file was read, or failed).
    */
   storeLeads(run: RunToExtract, leads: readonly Lead[]): Change<StoredLeads>;
   /**
    * Records the import report, the column mapping and the totals (absolute values, so a
-   * redelivery writes the same) and moves the run to `personalizing`.
+   * redelivery writes the same) and moves the run to `personalizing` (a paused run stays paused:
+   * its resume moves it on).
    */
   finishExtraction(runId: string, result: { report: ImportReport; columns: readonly ColumnMapping[]; skipped: number }): Change<void>;
   /**

@@ -64,6 +64,7 @@ import { OutboxRelay } from './app/kernel/outbox-relay.ts';
 import { PortCatalog, type AddedPortFactories } from './app/kernel/ports.ts';
 import { PreviewImportService } from './app/preview-import.ts';
 import { Reconciler } from './app/reconciler.ts';
+import { RunControlService } from './app/run-control.ts';
 import { SubmitCampaignService } from './app/submit-campaign.ts';
 
 export interface SystemConfig {
@@ -309,6 +310,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
         runWatcher: notifications,
         providerStatus,
         pricing: config.pricing,
+        runControl: new RunControlService({ store: stores.runControl, uow: stores.uow, projection: stores.projection, notifier: notifications, files }),
       });
       const server = await startHttpServer(app, { port: config.port });
       // Started last and stopped first: the edge takes submissions only once everything runs,

@@ -16,6 +16,7 @@ import type { CampaignQueries } from '../../ports/campaign-queries.port.ts';
 import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
 import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
+import type { RunControl } from '../../ports/run-control.port.ts';
 import type { RunWatcher } from '../../ports/run-notifications.port.ts';
 import type { SubmitCampaign } from '../../ports/submit-campaign.port.ts';
 import type { TokenVerifier } from '../../ports/token-verifier.port.ts';
@@ -30,6 +31,7 @@ import { campaignResultsRoutes } from './routes/campaign-results.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { runControlRoutes } from './routes/run-control.ts';
 import { requireUserForEventStream, runProgressRoutes } from './routes/run-progress.ts';
 
 export interface HttpAppDeps {
@@ -56,6 +58,8 @@ export interface HttpAppDeps {
   readonly runWatcher: RunWatcher;
   /** The providers' shared state, shown on a waiting run's status (e.g. paused: out of credit). */
   readonly providerStatus: ApiStatusReader;
+  /** Cancel, pause and resume of a run (`POST /api/campaigns/runs/:runId/cancel|pause|resume`); absent: not served. */
+  readonly runControl?: RunControl;
 }
 
 /** The one route that accepts `?access_token=`, for browsers' EventSource. */
@@ -89,6 +93,9 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
     }),
   );
   app.route('/api/campaigns', campaignResultsRoutes({ queries, exportQueries: streamQueries }));
+  if (deps.runControl !== undefined) {
+    app.route('/api/campaigns', runControlRoutes({ runControl: deps.runControl, queries, providers: deps.providerStatus }));
+  }
   app.route('/api', metricsRoutes({ queries }));
 
   app.notFound(notFound);

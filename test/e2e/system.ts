@@ -54,6 +54,7 @@ import {
 import { OutboxRelay } from '../../src/app/kernel/outbox-relay.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
 import { Reconciler } from '../../src/app/reconciler.ts';
+import { RunControlService } from '../../src/app/run-control.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
 import { pipelinePorts } from '../../src/compose.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -231,6 +232,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
       campaignQueries: stores.queries,
       runWatcher: notifications,
       providerStatus: providers.status,
+      runControl: new RunControlService({ store: stores.runControl, uow: stores.uow, projection: stores.projection, notifier: notifications, files }),
     });
     const server: RunningHttpServer = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 500 });
     cleanup.push(() => server.close());

@@ -38,6 +38,7 @@ import type { RunNotifier, RunWatcher } from '../../ports/run-notifications.port
 import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
 import { PostgresCampaignQueries } from '../../adapters/postgres/stores/campaign-queries.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
+import { RunControlService } from '../../src/app/run-control.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
 import { createTestDatabase } from './database.ts';
 import { storeDriver, type StoreDriver } from './store.ts';
@@ -133,6 +134,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.sseMaxStreamsPerUser === undefined ? {} : { sseMaxStreamsPerUser: options.sseMaxStreamsPerUser }),
     runWatcher: options.runWatcher ?? notifications,
     providerStatus: options.providerStatus ?? providerStatus,
+    runControl: new RunControlService({ store: stores.runControl, uow: stores.uow, projection: stores.projection, notifier: notifications, files }),
   });
   const server = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 1_000 });
   return {

@@ -20,6 +20,7 @@ const LEAD_STATUSES = Object.keys({
   personalized: true,
   needs_review: true,
   failed: true,
+  cancelled: true,
 } satisfies Record<LeadStatus, true>) as LeadStatus[];
 
 const ResultsQuery = v.object({
@@ -63,8 +64,11 @@ export function campaignResultsRoutes({ queries, exportQueries = queries }: Camp
     const found = await queries.importReport(c.get('userId'), runId);
     if (found === null) throw new ProblemError(404, RUN_NOT_FOUND);
     if (found.report === null) {
-      if (found.status === 'queued' || found.status === 'extracting') {
+      if (found.status === 'queued' || found.status === 'extracting' || found.status === 'paused') {
         throw new ProblemError(409, 'The file of this run is still being read: its import report is ready in a moment.', { 'Retry-After': '2' });
+      }
+      if (found.status === 'cancelled') {
+        throw new ProblemError(404, 'This run has no import report: it was cancelled before its file was read to the end.');
       }
       throw new ProblemError(404, 'This run has no import report: its file could not be read (see the run\'s error_message).');
     }

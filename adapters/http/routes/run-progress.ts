@@ -8,7 +8,8 @@
  *   - `lead`: `{ lead_id, row, status, message, error }` per settled lead: on a new connection the
  *     latest REPLAYED_LEADS only, then each one as it settles;
  *   - `status`: the run again whenever it changed;
- *   - `end`: `{ run_id, status }` once the run is `completed` or `failed`; then the stream closes.
+ *   - `end`: `{ run_id, status }` once the run has ended: `completed` or `failed`, or `cancelled`
+ *     once the calls in flight at the cancel are settled (`completed_at` set); then the stream closes.
  * Every event has an `id:`, the run's progress position (a lead's own, or the last one sent), the
  * same in every edge process. A client that reconnects with it (`Last-Event-ID`, as EventSource
  * does by itself, or `?lastEventId=` for the first connection of a client that cannot set
@@ -20,7 +21,8 @@
  *
  * A run still in progress carries `notices`: why it may be waiting, from the providers' shared
  * state, e.g. "research paused: provider out of credit" (the run resumes by itself), or that this
- * state is unknown while NATS cannot be reached (the run's own figures come from PostgreSQL).
+ * state is unknown while NATS cannot be reached (the run's own figures come from PostgreSQL). A
+ * run its owner paused says so instead (it resumes only when asked).
  */
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
@@ -63,7 +65,7 @@ export interface RunProgressRoutesDeps {
  * The status JSON: the run, each of its deliveries under its consumer's name (e.g. `webhook:
  * { delivered_at, attempts, last_error, failed_at }`), and why it may be waiting while it is in progress.
  */
-type RunStatusBody = Omit<RunView, 'deliveries'> & { readonly [consumer: string]: unknown; readonly notices: readonly string[] };
+export type RunStatusBody = Omit<RunView, 'deliveries'> & { readonly [consumer: string]: unknown; readonly notices: readonly string[] };
 
 function statusBody({ deliveries, ...run }: RunView, notices: readonly string[]): RunStatusBody {
   return { ...deliveries, ...run, notices };
@@ -71,11 +73,23 @@ function statusBody({ deliveries, ...run }: RunView, notices: readonly string[])
 
 const STATE_WORDS = { paused: 'paused', circuit_open: 'unavailable (circuit open)', unknown: 'status unknown' } as const;
 
-function statusReader(queries: CampaignQueries, providers: ApiStatusReader) {
+/** Whether the run has ended: nothing of it changes any more (a cancelled run once its calls in flight settled). */
+export function runHasEnded(run: Pick<RunView, 'status' | 'completed_at'>): boolean {
+  return run.status === 'completed' || run.status === 'failed' || (run.status === 'cancelled' && run.completed_at !== null);
+}
+
+/** The notice of a run its owner paused. */
+export function pausedNotice(runId: string): string {
+  return `paused by its owner: no provider call is made until it is resumed (POST /api/campaigns/runs/${runId}/resume)`;
+}
+
+/** Reads the status JSON of the user's run (null: not found), with its notices. */
+export function statusReader(queries: CampaignQueries, providers: ApiStatusReader) {
   return async (userId: string, runId: string): Promise<RunStatusBody | null> => {
     const run = await queries.runStatus(userId, runId);
     if (run === null) return null;
-    if (run.status === 'completed' || run.status === 'failed') return statusBody(run, []);
+    if (run.status === 'completed' || run.status === 'failed' || run.status === 'cancelled') return statusBody(run, []);
+    if (run.status === 'paused') return statusBody(run, [pausedNotice(run.run_id)]);
     const notices = (await providers.current())
       .filter((api) => api.state !== 'ok')
       .map((api) => `${api.api} ${STATE_WORDS[api.state as keyof typeof STATE_WORDS]}: ${api.reason ?? 'no reason given'}`);
@@ -244,7 +258,7 @@ async function followRun({ queries, readStatus, userId, runId, first, opening, s
       await send('status', run);
       shown = run;
     }
-    if (run.status === 'completed' || run.status === 'failed') {
+    if (runHasEnded(run)) {
       await send('end', { run_id: runId, status: run.status });
       return;
     }

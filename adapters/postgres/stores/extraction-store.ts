@@ -4,7 +4,7 @@
  * personalized by an earlier run untouched.
  */
 import type postgres from 'postgres';
-import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, RUN_ENDED_REASON, type LeadStatus } from '../../../domain/campaigns/run.ts';
+import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, hasEnded, RUN_ENDED_REASON, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
 import type { ColumnMapping, ImportReport, Lead } from '../../../domain/leads/lead.ts';
 import type { ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
 import type { RunCompletion } from '../../../ports/projection-store.port.ts';
@@ -15,6 +15,9 @@ import { errorCode, toJson, UNIQUE_VIOLATION } from '../sql.ts';
 
 /** Run statuses a run can still leave; `completed` and `failed` are final. */
 export { ACTIVE_RUN_STATUSES };
+
+/** Runs a file problem can still fail: active or paused (a cancelled run has ended already). */
+const FAILABLE_RUN_STATUSES: readonly RunStatus[] = [...ACTIVE_RUN_STATUSES, 'paused'];
 
 interface RunToExtractRow {
   id: string;
@@ -53,11 +56,12 @@ export class PostgresExtractionStore implements ExtractionStore {
     this.#lanes = lanes;
   }
 
+  /** A paused run whose file was not read to the end is read all the same: reading it pays for nothing. */
   beginExtraction(runId: string): Change<RunToExtract | null> {
     return this.#lanes.transaction('beginExtraction', { run_id: runId }, async (tx) => {
       const [run] = await tx<RunToExtractRow[]>`
-        update campaign_runs set status = 'extracting'
-        where id = ${runId} and status in ('queued', 'extracting')
+        update campaign_runs set status = case when status = 'paused' then status else 'extracting' end
+        where id = ${runId} and (status in ('queued', 'extracting') or (status = 'paused' and import_report is null))
         returning id, campaign_id, user_id, demo`;
       return run === undefined ? null : toRunToExtract(run);
     });
@@ -73,6 +77,11 @@ export class PostgresExtractionStore implements ExtractionStore {
    * Only the leads this batch released are reported pending: a lead the run had stored already (a
    * redelivered extraction) had its `lead.extracted` committed with it then, and publishing it
    * again, past the broker's de-duplication window, would start its paid calls again.
+   *
+   * The run's row is share-locked first: a cancel waits for the batch being stored, and a batch
+   * after the cancel (or once the run has ended otherwise) stores nothing (`stopped`), so the
+   * leads a cancel finds are all the run will ever have. A paused run's file is still read (its
+   * leads wait for the resume).
    */
   storeLeads(run: RunToExtract, leads: readonly Lead[]): Change<StoredLeads> {
     const sorted = [...leads].sort((a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0));
@@ -86,7 +95,9 @@ export class PostgresExtractionStore implements ExtractionStore {
     };
     const change = this.#lanes.transaction('storeLeads', { run_id: run.runId, 'leads.count': leads.length }, async (tx) => {
       if (repeated) throw new Error('storeLeads: a batch repeats an email; the import must de-duplicate leads first');
-      if (leads.length === 0) return { pending: [], skipped: 0 };
+      const [state] = await tx<{ status: RunStatus }[]>`select status from campaign_runs where id = ${run.runId} for share`;
+      if (state === undefined || hasEnded(state.status)) return { pending: [], skipped: 0, stopped: true };
+      if (leads.length === 0) return { pending: [], skipped: 0, stopped: false };
       const rows = (await this.#insertNewLeads(tx, run, columns)) ?? (await this.#upsertLeads(tx, run, columns));
       return {
         pending: rows
@@ -94,6 +105,7 @@ export class PostgresExtractionStore implements ExtractionStore {
           .sort((a, b) => a.row_number - b.row_number)
           .map((row) => row.id),
         skipped: leads.length - rows.length,
+        stopped: false,
       };
     });
     return followedBy(change, () => this.#touch(run.runId));
@@ -175,7 +187,7 @@ export class PostgresExtractionStore implements ExtractionStore {
           import_report = ${tx.json(toJson(report))},
           columns = ${tx.json(toJson(result.columns))},
           status = case when status = 'extracting' then 'personalizing' else status end
-        where id = ${runId} and status in ('extracting', 'personalizing')`;
+        where id = ${runId} and status in ('extracting', 'personalizing', 'paused')`;
     });
   }
 
@@ -189,10 +201,10 @@ export class PostgresExtractionStore implements ExtractionStore {
       await tx`
         update leads set status = 'failed', error = ${RUN_ENDED_REASON}, settled_at = clock_timestamp()
         where run_id = ${runId} and status not in ${tx(FINAL_LEAD_STATUSES)}
-          and exists (select 1 from campaign_runs where id = ${runId} and status in ${tx(ACTIVE_RUN_STATUSES)})`;
+          and exists (select 1 from campaign_runs where id = ${runId} and status in ${tx(FAILABLE_RUN_STATUSES)})`;
       const [run] = await tx<{ campaign_id: string; user_id: string }[]>`
-        update campaign_runs set status = 'failed', error_message = ${errorMessage}, completed_at = now()
-        where id = ${runId} and status in ${tx(ACTIVE_RUN_STATUSES)}
+        update campaign_runs set status = 'failed', error_message = ${errorMessage}, completed_at = now(), paused_at = null
+        where id = ${runId} and status in ${tx(FAILABLE_RUN_STATUSES)}
         returning campaign_id, user_id`;
       if (run === undefined) return null;
       return { runId, campaignId: run.campaign_id, userId: run.user_id, outcome: { status: 'failed' as const, errorMessage } };

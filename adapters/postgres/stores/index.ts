@@ -12,6 +12,7 @@ import { PostgresExtractionStore } from './extraction-store.ts';
 import { PostgresLeadWorkStore } from './lead-work-store.ts';
 import { PostgresProjectionStore } from './projection-store.ts';
 import { PostgresReconcilerStore } from './reconciler-store.ts';
+import { PostgresRunControlStore } from './run-control-store.ts';
 import { PostgresRunReader } from './run-reader.ts';
 import { PostgresSubmissionStore } from './submission-store.ts';
 
@@ -26,6 +27,7 @@ export interface PostgresStores {
   readonly queries: PostgresCampaignQueries;
   readonly runs: PostgresRunReader;
   readonly deliveries: PostgresDeliveryLog;
+  readonly runControl: PostgresRunControlStore;
 }
 
 export function createPostgresStores(sql: Sql): PostgresStores {
@@ -35,11 +37,12 @@ export function createPostgresStores(sql: Sql): PostgresStores {
     outbox: new PostgresOutboxStore(sql),
     submission: new PostgresSubmissionStore(lanes),
     extraction: new PostgresExtractionStore(sql, lanes),
-    leadWork: new PostgresLeadWorkStore(lanes),
+    leadWork: new PostgresLeadWorkStore(lanes, sql),
     projection: new PostgresProjectionStore(sql),
     reconciler: new PostgresReconcilerStore(sql, lanes),
     queries: new PostgresCampaignQueries(sql),
     runs: new PostgresRunReader(sql),
     deliveries: new PostgresDeliveryLog(sql, lanes),
+    runControl: new PostgresRunControlStore(sql),
   };
 }

@@ -148,6 +148,8 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
     let leadImport: LeadImport | undefined;
     let batch: Lead[] = [];
     let skipped = 0;
+    // The run stopped taking leads (cancelled while its file was read): the rest is not read.
+    let stopped = false;
     // The batches being committed while the next one is read: the file and the database work at
     // once, with at most two commits in flight (their leads never overlap: the import
     // de-duplicates, so the two transactions lock different rows).
@@ -164,6 +166,7 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
           })),
         );
         skipped += stored.skipped;
+        if (stored.stopped) stopped = true;
       })();
       // Both settled before the result is known: a failure never leaves the other commit running.
       const current = Promise.allSettled([before, committed]).then((outcomes) => {
@@ -189,9 +192,10 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
         if (batch.length === extractionBatchSize) {
           await storeBatch(batch);
           batch = [];
+          if (stopped) break;
         }
       }
-      if (batch.length > 0) await storeBatch(batch);
+      if (batch.length > 0 && !stopped) await storeBatch(batch);
     } catch (error) {
       // Settles what is in flight before the delivery ends; a failed commit wins (the redelivery
       // retries it, as it would have had it failed before the next batch was read).
@@ -199,6 +203,10 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
       throw error;
     }
     await previous;
+    if (stopped) {
+      context.log.info({}, 'the run was stopped while its file was read (cancelled): extraction stops');
+      return;
+    }
     if (leadImport === undefined) {
       throw new ImportError('EMPTY_FILE', 'The file is empty. Upload a CSV file with a header row and one row per lead.');
     }

@@ -25,6 +25,7 @@ import type { LeadExtracted } from '../../../domain/campaigns/events.ts';
 import { costOf, type Pricing } from '../../../domain/pricing/pricing.ts';
 import type { Handler, HandlerContext } from '../../../ports/event-consumer.port.ts';
 import type { LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
+import type { ProjectionStore } from '../../../ports/projection-store.port.ts';
 import type { ResearchProvider } from '../../../ports/providers.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
@@ -43,13 +44,15 @@ export const research = declareConsumer({
     maxHandlerMs: 10 * 60 * SECOND,
   },
   callsApi: 'research',
-  uses: ['uow', 'leadWork', 'research', 'pricing'],
+  uses: ['uow', 'leadWork', 'projectionStore', 'research', 'pricing'],
   create: (ports) => new ResearchLead(ports),
 });
 
 export interface ResearchLeadDeps {
   readonly uow: UnitOfWork;
   readonly leadWork: LeadWorkStore;
+  /** Ends a cancelled run once its last lead in flight is settled. */
+  readonly projectionStore: ProjectionStore;
   readonly research: ResearchProvider;
   /** Prices each call's usage into the lead's cost. */
   readonly pricing: Pricing;
@@ -67,18 +70,20 @@ export class ResearchLead implements Handler<'lead.extracted'> {
    * A call that failed adds nothing to the lead's cost: what a provider bills for one is not known here.
    */
   async handle(event: LeadExtracted, context: HandlerContext): Promise<Decision | null> {
-    const { uow, leadWork, research, pricing } = this.#deps;
-    const work = await leadWork.leadWork(event.lead_id, event.run_id);
+    const { research, pricing } = this.#deps;
+    const work = await this.#deps.leadWork.leadWork(event.lead_id, event.run_id);
     // Gone to a later run (which has its own events), or past research already.
     if (work === null || work.status !== 'pending') return null;
 
-    const claimed = await claimPaidCall({ uow, leadWork }, work, 'research', context);
+    const claimed = await claimPaidCall(this.#deps, work, 'research', context);
     if (claimed.kind === 'settled') return claimed.decision;
 
     const prompt = work.researchPrompt === null ? {} : { prompt: work.researchPrompt };
-    const found = await paidCall({ uow, leadWork }, claimed.claim, context, () => research.research({ lead: work.lead, ...prompt }, context.signal));
+    const made = await paidCall(this.#deps, claimed.claim, context, (options) => research.research({ lead: work.lead, ...prompt }, context.signal, options));
+    if (made.kind === 'stopped') return made.decision;
+    const found = made.value;
     // Saved (releasing the claim), or (another delivery saved first) its cost recorded all the same.
-    return decide(leadWork.saveResearch(work.leadId, work.runId, found, costOf(found.usage, pricing.research)), {
+    return decide(this.#deps.leadWork.saveResearch(work.leadId, work.runId, found, costOf(found.usage, pricing.research)), {
       events: (saved) => (saved ? [{ type: 'lead.researched', run_id: work.runId, lead_id: work.leadId }] : []),
       after: (saved) => {
         if (saved) context.log.info({ model: found.model, citations: found.citations.length }, 'lead researched');
