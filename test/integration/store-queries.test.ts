@@ -98,11 +98,14 @@ describe('runStatus', () => {
       personalized: 1,
       needs_review: 0,
       failed: 1,
+      cancelled: 0,
       cost_usd: 0,
       error_message: null,
       created_at: anIsoTimestamp,
       updated_at: anIsoTimestamp,
       completed_at: null,
+      cancelled_at: null,
+      paused_at: null,
       deliveries: {},
     });
     await failAndCount(r.leadIds[2]!, r.runId);
@@ -138,7 +141,7 @@ describe('runStatus', () => {
       campaignId: r.campaignId,
       userId,
       status: 'failed',
-      counts: { valid: 1, personalized: 0, needs_review: 0, failed: 1, skipped: 0 },
+      counts: { valid: 1, personalized: 0, needs_review: 0, failed: 1, skipped: 0, cancelled: 0 },
       costUsd: '0.000000',
       completedAt: expect.stringMatching(ISO) as string,
       options: {},
