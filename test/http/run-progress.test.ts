@@ -75,11 +75,14 @@ describe('run progress', () => {
         personalized: 1,
         needs_review: 0,
         failed: 0,
+        cancelled: 0,
         cost_usd: 0,
         error_message: null,
         created_at: anIsoTimestamp,
         updated_at: anIsoTimestamp,
         completed_at: null,
+        cancelled_at: null,
+        paused_at: null,
         notices: [],
       });
     });
