@@ -60,3 +60,9 @@ begin
   end if;
 end
 $$;
+
+-- The reconciler's scan for cancelled runs not ended yet (their leads in flight at the cancel
+-- settle by deliveries, whose events a broker could lose): few rows, briefly.
+create index if not exists campaign_runs_cancelling_updated_at_idx
+  on public.campaign_runs (updated_at)
+  where status = 'cancelled' and completed_at is null;

@@ -6,6 +6,11 @@
  * each batch committed with a `lead.extracted` event per lead it released (each lead the root of
  * its own trace), then records the totals.
  *
+ * A run its owner cancels while its file is read stops being extracted: the batch after the cancel
+ * stores nothing (the store orders the two with the run's lock), and the rest of the file is not
+ * read. A paused run's file is read all the same (reading pays for nothing); its leads wait for the
+ * resume.
+ *
  * A redelivery (a crash mid-file, a reconciler re-drive) runs the whole file again: the store
  * upserts leads the run already owns without losing their progress and the totals are absolute,
  * so the second pass writes what the first would have. A lead the run had stored already is not

@@ -7,7 +7,10 @@
  *
  * Before the call, the delivery claims it in PostgreSQL (claimPaidCall in lead-events.ts): a copy
  * of the message that finds another delivery's live claim makes no call, and a lead whose run has
- * ended is failed without one. The claim's lease is the ack wait (as configured).
+ * ended is failed without one (cancelled, if its owner cancelled the run; left for the resume, if
+ * paused). The claim's lease is the ack wait (as configured). Once the call has its turn, right
+ * before it is sent, the run is read once more (paidCall): no call starts after the owner's cancel
+ * or pause was answered.
  *
  * Settings:
  * - ack wait 120 s: a call takes ~7-8 s at the median and can take a minute when the agent searches
