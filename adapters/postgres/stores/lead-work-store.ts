@@ -13,7 +13,7 @@ import type { Change } from '../../../ports/unit-of-work.port.ts';
 import type { Lanes } from '../changes.ts';
 import type { Sql } from '../client.ts';
 import { GroupCommit } from '../group-commit.ts';
-import { callEntry, toJson, usageEntry } from '../sql.ts';
+import { callEntry, retryOnDeadlock, toJson, usageEntry } from '../sql.ts';
 import { traced } from '../traced.ts';
 
 interface LeadWorkRow {
@@ -168,8 +168,13 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
    */
   async #runStatuses(runIds: readonly string[]): Promise<readonly (RunStatus | null)[]> {
     const unique = [...new Set(runIds)].sort();
-    const rows = (await this.#sql.begin((tx) => tx<{ id: string; status: RunStatus }[]>`
-      select id, status from campaign_runs where id = any(${tx.array(unique)}::uuid[]) order by id for share`)) as { id: string; status: RunStatus }[];
+    // Runs locked in id order; a projection batch updating several of them in another order may
+    // deadlock with it, and PostgreSQL then aborts one of the two: retried.
+    const rows = await retryOnDeadlock(
+      () =>
+        this.#sql.begin((tx) => tx<{ id: string; status: RunStatus }[]>`
+          select id, status from campaign_runs where id = any(${tx.array(unique)}::uuid[]) order by id for share`) as Promise<{ id: string; status: RunStatus }[]>,
+    );
     const statuses = new Map(rows.map((row) => [row.id, row.status]));
     return runIds.map((runId) => statuses.get(runId) ?? null);
   }

@@ -117,6 +117,14 @@ class RunStopped extends Error {
   }
 }
 
+/** The last check before a call could not read the run: the call is not sent. */
+class CheckFailed extends Error {
+  constructor(cause: unknown) {
+    super('the run could not be read before the call', { cause });
+    this.name = 'CheckFailed';
+  }
+}
+
 /** A paid call's attempt: the value of the call, or the decision of a delivery whose run stopped before the call went out. */
 export type PaidCallOutcome<T> =
   | { readonly kind: 'made'; readonly value: T }
@@ -144,7 +152,9 @@ export async function paidCall<T>(
 ): Promise<PaidCallOutcome<T>> {
   let sent = 0;
   const beforeCall = async () => {
-    const status = await deps.leadWork.runStatusForCall(claim.runId);
+    const status = await deps.leadWork.runStatusForCall(claim.runId).catch((error: unknown) => {
+      throw new CheckFailed(error);
+    });
     if (status === null || !takesCalls(status)) throw new RunStopped(status);
     sent += 1;
   };
@@ -165,6 +175,12 @@ export async function paidCall<T>(
       // Not swallowed: a claim left held would keep the resume's copy of the lead from calling.
       await deps.uow.commit(deps.leadWork.releaseClaim(claim, sent > 0));
       return { kind: 'stopped', decision: await stoppedRunDecision(deps, claim, error.status, context) };
+    }
+    if (error instanceof CheckFailed) {
+      // The run could not be read (the database away): nothing was sent, nothing failed for the
+      // lead; the delivery is retried as for any store error.
+      await deps.uow.commit(deps.leadWork.releaseClaim(claim, sent > 0)).catch(() => {});
+      throw error.cause;
     }
     // The count is for the user to see, and the release only lets a copy call sooner; the call's
     // error is what the retry and the lead's failure reason are about, so a store that cannot

@@ -208,6 +208,25 @@ describe('ResearchLead', () => {
     expect(completion).toMatchObject({ outcome: { status: 'cancelled' } });
   });
 
+  it('sends nothing when the run cannot be read right before the call: the store error goes to the retry, nothing counted', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    const down = new Error('connection refused');
+    const leadWork = new Proxy(p.store, {
+      get(target, property) {
+        if (property === 'runStatusForCall') return () => Promise.reject(down);
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+
+    await expect(new ResearchLead(pipelinePorts(p, { leadWork })).handle(event, handlerContext())).rejects.toBe(down);
+
+    expect(p.research.calls).toEqual([]);
+    expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 0 });
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+
   it('keeps the result of a call in flight when its run is paused: saved, and carried on by the resume', async () => {
     const p = inMemoryPipeline();
     const event = await pendingLead(p);
