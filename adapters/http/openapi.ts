@@ -39,7 +39,7 @@ export type RouteDoc = DescribeRouteOptions & { readonly operationId: string; re
 export const TAGS = {
   Health: 'Liveness and readiness, for orchestrators and load balancers. No token.',
   Campaigns: 'Upload a CSV of leads: preview its import, or submit it for processing into a campaign.',
-  Runs: 'Follow a run: its status, its live progress as server-sent events, its import report.',
+  Runs: 'Follow a run (its status, its live progress as server-sent events, its import report) and control it (cancel, pause, resume).',
   Results: "A campaign's leads and their opening lines, as JSON pages or a CSV download.",
   Metrics: "The caller's KPIs.",
 } as const;

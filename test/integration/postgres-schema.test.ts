@@ -77,6 +77,10 @@ describe('leads', () => {
       code: '23514',
       constraint_name: 'leads_status_check',
     });
+    // Cancelled (0015) and suppressed leads are final: they may be counted for their run.
+    for (const status of ['cancelled', 'suppressed']) {
+      await db.sql`update leads set status = ${status}, counted_run_id = run_id where email = 'status@example.com'`;
+    }
   });
 
   it('keep the original columns in order, repeated headers included', async () => {
@@ -101,7 +105,11 @@ describe('leads', () => {
 
 describe('campaign runs', () => {
   it('accept only known statuses and non-negative counters', async () => {
-    await expect(db.sql`update campaign_runs set status = 'paused' where id = ${runId}`).rejects.toMatchObject({
+    for (const status of ['paused', 'cancelled', 'queued']) await db.sql`update campaign_runs set status = ${status} where id = ${runId}`;
+    await expect(db.sql`update campaign_runs set cancelled = -1 where id = ${runId}`).rejects.toMatchObject({
+      constraint_name: 'campaign_runs_cancelled_nonnegative',
+    });
+    await expect(db.sql`update campaign_runs set status = 'done' where id = ${runId}`).rejects.toMatchObject({
       constraint_name: 'campaign_runs_status_check',
     });
     await expect(db.sql`update campaign_runs set failed = -1 where id = ${runId}`).rejects.toMatchObject({

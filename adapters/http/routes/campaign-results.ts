@@ -23,6 +23,7 @@ export const RESULT_STATUSES = Object.keys({
   needs_review: true,
   failed: true,
   suppressed: true,
+  cancelled: true,
 } satisfies Record<LeadStatus, true>) as LeadStatus[];
 
 const STATUS_MESSAGE = `status must be one or more (comma-separated) of ${RESULT_STATUSES.join(', ')}`;
@@ -109,8 +110,8 @@ const reportDoc = describeApiRoute({
   responses: {
     200: jsonResponse('The import report.', ImportReportBody),
     ...problems({
-      404: 'No run with this id (or not yours), or a run whose file could not be read (see its error_message).',
-      409: 'The file is still being read: the report is ready in a moment (Retry-After: 2).',
+      404: 'No run with this id (or not yours), a run whose file could not be read (see its error_message), or one cancelled before its file was read to the end.',
+      409: 'The file is still being read (a paused run\'s file is read too): the report is ready in a moment (Retry-After: 2).',
     }),
   },
 });
@@ -172,8 +173,11 @@ export function campaignResultsRoutes({ queries, exportQueries = queries, now = 
     const found = await queries.importReport(c.get('userId'), runId);
     if (found === null) throw new ProblemError(404, RUN_NOT_FOUND);
     if (found.report === null) {
-      if (found.status === 'queued' || found.status === 'extracting') {
+      if (found.status === 'queued' || found.status === 'extracting' || found.status === 'paused') {
         throw new ProblemError(409, 'The file of this run is still being read: its import report is ready in a moment.', { 'Retry-After': '2' });
+      }
+      if (found.status === 'cancelled') {
+        throw new ProblemError(404, 'This run has no import report: it was cancelled before its file was read to the end.');
       }
       throw new ProblemError(404, "This run has no import report: its file could not be read (see the run's error_message).");
     }
