@@ -28,6 +28,7 @@ export const PreviewBody = v.object({
   estimate: v.object({
     per_lead_usd: Usd,
     total_usd: Usd,
+    sandbox: v.pipe(v.boolean(), v.description('The run would be made on the in-process sandbox (PROVIDERS=sandbox): made-up output, at $0.')),
     basis: v.string(),
     assumptions: v.object({
       research_calls_per_lead: Tokens,
