@@ -83,10 +83,10 @@ describe('run control', () => {
       expect(await readJson(again)).toEqual(body);
 
       // The results list the cancelled leads, filtered by their status, with why.
-      const results = await readJson<{ leads: { email: string; status: string; error: string | null; cost_usd: number }[] }>(
+      const results = await readJson<{ leads: { email: string; enrichment_status: string; error: string | null; cost_usd: number }[] }>(
         await apiGet(server.baseUrl, `/api/campaigns/results/${run.campaignId}?status=cancelled`, alice),
       );
-      expect(results.leads.map((lead) => [lead.email, lead.status, lead.error, lead.cost_usd]).sort()).toEqual([
+      expect(results.leads.map((lead) => [lead.email, lead.enrichment_status, lead.error, lead.cost_usd]).sort()).toEqual([
         ['bob@example.com', 'cancelled', RUN_CANCELLED_REASON, 0],
         ['cid@example.com', 'cancelled', RUN_CANCELLED_REASON, 0],
       ]);

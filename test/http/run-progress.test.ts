@@ -78,6 +78,7 @@ describe('run progress', () => {
         suppressed: 0,
         cancelled: 0,
         cost_usd: 0,
+        research_cache_hits: 0,
         error_message: null,
         created_at: anIsoTimestamp,
         updated_at: anIsoTimestamp,

@@ -59,6 +59,7 @@ describe('migrations on a fresh database', () => {
       { tablename: 'leads', rowsecurity: true },
       { tablename: 'outbox', rowsecurity: true },
       { tablename: 'paid_call_claims', rowsecurity: true },
+      { tablename: 'prompt_templates', rowsecurity: true },
       { tablename: 'research_cache', rowsecurity: true },
       { tablename: 'run_deliveries', rowsecurity: true },
       { tablename: 'schema_migrations', rowsecurity: true },

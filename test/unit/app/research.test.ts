@@ -4,8 +4,10 @@ import type { LeadExtracted } from '../../../domain/campaigns/events.ts';
 import { DEFAULT_KPI_RATES, RUN_CANCELLED_REASON, RUN_ENDED_REASON } from '../../../domain/campaigns/run.ts';
 import { RetryLater } from '../../../ports/event-consumer.port.ts';
 import { ApiPaused, OutsideApiError } from '../../../ports/outside-api.port.ts';
+import type { ResearchCache } from '../../../ports/research-cache.port.ts';
 import { ResearchLead } from '../../../src/app/consumers/research.ts';
 import { commitDecision, handlerContext, inMemoryPipeline, logged, personalizingRun, pipelinePorts, researchAbout, type InMemoryPipeline } from '../../support/fakes/index.ts';
+import { fakeChange } from '../../support/fakes/unit-of-work.ts';
 
 /** DEFAULT_PRICING's research call at the default research's usage: $0.005 + 4,000 × $1/M + 600 × $1/M. */
 const RESEARCH_COST = '0.009600';
@@ -301,6 +303,84 @@ describe('ResearchLead', () => {
 
     expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'researched', attempts: 1, costUsd: RESEARCH_COST });
     expect(p.outbox.events()).toEqual([{ type: 'lead.researched', run_id: event.run_id, lead_id: event.lead_id }]);
+  });
+
+  describe("research once per company: the company's call takes the same last check", () => {
+    /** A research cache that grants every company's call and records its releases (the real one is tested on PostgreSQL). */
+    function grantingCache() {
+      const released: string[] = [];
+      const saved: string[] = [];
+      const cache: ResearchCache = {
+        claim: () => fakeChange('claimCompanyResearch', () => ({ kind: 'claimed' as const })),
+        renew: () => fakeChange('renewCompanyResearch', () => true),
+        release: (claim) => fakeChange('releaseCompanyResearch', () => void released.push(claim.owner)),
+        saveResearch: (lead) => fakeChange('saveCompanyResearch', () => saved.push(lead.leadId) > 0),
+        useCached: () => fakeChange('useCachedResearch', () => true),
+      };
+      return { cache, released, saved };
+    }
+
+    /** The research consumer with the cache on, its call stopped by `status` committed while it waited for its turn. */
+    function stoppedWhileWaiting(p: InMemoryPipeline, event: LeadExtracted, status: 'cancelled' | 'paused', cache: ResearchCache) {
+      return new ResearchLead(
+        pipelinePorts(p, {
+          researchCache: cache,
+          researchCacheTtlMs: 60_000,
+          research: {
+            research: (input, signal, options) => {
+              p.store.endRun(event.run_id, status);
+              return p.research.research(input, signal, options);
+            },
+          },
+        }),
+      );
+    }
+
+    it('a run cancelled while the call waited sends nothing: the lead is cancelled and the company\'s claim given back at once', async () => {
+      const p = inMemoryPipeline();
+      const event = await pendingLead(p);
+      const { cache, released, saved } = grantingCache();
+
+      const completion = await commitDecision(p.uow, await stoppedWhileWaiting(p, event, 'cancelled', cache).handle(event, handlerContext()));
+
+      expect(p.research.calls).toEqual([]);
+      expect(released).toHaveLength(1);
+      expect(saved).toEqual([]);
+      expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 0 });
+      expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'cancelled', attempts: 0, countedRunId: event.run_id });
+      expect(completion).toMatchObject({ outcome: { status: 'cancelled' } });
+    });
+
+    it("a run paused while the call waited sends nothing: the lead waits for the resume and the company's claim is given back", async () => {
+      const p = inMemoryPipeline();
+      const event = await pendingLead(p);
+      const { cache, released, saved } = grantingCache();
+
+      expect(await stoppedWhileWaiting(p, event, 'paused', cache).handle(event, handlerContext())).toBeNull();
+
+      expect(p.research.calls).toEqual([]);
+      expect(released).toHaveLength(1);
+      expect(saved).toEqual([]);
+      expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 0 });
+      expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'pending', attempts: 0, countedRunId: null });
+      expect(p.outbox.events()).toEqual([]);
+    });
+
+    it('checks the suppression list before the company is claimed: a suppressed lead claims nothing', async () => {
+      const p = inMemoryPipeline();
+      const userId = crypto.randomUUID();
+      const event = await pendingLead(p, { userId });
+      p.store.addSuppression(userId, 'ada@example.com');
+      const claims: string[] = [];
+      const { cache } = grantingCache();
+      const watched: ResearchCache = { ...cache, claim: (claim, context) => (claims.push(claim.owner), cache.claim(claim, context)) };
+
+      await commitDecision(p.uow, await stoppedWhileWaiting(p, event, 'cancelled', watched).handle(event, handlerContext()));
+
+      expect(claims).toEqual([]);
+      expect(p.research.calls).toEqual([]);
+      expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'suppressed' });
+    });
   });
 
   it('counts a failed call as an attempt and lets the failure through, leaving the lead pending', async () => {
