@@ -187,6 +187,24 @@ describe('cancel', () => {
     expect(await runRow(runId)).toMatchObject({ status: 'cancelled', valid: 2, cancelled: 2, ended: true });
     expect(await t.store.beginExtraction(runId)).toBeNull();
   });
+
+  it('cancelled while its file is read, a run counts the leads it stored suppressed: valid = suppressed + cancelled', async () => {
+    const userId = randomUUID();
+    const { runId } = await t.store.createRun({ userId, demo: false, fileName: 'leads.csv', campaignName: `Suppressed ${randomUUID()}` });
+    const run = (await t.store.beginExtraction(runId))!;
+    await t.store.storeLeads(run, [lead('a@example.com', 2), lead('b@example.com', 3), lead('c@example.com', 4)], new Map([['b@example.com', 'listed']]));
+
+    await t.store.cancelRun(userId, runId);
+
+    expect((await leadRows(runId)).map((row) => [row.status, row.counted])).toEqual([
+      ['cancelled', true],
+      ['suppressed', true],
+      ['cancelled', true],
+    ]);
+    const [row] = await t.db.sql<{ valid: number; suppressed: number; cancelled: number; processed: number; ended: boolean }[]>`
+      select valid, suppressed, cancelled, processed, completed_at is not null as ended from campaign_runs where id = ${runId}`;
+    expect(row).toEqual({ valid: 3, suppressed: 1, cancelled: 2, processed: 0, ended: true });
+  });
 });
 
 describe('pause and resume', () => {
