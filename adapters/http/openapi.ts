@@ -38,9 +38,11 @@ export type RouteDoc = DescribeRouteOptions & { readonly operationId: string; re
 /** The document's tags, in the order the reference page lists them. */
 export const TAGS = {
   Health: 'Liveness and readiness, for orchestrators and load balancers. No token.',
-  Campaigns: 'Upload a CSV of leads: preview its import, or submit it for processing into a campaign.',
+  Campaigns: 'Upload a CSV of leads: preview its import, or submit it for processing into a campaign. List, read, rename, change and erase your campaigns; re-run their leads.',
   Runs: 'Follow a run (its status, its live progress as server-sent events, its import report) and control it (cancel, pause, resume).',
   Results: "A campaign's leads and their opening lines, as JSON pages or a CSV download.",
+  Templates: 'Saved prompt templates: a personalization prompt with {{variables}}, optionally a research prompt and custom outputs, used by a submission through template_id.',
+  Suppressions: 'Your suppression list: email addresses and domains no campaign of yours processes.',
   Metrics: "The caller's KPIs.",
 } as const;
 export type Tag = keyof typeof TAGS;
@@ -62,6 +64,14 @@ const CONVERSION: ConversionConfig = {
   errorMode: 'ignore',
   overrideSchema: ({ valibotSchema }) => (valibotSchema.type === 'instance' ? { type: 'string', format: 'binary', contentMediaType: 'text/csv' } : undefined),
 };
+
+/**
+ * A schema for each field of the answer type `T`, whose output is that field's type: written
+ * `{...} satisfies FieldSchemas<T>` next to an answer's schema, it makes a field added to (or
+ * removed from) the type a compile error until the schema documents it, and a schema wider than
+ * its field one too.
+ */
+export type FieldSchemas<T> = { readonly [K in keyof T]-?: v.GenericSchema<unknown, T[K]> };
 
 /** A valibot schema as the JSON Schema the document shows. */
 export function schemaOf(schema: v.GenericSchema): Schema {
@@ -171,10 +181,19 @@ export const ProblemBody = v.pipe(
     instance: v.pipe(v.string(), v.description('The request path.')),
     request_id: v.pipe(v.string(), v.description('Quote it when you report the problem (also the X-Request-Id header).')),
     code: v.optional(v.pipe(v.string(), v.description('Import problems: a stable code such as NO_EMAIL_COLUMN or NO_VALID_LEADS.'))),
-    report: v.optional(v.pipe(v.record(v.string(), v.unknown()), v.description('NO_VALID_LEADS: the import report, every rejected row and why (as GET /api/campaigns/runs/{runId}/report).'))),
+    report: v.optional(
+      v.pipe(
+        v.record(v.string(), v.unknown()),
+        v.description('NO_VALID_LEADS: the import report, every rejected row and why (as GET /api/campaigns/runs/{runId}/report); NO_VALID_ENTRIES: the suppression import report.'),
+      ),
+    ),
     limit: v.optional(v.pipe(v.string(), v.description('429: the limit reached, e.g. leads_per_day or sse_streams_per_user.'))),
   }),
-  v.description('RFC 9457 problem details; some problems add members (code, report, limit, limit_value, used, requested, checks, max).'),
+  v.description(
+    'RFC 9457 problem details; some problems add members: code and report (import problems), limit, limit_value, used, requested and max (429), ' +
+      'campaign_id (a campaign name taken), run_ids or run_id and run_status (a run in progress), existing_id (a template name taken), ' +
+      'unknown_variables and private_variables (template variables the file cannot fill), invalid (suppression entries refused), checks (readiness).',
+  ),
 );
 
 /** The shared problem responses, by status. */

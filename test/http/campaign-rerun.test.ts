@@ -135,9 +135,10 @@ describe('POST /api/campaigns/:id/runs', () => {
     expect(cancelled).toEqual({ status: 'cancelled', cancelled: 2, processed: 1 });
   });
 
-  it('researches again for a new research prompt, or when asked, and keeps the run\'s prompts otherwise', async () => {
+  it('researches again for a new research prompt, or when asked, and keeps the campaign\'s prompts otherwise', async () => {
     const campaign = await endedCampaign();
     await server.sql`update campaign_runs set research_prompt = 'Funding news.', personalization_prompt = 'Be warm.' where id = ${campaign.runId}`;
+    await server.sql`update campaigns set research_prompt = 'Funding news.', personalization_prompt = 'Be warm.' where id = ${campaign.campaignId}`;
     const res = await rerun(campaign.campaignId, { lead_ids: [campaign.ann], research_prompt: 'Hiring news.' });
     expect(res.status).toBe(202);
     const { run_id: runId } = (await res.json()) as { run_id: string };

@@ -168,7 +168,7 @@ describe('the gate and the status while the circuit is open', () => {
       const [research, personalization] = await reader.current();
       expect(research).toMatchObject({ api: 'research', state: 'circuit_open', reason: 'provider unavailable' });
       expect(Date.parse(research?.since ?? '')).toBeLessThanOrEqual(Date.now());
-      expect(personalization).toEqual({ api: 'personalization', state: 'ok', reason: null, since: null });
+      expect(personalization).toEqual({ api: 'personalization', state: 'ok', reason: null, since: null, heldUntil: null, pacedUntil: null, rpm: null });
 
       const halfOpenAt = breaker.halfOpenAt;
       expect(halfOpenAt).toBeGreaterThan(Date.now());

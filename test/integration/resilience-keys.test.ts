@@ -91,7 +91,7 @@ describe('one breaker per key', () => {
 
       // The consumer is not gated on one key, and no key's circuit is shown as the API's.
       expect(await api.gate.wait(AbortSignal.timeout(1_000))).toBe(Infinity);
-      expect(await board.current()).toEqual([{ api: 'webhook', state: 'ok', reason: null, since: null }]);
+      expect(await board.current()).toEqual([{ api: 'webhook', state: 'ok', reason: null, since: null, heldUntil: null, pacedUntil: null, rpm: null }]);
       const opened = log.entries.find((entry) => entry.message === "one key's circuit opened: calls with that key stop for a while");
       expect(opened).toBeDefined();
       // The key may be a customer's host: never logged.
@@ -121,7 +121,7 @@ describe('one breaker per key', () => {
       expect(Date.now() - started).toBeLessThan(1_000);
       expect(budget.heldUntil('webhook')).toBe(0);
       expect(api.limiter.concurrency).toBe(concurrency);
-      expect(await board.current()).toEqual([{ api: 'webhook', state: 'ok', reason: null, since: null }]);
+      expect(await board.current()).toEqual([{ api: 'webhook', state: 'ok', reason: null, since: null, heldUntil: null, pacedUntil: null, rpm: null }]);
     } finally {
       api.close();
       budget.close();

@@ -18,7 +18,7 @@ function report(valid: number): ImportReport {
   return { total_rows: valid, valid, duplicates: 0, rejected: [], columns: COLUMNS, demo_excluded: 0 };
 }
 
-async function extractingRun(userId: string, campaign: { campaignName?: string; campaignId?: string } = { campaignName: 'Q3 outbound' }): Promise<RunToExtract> {
+async function extractingRun(userId: string, campaign: { campaignName?: string; campaignId?: string } = { campaignName: `Q3 outbound ${crypto.randomUUID()}` }): Promise<RunToExtract> {
   const { runId } = await t.store.createRun({ userId, demo: false, fileName: 'leads.csv', ...campaign });
   const run = await t.store.beginExtraction(runId);
   if (run === null) throw new Error('the new run cannot be extracted');

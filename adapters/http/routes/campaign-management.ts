@@ -15,14 +15,18 @@ import {
   type CampaignQueries,
   type CampaignSummary,
   type CampaignRunView,
+  type LeadCounts,
+  type RunCounters,
   type RunSummary,
 } from '../../../ports/campaign-queries.port.ts';
 import { CampaignNameTakenError } from '../../../ports/campaign-store.port.ts';
 import type { CampaignUpdate, ManageCampaigns } from '../../../ports/manage-campaigns.port.ts';
 import { InvalidCampaignOption } from '../../../ports/submit-campaign.port.ts';
 import type { AppEnv } from '../context.ts';
+import { describeApiRoute, jsonBody as jsonRequestBody, jsonResponse, pathParam, problems, queryParams, type FieldSchemas } from '../openapi.ts';
 import { ProblemError } from '../problem.ts';
 import { parseInput, pathId } from './input.ts';
+import { RUN_STATUSES } from './run-progress.ts';
 
 const CAMPAIGN_NOT_FOUND = 'No campaign with this id.';
 const MAX_PROMPT_LENGTH = 4000;
@@ -114,6 +118,177 @@ export const CampaignPatchBody = v.pipe(
   v.check((body) => Object.keys(body).length > 0, `send at least one of ${PATCH_FIELDS.join(', ')}`),
 );
 
+const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
+const Timestamp = v.pipe(v.string(), v.isoTimestamp());
+const Id = v.pipe(v.string(), v.uuid());
+const Usd = (what: string) => v.pipe(v.number(), v.minValue(0), v.description(`USD spent on ${what}, at most 6 decimals.`));
+const NextCursor = v.pipe(v.nullable(v.string()), v.description('Pass back as `cursor` for the next page; null on the last page.'));
+
+/** A run's counters, as its status shows them. */
+export const RunCountersBody = v.object({
+  total_rows: Count,
+  valid: Count,
+  duplicates: Count,
+  rejected_rows: Count,
+  skipped: Count,
+  processed: Count,
+  personalized: Count,
+  needs_review: Count,
+  failed: Count,
+  suppressed: Count,
+  cancelled: v.pipe(Count, v.description("Leads the run's cancel left unsettled: not processed.")),
+} satisfies FieldSchemas<RunCounters>);
+
+const RunSummaryFields = {
+  id: Id,
+  status: v.picklist(RUN_STATUSES),
+  demo: v.boolean(),
+  file_name: v.pipe(v.nullable(v.string()), v.description("The uploaded file's name.")),
+  counters: RunCountersBody,
+  cost_usd: Usd("the run's counted leads"),
+  error_message: v.nullable(v.string()),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  completed_at: v.nullable(Timestamp),
+  status_url: v.pipe(v.string(), v.description("GET it for the run's full status.")),
+} satisfies FieldSchemas<ReturnType<typeof runBody>>;
+
+/** A run in a list: a campaign's last run. */
+export const RunSummaryBody = v.object(RunSummaryFields);
+
+/** A run of a campaign's list of runs: with the settings it was run with. */
+export const CampaignRunBody = v.object({
+  ...RunSummaryFields,
+  research_prompt: v.nullable(v.string()),
+  personalization_prompt: v.nullable(v.string()),
+  allow_questions: v.boolean(),
+} satisfies FieldSchemas<ReturnType<typeof runBody<CampaignRunView>>>);
+
+const CampaignFields = {
+  id: Id,
+  name: v.string(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  run_count: Count,
+  counts: v.pipe(
+    v.object({
+      total: Count,
+      pending: v.pipe(Count, v.description('Not settled yet: waiting for research or for its line.')),
+      personalized: Count,
+      needs_review: Count,
+      failed: Count,
+      suppressed: v.pipe(Count, v.description('Ended before any paid call: on your suppression list, or personalized in another campaign lately.')),
+      cancelled: v.pipe(Count, v.description('Ended without their work done: their run was cancelled first.')),
+    } satisfies FieldSchemas<LeadCounts>),
+    v.description("The campaign's leads by where they stand, each lead once (under the run that last took it)."),
+  ),
+  cost_usd: Usd('the campaign: the sum of its runs'),
+  last_run: v.pipe(v.nullable(RunSummaryBody), v.description('The newest run; null for a campaign with none.')),
+  runs_url: v.string(),
+  results_url: v.string(),
+  export_url: v.string(),
+} satisfies FieldSchemas<ReturnType<typeof campaignBody>>;
+
+/** A campaign in the list. */
+export const CampaignBody = v.object(CampaignFields);
+
+/** A campaign with the settings its next runs take, and each declared campaign option (e.g. `webhook_url`) as a field of its own, null when unset. */
+export function campaignDetailBody(options: readonly string[]) {
+  return v.object({
+    ...CampaignFields,
+    research_prompt: v.pipe(v.nullable(v.string()), v.description('The research prompt of its next runs; null: the default.')),
+    personalization_prompt: v.pipe(v.nullable(v.string()), v.description('The personalization prompt of its next runs; null: the default.')),
+    allow_questions: v.pipe(v.boolean(), v.description('Whether the opening lines of its next runs may be questions.')),
+    ...Object.fromEntries(options.map((option) => [option, v.pipe(v.nullable(v.string()), v.description('A campaign option; null when unset.'))])),
+  } satisfies FieldSchemas<Omit<CampaignDetail, 'options' | 'last_run'>>);
+}
+
+export const CampaignsPage = v.object({ campaigns: v.array(CampaignBody), next_cursor: NextCursor });
+export const CampaignRunsPage = v.object({ runs: v.array(CampaignRunBody), next_cursor: NextCursor });
+
+const CAMPAIGN_ID = pathParam('id', 'The campaign id.');
+const PAGE_PARAMS = { cursor: 'The `next_cursor` of the previous page.', limit: 'Per page: 1 to 200 (default 50).' };
+
+const listDoc = describeApiRoute({
+  operationId: 'listCampaigns',
+  tags: ['Campaigns'],
+  summary: 'Your campaigns, a page at a time',
+  description: 'Newest first, each with its lead counts, cost and last run.',
+  parameters: queryParams(CampaignListQuery, { q: 'Only campaigns whose name contains this (any case).', ...PAGE_PARAMS }),
+  responses: {
+    200: jsonResponse('One page of campaigns.', CampaignsPage),
+    ...problems({ 400: 'A bad q or limit, or a cursor this listing did not hand out.' }),
+  },
+});
+
+const runsDoc = describeApiRoute({
+  operationId: 'listCampaignRuns',
+  tags: ['Runs'],
+  summary: "A campaign's runs, a page at a time",
+  description: 'Newest first, each with its counters, cost and the settings it was run with.',
+  parameters: [CAMPAIGN_ID, ...queryParams(CampaignRunsQuery, PAGE_PARAMS)],
+  responses: {
+    200: jsonResponse('One page of runs.', CampaignRunsPage),
+    ...problems({ 400: 'A bad limit, or a cursor this listing did not hand out.', 404: 'No campaign with this id (or not yours).' }),
+  },
+});
+
+const deleteDoc = describeApiRoute({
+  operationId: 'deleteCampaign',
+  tags: ['Campaigns'],
+  summary: 'Erase a campaign',
+  description: 'Erases the campaign, its runs, its leads and their files, for good.',
+  parameters: [CAMPAIGN_ID],
+  responses: {
+    204: { description: 'Erased.' },
+    ...problems({
+      404: 'No campaign with this id (or not yours).',
+      409: 'A run of the campaign is still in progress (`run_ids`): cancel it or wait for it to end. Nothing was deleted.',
+    }),
+  },
+});
+
+/** The descriptions of the routes whose answer shows the declared campaign options. */
+function campaignDocs(options: readonly string[]) {
+  const detail = campaignDetailBody(options);
+  return {
+    get: describeApiRoute({
+      operationId: 'getCampaign',
+      tags: ['Campaigns'],
+      summary: 'A campaign',
+      description: 'The campaign with its lead counts, cost, last run, and the settings its next runs take.',
+      parameters: [CAMPAIGN_ID],
+      responses: { 200: jsonResponse('The campaign.', detail), ...problems({ 404: 'No campaign with this id (or not yours).' }) },
+    }),
+    patch: describeApiRoute({
+      operationId: 'updateCampaign',
+      tags: ['Campaigns'],
+      summary: 'Rename a campaign or change its settings',
+      description: 'Changes the fields sent (at least one); the others stay as they are. The settings apply to the next runs.',
+      parameters: [CAMPAIGN_ID],
+      requestBody: jsonRequestBody(CampaignPatchBody, {
+        fields: {
+          name: 'Unique among your campaigns, ignoring case.',
+          research_prompt: 'At most 4,000 characters; null or blank: the default prompt.',
+          personalization_prompt: 'At most 4,000 characters; null or blank: the default prompt.',
+          webhook_url: 'Receives a signed POST when each run ends (when the webhook consumer is enabled); null or blank removes it.',
+          allow_questions: 'Whether the opening lines may be questions.',
+        },
+      }),
+      responses: {
+        200: jsonResponse('The campaign, changed.', detail),
+        ...problems({
+          400: 'Not valid JSON, a bad field, no field, or a field that is not one of these; or a webhook_url refused.',
+          404: 'No campaign with this id (or not yours).',
+          409: 'Another campaign of yours has this name (`campaign_id`).',
+          413: 'A body over 64 KB.',
+          415: 'Not JSON (Content-Type: application/json).',
+        }),
+      },
+    }),
+  };
+}
+
 export interface CampaignManagementRoutesDeps {
   readonly queries: CampaignQueries;
   readonly manage: ManageCampaigns;
@@ -129,8 +304,9 @@ export interface CampaignManagementRoutesDeps {
  */
 export function campaignManagementRoutes({ queries, manage, options }: CampaignManagementRoutesDeps) {
   const routes = new Hono<AppEnv>();
+  const docs = campaignDocs(options);
 
-  routes.get('/', async (c) => {
+  routes.get('/', listDoc, async (c) => {
     const { q, cursor, limit } = parseInput(CampaignListQuery, c.req.query());
     const page = await queries
       .campaigns(c.get('userId'), { limit, ...(q === undefined ? {} : { q }), ...(cursor === undefined ? {} : { cursor }) })
@@ -138,7 +314,7 @@ export function campaignManagementRoutes({ queries, manage, options }: CampaignM
     return c.json({ campaigns: page.campaigns.map(campaignBody), next_cursor: page.next_cursor });
   });
 
-  routes.get('/:id', async (c) => {
+  routes.get('/:id', docs.get, async (c) => {
     const campaignId = pathId(c.req.param('id'), CAMPAIGN_NOT_FOUND);
     const campaign = await queries.campaign(c.get('userId'), campaignId);
     if (campaign === null) throw new ProblemError(404, CAMPAIGN_NOT_FOUND);
@@ -147,6 +323,7 @@ export function campaignManagementRoutes({ queries, manage, options }: CampaignM
 
   routes.patch(
     '/:id',
+    docs.patch,
     bodyLimit({
       maxSize: MAX_PATCH_BYTES,
       onError: () => {
@@ -178,7 +355,7 @@ export function campaignManagementRoutes({ queries, manage, options }: CampaignM
     },
   );
 
-  routes.delete('/:id', async (c) => {
+  routes.delete('/:id', deleteDoc, async (c) => {
     const campaignId = pathId(c.req.param('id'), CAMPAIGN_NOT_FOUND);
     const erased = await manage.erase(c.get('userId'), campaignId);
     if (erased.kind === 'not_found') throw new ProblemError(404, CAMPAIGN_NOT_FOUND);
@@ -195,7 +372,7 @@ export function campaignManagementRoutes({ queries, manage, options }: CampaignM
     return c.body(null, 204);
   });
 
-  routes.get('/:id/runs', async (c) => {
+  routes.get('/:id/runs', runsDoc, async (c) => {
     const campaignId = pathId(c.req.param('id'), CAMPAIGN_NOT_FOUND);
     const { cursor, limit } = parseInput(CampaignRunsQuery, c.req.query());
     const page = await queries.campaignRuns(c.get('userId'), campaignId, { limit, ...(cursor === undefined ? {} : { cursor }) }).catch(badCursor);
@@ -229,7 +406,7 @@ function campaignLinks(id: string) {
   return { runs_url: `/api/campaigns/${id}/runs`, results_url: `/api/campaigns/results/${id}`, export_url: `/api/campaigns/export/${id}` };
 }
 
-function runBody(run: RunSummary) {
+function runBody<Run extends RunSummary>(run: Run) {
   return { ...run, status_url: `/api/campaigns/status/${run.id}` };
 }
 

@@ -225,7 +225,9 @@ function processDoc(options: ReturnType<typeof optionsForm>) {
     description:
       'Submits a CSV into a new campaign (`campaign_name`) or another run of one of yours (`campaign_id`: send one of the two, not both). ' +
       'The file is validated like the preview and stored as it streams in, before anything is recorded; the work then happens in the background: ' +
-      'the answer is 202 with where to follow the run. Leads a campaign already personalized are `skipped` on its next runs. ' +
+      'the answer is 202 with where to follow the run. Prompts and allow_questions given become the campaign\'s settings for its next runs; ' +
+      'absent, the run takes the template\'s (`template_id`), else the campaign\'s. Leads a campaign already personalized are `skipped` on its next runs; ' +
+      'leads on your suppression list end `suppressed`, with no provider call. ' +
       'Over one of your quotas the answer is 429 and nothing is kept.',
     parameters: [
       headerParam(
@@ -239,9 +241,13 @@ function processDoc(options: ReturnType<typeof optionsForm>) {
         demo: 'Yes/no: process only the first 20 valid leads.',
         campaign_name: 'A new campaign of this name.',
         campaign_id: 'Another run of one of your campaigns.',
-        research_prompt: "How to research each lead's company (at most 4,000 characters).",
-        personalization_prompt: 'How to write each opening line (at most 4,000 characters).',
-        allow_questions: 'Yes/no: the opening line may be a question.',
+        research_prompt: "How to research each lead's company (at most 4,000 characters). Absent: the template's, else the campaign's.",
+        personalization_prompt:
+          "How to write each opening line (at most 4,000 characters): a template whose `{{Column Name}}` or `{{first_name | \"there\"}}` variables are filled from each lead's row; a variable the file cannot fill is a 400 naming it (`unknown_variables`). Absent: the template's, else the campaign's.",
+        outputs:
+          'Custom outputs written with each line, as JSON text: a list of `{ "name", "instruction", "max_words" }` (names snake_case, unique); `[]` asks for none. Absent: the template\'s.',
+        template_id: "One of your saved templates (GET /api/templates): its prompts and outputs, each unless the form gives its own.",
+        allow_questions: 'Yes/no: the opening line may be a question. Absent: as the campaign has it (a new campaign: no).',
       },
     }),
     responses: {
@@ -250,12 +256,12 @@ function processDoc(options: ReturnType<typeof optionsForm>) {
         'Idempotent-Replayed': responseHeader('true when this is the first answer again, for a retry with the same Idempotency-Key.'),
       }),
       ...problems({
-        400: 'A bad field (the detail names it), a bad Idempotency-Key, or a campaign option its consumer refused (e.g. a webhook_url that is not https).',
-        404: 'No campaign with this campaign_id.',
-        409: 'A request with this Idempotency-Key is still being processed (Retry-After: 30).',
+        400: 'A bad field (the detail names it), prompt variables the file cannot fill (`unknown_variables`, and `private_variables` for the email or phone), a bad Idempotency-Key, or a campaign option its consumer refused (e.g. a webhook_url that is not https).',
+        404: 'No campaign with this campaign_id, or no template with this template_id.',
+        409: 'You already have a campaign named campaign_name (`campaign_id`: add a run to it instead; names compare ignoring case), or a request with this Idempotency-Key is still being processed (Retry-After: 30).',
         413: 'Over the upload limit: from Content-Length before the body is read, or as soon as a chunked body passes it.',
         415: 'Not multipart/form-data, or the file is not a CSV.',
-        422: 'A whole-file problem (`code`; NO_VALID_LEADS carries the import report), or an Idempotency-Key used for another submission.',
+        422: 'A whole-file problem (`code`: EMPTY_FILE, NO_HEADER, NO_EMAIL_COLUMN, MALFORMED_CSV, ...; NO_VALID_LEADS, every row rejected, carries the import `report`), or an Idempotency-Key used for another submission.',
         429: 'Over a quota (`limit`: concurrent_runs, leads_per_run, leads_per_day or spend_per_day_usd); Retry-After when waiting helps.',
       }),
     },

@@ -1,5 +1,5 @@
 /**
- * `POST /:campaignId/runs` (under /api/campaigns): re-run some of a campaign's stored leads without
+ * `POST /:id/runs` (under /api/campaigns): re-run some of a campaign's stored leads without
  * uploading the file again (issue 10, item 3), selected by status or by id, optionally with new
  * prompts; their stored research is reused unless `"research": "refresh"`. Answered like
  * `POST /process`: 202 with where to follow the run, the same quotas and Idempotency-Key.
@@ -15,9 +15,10 @@ import { NothingToRerunError, RunInProgressError } from '../../../ports/rerun-st
 import { CampaignNotFoundError, IdempotencyKeyLostError } from '../../../ports/submission-store.port.ts';
 import { IdempotencyKeyInUse, IdempotencyKeyReused } from '../../../ports/submit-campaign.port.ts';
 import type { AppEnv } from '../context.ts';
+import { describeApiRoute, headerParam, jsonBody, jsonResponse, pathParam, problems, responseHeader } from '../openapi.ts';
 import { ProblemError } from '../problem.ts';
-import { idempotencyKey, PROBLEM_TYPES, quotaProblem } from './campaign-process.ts';
-import { promptField } from './prompt-input.ts';
+import { idempotencyKey, ProcessAccepted, PROBLEM_TYPES, quotaProblem } from './campaign-process.ts';
+import { PersonalizationPromptField, promptField } from './prompt-input.ts';
 import { parseInput, pathId } from './input.ts';
 
 /** The lead statuses a re-run may select: a processed or cancelled lead's (a lead still in a run belongs to it; a suppressed one stays suppressed). */
@@ -53,7 +54,7 @@ export const RerunBody = v.pipe(
         ),
       ),
       research_prompt: promptField('research_prompt'),
-      personalization_prompt: promptField('personalization_prompt'),
+      personalization_prompt: PersonalizationPromptField,
       allow_questions: v.optional(v.boolean('allow_questions must be true or false')),
       research: v.optional(
         v.picklist(['reuse', 'refresh'], 'research must be "reuse" (the default: keep each lead\'s stored research) or "refresh" (research again, once per company)'),
@@ -67,6 +68,45 @@ export const RerunBody = v.pipe(
     'send either statuses (e.g. ["failed", "needs_review"]) or lead_ids (a list of lead ids), not both and not neither',
   ),
 );
+
+const rerunDoc = describeApiRoute({
+  operationId: 'rerunCampaign',
+  tags: ['Campaigns'],
+  summary: "Re-run some of a campaign's leads",
+  description:
+    "Starts a new run of the campaign over some of its stored leads, without uploading the file again: selected by `statuses` or by `lead_ids` (one of the two), " +
+    "optionally with new prompts. Each lead's stored research is reused unless `research` is `refresh`. The run takes the campaign's settings and custom outputs; " +
+    'a suppressed lead is never re-run. Answered like POST /process: 202 with where to follow the run, under the same quotas and Idempotency-Key.',
+  parameters: [
+    pathParam('id', 'The campaign id.'),
+    headerParam('Idempotency-Key', 'Makes a retry safe, as for POST /api/campaigns/process: the same key with the same body answers the first answer again and starts nothing.'),
+  ],
+  requestBody: jsonBody(RerunBody, {
+    fields: {
+      statuses: `Re-run the leads in these statuses (${STATUS_LIST}).`,
+      lead_ids: `Re-run these leads (at most ${MAX_RERUN_LEAD_IDS.toLocaleString('en-US')}); only those in one of the statuses above are taken.`,
+      research_prompt: "The run's research prompt (at most 4,000 characters); absent: the campaign's.",
+      personalization_prompt: "The run's personalization prompt (at most 4,000 characters); absent: the campaign's.",
+      allow_questions: "Whether the lines may be questions; absent: the campaign's setting.",
+      research: '`reuse` (the default): keep each lead\'s stored research; `refresh`: research again, once per company.',
+    },
+  }),
+  responses: {
+    202: jsonResponse('The run is recorded and its leads queued.', ProcessAccepted, {
+      Location: responseHeader("The run's status URL."),
+      'Idempotent-Replayed': responseHeader('true when this is the first answer again, for a retry with the same Idempotency-Key.'),
+    }),
+    ...problems({
+      400: 'Not valid JSON, a bad field, both or neither of statuses and lead_ids, or a bad Idempotency-Key.',
+      404: 'No campaign with this id (or not yours).',
+      409: 'A run of the campaign is still in progress (`run_id`, `run_status`; Retry-After: 30), or a request with this Idempotency-Key is still being processed (Retry-After: 30).',
+      413: 'A body over 1 MB.',
+      415: 'Not JSON (Content-Type: application/json).',
+      422: 'No lead of the campaign matches the selection, or an Idempotency-Key used for another request.',
+      429: 'Over a quota (`limit`: concurrent_runs, leads_per_run, leads_per_day or spend_per_day_usd); Retry-After when waiting helps.',
+    }),
+  },
+});
 
 export interface CampaignRerunRoutesDeps {
   readonly rerunCampaign: RerunCampaign;
@@ -136,7 +176,8 @@ export function campaignRerunRoutes({ rerunCampaign }: CampaignRerunRoutesDeps) 
   const routes = new Hono<AppEnv>();
 
   routes.post(
-    '/:campaignId/runs',
+    '/:id/runs',
+    rerunDoc,
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: () => {
@@ -144,7 +185,7 @@ export function campaignRerunRoutes({ rerunCampaign }: CampaignRerunRoutesDeps) 
       },
     }),
     async (c) => {
-      const campaignId = pathId(c.req.param('campaignId'), 'No campaign with this id.');
+      const campaignId = pathId(c.req.param('id'), 'No campaign with this id.');
       const key = idempotencyKey(c.req.header('Idempotency-Key'));
       const type = (c.req.header('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
       if (type !== 'application/json') {

@@ -4,8 +4,8 @@ import * as v from 'valibot';
 import type { LeadStatus } from '../../../domain/campaigns/run.ts';
 import { InvalidCursorError, type CampaignQueries, type LeadView } from '../../../ports/campaign-queries.port.ts';
 import type { AppEnv } from '../context.ts';
-import { campaignCsv, contentDisposition, SEQUENCERS } from '../csv-export.ts';
-import { describeApiRoute, jsonResponse, pathParam, problems, queryParams, responseHeader } from '../openapi.ts';
+import { campaignCsv, contentDisposition, SEQUENCER_VARIABLES, SEQUENCERS } from '../csv-export.ts';
+import { describeApiRoute, jsonResponse, pathParam, problems, queryParams, responseHeader, type FieldSchemas } from '../openapi.ts';
 import { ProblemError } from '../problem.ts';
 import { leadResult } from '../result-record.ts';
 import { parseInput, pathId } from './input.ts';
@@ -52,30 +52,34 @@ export const ExportQuery = v.object({
 
 const Timestamp = v.pipe(v.string(), v.isoTimestamp());
 
-/** A lead as the results list it. */
+/** A lead as the results list it: one schema per field of the answer (see leadBody). */
 export const ResultLeadBody = v.object({
   id: v.pipe(v.string(), v.uuid()),
-  run_id: v.pipe(v.string(), v.uuid()),
+  run_id: v.pipe(v.string(), v.uuid(), v.description('The run that last took the lead.')),
   row: v.pipe(v.number(), v.integer(), v.description("The row in its run's file, as a spreadsheet numbers it.")),
   email: v.string(),
   company: v.string(),
   canonical: v.pipe(v.record(v.string(), v.string()), v.description('Every canonical field found in the row (first_name, title, website, ...).')),
   fields: OriginalFieldsBody,
-  personalized_message: v.pipe(v.nullable(v.string()), v.description('The opening line (null until written; a draft that failed the quality gates stays here for review).')),
-  enrichment_status: v.pipe(v.picklist(RESULT_STATUSES), v.description("The lead's status (`cancelled`: its run was cancelled before its work was done).")),
+  personalized_message: v.pipe(v.nullable(v.string()), v.description('The opening line; null until written (a draft that failed the quality gates stays here, for review).')),
+  enrichment_status: v.pipe(
+    v.picklist(RESULT_STATUSES),
+    v.description("The lead's status (`cancelled`: its run was cancelled before its work was done; the export also has `rejected` and `duplicate`, for rows that are not leads)."),
+  ),
   error: v.pipe(v.nullable(v.string()), v.description('Why the lead failed, needs review, was suppressed or cancelled.')),
   research_summary: v.pipe(v.nullable(v.string()), v.description('What the research found about the company.')),
   sources: v.pipe(v.array(v.string()), v.description('The URLs the research cites.')),
   message_basis: v.pipe(v.nullable(v.string()), v.description('The fact of the research the line relies on.')),
   model: v.pipe(v.nullable(v.string()), v.description('The model that wrote the line.')),
   research_model: v.pipe(v.nullable(v.string()), v.description('The model that did the research.')),
-  cost_usd: v.pipe(v.number(), v.minValue(0), v.description("USD spent on the lead's provider calls, at most 6 decimals.")),
-  outputs: v.pipe(v.record(v.string(), v.string()), v.description('The custom outputs written with the line, by name (`{}` when none).')),
-  sandbox: v.pipe(v.boolean(), v.description('Its run was made on the in-process sandbox: made-up output at $0.')),
+  cost_usd: v.pipe(v.number(), v.minValue(0), v.description("USD spent on the lead's provider calls, at most 6 decimals; 0 on the sandbox, and for research it did not pay for.")),
+  outputs: v.pipe(v.record(v.string(), v.string()), v.description("The run's custom outputs written with the line, by name; {} when it asked for none or none is written yet.")),
+  sandbox: v.pipe(v.boolean(), v.description('Its run was made on the in-process sandbox: made-up research and line, at $0.')),
+  research_cached: v.pipe(v.boolean(), v.description("The lead's research was not paid for in its run: another lead's of the same company, or its own reused by a re-run.")),
   attempts: v.pipe(v.number(), v.integer(), v.minValue(0)),
   updated_at: Timestamp,
   settled_at: v.nullable(Timestamp),
-});
+} satisfies FieldSchemas<LeadResultBody>);
 
 export const ResultsPage = v.object({
   leads: v.array(ResultLeadBody),
@@ -90,7 +94,8 @@ const resultsDoc = describeApiRoute({
   operationId: 'listCampaignResults',
   tags: ['Results'],
   summary: "A campaign's leads, a page at a time",
-  description: "The campaign's leads with their outcome (opening line, research, sources, error, cost) and their original columns.",
+  description:
+    "The campaign's leads in row order, each in its latest state: its original columns, then its result under the export's column names (personalized_message, enrichment_status, error, research_summary, sources, message_basis, model, research_model, cost_usd), its custom outputs, and whether its run was on the sandbox and its research reused.",
   parameters: [
     CAMPAIGN_ID,
     ...queryParams(ResultsQuery, {
@@ -125,15 +130,21 @@ const exportDoc = describeApiRoute({
   tags: ['Results'],
   summary: "A campaign's leads as a CSV file",
   description:
-    "Every original column in its original order (the union over the campaign's runs), then the outcome columns. UTF-8 with a BOM; a cell that a spreadsheet would run as a formula is prefixed with '.",
-  parameters: [CAMPAIGN_ID],
+    "A row for every row of the file, in file order (rows that are not leads say why: `rejected`, `duplicate`): every original column in its original order (the union over the campaign's runs), then the result columns (personalized_message, enrichment_status, error, research_summary, sources, message_basis, model, research_model, cost_usd), a `sandbox` column when some run was made on the sandbox, and one column per custom output. UTF-8 with a BOM; a cell that a spreadsheet would run as a formula is prefixed with '.",
+  parameters: [
+    CAMPAIGN_ID,
+    ...queryParams(ExportQuery, {
+      only: '`personalized`: only the personalized leads (no other lead, no row that is not a lead).',
+      for: `Names the line's column as this sequencer's merge variable expects: ${SEQUENCERS.map((name) => `\`${name}\` (${SEQUENCER_VARIABLES[name]})`).join(', ')}.`,
+    }),
+  ],
   responses: {
     200: {
       description: 'The CSV file.',
       headers: { 'Content-Disposition': responseHeader('attachment, with the file name.') },
       content: { 'text/csv': { schema: { type: 'string' } } },
     },
-    ...problems({ 404: 'No campaign with this id (or not yours).' }),
+    ...problems({ 400: 'A bad `only` or `for`.', 404: 'No campaign with this id (or not yours).' }),
   },
 });
 
@@ -227,6 +238,7 @@ function leadBody(lead: LeadView) {
     ...leadResult(lead),
     outputs: lead.outputs,
     sandbox: lead.sandbox,
+    research_cached: lead.research_cached,
     attempts: lead.attempts,
     updated_at: lead.updated_at,
     settled_at: lead.settled_at,

@@ -28,8 +28,8 @@ export const PreviewBody = v.object({
   estimate: v.object({
     per_lead_usd: Usd,
     total_usd: Usd,
-    sandbox: v.pipe(v.boolean(), v.description('The run would be made on the in-process sandbox (PROVIDERS=sandbox): made-up output, at $0.')),
-    basis: v.string(),
+    sandbox: v.pipe(v.boolean(), v.description('The providers are the in-process sandbox (PROVIDERS=sandbox): the run would cost $0, its research and lines made up.')),
+    basis: v.pipe(v.string(), v.description('How the estimate was made.')),
     assumptions: v.object({
       research_calls_per_lead: Tokens,
       research_input_tokens: Tokens,
@@ -46,7 +46,7 @@ const previewDoc = describeApiRoute({
   tags: ['Campaigns'],
   summary: 'Preview the import of a CSV',
   description:
-    'Runs the import of an uploaded CSV without saving anything: the import report (every rejected row and why, how each column was understood), a sample of its leads, and an estimate of what processing its valid leads would cost.',
+    'Runs the import of an uploaded CSV without saving anything: the import report (every rejected row and why, how each column was understood), a sample of its leads, and an estimate of what processing its valid leads would cost ($0, with `sandbox: true`, on the sandbox).',
   parameters: queryParams(PreviewQuery, { limit: 'How many leads of the sample to return: 0 to 1000.' }),
   requestBody: formBody(PreviewForm, {
     fields: { csv_file: 'The CSV file: UTF-8, UTF-16 with a BOM, or Windows-1252; comma, semicolon, tab or pipe separated.', demo: 'Yes/no: keep only the first 20 valid leads.' },

@@ -45,7 +45,7 @@ import type { TokenVerifier } from '../../../ports/token-verifier.port.ts';
 import type { Logger } from '../../logging/logger.ts';
 import type { AppEnv } from '../context.ts';
 import { requireUser } from '../middleware/auth.ts';
-import { describeApiRoute, EVENT_STREAM_SECURITY, headerParam, jsonResponse, pathParam, problems, queryParams, responseHeader } from '../openapi.ts';
+import { describeApiRoute, EVENT_STREAM_SECURITY, headerParam, type FieldSchemas, jsonResponse, pathParam, problems, queryParams, responseHeader } from '../openapi.ts';
 import { problem, ProblemError } from '../problem.ts';
 import { parseInput, pathId } from './input.ts';
 
@@ -78,8 +78,10 @@ export interface RunProgressRoutesDeps {
  * { delivered_at, attempts, last_error, failed_at }`), and, while it is in progress, when it
  * should end and why it may be waiting.
  */
-type RunStatusBody = Omit<RunView, 'deliveries'> & {
-  readonly [consumer: string]: unknown;
+type RunStatusBody = RunStatusOwnFields & { readonly [consumer: string]: unknown };
+
+/** The status's own fields: the run's, and its estimate and notices. */
+type RunStatusOwnFields = Omit<RunView, 'deliveries'> & {
   readonly eta: Eta | null;
   readonly notices: readonly RunNotice[];
 };
@@ -89,7 +91,7 @@ function statusBody({ deliveries, ...run }: RunView, eta: Eta | null, notices: r
 }
 
 /** Every run status, as a record so that the compiler notices a status added to the domain. */
-const RUN_STATUSES = Object.keys({
+export const RUN_STATUSES = Object.keys({
   queued: true,
   extracting: true,
   personalizing: true,
@@ -157,7 +159,7 @@ export const RunStatusBody = v.pipe(
           `While the run is in progress: why it may be waiting, one per cause and API (\`api\`; null for \`paused\`, a run its owner paused). Codes: ${NOTICE_CODES.map((code) => `\`${code}\``).join(', ')}.`,
         ),
       ),
-    },
+    } satisfies FieldSchemas<RunStatusOwnFields>,
     DeliveryBody,
   ),
   v.description("The run; each of its deliveries (e.g. the completion webhook's) under its consumer's name."),

@@ -10,9 +10,11 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import * as v from 'valibot';
 import type { ImportLimits } from '../../../domain/leads/import-error.ts';
-import { InvalidSuppressionCursorError } from '../../../ports/suppression-store.port.ts';
-import { InvalidSuppressionEntry, NoValidSuppressionEntries, type Suppressions } from '../../../ports/suppressions.port.ts';
+import { InvalidSuppressionCursorError, type SuppressionPage, type SuppressionView } from '../../../ports/suppression-store.port.ts';
+import { InvalidSuppressionEntry, NoValidSuppressionEntries, type AddedEntries, type ImportedEntries, type Suppressions } from '../../../ports/suppressions.port.ts';
+import type { SuppressionKind } from '../../../domain/suppression/suppression.ts';
 import type { AppEnv } from '../context.ts';
+import { describeApiRoute, formBody, jsonBody, jsonResponse, pathParam, problems, queryParams, type FieldSchemas } from '../openapi.ts';
 import { ProblemError } from '../problem.ts';
 import { CsvFileField, csvUpload, formField, parseInput, pathId, readForm, rejectNonCsvType } from './input.ts';
 
@@ -64,6 +66,122 @@ export const DeleteSuppressionQuery = v.object({
 
 export const ImportSuppressionsForm = v.object({ csv_file: CsvFileField });
 
+const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
+
+/** The kinds of entry, as a record so that the compiler notices a kind added to the domain. */
+const SUPPRESSION_KINDS = Object.keys({ email: true, domain: true } satisfies Record<SuppressionKind, true>) as SuppressionKind[];
+
+/** An entry of the list. */
+export const SuppressionBody = v.object({
+  id: v.pipe(v.string(), v.uuid()),
+  value: v.pipe(v.string(), v.description('The email address or domain, normalized: lower-cased; a URL or `@example.org` becomes its domain, without `www.`.')),
+  kind: v.picklist(SUPPRESSION_KINDS),
+  created_at: v.pipe(v.string(), v.isoTimestamp()),
+} satisfies FieldSchemas<SuppressionView>);
+
+export const SuppressionsPage = v.object({
+  suppressions: v.pipe(v.array(SuppressionBody), v.description('In value order.')),
+  next_cursor: v.pipe(v.nullable(v.string()), v.description('Pass back as `cursor` for the next page; null on the last page.')),
+} satisfies FieldSchemas<SuppressionPage>);
+
+const AlreadyPresent = v.pipe(Count, v.description('Valid entries the list had already: not an error.'));
+const Duplicates = v.pipe(Count, v.description('Entries repeated in the request (after normalization), counted once.'));
+
+/** The answer to `POST /api/suppressions`. */
+export const AddedSuppressionsBody = v.object({
+  added: v.pipe(Count, v.description('How many entries were added.')),
+  already_present: AlreadyPresent,
+  duplicates: Duplicates,
+  invalid: v.pipe(v.array(v.object({ value: v.string(), reason: v.string() })), v.description('Each refused entry as sent, and why.')),
+  suppressions: v.pipe(v.array(SuppressionBody), v.description('The entries added, in value order.')),
+} satisfies FieldSchemas<Omit<AddedEntries, 'added'> & { added: number; suppressions: AddedEntries['added'] }>);
+
+/** The answer to `POST /api/suppressions/import`. */
+export const ImportedSuppressionsBody = v.object({
+  total_rows: v.pipe(Count, v.description('Data rows read (blank lines are not rows).')),
+  column: v.pipe(v.nullable(v.string()), v.description('The column read, as its header says; null for a file without a header row.')),
+  added: Count,
+  already_present: AlreadyPresent,
+  duplicates: Duplicates,
+  invalid: v.pipe(
+    v.array(v.object({ row: v.pipe(v.number(), v.integer(), v.minValue(1)), reason: v.string() })),
+    v.description('Each refused row (numbered as a spreadsheet shows it: a header is row 1), and why.'),
+  ),
+} satisfies FieldSchemas<ImportedEntries>);
+
+const listDoc = describeApiRoute({
+  operationId: 'listSuppressions',
+  tags: ['Suppressions'],
+  summary: 'Your suppression list, a page at a time',
+  description: 'Email addresses and domains no campaign of yours processes: a lead whose email, or whose email\'s or website\'s domain (or a parent domain), is on it ends `suppressed`, before any provider call.',
+  parameters: queryParams(SuppressionsQuery, {
+    q: 'Only entries containing this.',
+    cursor: 'The `next_cursor` of the previous page.',
+    limit: 'Entries per page: 1 to 500 (default 100).',
+  }),
+  responses: {
+    200: jsonResponse('One page of entries.', SuppressionsPage),
+    ...problems({ 400: 'A bad q or limit, or a cursor this listing did not hand out.' }),
+  },
+});
+
+const addDoc = describeApiRoute({
+  operationId: 'addSuppressions',
+  tags: ['Suppressions'],
+  summary: 'Add entries to your suppression list',
+  description: `Email addresses and domains, normalized first; invalid ones are listed with why, the valid ones added. At most ${MAX_ENTRIES_PER_REQUEST.toLocaleString('en-US')} a request: a longer list goes as a CSV to POST /api/suppressions/import.`,
+  requestBody: jsonBody(AddSuppressionsBody, {
+    fields: { entries: 'Email addresses and domains (send this or value).', value: 'One email address or domain.' },
+  }),
+  responses: {
+    201: jsonResponse('Some entries were added.', AddedSuppressionsBody),
+    200: jsonResponse('None was added: each was on the list already (or repeated).', AddedSuppressionsBody),
+    ...problems({
+      400: 'Not valid JSON, a bad body, or no valid entry among those sent (`invalid`: each and why); nothing was added.',
+      413: 'A body over 4 MB: upload a long list as a CSV.',
+      415: 'Not JSON (Content-Type: application/json).',
+    }),
+  },
+});
+
+const importDoc = describeApiRoute({
+  operationId: 'importSuppressions',
+  tags: ['Suppressions'],
+  summary: 'Add the entries of a CSV to your suppression list',
+  description:
+    "Reads the file's email column, else its domain or website column, else its first column (a file without a header too); the encodings, separators and size limit of a lead file.",
+  requestBody: formBody(ImportSuppressionsForm, { fields: { csv_file: 'The CSV file.' } }),
+  responses: {
+    201: jsonResponse('Some entries were added.', ImportedSuppressionsBody),
+    200: jsonResponse('None was added: each was on the list already (or repeated).', ImportedSuppressionsBody),
+    ...problems({
+      400: 'No csv_file.',
+      413: 'Over the upload limit.',
+      415: 'Not multipart/form-data, or the file is not a CSV.',
+      422: 'A whole-file problem (`code`), or no row with a valid entry (`code`: NO_VALID_ENTRIES, with the `report`); nothing was added.',
+    }),
+  },
+});
+
+const removeValueDoc = describeApiRoute({
+  operationId: 'removeSuppressionByValue',
+  tags: ['Suppressions'],
+  summary: 'Remove an entry from your suppression list, by value',
+  parameters: queryParams(DeleteSuppressionQuery, { value: 'The address or domain to remove, in any spelling (it is normalized first).' }),
+  responses: {
+    204: { description: 'Removed.' },
+    ...problems({ 400: 'No value, or one that is not an email address or a domain.', 404: 'Your list has no such entry.' }),
+  },
+});
+
+const removeDoc = describeApiRoute({
+  operationId: 'removeSuppression',
+  tags: ['Suppressions'],
+  summary: 'Remove an entry from your suppression list',
+  parameters: [pathParam('id', 'The entry id.')],
+  responses: { 204: { description: 'Removed.' }, ...problems({ 404: 'No entry with this id (or not yours).' }) },
+});
+
 export interface SuppressionRoutesDeps {
   readonly suppressions: Suppressions;
   readonly limits: ImportLimits;
@@ -72,7 +190,7 @@ export interface SuppressionRoutesDeps {
 export function suppressionRoutes({ suppressions, limits }: SuppressionRoutesDeps) {
   const routes = new Hono<AppEnv>();
 
-  routes.get('/', async (c) => {
+  routes.get('/', listDoc, async (c) => {
     const { q, cursor, limit } = parseInput(SuppressionsQuery, c.req.query());
     const page = await suppressions
       .list(c.get('userId'), { limit, ...(q === undefined || q === '' ? {} : { q }), ...(cursor === undefined ? {} : { cursor }) })
@@ -85,6 +203,7 @@ export function suppressionRoutes({ suppressions, limits }: SuppressionRoutesDep
 
   routes.post(
     '/',
+    addDoc,
     bodyLimit({
       maxSize: MAX_JSON_BYTES,
       onError: () => {
@@ -113,7 +232,7 @@ export function suppressionRoutes({ suppressions, limits }: SuppressionRoutesDep
     },
   );
 
-  routes.post('/import', csvUpload(limits), async (c) => {
+  routes.post('/import', importDoc, csvUpload(limits), async (c) => {
     const form = await readForm(c.req.formData());
     const { csv_file: file } = parseInput(ImportSuppressionsForm, { csv_file: formField(form, 'csv_file') });
     rejectNonCsvType(file);
@@ -128,7 +247,7 @@ export function suppressionRoutes({ suppressions, limits }: SuppressionRoutesDep
     return c.json(report, report.added > 0 ? 201 : 200);
   });
 
-  routes.delete('/', async (c) => {
+  routes.delete('/', removeValueDoc, async (c) => {
     const { value } = parseInput(DeleteSuppressionQuery, c.req.query());
     const removed = await suppressions.removeValue(c.get('userId'), value).catch((error: unknown) => {
       if (error instanceof InvalidSuppressionEntry) throw new ProblemError(400, error.reason);
@@ -138,7 +257,7 @@ export function suppressionRoutes({ suppressions, limits }: SuppressionRoutesDep
     return c.body(null, 204);
   });
 
-  routes.delete('/:id', async (c) => {
+  routes.delete('/:id', removeDoc, async (c) => {
     const id = pathId(c.req.param('id'), NOT_FOUND);
     if (!(await suppressions.remove(c.get('userId'), id))) throw new ProblemError(404, NOT_FOUND);
     return c.body(null, 204);

@@ -16,6 +16,7 @@ import {
   type TemplateStore,
 } from '../../../ports/template-store.port.ts';
 import type { AppEnv } from '../context.ts';
+import { describeApiRoute, jsonBody as jsonRequestBody, jsonResponse, pathParam, problems, responseHeader, type FieldSchemas } from '../openapi.ts';
 import { ProblemError } from '../problem.ts';
 import { parseInput, pathId } from './input.ts';
 import { OutputsSchema, outputBody, PersonalizationPrompt, ResearchPrompt } from './prompt-input.ts';
@@ -58,6 +59,87 @@ export const UpdateTemplateBody = v.pipe(
   v.check((body) => Object.values(body).some((value) => value !== undefined), 'send at least one of name, personalization_prompt, research_prompt, outputs'),
 );
 
+const Timestamp = v.pipe(v.string(), v.isoTimestamp());
+
+/** A template as the API writes it (see templateBody). */
+export const TemplateBody = v.object({
+  id: v.pipe(v.string(), v.uuid()),
+  name: v.string(),
+  personalization_prompt: v.string(),
+  research_prompt: v.nullable(v.string()),
+  outputs: v.pipe(
+    v.array(v.object({ name: v.string(), instruction: v.string(), max_words: v.pipe(v.number(), v.integer(), v.minValue(1)) })),
+    v.description('The custom outputs a run using the template writes with each line.'),
+  ),
+  variables: v.pipe(v.array(v.string()), v.description('The {{variables}} its personalization prompt and outputs use, by name, in order; a submission checks them against its file.')),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+} satisfies FieldSchemas<ReturnType<typeof templateBody>>);
+
+export const TemplateList = v.object({ templates: v.pipe(v.array(TemplateBody), v.description('Your templates, by name.')) });
+
+const TEMPLATE_ID = pathParam('id', 'The template id.');
+const TEMPLATE_FIELDS = {
+  name: 'Unique among your templates, ignoring case (at most 200 characters).',
+  personalization_prompt:
+    'How to write each opening line (at most 4,000 characters), with `{{Column Name}}` or `{{first_name | "there"}}` variables filled from each lead\'s row; the email and phone are not variables.',
+  research_prompt: "How to research each lead's company (at most 4,000 characters); null or blank: none.",
+  outputs: 'Custom outputs: a list of `{ "name", "instruction", "max_words" }` (names snake_case, unique); `[]`: none.',
+};
+const BODY_PROBLEMS = {
+  400: 'Not valid JSON, a bad field (the detail names it), or a field that is not one of these.',
+  409: 'You have a template of this name already (`existing_id`), or the most templates one may keep.',
+  413: 'A body over 64 KB.',
+} as const;
+
+const listDoc = describeApiRoute({
+  operationId: 'listTemplates',
+  tags: ['Templates'],
+  summary: 'Your prompt templates',
+  responses: { 200: jsonResponse('Your templates, by name.', TemplateList) },
+});
+
+const createDoc = describeApiRoute({
+  operationId: 'createTemplate',
+  tags: ['Templates'],
+  summary: 'Save a prompt template',
+  description: 'A submission uses it with `template_id`: its prompts and outputs, each unless the form gives its own. Its variables are checked against a file only then.',
+  requestBody: jsonRequestBody(CreateTemplateBody, { fields: TEMPLATE_FIELDS }),
+  responses: {
+    201: jsonResponse('The template, saved.', TemplateBody, { Location: responseHeader("The template's URL.") }),
+    ...problems(BODY_PROBLEMS),
+  },
+});
+
+const getDoc = describeApiRoute({
+  operationId: 'getTemplate',
+  tags: ['Templates'],
+  summary: 'A prompt template',
+  parameters: [TEMPLATE_ID],
+  responses: { 200: jsonResponse('The template.', TemplateBody), ...problems({ 404: 'No template with this id (or not yours).' }) },
+});
+
+const updateDoc = describeApiRoute({
+  operationId: 'updateTemplate',
+  tags: ['Templates'],
+  summary: 'Change a prompt template',
+  description: 'Changes the fields sent (at least one); `research_prompt: null` clears it, `outputs: []` removes them. Runs already made keep what they were made with.',
+  parameters: [TEMPLATE_ID],
+  requestBody: jsonRequestBody(UpdateTemplateBody, { fields: TEMPLATE_FIELDS }),
+  responses: {
+    200: jsonResponse('The template, changed.', TemplateBody),
+    ...problems({ ...BODY_PROBLEMS, 404: 'No template with this id (or not yours).' }),
+  },
+});
+
+const deleteDoc = describeApiRoute({
+  operationId: 'deleteTemplate',
+  tags: ['Templates'],
+  summary: 'Delete a prompt template',
+  parameters: [TEMPLATE_ID],
+  responses: { 204: { description: 'Deleted.' }, ...problems({ 404: 'No template with this id (or not yours).' }) },
+});
+
 export interface TemplateRoutesDeps {
   readonly templates: TemplateStore;
 }
@@ -71,12 +153,12 @@ export function templateRoutes({ templates }: TemplateRoutesDeps) {
     },
   });
 
-  routes.get('/', async (c) => {
+  routes.get('/', listDoc, async (c) => {
     const list = await templates.list(c.get('userId'));
     return c.json({ templates: list.map(templateBody) });
   });
 
-  routes.post('/', limit, async (c) => {
+  routes.post('/', createDoc, limit, async (c) => {
     const body = parseInput(CreateTemplateBody, await jsonBody(c.req.raw));
     const created = await templates
       .create(c.get('userId'), {
@@ -90,14 +172,14 @@ export function templateRoutes({ templates }: TemplateRoutesDeps) {
     return c.json(templateBody(created), 201);
   });
 
-  routes.get('/:id', async (c) => {
+  routes.get('/:id', getDoc, async (c) => {
     const id = pathId(c.req.param('id'), TEMPLATE_NOT_FOUND);
     const template = await templates.get(c.get('userId'), id);
     if (template === null) throw new ProblemError(404, TEMPLATE_NOT_FOUND);
     return c.json(templateBody(template));
   });
 
-  routes.patch('/:id', limit, async (c) => {
+  routes.patch('/:id', updateDoc, limit, async (c) => {
     const id = pathId(c.req.param('id'), TEMPLATE_NOT_FOUND);
     const body = parseInput(UpdateTemplateBody, await jsonBody(c.req.raw));
     const updated = await templates
@@ -112,7 +194,7 @@ export function templateRoutes({ templates }: TemplateRoutesDeps) {
     return c.json(templateBody(updated));
   });
 
-  routes.delete('/:id', async (c) => {
+  routes.delete('/:id', deleteDoc, async (c) => {
     const id = pathId(c.req.param('id'), TEMPLATE_NOT_FOUND);
     if (!(await templates.delete(c.get('userId'), id))) throw new ProblemError(404, TEMPLATE_NOT_FOUND);
     return c.body(null, 204);

@@ -127,6 +127,7 @@ export class PostgresRerunStore implements RerunStore {
           research_cached = s.reuse,
           usage = case when s.reuse and l.usage ? 'research' then jsonb_build_object('research', l.usage -> 'research') end,
           message = null,
+          outputs = null,
           message_basis = null,
           model = null,
           error = null,
