@@ -18,6 +18,11 @@ export interface RunView {
   readonly failed: number;
   /** Leads that ended `suppressed` (the owner's suppression list, or personalized recently in another campaign): no call made. */
   readonly suppressed: number;
+  /**
+   * Leads the run's cancel left unsettled: not processed (not in `processed`), charged only what
+   * was paid for them before the cancel. valid = skipped + suppressed + processed + cancelled once it has ended.
+   */
+  readonly cancelled: number;
   /** USD spent on the run's counted leads, rounded to 6 decimals (a JSON number). */
   readonly cost_usd: number;
   /**
@@ -28,9 +33,14 @@ export interface RunView {
   readonly error_message: string | null;
   readonly created_at: string;
   readonly updated_at: string;
+  /** When the run ended; a cancelled run ends once the calls in flight at its cancel are settled. */
   readonly completed_at: string | null;
   /** Made on the in-process sandbox (PROVIDERS=sandbox): made-up output at $0, not in the KPIs. */
   readonly sandbox: boolean;
+  /** When its owner cancelled the run; null unless cancelled. */
+  readonly cancelled_at: string | null;
+  /** When its owner paused the run; null unless it is paused now. */
+  readonly paused_at: string | null;
   /** The run's deliveries to the outside world, by consumer (e.g. `webhook`); the status shows each under its name. */
   readonly deliveries: Readonly<Record<string, DeliveryView>>;
 }
@@ -220,6 +230,8 @@ export interface LeadCounts {
   readonly failed: number;
   /** Ended before any paid call: on the user's suppression list, or personalized in another campaign lately. */
   readonly suppressed: number;
+  /** Ended without their work done: their run was cancelled first. */
+  readonly cancelled: number;
 }
 
 /** A run's counters, as its status shows them. */
@@ -234,6 +246,7 @@ export interface RunCounters {
   readonly needs_review: number;
   readonly failed: number;
   readonly suppressed: number;
+  readonly cancelled: number;
 }
 
 /** A run in a list: a campaign's last run, or one of its runs. */

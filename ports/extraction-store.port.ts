@@ -25,6 +25,11 @@ export interface StoredLeads {
   readonly pending: readonly string[];
   /** Leads already personalized by an earlier run of the campaign: no paid call is made for them. */
   readonly skipped: number;
+  /**
+   * The run takes no more leads (cancelled, or ended otherwise, while its file was read): nothing
+   * of the batch was stored, and extraction stops.
+   */
+  readonly stopped: boolean;
 }
 
 export interface ExtractionResult {
@@ -36,15 +41,17 @@ export interface ExtractionResult {
 
 export interface ExtractionStore {
   /**
-   * Moves a `queued` run to `extracting` (or keeps an `extracting` one, for a redelivery) and
-   * reports it; null when the run is unknown or already past extraction.
+   * Moves a `queued` run to `extracting` (or keeps an `extracting` one, for a redelivery, or a
+   * paused one whose file was not read to the end) and reports it; null when the run is unknown,
+   * already past extraction, or cancelled.
    */
   beginExtraction(runId: string): Change<RunToExtract | null>;
   /**
    * Upserts a batch of leads into the run's campaign (unique by normalized email). A lead
    * personalized by an earlier run is left alone and counted as skipped; any other existing lead
    * is taken over by this run and reset to `pending`, unless this run owns it already (a
-   * redelivered extraction), in which case its progress is kept.
+   * redelivered extraction), in which case its progress is kept. Stores nothing (`stopped`) once
+   * the run has ended (cancelled while its file was read, or failed).
    *
    * A lead of `suppressed` (by email, with the reason as its error) is stored (or taken over)
    * `suppressed` instead of `pending`: settled, counted for this run (it needs no projection) and
@@ -55,7 +62,7 @@ export interface ExtractionStore {
    * Records the import report, the column mapping, the rows of the file that are not leads (for
    * the export; none kept when absent) and the totals (absolute values, so a redelivery writes
    * the same: `suppressed` is the count of the run's suppressed leads) and moves the run to
-   * `personalizing`.
+   * `personalizing` (a paused run stays paused: its resume moves it on).
    */
   finishExtraction(runId: string, result: ExtractionResult): Change<void>;
   /**

@@ -1,5 +1,5 @@
 /** Research's and personalization's reads and writes of one lead. */
-import type { LeadStatus } from '../domain/campaigns/run.ts';
+import type { LeadStatus, RunStatus } from '../domain/campaigns/run.ts';
 import type { OriginalField } from '../domain/leads/lead.ts';
 import type { OutputSpec } from '../domain/personalization/outputs.ts';
 import type { UsdAmount } from '../domain/pricing/pricing.ts';
@@ -58,14 +58,20 @@ export interface CallClaim {
  * - `held`: another delivery holds a live claim (for `expiresInMs` more unless renewed): no call;
  * - `done`: the lead is not where the stage starts (its result is saved, it failed, or it belongs
  *   to another run now): no call;
- * - `ended`: the lead's run has ended (failed, or stopped otherwise) before the lead was settled:
- *   no call, the lead is to be failed.
+ * - `ended`: the lead's run has ended (failed, or completed) before the lead was settled: no call,
+ *   the lead is to be failed;
+ * - `cancelled`: the lead's run was cancelled before the lead was settled: no call, the lead is to
+ *   be cancelled (`cancelLead`);
+ * - `paused`: the lead's run is paused: no call, and the lead is left as it is (its run's resume
+ *   carries it on).
  */
 export type ClaimOutcome =
   | { readonly kind: 'claimed'; readonly callsStarted: number }
   | { readonly kind: 'held'; readonly expiresInMs: number }
   | { readonly kind: 'done' }
-  | { readonly kind: 'ended' };
+  | { readonly kind: 'ended' }
+  | { readonly kind: 'cancelled' }
+  | { readonly kind: 'paused' };
 
 /**
  * Every paid call is recorded with the lead: its cost is added to the lead's `cost_usd` and its
@@ -88,10 +94,20 @@ export interface LeadWorkStore {
   /**
    * Claims the call of the lead's stage for `claim.owner`, in one transaction: granted when the
    * lead is where the stage starts (`pending` for research, `researched` for personalization), its
-   * run has not ended, and no other owner holds a live claim; then the stage's `callsStarted`
+   * run takes calls (not ended, not paused), and no other owner holds a live claim; then the stage's `callsStarted`
    * grows by one. A lapsed claim is taken over.
    */
   claimCall(claim: CallClaim): Change<ClaimOutcome>;
+  /**
+   * The run's status as a call that is about to go out must see it (null: the run is unknown):
+   * read last, once the call has its turn, just before it is sent. The read and the owner's
+   * cancel or pause of the run are ordered: a cancel or pause committed before it is seen, and
+   * one not committed yet commits only after this read's transaction did, so the call the read
+   * let through started before the cancel's (or pause's) answer. That is what "no new provider
+   * call after the answer" rests on; the claim's own check of the run is earlier (a call may wait
+   * long for its turn after its claim) and only saves the wait.
+   */
+  runStatusForCall(runId: string): Promise<RunStatus | null>;
   /** Extends the owner's claim by `leaseMs` from now while its call runs; false when it holds it no more. */
   renewClaim(claim: CallClaim): Change<boolean>;
   /**
@@ -128,6 +144,15 @@ export interface LeadWorkStore {
    * the lead was not pending for this run.
    */
   saveSuppressed(leadId: string, runId: string, reason: string): Change<boolean>;
+  /**
+   * A lead of a cancelled run that is not final → `cancelled` (with RUN_CANCELLED_REASON), and
+   * counted at once into its run's `cancelled` counter and cost (what was paid for the lead before
+   * the cancel), in one transaction; reports false when the lead was final already, belongs to
+   * another run, or its run is not cancelled. Counted here, not by the projection: a cancelled lead
+   * has no event of its own. The caller then checks whether the run has ended
+   * (ProjectionStore.completeIfSettled).
+   */
+  cancelLead(leadId: string, runId: string): Change<boolean>;
   /** Any non-final status → failed with the reason; reports false when the lead was already final. */
   saveFailed(leadId: string, runId: string, reason: string): Change<boolean>;
   /**

@@ -134,9 +134,11 @@ export interface OutsideApi {
    * timeout passes. Throws `ApiPaused` while the API is paused (except for the one probe call
    * per interval) or its circuit is open, and `OutsideApiError` ('unavailable') on a timeout.
    * `key` picks the breaker when the API has one per key (e.g. a webhook's host); it is never
-   * logged nor put in an error.
+   * logged nor put in an error. `beforeCall` is awaited once the call has its turn, right before
+   * `fn`: when it throws, `fn` is not run, the call rejects with its error, and neither the
+   * breaker nor the limiter counts it as a failure of the API.
    */
-  call<T>(fn: (signal: AbortSignal) => Promise<T>, signal: AbortSignal, options?: { readonly key?: string }): Promise<T>;
+  call<T>(fn: (signal: AbortSignal) => Promise<T>, signal: AbortSignal, options?: { readonly key?: string; readonly beforeCall?: () => Promise<void> }): Promise<T>;
   /** Give it to the declaration of the consumer that calls this API. */
   readonly gate: ApiGate;
   /** The most calls at once in this process: as many handlers as the consumer should run. */

@@ -25,9 +25,20 @@ export interface Research {
   readonly usage?: Usage;
 }
 
+/** How one provider call is made, besides its input. */
+export interface ProviderCallOptions {
+  /**
+   * Awaited once the call has its turn (its slot and its place in the rate budget), just before
+   * the request is sent; when it throws, nothing is sent and the call rejects with its error. The
+   * pipeline checks here that the lead's run still takes calls (not cancelled or paused since the
+   * call was claimed), so that no call starts after a cancel's answer however long it waited.
+   */
+  readonly beforeCall?: () => Promise<void>;
+}
+
 /** Researches a lead's company (Perplexity's Agent API in production; the sandbox in tests). */
 export interface ResearchProvider {
-  research(input: { lead: LeadProfile; prompt?: string }, signal: AbortSignal): Promise<Research>;
+  research(input: { lead: LeadProfile; prompt?: string }, signal: AbortSignal, options?: ProviderCallOptions): Promise<Research>;
 }
 
 export interface Draft {
@@ -66,5 +77,5 @@ export interface WriteRequest {
 
 /** Writes the opening line from the lead and its research (Claude through OpenRouter in production). */
 export interface MessageWriter {
-  write(input: WriteRequest, signal: AbortSignal): Promise<Draft>;
+  write(input: WriteRequest, signal: AbortSignal, options?: ProviderCallOptions): Promise<Draft>;
 }

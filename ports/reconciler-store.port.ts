@@ -26,12 +26,12 @@ export interface ReconcilerStore {
   /** Runs still `queued` or `extracting` with no progress for the lease (and, unless told, no event waiting in the outbox). */
   stalledExtractions(staleness: Staleness, limit: number): Promise<readonly RunToExtract[]>;
   /**
-   * Leads of `personalizing` runs with no progress for the lease (and, unless told, no event of
+   * Leads of `personalizing` runs (or cancelled ones not ended yet; never paused ones) with no progress for the lease (and, unless told, no event of
    * the run waiting in the outbox), whose status is one of `statuses`: not final, or final but
    * uncounted. A page of at most `limit`, in (run, lead) order, after `after` when given.
    */
   stalledLeads(staleness: Staleness, statuses: readonly LeadStatus[], limit: number, after?: StuckLead): Promise<readonly StuckLead[]>;
-  /** `personalizing` runs that may be settled (all leads final and counted). */
+  /** `personalizing` runs (or cancelled ones not ended yet) that may be settled (all leads final and counted). */
   settledRuns(limit: number): Promise<readonly string[]>;
   /** The identity of the broker's event stream the reconciler last saw (null: never). */
   brokerEpoch(): Promise<string | null>;

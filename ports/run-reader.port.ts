@@ -5,7 +5,7 @@ export interface CompletedRun {
   readonly runId: string;
   readonly campaignId: string;
   readonly userId: string;
-  readonly status: 'completed' | 'failed';
+  readonly status: 'completed' | 'failed' | 'cancelled';
   /** The run's counters, as its status shows them. */
   readonly counts: {
     readonly valid: number;
@@ -14,6 +14,8 @@ export interface CompletedRun {
     readonly failed: number;
     readonly skipped: number;
     readonly suppressed: number;
+    /** Leads its owner's cancel left unsettled. */
+    readonly cancelled: number;
   };
   /** USD spent on the run, exact (a decimal string). */
   readonly costUsd: UsdAmount;

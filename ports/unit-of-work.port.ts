@@ -30,8 +30,11 @@ export interface UnitOfWork {
   /**
    * Applies `change` and stores the events `events` returns for its result, in one transaction;
    * resolves with the result once committed. `events` runs inside the transaction: keep it pure.
+   * `redrive` (see `enqueue`) publishes the events under ids of their own: events that carry work
+   * on again (a resumed run's leads) whose usual ids the broker may have seen within its
+   * de-duplication window, and would drop as duplicates.
    */
-  commit<R>(change: Change<R>, events?: (result: R) => readonly Outgoing[]): Promise<R>;
+  commit<R>(change: Change<R>, events?: (result: R) => readonly Outgoing[], options?: { readonly redrive?: string }): Promise<R>;
   /**
    * Stores events with no change of state: a re-drive of work whose events the broker lost.
    * `redrive` names a re-drive after the broker lost its whole stream: the events are published

@@ -66,6 +66,7 @@ import { ManageCampaignsService } from './app/manage-campaigns.ts';
 import { PreviewImportService } from './app/preview-import.ts';
 import { Reconciler } from './app/reconciler.ts';
 import { RerunCampaignService } from './app/rerun-campaign.ts';
+import { RunControlService } from './app/run-control.ts';
 import { SubmitCampaignService } from './app/submit-campaign.ts';
 import { SuppressionService } from './app/suppressions.ts';
 
@@ -326,6 +327,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
         templates: stores.templates,
         sandbox: config.providers.sandbox,
         suppressions: new SuppressionService({ store: stores.suppressions, reader, limits }),
+        runControl: new RunControlService({ store: stores.runControl, uow: stores.uow, projection: stores.projection, notifier: notifications, files }),
       });
       const server = await startHttpServer(app, { port: config.port });
       // Started last and stopped first: the edge takes submissions only once everything runs,

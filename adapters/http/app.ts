@@ -21,6 +21,7 @@ import type { PreviewImport } from '../../ports/preview-import.port.ts';
 import type { ReadinessProbe } from '../../ports/readiness.port.ts';
 import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
 import type { RerunCampaign } from '../../ports/rerun-campaign.port.ts';
+import type { RunControl } from '../../ports/run-control.port.ts';
 import type { RunWatcher } from '../../ports/run-notifications.port.ts';
 import type { SubmitCampaign } from '../../ports/submit-campaign.port.ts';
 import type { TemplateStore } from '../../ports/template-store.port.ts';
@@ -40,6 +41,7 @@ import { campaignRerunRoutes } from './routes/campaign-rerun.ts';
 import { campaignRoutes } from './routes/campaigns.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { runControlRoutes } from './routes/run-control.ts';
 import { requireUserForEventStream, runProgressRoutes } from './routes/run-progress.ts';
 import { templateRoutes } from './routes/templates.ts';
 import { suppressionRoutes } from './routes/suppressions.ts';
@@ -80,6 +82,8 @@ export interface HttpAppDeps {
   readonly suppressions: Suppressions;
   /** The API's public URL (PUBLIC_BASE_URL), the OpenAPI document's server; unset: the origin it is read from. */
   readonly publicBaseUrl?: string;
+  /** Cancel, pause and resume of a run (`POST /api/campaigns/runs/:runId/cancel|pause|resume`); absent: not served. */
+  readonly runControl?: RunControl;
 }
 
 /** The one route that accepts `?access_token=`, for browsers' EventSource. */
@@ -114,6 +118,9 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
     }),
   );
   app.route('/api/campaigns', campaignResultsRoutes({ queries, exportQueries: streamQueries }));
+  if (deps.runControl !== undefined) {
+    app.route('/api/campaigns', runControlRoutes({ runControl: deps.runControl, queries, providers: deps.providerStatus }));
+  }
   // Last of the /api/campaigns plugins: its `/:id` paths come after every fixed path of the others.
   app.route('/api/campaigns', campaignManagementRoutes({ queries, manage: deps.manageCampaigns, options: (deps.campaignOptions ?? []).map((option) => option.field) }));
   app.route('/api', metricsRoutes({ queries }));

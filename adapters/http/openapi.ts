@@ -39,7 +39,7 @@ export type RouteDoc = DescribeRouteOptions & { readonly operationId: string; re
 export const TAGS = {
   Health: 'Liveness and readiness, for orchestrators and load balancers. No token.',
   Campaigns: 'Upload a CSV of leads: preview its import, or submit it for processing into a campaign. List, read, rename, change and erase your campaigns; re-run their leads.',
-  Runs: 'Follow a run: its status, its live progress as server-sent events, its import report.',
+  Runs: 'Follow a run (its status, its live progress as server-sent events, its import report) and control it (cancel, pause, resume).',
   Results: "A campaign's leads and their opening lines, as JSON pages or a CSV download.",
   Templates: 'Saved prompt templates: a personalization prompt with {{variables}}, optionally a research prompt and custom outputs, used by a submission through template_id.',
   Suppressions: 'Your suppression list: email addresses and domains no campaign of yours processes.',

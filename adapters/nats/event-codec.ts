@@ -22,7 +22,7 @@ const SCHEMAS: Readonly<Record<EventType, v.GenericSchema<unknown, DomainEvent>>
     run_id: id,
     campaign_id: id,
     user_id: id,
-    status: v.picklist(['completed', 'failed']),
+    status: v.picklist(['completed', 'failed', 'cancelled']),
   }),
 };
 

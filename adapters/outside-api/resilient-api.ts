@@ -174,7 +174,7 @@ export class ResilientApi implements OutsideApi {
     return this.#breaker ?? this.#keyBreakers.get(key ?? '');
   }
 
-  async call<T>(fn: (signal: AbortSignal) => Promise<T>, signal: AbortSignal, options: { readonly key?: string } = {}): Promise<T> {
+  async call<T>(fn: (signal: AbortSignal) => Promise<T>, signal: AbortSignal, options: { readonly key?: string; readonly beforeCall?: () => Promise<void> } = {}): Promise<T> {
     const breaker = this.#breakerFor(options.key);
     // Refused before taking a turn in the rate budget, which another call can use.
     if (breaker.isOpen) throw breaker.openError();
@@ -184,6 +184,9 @@ export class ResilientApi implements OutsideApi {
     const permit = await this.#limiter.acquire(signal);
     try {
       await this.#admitWhilePaused();
+      // Last, right before the request: the caller's own check (is the work still wanted?). A
+      // refusal says nothing about the API: a neutral outcome, and no breaker involved.
+      await options.beforeCall?.();
     } catch (error) {
       permit.release({ kind: 'failed' });
       throw error;

@@ -20,7 +20,7 @@ export class PostgresUnitOfWork implements UnitOfWork {
     this.#sql = sql;
   }
 
-  commit<R>(change: Change<R>, events?: (result: R) => readonly Outgoing[]): Promise<R> {
+  commit<R>(change: Change<R>, events?: (result: R) => readonly Outgoing[], options: { readonly redrive?: string } = {}): Promise<R> {
     const pg = asPgChange(change);
     // The caller's context: group commit runs the batch in whichever caller started it, so the
     // events are decided, and their trace captured, in the context of the code that committed them.
@@ -30,7 +30,7 @@ export class PostgresUnitOfWork implements UnitOfWork {
         ? NO_EVENTS
         : async (tx, result) => {
             const outgoing = context.with(caller, () => events(result));
-            await insertOutbox(tx, outgoing, caller);
+            await insertOutbox(tx, outgoing, caller, options.redrive);
           };
     return traced(change.name, pg.attributes, () => pg.commit(emit));
   }

@@ -12,7 +12,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Log } from '../../ports/logger.port.ts';
 import type { ApiGate, ApiStatusReader, OutsideApi } from '../../ports/outside-api.port.ts';
-import type { Draft, LeadProfile, MessageWriter, Research, ResearchProvider, WriteRequest } from '../../ports/providers.port.ts';
+import type { Draft, LeadProfile, MessageWriter, ProviderCallOptions, Research, ResearchProvider, WriteRequest } from '../../ports/providers.port.ts';
 import { createOutsideApis, type BreakerSettings, type OutsideApis, type OutsideApiSpec } from '../outside-api/index.ts';
 import { PERSONALIZATION_API, RESEARCH_API, type ProviderApiName } from './apis.ts';
 import { DEFAULT_PROVIDER_TIMEOUT_MS } from './client.ts';
@@ -104,8 +104,8 @@ export class ResilientResearchProvider implements ResearchProvider {
     this.#api = api;
   }
 
-  research(input: { lead: LeadProfile; prompt?: string }, signal: AbortSignal): Promise<Research> {
-    return this.#api.call((callSignal) => this.#inner.research(input, callSignal), signal);
+  research(input: { lead: LeadProfile; prompt?: string }, signal: AbortSignal, options: ProviderCallOptions = {}): Promise<Research> {
+    return this.#api.call((callSignal) => this.#inner.research(input, callSignal), signal, beforeCallOf(options));
   }
 }
 
@@ -119,7 +119,12 @@ export class ResilientMessageWriter implements MessageWriter {
     this.#api = api;
   }
 
-  write(input: WriteRequest, signal: AbortSignal): Promise<Draft> {
-    return this.#api.call((callSignal) => this.#inner.write(input, callSignal), signal);
+  write(input: WriteRequest, signal: AbortSignal, options: ProviderCallOptions = {}): Promise<Draft> {
+    return this.#api.call((callSignal) => this.#inner.write(input, callSignal), signal, beforeCallOf(options));
   }
+}
+
+/** The call's `beforeCall`, run by the API once the call has its turn (its slot and rate), right before the request. */
+function beforeCallOf(options: ProviderCallOptions): { readonly beforeCall?: () => Promise<void> } {
+  return options.beforeCall === undefined ? {} : { beforeCall: options.beforeCall };
 }

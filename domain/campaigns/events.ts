@@ -39,7 +39,8 @@ export interface RunCompleted {
   readonly run_id: string;
   readonly campaign_id: string;
   readonly user_id: string;
-  readonly status: 'completed' | 'failed';
+  /** How the run ended; `cancelled` once nothing its owner cancelled is in flight any more. */
+  readonly status: 'completed' | 'failed' | 'cancelled';
 }
 
 export type DomainEvent = CampaignSubmitted | LeadExtracted | LeadResearched | LeadSettled | RunCompleted;

@@ -65,12 +65,13 @@ export interface Eta {
   readonly at: string;
 }
 
-export type NoticeCode = 'paced' | 'rate_limited' | 'retrying' | 'provider_paused' | 'provider_unavailable' | 'provider_status_unknown';
+/** Why a run may be waiting: an outside API's (see runNotices), or `paused`: its owner paused the run. */
+export type NoticeCode = 'paced' | 'rate_limited' | 'retrying' | 'provider_paused' | 'provider_unavailable' | 'provider_status_unknown' | 'paused';
 
 export interface RunNotice {
   readonly code: NoticeCode;
-  /** The outside API it is about. */
-  readonly api: string;
+  /** The outside API it is about; null for a notice about the run itself (`paused`). */
+  readonly api: string | null;
   /** One sentence for the user. */
   readonly message: string;
 }

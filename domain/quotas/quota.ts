@@ -12,7 +12,7 @@ export type QuotaName = 'concurrent_runs' | 'leads_per_run' | 'leads_per_day' | 
 
 /** Each limit; 0 = no limit. */
 export interface QuotaLimits {
-  /** Runs of the user not yet ended (queued, extracting, personalizing). */
+  /** Runs of the user not yet ended (queued, extracting, personalizing, paused). */
   readonly concurrentRuns: number;
   /** Valid leads in one file. */
   readonly leadsPerRun: number;

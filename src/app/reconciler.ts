@@ -31,6 +31,10 @@
  *
  * It also ends runs whose leads are all counted but that were never completed (the projection's
  * message lost after the last count).
+ *
+ * A run its owner paused is left alone: its leads wait, and its resume commits their events again.
+ * A cancelled run is looked after until it has ended: a lead whose call was in flight at the
+ * cancel is re-driven if its event is lost, and its delivery cancels it (no call).
  */
 import type { CampaignSubmitted, DomainEvent } from '../../domain/campaigns/events.ts';
 import type { LeadStatus } from '../../domain/campaigns/run.ts';

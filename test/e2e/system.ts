@@ -57,6 +57,7 @@ import { PreviewImportService } from '../../src/app/preview-import.ts';
 import { Reconciler } from '../../src/app/reconciler.ts';
 import { ManageCampaignsService } from '../../src/app/manage-campaigns.ts';
 import { RerunCampaignService } from '../../src/app/rerun-campaign.ts';
+import { RunControlService } from '../../src/app/run-control.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
 import { SuppressionService } from '../../src/app/suppressions.ts';
 import { pipelinePorts } from '../../src/compose.ts';
@@ -248,6 +249,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
       providerStatus: providers.status,
       templates: stores.templates,
       suppressions: new SuppressionService({ store: stores.suppressions, reader, limits }),
+      runControl: new RunControlService({ store: stores.runControl, uow: stores.uow, projection: stores.projection, notifier: notifications, files }),
     });
     const server: RunningHttpServer = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 500 });
     cleanup.push(() => server.close());

@@ -79,7 +79,7 @@ describe('the completion webhook', () => {
       run_id: runId,
       campaign_id: campaignId,
       status: 'completed',
-      counts: { valid: run.valid, personalized: run.personalized, needs_review: run.needs_review, failed: run.failed, skipped: run.skipped, suppressed: run.suppressed },
+      counts: { valid: run.valid, personalized: run.personalized, needs_review: run.needs_review, failed: run.failed, skipped: run.skipped, suppressed: run.suppressed, cancelled: 0 },
       cost_usd: run.cost_usd,
       results_url: `https://api.example.test/api/campaigns/results/${campaignId}`,
       export_url: `https://api.example.test/api/campaigns/export/${campaignId}`,

@@ -62,6 +62,7 @@ function runView(runId: string, overrides: Partial<RunView> = {}): RunView {
     needs_review: 0,
     failed: 0,
     suppressed: 0,
+    cancelled: 0,
     cost_usd: 0.0168,
     research_cache_hits: 0,
     error_message: null,
@@ -69,6 +70,8 @@ function runView(runId: string, overrides: Partial<RunView> = {}): RunView {
     updated_at: '2026-01-01T00:01:00.000Z',
     completed_at: null,
     sandbox: false,
+    cancelled_at: null,
+    paused_at: null,
     deliveries: {},
     ...overrides,
   };

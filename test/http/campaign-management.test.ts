@@ -490,6 +490,30 @@ describe('campaigns and their runs', () => {
       expect((await postProcess(server.baseUrl, { token: user.token, content: CSV('reuse.example'), fields: { campaign_name: 'To erase' } })).status).toBe(202);
     });
 
+    it('refuses while a run is paused (paused is not ended), erases once it is cancelled; the list counts its cancelled leads', async () => {
+      const user = await testUser();
+      const seeded = await seedRun(server, { userId: user.id, csv: CSV('paused.example', 3), campaignName: 'Paused' });
+      await settleLead(server, seeded.runId, seeded.leadIds.get('p0@paused.example')!, { message: 'Hi.' });
+      expect((await send('POST', `/api/campaigns/runs/${seeded.runId}/pause`, user)).status).toBe(200);
+
+      const refused = await send('DELETE', `/api/campaigns/${seeded.campaignId}`, user);
+      expect(refused.status).toBe(409);
+      expect(await readJson(refused)).toMatchObject({ run_ids: [seeded.runId] });
+
+      expect((await send('POST', `/api/campaigns/runs/${seeded.runId}/cancel`, user)).status).toBe(200);
+      const listed = await readJson<{ campaigns: { id: string; counts: Record<string, number>; last_run: { status: string; counters: Record<string, number> } }[] }>(
+        await apiGet(server.baseUrl, '/api/campaigns', user),
+      );
+      expect(listed.campaigns).toEqual([
+        expect.objectContaining({
+          id: seeded.campaignId,
+          counts: { total: 3, pending: 0, personalized: 1, needs_review: 0, failed: 0, suppressed: 0, cancelled: 2 },
+          last_run: expect.objectContaining({ status: 'cancelled', counters: expect.objectContaining({ processed: 1, cancelled: 2 }) as unknown }) as unknown,
+        }),
+      ]);
+      expect((await send('DELETE', `/api/campaigns/${seeded.campaignId}`, user)).status).toBe(204);
+    });
+
     it('erases a campaign of more leads than one statement deletes', async () => {
       const user = await testUser();
       const run = await seedRun(server, { userId: user.id, csv: CSV('big.example', 2), campaignName: 'Big' });

@@ -104,6 +104,37 @@ describe('POST /api/campaigns/:id/runs', () => {
     expect(await again.json()).toMatchObject({ run_id: runId, run_status: 'personalizing' });
   });
 
+  it('refuses while a run of the campaign is paused (409, resume or cancel it); once cancelled, its cancelled leads can be re-run', async () => {
+    const seeded = await seedRun(server, { userId: user.id, csv: CSV });
+    await settleLead(server, seeded.runId, seeded.leadIds.get('ann@acme.example')!, { message: 'Hi Ann.' });
+    const control = (action: string) =>
+      fetch(`${server.baseUrl}/api/campaigns/runs/${seeded.runId}/${action}`, { method: 'POST', headers: { Authorization: `Bearer ${user.token}` } });
+    expect((await control('pause')).status).toBe(200);
+
+    // Paused is not ended: its leads are still its own.
+    const refused = await rerun(seeded.campaignId, { statuses: ['personalized'] });
+    expect(refused.status).toBe(409);
+    const problem = (await refused.json()) as { run_id: string; run_status: string; detail: string };
+    expect(problem).toMatchObject({ run_id: seeded.runId, run_status: 'paused' });
+    expect(problem.detail).toContain(`POST /api/campaigns/runs/${seeded.runId}/resume`);
+    expect(await server.sql`select id from campaign_runs where campaign_id = ${seeded.campaignId}`).toHaveLength(1);
+
+    // Cancelled, it has ended: bob and cy end cancelled, and a re-run takes them (the quota allows 2).
+    expect((await control('cancel')).status).toBe(200);
+    const res = await rerun(seeded.campaignId, { statuses: ['cancelled'] });
+    expect(res.status).toBe(202);
+    const { run_id: runId } = (await res.json()) as { run_id: string };
+    const leads = await server.sql`select email, run_id = ${runId} as taken, status from leads where campaign_id = ${seeded.campaignId} order by email`;
+    expect(leads).toEqual([
+      { email: 'ann@acme.example', taken: false, status: 'personalized' },
+      { email: 'bob@acme.example', taken: true, status: 'pending' },
+      { email: 'cy@zeta.example', taken: true, status: 'pending' },
+    ]);
+    // The cancelled run keeps what it counted.
+    const [cancelled] = await server.sql`select status, cancelled, processed from campaign_runs where id = ${seeded.runId}`;
+    expect(cancelled).toEqual({ status: 'cancelled', cancelled: 2, processed: 1 });
+  });
+
   it('researches again for a new research prompt, or when asked, and keeps the campaign\'s prompts otherwise', async () => {
     const campaign = await endedCampaign();
     await server.sql`update campaign_runs set research_prompt = 'Funding news.', personalization_prompt = 'Be warm.' where id = ${campaign.runId}`;

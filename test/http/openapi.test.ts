@@ -252,6 +252,26 @@ describe('GET /openapi.json', () => {
     const events = await fetch(`${server.baseUrl}/api/campaigns/events/${run.runId}?access_token=${alice.token}`);
     expectDocumented('GET /api/campaigns/events/{runId}', events);
     await events.body?.cancel();
+
+    // Run control: each action answers the status (a paused run's with its notice), or a problem.
+    const live = await seedRun(server, { userId: alice.id, csv });
+    const control = (action: string, runId = live.runId) =>
+      fetch(`${server.baseUrl}/api/campaigns/runs/${runId}/${action}`, { method: 'POST', headers: { Authorization: `Bearer ${alice.token}` } });
+    const paused = await control('pause');
+    expectDocumented('POST /api/campaigns/runs/{runId}/pause', paused);
+    await expectBody(paused, RunStatusBody);
+    const resumed = await control('resume');
+    expectDocumented('POST /api/campaigns/runs/{runId}/resume', resumed);
+    await expectBody(resumed, RunStatusBody);
+    const notPaused = await control('resume');
+    expectDocumented('POST /api/campaigns/runs/{runId}/resume', notPaused);
+    await expectBody(notPaused, ProblemBody);
+    const cancelled = await control('cancel');
+    expectDocumented('POST /api/campaigns/runs/{runId}/cancel', cancelled);
+    await expectBody(cancelled, RunStatusBody);
+    const nobodys = await control('cancel', randomUUID());
+    expectDocumented('POST /api/campaigns/runs/{runId}/cancel', nobodys);
+    await expectBody(nobodys, ProblemBody);
   });
 
   it('describes the real answers of the campaign routes: list, read, change, erase, runs and re-runs', async () => {

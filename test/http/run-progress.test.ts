@@ -76,6 +76,7 @@ describe('run progress', () => {
         needs_review: 0,
         failed: 0,
         suppressed: 0,
+        cancelled: 0,
         cost_usd: 0,
         research_cache_hits: 0,
         error_message: null,
@@ -85,6 +86,8 @@ describe('run progress', () => {
         sandbox: false,
         // One lead settled since the run began: the other two at that rate.
         eta: { seconds: expect.any(Number) as unknown, at: anIsoTimestamp },
+        cancelled_at: null,
+        paused_at: null,
         notices: [],
       });
     });

@@ -1,7 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LeadStatus, RunStatus } from '../../domain/campaigns/run.ts';
 import { normalizeEmail } from '../../domain/leads/email.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+
+/** Every status of the domain, as records so that the compiler notices a status added there. */
+const LEAD_STATUSES = Object.keys({
+  pending: true,
+  researched: true,
+  personalized: true,
+  needs_review: true,
+  failed: true,
+  suppressed: true,
+  cancelled: true,
+} satisfies Record<LeadStatus, true>);
+const RUN_STATUSES = Object.keys({
+  queued: true,
+  extracting: true,
+  personalizing: true,
+  paused: true,
+  completed: true,
+  failed: true,
+  cancelled: true,
+} satisfies Record<RunStatus, true>);
 
 let db: TestDatabase;
 const userId = randomUUID();
@@ -77,6 +98,12 @@ describe('leads', () => {
       code: '23514',
       constraint_name: 'leads_status_check',
     });
+    // Every status of the domain, whichever of 0015 (cancelled) and 0018 (suppressed) re-created the check last.
+    for (const status of LEAD_STATUSES) await db.sql`update leads set status = ${status}, counted_run_id = null where email = 'status@example.com'`;
+    // Cancelled (0015) and suppressed leads are final: they may be counted for their run.
+    for (const status of ['cancelled', 'suppressed']) {
+      await db.sql`update leads set status = ${status}, counted_run_id = run_id where email = 'status@example.com'`;
+    }
   });
 
   it('keep the original columns in order, repeated headers included', async () => {
@@ -101,7 +128,11 @@ describe('leads', () => {
 
 describe('campaign runs', () => {
   it('accept only known statuses and non-negative counters', async () => {
-    await expect(db.sql`update campaign_runs set status = 'paused' where id = ${runId}`).rejects.toMatchObject({
+    for (const status of [...RUN_STATUSES, 'queued']) await db.sql`update campaign_runs set status = ${status} where id = ${runId}`;
+    await expect(db.sql`update campaign_runs set cancelled = -1 where id = ${runId}`).rejects.toMatchObject({
+      constraint_name: 'campaign_runs_cancelled_nonnegative',
+    });
+    await expect(db.sql`update campaign_runs set status = 'done' where id = ${runId}`).rejects.toMatchObject({
       constraint_name: 'campaign_runs_status_check',
     });
     await expect(db.sql`update campaign_runs set failed = -1 where id = ${runId}`).rejects.toMatchObject({

@@ -209,3 +209,24 @@ describe('the gate and the status while the circuit is open', () => {
     }
   });
 });
+
+describe("the caller's last check before a call (beforeCall)", () => {
+  it('runs once the call has its turn; a refusal sends nothing and counts for nothing, neither as a failure nor towards the circuit', async () => {
+    const { api: resilience, breaker } = researchApi(new RecordingLog());
+    const provider = new ResilientResearchProvider(adapters.research, resilience);
+    const refused = new Error('the run was cancelled');
+    const signal = new AbortController().signal;
+
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      await expect(provider.research({ lead }, signal, { beforeCall: () => Promise.reject(refused) })).rejects.toBe(refused);
+    }
+    expect(sandbox.stats.requests.responses).toBe(0);
+    expect(breaker.isOpen).toBe(false);
+    expect(resilience.limiter.inFlight).toBe(0);
+
+    let checked = 0;
+    await expect(provider.research({ lead }, signal, { beforeCall: () => Promise.resolve(void (checked += 1)) })).resolves.toMatchObject({ model: expect.any(String) as string });
+    expect(checked).toBe(1);
+    expect(sandbox.stats.requests.responses).toBe(1);
+  });
+});

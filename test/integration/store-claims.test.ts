@@ -203,6 +203,6 @@ describe('a run that ends', () => {
     expect(first.pending).toHaveLength(2);
     const again = await t.store.storeLeads(run, [...batch, lead('c@example.com', 4)]);
     const [added] = await t.db.sql<{ id: string }[]>`select id from leads where run_id = ${runId} and email = 'c@example.com'`;
-    expect(again).toEqual({ pending: [added!.id], skipped: 0 });
+    expect(again).toEqual({ pending: [added!.id], skipped: 0, stopped: false });
   });
 });

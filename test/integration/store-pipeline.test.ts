@@ -189,7 +189,7 @@ describe('extraction', () => {
     const again = await t.store.storeLeads(run, batch);
     // Each lead's lead.extracted committed with its first store: a redelivery releases none again,
     // whatever their status (a re-publish past the broker's de-duplication window restarted leads).
-    expect(again).toEqual({ pending: [], skipped: 0 });
+    expect(again).toEqual({ pending: [], skipped: 0, stopped: false });
     expect(await leadRow(researchedId)).toMatchObject({ status: 'researched', research: RESEARCH.text, attempts: 1 });
     expect(await leadRow(personalizedId)).toMatchObject({ status: 'personalized', message: DRAFT.message });
     const [count] = await t.db.sql<{ count: string }[]>`select count(*) from leads where run_id = ${run.runId}`;
@@ -213,7 +213,7 @@ describe('extraction', () => {
     expect(stored.skipped).toBe(1);
     expect(stored.pending).toHaveLength(2);
     expect(stored.pending[0]).toBe(brokenId);
-    expect(await t.store.storeLeads(later, batch)).toEqual({ pending: [], skipped: 1 });
+    expect(await t.store.storeLeads(later, batch)).toEqual({ pending: [], skipped: 1, stopped: false });
 
     expect(await leadRow(doneId)).toMatchObject({ run_id: earlier.run.runId, status: 'personalized', counted_run_id: earlier.run.runId });
     expect(await leadRow(brokenId)).toMatchObject({
@@ -491,7 +491,7 @@ describe('projection', () => {
 
     const later = await extractingRun(userId, earlier.run.campaignId);
     const stored = await t.store.storeLeads(later, [lead('only@example.com', 2)]);
-    expect(stored).toEqual({ pending: [], skipped: 1 });
+    expect(stored).toEqual({ pending: [], skipped: 1, stopped: false });
     expect(await t.store.completeIfSettled(later.runId)).toBeNull();
     await t.store.finishExtraction(later.runId, { report: report(1), columns: COLUMNS, skipped: stored.skipped });
     expect(await t.store.completeIfSettled(later.runId)).toMatchObject({ outcome: { status: 'completed', errorMessage: null } });

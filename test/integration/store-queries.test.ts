@@ -109,6 +109,7 @@ describe('runStatus', () => {
       needs_review: 0,
       failed: 1,
       suppressed: 0,
+      cancelled: 0,
       cost_usd: 0,
       research_cache_hits: 0,
       error_message: null,
@@ -116,6 +117,8 @@ describe('runStatus', () => {
       updated_at: anIsoTimestamp,
       completed_at: null,
       sandbox: false,
+      cancelled_at: null,
+      paused_at: null,
       deliveries: {},
     });
     await failAndCount(r.leadIds[2]!, r.runId);
@@ -151,7 +154,7 @@ describe('runStatus', () => {
       campaignId: r.campaignId,
       userId,
       status: 'failed',
-      counts: { valid: 1, personalized: 0, needs_review: 0, failed: 1, skipped: 0, suppressed: 0 },
+      counts: { valid: 1, personalized: 0, needs_review: 0, failed: 1, skipped: 0, suppressed: 0, cancelled: 0 },
       costUsd: '0.000000',
       completedAt: expect.stringMatching(ISO) as string,
       options: {},

@@ -123,7 +123,7 @@ describe('suppressed leads', () => {
     expect(ada).toMatchObject({ status: 'pending', error: null, counted_run_id: null, settled: false });
 
     // A redelivered extraction changes nothing and releases nothing.
-    expect(await t.store.storeLeads(run, [lead('ada@example.com', 2), lead('bob@example.com', 3)], new Map())).toEqual({ pending: [], skipped: 0 });
+    expect(await t.store.storeLeads(run, [lead('ada@example.com', 2), lead('bob@example.com', 3)], new Map())).toEqual({ pending: [], skipped: 0, stopped: false });
     expect((await leadsOf(run.runId)).map((row) => row.status)).toEqual(['pending', 'suppressed']);
 
     await t.store.finishExtraction(run.runId, { report: report(2), columns: COLUMNS, skipped: 0 });
@@ -148,7 +148,7 @@ describe('suppressed leads', () => {
     const later = await extractingRun(userId, { campaignId: run.campaignId });
     const stored = await t.store.storeLeads(later, [lead('ada@example.com', 2), lead('bob@example.com', 3)], new Map([['bob@example.com', 'still']]));
     const [ada, bob] = await leadsOf(later.runId);
-    expect(stored).toEqual({ pending: [ada!.id], skipped: 0 });
+    expect(stored).toEqual({ pending: [ada!.id], skipped: 0, stopped: false });
     expect(ada).toMatchObject({ status: 'pending', error: null, counted_run_id: null, settled: false });
     expect(bob).toMatchObject({ status: 'suppressed', error: 'still', counted_run_id: later.runId, settled: true });
     expect(await runCounters(run.runId)).toMatchObject({ suppressed: 2 }); // the earlier run keeps its count

@@ -44,6 +44,7 @@ import type { ApiStatusReader } from '../../ports/outside-api.port.ts';
 import { PostgresCampaignQueries } from '../../adapters/postgres/stores/campaign-queries.ts';
 import { PreviewImportService } from '../../src/app/preview-import.ts';
 import { RerunCampaignService } from '../../src/app/rerun-campaign.ts';
+import { RunControlService } from '../../src/app/run-control.ts';
 import { SubmitCampaignService } from '../../src/app/submit-campaign.ts';
 import { ManageCampaignsService } from '../../src/app/manage-campaigns.ts';
 import { campaignOptionChecker } from '../../src/app/kernel/assemble.ts';
@@ -192,6 +193,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     providerStatus: options.providerStatus ?? providerStatus,
     templates: stores.templates,
     suppressions: new SuppressionService({ store: stores.suppressions, reader, limits }),
+    runControl: new RunControlService({ store: stores.runControl, uow: stores.uow, projection: stores.projection, notifier: notifications, files }),
   });
   const server = await startHttpServer(app, { port: 0, hostname: '127.0.0.1', shutdownGraceMs: 1_000 });
   return {

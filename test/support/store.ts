@@ -83,6 +83,11 @@ export function storeDriver(stores: PostgresStores) {
       commit(stores.deliveries.recordAttempt(run, consumer, error)),
     recordDeliveryGivenUp: (run: { runId: string; userId: string }, consumer: string, reason: string) =>
       commit(stores.deliveries.recordGivenUp(run, consumer, reason)),
+    runStatusForCall: (runId: string) => stores.leadWork.runStatusForCall(runId),
+    cancelLead: (leadId: string, runId: string) => commit(stores.leadWork.cancelLead(leadId, runId)),
+    cancelRun: (userId: string, runId: string) => commit(stores.runControl.cancelRun(userId, runId)),
+    pauseRun: (userId: string, runId: string) => commit(stores.runControl.pauseRun(userId, runId)),
+    resumeRun: (userId: string, runId: string) => commit(stores.runControl.resumeRun(userId, runId)),
   };
 }
 

@@ -136,6 +136,7 @@ export const RunCountersBody = v.object({
   needs_review: Count,
   failed: Count,
   suppressed: Count,
+  cancelled: v.pipe(Count, v.description("Leads the run's cancel left unsettled: not processed.")),
 } satisfies FieldSchemas<RunCounters>);
 
 const RunSummaryFields = {
@@ -177,6 +178,7 @@ const CampaignFields = {
       needs_review: Count,
       failed: Count,
       suppressed: v.pipe(Count, v.description('Ended before any paid call: on your suppression list, or personalized in another campaign lately.')),
+      cancelled: v.pipe(Count, v.description('Ended without their work done: their run was cancelled first.')),
     } satisfies FieldSchemas<LeadCounts>),
     v.description("The campaign's leads by where they stand, each lead once (under the run that last took it)."),
   ),

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import * as v from 'valibot';
-import { PROCESSED_LEAD_STATUSES, type LeadStatus } from '../../../domain/campaigns/run.ts';
+import { RERUNNABLE_LEAD_STATUSES, type LeadStatus } from '../../../domain/campaigns/run.ts';
 import { QuotaExceededError, type QuotaExceeded } from '../../../domain/quotas/quota.ts';
 import type { RerunCampaign } from '../../../ports/rerun-campaign.port.ts';
 import { NothingToRerunError, RunInProgressError } from '../../../ports/rerun-store.port.ts';
@@ -21,8 +21,8 @@ import { idempotencyKey, ProcessAccepted, PROBLEM_TYPES, quotaProblem } from './
 import { PersonalizationPromptField, promptField } from './prompt-input.ts';
 import { parseInput, pathId } from './input.ts';
 
-/** The lead statuses a re-run may select: a processed lead's (a lead still in a run belongs to it; a suppressed one stays suppressed). */
-export const RERUN_STATUSES: readonly LeadStatus[] = PROCESSED_LEAD_STATUSES;
+/** The lead statuses a re-run may select: a processed or cancelled lead's (a lead still in a run belongs to it; a suppressed one stays suppressed). */
+export const RERUN_STATUSES: readonly LeadStatus[] = RERUNNABLE_LEAD_STATUSES;
 /** Lead ids one request may list; a larger selection is made by status. */
 export const MAX_RERUN_LEAD_IDS = 10_000;
 /** The body's limit: 10,000 ids and two prompts fit in well under it. */
@@ -137,7 +137,9 @@ function rerunProblem(error: unknown): unknown {
   if (error instanceof RunInProgressError) {
     return new ProblemError(
       409,
-      `Run ${error.runId} of this campaign is still ${error.status}: a re-run would take its leads from under it. Wait for it to end (follow /api/campaigns/status/${error.runId}), then re-run.`,
+      error.status === 'paused'
+        ? `Run ${error.runId} of this campaign is paused, not ended: a re-run would take its leads from under it. Resume it (POST /api/campaigns/runs/${error.runId}/resume) and wait for it to end, or cancel it (POST /api/campaigns/runs/${error.runId}/cancel), then re-run.`
+        : `Run ${error.runId} of this campaign is still ${error.status}: a re-run would take its leads from under it. Wait for it to end (follow /api/campaigns/status/${error.runId}), then re-run.`,
       { 'Retry-After': '30' },
       { type: RERUN_PROBLEM_TYPES.runInProgress, members: { run_id: error.runId, run_status: error.status } },
     );

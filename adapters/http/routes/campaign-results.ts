@@ -23,6 +23,7 @@ export const RESULT_STATUSES = Object.keys({
   needs_review: true,
   failed: true,
   suppressed: true,
+  cancelled: true,
 } satisfies Record<LeadStatus, true>) as LeadStatus[];
 
 const STATUS_MESSAGE = `status must be one or more (comma-separated) of ${RESULT_STATUSES.join(', ')}`;
@@ -61,8 +62,11 @@ export const ResultLeadBody = v.object({
   canonical: v.pipe(v.record(v.string(), v.string()), v.description('Every canonical field found in the row (first_name, title, website, ...).')),
   fields: OriginalFieldsBody,
   personalized_message: v.pipe(v.nullable(v.string()), v.description('The opening line; null until written (a draft that failed the quality gates stays here, for review).')),
-  enrichment_status: v.pipe(v.picklist(RESULT_STATUSES), v.description("The lead's status (the export also has `rejected` and `duplicate`, for rows that are not leads).")),
-  error: v.pipe(v.nullable(v.string()), v.description('Why the lead failed, needs review or was suppressed.')),
+  enrichment_status: v.pipe(
+    v.picklist(RESULT_STATUSES),
+    v.description("The lead's status (`cancelled`: its run was cancelled before its work was done; the export also has `rejected` and `duplicate`, for rows that are not leads)."),
+  ),
+  error: v.pipe(v.nullable(v.string()), v.description('Why the lead failed, needs review, was suppressed or cancelled.')),
   research_summary: v.pipe(v.nullable(v.string()), v.description('What the research found about the company.')),
   sources: v.pipe(v.array(v.string()), v.description('The URLs the research cites.')),
   message_basis: v.pipe(v.nullable(v.string()), v.description('The fact of the research the line relies on.')),
@@ -115,8 +119,8 @@ const reportDoc = describeApiRoute({
   responses: {
     200: jsonResponse('The import report.', ImportReportBody),
     ...problems({
-      404: 'No run with this id (or not yours), or a run whose file could not be read (see its error_message).',
-      409: 'The file is still being read: the report is ready in a moment (Retry-After: 2).',
+      404: 'No run with this id (or not yours), a run whose file could not be read (see its error_message), or one cancelled before its file was read to the end.',
+      409: 'The file is still being read (a paused run\'s file is read too): the report is ready in a moment (Retry-After: 2).',
     }),
   },
 });
@@ -184,8 +188,11 @@ export function campaignResultsRoutes({ queries, exportQueries = queries, now = 
     const found = await queries.importReport(c.get('userId'), runId);
     if (found === null) throw new ProblemError(404, RUN_NOT_FOUND);
     if (found.report === null) {
-      if (found.status === 'queued' || found.status === 'extracting') {
+      if (found.status === 'queued' || found.status === 'extracting' || found.status === 'paused') {
         throw new ProblemError(409, 'The file of this run is still being read: its import report is ready in a moment.', { 'Retry-After': '2' });
+      }
+      if (found.status === 'cancelled') {
+        throw new ProblemError(404, 'This run has no import report: it was cancelled before its file was read to the end.');
       }
       throw new ProblemError(404, "This run has no import report: its file could not be read (see the run's error_message).");
     }

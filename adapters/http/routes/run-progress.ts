@@ -8,7 +8,8 @@
  *   - `lead`: `{ lead_id, row, status, message, error }` per settled lead: on a new connection the
  *     latest REPLAYED_LEADS only, then each one as it settles;
  *   - `status`: the run again whenever it changed;
- *   - `end`: `{ run_id, status }` once the run is `completed` or `failed`; then the stream closes.
+ *   - `end`: `{ run_id, status }` once the run has ended: `completed` or `failed`, or `cancelled`
+ *     once the calls in flight at the cancel are settled (`completed_at` set); then the stream closes.
  * Every event has an `id:`, the run's progress position (a lead's own, or the last one sent), the
  * same in every edge process. A client that reconnects with it (`Last-Event-ID`, as EventSource
  * does by itself, or `?lastEventId=` for the first connection of a client that cannot set
@@ -24,8 +25,9 @@
  * after a 429 (`rate_limited`), leads waiting for a retry (`retrying`), an API paused for an
  * account failure (`provider_paused`: the run resumes by itself), its circuit open
  * (`provider_unavailable`), or its state unknown while NATS cannot be reached
- * (`provider_status_unknown`; the run's own figures come from PostgreSQL). An ended run has
- * neither: `eta: null, notices: []`.
+ * (`provider_status_unknown`; the run's own figures come from PostgreSQL). A run its owner paused
+ * says so instead (`paused`, `api: null`, `eta: null`: it resumes only when asked). An ended run
+ * (and a cancelled one) has neither: `eta: null, notices: []`.
  */
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
@@ -93,8 +95,10 @@ export const RUN_STATUSES = Object.keys({
   queued: true,
   extracting: true,
   personalizing: true,
+  paused: true,
   completed: true,
   failed: true,
+  cancelled: true,
 } satisfies Record<RunStatus, true>) as RunStatus[];
 
 /** Every notice code, as a record so that the compiler notices a code added to the domain. */
@@ -105,6 +109,7 @@ const NOTICE_CODES = Object.keys({
   provider_paused: true,
   provider_unavailable: true,
   provider_status_unknown: true,
+  paused: true,
 } satisfies Record<NoticeCode, true>) as NoticeCode[];
 
 const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -134,20 +139,25 @@ export const RunStatusBody = v.pipe(
       needs_review: v.pipe(Count, v.description('Drafts that failed the quality gates twice: kept for review, not counted as personalized.')),
       failed: Count,
       suppressed: v.pipe(Count, v.description("Leads on the owner's suppression list, or personalized lately in another campaign: ended before any provider call.")),
+      cancelled: v.pipe(Count, v.description("Leads the run's cancel left unsettled: not processed, charged only what was paid for them before the cancel.")),
       cost_usd: v.pipe(v.number(), v.minValue(0), v.description("USD spent on the run's counted leads, at most 6 decimals.")),
       research_cache_hits: v.pipe(Count, v.description("Counted leads whose research this run did not pay for (another lead's of the same company, or reused by a re-run).")),
       error_message: v.nullable(v.string()),
       created_at: Timestamp,
       updated_at: Timestamp,
-      completed_at: v.nullable(Timestamp),
+      completed_at: v.pipe(v.nullable(Timestamp), v.description('When the run ended; a cancelled run ends once the calls in flight at its cancel are settled.')),
       sandbox: v.pipe(v.boolean(), v.description('Made on the in-process sandbox: made-up output at $0, not in the KPIs.')),
+      cancelled_at: v.pipe(v.nullable(Timestamp), v.description('When its owner cancelled the run; null unless cancelled.')),
+      paused_at: v.pipe(v.nullable(Timestamp), v.description('When its owner paused the run; null unless it is paused now.')),
       eta: v.pipe(
         v.nullable(v.object({ seconds: Count, at: Timestamp })),
-        v.description('While the run is in progress: when it should end (seconds from now, and the time); null while unknown or ended.'),
+        v.description('While the run is in progress: when it should end (seconds from now, and the time); null while unknown, paused or ended.'),
       ),
       notices: v.pipe(
-        v.array(v.object({ code: v.picklist(NOTICE_CODES), api: v.string(), message: v.string() })),
-        v.description(`While the run is in progress: why it may be waiting, one per cause and API (\`api\`). Codes: ${NOTICE_CODES.map((code) => `\`${code}\``).join(', ')}.`),
+        v.array(v.object({ code: v.picklist(NOTICE_CODES), api: v.nullable(v.string()), message: v.string() })),
+        v.description(
+          `While the run is in progress: why it may be waiting, one per cause and API (\`api\`; null for \`paused\`, a run its owner paused). Codes: ${NOTICE_CODES.map((code) => `\`${code}\``).join(', ')}.`,
+        ),
       ),
     } satisfies FieldSchemas<RunStatusOwnFields>,
     DeliveryBody,
@@ -168,7 +178,7 @@ const statusDoc = describeApiRoute({
   tags: ['Runs'],
   summary: "A run's status",
   description:
-    "Status, totals, counters, cost, error and timestamps; while it is in progress `eta` and `notices` (why it may be waiting: an outside API's pace or state); each delivery under its consumer's name.",
+    "Status, totals, counters, cost, error and timestamps; while it is in progress `eta` and `notices` (why it may be waiting: an outside API's pace or state, or `paused` by its owner); each delivery under its consumer's name.",
   parameters: [RUN_ID],
   responses: { 200: jsonResponse('The run.', RunStatusBody), ...problems({ 404: 'No run with this id (or not yours).' }) },
 });
@@ -182,7 +192,7 @@ const eventsDoc = describeApiRoute({
     '- `summary`: first, on every connection: the status (as GET /status) plus `earlier_leads`, true when settled leads older than the ones that follow are left out (GET /results lists them).',
     '- `lead`: `{ lead_id, row, status, message, error }`: the latest 50 settled leads on a new connection, then each one as it settles.',
     '- `status`: the status again whenever the run changed.',
-    '- `end`: `{ run_id, status }` once the run is completed or failed; the stream then closes.',
+    '- `end`: `{ run_id, status }` once the run has ended: completed or failed, or cancelled once the calls in flight at the cancel are settled (`completed_at` set); the stream then closes.',
     'Reconnecting with `Last-Event-ID` (EventSource does) gives the summary, then exactly the leads settled after that id. A comment line keeps an idle stream open every 15 seconds.',
   ].join('\n'),
   security: EVENT_STREAM_SECURITY,
@@ -208,11 +218,27 @@ const eventsDoc = describeApiRoute({
   },
 });
 
-function statusReader(queries: CampaignQueries, providers: ApiStatusReader) {
+/** Whether the run has ended: nothing of it changes any more (a cancelled run once its calls in flight settled). */
+export function runHasEnded(run: Pick<RunView, 'status' | 'completed_at'>): boolean {
+  return run.status === 'completed' || run.status === 'failed' || (run.status === 'cancelled' && run.completed_at !== null);
+}
+
+/** The notice of a run its owner paused (its only one: it waits for nothing else). */
+export function pausedNotice(runId: string): RunNotice {
+  return {
+    code: 'paused',
+    api: null,
+    message: `Paused by its owner: no provider call is made until it is resumed (POST /api/campaigns/runs/${runId}/resume).`,
+  };
+}
+
+/** Reads the status JSON of the user's run (null: not found), with its notices. */
+export function statusReader(queries: CampaignQueries, providers: ApiStatusReader) {
   return async (userId: string, runId: string): Promise<RunStatusBody | null> => {
     const run = await queries.runStatus(userId, runId);
     if (run === null) return null;
     if (hasEnded(run.status)) return statusBody(run, null, []);
+    if (run.status === 'paused') return statusBody(run, null, [pausedNotice(run.run_id)]);
     const [statuses, activity] = await Promise.all([providers.current(), queries.runActivity(userId, runId)]);
     if (activity === null) return null;
     const pace = paceInput(activity, statuses, Date.now());
@@ -432,7 +458,7 @@ async function followRun({ queries, readStatus, userId, runId, first, opening, s
       await send('status', run);
       shown = run;
     }
-    if (run.status === 'completed' || run.status === 'failed') {
+    if (runHasEnded(run)) {
       await send('end', { run_id: runId, status: run.status });
       return;
     }

@@ -25,6 +25,7 @@ const COUNTED_AS: Readonly<Record<LeadStatus, Exclude<keyof LeadCounts, 'total'>
   needs_review: 'needs_review',
   failed: 'failed',
   suppressed: 'suppressed',
+  cancelled: 'cancelled',
 };
 
 interface RunRow {
@@ -42,6 +43,7 @@ interface RunRow {
   needs_review: number;
   failed: number;
   suppressed: number;
+  cancelled: number;
   /** numeric as text. */
   cost_usd: string;
   error_message: string | null;
@@ -94,6 +96,7 @@ const RUN_COLUMNS = [
   'needs_review',
   'failed',
   'suppressed',
+  'cancelled',
   'cost_usd',
   'error_message',
   'created_at',
@@ -212,7 +215,7 @@ function toCampaignSummary(row: CampaignRow): CampaignSummary {
 }
 
 function leadCounts(statuses: Readonly<Record<string, number>>): LeadCounts {
-  const counts = { total: 0, pending: 0, personalized: 0, needs_review: 0, failed: 0, suppressed: 0 };
+  const counts = { total: 0, pending: 0, personalized: 0, needs_review: 0, failed: 0, suppressed: 0, cancelled: 0 };
   for (const [status, n] of Object.entries(statuses)) {
     counts.total += n;
     counts[COUNTED_AS[status as LeadStatus] ?? 'pending'] += n;
@@ -238,6 +241,7 @@ function toRunSummary(row: RunRow): RunSummary {
       needs_review: row.needs_review,
       failed: row.failed,
       suppressed: row.suppressed,
+      cancelled: row.cancelled,
     },
     // jsonb gives numeric as a JSON number already; the column as text.
     cost_usd: Number(row.cost_usd),

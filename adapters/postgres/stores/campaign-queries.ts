@@ -61,6 +61,7 @@ interface RunRow {
   needs_review: number;
   failed: number;
   suppressed: number;
+  cancelled: number;
   /** numeric comes back as a decimal string. */
   cost_usd: string;
   research_cache_hits: number;
@@ -69,6 +70,8 @@ interface RunRow {
   updated_at: Date;
   completed_at: Date | null;
   sandbox: boolean;
+  cancelled_at: Date | null;
+  paused_at: Date | null;
   deliveries: Record<string, DeliveryView>;
 }
 
@@ -118,7 +121,8 @@ export class PostgresCampaignQueries implements CampaignQueries {
       if (!isUuid(userId) || !isUuid(runId)) return null;
       const [run] = await this.#sql<RunRow[]>`
         select id, campaign_id, status, total_rows, valid, duplicates, rejected_rows, skipped, processed,
-               personalized, needs_review, failed, suppressed, cost_usd, research_cache_hits, error_message, created_at, updated_at, completed_at, sandbox,
+               personalized, needs_review, failed, suppressed, cancelled, cost_usd, research_cache_hits, error_message, created_at, updated_at, completed_at, sandbox,
+               cancelled_at, paused_at,
                (select coalesce(jsonb_object_agg(d.consumer, jsonb_build_object(
                          'delivered_at', d.delivered_at, 'attempts', d.attempts, 'last_error', d.last_error, 'failed_at', d.failed_at)), '{}'::jsonb)
                 from run_deliveries d where d.run_id = r.id) as deliveries
@@ -139,6 +143,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
         needs_review: run.needs_review,
         failed: run.failed,
         suppressed: run.suppressed,
+        cancelled: run.cancelled,
         cost_usd: Number(run.cost_usd),
         research_cache_hits: run.research_cache_hits,
         error_message: run.error_message,
@@ -146,6 +151,8 @@ export class PostgresCampaignQueries implements CampaignQueries {
         updated_at: run.updated_at.toISOString(),
         completed_at: run.completed_at?.toISOString() ?? null,
         sandbox: run.sandbox,
+        cancelled_at: run.cancelled_at?.toISOString() ?? null,
+        paused_at: run.paused_at?.toISOString() ?? null,
         deliveries: Object.fromEntries(Object.entries(run.deliveries).map(([consumer, delivery]) => [consumer, isoTimes(delivery)])),
       };
     });
@@ -526,7 +533,7 @@ function toSettledLead(row: SettledRow): SettledLead {
 
 /**
  * Whether a settled lead of the run may be listed yet, in progress order, without a gap: once
- * the run has ended, always; while it is live, when its settling transaction is older than every
+ * the run has ended (a cancelled one once the calls in flight at its cancel settled), always; while it is live, when its settling transaction is older than every
  * transaction still in progress, so that none still to commit can sort before it (see migration
  * 0011). A transaction left open anywhere in the cluster holds that back: after
  * UNRIPE_LIMIT a lead is listed all the same, so that such a transaction delays the feed
@@ -534,7 +541,7 @@ function toSettledLead(row: SettledRow): SettledLead {
  * be missed by the live stream, not by the results or the export).
  */
 function ripe(sql: Sql) {
-  return sql`(r.status in ('completed', 'failed')
+  return sql`(r.status in ('completed', 'failed') or (r.status = 'cancelled' and r.completed_at is not null)
     or l.progress_xid < pg_snapshot_xmin(pg_current_snapshot())
     or l.settled_at < now() - ${UNRIPE_LIMIT}::interval)`;
 }

@@ -4,7 +4,7 @@
  * personalized by an earlier run untouched.
  */
 import type postgres from 'postgres';
-import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, RUN_ENDED_REASON, type LeadStatus } from '../../../domain/campaigns/run.ts';
+import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, hasEnded, RUN_ENDED_REASON, UNENDED_RUN_STATUSES, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
 import type { Lead } from '../../../domain/leads/lead.ts';
 import type { ExtractionResult, ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
 import type { RunCompletion } from '../../../ports/projection-store.port.ts';
@@ -13,8 +13,11 @@ import { followedBy, type Lanes } from '../changes.ts';
 import type { Sql } from '../client.ts';
 import { errorCode, toJson, UNIQUE_VIOLATION } from '../sql.ts';
 
-/** Run statuses a run can still leave; `completed` and `failed` are final. */
+/** Run statuses a run can still leave on its own; `completed`, `failed` and `cancelled` are final, `paused` waits for its owner. */
 export { ACTIVE_RUN_STATUSES };
+
+/** Runs a file problem can still fail: active or paused (a cancelled run has ended already). */
+const FAILABLE_RUN_STATUSES = UNENDED_RUN_STATUSES;
 
 interface RunToExtractRow {
   id: string;
@@ -58,12 +61,13 @@ export class PostgresExtractionStore implements ExtractionStore {
     this.#lanes = lanes;
   }
 
+  /** A paused run whose file was not read to the end is read all the same: reading it pays for nothing. */
   beginExtraction(runId: string): Change<RunToExtract | null> {
     return this.#lanes.transaction('beginExtraction', { run_id: runId }, async (tx) => {
       const [run] = await tx<RunToExtractRow[]>`
-        update campaign_runs r set status = 'extracting'
+        update campaign_runs r set status = case when r.status = 'paused' then r.status else 'extracting' end
         from campaigns c
-        where r.id = ${runId} and r.status in ('queued', 'extracting') and c.id = r.campaign_id
+        where r.id = ${runId} and (r.status in ('queued', 'extracting') or (r.status = 'paused' and r.import_report is null)) and c.id = r.campaign_id
         returning r.id, r.campaign_id, r.user_id, r.demo, c.options`;
       return run === undefined ? null : toRunToExtract(run);
     });
@@ -79,6 +83,11 @@ export class PostgresExtractionStore implements ExtractionStore {
    * Only the leads this batch released are reported pending: a lead the run had stored already (a
    * redelivered extraction) had its `lead.extracted` committed with it then, and publishing it
    * again, past the broker's de-duplication window, would start its paid calls again.
+   *
+   * The run's row is share-locked first: a cancel waits for the batch being stored, and a batch
+   * after the cancel (or once the run has ended otherwise) stores nothing (`stopped`), so the
+   * leads a cancel finds are all the run will ever have. A paused run's file is still read (its
+   * leads wait for the resume).
    */
   storeLeads(run: RunToExtract, leads: readonly Lead[], suppressed: ReadonlyMap<string, string> = new Map()): Change<StoredLeads> {
     const sorted = [...leads].sort((a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0));
@@ -94,7 +103,9 @@ export class PostgresExtractionStore implements ExtractionStore {
     };
     const change = this.#lanes.transaction('storeLeads', { run_id: run.runId, 'leads.count': leads.length }, async (tx) => {
       if (repeated) throw new Error('storeLeads: a batch repeats an email; the import must de-duplicate leads first');
-      if (leads.length === 0) return { pending: [], skipped: 0 };
+      const [state] = await tx<{ status: RunStatus }[]>`select status from campaign_runs where id = ${run.runId} for share`;
+      if (state === undefined || hasEnded(state.status)) return { pending: [], skipped: 0, stopped: true };
+      if (leads.length === 0) return { pending: [], skipped: 0, stopped: false };
       const rows = (await this.#insertNewLeads(tx, run, columns)) ?? (await this.#upsertLeads(tx, run, columns));
       return {
         pending: rows
@@ -102,6 +113,7 @@ export class PostgresExtractionStore implements ExtractionStore {
           .sort((a, b) => a.row_number - b.row_number)
           .map((row) => row.id),
         skipped: leads.length - rows.length,
+        stopped: false,
       };
     });
     return followedBy(change, () => this.#touch(run.runId));
@@ -194,7 +206,7 @@ export class PostgresExtractionStore implements ExtractionStore {
           columns = ${tx.json(toJson(result.columns))},
           import_rows = ${result.rows === undefined ? null : tx.json(toJson(result.rows))},
           status = case when status = 'extracting' then 'personalizing' else status end
-        where id = ${runId} and status in ('extracting', 'personalizing')`;
+        where id = ${runId} and status in ('extracting', 'personalizing', 'paused')`;
     });
   }
 
@@ -208,10 +220,10 @@ export class PostgresExtractionStore implements ExtractionStore {
       await tx`
         update leads set status = 'failed', error = ${RUN_ENDED_REASON}, settled_at = clock_timestamp()
         where run_id = ${runId} and status not in ${tx(FINAL_LEAD_STATUSES)}
-          and exists (select 1 from campaign_runs where id = ${runId} and status in ${tx(ACTIVE_RUN_STATUSES)})`;
+          and exists (select 1 from campaign_runs where id = ${runId} and status in ${tx(FAILABLE_RUN_STATUSES)})`;
       const [run] = await tx<{ campaign_id: string; user_id: string }[]>`
-        update campaign_runs set status = 'failed', error_message = ${errorMessage}, completed_at = now()
-        where id = ${runId} and status in ${tx(ACTIVE_RUN_STATUSES)}
+        update campaign_runs set status = 'failed', error_message = ${errorMessage}, completed_at = now(), paused_at = null
+        where id = ${runId} and status in ${tx(FAILABLE_RUN_STATUSES)}
         returning campaign_id, user_id`;
       if (run === undefined) return null;
       return { runId, campaignId: run.campaign_id, userId: run.user_id, outcome: { status: 'failed' as const, errorMessage } };

@@ -15,6 +15,7 @@ import { PostgresProjectionStore } from './projection-store.ts';
 import { PostgresReconcilerStore } from './reconciler-store.ts';
 import { PostgresResearchCache } from './research-cache.ts';
 import { PostgresRerunStore } from './rerun-store.ts';
+import { PostgresRunControlStore } from './run-control-store.ts';
 import { PostgresRunReader } from './run-reader.ts';
 import { PostgresSubmissionStore } from './submission-store.ts';
 import { PostgresTemplateStore } from './template-store.ts';
@@ -37,6 +38,7 @@ export interface PostgresStores {
   readonly campaigns: PostgresCampaignStore;
   /** Each user's suppression list: the edge's CRUD and the pipeline's look-ups. */
   readonly suppressions: PostgresSuppressionStore;
+  readonly runControl: PostgresRunControlStore;
 }
 
 export function createPostgresStores(sql: Sql): PostgresStores {
@@ -46,7 +48,7 @@ export function createPostgresStores(sql: Sql): PostgresStores {
     outbox: new PostgresOutboxStore(sql),
     submission: new PostgresSubmissionStore(lanes),
     extraction: new PostgresExtractionStore(sql, lanes),
-    leadWork: new PostgresLeadWorkStore(lanes),
+    leadWork: new PostgresLeadWorkStore(lanes, sql),
     researchCache: new PostgresResearchCache(lanes),
     rerun: new PostgresRerunStore(lanes),
     projection: new PostgresProjectionStore(sql),
@@ -57,5 +59,6 @@ export function createPostgresStores(sql: Sql): PostgresStores {
     templates: new PostgresTemplateStore(sql),
     campaigns: new PostgresCampaignStore(lanes),
     suppressions: new PostgresSuppressionStore(sql, lanes),
+    runControl: new PostgresRunControlStore(sql),
   };
 }

@@ -4,14 +4,16 @@
  * nothing to do; each runs in the shared statement lane (group commit across leads).
  */
 import type postgres from 'postgres';
-import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, hasEnded, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
+import { FINAL_LEAD_STATUSES, hasEnded, RUN_CANCELLED_REASON, UNENDED_RUN_STATUSES, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
 import type { CanonicalValues } from '../../../domain/leads/lead.ts';
 import type { UsdAmount } from '../../../domain/pricing/pricing.ts';
 import type { CallClaim, ClaimOutcome, LeadWork, LeadWorkStore, PaidCall, PaidStage } from '../../../ports/lead-work-store.port.ts';
 import type { Citation, Draft, DraftFeedback, Research, Usage } from '../../../ports/providers.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
 import type { Lanes } from '../changes.ts';
-import { callEntry, fromStoredOutputs, toJson, usageEntry, type StoredOutputSpec } from '../sql.ts';
+import type { Sql } from '../client.ts';
+import { GroupCommit } from '../group-commit.ts';
+import { callEntry, fromStoredOutputs, retryOnDeadlock, toJson, usageEntry, type StoredOutputSpec } from '../sql.ts';
 import { traced } from '../traced.ts';
 
 interface LeadWorkRow {
@@ -39,9 +41,13 @@ const STAGE_STARTS: Readonly<Record<PaidStage, LeadStatus>> = { research: 'pendi
 
 export class PostgresLeadWorkStore implements LeadWorkStore {
   readonly #lanes: Lanes;
+  readonly #sql: Sql;
+  /** The runs' statuses read before calls go out, many calls' in one short transaction. */
+  readonly #callChecks = new GroupCommit<string, RunStatus | null>((runIds) => this.#runStatuses(runIds));
 
-  constructor(lanes: Lanes) {
+  constructor(lanes: Lanes, sql: Sql) {
     this.#lanes = lanes;
+    this.#sql = sql;
   }
 
   leadWork(leadId: string, runId: string): Promise<LeadWork | null> {
@@ -115,7 +121,9 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
         from leads l join campaign_runs r on r.id = l.run_id
         where l.id = ${leadId} and l.run_id = ${runId}`;
       if (lead === undefined || FINAL_LEAD_STATUSES.includes(lead.status)) return { kind: 'done' };
+      if (lead.run_status === 'cancelled') return { kind: 'cancelled' };
       if (hasEnded(lead.run_status)) return { kind: 'ended' };
+      if (lead.run_status === 'paused') return { kind: 'paused' };
       if (lead.status !== STAGE_STARTS[stage]) return { kind: 'done' };
       const [claimed] = await tx<{ calls_started: number }[]>`
         insert into paid_call_claims as c (lead_id, run_id, stage, owner, expires_at, calls_started)
@@ -134,6 +142,52 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
       // Released between the two statements (a concurrent save, or a failed call given back): the
       // lead's status now says what is next, so the caller looks again at once.
       return { kind: 'held', expiresInMs: held?.ms ?? 0 };
+    });
+  }
+
+  runStatusForCall(runId: string): Promise<RunStatus | null> {
+    return traced('runStatusForCall', { run_id: runId }, () => this.#callChecks.submit(runId));
+  }
+
+  /**
+   * One transaction of its own (not the statement lane's) holding nothing but share locks on run
+   * rows, taken in one statement: it waits for a cancel or pause of one of them that is not
+   * committed yet and then reads its new status, and a cancel or pause that comes after it waits
+   * until it commits. It never waits for anything a cancel holds but the run row, so the two
+   * cannot deadlock; the lane's transactions mix leads and runs, and would.
+   */
+  async #runStatuses(runIds: readonly string[]): Promise<readonly (RunStatus | null)[]> {
+    const unique = [...new Set(runIds)].sort();
+    // Runs locked in id order; a projection batch updating several of them in another order may
+    // deadlock with it, and PostgreSQL then aborts one of the two: retried.
+    const rows = await retryOnDeadlock(
+      () =>
+        this.#sql.begin((tx) => tx<{ id: string; status: RunStatus }[]>`
+          select id, status from campaign_runs where id = any(${tx.array(unique)}::uuid[]) order by id for share`) as Promise<{ id: string; status: RunStatus }[]>,
+    );
+    const statuses = new Map(rows.map((row) => [row.id, row.status]));
+    return runIds.map((runId) => statuses.get(runId) ?? null);
+  }
+
+  /**
+   * The lead first, then the run (the projection's lock order), in one statement: the lead is
+   * cancelled and marked counted only while its run is cancelled, and the run's counter and cost
+   * take it in the same statement, so it is counted once whoever else cancels it.
+   */
+  cancelLead(leadId: string, runId: string): Change<boolean> {
+    return this.#lanes.statement('cancelLead', { run_id: runId, lead_id: leadId }, async (tx) => {
+      const rows = await tx<{ id: string }[]>`
+        with lead as (
+          update leads l set status = 'cancelled', error = ${RUN_CANCELLED_REASON}, settled_at = clock_timestamp(), counted_run_id = l.run_id
+          where l.id = ${leadId} and l.run_id = ${runId} and l.status not in ${tx(FINAL_LEAD_STATUSES)} and l.counted_run_id is null
+            and exists (select 1 from campaign_runs r where r.id = l.run_id and r.status = 'cancelled')
+          returning l.id, l.cost_usd
+        ), run as (
+          update campaign_runs r set cancelled = r.cancelled + 1, cost_usd = r.cost_usd + lead.cost_usd
+          from lead where r.id = ${runId}
+        )
+        select id from lead`;
+      return rows.length > 0;
     });
   }
 
@@ -177,7 +231,7 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
 
   /**
    * One statement: the lead first, then its run's counter (the projection's lock order), both only
-   * when the lead was pending for a run that has not ended. The lead is counted for its run as it
+   * when the lead was pending for a run that has not ended (a paused one too: no call is made). The lead is counted for its run as it
    * is suppressed: no projection event follows, and the run's completion check finds it counted.
    */
   saveSuppressed(leadId: string, runId: string, reason: string): Change<boolean> {
@@ -186,7 +240,7 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
         with lead as (
           update leads set status = 'suppressed', error = ${reason}, settled_at = clock_timestamp(), counted_run_id = run_id
           where id = ${leadId} and run_id = ${runId} and status = 'pending'
-            and exists (select 1 from campaign_runs where id = ${runId} and status in ${tx(ACTIVE_RUN_STATUSES)})
+            and exists (select 1 from campaign_runs where id = ${runId} and status in ${tx(UNENDED_RUN_STATUSES)})
           returning run_id
         ), run as (
           update campaign_runs set suppressed = suppressed + 1

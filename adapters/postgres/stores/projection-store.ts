@@ -6,7 +6,7 @@
  * transaction per lead serialises on those locks and a commit each, one per batch does not.
  */
 import type postgres from 'postgres';
-import { ACTIVE_RUN_STATUSES, outcomeOf, PROCESSED_LEAD_STATUSES, type KpiRates } from '../../../domain/campaigns/run.ts';
+import { CANCELLED_OUTCOME, COUNTING_RUN_STATUSES, outcomeOf, PROCESSED_LEAD_STATUSES, type KpiRates, type RunStatus } from '../../../domain/campaigns/run.ts';
 import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
 import { pgChange, type Emit } from '../changes.ts';
@@ -30,6 +30,7 @@ interface RunRow {
   id: string;
   campaign_id: string;
   user_id: string;
+  status: RunStatus;
   valid: number;
   skipped: number;
   personalized: number;
@@ -88,22 +89,27 @@ export class PostgresProjectionStore implements ProjectionStore {
     );
   }
 
-  /** The completion check for a batch of runs, each run locked in id order. */
+  /**
+   * The completion check for a batch of runs, each run locked in id order. A `personalizing` run
+   * with no uncounted lead ends with `outcomeOf`; a `cancelled` one that has not ended yet ends
+   * cancelled once the last of its leads in flight at the cancel is counted.
+   */
   async #completeBatch(calls: readonly CompletionCall[]): Promise<readonly (RunCompletion | null)[]> {
     const unique = [...new Set(calls.map((call) => call.runId))].sort();
     return retryOnDeadlock(() =>
       this.#sql.begin(async (tx) => {
         const runs = await tx<RunRow[]>`
-          select id, campaign_id, user_id, valid, skipped, personalized, needs_review, failed, suppressed
+          select id, campaign_id, user_id, status, valid, skipped, personalized, needs_review, failed, suppressed
           from campaign_runs
-          where id = any(${tx.array(unique)}::uuid[]) and status = 'personalizing'
+          where id = any(${tx.array(unique)}::uuid[])
+            and (status = 'personalizing' or (status = 'cancelled' and completed_at is null))
           order by id
           for update`;
         const ended = new Map<string, RunCompletion>();
         for (const run of runs) {
           const open = await tx`select 1 from leads where run_id = ${run.id} and counted_run_id is null limit 1`;
           if (open.length > 0) continue;
-          const outcome = outcomeOf(run);
+          const outcome = run.status === 'cancelled' ? CANCELLED_OUTCOME : outcomeOf(run);
           await tx`
             update campaign_runs set status = ${outcome.status}, error_message = ${outcome.errorMessage}, completed_at = now()
             where id = ${run.id}`;
@@ -141,12 +147,14 @@ function countStatement(tx: postgres.TransactionSql, calls: readonly CountCall[]
     ), counted as (
       update leads l set counted_run_id = l.run_id
       from input i
-      -- A suppressed lead was counted (into the run's suppressed leads) when it was suppressed.
+      -- A suppressed lead was counted (into the run's suppressed leads) when it was suppressed, a
+      -- cancelled one (into its cancelled leads) when it was cancelled: neither is processed.
       where l.id = i.lead_id and l.run_id = i.run_id and l.status in ${tx(PROCESSED_LEAD_STATUSES)}
         and l.counted_run_id is null
-        -- A run that ended (failed, stopped) counts no more leads: what it left unsettled ends
-        -- failed with the run-ended reason, and neither its counters nor the KPIs take it.
-        and exists (select 1 from campaign_runs a where a.id = l.run_id and a.status in ${tx(ACTIVE_RUN_STATUSES)})
+        -- A failed run counts no more leads: what it left unsettled ends failed with the run-ended
+        -- reason, and neither its counters nor the KPIs take it. A paused run counts the calls in
+        -- flight when it paused, a cancelled one those in flight when it was cancelled.
+        and exists (select 1 from campaign_runs a where a.id = l.run_id and a.status in ${tx(COUNTING_RUN_STATUSES)})
       returning l.id, l.run_id, l.status, l.campaign_id, l.user_id, l.cost_usd, l.research_cached, i.hours, i.money,
         (select a.sandbox from campaign_runs a where a.id = l.run_id) as sandbox
     ), by_run as (

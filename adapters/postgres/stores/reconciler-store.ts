@@ -14,6 +14,15 @@ import type { Sql } from '../client.ts';
 import { traced } from '../traced.ts';
 import { toRunToExtract } from './extraction-store.ts';
 
+/**
+ * Runs whose leads are worked on: `personalizing`, or cancelled but not ended yet (its leads in
+ * flight at the cancel are settled by deliveries, which a lost event would leave waiting). A
+ * paused run's leads wait for its resume, which carries them on: they are not re-driven.
+ */
+function workedOn(sql: Sql) {
+  return sql`(r.status = 'personalizing' or (r.status = 'cancelled' and r.completed_at is null))`;
+}
+
 /** The row of broker_epochs (0013_broker_epoch.sql) for the event stream. */
 const EVENT_STREAM = 'events';
 
@@ -54,7 +63,7 @@ export class PostgresReconcilerStore implements ReconcilerStore {
         select l.id, l.run_id, l.status
         from campaign_runs r
         join leads l on l.run_id = r.id and l.counted_run_id is null
-        where r.status = 'personalizing'
+        where ${workedOn(this.#sql)}
           and r.updated_at <= now() - make_interval(secs => ${lease})
           and l.updated_at <= now() - make_interval(secs => ${lease})
           and l.status in ${this.#sql(statuses)}
@@ -73,7 +82,7 @@ export class PostgresReconcilerStore implements ReconcilerStore {
       const rows = await this.#sql<{ id: string }[]>`
         select r.id
         from campaign_runs r
-        where r.status = 'personalizing'
+        where ${workedOn(this.#sql)}
           and not exists (select 1 from leads l where l.run_id = r.id and l.counted_run_id is null)
         order by r.updated_at
         limit ${limit}`;

@@ -5,7 +5,7 @@
  * so the projection counts each lead once for its new run), and commits with their events.
  */
 import { randomUUID } from 'node:crypto';
-import { ACTIVE_RUN_STATUSES, PROCESSED_LEAD_STATUSES } from '../../../domain/campaigns/run.ts';
+import { RERUNNABLE_LEAD_STATUSES, UNENDED_RUN_STATUSES } from '../../../domain/campaigns/run.ts';
 import type { ColumnMapping, ImportReport } from '../../../domain/leads/lead.ts';
 import { CampaignNotFoundError } from '../../../ports/submission-store.port.ts';
 import { NothingToRerunError, RunInProgressError, type CreatedRerun, type NewRerun, type RerunStore } from '../../../ports/rerun-store.port.ts';
@@ -72,7 +72,7 @@ export class PostgresRerunStore implements RerunStore {
       if (campaign === undefined) throw new CampaignNotFoundError();
       const [active] = await tx<{ id: string; status: string }[]>`
         select id, status from campaign_runs
-        where campaign_id = ${rerun.campaignId} and status in ${tx(ACTIVE_RUN_STATUSES)}
+        where campaign_id = ${rerun.campaignId} and status in ${tx(UNENDED_RUN_STATUSES)}
         order by created_at desc limit 1`;
       if (active !== undefined) throw new RunInProgressError(active.id, active.status);
 
@@ -96,7 +96,7 @@ export class PostgresRerunStore implements RerunStore {
         from leads l
         join campaign_runs r on r.id = l.run_id
         where l.campaign_id = ${rerun.campaignId} and l.user_id = ${rerun.userId}
-          and l.status in ${tx(PROCESSED_LEAD_STATUSES)}
+          and l.status in ${tx(RERUNNABLE_LEAD_STATUSES)}
           ${selection}
         order by l.id
         for update of l`;

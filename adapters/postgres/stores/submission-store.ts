@@ -186,7 +186,8 @@ export async function checkQuotas(tx: postgres.TransactionSql, run: Pick<NewRun,
   await lockUserSubmissions(tx, run.userId);
   const [usage] = await tx<{ active: number; now: number }[]>`
     select (select count(*)::int from campaign_runs
-            where user_id = ${run.userId} and status in ('queued', 'extracting', 'personalizing')) as active,
+            -- A paused run counts: it has not ended, and a resume starts its calls again.
+            where user_id = ${run.userId} and status in ('queued', 'extracting', 'personalizing', 'paused')) as active,
            (extract(epoch from now()) * 1000)::float8 as now`;
   const daily = limits.leadsPerDay > 0 || limits.spendPerDayUsd > 0;
   const recent = daily

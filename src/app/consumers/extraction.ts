@@ -10,6 +10,10 @@
  * campaign's `skip_personalized_within_days`, among the owner's leads personalized in other
  * campaigns within that many days): those are stored `suppressed`, with the reason as their error,
  * and released to nobody, so no paid call is ever made for them (domain/suppression/).
+ * A run its owner cancels while its file is read stops being extracted: the batch after the cancel
+ * stores nothing (the store orders the two with the run's lock), and the rest of the file is not
+ * read. A paused run's file is read all the same (reading pays for nothing); its leads wait for the
+ * resume.
  *
  * A redelivery (a crash mid-file, a reconciler re-drive) runs the whole file again: the store
  * upserts leads the run already owns without losing their progress and the totals are absolute,
@@ -178,6 +182,8 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
     let batch: Lead[] = [];
     let skipped = 0;
     let suppressedLeads = 0;
+    // The run stopped taking leads (cancelled while its file was read): the rest is not read.
+    let stopped = false;
     // The batches being committed while the next one is read: the file and the database work at
     // once, with at most two commits in flight (their leads never overlap: the import
     // de-duplicates, so the two transactions lock different rows).
@@ -197,6 +203,7 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
           })),
         );
         skipped += stored.skipped;
+        if (stored.stopped) stopped = true;
       })();
       // Both settled before the result is known: a failure never leaves the other commit running.
       const current = Promise.allSettled([before, committed]).then((outcomes) => {
@@ -223,9 +230,10 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
         if (batch.length === extractionBatchSize) {
           await storeBatch(batch);
           batch = [];
+          if (stopped) break;
         }
       }
-      if (batch.length > 0) await storeBatch(batch);
+      if (batch.length > 0 && !stopped) await storeBatch(batch);
     } catch (error) {
       // Settles what is in flight before the delivery ends; a failed commit wins (the redelivery
       // retries it, as it would have had it failed before the next batch was read).
@@ -233,6 +241,10 @@ export class ExtractLeads implements Handler<'campaign.submitted'> {
       throw error;
     }
     await previous;
+    if (stopped) {
+      context.log.info({}, 'the run was stopped while its file was read (cancelled): extraction stops');
+      return;
+    }
     if (leadImport === undefined) {
       throw new ImportError('EMPTY_FILE', 'The file is empty. Upload a CSV file with a header row and one row per lead.');
     }

@@ -1,10 +1,11 @@
 /** What the lead consumers share: the events a lead's states call for, attempts, and failure reasons. */
 import type { DomainEvent, RunCompleted } from '../../../domain/campaigns/events.ts';
-import { RUN_ENDED_REASON, type LeadStatus } from '../../../domain/campaigns/run.ts';
+import { RUN_ENDED_REASON, takesCalls, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
 import { RetryLater, type HandlerContext } from '../../../ports/event-consumer.port.ts';
 import type { CallClaim, LeadWorkStore, PaidStage } from '../../../ports/lead-work-store.port.ts';
 import { isPushback } from '../../../ports/outside-api.port.ts';
-import type { RunCompletion } from '../../../ports/projection-store.port.ts';
+import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
+import type { ProviderCallOptions } from '../../../ports/providers.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 
 const SECOND = 1_000;
@@ -31,13 +32,23 @@ export function leadEvent(runId: string, leadId: string, status: LeadStatus): Do
       return { type: 'lead.personalized', ...ids };
     case 'needs_review':
       return { type: 'lead.needs_review', ...ids };
+    // A cancelled lead is counted when it is cancelled and has no event of its own: a re-drive
+    // of one (there is none: it is final and counted) would be a settled lead's.
     case 'failed':
+    case 'cancelled':
       return { type: 'lead.failed', ...ids };
     // Counted for its run as it is suppressed, so never stalled; were one re-driven, the
     // projection would count nothing and only check whether its run is settled.
     case 'suppressed':
       return { type: 'lead.failed', ...ids };
   }
+}
+
+/** What a paid stage's delivery writes through: the lead's work, and the run's end once its last lead is settled. */
+export interface PaidCallDeps {
+  readonly uow: UnitOfWork;
+  readonly leadWork: LeadWorkStore;
+  readonly projectionStore: ProjectionStore;
 }
 
 /** What a delivery of a paid stage does after asking for the lead's call: make it, or settle without it. */
@@ -62,10 +73,13 @@ const CLAIM_RETRY_MARGIN_MS = SECOND;
  * still works (its heartbeats lost): dropping it would ack the holder's message, so it comes back
  * once the claim would have lapsed, and then finds the result saved or the claim free.
  *
- * A lead whose run has ended is failed with RUN_ENDED_REASON, no call made.
+ * A lead whose run has ended is failed with RUN_ENDED_REASON, no call made; one whose run was
+ * cancelled is cancelled (counted as such), no call made; one whose run is paused is left as it
+ * is and the message acked: it spends no delivery waiting, however long the pause, and the run's
+ * resume carries the lead on (its event committed again with the resume).
  */
 export async function claimPaidCall(
-  deps: { readonly uow: UnitOfWork; readonly leadWork: LeadWorkStore },
+  deps: PaidCallDeps,
   lead: { readonly leadId: string; readonly runId: string },
   stage: PaidStage,
   context: HandlerContext,
@@ -80,6 +94,11 @@ export async function claimPaidCall(
       return { kind: 'settled', decision: null };
     case 'ended':
       return { kind: 'settled', decision: failLeadOfEndedRun(deps.leadWork, lead, context) };
+    case 'cancelled':
+      return { kind: 'settled', decision: await cancelLeadOfCancelledRun(deps, lead, context) };
+    case 'paused':
+      context.log.info({}, `the run is paused: no ${stage} call; the lead waits for the run's resume`);
+      return { kind: 'settled', decision: null };
     case 'held':
       // On the last delivery a retry would give the lead up (failing it while the holder works):
       // that copy is dropped too, and a lead lost that way is re-driven by the reconciler.
@@ -91,19 +110,58 @@ export async function claimPaidCall(
   }
 }
 
+/** A call refused at the last moment: the lead's run stopped taking calls after the call was claimed. */
+class RunStopped extends Error {
+  readonly status: RunStatus | null;
+
+  constructor(status: RunStatus | null) {
+    super(`the run ${status === null ? 'is gone' : `is ${status}`}: the call is not made`);
+    this.name = 'RunStopped';
+    this.status = status;
+  }
+}
+
+/** The last check before a call could not read the run: the call is not sent. */
+class CheckFailed extends Error {
+  constructor(cause: unknown) {
+    super('the run could not be read before the call', { cause });
+    this.name = 'CheckFailed';
+  }
+}
+
+/** A paid call's attempt: the value of the call, or the decision of a delivery whose run stopped before the call went out. */
+export type PaidCallOutcome<T> =
+  | { readonly kind: 'made'; readonly value: T }
+  | { readonly kind: 'stopped'; readonly decision: Decision | null };
+
 /**
  * Makes a lead's outside call (or calls) as one attempt, under `claim`: renewed every third of its
  * lease while the call runs. A successful attempt is counted, and its claim released, by the save
  * that records its result. A failed one gives the claim back (its message is redelivered with the
  * consumer's backoff) and is counted here, unless the outside API pushed back (rate limited,
  * paused, circuit open): then no call failed for the lead, and none is counted as started.
+ *
+ * `call` hands `options` to each provider call it makes: once a call has its turn, right before it
+ * is sent, the run is read again (LeadWorkStore.runStatusForCall, ordered with its owner's cancel
+ * and pause). A run that no longer takes calls stops the attempt there, nothing sent: the claim is
+ * given back (counted as started only if an earlier call of this attempt was sent, e.g. a first
+ * draft before its rewrite), and the lead is cancelled (a cancelled run), left for the resume (a
+ * paused one) or failed (an ended one).
  */
 export async function paidCall<T>(
-  deps: { readonly uow: UnitOfWork; readonly leadWork: LeadWorkStore },
+  deps: PaidCallDeps,
   claim: CallClaim,
   context: HandlerContext,
-  call: () => Promise<T>,
-): Promise<T> {
+  call: (options: ProviderCallOptions) => Promise<T>,
+): Promise<PaidCallOutcome<T>> {
+  let sent = 0;
+  const beforeCall = async () => {
+    const status = await deps.leadWork.runStatusForCall(claim.runId).catch((error: unknown) => {
+      throw new CheckFailed(error);
+    });
+    if (status === null || !takesCalls(status)) throw new RunStopped(status);
+    sent += 1;
+  };
   const renewal = setInterval(() => {
     deps.uow.commit(deps.leadWork.renewClaim(claim)).then(
       (held) => {
@@ -114,8 +172,20 @@ export async function paidCall<T>(
     );
   }, claim.leaseMs / 3);
   try {
-    return await call();
+    return { kind: 'made', value: await call({ beforeCall }) };
   } catch (error) {
+    if (error instanceof RunStopped) {
+      clearInterval(renewal);
+      // Not swallowed: a claim left held would keep the resume's copy of the lead from calling.
+      await deps.uow.commit(deps.leadWork.releaseClaim(claim, sent > 0));
+      return { kind: 'stopped', decision: await stoppedRunDecision(deps, claim, error.status, context) };
+    }
+    if (error instanceof CheckFailed) {
+      // The run could not be read (the database away): nothing was sent, nothing failed for the
+      // lead; the delivery is retried as for any store error.
+      await deps.uow.commit(deps.leadWork.releaseClaim(claim, sent > 0)).catch(() => {});
+      throw error.cause;
+    }
     // The count is for the user to see, and the release only lets a copy call sooner; the call's
     // error is what the retry and the lead's failure reason are about, so a store that cannot
     // write them (the database down) must not replace it: the claim lapses by itself.
@@ -126,6 +196,33 @@ export async function paidCall<T>(
   } finally {
     clearInterval(renewal);
   }
+}
+
+/** What a delivery whose run stopped taking calls between its claim and its call does with the lead. */
+async function stoppedRunDecision(deps: PaidCallDeps, claim: CallClaim, status: RunStatus | null, context: HandlerContext): Promise<Decision | null> {
+  const lead = { leadId: claim.leadId, runId: claim.runId };
+  if (status === 'paused') {
+    context.log.info({}, `the run was paused before the ${claim.stage} call went out: the lead waits for the run's resume`);
+    return null;
+  }
+  if (status === 'cancelled') return cancelLeadOfCancelledRun(deps, lead, context);
+  return failLeadOfEndedRun(deps.leadWork, lead, context);
+}
+
+/**
+ * A lead its run's cancel left unsettled: cancelled and counted as such (one commit), then the
+ * run's end checked, since this lead may have been the last one in flight (its `run.completed`,
+ * status `cancelled`, follows).
+ */
+async function cancelLeadOfCancelledRun(deps: PaidCallDeps, lead: { readonly leadId: string; readonly runId: string }, context: HandlerContext): Promise<Decision> {
+  const cancelled = await deps.uow.commit(deps.leadWork.cancelLead(lead.leadId, lead.runId));
+  if (cancelled) context.log.info({}, 'the run was cancelled: lead cancelled without a call');
+  return decide(deps.projectionStore.completeIfSettled(lead.runId), {
+    events: completionEvents,
+    after: (completion) => {
+      if (completion !== null) context.log.info({ status: completion.outcome.status }, 'run ended');
+    },
+  });
 }
 
 /** A lead its run's end left unsettled: failed with the reason, and `lead.failed` (never counted: the run has ended). */

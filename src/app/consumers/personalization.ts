@@ -25,7 +25,8 @@ import { quoteLeadValue, renderTemplate, variableValues, type TemplateLead } fro
 import { costOf, type Pricing } from '../../../domain/pricing/pricing.ts';
 import { PermanentFailure, type Handler, type HandlerContext } from '../../../ports/event-consumer.port.ts';
 import type { LeadWork, LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
-import type { Draft, MessageWriter, Research, WriteRequest } from '../../../ports/providers.port.ts';
+import type { ProjectionStore } from '../../../ports/projection-store.port.ts';
+import type { Draft, MessageWriter, ProviderCallOptions, Research, WriteRequest } from '../../../ports/providers.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
 import { claimPaidCall, failLead, paidCall, PAID_CALL_RETRIES } from './lead-events.ts';
@@ -43,13 +44,15 @@ export const personalization = declareConsumer({
     maxHandlerMs: 10 * 60 * SECOND,
   },
   callsApi: 'personalization',
-  uses: ['uow', 'leadWork', 'writer', 'pricing', 'bannedPhrases'],
+  uses: ['uow', 'leadWork', 'projectionStore', 'writer', 'pricing', 'bannedPhrases'],
   create: (ports) => new PersonalizeLead(ports),
 });
 
 export interface PersonalizeLeadDeps {
   readonly uow: UnitOfWork;
   readonly leadWork: LeadWorkStore;
+  /** Ends a cancelled run once its last lead in flight is settled. */
+  readonly projectionStore: ProjectionStore;
   readonly writer: MessageWriter;
   /** Prices each writer call's usage into the lead's cost. */
   readonly pricing: Pricing;
@@ -66,17 +69,19 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
 
   /** A failed call propagates: the runner retries with the consumer's backoff, then calls `giveUp`. */
   async handle(event: LeadResearched, context: HandlerContext): Promise<Decision | null> {
-    const { uow, leadWork, pricing } = this.#deps;
+    const { leadWork, pricing } = this.#deps;
     const work = await leadWork.leadWork(event.lead_id, event.run_id);
     // Gone to a later run (which has its own events), or settled already.
     if (work === null || work.status !== 'researched') return null;
     if (work.research === null) throw new PermanentFailure('the lead has no stored research');
 
-    const claimed = await claimPaidCall({ uow, leadWork }, work, 'personalization', context);
+    const claimed = await claimPaidCall(this.#deps, work, 'personalization', context);
     if (claimed.kind === 'settled') return claimed.decision;
 
     const research = work.research;
-    const { draft, verdict } = await paidCall({ uow, leadWork }, claimed.claim, context, () => this.#write(work, research, context));
+    const made = await paidCall(this.#deps, claimed.claim, context, (options) => this.#write(work, research, context, options));
+    if (made.kind === 'stopped') return made.decision;
+    const { draft, verdict } = made.value;
     const costUsd = costOf(draft.usage, pricing.personalization);
     const problems = verdict.ok ? undefined : needsReviewReason(verdict.problems);
     // Saved, or (another delivery saved first, the lead was failed meanwhile) its cost recorded all the same.
@@ -88,8 +93,12 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
     });
   }
 
-  /** A draft, checked; one that fails the gates is written again once, with the reasons. */
-  async #write(work: LeadWork, research: Research, context: HandlerContext): Promise<{ draft: Draft; verdict: ReturnType<typeof checkDraft> }> {
+  /**
+   * A draft, checked; one that fails the gates is written again once, with the reasons. Each write
+   * takes `options`: a run cancelled or paused after the first draft stops the rewrite before it
+   * is sent (the first draft is kept with the claim, so a resumed run only rewrites it).
+   */
+  async #write(work: LeadWork, research: Research, context: HandlerContext, options: ProviderCallOptions): Promise<{ draft: Draft; verdict: ReturnType<typeof checkDraft> }> {
     const { uow, leadWork, writer, pricing } = this.#deps;
     const input = writeRequest(work, research);
     const gates = this.#gates(work, research);
@@ -98,11 +107,11 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
     // rewrite is what is left to do (the first draft was paid for already).
     if (work.rejectedDraft !== null) {
       context.log.info({ problems: work.rejectedDraft.problems.length }, 'writing again the draft an earlier attempt had rejected');
-      const draft = await writer.write({ ...input, feedback: work.rejectedDraft }, context.signal);
+      const draft = await writer.write({ ...input, feedback: work.rejectedDraft }, context.signal, options);
       return { draft, verdict: checkDraft(draft, gates) };
     }
 
-    let draft = await writer.write(input, context.signal);
+    let draft = await writer.write(input, context.signal, options);
     let verdict = checkDraft(draft, gates);
     if (!verdict.ok) {
       // The problems can quote the draft (a placeholder): only their number is logged.
@@ -113,7 +122,7 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
       const feedback = { draft: draft.message, problems: verdict.problems, ...(draft.outputs === undefined ? {} : { outputs: draft.outputs }) };
       const call = { stage: 'personalization' as const, model: draft.model, ...usage, costUsd: costOf(draft.usage, pricing.personalization) };
       await uow.commit(leadWork.keepRejectedDraft(work.leadId, work.runId, call, feedback));
-      draft = await writer.write({ ...input, feedback }, context.signal);
+      draft = await writer.write({ ...input, feedback }, context.signal, options);
       verdict = checkDraft(draft, gates);
     }
     return { draft, verdict };

@@ -13,7 +13,10 @@
  *
  * Before the call, the delivery claims it in PostgreSQL (claimPaidCall in lead-events.ts): a copy
  * of the message that finds another delivery's live claim makes no call, and a lead whose run has
- * ended is failed without one. The claim's lease is the ack wait (as configured).
+ * ended is failed without one (cancelled, if its owner cancelled the run; left for the resume, if
+ * paused). The claim's lease is the ack wait (as configured). Once the call has its turn, right
+ * before it is sent, the run is read once more (paidCall): no call starts after the owner's cancel
+ * or pause was answered.
  *
  * Research once per company (issue 10, item 4): with RESEARCH_CACHE_TTL above 0, a lead's research
  * is its company's (domain/research/company.ts companyKey) for the run's research prompt, shared by
@@ -26,7 +29,9 @@
  * - nobody is: this delivery holds the company's claim, then claims the lead's own call as
  *   always, calls with the company's fields only (not the person's: the others reuse the answer),
  *   and saves the lead's research and the company's in one transaction, releasing both claims.
- * A failed call gives the company's claim back, so a waiting lead may try in its turn.
+ * A failed call gives the company's claim back, so a waiting lead may try in its turn; so does a
+ * call the run's cancel or pause stopped at its last check (the company's call takes the same
+ * check as a lead's own: nothing is sent after the owner's answer).
  *
  * Settings:
  * - ack wait 120 s: a call takes ~7-8 s at the median and can take a minute when the agent searches
@@ -105,7 +110,7 @@ export interface ResearchLeadDeps {
   readonly pricing: Pricing;
   /** The owner's suppression list, looked up again before the call. */
   readonly suppressions: LeadScreen;
-  /** Ends the run when a lead suppressed here was its last. */
+  /** Ends the run when a lead suppressed here was its last, or a cancelled run once its last lead in flight is settled. */
   readonly projectionStore: ProjectionStore;
   readonly notifier: RunNotifier;
   /** The company's research shared by its leads; used when `researchCacheTtlMs` is above 0. */
@@ -139,14 +144,16 @@ export class ResearchLead implements Handler<'lead.extracted'> {
 
   /** The lead's own research: one call for this lead. */
   async #researchAlone(work: LeadWork, context: HandlerContext): Promise<Decision | null> {
-    const { uow, leadWork, research, pricing } = this.#deps;
-    const claimed = await claimPaidCall({ uow, leadWork }, work, 'research', context);
+    const { research, pricing } = this.#deps;
+    const claimed = await claimPaidCall(this.#deps, work, 'research', context);
     if (claimed.kind === 'settled') return claimed.decision;
 
     const prompt = work.researchPrompt === null ? {} : { prompt: work.researchPrompt };
-    const found = await paidCall({ uow, leadWork }, claimed.claim, context, () => research.research({ lead: work.lead, ...prompt }, context.signal));
+    const made = await paidCall(this.#deps, claimed.claim, context, (options) => research.research({ lead: work.lead, ...prompt }, context.signal, options));
+    if (made.kind === 'stopped') return made.decision;
+    const found = made.value;
     // Saved (releasing the claim), or (another delivery saved first) its cost recorded all the same.
-    return decide(leadWork.saveResearch(work.leadId, work.runId, found, costOf(found.usage, pricing.research)), {
+    return decide(this.#deps.leadWork.saveResearch(work.leadId, work.runId, found, costOf(found.usage, pricing.research)), {
       events: (saved) => (saved ? [{ type: 'lead.researched', run_id: work.runId, lead_id: work.leadId }] : []),
       after: (saved) => {
         if (saved) context.log.info({ model: found.model, citations: found.citations.length }, 'lead researched');
@@ -180,7 +187,7 @@ export class ResearchLead implements Handler<'lead.extracted'> {
 
   /** The company's research: taken from the cache, waited for, or made by this delivery for all of its leads. */
   async #researchCompany(work: LeadWork, cache: ResearchCache, ttlMs: number, context: HandlerContext): Promise<Decision | null> {
-    const { uow, leadWork, research, pricing } = this.#deps;
+    const { uow, research, pricing } = this.#deps;
     const company: CompanyResearchClaim = {
       key: { userId: work.userId, companyKey: companyKey({ company: work.lead.company, website: work.lead.canonical.website }), prompt: work.researchPrompt },
       owner: crypto.randomUUID(),
@@ -197,7 +204,7 @@ export class ResearchLead implements Handler<'lead.extracted'> {
     const release = () => uow.commit(cache.release(company)).catch(() => {});
     let claimed;
     try {
-      claimed = await claimPaidCall({ uow, leadWork }, work, 'research', context);
+      claimed = await claimPaidCall(this.#deps, work, 'research', context);
     } catch (error) {
       await release();
       throw error;
@@ -211,10 +218,14 @@ export class ResearchLead implements Handler<'lead.extracted'> {
       // A missed renewal is retried at the next tick; the lease outlasts two of them.
       uow.commit(cache.renew(company)).catch(() => {});
     }, company.leaseMs / 3);
-    let found: Research;
+    let made;
     try {
       const prompt = work.researchPrompt === null ? {} : { prompt: work.researchPrompt };
-      found = await paidCall({ uow, leadWork }, claimed.claim, context, () => research.research({ lead: companyProfile(work.lead), ...prompt }, context.signal));
+      // The same last check as the lead's own call (paidCall's beforeCall): a run cancelled or
+      // paused while this call waited for its turn sends nothing.
+      made = await paidCall(this.#deps, claimed.claim, context, (options) =>
+        research.research({ lead: companyProfile(work.lead), ...prompt }, context.signal, options),
+      );
     } catch (error) {
       // Another lead of the company may try in its turn (its own deliveries and backoff).
       await release();
@@ -222,6 +233,13 @@ export class ResearchLead implements Handler<'lead.extracted'> {
     } finally {
       clearInterval(renewal);
     }
+    if (made.kind === 'stopped') {
+      // Nothing was sent: the company's claim goes back at once, so its leads of other runs need
+      // not wait for its lease.
+      await release();
+      return made.decision;
+    }
+    const found = made.value;
     return decide(cache.saveResearch(work, found, costOf(found.usage, pricing.research), company), {
       events: (saved) => (saved ? [{ type: 'lead.researched', run_id: work.runId, lead_id: work.leadId }] : []),
       after: (saved) => {

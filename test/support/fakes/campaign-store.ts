@@ -36,7 +36,20 @@
  * no counterpart here: a change applies in one step.
  */
 import { randomUUID } from 'node:crypto';
-import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, hasEnded, outcomeOf, PROCESSED_LEAD_STATUSES, RUN_ENDED_REASON, type KpiRates, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
+import {
+  CANCELLED_OUTCOME,
+  COUNTING_RUN_STATUSES,
+  FINAL_LEAD_STATUSES,
+  hasEnded,
+  outcomeOf,
+  PROCESSED_LEAD_STATUSES,
+  RUN_CANCELLED_REASON,
+  RUN_ENDED_REASON,
+  UNENDED_RUN_STATUSES,
+  type KpiRates,
+  type LeadStatus,
+  type RunStatus,
+} from '../../../domain/campaigns/run.ts';
 import type { SuppressionKind } from '../../../domain/suppression/suppression.ts';
 import type { LeadScreen, LeadScreening, LeadToScreen } from '../../../ports/suppression-store.port.ts';
 import type { CanonicalValues, ColumnMapping, ImportReport, ImportRow, Lead, OriginalField } from '../../../domain/leads/lead.ts';
@@ -102,6 +115,8 @@ export interface RunRecord {
   readonly needsReview: number;
   readonly failed: number;
   readonly suppressed: number;
+  /** Leads its cancel left unsettled, counted as such. */
+  readonly cancelled: number;
   readonly costUsd: UsdAmount;
   /** What the run counted against the daily quotas when it was submitted. */
   readonly submittedLeads: number;
@@ -114,6 +129,8 @@ export interface RunRecord {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly completedAt: number | null;
+  readonly cancelledAt: number | null;
+  readonly pausedAt: number | null;
 }
 
 export interface LeadRecord {
@@ -312,13 +329,23 @@ export class InMemoryCampaignStore
   }
 
   /**
-   * Ends a run behind its leads' backs (tests only): a run stopped by a path with no change of its
-   * own here, e.g. cancelled, whose unsettled leads are left as they are.
+   * Sets a run's status behind its leads' backs (tests only): a run stopped by a path with no
+   * change of its own here (its owner's cancel or pause are the PostgreSQL store's), whose
+   * unsettled leads are left as they are. Only a completed or failed run gets a `completedAt`: a
+   * cancelled one ends once its leads are all counted, and a paused (or resumed) one has not ended.
    */
   endRun(runId: string, status: RunStatus): void {
     const run = this.#tables.runs.get(runId);
     if (run === undefined) throw new Error(`no run ${runId}`);
-    Object.assign(run, { status, completedAt: this.#clock.now(), updatedAt: this.#clock.now() });
+    const now = this.#clock.now();
+    const ended = status === 'completed' || status === 'failed';
+    Object.assign(run, {
+      status,
+      completedAt: ended ? now : null,
+      ...(status === 'cancelled' ? { cancelledAt: now } : {}),
+      ...(status === 'paused' ? { pausedAt: now } : {}),
+      updatedAt: now,
+    });
   }
 
   /** Every campaign and run recorded, for "nothing was recorded" assertions. */
@@ -350,7 +377,7 @@ export class InMemoryCampaignStore
         const exceeded = quotaVerdict(
           run.quotas,
           {
-            activeRuns: mine.filter((row) => ACTIVE_RUN_STATUSES.includes(row.status)).length,
+            activeRuns: mine.filter((row) => UNENDED_RUN_STATUSES.includes(row.status)).length,
             recentRuns: mine.map((row) => ({ submittedAt: row.createdAt, leads: row.submittedLeads, estimatedCostUsd: row.estimatedCostUsd })),
             now,
           },
@@ -411,6 +438,7 @@ export class InMemoryCampaignStore
         needsReview: 0,
         failed: 0,
         suppressed: 0,
+        cancelled: 0,
         costMicros: 0,
         errorMessage: null,
         importReport: null,
@@ -419,6 +447,8 @@ export class InMemoryCampaignStore
         createdAt: now,
         updatedAt: now,
         completedAt: null,
+        cancelledAt: null,
+        pausedAt: null,
         submittedLeads: run.leads ?? 0,
         estimatedCostUsd: run.estimatedCostUsd ?? '0.000000',
       });
@@ -473,8 +503,9 @@ export class InMemoryCampaignStore
   beginExtraction(runId: string): Change<RunToExtract | null> {
     return this.#change('beginExtraction', (t) => {
       const run = t.runs.get(runId);
-      if (run === undefined || (run.status !== 'queued' && run.status !== 'extracting')) return null;
-      run.status = 'extracting';
+      const readingWhilePaused = run?.status === 'paused' && run.importReport === null;
+      if (run === undefined || (run.status !== 'queued' && run.status !== 'extracting' && !readingWhilePaused)) return null;
+      if (!readingWhilePaused) run.status = 'extracting';
       run.updatedAt = this.#clock.now();
       return toRunToExtract(run, t.campaigns.get(run.campaignId));
     });
@@ -484,7 +515,9 @@ export class InMemoryCampaignStore
     return this.#change('storeLeads', (t) => {
       const emails = new Set(leads.map((lead) => lead.email));
       if (emails.size !== leads.length) throw new Error('storeLeads: a batch repeats an email; the import must de-duplicate leads first');
-      if (leads.length === 0) return { pending: [], skipped: 0 };
+      const state = t.runs.get(run.runId);
+      if (state === undefined || hasEnded(state.status)) return { pending: [], skipped: 0, stopped: true };
+      if (leads.length === 0) return { pending: [], skipped: 0, stopped: false };
       const now = this.#clock.now();
       const returned: LeadRow[] = [];
       const released = new Set<string>();
@@ -520,6 +553,7 @@ export class InMemoryCampaignStore
           .sort((a, b) => a.row - b.row)
           .map((row) => row.id),
         skipped: leads.length - returned.length,
+        stopped: false,
       };
     });
   }
@@ -527,7 +561,7 @@ export class InMemoryCampaignStore
   finishExtraction(runId: string, result: ExtractionResult): Change<void> {
     return this.#change('finishExtraction', (t) => {
       const run = t.runs.get(runId);
-      if (run === undefined || (run.status !== 'extracting' && run.status !== 'personalizing')) return;
+      if (run === undefined || (run.status !== 'extracting' && run.status !== 'personalizing' && run.status !== 'paused')) return;
       const { report } = result;
       Object.assign(run, {
         totalRows: report.total_rows,
@@ -539,7 +573,7 @@ export class InMemoryCampaignStore
         importReport: structuredClone(report),
         columns: structuredClone(result.columns),
         importRows: result.rows === undefined ? null : structuredClone(result.rows),
-        status: 'personalizing',
+        status: run.status === 'paused' ? 'paused' : 'personalizing',
         updatedAt: this.#clock.now(),
       });
     });
@@ -548,13 +582,13 @@ export class InMemoryCampaignStore
   failRun(runId: string, errorMessage: string): Change<RunCompletion | null> {
     return this.#change('failRun', (t) => {
       const run = t.runs.get(runId);
-      if (run === undefined || !ACTIVE_RUN_STATUSES.includes(run.status)) return null;
+      if (run === undefined || !UNENDED_RUN_STATUSES.includes(run.status)) return null;
       const now = this.#clock.now();
       for (const lead of t.leads.values()) {
         if (lead.runId !== runId || FINAL_LEAD_STATUSES.includes(lead.status)) continue;
         Object.assign(lead, { status: 'failed', error: RUN_ENDED_REASON, settledAt: now, updatedAt: now });
       }
-      Object.assign(run, { status: 'failed', errorMessage, completedAt: now, updatedAt: now });
+      Object.assign(run, { status: 'failed', errorMessage, completedAt: now, pausedAt: null, updatedAt: now });
       return { runId, campaignId: run.campaignId, userId: run.userId, outcome: { status: 'failed' as const, errorMessage } };
     });
   }
@@ -643,7 +677,9 @@ export class InMemoryCampaignStore
       const lead = t.leads.get(claim.leadId);
       const run = t.runs.get(claim.runId);
       if (lead === undefined || lead.runId !== claim.runId || run === undefined || FINAL_LEAD_STATUSES.includes(lead.status)) return { kind: 'done' };
+      if (run.status === 'cancelled') return { kind: 'cancelled' };
       if (hasEnded(run.status)) return { kind: 'ended' };
+      if (run.status === 'paused') return { kind: 'paused' };
       if (lead.status !== STAGE_STARTS[claim.stage]) return { kind: 'done' };
       const now = this.#clock.now();
       const key = claimKey(claim.leadId, claim.runId, claim.stage);
@@ -652,6 +688,26 @@ export class InMemoryCampaignStore
       const callsStarted = (row?.callsStarted ?? 0) + 1;
       t.claims.set(key, { ...row, leadId: claim.leadId, runId: claim.runId, stage: claim.stage, owner: claim.owner, expiresAt: now + claim.leaseMs, callsStarted });
       return { kind: 'claimed', callsStarted };
+    });
+  }
+
+  async runStatusForCall(runId: string): Promise<RunStatus | null> {
+    await Promise.resolve();
+    return this.#tables.runs.get(runId)?.status ?? null;
+  }
+
+  cancelLead(leadId: string, runId: string): Change<boolean> {
+    return this.#change('cancelLead', (t) => {
+      const lead = t.leads.get(leadId);
+      const run = t.runs.get(runId);
+      if (lead === undefined || lead.runId !== runId || run?.status !== 'cancelled') return false;
+      if (FINAL_LEAD_STATUSES.includes(lead.status) || lead.countedRunId !== null) return false;
+      const now = this.#clock.now();
+      Object.assign(lead, { status: 'cancelled', error: RUN_CANCELLED_REASON, settledAt: now, countedRunId: runId, updatedAt: now });
+      run.cancelled += 1;
+      run.costMicros += lead.costMicros;
+      run.updatedAt = now;
+      return true;
     });
   }
 
@@ -723,15 +779,16 @@ export class InMemoryCampaignStore
       const lead = t.leads.get(leadId);
       if (lead === undefined || lead.runId !== runId || !PROCESSED_LEAD_STATUSES.includes(lead.status) || lead.countedRunId !== null) return false;
       const run = t.runs.get(runId);
-      // A run that has ended counts no more leads.
-      if (run === undefined || !ACTIVE_RUN_STATUSES.includes(run.status)) return false;
+      // A failed run counts no more leads; a paused or cancelled one counts its calls in flight.
+      if (run === undefined || !COUNTING_RUN_STATUSES.includes(run.status)) return false;
       const now = this.#clock.now();
       lead.countedRunId = runId;
       lead.updatedAt = now;
+      // A cancelled lead was counted when it was cancelled (cancelLead), a suppressed one when suppressed.
       run.processed += 1;
       if (lead.status === 'personalized') run.personalized += 1;
       else if (lead.status === 'needs_review') run.needsReview += 1;
-      else run.failed += 1;
+      else if (lead.status === 'failed') run.failed += 1;
       run.costMicros += lead.costMicros;
       run.updatedAt = now;
       if (lead.status !== 'personalized') return true;
@@ -753,9 +810,12 @@ export class InMemoryCampaignStore
   completeIfSettled(runId: string): Change<RunCompletion | null> {
     return this.#change('completeIfSettled', (t) => {
       const run = t.runs.get(runId);
-      if (run === undefined || run.status !== 'personalizing') return null;
+      if (run === undefined || !workedOn(run)) return null;
       if ([...t.leads.values()].some((lead) => lead.runId === runId && lead.countedRunId === null)) return null;
-      const outcome = outcomeOf({ valid: run.valid, skipped: run.skipped, personalized: run.personalized, needs_review: run.needsReview, failed: run.failed, suppressed: run.suppressed });
+      const outcome =
+        run.status === 'cancelled'
+          ? CANCELLED_OUTCOME
+          : outcomeOf({ valid: run.valid, skipped: run.skipped, personalized: run.personalized, needs_review: run.needsReview, failed: run.failed, suppressed: run.suppressed });
       const now = this.#clock.now();
       Object.assign(run, { status: outcome.status, errorMessage: outcome.errorMessage, completedAt: now, updatedAt: now });
       return { runId, campaignId: run.campaignId, userId: run.userId, outcome };
@@ -780,7 +840,7 @@ export class InMemoryCampaignStore
     if (statuses.length === 0) return [];
     const before = this.#clock.now() - staleness.leaseMs;
     const own = staleness.outbox === 'own';
-    const runs = [...this.#tables.runs.values()].filter((run) => run.status === 'personalizing' && run.updatedAt <= before && (own || !this.#outbox.hasEventOfRun(run.id)));
+    const runs = [...this.#tables.runs.values()].filter((run) => workedOn(run) && run.updatedAt <= before && (own || !this.#outbox.hasEventOfRun(run.id)));
     const runIds = new Set(runs.map((run) => run.id));
     const key = (runId: string, leadId: string) => `${runId} ${leadId}`;
     return [...this.#tables.leads.values()]
@@ -809,7 +869,7 @@ export class InMemoryCampaignStore
     await Promise.resolve();
     const leads = [...this.#tables.leads.values()];
     return [...this.#tables.runs.values()]
-      .filter((run) => run.status === 'personalizing' && !leads.some((lead) => lead.runId === run.id && lead.countedRunId === null))
+      .filter((run) => workedOn(run) && !leads.some((lead) => lead.runId === run.id && lead.countedRunId === null))
       .sort((a, b) => a.updatedAt - b.updatedAt)
       .slice(0, limit)
       .map((run) => run.id);
@@ -858,14 +918,22 @@ export class InMemoryCampaignStore
   async completedRun(runId: string): Promise<CompletedRun | null> {
     await Promise.resolve();
     const run = this.#tables.runs.get(runId);
-    if (run === undefined || (run.status !== 'completed' && run.status !== 'failed') || run.completedAt === null) return null;
+    if (run === undefined || (run.status !== 'completed' && run.status !== 'failed' && run.status !== 'cancelled') || run.completedAt === null) return null;
     const campaign = this.#tables.campaigns.get(run.campaignId);
     return {
       runId: run.id,
       campaignId: run.campaignId,
       userId: run.userId,
       status: run.status,
-      counts: { valid: run.valid, personalized: run.personalized, needs_review: run.needsReview, failed: run.failed, skipped: run.skipped, suppressed: run.suppressed },
+      counts: {
+        valid: run.valid,
+        personalized: run.personalized,
+        needs_review: run.needsReview,
+        failed: run.failed,
+        skipped: run.skipped,
+        suppressed: run.suppressed,
+        cancelled: run.cancelled,
+      },
       costUsd: formatMicros(run.costMicros),
       completedAt: new Date(run.completedAt).toISOString(),
       options: { ...campaign?.options },
@@ -937,6 +1005,11 @@ export class InMemoryCampaignStore
     run.costMicros += micros;
     run.updatedAt = now;
   }
+}
+
+/** A run whose leads are worked on: personalizing, or cancelled and not ended yet (as the PostgreSQL stores). */
+function workedOn(run: RunRow): boolean {
+  return run.status === 'personalizing' || (run.status === 'cancelled' && run.completedAt === null);
 }
 
 function claimKey(leadId: string, runId: string, stage: PaidStage): string {

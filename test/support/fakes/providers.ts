@@ -9,7 +9,7 @@
  * may be async. The standing answers are grounded for the quality gates: the default draft passes
  * them for the default research.
  */
-import type { Draft, LeadProfile, MessageWriter, Research, ResearchProvider, WriteRequest } from '../../../ports/providers.port.ts';
+import type { Draft, LeadProfile, MessageWriter, ProviderCallOptions, Research, ResearchProvider, WriteRequest } from '../../../ports/providers.port.ts';
 
 export type Scripted<I, O> = O | Error | ((input: I, signal: AbortSignal) => O | Promise<O>);
 
@@ -63,7 +63,9 @@ class Script<I, O> {
     this.#standing = answer;
   }
 
-  async answer(input: I, signal: AbortSignal): Promise<O> {
+  /** A call whose `beforeCall` refuses it is not sent: not recorded, and no answer is used. */
+  async answer(input: I, signal: AbortSignal, options: ProviderCallOptions = {}): Promise<O> {
+    await options.beforeCall?.();
     this.calls.push(input);
     const answer = this.#queue.shift() ?? this.#standing;
     if (answer instanceof Error) throw answer;
@@ -92,8 +94,8 @@ export class ScriptedResearchProvider implements ResearchProvider {
     return this;
   }
 
-  research(input: { lead: LeadProfile; prompt?: string }, signal: AbortSignal): Promise<Research> {
-    return this.#script.answer({ ...input }, signal);
+  research(input: { lead: LeadProfile; prompt?: string }, signal: AbortSignal, options?: ProviderCallOptions): Promise<Research> {
+    return this.#script.answer({ ...input }, signal, options);
   }
 }
 
@@ -116,7 +118,7 @@ export class ScriptedMessageWriter implements MessageWriter {
     return this;
   }
 
-  write(input: WriteRequest, signal: AbortSignal): Promise<Draft> {
-    return this.#script.answer({ ...input }, signal);
+  write(input: WriteRequest, signal: AbortSignal, options?: ProviderCallOptions): Promise<Draft> {
+    return this.#script.answer({ ...input }, signal, options);
   }
 }

@@ -71,7 +71,7 @@ export class FakeUnitOfWork implements UnitOfWork {
     this.#failure = failure;
   }
 
-  async commit<R>(change: Change<R>, events?: (result: R) => readonly Outgoing[]): Promise<R> {
+  async commit<R>(change: Change<R>, events?: (result: R) => readonly Outgoing[], options: { readonly redrive?: string } = {}): Promise<R> {
     const fake = asFakeChange(change);
     // Asynchronous like a database: whatever else is in flight may run before this commit.
     await Promise.resolve();
@@ -82,7 +82,7 @@ export class FakeUnitOfWork implements UnitOfWork {
       outgoing = events?.(value) ?? [];
       return value;
     });
-    this.outbox.append(outgoing);
+    this.outbox.append(outgoing, options.redrive);
     this.#commits.push({ name: change.name, result, events: outgoing.map(eventOf) });
     return result;
   }

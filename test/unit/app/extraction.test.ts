@@ -32,6 +32,40 @@ async function submitted(p: InMemoryPipeline, file: string | null = FILE, run: P
 }
 
 describe('ExtractLeads', () => {
+  it('stops reading the file once its run is cancelled: later batches store nothing, no totals, the file is discarded', async () => {
+    const p = inMemoryPipeline();
+    const event = await submitted(p);
+    p.outbox.clear();
+    let batches = 0;
+    // The owner's cancel commits after the first batch (the PostgreSQL store orders the two with the run's lock).
+    p.uow.failCommits((name) => {
+      if (name === 'storeLeads' && ++batches === 2) p.store.endRun(event.run_id, 'cancelled');
+      return undefined;
+    });
+    const context = handlerContext();
+
+    expect(await extraction(p).handle(event, context)).toBeNull();
+
+    expect(p.store.leadsOfRun(event.run_id).map((lead) => lead.email)).toEqual(['ada@example.com', 'bob@example.com']);
+    expect(p.outbox.events().map((e) => e.type)).toEqual(['lead.extracted', 'lead.extracted']);
+    expect(p.store.run(event.run_id)).toMatchObject({ status: 'cancelled', totalRows: 0, importReport: null });
+    expect(p.files.has(runFileKey(event.run_id))).toBe(false);
+    expect(logged(context.log, 'the run was stopped while its file was read (cancelled): extraction stops', 'info')).toHaveLength(1);
+  });
+
+  it('reads the file of a paused run (it costs nothing) and keeps the run paused for its resume', async () => {
+    const p = inMemoryPipeline();
+    const event = await submitted(p);
+    p.store.endRun(event.run_id, 'paused');
+
+    expect(await extraction(p).handle(event, handlerContext())).toBeNull();
+
+    expect(p.store.leadsOfRun(event.run_id)).toHaveLength(5);
+    expect(p.store.run(event.run_id)).toMatchObject({ status: 'paused', valid: 5 });
+    expect(p.store.run(event.run_id)?.importReport).not.toBeNull();
+    expect(p.outbox.events('run.completed')).toEqual([]);
+  });
+
   it('stores the leads in batches, each committed with one lead.extracted per pending lead in its own trace, then the totals', async () => {
     const p = inMemoryPipeline();
     const event = await submitted(p);

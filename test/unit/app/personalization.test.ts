@@ -1,5 +1,5 @@
 /** Personalization (`lead.researched`) against the in-memory doubles and a scripted writer, through the real quality gates. */
-import { RUN_ENDED_REASON } from '../../../domain/campaigns/run.ts';
+import { RUN_CANCELLED_REASON, RUN_ENDED_REASON } from '../../../domain/campaigns/run.ts';
 import { describe, expect, it } from 'vitest';
 import type { LeadResearched } from '../../../domain/campaigns/events.ts';
 import type { Draft } from '../../../ports/providers.port.ts';
@@ -193,6 +193,44 @@ describe('PersonalizeLead', () => {
     expect(p.writer.calls[2]?.feedback?.problems.length).toBeGreaterThan(0);
     // Both paid drafts are in the lead's cost, the first once.
     expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'personalized', message: GOOD_DRAFT.message, costUsd: '0.014400' });
+  });
+
+  it('a run paused after a first draft failed the gates sends no rewrite; once resumed, only the rewrite is paid for', async () => {
+    const p = inMemoryPipeline();
+    const event = await researchedLead(p);
+    p.writer.answerNext(() => {
+      p.store.endRun(event.run_id, 'paused');
+      return PLACEHOLDER_DRAFT;
+    });
+
+    expect(await personalization(p).handle(event, handlerContext())).toBeNull();
+
+    expect(p.writer.calls).toHaveLength(1);
+    // The attempt did send a call: the claim is given back counted, with the rejected draft on it.
+    expect(p.store.claim(event.lead_id, event.run_id, 'personalization')).toMatchObject({ owner: null, callsStarted: 1, rejectedDraft: { draft: PLACEHOLDER_DRAFT.message } });
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'researched', costUsd: DRAFT_COST, countedRunId: null });
+
+    p.store.endRun(event.run_id, 'personalizing');
+    expect(await commitDecision(p.uow, await personalization(p).handle(event, handlerContext()))).toBe(true);
+    expect(p.writer.calls).toHaveLength(2);
+    expect(p.writer.calls[1]?.feedback?.draft).toBe(PLACEHOLDER_DRAFT.message);
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'personalized', costUsd: '0.014400' });
+  });
+
+  it('a run cancelled after a first draft failed the gates sends no rewrite: the lead is cancelled, the draft paid for counted in its cost', async () => {
+    const p = inMemoryPipeline();
+    const event = await researchedLead(p);
+    p.writer.answerNext(() => {
+      p.store.endRun(event.run_id, 'cancelled');
+      return PLACEHOLDER_DRAFT;
+    });
+
+    await commitDecision(p.uow, await personalization(p).handle(event, handlerContext()));
+
+    expect(p.writer.calls).toHaveLength(1);
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'cancelled', error: RUN_CANCELLED_REASON, message: null, costUsd: DRAFT_COST, countedRunId: event.run_id });
+    expect(p.store.run(event.run_id)).toMatchObject({ status: 'cancelled', cancelled: 1, personalized: 0, processed: 0, costUsd: DRAFT_COST });
+    expect(p.outbox.events()).toEqual([expect.objectContaining({ type: 'run.completed', status: 'cancelled' })]);
   });
 
   it('giveUp fails the lead once, with the reason, and emits lead.failed', async () => {

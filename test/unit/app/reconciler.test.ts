@@ -62,6 +62,19 @@ describe('Reconciler', () => {
     expect(log.entries).toEqual([]);
   });
 
+  it("leaves a paused run's leads to its resume, and looks after a cancelled run's leads until it has ended", async () => {
+    const p = inMemoryPipeline();
+    const paused = await runWithEveryStage(p);
+    const cancelled = await runWithEveryStage(p);
+    p.store.endRun(paused.run.runId, 'paused');
+    p.store.endRun(cancelled.run.runId, 'cancelled');
+    p.clock.advance(DEFAULT_LEASE_MS + 1);
+    const { reconciler: r } = reconciler(p);
+
+    expect(await r.runOnce()).toMatchObject({ leads: 3, completed: 0 });
+    expect(new Set(p.outbox.events().map((event) => event.run_id))).toEqual(new Set([cancelled.run.runId]));
+  });
+
   it('re-drives each stalled lead with the event its stored state calls for, once while that event waits', async () => {
     const p = inMemoryPipeline();
     const { run, pendingId, researchedId, failedId } = await runWithEveryStage(p);

@@ -1,11 +1,13 @@
 /** Research (`lead.extracted`) against the in-memory doubles and a scripted research provider. */
 import { describe, expect, it } from 'vitest';
 import type { LeadExtracted } from '../../../domain/campaigns/events.ts';
-import { DEFAULT_KPI_RATES, RUN_ENDED_REASON } from '../../../domain/campaigns/run.ts';
+import { DEFAULT_KPI_RATES, RUN_CANCELLED_REASON, RUN_ENDED_REASON } from '../../../domain/campaigns/run.ts';
 import { RetryLater } from '../../../ports/event-consumer.port.ts';
 import { ApiPaused, OutsideApiError } from '../../../ports/outside-api.port.ts';
+import type { ResearchCache } from '../../../ports/research-cache.port.ts';
 import { ResearchLead } from '../../../src/app/consumers/research.ts';
-import { commitDecision, handlerContext, inMemoryPipeline, logged, personalizingRun, pipelinePorts, type InMemoryPipeline } from '../../support/fakes/index.ts';
+import { commitDecision, handlerContext, inMemoryPipeline, logged, personalizingRun, pipelinePorts, researchAbout, type InMemoryPipeline } from '../../support/fakes/index.ts';
+import { fakeChange } from '../../support/fakes/unit-of-work.ts';
 
 /** DEFAULT_PRICING's research call at the default research's usage: $0.005 + 4,000 × $1/M + 600 × $1/M. */
 const RESEARCH_COST = '0.009600';
@@ -213,6 +215,172 @@ describe('ResearchLead', () => {
 
     expect(p.store.lead(pending[0]!)).toMatchObject({ status: 'failed', error: RUN_ENDED_REASON });
     expect(p.research.calls).toEqual([]);
+  });
+
+  it('makes no call for a lead whose run is paused: the message is acked, the lead left pending, nothing counted or claimed', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    p.store.endRun(event.run_id, 'paused');
+    const context = handlerContext();
+
+    expect(await research(p).handle(event, context)).toBeNull();
+
+    expect(p.research.calls).toEqual([]);
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'pending', attempts: 0, countedRunId: null });
+    expect(p.store.claim(event.lead_id, event.run_id, 'research')).toBeUndefined();
+    expect(p.outbox.events()).toEqual([]);
+    expect(logged(context.log, "the run is paused: no research call; the lead waits for the run's resume", 'info')).toHaveLength(1);
+  });
+
+  it('cancels (and counts once) a lead whose run was cancelled, with no call, and ends the run once nothing is in flight', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    p.store.endRun(event.run_id, 'cancelled');
+
+    const completion = await commitDecision(p.uow, await research(p).handle(event, handlerContext()));
+
+    expect(p.research.calls).toEqual([]);
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'cancelled', error: RUN_CANCELLED_REASON, attempts: 0, costUsd: '0.000000', countedRunId: event.run_id });
+    expect(p.store.run(event.run_id)).toMatchObject({ status: 'cancelled', cancelled: 1, processed: 0, failed: 0, costUsd: '0.000000' });
+    expect(p.store.run(event.run_id)?.completedAt).not.toBeNull();
+    expect(completion).toMatchObject({ runId: event.run_id, outcome: { status: 'cancelled', errorMessage: null } });
+    expect(p.outbox.events()).toEqual([expect.objectContaining({ type: 'run.completed', run_id: event.run_id, status: 'cancelled' })]);
+    expect(p.store.metrics(p.store.run(event.run_id)!.userId).leadsPersonalized).toBe(0);
+    // A copy finds it settled and counted: nothing more.
+    expect(await research(p).handle(event, handlerContext({ deliveryCount: 2 }))).toBeNull();
+    expect(p.store.run(event.run_id)).toMatchObject({ cancelled: 1 });
+  });
+
+  it('sends nothing when the run is cancelled between the claim and the call: the claim is given back uncounted and the lead cancelled', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    // The cancel commits while the claimed call waits for its turn (the limiter): its last check refuses it.
+    const waiting = pipelinePorts(p, {
+      research: {
+        research: (input, signal, options) => {
+          p.store.endRun(event.run_id, 'cancelled');
+          return p.research.research(input, signal, options);
+        },
+      },
+    });
+
+    const completion = await commitDecision(p.uow, await new ResearchLead(waiting).handle(event, handlerContext()));
+
+    expect(p.research.calls).toEqual([]);
+    expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 0 });
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'cancelled', attempts: 0, countedRunId: event.run_id });
+    expect(completion).toMatchObject({ outcome: { status: 'cancelled' } });
+  });
+
+  it('sends nothing when the run cannot be read right before the call: the store error goes to the retry, nothing counted', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    const down = new Error('connection refused');
+    const leadWork = new Proxy(p.store, {
+      get(target, property) {
+        if (property === 'runStatusForCall') return () => Promise.reject(down);
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+
+    await expect(new ResearchLead(pipelinePorts(p, { leadWork })).handle(event, handlerContext())).rejects.toBe(down);
+
+    expect(p.research.calls).toEqual([]);
+    expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 0 });
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+
+  it('keeps the result of a call in flight when its run is paused: saved, and carried on by the resume', async () => {
+    const p = inMemoryPipeline();
+    const event = await pendingLead(p);
+    p.research.answerNext((input) => {
+      p.store.endRun(event.run_id, 'paused');
+      return { ...researchAbout(input.lead) };
+    });
+
+    expect(await commitDecision(p.uow, await research(p).handle(event, handlerContext()))).toBe(true);
+
+    expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'researched', attempts: 1, costUsd: RESEARCH_COST });
+    expect(p.outbox.events()).toEqual([{ type: 'lead.researched', run_id: event.run_id, lead_id: event.lead_id }]);
+  });
+
+  describe("research once per company: the company's call takes the same last check", () => {
+    /** A research cache that grants every company's call and records its releases (the real one is tested on PostgreSQL). */
+    function grantingCache() {
+      const released: string[] = [];
+      const saved: string[] = [];
+      const cache: ResearchCache = {
+        claim: () => fakeChange('claimCompanyResearch', () => ({ kind: 'claimed' as const })),
+        renew: () => fakeChange('renewCompanyResearch', () => true),
+        release: (claim) => fakeChange('releaseCompanyResearch', () => void released.push(claim.owner)),
+        saveResearch: (lead) => fakeChange('saveCompanyResearch', () => saved.push(lead.leadId) > 0),
+        useCached: () => fakeChange('useCachedResearch', () => true),
+      };
+      return { cache, released, saved };
+    }
+
+    /** The research consumer with the cache on, its call stopped by `status` committed while it waited for its turn. */
+    function stoppedWhileWaiting(p: InMemoryPipeline, event: LeadExtracted, status: 'cancelled' | 'paused', cache: ResearchCache) {
+      return new ResearchLead(
+        pipelinePorts(p, {
+          researchCache: cache,
+          researchCacheTtlMs: 60_000,
+          research: {
+            research: (input, signal, options) => {
+              p.store.endRun(event.run_id, status);
+              return p.research.research(input, signal, options);
+            },
+          },
+        }),
+      );
+    }
+
+    it('a run cancelled while the call waited sends nothing: the lead is cancelled and the company\'s claim given back at once', async () => {
+      const p = inMemoryPipeline();
+      const event = await pendingLead(p);
+      const { cache, released, saved } = grantingCache();
+
+      const completion = await commitDecision(p.uow, await stoppedWhileWaiting(p, event, 'cancelled', cache).handle(event, handlerContext()));
+
+      expect(p.research.calls).toEqual([]);
+      expect(released).toHaveLength(1);
+      expect(saved).toEqual([]);
+      expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 0 });
+      expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'cancelled', attempts: 0, countedRunId: event.run_id });
+      expect(completion).toMatchObject({ outcome: { status: 'cancelled' } });
+    });
+
+    it("a run paused while the call waited sends nothing: the lead waits for the resume and the company's claim is given back", async () => {
+      const p = inMemoryPipeline();
+      const event = await pendingLead(p);
+      const { cache, released, saved } = grantingCache();
+
+      expect(await stoppedWhileWaiting(p, event, 'paused', cache).handle(event, handlerContext())).toBeNull();
+
+      expect(p.research.calls).toEqual([]);
+      expect(released).toHaveLength(1);
+      expect(saved).toEqual([]);
+      expect(p.store.claim(event.lead_id, event.run_id, 'research')).toMatchObject({ owner: null, callsStarted: 0 });
+      expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'pending', attempts: 0, countedRunId: null });
+      expect(p.outbox.events()).toEqual([]);
+    });
+
+    it('checks the suppression list before the company is claimed: a suppressed lead claims nothing', async () => {
+      const p = inMemoryPipeline();
+      const userId = crypto.randomUUID();
+      const event = await pendingLead(p, { userId });
+      p.store.addSuppression(userId, 'ada@example.com');
+      const claims: string[] = [];
+      const { cache } = grantingCache();
+      const watched: ResearchCache = { ...cache, claim: (claim, context) => (claims.push(claim.owner), cache.claim(claim, context)) };
+
+      await commitDecision(p.uow, await stoppedWhileWaiting(p, event, 'cancelled', watched).handle(event, handlerContext()));
+
+      expect(claims).toEqual([]);
+      expect(p.research.calls).toEqual([]);
+      expect(p.store.lead(event.lead_id)).toMatchObject({ status: 'suppressed' });
+    });
   });
 
   it('counts a failed call as an attempt and lets the failure through, leaving the lead pending', async () => {

@@ -41,7 +41,7 @@ describe('DeliverRunWebhook', () => {
       run_id: event.run_id,
       campaign_id: event.campaign_id,
       status: 'failed',
-      counts: { valid: 1, personalized: 0, needs_review: 0, failed: 1, skipped: 0, suppressed: 0 },
+      counts: { valid: 1, personalized: 0, needs_review: 0, failed: 1, skipped: 0, suppressed: 0, cancelled: 0 },
       cost_usd: 0,
       results_url: `https://api.example.com/api/campaigns/results/${event.campaign_id}`,
       export_url: `https://api.example.com/api/campaigns/export/${event.campaign_id}`,
@@ -150,7 +150,7 @@ describe('the webhook declaration', () => {
 
   it('gives paths, not absolute URLs, without PUBLIC_BASE_URL', () => {
     const body = webhookBody(
-      { runId: 'r', campaignId: 'c', userId: 'u', status: 'completed', counts: { valid: 0, personalized: 0, needs_review: 0, failed: 0, skipped: 0, suppressed: 0 }, costUsd: '0.123400', completedAt: 'now', options: {} },
+      { runId: 'r', campaignId: 'c', userId: 'u', status: 'completed', counts: { valid: 0, personalized: 0, needs_review: 0, failed: 0, skipped: 0, suppressed: 0, cancelled: 0 }, costUsd: '0.123400', completedAt: 'now', options: {} },
       undefined,
     );
     expect(body).toMatchObject({ results_url: '/api/campaigns/results/c', export_url: '/api/campaigns/export/c', cost_usd: 0.1234 });

@@ -115,7 +115,7 @@ describe('extraction', () => {
     await personalize(p, personalized, run.runId);
     const again = await commit(p.store.storeLeads(run, [lead('one@example.com', 2), lead('two@example.com', 3), lead('three@example.com', 4)]));
     // Announced when first stored (the event committed with it): a redelivery releases none again.
-    expect(again).toEqual({ pending: [], skipped: 0 });
+    expect(again).toEqual({ pending: [], skipped: 0, stopped: false });
     expect(p.store.lead(researched)).toMatchObject({ status: 'researched', research: RESEARCH.text, attempts: 1 });
     expect(p.store.leadsOfRun(run.runId)).toHaveLength(3);
   });
@@ -138,7 +138,7 @@ describe('extraction', () => {
     expect(stored.skipped).toBe(1);
     expect(stored.pending).toHaveLength(2);
     expect(stored.pending[0]).toBe(broken);
-    expect(await commit(p.store.storeLeads(later, batch))).toEqual({ pending: [], skipped: stored.skipped });
+    expect(await commit(p.store.storeLeads(later, batch))).toEqual({ pending: [], skipped: stored.skipped, stopped: false });
     expect(p.store.lead(done)).toMatchObject({ runId: earlier.run.runId, status: 'personalized', countedRunId: earlier.run.runId });
     expect(p.store.lead(broken)).toMatchObject({ runId: later.runId, status: 'pending', company: 'Broken Inc', research: null, error: null, attempts: 0, costUsd: '0.000000', countedRunId: null, calls: [] });
     expect(p.store.run(earlier.run.runId)?.costUsd).toBe('0.025000'); // 0.01 + 0.01 for the one, 0.005 for the other
