@@ -138,10 +138,10 @@ export interface LeadWorkStore {
    */
   keepRejectedDraft(leadId: string, runId: string, call: PaidCall, rejected: DraftFeedback): Change<void>;
   /**
-   * pending → suppressed with the reason (its owner's list has it: see domain/suppression/), before
-   * any paid call: settled, counted for its run (the run's `suppressed` counter, never processed
+   * pending or researched → suppressed with the reason (its owner's list has it: see domain/suppression/), before
+   * the lead's next paid call: settled, counted for its run (the run's `suppressed` counter, never processed
    * or the KPIs) in the same transaction. Only while the run has not ended; reports false when
-   * the lead was not pending for this run.
+   * the lead was not waiting for a call in this run.
    */
   saveSuppressed(leadId: string, runId: string, reason: string): Change<boolean>;
   /**

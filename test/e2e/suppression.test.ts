@@ -182,4 +182,24 @@ describe('suppression, end to end', () => {
     const [late] = await results(gus, submitted.campaign_id, '&status=suppressed');
     expect(late).toMatchObject({ email: 'late@late-blocked.example', error: "Suppressed: the email's domain late-blocked.example is on your suppression list.", attempts: 0 });
   });
+
+  it('a re-run of a lead suppressed since its first run makes no call for it, its stored research reused or not', async () => {
+    const hal = await testUser();
+    const submitted = await submit(hal, file([['hal@later-blocked.example', 'Later Blocked Co'], ['ok@fine-rerun.example', 'Rerun Fine Co']]), { campaign_name: 'Re-run after suppression' });
+    expect(await ended(hal, submitted.run_id)).toMatchObject({ status: 'completed', personalized: 2 });
+    await suppress(hal, ['hal@later-blocked.example']);
+    const before = callsFor('Later Blocked Co');
+
+    const res = await fetch(`${system.baseUrl}/api/campaigns/${submitted.campaign_id}/runs`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${hal.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ statuses: ['personalized'] }),
+    });
+    expect(res.status).toBe(202);
+    const { run_id: rerunId } = (await res.json()) as Submitted;
+    expect(await ended(hal, rerunId)).toMatchObject({ status: 'completed', valid: 2, suppressed: 1, personalized: 1, processed: 1 });
+    expect(callsFor('Later Blocked Co')).toBe(before);
+    const [blocked] = await results(hal, submitted.campaign_id, '&status=suppressed');
+    expect(blocked).toMatchObject({ email: 'hal@later-blocked.example', enrichment_status: 'suppressed', personalized_message: null });
+  });
 });

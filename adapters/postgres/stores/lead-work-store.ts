@@ -239,7 +239,7 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
       const [row] = await tx<{ suppressed: number }[]>`
         with lead as (
           update leads set status = 'suppressed', error = ${reason}, settled_at = clock_timestamp(), counted_run_id = run_id
-          where id = ${leadId} and run_id = ${runId} and status = 'pending'
+          where id = ${leadId} and run_id = ${runId} and status in ('pending', 'researched')
             and exists (select 1 from campaign_runs where id = ${runId} and status in ${tx(UNENDED_RUN_STATUSES)})
           returning run_id
         ), run as (

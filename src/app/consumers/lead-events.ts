@@ -1,11 +1,14 @@
 /** What the lead consumers share: the events a lead's states call for, attempts, and failure reasons. */
 import type { DomainEvent, RunCompleted } from '../../../domain/campaigns/events.ts';
 import { RUN_ENDED_REASON, takesCalls, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
+import { suppressionKeys, suppressionMatch, suppressionReason } from '../../../domain/suppression/suppression.ts';
 import { RetryLater, type HandlerContext } from '../../../ports/event-consumer.port.ts';
-import type { CallClaim, LeadWorkStore, PaidStage } from '../../../ports/lead-work-store.port.ts';
+import type { CallClaim, LeadWork, LeadWorkStore, PaidStage } from '../../../ports/lead-work-store.port.ts';
 import { isPushback } from '../../../ports/outside-api.port.ts';
 import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
 import type { ProviderCallOptions } from '../../../ports/providers.port.ts';
+import type { RunNotifier } from '../../../ports/run-notifications.port.ts';
+import type { LeadScreen } from '../../../ports/suppression-store.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 
 const SECOND = 1_000;
@@ -264,4 +267,40 @@ export function runCompletedEvent(completion: RunCompletion): RunCompleted {
 /** The `run.completed` event of a change that may have ended the run. */
 export function completionEvents(completion: RunCompletion | null): RunCompleted[] {
   return completion === null ? [] : [runCompletedEvent(completion)];
+}
+
+/**
+ * Before a lead's paid call (research, or its line: a re-run takes a lead with stored research
+ * straight to its line), the owner's suppression list is looked up again. When it has the lead now,
+ * the lead ends suppressed, counted for its run as it is saved, and the run's completion is
+ * checked, as the projection would after a count. Null when the list does not have it, or the lead
+ * is no longer waiting for this call in a run that has not ended (the claim then says what to do).
+ */
+export async function suppressIfListed(
+  deps: {
+    readonly uow: UnitOfWork;
+    readonly leadWork: LeadWorkStore;
+    readonly suppressions: LeadScreen;
+    readonly projectionStore: ProjectionStore;
+    readonly notifier: RunNotifier;
+  },
+  work: LeadWork,
+  stage: PaidStage,
+  context: HandlerContext,
+): Promise<Decision | null> {
+  const { uow, leadWork, suppressions, projectionStore, notifier } = deps;
+  const listed = await suppressions.listedFor(work.runId, suppressionKeys(work.lead));
+  const match = listed.length === 0 ? null : suppressionMatch(work.lead, new Set(listed));
+  if (match === null) return null;
+  if (!(await uow.commit(leadWork.saveSuppressed(work.leadId, work.runId, suppressionReason(match))))) return null;
+  context.log.info({ suppressed_by: match.by }, `lead suppressed before its ${stage}: no call made`);
+  notifier.notify(work.runId);
+  return decide(projectionStore.completeIfSettled(work.runId), {
+    events: completionEvents,
+    after: (completion) => {
+      if (completion === null) return;
+      context.log.info({ status: completion.outcome.status }, 'run settled');
+      notifier.notify(work.runId);
+    },
+  });
 }

@@ -26,10 +26,12 @@ import { costOf, type Pricing } from '../../../domain/pricing/pricing.ts';
 import { PermanentFailure, type Handler, type HandlerContext } from '../../../ports/event-consumer.port.ts';
 import type { LeadWork, LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
 import type { ProjectionStore } from '../../../ports/projection-store.port.ts';
+import type { RunNotifier } from '../../../ports/run-notifications.port.ts';
+import type { LeadScreen } from '../../../ports/suppression-store.port.ts';
 import type { Draft, MessageWriter, ProviderCallOptions, Research, WriteRequest } from '../../../ports/providers.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
-import { claimPaidCall, failLead, paidCall, PAID_CALL_RETRIES } from './lead-events.ts';
+import { claimPaidCall, failLead, paidCall, PAID_CALL_RETRIES, suppressIfListed } from './lead-events.ts';
 
 const SECOND = 1_000;
 
@@ -44,7 +46,7 @@ export const personalization = declareConsumer({
     maxHandlerMs: 10 * 60 * SECOND,
   },
   callsApi: 'personalization',
-  uses: ['uow', 'leadWork', 'projectionStore', 'writer', 'pricing', 'bannedPhrases'],
+  uses: ['uow', 'leadWork', 'projectionStore', 'writer', 'pricing', 'bannedPhrases', 'suppressions', 'notifier'],
   create: (ports) => new PersonalizeLead(ports),
 });
 
@@ -58,6 +60,9 @@ export interface PersonalizeLeadDeps {
   readonly pricing: Pricing;
   /** Phrases no line may contain. */
   readonly bannedPhrases: readonly string[];
+  /** The owner's suppression list, looked up again before the call (a re-run's lead comes here with its stored research). */
+  readonly suppressions: LeadScreen;
+  readonly notifier: RunNotifier;
 }
 
 export class PersonalizeLead implements Handler<'lead.researched'> {
@@ -74,6 +79,8 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
     // Gone to a later run (which has its own events), or settled already.
     if (work === null || work.status !== 'researched') return null;
     if (work.research === null) throw new PermanentFailure('the lead has no stored research');
+    const suppressed = await suppressIfListed(this.#deps, work, 'personalization', context);
+    if (suppressed !== null) return suppressed;
 
     const claimed = await claimPaidCall(this.#deps, work, 'personalization', context);
     if (claimed.kind === 'settled') return claimed.decision;

@@ -47,7 +47,6 @@
  */
 import type { LeadExtracted } from '../../../domain/campaigns/events.ts';
 import { costOf, type Pricing } from '../../../domain/pricing/pricing.ts';
-import { suppressionKeys, suppressionMatch, suppressionReason } from '../../../domain/suppression/suppression.ts';
 import { companyFields, companyKey } from '../../../domain/research/company.ts';
 import type { FailureVerdict, Handler, HandlerContext } from '../../../ports/event-consumer.port.ts';
 import type { LeadWork, LeadWorkStore } from '../../../ports/lead-work-store.port.ts';
@@ -59,7 +58,7 @@ import type { RunNotifier } from '../../../ports/run-notifications.port.ts';
 import type { LeadScreen } from '../../../ports/suppression-store.port.ts';
 import { decide, type Decision, type UnitOfWork } from '../../../ports/unit-of-work.port.ts';
 import { declareConsumer } from '../kernel/declaration.ts';
-import { claimPaidCall, completionEvents, failLead, paidCall, PAID_CALL_RETRIES } from './lead-events.ts';
+import { claimPaidCall, failLead, paidCall, PAID_CALL_RETRIES, suppressIfListed } from './lead-events.ts';
 
 /**
  * Another delivery is making this lead's company's research: the lead comes back after
@@ -135,7 +134,7 @@ export class ResearchLead implements Handler<'lead.extracted'> {
     const work = await leadWork.leadWork(event.lead_id, event.run_id);
     // Gone to a later run (which has its own events), or past research already.
     if (work === null || work.status !== 'pending') return null;
-    const suppressed = await this.#suppressIfListed(work, context);
+    const suppressed = await suppressIfListed(this.#deps, work, 'research', context);
     if (suppressed !== null) return suppressed;
     const { researchCache, researchCacheTtlMs = 0 } = this.#deps;
     if (researchCache === undefined || researchCacheTtlMs <= 0) return this.#researchAlone(work, context);
@@ -157,30 +156,6 @@ export class ResearchLead implements Handler<'lead.extracted'> {
       events: (saved) => (saved ? [{ type: 'lead.researched', run_id: work.runId, lead_id: work.leadId }] : []),
       after: (saved) => {
         if (saved) context.log.info({ model: found.model, citations: found.citations.length }, 'lead researched');
-      },
-    });
-  }
-
-  /**
-   * When the owner's list has the lead now: the lead ends suppressed (counted for its run as it is
-   * saved), then the run's completion check, as the projection would make it after a count. Null
-   * when the list does not have it, or the lead is no longer pending for a live run (the claim
-   * then says what to do).
-   */
-  async #suppressIfListed(work: LeadWork, context: HandlerContext): Promise<Decision | null> {
-    const { uow, leadWork, suppressions, projectionStore, notifier } = this.#deps;
-    const listed = await suppressions.listedFor(work.runId, suppressionKeys(work.lead));
-    const match = listed.length === 0 ? null : suppressionMatch(work.lead, new Set(listed));
-    if (match === null) return null;
-    if (!(await uow.commit(leadWork.saveSuppressed(work.leadId, work.runId, suppressionReason(match))))) return null;
-    context.log.info({ suppressed_by: match.by }, 'lead suppressed before its research: no call made');
-    notifier.notify(work.runId);
-    return decide(projectionStore.completeIfSettled(work.runId), {
-      events: completionEvents,
-      after: (completion) => {
-        if (completion === null) return;
-        context.log.info({ status: completion.outcome.status }, 'run settled');
-        notifier.notify(work.runId);
       },
     });
   }

@@ -21,7 +21,7 @@
  *   hands the completion to one caller only; `failRun` fails the run's unsettled leads with
  *   RUN_ENDED_REASON;
  * - `storeLeads` stores the leads it is told are suppressed `suppressed` (settled, counted for the
- *   run, not released); `saveSuppressed` suppresses a pending lead of a live run and adds it to the
+ *   run, not released); `saveSuppressed` suppresses a pending or researched lead of a live run and adds it to the
  *   run's `suppressed`; `finishExtraction` sets `suppressed` to the run's suppressed leads; the
  *   suppression list (`addSuppression`) and other campaigns' personalized leads answer `screen` and
  *   `listedFor` as the PostgreSQL look-ups do;
@@ -744,7 +744,7 @@ export class InMemoryCampaignStore
     return this.#change('saveSuppressed', (t) => {
       const lead = t.leads.get(leadId);
       const run = t.runs.get(runId);
-      if (lead === undefined || lead.runId !== runId || lead.status !== 'pending' || run === undefined || hasEnded(run.status)) return false;
+      if (lead === undefined || lead.runId !== runId || (lead.status !== 'pending' && lead.status !== 'researched') || run === undefined || hasEnded(run.status)) return false;
       const now = this.#clock.now();
       Object.assign(lead, { status: 'suppressed', error: reason, settledAt: now, countedRunId: runId, updatedAt: now });
       run.suppressed += 1;
