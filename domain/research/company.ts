@@ -81,14 +81,34 @@ const LEGAL_FORMS = new Set([
 ]);
 
 /**
- * The company's key: `domain:<host>` from the website (scheme, `www.`, port, path and case
- * dropped), else `name:<name>` (case, accents, punctuation, a leading "the" and trailing legal
- * forms dropped: "The Acme Corp." and "acme" are one company).
+ * Mail providers anyone can sign up with: an address there says nothing of the lead's company.
+ * (Kept short: a provider missing here only narrows sharing to the leads writing from it.)
  */
-export function companyKey(lead: { readonly company: string; readonly website?: string | undefined }): string {
+const FREEMAIL_DOMAINS = new Set([
+  'gmail.com', 'googlemail.com', 'outlook.com', 'hotmail.com', 'live.com', 'msn.com', 'yahoo.com',
+  'ymail.com', 'icloud.com', 'me.com', 'mac.com', 'aol.com', 'proton.me', 'protonmail.com',
+  'gmx.com', 'gmx.de', 'gmx.net', 'web.de', 't-online.de', 'orange.fr', 'free.fr', 'laposte.net',
+  'libero.it', 'yandex.ru', 'mail.ru', 'qq.com', '163.com', '126.com', 'naver.com', 'zoho.com',
+]);
+
+/**
+ * The company's key: `domain:<host>` from the website (scheme, `www.`, port, path and case
+ * dropped); else the normalized name (case, accents, punctuation, a leading "the" and trailing
+ * legal forms dropped: "The Acme Corp." and "acme" are one company) with the email's domain,
+ * `name:<name>|mail:<domain>`. A name alone is not enough: two firms called "Apex Consulting", or
+ * every "Self-employed" lead, would share the first one's research. Without a website and with a
+ * freemail address, nothing tells the company apart from another of its name: the lead is its own
+ * key (`lead:<email>`), researched on its own. At worst one more call, never another company's
+ * research.
+ */
+export function companyKey(lead: { readonly company: string; readonly website?: string | undefined; readonly email?: string | undefined }): string {
   const host = lead.website === undefined ? undefined : websiteHost(lead.website);
   if (host !== undefined) return `domain:${host}`;
-  return `name:${normalizedCompanyName(lead.company)}`;
+  const email = lead.email?.trim().toLowerCase() ?? '';
+  const at = email.lastIndexOf('@');
+  const mailDomain = at < 0 ? '' : email.slice(at + 1);
+  if (mailDomain === '' || FREEMAIL_DOMAINS.has(mailDomain)) return email === '' ? `name:${normalizedCompanyName(lead.company)}` : `lead:${email}`;
+  return `name:${normalizedCompanyName(lead.company)}|mail:${mailDomain}`;
 }
 
 /** The host a website cell names, when it can be a company's own site; undefined otherwise. */

@@ -16,9 +16,22 @@ describe('companyKey', () => {
     }
   });
 
-  it('tells subdomains and other companies apart, and never looks at the email', () => {
+  it('tells subdomains and other companies apart', () => {
     expect(companyKey({ company: 'Acme', website: 'eu.acme.example' })).toBe('domain:eu.acme.example');
     expect(companyKey({ company: 'Acme Robotics' })).not.toBe(companyKey({ company: 'Acme Analytics' }));
+  });
+
+  it('without a website, keeps the email domain with the name: firms of one name are not one company', () => {
+    expect(companyKey({ company: 'Apex Consulting', email: 'ann@apex-one.example' })).toBe('name:apex consulting|mail:apex-one.example');
+    expect(companyKey({ company: 'Apex Consulting', email: 'bob@APEX-ONE.example' })).toBe('name:apex consulting|mail:apex-one.example');
+    expect(companyKey({ company: 'Apex Consulting', email: 'cy@apex-two.example' })).not.toBe(companyKey({ company: 'Apex Consulting', email: 'ann@apex-one.example' }));
+    // The website wins over the email: contacts writing from an agency's domain are still the company's.
+    expect(companyKey({ company: 'Apex', website: 'apex.example', email: 'ann@agency.example' })).toBe('domain:apex.example');
+  });
+
+  it('researches a lead alone when nothing but a freemail address and a name tell its company apart', () => {
+    expect(companyKey({ company: 'Self-employed', email: 'ann@gmail.com' })).toBe('lead:ann@gmail.com');
+    expect(companyKey({ company: 'Self-employed', email: 'bob@gmail.com' })).not.toBe(companyKey({ company: 'Self-employed', email: 'ann@gmail.com' }));
   });
 });
 
