@@ -21,6 +21,8 @@ export interface LeadWork {
   readonly allowQuestions: boolean;
   /** The custom outputs the run asks for (campaign_runs.outputs), in order; none when empty. */
   readonly outputs: readonly OutputSpec[];
+  /** The run is a sandbox run (PROVIDERS=sandbox): its research is made up, never shared with real runs. */
+  readonly sandbox: boolean;
   /** A first draft of this run's personalization that failed the gates, with why: a retry rewrites it (keepRejectedDraft). */
   readonly rejectedDraft: DraftFeedback | null;
 }

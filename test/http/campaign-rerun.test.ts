@@ -135,6 +135,14 @@ describe('POST /api/campaigns/:id/runs', () => {
     expect(cancelled).toEqual({ status: 'cancelled', cancelled: 2, processed: 1 });
   });
 
+  it('never reuses research a sandbox run made up for a real run', async () => {
+    const campaign = await endedCampaign();
+    await server.sql`update campaign_runs set sandbox = true where id = ${campaign.runId}`;
+    const res = await rerun(campaign.campaignId, { lead_ids: [campaign.ann] });
+    expect(res.status).toBe(202);
+    expect(await server.sql`select status, research, research_cached from leads where id = ${campaign.ann}`).toEqual([{ status: 'pending', research: null, research_cached: false }]);
+  });
+
   it('researches again for a new research prompt, or when asked, and keeps the campaign\'s prompts otherwise', async () => {
     const campaign = await endedCampaign();
     await server.sql`update campaign_runs set research_prompt = 'Funding news.', personalization_prompt = 'Be warm.' where id = ${campaign.runId}`;

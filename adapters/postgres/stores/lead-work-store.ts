@@ -33,6 +33,7 @@ interface LeadWorkRow {
   personalization_prompt: string | null;
   allow_questions: boolean;
   outputs: StoredOutputSpec[] | null;
+  sandbox: boolean;
   rejected_draft: DraftFeedback | null;
 }
 
@@ -55,7 +56,7 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
       // Batched with the lane's writes (one round trip for many leads), committing nothing.
       const [row] = await this.#lanes.read((tx) => tx<LeadWorkRow[]>`
           select l.id, l.run_id, l.user_id, l.status, l.email, l.company, l.canonical, l.fields, l.research, l.citations, l.research_model,
-                 l.usage, r.research_prompt, r.personalization_prompt, r.allow_questions, r.outputs, c.rejected_draft
+                 l.usage, r.research_prompt, r.personalization_prompt, r.allow_questions, r.outputs, r.sandbox, c.rejected_draft
           from leads l
           join campaign_runs r on r.id = l.run_id
           left join paid_call_claims c on c.lead_id = l.id and c.run_id = l.run_id and c.stage = 'personalization'
@@ -73,6 +74,7 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
         personalizationPrompt: row.personalization_prompt,
         allowQuestions: row.allow_questions,
         outputs: fromStoredOutputs(row.outputs),
+        sandbox: row.sandbox,
         rejectedDraft: row.rejected_draft,
       };
     });

@@ -91,7 +91,9 @@ export class PostgresRerunStore implements RerunStore {
       const leads = await tx<SelectedLead[]>`
         select l.id,
                (l.research is not null and not ${rerun.refreshResearch}
-                and coalesce(r.research_prompt, '') = ${researchPrompt ?? ''}) as reuse,
+                and coalesce(r.research_prompt, '') = ${researchPrompt ?? ''}
+                -- Made-up research (a sandbox run) is never reused by a real run, nor the other way.
+                and r.sandbox = ${rerun.sandbox ?? false}) as reuse,
                (l.status = 'personalized' and l.counted_run_id is not null) as counted_personalized
         from leads l
         join campaign_runs r on r.id = l.run_id

@@ -164,7 +164,7 @@ export class ResearchLead implements Handler<'lead.extracted'> {
   async #researchCompany(work: LeadWork, cache: ResearchCache, ttlMs: number, context: HandlerContext): Promise<Decision | null> {
     const { uow, research, pricing } = this.#deps;
     const company: CompanyResearchClaim = {
-      key: { userId: work.userId, companyKey: companyKey({ company: work.lead.company, website: work.lead.canonical.website, email: work.lead.email }), prompt: work.researchPrompt },
+      key: { userId: work.userId, companyKey: `${work.sandbox ? 'sandbox:' : ''}${companyKey({ company: work.lead.company, website: work.lead.canonical.website, email: work.lead.email })}`, prompt: work.researchPrompt },
       owner: crypto.randomUUID(),
       leaseMs: context.ackWaitMs,
     };

@@ -616,6 +616,7 @@ export class InMemoryCampaignStore
       personalizationPrompt: run.personalizationPrompt,
       allowQuestions: run.allowQuestions,
       outputs: structuredClone(run.outputs),
+      sandbox: false,
       rejectedDraft: structuredClone(this.#tables.claims.get(claimKey(leadId, runId, 'personalization'))?.rejectedDraft ?? null),
     };
   }
