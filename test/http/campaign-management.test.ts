@@ -456,6 +456,13 @@ describe('campaigns and their runs', () => {
       expect(problem.detail).toMatch(/cancel it \(POST \/api\/campaigns\/runs\/[0-9a-f-]+\/cancel\) or wait for it to end/);
       expect(await remains([campaignId], [submittedRun, second.runId])).toMatchObject({ campaigns: 1, runs: 2, claims: 1, deliveries: 1 });
 
+      // A cancelled run whose calls in flight have not settled yet has not ended either.
+      await server.sql`update campaign_runs set status = 'cancelled', cancelled_at = now(), completed_at = null where id = ${second.runId}`;
+      const stillInFlight = await send('DELETE', `/api/campaigns/${campaignId}`, user);
+      expect(stillInFlight.status).toBe(409);
+      expect((await readJson<{ run_ids: string[] }>(stillInFlight)).run_ids.sort()).toEqual([submittedRun, second.runId].sort());
+      await server.sql`update campaign_runs set status = 'personalizing', cancelled_at = null where id = ${second.runId}`;
+
       // The runs end (as a failure or a cancellation would end them).
       await server.store.failRun(submittedRun, 'The run was stopped.');
       await server.store.failRun(second.runId, 'The run was stopped.');

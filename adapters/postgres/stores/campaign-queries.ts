@@ -300,7 +300,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
       const [run] = await sql<{ created_at: Date; unsettled: number | null }[]>`
         select created_at,
                case when status in ('queued', 'extracting') and submitted_leads = 0 then null
-                    else greatest(0, (case when status in ('queued', 'extracting') then submitted_leads else valid end) - skipped - processed)
+                    else greatest(0, (case when status in ('queued', 'extracting') then submitted_leads else valid end) - skipped - processed - suppressed - cancelled)
                end as unsettled
         from campaign_runs where id = ${runId} and user_id = ${userId}`;
       if (run === undefined) return null;

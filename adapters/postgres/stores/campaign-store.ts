@@ -60,9 +60,11 @@ export class PostgresCampaignStore implements CampaignStore {
       if (!isUuid(userId) || !isUuid(campaignId)) return { kind: 'not_found' };
       const [campaign] = await tx`select id from campaigns where id = ${campaignId} and user_id = ${userId} for update`;
       if (campaign === undefined) return { kind: 'not_found' };
-      const runs = await tx<{ id: string; status: RunStatus }[]>`
-        select id, status from campaign_runs where campaign_id = ${campaignId} and user_id = ${userId} order by created_at desc, id desc`;
-      const inProgress = runs.filter((run) => !hasEnded(run.status)).map((run) => run.id);
+      const runs = await tx<{ id: string; status: RunStatus; completed_at: Date | null }[]>`
+        select id, status, completed_at from campaign_runs where campaign_id = ${campaignId} and user_id = ${userId} order by created_at desc, id desc`;
+      // A cancelled run is still in progress until its calls in flight have settled (completed_at):
+      // erasing under them would drop their results and the run's end (its webhook).
+      const inProgress = runs.filter((run) => !hasEnded(run.status) || (run.status === 'cancelled' && run.completed_at === null)).map((run) => run.id);
       if (inProgress.length > 0) return { kind: 'in_progress', runIds: inProgress };
       const runIds = runs.map((run) => run.id);
       await eraseFiles(runIds);
