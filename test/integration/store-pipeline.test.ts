@@ -309,6 +309,7 @@ describe('lead transitions', () => {
       personalizationPrompt: null,
       allowQuestions: false,
       outputs: [],
+      sandbox: false,
       rejectedDraft: null,
     });
 

@@ -168,9 +168,16 @@ describe('suppressed leads', () => {
     expect(await t.store.saveSuppressed(bob, run.runId, REASON)).toBe(false);
     expect(await runCounters(run.runId)).toMatchObject({ suppressed: 2, processed: 0 });
     expect((await leadsOf(run.runId))[1]).toMatchObject({ status: 'suppressed', counted_run_id: run.runId, settled: true });
-    // Not a lead past research, nor one of a run that has ended.
+    // A researched lead still waits for its line (a re-run takes it there with its research): suppressed too, once.
     await t.store.saveResearch(cy, run.runId, { text: 'r', citations: [], model: 'm' });
+    expect(await t.store.saveSuppressed(cy, run.runId, REASON)).toBe(true);
     expect(await t.store.saveSuppressed(cy, run.runId, REASON)).toBe(false);
+    expect(await runCounters(run.runId)).toMatchObject({ suppressed: 3, processed: 0 });
+    // Not a lead with its line, nor one of a run that has ended.
+    const [eve] = (await t.store.storeLeads(run, [lead('eve@example.com', 5)])).pending;
+    await t.store.saveResearch(eve!, run.runId, { text: 'r', citations: [], model: 'm' });
+    await t.store.savePersonalized(eve!, run.runId, { message: 'Hi.', basis: 'r', model: 'w' });
+    expect(await t.store.saveSuppressed(eve!, run.runId, REASON)).toBe(false);
     const ended = await extractingRun(userId);
     const [dee] = (await t.store.storeLeads(ended, [lead('dee@example.com', 2)])).pending;
     await t.store.failRun(ended.runId, 'stopped');

@@ -194,6 +194,7 @@ describe('lead transitions and costs', () => {
       personalizationPrompt: null,
       allowQuestions: false,
       outputs: [],
+      sandbox: false,
       rejectedDraft: null,
     });
     expect(await commit(p.store.saveDraft(leadId, run.runId, DRAFT, '0.000000'))).toBe(true);
