@@ -2,27 +2,10 @@
 import type { ImportReport, ImportRowStatus } from '../domain/leads/lead.ts';
 import type { LeadStatus, RunStatus } from '../domain/campaigns/run.ts';
 
-export interface RunView {
+export interface RunView extends RunCounters {
   readonly run_id: string;
   readonly campaign_id: string;
   readonly status: RunStatus;
-  readonly total_rows: number;
-  readonly valid: number;
-  readonly duplicates: number;
-  readonly rejected_rows: number;
-  readonly skipped: number;
-  readonly processed: number;
-  readonly personalized: number;
-  /** Leads whose draft failed the quality gates twice: kept for review, not counted as personalized. */
-  readonly needs_review: number;
-  readonly failed: number;
-  /** Leads that ended `suppressed` (the owner's suppression list, or personalized recently in another campaign): no call made. */
-  readonly suppressed: number;
-  /**
-   * Leads the run's cancel left unsettled: not processed (not in `processed`), charged only what
-   * was paid for them before the cancel. valid = skipped + suppressed + processed + cancelled once it has ended.
-   */
-  readonly cancelled: number;
   /** USD spent on the run's counted leads, rounded to 6 decimals (a JSON number). */
   readonly cost_usd: number;
   /**
@@ -243,9 +226,15 @@ export interface RunCounters {
   readonly skipped: number;
   readonly processed: number;
   readonly personalized: number;
+  /** Leads whose draft failed the quality gates twice: kept for review, not counted as personalized. */
   readonly needs_review: number;
   readonly failed: number;
+  /** Leads that ended `suppressed` (the owner's suppression list, or personalized recently in another campaign): no call made. */
   readonly suppressed: number;
+  /**
+   * Leads the run's cancel left unsettled: not processed (not in `processed`), charged only what
+   * was paid for them before the cancel. valid = skipped + suppressed + processed + cancelled once it has ended.
+   */
   readonly cancelled: number;
 }
 
