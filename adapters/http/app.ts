@@ -33,6 +33,8 @@ import { errorHandler, notFound } from './errors.ts';
 import { requireUser } from './middleware/auth.ts';
 import { corsPolicy } from './middleware/cors.ts';
 import { requestLogging } from './middleware/request-logging.ts';
+import { requestTracing } from './middleware/tracing.ts';
+import { getTracer } from '../telemetry/tracing.ts';
 import { openApiRoutes } from './openapi.ts';
 import { campaignManagementRoutes } from './routes/campaign-management.ts';
 import { campaignProcessRoutes, type CampaignOptionField } from './routes/campaign-process.ts';
@@ -95,6 +97,8 @@ const MAX_REQUEST_ID_LENGTH = 64;
 export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
+  // First: every other middleware, and the handler, run in the request's SERVER span.
+  app.use(requestTracing(getTracer));
   app.use(requestId({ limitLength: MAX_REQUEST_ID_LENGTH }));
   app.use(requestLogging(deps.logger));
   app.use(corsPolicy(deps.corsOrigins));

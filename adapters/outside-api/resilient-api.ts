@@ -29,6 +29,7 @@
  * gate never shuts for a circuit (a consumer cannot pull by key) and no key's circuit is shown as
  * the API's; a pause still stops it all, as it is the account's. Keys are never logged.
  */
+import { trace } from '@opentelemetry/api';
 import type { Log } from '../../ports/logger.port.ts';
 import {
   ApiPaused,
@@ -181,7 +182,11 @@ export class ResilientApi implements OutsideApi {
     const pause = this.#board.pauseOf(this.name);
     if (pause !== undefined && !this.#holdsProbeGrant(pause) && Date.now() < pause.probeAt) throw this.#pausedError(pause);
 
+    const waitStarted = Date.now();
     const permit = await this.#limiter.acquire(signal);
+    // The wait for a slot and a turn in the shared rate budget, on the caller's span (the consumer's):
+    // an operator sees where a lead waited for its provider. The API's name only, never the key.
+    trace.getActiveSpan()?.addEvent('outside_api.wait', { 'aga.outside_api.name': this.name, 'aga.outside_api.wait_ms': Date.now() - waitStarted });
     try {
       await this.#admitWhilePaused();
       // Last, right before the request: the caller's own check (is the work still wanted?). A

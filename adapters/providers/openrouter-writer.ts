@@ -15,6 +15,7 @@ import type { OutsideApiName } from '../../ports/outside-api.port.ts';
 import type { OutputSpec } from '../../domain/personalization/outputs.ts';
 import type { Draft, MessageWriter, WriteRequest } from '../../ports/providers.port.ts';
 import { providerClient } from './client.ts';
+import { genAiSpan } from './genai-span.ts';
 import { failureForStatus, providerError, toProviderError, type ErrorSource } from './errors.ts';
 import { PERSONALIZATION_API } from './apis.ts';
 import { rewriteInput, writerInput, writerInstructions } from './prompts.ts';
@@ -101,20 +102,26 @@ export class OpenRouterMessageWriter implements MessageWriter {
   readonly #client: OpenAI;
   readonly #model: string;
   readonly #source: ErrorSource;
+  readonly #baseURL: string;
 
   constructor(options: OpenRouterWriterOptions) {
     this.#model = options.model ?? DEFAULT_PERSONALIZATION_MODEL;
+    this.#baseURL = options.baseURL ?? OPENROUTER_BASE_URL;
     this.#source = { api: options.api ?? PERSONALIZATION_API, provider: options.name ?? 'openrouter' };
     this.#client = providerClient({
       apiKey: options.apiKey,
-      baseURL: options.baseURL ?? OPENROUTER_BASE_URL,
+      baseURL: this.#baseURL,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       // OpenRouter's optional app attribution.
       headers: { 'X-Title': 'AI Growth Accelerator' },
     });
   }
 
-  async write(input: WriteRequest, signal: AbortSignal): Promise<Draft> {
+  write(input: WriteRequest, signal: AbortSignal): Promise<Draft> {
+    return genAiSpan({ system: 'openrouter', operation: 'chat', requestModel: this.#model, baseURL: this.#baseURL }, () => this.#write(input, signal));
+  }
+
+  async #write(input: WriteRequest, signal: AbortSignal): Promise<Draft> {
     const outputs = input.outputs ?? [];
     let answer: unknown;
     try {

@@ -8,6 +8,7 @@ import * as v from 'valibot';
 import type { OutsideApiName } from '../../ports/outside-api.port.ts';
 import type { Citation, LeadProfile, Research, ResearchProvider } from '../../ports/providers.port.ts';
 import { providerClient } from './client.ts';
+import { genAiSpan } from './genai-span.ts';
 import { providerError, toProviderError, type ErrorSource } from './errors.ts';
 import { RESEARCH_API } from './apis.ts';
 import { researchInput, researchInstructions } from './prompts.ts';
@@ -60,18 +61,24 @@ export class PerplexityResearchProvider implements ResearchProvider {
   readonly #client: OpenAI;
   readonly #model: string;
   readonly #source: ErrorSource;
+  readonly #baseURL: string;
 
   constructor(options: PerplexityResearchOptions) {
     this.#model = options.model ?? DEFAULT_RESEARCH_MODEL;
+    this.#baseURL = options.baseURL ?? PERPLEXITY_BASE_URL;
     this.#source = { api: options.api ?? RESEARCH_API, provider: options.name ?? 'perplexity' };
     this.#client = providerClient({
       apiKey: options.apiKey,
-      baseURL: options.baseURL ?? PERPLEXITY_BASE_URL,
+      baseURL: this.#baseURL,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     });
   }
 
-  async research(input: { lead: LeadProfile; prompt?: string }, signal: AbortSignal): Promise<Research> {
+  research(input: { lead: LeadProfile; prompt?: string }, signal: AbortSignal): Promise<Research> {
+    return genAiSpan({ system: 'perplexity', operation: 'chat', requestModel: this.#model, baseURL: this.#baseURL }, () => this.#research(input, signal));
+  }
+
+  async #research(input: { lead: LeadProfile; prompt?: string }, signal: AbortSignal): Promise<Research> {
     let answer: unknown;
     try {
       answer = await this.#client.responses.create(
