@@ -25,12 +25,13 @@ describe('docker-compose.yml host ports', () => {
     for (const { service, port } of published) {
       const match = HOST_PORT.exec(port);
       expect(match, `${service} publishes ${port}: write it as \${NAME_HOST_PORT:-default}:container`).not.toBeNull();
+      const variable = match!.groups!.variable!;
       const fallback = Number(match!.groups!.fallback);
       expect(LOCAL_SERVICE_PORTS.has(fallback), `${service}'s default host port ${fallback} clashes with a local service`).toBe(false);
       expect(defaults.get(fallback), `${service} and ${defaults.get(fallback)} both default to ${fallback}`).toBeUndefined();
-      expect(variables.has(match!.groups!.variable), `${match!.groups!.variable} is used twice`).toBe(false);
+      expect(variables.has(variable), `${variable} is used twice`).toBe(false);
       defaults.set(fallback, service);
-      variables.add(match!.groups!.variable);
+      variables.add(variable);
     }
   });
 });
