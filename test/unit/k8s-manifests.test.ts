@@ -197,6 +197,8 @@ describe.each(KUSTOMIZATIONS)('deploy/k8s/%s', (dir) => {
   it('NATS: three JetStream nodes, clustered, fsyncing every write', () => {
     const nats = named(objects, 'StatefulSet', 'nats')!;
     expect((nats.spec as Json).replicas).toBe(3);
+    // The service replicates its streams and buckets on every node.
+    expect((named(objects, 'ConfigMap', 'aga-config')!.data as Record<string, string>).NATS_REPLICAS).toBe('3');
     const conf = (named(objects, 'ConfigMap', 'nats-config')!.data as Record<string, string>)['nats.conf']!;
     expect(conf).toMatch(/sync_interval: always/);
     expect(conf.match(/nats:\/\/nats-\d\.nats-headless\.aga\.svc:6222/g)).toHaveLength(3);
