@@ -151,7 +151,10 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     const nc = await connectNats({ url: config.natsUrl, name: `${SERVICE_NAME}:${[...roles].join(',')}`, logger });
     stops.push(() => nc.drain());
     const names = natsNames(config.natsNamespace);
-    const files = await NatsObjectLeadFileStore.open(nc, { bucket: names.bucket });
+    const replicas = config.natsReplicas;
+    const files = await NatsObjectLeadFileStore.open(nc, { bucket: names.bucket, replicas });
+    // Created here with its replicas before the readers below open it (an existing bucket is used as it is).
+    await openApiBucket(nc, names.apiBucket, replicas);
     const notifications = new NatsRunNotifications(nc, { prefix: names.prefix });
     const directory = new NatsConsumerDirectory(nc, { streamName: names.streamName, prefix: names.prefix });
     const apiSpecs = outsideApiSpecs(config, system.consumers);
@@ -230,15 +233,15 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     const overrides: SettingsOverrides = ackWaitMs === undefined ? {} : Object.fromEntries(running.map((consumer) => [consumer.name, { ackWaitMs }]));
     // The stream always (every process publishes or reads it); durable consumers only for what this
     // process runs. Provisioned again, while the process runs, whenever the broker loses any of it.
-    const topology = { streamName: names.streamName, prefix: names.prefix, consumers: topologyOf(running, { overrides, apis }) };
+    const topology = { streamName: names.streamName, prefix: names.prefix, replicas, consumers: topologyOf(running, { overrides, apis }) };
     await provisionTopology(nc, topology);
     const keeper = new TopologyKeeper(nc, {
       streams: [names.streamName, deadLetterStreamName(names.streamName), kvStreamName(names.apiBucket), objectStreamName(names.bucket)],
       consumers: new Map([[names.streamName, planConsumers(topology.consumers, names.prefix).map((consumer) => consumer.name)]]),
       provision: async () => {
         await provisionTopology(nc, topology);
-        await openApiBucket(nc, names.apiBucket);
-        await NatsObjectLeadFileStore.open(nc, { bucket: names.bucket });
+        await openApiBucket(nc, names.apiBucket, replicas);
+        await NatsObjectLeadFileStore.open(nc, { bucket: names.bucket, replicas });
       },
     }, { log: logger, intervalMs: config.topologyCheckMs });
     keeper.start();

@@ -184,6 +184,8 @@ const EnvSchema = v.pipe(
     NATS_NAMESPACE: optionalNonEmpty(
       v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 lower-case letters, digits or dashes')),
     ),
+    // Replicas of the streams and buckets (a JetStream cluster of 3 or 5 nodes; see deploy/k8s).
+    NATS_REPLICAS: v.optional(v.pipe(v.string(), v.picklist(['1', '3', '5'], 'must be 1, 3 or 5'), v.transform(Number)), '1'),
     CONSUMER_ACK_WAIT_MS: optionalNonEmpty(
       v.pipe(
         v.string(),
@@ -278,6 +280,8 @@ export interface Config {
    * consumers and object-store bucket after it. Unset: the default names.
    */
   readonly natsNamespace: string | undefined;
+  /** Replicas of the event and dead-letter streams and the buckets, set when the process creates them: 1, 3 or 5. */
+  readonly natsReplicas: number;
   /** Overrides every consumer's ack wait: how soon a crashed worker's in-flight messages come back. */
   readonly consumerAckWaitMs: number | undefined;
   /** How often each process checks that the broker still has its streams, consumers and buckets. */
@@ -391,6 +395,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     kpi: { hoursPerLead: env_.HOURS_SAVED_PER_LEAD, moneyPerLead: env_.MONEY_SAVED_PER_LEAD },
     reconciler: { intervalMs: env_.RECONCILER_INTERVAL_MS, leaseMs: env_.RECONCILER_LEASE_MS },
     natsNamespace: env_.NATS_NAMESPACE,
+    natsReplicas: env_.NATS_REPLICAS,
     consumerAckWaitMs: env_.CONSUMER_ACK_WAIT_MS,
     topologyCheckMs: env_.NATS_TOPOLOGY_CHECK_MS,
     databaseStatementTimeoutMs: env_.DATABASE_STATEMENT_TIMEOUT_MS,

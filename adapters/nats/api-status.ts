@@ -72,8 +72,8 @@ export function assertApiName(api: OutsideApiName): void {
 }
 
 /** Opens the outside APIs' bucket, creating it on first use. */
-export function openApiBucket(nc: NatsConnection, bucket: string = DEFAULT_API_BUCKET): Promise<KV> {
-  return new Kvm(nc).create(bucket, { history: 1, description: 'Outside API pauses, circuit states and rate budgets shared by the workers' });
+export function openApiBucket(nc: NatsConnection, bucket: string = DEFAULT_API_BUCKET, replicas = 1): Promise<KV> {
+  return new Kvm(nc).create(bucket, { history: 1, replicas, description: 'Outside API pauses, circuit states and rate budgets shared by the workers' });
 }
 
 /** The API a key of the form `<prefix><api>` is about; undefined for any other key. */

@@ -22,6 +22,12 @@ describe('loadConfig', () => {
     });
   });
 
+  it('NATS_REPLICAS: 1 by default, 3 or 5 on a cluster, and nothing else (JetStream needs a majority)', () => {
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET }).natsReplicas).toBe(1);
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, NATS_REPLICAS: '3' }).natsReplicas).toBe(3);
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, NATS_REPLICAS: '2' })).toThrow(/NATS_REPLICAS: must be 1, 3 or 5/);
+  });
+
   it('parses every variable', () => {
     const config = loadConfig({
       PORT: '9090',
@@ -223,6 +229,7 @@ describe('.env.example', () => {
     expect(config.roles).toEqual(roleNames(CONSUMERS));
     expect(config.consumerAckWaitMs).toBeUndefined();
     expect(config.natsNamespace).toBeUndefined();
+    expect(config.natsReplicas).toBe(1);
   });
 
   it('sets nothing empty: copied to .env, it hides no value of .env.development (npm run dev, npm run token)', async () => {
