@@ -85,14 +85,19 @@ describe('cancel', () => {
     expect(await t.store.saveResearch(inFlight, runId, RESEARCH, '0.010000')).toBe(true);
     expect(await t.store.claimCall(claimOf(inFlight, runId, 'personalization'))).toEqual({ kind: 'cancelled' });
     expect(await t.store.completeIfSettled(runId)).toBeNull();
+    const cancelledBefore = t.metrics.count('cancelled');
+    const runsBefore = t.metrics.runs.length;
     expect(await t.store.cancelLead(inFlight, runId)).toBe(true);
     expect(await t.store.cancelLead(inFlight, runId)).toBe(false);
+    // Recorded once (the metrics of issue 11); the run's end with its status.
+    expect(t.metrics.count('cancelled') - cancelledBefore).toBe(1);
     expect(await t.store.completeIfSettled(runId)).toEqual({
       runId,
       campaignId: expect.any(String) as string,
       userId,
       outcome: { status: 'cancelled', errorMessage: null },
     });
+    expect(t.metrics.runs.slice(runsBefore)).toEqual([{ status: 'cancelled', userClass: 'standard', durationSeconds: expect.any(Number) as number }]);
     expect(await runRow(runId)).toMatchObject({ status: 'cancelled', valid: 4, processed: 1, cancelled: 3, cost_usd: '0.032000', ended: true });
     const [kept] = await t.db.sql<{ research: string | null }[]>`select research from leads where id = ${inFlight}`;
     expect(kept!.research).toBe(RESEARCH.text);

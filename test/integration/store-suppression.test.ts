@@ -159,6 +159,7 @@ describe('suppressed leads', () => {
     const run = await extractingRun(userId);
     const stored = await t.store.storeLeads(run, [lead('ada@example.com', 2), lead('bob@example.com', 3), lead('cy@example.com', 4)]);
     const [ada, bob, cy] = stored.pending as [string, string, string];
+    const recordedBefore = t.metrics.count('suppressed');
     // Before the totals are written: the count at the end of extraction includes it.
     expect(await t.store.saveSuppressed(ada, run.runId, REASON)).toBe(true);
     await t.store.finishExtraction(run.runId, { report: report(3), columns: COLUMNS, skipped: 0 });
@@ -183,6 +184,9 @@ describe('suppressed leads', () => {
     await t.store.failRun(ended.runId, 'stopped');
     expect(await t.store.saveSuppressed(dee!, ended.runId, REASON)).toBe(false);
     expect(await runCounters(ended.runId)).toMatchObject({ suppressed: 0 });
+    // Each lead suppressed here recorded once, as a standard user's (the metrics of issue 11).
+    expect(t.metrics.count('suppressed') - recordedBefore).toBe(3);
+    expect(t.metrics.settled.slice(-3).map((entry) => entry.userClass)).toEqual(['standard', 'standard', 'standard']);
   });
 
   it('the run-ended failure leaves suppressed leads as they are', async () => {

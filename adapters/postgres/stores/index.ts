@@ -50,7 +50,7 @@ export function createPostgresStores(sql: Sql, options: { readonly metrics?: Pip
     outbox: new PostgresOutboxStore(sql),
     submission: new PostgresSubmissionStore(lanes),
     extraction: new PostgresExtractionStore(sql, lanes),
-    leadWork: new PostgresLeadWorkStore(lanes, sql),
+    leadWork: new PostgresLeadWorkStore(lanes, sql, options.metrics),
     researchCache: new PostgresResearchCache(lanes),
     rerun: new PostgresRerunStore(lanes),
     projection: new PostgresProjectionStore(sql, options.metrics),
