@@ -125,6 +125,7 @@ describe('cancel', () => {
     expect(await t.store.cancelRun(randomUUID(), runId)).toEqual({ outcome: { kind: 'not_found' }, completion: null });
     expect(await t.store.cancelRun(userId, randomUUID())).toEqual({ outcome: { kind: 'not_found' }, completion: null });
 
+    const recordedBefore = { leads: t.metrics.count('cancelled'), runs: t.metrics.runs.length };
     const first = await t.store.cancelRun(userId, runId);
     expect(first.completion).toMatchObject({ runId, outcome: { status: 'cancelled' } });
     expect(await runRow(runId)).toMatchObject({ status: 'cancelled', valid: 2, processed: 0, cancelled: 2, ended: true });
@@ -133,6 +134,9 @@ describe('cancel', () => {
     expect(await t.store.pauseRun(userId, runId)).toMatchObject({ kind: 'refused', status: 'cancelled' });
     expect(await t.store.resumeRun(userId, runId)).toMatchObject({ outcome: { kind: 'refused', status: 'cancelled' }, leads: [] });
     expect(await runRow(runId)).toMatchObject({ cancelled: 2 });
+    // Its two leads and its end recorded once, the second cancel nothing (the metrics of issue 11).
+    expect(t.metrics.count('cancelled') - recordedBefore.leads).toBe(2);
+    expect(t.metrics.runs.slice(recordedBefore.runs)).toEqual([{ status: 'cancelled', userClass: 'standard', durationSeconds: expect.any(Number) as number }]);
   });
 
   it('refuses to cancel a run that has ended', async () => {

@@ -49,7 +49,7 @@ export function createPostgresStores(sql: Sql, options: { readonly metrics?: Pip
     uow: new PostgresUnitOfWork(sql),
     outbox: new PostgresOutboxStore(sql),
     submission: new PostgresSubmissionStore(lanes),
-    extraction: new PostgresExtractionStore(sql, lanes),
+    extraction: new PostgresExtractionStore(sql, lanes, options.metrics),
     leadWork: new PostgresLeadWorkStore(lanes, sql, options.metrics),
     researchCache: new PostgresResearchCache(lanes),
     rerun: new PostgresRerunStore(lanes),
@@ -61,6 +61,6 @@ export function createPostgresStores(sql: Sql, options: { readonly metrics?: Pip
     templates: new PostgresTemplateStore(sql),
     campaigns: new PostgresCampaignStore(lanes),
     suppressions: new PostgresSuppressionStore(sql, lanes),
-    runControl: new PostgresRunControlStore(sql),
+    runControl: new PostgresRunControlStore(sql, options.metrics),
   };
 }
