@@ -26,6 +26,7 @@ import { isNatsUnavailable } from '../adapters/nats/unavailable.ts';
 import { migrate } from '../adapters/postgres/migrate.ts';
 import { PostgresReadinessProbe } from '../adapters/postgres/readiness.ts';
 import { createPostgresStores, type PostgresStores } from '../adapters/postgres/stores/index.ts';
+import type { PostgresOutboxStore } from '../adapters/postgres/outbox-store.ts';
 import { PostgresCampaignQueries } from '../adapters/postgres/stores/campaign-queries.ts';
 import { createOutsideApis, DEFAULT_LIMITER_SETTINGS, type OutsideApis, type OutsideApiSpec } from '../adapters/outside-api/index.ts';
 import { PROVIDER_APIS } from '../adapters/providers/apis.ts';
@@ -34,6 +35,8 @@ import { providerApiSpecs, ResilientMessageWriter, ResilientResearchProvider, ty
 import { PERSONALIZATION_API, RESEARCH_API } from '../adapters/providers/apis.ts';
 import { NatsApiStatusReader, openApiBucket } from '../adapters/nats/api-status.ts';
 import { OtelTracing, startTelemetry } from '../adapters/telemetry/tracing.ts';
+import { observeGauge, OtelPipelineMetrics, startMetrics } from '../adapters/telemetry/metrics.ts';
+import { liveApiStates } from '../adapters/outside-api/resilient-api.ts';
 import { ResilientWebhookSender } from '../adapters/webhooks/resilient-webhook-sender.ts';
 import { StandardWebhookSender } from '../adapters/webhooks/standard-webhook-sender.ts';
 import { DEFAULT_BANNED_PHRASES } from '../domain/personalization/banned-phrases.ts';
@@ -109,6 +112,8 @@ export function loadSystemConfig(env: Readonly<Record<string, string | undefined
 export interface RunningSystem {
   /** The port the HTTP edge listens on (useful with PORT=0); null when this process has no edge. */
   readonly port: number | null;
+  /** The port /metrics is served on (METRICS_PORT); null when it is not. */
+  readonly metricsPort?: number | null;
   /**
    * Stops in order: no new requests, no new pulls (in-flight messages finish or are released),
    * the relay and the reconciler, then NATS drains, the database pool closes and spans are flushed.
@@ -143,10 +148,15 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     }
     logger.info({ roles: [...roles], consumers: running.map((consumer) => consumer.name) }, 'starting');
 
+    // Metrics before anything records; stopped (a last export) after everything else.
+    const metered = await startMetrics({ serviceName: SERVICE_NAME, port: config.metricsPort ?? 0 });
+    stops.push(() => metered.shutdown());
+    if (metered.port !== null) logger.info({ port: metered.port }, 'metrics served at /metrics');
+
     const sql = createSql(config.databaseUrl, { statementTimeoutMs: config.databaseStatementTimeoutMs });
     stops.push(() => sql.end({ timeout: 5 }));
     await migrate(sql, logger);
-    const stores = createPostgresStores(sql);
+    const stores = createPostgresStores(sql, { metrics: new OtelPipelineMetrics() });
 
     const nc = await connectNats({ url: config.natsUrl, name: `${SERVICE_NAME}:${[...roles].join(',')}`, logger });
     stops.push(() => nc.drain());
@@ -189,8 +199,8 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
         try {
           const resilient = await outsideApis();
           return {
-            research: new ResilientResearchProvider(raw.research, resilient.get(RESEARCH_API)),
-            writer: new ResilientMessageWriter(raw.writer, resilient.get(PERSONALIZATION_API)),
+            research: new ResilientResearchProvider(raw.research, resilient.get(RESEARCH_API), config.pricing.research),
+            writer: new ResilientMessageWriter(raw.writer, resilient.get(PERSONALIZATION_API), config.pricing.personalization),
             close: () => raw.close(),
           };
         } catch (error) {
@@ -235,6 +245,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     // process runs. Provisioned again, while the process runs, whenever the broker loses any of it.
     const topology = { streamName: names.streamName, prefix: names.prefix, replicas, consumers: topologyOf(running, { overrides, apis }) };
     await provisionTopology(nc, topology);
+    observeSystem({ directory, deadLetterStream: deadLetterStreamName(names.streamName), outbox: stores.outbox });
     const keeper = new TopologyKeeper(nc, {
       streams: [names.streamName, deadLetterStreamName(names.streamName), kvStreamName(names.apiBucket), objectStreamName(names.bucket)],
       consumers: new Map([[names.streamName, planConsumers(topology.consumers, names.prefix).map((consumer) => consumer.name)]]),
@@ -340,7 +351,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
       logger.info({ port }, 'http edge listening');
     }
 
-    return { port, stop };
+    return { port, metricsPort: metered.port, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -389,6 +400,55 @@ export function pipelinePorts(deps: PipelinePortsDeps, added: AddedPortFactories
     kpiRates: () => deps.kpiRates,
     bannedPhrases: () => deps.bannedPhrases,
   });
+}
+
+/** Gauges are read at each collection from answers at most this old: a scrape never costs a round trip of its own. */
+const GAUGE_CACHE_MS = 5_000;
+
+/**
+ * The observable gauges of a process: breaker state and pauses of its outside APIs, each
+ * consumer's lag and ack-pending (JetStream consumer info, from the directory's cached listing),
+ * the outbox backlog and the dead-letter stream's messages, each cached for a few seconds.
+ */
+function observeSystem(deps: { readonly directory: NatsConsumerDirectory; readonly deadLetterStream: string; readonly outbox: PostgresOutboxStore }): void {
+  const { directory, deadLetterStream, outbox } = deps;
+  observeGauge('aga.provider.circuit.state', 'Each outside API\'s circuit breaker: 0 closed, 1 half-open, 2 open.', () =>
+    liveApiStates().flatMap((state) => (state.circuit === null ? [] : [[state.circuit, { api: state.api }] as const])));
+  observeGauge('aga.provider.paused', 'Whether each outside API is paused for an account failure (credit, key, model): 1 paused, 0 not.', () =>
+    liveApiStates().map((state) => [state.paused ? 1 : 0, { api: state.api }] as const));
+  const lag = cachedFor(GAUGE_CACHE_MS, () => directory.consumerLag(GAUGE_CACHE_MS));
+  observeGauge('messaging.consumer.lag', 'Messages of each consumer\'s subjects not yet delivered to it (JetStream num_pending).', async () =>
+    (await lag()).map((info) => [info.pending, { 'messaging.system': 'nats', 'messaging.consumer.group.name': info.consumer }] as const), '{message}');
+  observeGauge('messaging.consumer.ack_pending', 'Messages delivered to each consumer and not acked yet (JetStream num_ack_pending).', async () =>
+    (await lag()).map((info) => [info.ackPending, { 'messaging.system': 'nats', 'messaging.consumer.group.name': info.consumer }] as const), '{message}');
+  const backlog = cachedFor(GAUGE_CACHE_MS, () => outbox.backlog());
+  observeGauge('aga.outbox.backlog', 'Events committed and not yet published (the transactional outbox\'s rows).', async () => [[await backlog(), {}] as const], '{event}');
+  const deadLetters = cachedFor(GAUGE_CACHE_MS, () => directory.streamMessages(deadLetterStream));
+  observeGauge('aga.dead_letters', 'Messages in the dead-letter stream, waiting for an operator.', async () => {
+    const count = await deadLetters();
+    return count === null ? [] : [[count, {}] as const];
+  }, '{message}');
+}
+
+/** `load`'s answer, reused for `ttlMs`; one load at a time. */
+function cachedFor<T>(ttlMs: number, load: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: T } | undefined;
+  let loading: Promise<T> | undefined;
+  return () => {
+    if (last !== undefined && Date.now() - last.at < ttlMs) return Promise.resolve(last.value);
+    loading ??= load().then(
+      (value) => {
+        last = { at: Date.now(), value };
+        loading = undefined;
+        return value;
+      },
+      (error: unknown) => {
+        loading = undefined;
+        throw error;
+      },
+    );
+    return loading;
+  };
 }
 
 /** A consumer's settings as its declaration types them; a webhook secret that is missing fails when first used. */

@@ -85,6 +85,14 @@ const optionalNonEmpty = <T extends v.GenericSchema<string, unknown>>(schema: T)
 
 const EnvSchema = v.pipe(
   v.object({
+    METRICS_PORT: v.pipe(
+      v.optional(v.string(), '9464'),
+      v.trim(),
+      v.regex(/^\d+$/, 'must be a whole number (0 turns the metrics listener off)'),
+      v.transform(Number),
+      v.number(),
+      v.maxValue(65535, 'must be between 0 and 65535'),
+    ),
     PORT: v.pipe(
       v.optional(v.string(), '8080'),
       v.trim(),
@@ -222,6 +230,8 @@ export const CONFIG_VARIABLES: readonly string[] = Object.keys(EnvSchema.pipe[0]
 
 export interface Config {
   readonly port: number;
+  /** METRICS_PORT: where /metrics is served in Prometheus's text format, apart from the API; 0: not served. Default 9464. */
+  readonly metricsPort?: number;
   readonly databaseUrl: string;
   readonly natsUrl: string;
   readonly supabaseUrl: string | undefined;
@@ -333,6 +343,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   const env_ = result.output;
   return {
     port: env_.PORT,
+    metricsPort: env_.METRICS_PORT,
     databaseUrl: env_.DATABASE_URL,
     natsUrl: env_.NATS_URL,
     supabaseUrl: env_.SUPABASE_URL,

@@ -61,6 +61,25 @@ export class NatsConsumerDirectory implements EventSubscriptions, ConsumerActivi
     return receivers.length > 0 && receivers.every((info) => info.num_pending === 0 && info.num_ack_pending === 0);
   }
 
+  /**
+   * Each consumer's lag (messages not yet delivered) and messages delivered but not acked, for the
+   * gauges: from a listing at most `maxAgeMs` old (the one the relay and reconciler share).
+   */
+  async consumerLag(maxAgeMs: number): Promise<{ readonly consumer: string; readonly pending: number; readonly ackPending: number }[]> {
+    const { consumers } = await this.#list(maxAgeMs);
+    return consumers.map((info) => ({ consumer: info.name, pending: info.num_pending, ackPending: info.num_ack_pending }));
+  }
+
+  /** Messages the stream `name` holds; null while it does not exist (the dead-letter stream's count, for its gauge). */
+  async streamMessages(name: string): Promise<number | null> {
+    try {
+      return (await (await this.#manager()).streams.info(name)).state.messages;
+    } catch (error) {
+      if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return null;
+      throw error;
+    }
+  }
+
   async streamEpoch(): Promise<string | null> {
     try {
       const info = await (await this.#manager()).streams.info(this.#streamName);

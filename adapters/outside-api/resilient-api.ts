@@ -44,6 +44,8 @@ import {
   type PauseBoard,
   type RateBudget,
 } from '../../ports/outside-api.port.ts';
+import { errorTypeOf } from '../telemetry/error-type.ts';
+import { instruments } from '../telemetry/metrics.ts';
 import { ApiBreaker, type BreakerSettings, type BreakerState } from './breaker.ts';
 import { ResilienceGate } from './gate.ts';
 import { createApiLimiter, DEFAULT_LIMITER_SETTINGS, type ApiLimiter, type CallOutcome } from './limiter.ts';
@@ -99,6 +101,16 @@ export interface ResilientApiOptions {
 
 /** The least delay a call refused while paused is given. */
 const MIN_PAUSED_WAIT_MS = 1_000;
+
+/** The APIs of this process not closed yet: their breaker and pause gauges are read from here at each collection. */
+const LIVE_APIS = new Set<ResilientApi>();
+
+/** Each live API's state for the gauges: its circuit (0 closed, 1 half-open, 2 open; null with one breaker per key) and whether it is paused. */
+export function liveApiStates(): { readonly api: OutsideApiName; readonly circuit: 0 | 1 | 2 | null; readonly paused: boolean }[] {
+  return [...LIVE_APIS].map((api) => api.metricState());
+}
+
+const CIRCUIT_GAUGE: Readonly<Record<BreakerState, 0 | 1 | 2>> = { closed: 0, half_open: 1, open: 2 };
 
 export class ResilientApi implements OutsideApi {
   readonly name: OutsideApiName;
@@ -163,6 +175,12 @@ export class ResilientApi implements OutsideApi {
       log: this.#log,
     });
     this.#stopWatching = this.#breaker?.onStateChange((state) => this.#circuitChanged(state)) ?? (() => {});
+    LIVE_APIS.add(this);
+  }
+
+  /** For the gauges (liveApiStates). */
+  metricState(): { readonly api: OutsideApiName; readonly circuit: 0 | 1 | 2 | null; readonly paused: boolean } {
+    return { api: this.name, circuit: this.#breaker === undefined ? null : CIRCUIT_GAUGE[this.#breaker.state], paused: this.#board.pauseOf(this.name) !== undefined };
   }
 
   /** Calls allowed at once in this process now, and calls holding a slot (for diagnostics and tests). */
@@ -182,11 +200,11 @@ export class ResilientApi implements OutsideApi {
     const pause = this.#board.pauseOf(this.name);
     if (pause !== undefined && !this.#holdsProbeGrant(pause) && Date.now() < pause.probeAt) throw this.#pausedError(pause);
 
-    const waitStarted = Date.now();
+    const waitStarted = performance.now();
     const permit = await this.#limiter.acquire(signal);
     // The wait for a slot and a turn in the shared rate budget, on the caller's span (the consumer's):
     // an operator sees where a lead waited for its provider. The API's name only, never the key.
-    trace.getActiveSpan()?.addEvent('outside_api.wait', { 'aga.outside_api.name': this.name, 'aga.outside_api.wait_ms': Date.now() - waitStarted });
+    trace.getActiveSpan()?.addEvent('outside_api.wait', { 'aga.outside_api.name': this.name, 'aga.outside_api.wait_ms': Math.round(performance.now() - waitStarted) });
     try {
       await this.#admitWhilePaused();
       // Last, right before the request: the caller's own check (is the work still wanted?). A
@@ -196,13 +214,24 @@ export class ResilientApi implements OutsideApi {
       permit.release({ kind: 'failed' });
       throw error;
     }
+    const metered = instruments();
+    metered.rateLimitWait.record((performance.now() - waitStarted) / 1_000, { api: this.name });
     const startedAt = Date.now();
+    const callStarted = performance.now();
+    const recordCall = (error?: unknown) => {
+      const outcome = error === undefined ? 'ok' : errorTypeOf(error);
+      const attributes = { api: this.name, outcome, ...(error === undefined ? {} : { 'error.type': outcome }) };
+      metered.providerCalls.add(1, attributes);
+      metered.providerDuration.record((performance.now() - callStarted) / 1_000, attributes);
+    };
     try {
       const result = await breaker.fire((callSignal) => this.#timed(fn, callSignal), signal);
+      recordCall();
       permit.release({ kind: 'ok', latencyMs: Date.now() - startedAt });
       await this.#resumeIfPaused(startedAt);
       return result;
     } catch (error) {
+      recordCall(error);
       // With a breaker per key, a 429 is one target's (a customer's receiver): it must neither hold
       // the API for every process nor halve its concurrency; nor can one target pause the account.
       const keyed = this.#breaker === undefined;
@@ -221,6 +250,7 @@ export class ResilientApi implements OutsideApi {
 
   /** Stops the breakers' timers and listeners; the board and budget are closed by their owner. */
   close(): void {
+    LIVE_APIS.delete(this);
     this.#stopWatching();
     this.#breaker?.close();
     for (const breaker of this.#keyBreakers.values()) breaker.close();

@@ -27,6 +27,12 @@ export class PostgresOutboxStore implements OutboxStore {
     this.#sql = sql;
   }
 
+  /** Events waiting in the outbox (parked ones included), for the backlog gauge: one count over a table that holds only what is in transit. */
+  async backlog(): Promise<number> {
+    const [row] = await this.#sql<{ n: number }[]>`select count(*)::int as n from outbox`;
+    return row?.n ?? 0;
+  }
+
   relay(limit: number, publish: (events: readonly StoredEvent[]) => Promise<RelayOutcome>, options: RelayClaim = {}): Promise<number> {
     const skip = [...(options.skipTypes ?? [])];
     const room = Object.fromEntries(options.room ?? []);

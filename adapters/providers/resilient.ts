@@ -13,6 +13,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Log } from '../../ports/logger.port.ts';
 import type { ApiGate, ApiStatusReader, OutsideApi } from '../../ports/outside-api.port.ts';
 import type { Draft, LeadProfile, MessageWriter, ProviderCallOptions, Research, ResearchProvider, WriteRequest } from '../../ports/providers.port.ts';
+import { costOf, type Price } from '../../domain/pricing/pricing.ts';
+import type { Usage } from '../../ports/providers.port.ts';
+import { instruments } from '../telemetry/metrics.ts';
 import { createOutsideApis, type BreakerSettings, type OutsideApis, type OutsideApiSpec } from '../outside-api/index.ts';
 import { PERSONALIZATION_API, RESEARCH_API, type ProviderApiName } from './apis.ts';
 import { DEFAULT_PROVIDER_TIMEOUT_MS } from './client.ts';
@@ -94,18 +97,22 @@ export async function createResilientProviders(
   };
 }
 
-/** A ResearchProvider whose every call goes through its outside API's resilience. */
+/** A ResearchProvider whose every call goes through its outside API's resilience; its tokens and cost (at `price`) are recorded. */
 export class ResilientResearchProvider implements ResearchProvider {
   readonly #inner: ResearchProvider;
   readonly #api: OutsideApi;
+  readonly #price: Price | undefined;
 
-  constructor(inner: ResearchProvider, api: OutsideApi) {
+  constructor(inner: ResearchProvider, api: OutsideApi, price?: Price) {
     this.#inner = inner;
     this.#api = api;
+    this.#price = price;
   }
 
-  research(input: { lead: LeadProfile; prompt?: string }, signal: AbortSignal, options: ProviderCallOptions = {}): Promise<Research> {
-    return this.#api.call((callSignal) => this.#inner.research(input, callSignal), signal, beforeCallOf(options));
+  async research(input: { lead: LeadProfile; prompt?: string }, signal: AbortSignal, options: ProviderCallOptions = {}): Promise<Research> {
+    const found = await this.#api.call((callSignal) => this.#inner.research(input, callSignal), signal, beforeCallOf(options));
+    recordUsage(this.#api.name, found.model, found.usage, this.#price);
+    return found;
   }
 }
 
@@ -113,15 +120,33 @@ export class ResilientResearchProvider implements ResearchProvider {
 export class ResilientMessageWriter implements MessageWriter {
   readonly #inner: MessageWriter;
   readonly #api: OutsideApi;
+  readonly #price: Price | undefined;
 
-  constructor(inner: MessageWriter, api: OutsideApi) {
+  constructor(inner: MessageWriter, api: OutsideApi, price?: Price) {
     this.#inner = inner;
     this.#api = api;
+    this.#price = price;
   }
 
-  write(input: WriteRequest, signal: AbortSignal, options: ProviderCallOptions = {}): Promise<Draft> {
-    return this.#api.call((callSignal) => this.#inner.write(input, callSignal), signal, beforeCallOf(options));
+  async write(input: WriteRequest, signal: AbortSignal, options: ProviderCallOptions = {}): Promise<Draft> {
+    const draft = await this.#api.call((callSignal) => this.#inner.write(input, callSignal), signal, beforeCallOf(options));
+    recordUsage(this.#api.name, draft.model, draft.usage, this.#price);
+    return draft;
   }
+}
+
+/**
+ * A model call's tokens (GenAI conventions: `gen_ai.client.token.usage` by `gen_ai.token.type`)
+ * and its cost at `price` (`aga.provider.cost`, US dollars), by API and model.
+ */
+export function recordUsage(api: string, model: string, usage: Usage | undefined, price: Price | undefined): void {
+  const { tokenUsage, providerCost } = instruments();
+  const attributes = { api, 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': model };
+  if (usage !== undefined) {
+    tokenUsage.record(usage.inputTokens, { ...attributes, 'gen_ai.token.type': 'input' });
+    tokenUsage.record(usage.outputTokens, { ...attributes, 'gen_ai.token.type': 'output' });
+  }
+  if (price !== undefined) providerCost.add(Number(costOf(usage, price)), attributes);
 }
 
 /** The call's `beforeCall`, run by the API once the call has its turn (its slot and rate), right before the request. */

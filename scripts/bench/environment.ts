@@ -123,6 +123,8 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Ben
       NATS_URL: natsUrl,
       NATS_NAMESPACE: namespace,
       PORT: String(port),
+      // The bench's processes share a host: none serves metrics.
+      METRICS_PORT: '0',
       SUPABASE_JWT_SECRET: jwtSecret,
       LOG_LEVEL: 'warn',
       ROLES: options.roles.join(','),

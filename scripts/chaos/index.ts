@@ -122,6 +122,8 @@ async function main(): Promise<number> {
     ...Object.fromEntries(CONFIG_VARIABLES.flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]]]))),
     DATABASE_URL: pg.databaseUrl,
     NATS_URL: nats.url,
+    // Several processes on one host: none serves metrics (they would all want 9464).
+    METRICS_PORT: '0',
     NATS_NAMESPACE: NAMESPACE,
     SUPABASE_JWT_SECRET: jwtSecret,
     PERPLEXITY_API_KEY: 'chaos-key',

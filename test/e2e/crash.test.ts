@@ -68,6 +68,8 @@ function deployment() {
       DATABASE_URL: env.database.url,
       NATS_URL: natsUrl(),
       NATS_NAMESPACE: namespace,
+      // Several processes on one host: none serves metrics (they would all want 9464).
+      METRICS_PORT: '0',
       SUPABASE_JWT_SECRET: TEST_JWT_SECRET,
       PERPLEXITY_API_KEY: TEST_PROVIDER_KEY,
       OPENROUTER_API_KEY: TEST_PROVIDER_KEY,

@@ -101,6 +101,7 @@ describe('counting a needs_review lead', () => {
     expect(await t.store.saveNeedsReview(review, runId, REJECTED, REASONS)).toBe(true);
     expect(await t.store.saveFailed(bad, runId, 'personalization failed after 1 attempt: rejected')).toBe(true);
 
+    const recorded = { needs_review: t.metrics.count('needs_review'), personalized: t.metrics.count('personalized'), failed: t.metrics.count('failed') };
     expect(await t.store.countOutcome(review, runId, DEFAULT_KPI_RATES)).toBe(true);
     expect(await runCounters(runId)).toMatchObject({ processed: 1, personalized: 0, needs_review: 1, failed: 0 });
     expect(await t.store.metrics(userId)).toMatchObject({ leads_personalized: 0, hours_saved: '0.00', money_saved: '0.00' });
@@ -120,6 +121,12 @@ describe('counting a needs_review lead', () => {
       status: 'personalizing',
       error_message: null,
     });
+    // Each counted lead recorded once by its outcome, redeliveries not (the metrics of issue 11).
+    expect({
+      needs_review: t.metrics.count('needs_review') - recorded.needs_review,
+      personalized: t.metrics.count('personalized') - recorded.personalized,
+      failed: t.metrics.count('failed') - recorded.failed,
+    }).toEqual({ needs_review: 1, personalized: 1, failed: 1 });
     // Only the personalized lead reaches the KPIs and the campaign's count.
     expect(await t.store.metrics(userId)).toMatchObject({ leads_personalized: 1, hours_saved: '0.02', money_saved: '0.04' });
     expect(await completedCount(campaignId)).toBe(1);

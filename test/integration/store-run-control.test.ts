@@ -85,14 +85,19 @@ describe('cancel', () => {
     expect(await t.store.saveResearch(inFlight, runId, RESEARCH, '0.010000')).toBe(true);
     expect(await t.store.claimCall(claimOf(inFlight, runId, 'personalization'))).toEqual({ kind: 'cancelled' });
     expect(await t.store.completeIfSettled(runId)).toBeNull();
+    const cancelledBefore = t.metrics.count('cancelled');
+    const runsBefore = t.metrics.runs.length;
     expect(await t.store.cancelLead(inFlight, runId)).toBe(true);
     expect(await t.store.cancelLead(inFlight, runId)).toBe(false);
+    // Recorded once (the metrics of issue 11); the run's end with its status.
+    expect(t.metrics.count('cancelled') - cancelledBefore).toBe(1);
     expect(await t.store.completeIfSettled(runId)).toEqual({
       runId,
       campaignId: expect.any(String) as string,
       userId,
       outcome: { status: 'cancelled', errorMessage: null },
     });
+    expect(t.metrics.runs.slice(runsBefore)).toEqual([{ status: 'cancelled', userClass: 'standard', durationSeconds: expect.any(Number) as number }]);
     expect(await runRow(runId)).toMatchObject({ status: 'cancelled', valid: 4, processed: 1, cancelled: 3, cost_usd: '0.032000', ended: true });
     const [kept] = await t.db.sql<{ research: string | null }[]>`select research from leads where id = ${inFlight}`;
     expect(kept!.research).toBe(RESEARCH.text);
@@ -120,6 +125,7 @@ describe('cancel', () => {
     expect(await t.store.cancelRun(randomUUID(), runId)).toEqual({ outcome: { kind: 'not_found' }, completion: null });
     expect(await t.store.cancelRun(userId, randomUUID())).toEqual({ outcome: { kind: 'not_found' }, completion: null });
 
+    const recordedBefore = { leads: t.metrics.count('cancelled'), runs: t.metrics.runs.length };
     const first = await t.store.cancelRun(userId, runId);
     expect(first.completion).toMatchObject({ runId, outcome: { status: 'cancelled' } });
     expect(await runRow(runId)).toMatchObject({ status: 'cancelled', valid: 2, processed: 0, cancelled: 2, ended: true });
@@ -128,6 +134,9 @@ describe('cancel', () => {
     expect(await t.store.pauseRun(userId, runId)).toMatchObject({ kind: 'refused', status: 'cancelled' });
     expect(await t.store.resumeRun(userId, runId)).toMatchObject({ outcome: { kind: 'refused', status: 'cancelled' }, leads: [] });
     expect(await runRow(runId)).toMatchObject({ cancelled: 2 });
+    // Its two leads and its end recorded once, the second cancel nothing (the metrics of issue 11).
+    expect(t.metrics.count('cancelled') - recordedBefore.leads).toBe(2);
+    expect(t.metrics.runs.slice(recordedBefore.runs)).toEqual([{ status: 'cancelled', userClass: 'standard', durationSeconds: expect.any(Number) as number }]);
   });
 
   it('refuses to cancel a run that has ended', async () => {

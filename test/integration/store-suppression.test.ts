@@ -141,7 +141,11 @@ describe('suppressed leads', () => {
   it('a run of only suppressed leads completes, with a message; a later run takes them over and screens them again', async () => {
     const userId = randomUUID();
     const run = await extractingRun(userId);
+    const recordedBefore = t.metrics.count('suppressed');
     await t.store.storeLeads(run, [lead('ada@example.com', 2), lead('bob@example.com', 3)], new Map([['ada@example.com', REASON], ['bob@example.com', REASON]]));
+    // A redelivered batch stores them again: recorded once (the metrics of issue 11).
+    await t.store.storeLeads(run, [lead('ada@example.com', 2), lead('bob@example.com', 3)], new Map([['ada@example.com', REASON], ['bob@example.com', REASON]]));
+    expect(t.metrics.count('suppressed') - recordedBefore).toBe(2);
     await t.store.finishExtraction(run.runId, { report: report(2), columns: COLUMNS, skipped: 0 });
     expect(await t.store.completeIfSettled(run.runId)).toMatchObject({ outcome: { status: 'completed', errorMessage: expect.stringContaining('2 leads are suppressed') as string } });
 
@@ -151,6 +155,7 @@ describe('suppressed leads', () => {
     expect(stored).toEqual({ pending: [ada!.id], skipped: 0, stopped: false });
     expect(ada).toMatchObject({ status: 'pending', error: null, counted_run_id: null, settled: false });
     expect(bob).toMatchObject({ status: 'suppressed', error: 'still', counted_run_id: later.runId, settled: true });
+    expect(t.metrics.count('suppressed') - recordedBefore).toBe(3);
     expect(await runCounters(run.runId)).toMatchObject({ suppressed: 2 }); // the earlier run keeps its count
   });
 
@@ -159,6 +164,7 @@ describe('suppressed leads', () => {
     const run = await extractingRun(userId);
     const stored = await t.store.storeLeads(run, [lead('ada@example.com', 2), lead('bob@example.com', 3), lead('cy@example.com', 4)]);
     const [ada, bob, cy] = stored.pending as [string, string, string];
+    const recordedBefore = t.metrics.count('suppressed');
     // Before the totals are written: the count at the end of extraction includes it.
     expect(await t.store.saveSuppressed(ada, run.runId, REASON)).toBe(true);
     await t.store.finishExtraction(run.runId, { report: report(3), columns: COLUMNS, skipped: 0 });
@@ -183,6 +189,9 @@ describe('suppressed leads', () => {
     await t.store.failRun(ended.runId, 'stopped');
     expect(await t.store.saveSuppressed(dee!, ended.runId, REASON)).toBe(false);
     expect(await runCounters(ended.runId)).toMatchObject({ suppressed: 0 });
+    // Each lead suppressed here recorded once, as a standard user's (the metrics of issue 11).
+    expect(t.metrics.count('suppressed') - recordedBefore).toBe(3);
+    expect(t.metrics.settled.slice(-3).map((entry) => entry.userClass)).toEqual(['standard', 'standard', 'standard']);
   });
 
   it('the run-ended failure leaves suppressed leads as they are', async () => {

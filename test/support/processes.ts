@@ -72,6 +72,8 @@ export async function processDeployment(options: ProcessDeploymentOptions = {}):
     RESEARCH_RPM: '0',
     PERSONALIZATION_RPM: '0',
     PORT: String(port),
+    // Off unless a test asks: several processes of one deployment would all want the default 9464.
+    METRICS_PORT: '0',
     LOG_LEVEL: 'warn',
     ...options.vars,
   };

@@ -4,6 +4,7 @@
  * unit of work, without events), and leads of a two-column file (Email, Company).
  */
 import { afterAll, beforeAll } from 'vitest';
+import type { LeadOutcome, PipelineMetrics, UserClass } from '../../ports/metrics.port.ts';
 import type { Sql } from '../../adapters/postgres/client.ts';
 import { createPostgresStores, type PostgresStores } from '../../adapters/postgres/stores/index.ts';
 import { FINAL_LEAD_STATUSES, type KpiRates, type LeadStatus } from '../../domain/campaigns/run.ts';
@@ -21,6 +22,27 @@ export interface TestStore {
   readonly stores: PostgresStores;
   /** Every store operation, each write committed on its own (no events). */
   readonly store: StoreDriver;
+  /** What the stores recorded as metrics, in order: leads settled by outcome and user class, runs ended. */
+  readonly metrics: RecordedMetrics;
+}
+
+/** A PipelineMetrics that keeps what it is told, for tests. */
+export class RecordedMetrics implements PipelineMetrics {
+  readonly settled: { outcome: LeadOutcome; userClass: UserClass; count: number }[] = [];
+  readonly runs: { status: string; userClass: UserClass; durationSeconds: number }[] = [];
+
+  leadsSettled(outcome: LeadOutcome, userClass: UserClass, count = 1): void {
+    this.settled.push({ outcome, userClass, count });
+  }
+
+  runCompleted(status: string, userClass: UserClass, durationSeconds: number): void {
+    this.runs.push({ status, userClass, durationSeconds });
+  }
+
+  /** How many leads were recorded settled with `outcome`. */
+  count(outcome: LeadOutcome): number {
+    return this.settled.filter((entry) => entry.outcome === outcome).reduce((total, entry) => total + entry.count, 0);
+  }
 }
 
 /**
@@ -28,10 +50,10 @@ export interface TestStore {
  * after the file. Read the returned object's fields inside tests (they are set in beforeAll).
  */
 export function useTestStore(): TestStore {
-  const handle = {} as { db: TestDatabase; stores: PostgresStores; store: StoreDriver };
+  const handle = { metrics: new RecordedMetrics() } as { db: TestDatabase; stores: PostgresStores; store: StoreDriver; metrics: RecordedMetrics };
   beforeAll(async () => {
     handle.db = await createTestDatabase({ migrate: true });
-    handle.stores = createPostgresStores(handle.db.sql);
+    handle.stores = createPostgresStores(handle.db.sql, { metrics: handle.metrics });
     handle.store = storeDriver(handle.stores);
   });
   afterAll(async () => {

@@ -8,6 +8,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import type { RunnableConsumer } from '../../../ports/event-consumer.port.ts';
 import type { Log } from '../../../ports/logger.port.ts';
+import { errorTypeOf } from '../../telemetry/error-type.ts';
+import { instruments } from '../../telemetry/metrics.ts';
 import { getTracer } from '../../telemetry/tracing.ts';
 import { decode, EventDecodeError } from '../event-codec.ts';
 import { assertSubjectPrefix } from '../subjects.ts';
@@ -49,6 +51,16 @@ export async function startConsumers(nc: NatsConnection, options: ConsumerRunner
   const chain = deliveryChain({
     tracer: () => tracer ?? getTracer(),
     logger: options.logger,
+    meter: () => {
+      const { consumedMessages, processDuration } = instruments();
+      return {
+        record: (attributes, seconds) => {
+          consumedMessages.add(1, attributes);
+          processDuration.record(seconds, attributes);
+        },
+      };
+    },
+    errorType: errorTypeOf,
     decode: (subject, data) => {
       const decoded = decode(subject, data);
       return decoded instanceof EventDecodeError ? { reason: decoded.reason } : decoded;

@@ -4,6 +4,7 @@
  * personalized by an earlier run untouched.
  */
 import type postgres from 'postgres';
+import { NO_PIPELINE_METRICS, userClassOf, type PipelineMetrics, type UserClass } from '../../../ports/metrics.port.ts';
 import { ACTIVE_RUN_STATUSES, FINAL_LEAD_STATUSES, hasEnded, RUN_ENDED_REASON, UNENDED_RUN_STATUSES, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
 import type { Lead } from '../../../domain/leads/lead.ts';
 import type { ExtractionResult, ExtractionStore, RunToExtract, StoredLeads } from '../../../ports/extraction-store.port.ts';
@@ -56,9 +57,13 @@ export class PostgresExtractionStore implements ExtractionStore {
   readonly #sql: Sql;
   readonly #lanes: Lanes;
 
-  constructor(sql: Sql, lanes: Lanes) {
+  readonly #metrics: PipelineMetrics;
+
+  /** `metrics` records the leads a batch stores suppressed (new to the run), once it committed. */
+  constructor(sql: Sql, lanes: Lanes, metrics: PipelineMetrics = NO_PIPELINE_METRICS) {
     this.#sql = sql;
     this.#lanes = lanes;
+    this.#metrics = metrics;
   }
 
   /** A paused run whose file was not read to the end is read all the same: reading it pays for nothing. */
@@ -101,12 +106,18 @@ export class PostgresExtractionStore implements ExtractionStore {
       statuses: sorted.map((lead) => (suppressed.has(lead.email) ? 'suppressed' : 'pending')),
       errors: sorted.map((lead) => suppressed.get(lead.email) ?? ''),
     };
+    // The leads this batch settled suppressed (new to this run, not a redelivery's), for the metrics.
+    let newlySuppressed = 0;
+    let userClass: UserClass = 'standard';
     const change = this.#lanes.transaction('storeLeads', { run_id: run.runId, 'leads.count': leads.length }, async (tx) => {
+      newlySuppressed = 0;
       if (repeated) throw new Error('storeLeads: a batch repeats an email; the import must de-duplicate leads first');
-      const [state] = await tx<{ status: RunStatus }[]>`select status from campaign_runs where id = ${run.runId} for share`;
+      const [state] = await tx<{ status: RunStatus; sandbox: boolean; demo: boolean }[]>`select status, sandbox, demo from campaign_runs where id = ${run.runId} for share`;
       if (state === undefined || hasEnded(state.status)) return { pending: [], skipped: 0, stopped: true };
       if (leads.length === 0) return { pending: [], skipped: 0, stopped: false };
       const rows = (await this.#insertNewLeads(tx, run, columns)) ?? (await this.#upsertLeads(tx, run, columns));
+      newlySuppressed = rows.filter((row) => row.released && row.status === 'suppressed').length;
+      userClass = userClassOf(state);
       return {
         pending: rows
           .filter((row) => row.released && row.status === 'pending')
@@ -116,7 +127,10 @@ export class PostgresExtractionStore implements ExtractionStore {
         stopped: false,
       };
     });
-    return followedBy(change, () => this.#touch(run.runId));
+    return followedBy(change, () => {
+      this.#metrics.leadsSettled('suppressed', userClass, newlySuppressed);
+      return this.#touch(run.runId);
+    });
   }
 
   /** Undefined when an email of the batch is in the campaign already (a re-run, a redelivery): the savepoint rolls back. */

@@ -2,6 +2,7 @@
  * The PostgreSQL adapters of the store ports, one module per port, on one pool. They share the
  * lanes their writes commit in (changes.ts), so that only PostgresUnitOfWork commits them.
  */
+import type { PipelineMetrics } from '../../../ports/metrics.port.ts';
 import { Lanes } from '../changes.ts';
 import type { Sql } from '../client.ts';
 import { PostgresOutboxStore } from '../outbox-store.ts';
@@ -41,17 +42,18 @@ export interface PostgresStores {
   readonly runControl: PostgresRunControlStore;
 }
 
-export function createPostgresStores(sql: Sql): PostgresStores {
+/** `metrics`: what the stores record as they commit (settled leads, ended runs); nothing by default. */
+export function createPostgresStores(sql: Sql, options: { readonly metrics?: PipelineMetrics } = {}): PostgresStores {
   const lanes = new Lanes(sql);
   return {
     uow: new PostgresUnitOfWork(sql),
     outbox: new PostgresOutboxStore(sql),
     submission: new PostgresSubmissionStore(lanes),
-    extraction: new PostgresExtractionStore(sql, lanes),
-    leadWork: new PostgresLeadWorkStore(lanes, sql),
+    extraction: new PostgresExtractionStore(sql, lanes, options.metrics),
+    leadWork: new PostgresLeadWorkStore(lanes, sql, options.metrics),
     researchCache: new PostgresResearchCache(lanes),
     rerun: new PostgresRerunStore(lanes),
-    projection: new PostgresProjectionStore(sql),
+    projection: new PostgresProjectionStore(sql, options.metrics),
     reconciler: new PostgresReconcilerStore(sql, lanes),
     queries: new PostgresCampaignQueries(sql),
     runs: new PostgresRunReader(sql),
@@ -59,6 +61,6 @@ export function createPostgresStores(sql: Sql): PostgresStores {
     templates: new PostgresTemplateStore(sql),
     campaigns: new PostgresCampaignStore(lanes),
     suppressions: new PostgresSuppressionStore(sql, lanes),
-    runControl: new PostgresRunControlStore(sql),
+    runControl: new PostgresRunControlStore(sql, options.metrics),
   };
 }

@@ -3,6 +3,7 @@
  * Every statement is guarded by the lead's run and expected status, so a redelivered event finds
  * nothing to do; each runs in the shared statement lane (group commit across leads).
  */
+import { NO_PIPELINE_METRICS, userClassOf, type PipelineMetrics, type UserClass } from '../../../ports/metrics.port.ts';
 import type postgres from 'postgres';
 import { FINAL_LEAD_STATUSES, hasEnded, RUN_CANCELLED_REASON, UNENDED_RUN_STATUSES, type LeadStatus, type RunStatus } from '../../../domain/campaigns/run.ts';
 import type { CanonicalValues } from '../../../domain/leads/lead.ts';
@@ -10,7 +11,7 @@ import type { UsdAmount } from '../../../domain/pricing/pricing.ts';
 import type { CallClaim, ClaimOutcome, LeadWork, LeadWorkStore, PaidCall, PaidStage } from '../../../ports/lead-work-store.port.ts';
 import type { Citation, Draft, DraftFeedback, Research, Usage } from '../../../ports/providers.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
-import type { Lanes } from '../changes.ts';
+import { followedBy, type Lanes } from '../changes.ts';
 import type { Sql } from '../client.ts';
 import { GroupCommit } from '../group-commit.ts';
 import { callEntry, fromStoredOutputs, retryOnDeadlock, toJson, usageEntry, type StoredOutputSpec } from '../sql.ts';
@@ -46,9 +47,13 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
   /** The runs' statuses read before calls go out, many calls' in one short transaction. */
   readonly #callChecks = new GroupCommit<string, RunStatus | null>((runIds) => this.#runStatuses(runIds));
 
-  constructor(lanes: Lanes, sql: Sql) {
+  readonly #metrics: PipelineMetrics;
+
+  /** `metrics` records a lead cancelled or suppressed here, once its commit is done. */
+  constructor(lanes: Lanes, sql: Sql, metrics: PipelineMetrics = NO_PIPELINE_METRICS) {
     this.#lanes = lanes;
     this.#sql = sql;
+    this.#metrics = metrics;
   }
 
   leadWork(leadId: string, runId: string): Promise<LeadWork | null> {
@@ -177,8 +182,9 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
    * take it in the same statement, so it is counted once whoever else cancels it.
    */
   cancelLead(leadId: string, runId: string): Change<boolean> {
-    return this.#lanes.statement('cancelLead', { run_id: runId, lead_id: leadId }, async (tx) => {
-      const rows = await tx<{ id: string }[]>`
+    let userClass: UserClass = 'standard';
+    const change = this.#lanes.statement('cancelLead', { run_id: runId, lead_id: leadId }, async (tx) => {
+      const rows = await tx<{ id: string; sandbox: boolean | null; demo: boolean | null }[]>`
         with lead as (
           update leads l set status = 'cancelled', error = ${RUN_CANCELLED_REASON}, settled_at = clock_timestamp(), counted_run_id = l.run_id
           where l.id = ${leadId} and l.run_id = ${runId} and l.status not in ${tx(FINAL_LEAD_STATUSES)} and l.counted_run_id is null
@@ -188,8 +194,13 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
           update campaign_runs r set cancelled = r.cancelled + 1, cost_usd = r.cost_usd + lead.cost_usd
           from lead where r.id = ${runId}
         )
-        select id from lead`;
+        select id, (select sandbox from campaign_runs where id = ${runId}) as sandbox, (select demo from campaign_runs where id = ${runId}) as demo from lead`;
+      if (rows[0] !== undefined) userClass = userClassOf(rows[0]);
       return rows.length > 0;
+    });
+    return followedBy(change, (cancelled) => {
+      if (cancelled) this.#metrics.leadsSettled('cancelled', userClass);
+      return Promise.resolve();
     });
   }
 
@@ -237,8 +248,9 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
    * is suppressed: no projection event follows, and the run's completion check finds it counted.
    */
   saveSuppressed(leadId: string, runId: string, reason: string): Change<boolean> {
-    return this.#lanes.statement('saveSuppressed', { run_id: runId, lead_id: leadId }, async (tx) => {
-      const [row] = await tx<{ suppressed: number }[]>`
+    let userClass: UserClass = 'standard';
+    const change = this.#lanes.statement('saveSuppressed', { run_id: runId, lead_id: leadId }, async (tx) => {
+      const [row] = await tx<{ suppressed: number; sandbox: boolean | null; demo: boolean | null }[]>`
         with lead as (
           update leads set status = 'suppressed', error = ${reason}, settled_at = clock_timestamp(), counted_run_id = run_id
           where id = ${leadId} and run_id = ${runId} and status in ('pending', 'researched')
@@ -248,8 +260,15 @@ export class PostgresLeadWorkStore implements LeadWorkStore {
           update campaign_runs set suppressed = suppressed + 1
           where id = ${runId} and exists (select 1 from lead)
         )
-        select count(*)::int as suppressed from lead`;
+        select count(*)::int as suppressed,
+               (select sandbox from campaign_runs where id = ${runId}) as sandbox, (select demo from campaign_runs where id = ${runId}) as demo
+        from lead`;
+      if (row !== undefined) userClass = userClassOf(row);
       return (row?.suppressed ?? 0) > 0;
+    });
+    return followedBy(change, (suppressed) => {
+      if (suppressed) this.#metrics.leadsSettled('suppressed', userClass);
+      return Promise.resolve();
     });
   }
 

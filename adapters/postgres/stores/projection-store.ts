@@ -7,6 +7,7 @@
  */
 import type postgres from 'postgres';
 import { CANCELLED_OUTCOME, COUNTING_RUN_STATUSES, outcomeOf, PROCESSED_LEAD_STATUSES, type KpiRates, type RunStatus } from '../../../domain/campaigns/run.ts';
+import { NO_PIPELINE_METRICS, userClassOf, type LeadOutcome, type PipelineMetrics } from '../../../ports/metrics.port.ts';
 import type { ProjectionStore, RunCompletion } from '../../../ports/projection-store.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
 import { pgChange, type Emit } from '../changes.ts';
@@ -26,7 +27,18 @@ interface CompletionCall {
   readonly emit: Emit<RunCompletion | null>;
 }
 
+/** A lead the count statement counted, as the metrics need it. */
+interface CountedRow {
+  id: string;
+  status: LeadOutcome;
+  sandbox: boolean | null;
+  demo: boolean | null;
+}
+
 interface RunRow {
+  sandbox: boolean;
+  demo: boolean;
+  age_s: number;
   id: string;
   campaign_id: string;
   user_id: string;
@@ -44,8 +56,12 @@ export class PostgresProjectionStore implements ProjectionStore {
   readonly #counts = new GroupCommit<CountCall, boolean>((calls) => this.#countBatch(calls));
   readonly #completions = new GroupCommit<CompletionCall, RunCompletion | null>((calls) => this.#completeBatch(calls));
 
-  constructor(sql: Sql) {
+  readonly #metrics: PipelineMetrics;
+
+  /** `metrics` records each lead as it is counted and each run as it ends, once their commit is done. */
+  constructor(sql: Sql, metrics: PipelineMetrics = NO_PIPELINE_METRICS) {
     this.#sql = sql;
+    this.#metrics = metrics;
   }
 
   /**
@@ -77,9 +93,11 @@ export class PostgresProjectionStore implements ProjectionStore {
    * A lead of a sandbox run counts in its run and campaign, never in its owner's KPIs.
    */
   async #countBatch(calls: readonly CountCall[]): Promise<readonly boolean[]> {
-    return retryOnDeadlock(() =>
+    let countedRows: readonly CountedRow[] = [];
+    const results = await retryOnDeadlock(() =>
       this.#sql.begin(async (tx) => {
         const rows = await countStatement(tx, calls);
+        countedRows = rows;
         const counted = new Set(rows.map((row) => row.id));
         // The first caller of a lead counted it; a repeat in the same batch finds it counted.
         const results = calls.map((call) => counted.delete(call.leadId));
@@ -87,6 +105,9 @@ export class PostgresProjectionStore implements ProjectionStore {
         return results;
       }) as Promise<readonly boolean[]>,
     );
+    // Committed: each lead is recorded once, as it is counted once.
+    for (const row of countedRows) this.#metrics.leadsSettled(row.status, userClassOf(row));
+    return results;
   }
 
   /**
@@ -96,10 +117,13 @@ export class PostgresProjectionStore implements ProjectionStore {
    */
   async #completeBatch(calls: readonly CompletionCall[]): Promise<readonly (RunCompletion | null)[]> {
     const unique = [...new Set(calls.map((call) => call.runId))].sort();
-    return retryOnDeadlock(() =>
+    const durations = new Map<string, Pick<RunRow, 'sandbox' | 'demo' | 'age_s'>>();
+    const results = await retryOnDeadlock(() =>
       this.#sql.begin(async (tx) => {
+        durations.clear();
         const runs = await tx<RunRow[]>`
-          select id, campaign_id, user_id, status, valid, skipped, personalized, needs_review, failed, suppressed
+          select id, campaign_id, user_id, status, valid, skipped, personalized, needs_review, failed, suppressed,
+                 sandbox, demo, extract(epoch from now() - created_at)::float8 as age_s
           from campaign_runs
           where id = any(${tx.array(unique)}::uuid[])
             and (status = 'personalizing' or (status = 'cancelled' and completed_at is null))
@@ -114,6 +138,7 @@ export class PostgresProjectionStore implements ProjectionStore {
             update campaign_runs set status = ${outcome.status}, error_message = ${outcome.errorMessage}, completed_at = now()
             where id = ${run.id}`;
           ended.set(run.id, { runId: run.id, campaignId: run.campaign_id, userId: run.user_id, outcome });
+          durations.set(run.id, run);
         }
         // The run ended once: only its first caller gets the completion (and its events).
         const results = calls.map((call) => {
@@ -125,6 +150,11 @@ export class PostgresProjectionStore implements ProjectionStore {
         return results;
       }) as Promise<readonly (RunCompletion | null)[]>,
     );
+    for (const completion of results) {
+      const run = completion === null ? undefined : durations.get(completion.runId);
+      if (completion !== null && run !== undefined) this.#metrics.runCompleted(completion.outcome.status, userClassOf(run), Number(run.age_s));
+    }
+    return results;
   }
 }
 
@@ -136,7 +166,7 @@ async function settleAll(work: readonly Promise<void>[]): Promise<void> {
 }
 
 function countStatement(tx: postgres.TransactionSql, calls: readonly CountCall[]) {
-  return tx<{ id: string }[]>`
+  return tx<CountedRow[]>`
     with input as (
       select * from unnest(
         ${tx.array(calls.map((call) => call.leadId))}::uuid[],
@@ -156,7 +186,8 @@ function countStatement(tx: postgres.TransactionSql, calls: readonly CountCall[]
         -- flight when it paused, a cancelled one those in flight when it was cancelled.
         and exists (select 1 from campaign_runs a where a.id = l.run_id and a.status in ${tx(COUNTING_RUN_STATUSES)})
       returning l.id, l.run_id, l.status, l.campaign_id, l.user_id, l.cost_usd, l.research_cached, i.hours, i.money,
-        (select a.sandbox from campaign_runs a where a.id = l.run_id) as sandbox
+        (select a.sandbox from campaign_runs a where a.id = l.run_id) as sandbox,
+        (select a.demo from campaign_runs a where a.id = l.run_id) as demo
     ), by_run as (
       update campaign_runs r
       set processed = r.processed + c.n, personalized = r.personalized + c.personalized,
@@ -185,5 +216,5 @@ function countStatement(tx: postgres.TransactionSql, calls: readonly CountCall[]
         hours_saved = m.hours_saved + excluded.hours_saved,
         money_saved = m.money_saved + excluded.money_saved
     )
-    select id from counted`;
+    select id, status, sandbox, demo from counted`;
 }

@@ -17,11 +17,12 @@ import {
   type RunControlAction,
   type RunStatus,
 } from '../../../domain/campaigns/run.ts';
+import { NO_PIPELINE_METRICS, userClassOf, type PipelineMetrics, type UserClass } from '../../../ports/metrics.port.ts';
 import type { RunCompletion } from '../../../ports/projection-store.port.ts';
 import type { StuckLead } from '../../../ports/reconciler-store.port.ts';
 import type { RunControlOutcome, RunControlStore } from '../../../ports/run-control-store.port.ts';
 import type { Change } from '../../../ports/unit-of-work.port.ts';
-import { pgChange } from '../changes.ts';
+import { followedBy, pgChange } from '../changes.ts';
 import type { Sql } from '../client.ts';
 import { isUuid, retryOnDeadlock } from '../sql.ts';
 
@@ -40,19 +41,26 @@ type Verdict = { readonly outcome: RunControlOutcome; readonly run: LockedRun | 
 export class PostgresRunControlStore implements RunControlStore {
   readonly #sql: Sql;
 
-  constructor(sql: Sql) {
+  readonly #metrics: PipelineMetrics;
+
+  /** `metrics` records the leads a cancel settles and the run it ends, once it committed. */
+  constructor(sql: Sql, metrics: PipelineMetrics = NO_PIPELINE_METRICS) {
     this.#sql = sql;
+    this.#metrics = metrics;
   }
 
   cancelRun(userId: string, runId: string): Change<{ readonly outcome: RunControlOutcome; readonly completion: RunCompletion | null }> {
-    return this.#transaction('cancelRun', runId, async (tx) => {
+    // What the committed cancel settled, for the metrics.
+    let settled = { leads: 0, userClass: 'standard' as UserClass, ageSeconds: 0 };
+    const change = this.#transaction('cancelRun', runId, async (tx) => {
+      settled = { leads: 0, userClass: 'standard', ageSeconds: 0 };
       const { outcome, run } = await verdictOf(tx, 'cancel', userId, runId);
       if (run === null) return { outcome, completion: null };
       await tx`update campaign_runs set status = 'cancelled', cancelled_at = now(), paused_at = null where id = ${run.id}`;
       // Every lead not settled and with no call in flight (no live claim): a call's claim is taken
       // before its last check, so a lead whose call may still go out has one and is left to its
       // delivery, which finds the run cancelled (no call) or saves the call's result.
-      await tx`
+      const [counted] = await tx<{ leads: number; sandbox: boolean; demo: boolean; age_s: number }[]>`
         with cancelled as (
           update leads l set status = 'cancelled', error = ${RUN_CANCELLED_REASON}, settled_at = clock_timestamp(), counted_run_id = l.run_id
           where l.run_id = ${run.id} and l.counted_run_id is null and l.status not in ${tx(FINAL_LEAD_STATUSES)}
@@ -71,11 +79,18 @@ export class PostgresRunControlStore implements RunControlStore {
           valid = case when ${run.extracted} then valid else (select count(*)::int from leads where run_id = ${run.id}) end,
           suppressed = case when ${run.extracted} then suppressed
                             else (select count(*)::int from leads where run_id = ${run.id} and status = 'suppressed') end
-        where id = ${run.id}`;
+        where id = ${run.id}
+        returning (select count(*)::int from cancelled) as leads, sandbox, demo, extract(epoch from now() - created_at)::float8 as age_s`;
+      if (counted !== undefined) settled = { leads: counted.leads, userClass: userClassOf(counted), ageSeconds: Number(counted.age_s) };
       const open = await tx`select 1 from leads where run_id = ${run.id} and counted_run_id is null limit 1`;
       if (open.length > 0) return { outcome, completion: null };
       await tx`update campaign_runs set completed_at = now() where id = ${run.id}`;
       return { outcome, completion: { runId: run.id, campaignId: run.campaign_id, userId: run.user_id, outcome: CANCELLED_OUTCOME } };
+    });
+    return followedBy(change, (result) => {
+      this.#metrics.leadsSettled('cancelled', settled.userClass, settled.leads);
+      if (result.completion !== null) this.#metrics.runCompleted(result.completion.outcome.status, settled.userClass, settled.ageSeconds);
+      return Promise.resolve();
     });
   }
 
