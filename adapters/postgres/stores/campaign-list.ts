@@ -12,6 +12,7 @@ import {
   type CampaignRunView,
   type CampaignSummary,
   type LeadCounts,
+  type RunCounters,
   type RunSummary,
 } from '../../../ports/campaign-queries.port.ts';
 import type { Sql } from '../client.ts';
@@ -28,22 +29,12 @@ const COUNTED_AS: Readonly<Record<LeadStatus, Exclude<keyof LeadCounts, 'total'>
   cancelled: 'cancelled',
 };
 
-interface RunRow {
+/** A run's row: its counters (as the status shows them) and the rest. */
+interface RunRow extends RunCounters {
   id: string;
   status: RunStatus;
   demo: boolean;
   file_name: string | null;
-  total_rows: number;
-  valid: number;
-  duplicates: number;
-  rejected_rows: number;
-  skipped: number;
-  processed: number;
-  personalized: number;
-  needs_review: number;
-  failed: number;
-  suppressed: number;
-  cancelled: number;
   /** numeric as text. */
   cost_usd: string;
   error_message: string | null;

@@ -20,6 +20,7 @@ import {
   type DeliveryView,
   type MetricsView,
   type RunActivity,
+  type RunCounters,
   type RunView,
   type SettledLead,
   PROGRESS_START,
@@ -47,21 +48,11 @@ const UNRIPE_LIMIT = '30 seconds';
 /** Leads per statement when an export streams. */
 const EXPORT_BATCH = 500;
 
-interface RunRow {
+/** A run's row: its counters (as the status shows them) and the rest. */
+interface RunRow extends RunCounters {
   id: string;
   campaign_id: string;
   status: RunView['status'];
-  total_rows: number;
-  valid: number;
-  duplicates: number;
-  rejected_rows: number;
-  skipped: number;
-  processed: number;
-  personalized: number;
-  needs_review: number;
-  failed: number;
-  suppressed: number;
-  cancelled: number;
   /** numeric comes back as a decimal string. */
   cost_usd: string;
   research_cache_hits: number;
