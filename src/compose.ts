@@ -46,6 +46,7 @@ import type { Pricing } from '../domain/pricing/pricing.ts';
 import type { LeadFileReader } from '../ports/lead-file-reader.port.ts';
 import type { LeadFileStore } from '../ports/lead-file-store.port.ts';
 import type { MessageWriter, ResearchProvider } from '../ports/providers.port.ts';
+import type { ReadinessProbe } from '../ports/readiness.port.ts';
 import type { RunNotifier } from '../ports/run-notifications.port.ts';
 import { CONSUMERS } from './app/consumers/index.ts';
 import type { WebhookSettings } from './app/consumers/webhook.ts';
@@ -245,7 +246,6 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     // process runs. Provisioned again, while the process runs, whenever the broker loses any of it.
     const topology = { streamName: names.streamName, prefix: names.prefix, replicas, consumers: topologyOf(running, { overrides, apis }) };
     await provisionTopology(nc, topology);
-    observeSystem({ directory, deadLetterStream: deadLetterStreamName(names.streamName), outbox: stores.outbox });
     const keeper = new TopologyKeeper(nc, {
       streams: [names.streamName, deadLetterStreamName(names.streamName), kvStreamName(names.apiBucket), objectStreamName(names.bucket)],
       consumers: new Map([[names.streamName, planConsumers(topology.consumers, names.prefix).map((consumer) => consumer.name)]]),
@@ -257,6 +257,8 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
     }, { log: logger, intervalMs: config.topologyCheckMs });
     keeper.start();
     stops.push(() => keeper.stop());
+    const readiness = [new PostgresReadinessProbe(sql), new NatsReadinessProbe(nc), keeper];
+    observeSystem({ directory, deadLetterStream: deadLetterStreamName(names.streamName), outbox: stores.outbox, readiness });
 
     if (roles.has('relay')) {
       const relay = new OutboxRelay({
@@ -313,7 +315,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
           audiences: config.auth.audiences,
           allowAnonymous: config.auth.allowAnonymous,
         }),
-        readiness: [new PostgresReadinessProbe(sql), new NatsReadinessProbe(nc), keeper],
+        readiness,
         previewImport: new PreviewImportService({ reader, limits }),
         limits,
         submitCampaign: new SubmitCampaignService({
@@ -404,14 +406,24 @@ export function pipelinePorts(deps: PipelinePortsDeps, added: AddedPortFactories
 
 /** Gauges are read at each collection from answers at most this old: a scrape never costs a round trip of its own. */
 const GAUGE_CACHE_MS = 5_000;
+/** As `/readyz`: a dependency slower than this counts as not answering. */
+const READINESS_PROBE_TIMEOUT_MS = 2_000;
 
 /**
  * The observable gauges of a process: breaker state and pauses of its outside APIs, each
  * consumer's lag and ack-pending (JetStream consumer info, from the directory's cached listing),
  * the outbox backlog and the dead-letter stream's messages, each cached for a few seconds.
  */
-function observeSystem(deps: { readonly directory: NatsConsumerDirectory; readonly deadLetterStream: string; readonly outbox: PostgresOutboxStore }): void {
-  const { directory, deadLetterStream, outbox } = deps;
+function observeSystem(deps: {
+  readonly directory: NatsConsumerDirectory;
+  readonly deadLetterStream: string;
+  readonly outbox: PostgresOutboxStore;
+  readonly readiness: readonly ReadinessProbe[];
+}): void {
+  const { directory, deadLetterStream, outbox, readiness } = deps;
+  // Every role has it, so a worker without an HTTP /readyz is seen not ready too.
+  const ready = cachedFor(GAUGE_CACHE_MS, () => Promise.all(readiness.map(async (probe) => [await probeAnswers(probe), { check: probe.name }] as const)));
+  observeGauge('aga.process.ready', 'Whether each dependency of this process answers, as /readyz checks it (postgres, nats, nats-topology): 1 yes, 0 no.', ready);
   observeGauge('aga.provider.circuit.state', 'Each outside API\'s circuit breaker: 0 closed, 1 half-open, 2 open.', () =>
     liveApiStates().flatMap((state) => (state.circuit === null ? [] : [[state.circuit, { api: state.api }] as const])));
   observeGauge('aga.provider.paused', 'Whether each outside API is paused for an account failure (credit, key, model): 1 paused, 0 not.', () =>
@@ -428,6 +440,18 @@ function observeSystem(deps: { readonly directory: NatsConsumerDirectory; readon
     const count = await deadLetters();
     return count === null ? [] : [[count, {}] as const];
   }, '{message}');
+}
+
+/** Whether a readiness probe answers within the time `/readyz` gives it: 1 or 0. */
+async function probeAnswers(probe: ReadinessProbe): Promise<number> {
+  const signal = AbortSignal.timeout(READINESS_PROBE_TIMEOUT_MS);
+  const timedOut = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error('timeout')), { once: true }));
+  try {
+    await Promise.race([probe.check(signal), timedOut]);
+    return 1;
+  } catch {
+    return 0;
+  }
 }
 
 /** `load`'s answer, reused for `ttlMs`; one load at a time. */
