@@ -19,6 +19,13 @@ import { ALERT_RULES, hasPrometheus, startPrometheus, type PrometheusServer } fr
 
 const WORKER_ROLES = 'relay,reconciler,extraction,research,personalization,projection';
 
+/** The metric names a PromQL expression reads (ours, the conventions' and `up`). */
+function metricNames(promql: string): string[] {
+  // Label names appear in `by (...)`, `without (...)` and `{...}`: left out.
+  const selectors = promql.replace(/\b(?:by|without)\s*\([^)]*\)/g, ' ').replace(/\{[^}]*\}/g, '{}');
+  return [...selectors.matchAll(/\b((?:aga|messaging|gen_ai)_[a-z_]+|up)\b(?=\s*[{[)\s]|$)/g)].map((match) => match[1]!);
+}
+
 /** The value of a query answering one series (or the sum of its series); `undefined` for no series. */
 async function value(prometheus: PrometheusServer, promql: string): Promise<number | undefined> {
   const samples = await prometheus.query(promql);
@@ -45,18 +52,29 @@ describe.skipIf(!hasPrometheus() && process.env.CI !== 'true')('a real Prometheu
       expect(await value(prom, 'sum(aga_provider_calls_total)')).toBeUndefined();
 
       const user = await testUser();
-      const leads = 4;
-      const runId = await deployment.submit(user, leads, 'prom');
-      await eventually('the run to complete', async () => {
-        const res = await apiGet(deployment.baseUrl, `/api/campaigns/status/${runId}`, user);
-        return ((await res.json()) as RunStatus).status === 'completed';
-      }, 30_000);
-
-      // Prometheus scrapes every second: the run's last counts arrive within a few scrapes.
-      await eventually('Prometheus to have scraped the whole run', async () =>
-        (await value(prom, 'sum(aga_leads_settled_total{outcome="personalized"})')) === leads
-        && (await value(prom, 'sum(messaging_client_consumed_messages_total{messaging_consumer_group_name=~"projection.*"})')) === leads
-        && (await value(prom, 'sum(aga_run_duration_count)')) === 1, 15_000);
+      const runCampaign = async (count: number, tag: string) => {
+        const runId = await deployment.submit(user, count, tag);
+        await eventually('the run to complete', async () => {
+          const res = await apiGet(deployment.baseUrl, `/api/campaigns/status/${runId}`, user);
+          return ((await res.json()) as RunStatus).status === 'completed';
+        }, 30_000);
+      };
+      // Prometheus scrapes every second: a run's last counts arrive within a few scrapes.
+      const scraped = async (leadCount: number, runCount: number) => {
+        await eventually(`Prometheus to have scraped ${runCount} runs`, async () =>
+          (await value(prom, 'sum(aga_leads_settled_total{outcome="personalized"})')) === leadCount
+          && (await value(prom, 'sum(messaging_client_consumed_messages_total{messaging_consumer_group_name=~"projection.*"})')) === leadCount
+          && (await value(prom, 'sum(aga_run_duration_count)')) === runCount, 15_000);
+      };
+      // Two campaigns, as on a system already running: a series appears with its first value, and
+      // rate() sees only what it gains after that, so the dashboard's per-minute panels show the
+      // second campaign.
+      await runCampaign(2, 'proma');
+      await scraped(2, 1);
+      await runCampaign(4, 'promb');
+      const leads = 6;
+      const runs = 2;
+      await scraped(leads, runs);
 
       // Leads by outcome and user class, counted once across both processes.
       expect(await prom.query('sum by (outcome, user_class) (aga_leads_settled_total)')).toEqual([{ metric: { outcome: 'personalized', user_class: 'standard' }, value: leads }]);
@@ -64,7 +82,7 @@ describe.skipIf(!hasPrometheus() && process.env.CI !== 'true')('a real Prometheu
       // Messages per consumer, all handled without error, each under its subject in this deployment's namespace.
       const consumed = await prom.query('sum by (messaging_consumer_group_name) (messaging_client_consumed_messages_total)');
       const byConsumer = (name: string) => consumed.filter((s) => s.metric.messaging_consumer_group_name === name || s.metric.messaging_consumer_group_name?.startsWith(`${name}-`)).reduce((t, s) => t + s.value, 0);
-      expect(byConsumer('extraction')).toBe(1);
+      expect(byConsumer('extraction')).toBe(runs);
       expect(byConsumer('research')).toBe(leads);
       expect(byConsumer('personalization')).toBe(leads);
       expect(await value(prom, 'sum(messaging_client_consumed_messages_total{error_type!=""})')).toBeUndefined();
@@ -113,11 +131,28 @@ describe.skipIf(!hasPrometheus() && process.env.CI !== 'true')('a real Prometheu
       }, 10_000);
       const exported = new Set(await prom.api<string[]>('/api/v1/label/__name__/values'));
       for (const rule of loaded) {
-        const names = [...rule.query.matchAll(/\b((?:aga|messaging|gen_ai)_[a-z_]+|up)\b(?=\s*[{[)\s]|$)/g)].map((match) => match[1]!);
+        const names = metricNames(rule.query);
         expect(names.length, rule.name).toBeGreaterThan(0);
         for (const name of names) expect(exported, `${rule.name} names ${name}, which nothing exports`).toContain(name);
       }
       expect(await prom.api<{ alerts: unknown[] }>('/api/v1/alerts')).toEqual({ alerts: [] });
+
+      // Every query of the Grafana pipeline dashboard, as Grafana would send it: it evaluates, names
+      // only metrics the system exports, and the main panels show this run.
+      const dashboard = JSON.parse(await readFile(new URL('../../deploy/grafana/dashboards/aga-pipeline.json', import.meta.url), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+      const panelQueries = dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel: panel.title, expr: target.expr.replaceAll('$__rate_interval', '1m') })));
+      expect(panelQueries.length).toBeGreaterThan(15);
+      const answers = new Map<string, number>();
+      for (const { panel, expr } of panelQueries) {
+        const samples = await prom.query(expr).catch((error: unknown) => {
+          throw new Error(`panel "${panel}": ${String(error)}`);
+        });
+        answers.set(panel, samples.filter((sample) => Number.isFinite(sample.value)).length);
+        for (const name of metricNames(expr)) expect(exported, `panel "${panel}" names ${name}, which nothing exports`).toContain(name);
+      }
+      for (const panel of ['Leads settled per minute, by outcome', 'Messages handled per minute, by stage', 'Lag per consumer', 'Provider latency p50 / p95', 'Provider calls per minute, by outcome', 'Tokens per minute, by model', 'Breaker state', 'Paused providers', 'Spend per hour (USD)', 'Dead letters', 'Processes up and ready']) {
+        expect(answers.get(panel), `panel "${panel}" shows nothing`).toBeGreaterThan(0);
+      }
     } finally {
       await prometheus?.close();
       await deployment.close();

@@ -26,6 +26,7 @@ interface ComposeService {
   build?: unknown;
   environment?: Record<string, string>;
   command?: string[];
+  volumes?: (string | { type: string; source?: string; target: string })[];
 }
 
 describe.skipIf(!available && process.env.CI !== 'true')('docker-compose.yml', () => {
@@ -39,8 +40,21 @@ describe.skipIf(!available && process.env.CI !== 'true')('docker-compose.yml', (
 
   it('parses and names the infrastructure services', () => {
     const { services } = resolved();
-    expect(Object.keys(services).sort()).toEqual(['edge', 'jaeger', 'nats', 'otel-collector', 'postgres', 'reconciler', 'workers']);
+    expect(Object.keys(services).sort()).toEqual(['edge', 'grafana', 'jaeger', 'nats', 'nats-exporter', 'otel-collector', 'postgres', 'prometheus', 'reconciler', 'workers']);
     expect(services.nats?.command?.join(' ')).toContain('/etc/nats/nats.conf');
+  });
+
+  it('provisions Prometheus with the shipped configuration and rules, and Grafana with the dashboards', () => {
+    const { services } = resolved();
+    // docker-compose 1.x prints `source:target:mode`, 2.x an object: `source:target` either way.
+    const mounts = (name: string) =>
+      (services[name]?.volumes ?? []).map((volume) => (typeof volume === 'string' ? volume.split(':').slice(0, 2).join(':') : `${volume.source ?? ''}:${volume.target}`));
+    expect(mounts('prometheus')).toContainEqual(expect.stringMatching(/\/deploy\/prometheus:\/etc\/prometheus$/));
+    expect(services.prometheus?.command).toContain('--config.file=/etc/prometheus/prometheus.yml');
+    expect(mounts('grafana')).toContainEqual(expect.stringMatching(/\/deploy\/grafana\/provisioning:\/etc\/grafana\/provisioning$/));
+    expect(mounts('grafana')).toContainEqual(expect.stringMatching(/\/deploy\/grafana\/dashboards:\/etc\/grafana\/dashboards$/));
+    // The exporter reads NATS's monitoring port, which deploy/nats.conf opens.
+    expect(services['nats-exporter']?.command?.at(-1)).toBe('http://nats:8222');
   });
 
   it('runs every role, each app service with every setting the service reads', () => {

@@ -8,8 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
-/** Ports local services of a developer's machine usually hold. */
-const LOCAL_SERVICE_PORTS = new Set([4222, 5432, 6222, 8222, 4317, 4318]);
+/** Ports local services of a developer's machine usually hold (NATS, PostgreSQL, OTLP, Prometheus, Grafana, the metrics port). */
+const LOCAL_SERVICE_PORTS = new Set([4222, 5432, 6222, 8222, 4317, 4318, 9090, 3000, 9464]);
 
 const HOST_PORT = /^\$\{(?<variable>[A-Z][A-Z0-9_]*_HOST_PORT):-(?<fallback>\d+)\}:(?<container>\d+)$/;
 
