@@ -140,10 +140,13 @@ describe('the shared rate budget', () => {
     const interval = 60_000 / (rpm * RATE_HEADROOM);
     const bunched = Math.ceil(stallMs / interval);
     expect(mostInWindow(times, 1_000), `event loop stalled up to ${stallMs.toFixed(0)} ms`).toBeLessThanOrEqual(rpm / 60 + 1 + bunched);
-    // Evenly spread at the cap (less its headroom): 39 equal gaps, neither much faster nor slower.
+    // Spread at the cap (less its headroom): 39 gaps, never faster; and not grossly slower (a
+    // limiter holding calls back for nothing). How close to the cap it runs is a throughput figure,
+    // measured by the benchmark (`npm run bench`), not here: the other processes of this test are
+    // slowed by whatever else the 2 cores run, which this process's event-loop monitor cannot see.
     const span = Math.max(...times) - Math.min(...times);
     expect(span, `event loop stalled up to ${stallMs.toFixed(0)} ms`).toBeGreaterThanOrEqual(39 * interval - 30 - stallMs);
-    expect(span, `event loop stalled up to ${stallMs.toFixed(0)} ms`).toBeLessThanOrEqual(39 * interval + 500 + stallMs);
+    expect(span, `event loop stalled up to ${stallMs.toFixed(0)} ms`).toBeLessThanOrEqual(1.5 * 39 * interval + 500 + stallMs);
   });
 });
 
