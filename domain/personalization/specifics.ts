@@ -323,7 +323,8 @@ function canFollow(previous: string | undefined, next: string): boolean {
   const value = CARDINALS[next] ?? ORDINALS[next] ?? 0;
   if (previous in SCALES || previous === 'hundred') return true;
   // After a ten ("twenty"), only a unit: "twenty five", "twenty-first".
-  const tens = CARDINALS[previous] !== undefined && CARDINALS[previous]! >= 20 && CARDINALS[previous]! % 10 === 0;
+  const before = CARDINALS[previous] ?? 0;
+  const tens = before >= 20 && before % 10 === 0;
   return tens && value >= 1 && value <= 9;
 }
 
@@ -516,7 +517,7 @@ function isCapitalized(token: Token): boolean {
 function startsSentence(tokens: readonly Token[], index: number): boolean {
   if (index === 0) return true;
   const gap = tokens[index]!.gap;
-  if (/[!?…;:"“”(\[\n]|(?:^|\s)['‘]/u.test(gap)) return true;
+  if (/[!?…;:"“”([\n]|(?:^|\s)['‘]/u.test(gap)) return true;
   if (!gap.includes('.')) return false;
   const before = fold(tokens[index - 1]!.text);
   // A "." right after an initial or a title ends nothing: "Dr. Maria Chen", "John F. Kennedy".
