@@ -7,7 +7,7 @@
  * What counts as a specific:
  * - Numbers in any form: digits ("60", "1,200", "2.5"), with a scale ("50M", "5k", "1.2bn",
  *   "2.5 million"), in words ("fifty million", "three", "twenty-five"), ordinals ("2nd", "second",
- *   "twenty-first"), years and decades ("2019", "1990s"), percentages ("40%", "40 percent"),
+ *   "twenty-first"), years and decades ("2019", "1990s", "a decade" is 10), percentages ("40%", "40 percent"),
  *   multiples ("3x", "three times", "threefold", "tripled"), money ("$50M", "€2 million",
  *   "50 million dollars", "USD 5m"). "one" and "first" alone are not specifics ("one of the",
  *   "first saw"), nor vague quantities ("dozens", "hundreds of", "several", "a few").
@@ -212,7 +212,7 @@ const MULTIPLE_VERBS: Readonly<Record<string, number>> = {
 function numberWordParts(token: Token | undefined): string[] | undefined {
   if (token?.type !== 'word') return undefined;
   const parts = token.text.toLowerCase().split('-');
-  return parts.every((part) => part in CARDINALS || part in ORDINALS || (part in SCALES && part.length > 2) || part === 'dozen') ? parts : undefined;
+  return parts.every((part) => part in CARDINALS || part in ORDINALS || (part in SCALES && part.length > 2) || part === 'dozen' || part === 'decade') ? parts : undefined;
 }
 
 /** The numbers of the tokens not consumed yet, in order (see the module comment). */
@@ -267,15 +267,24 @@ function numberAt(tokens: readonly Token[], index: number, consumed: ReadonlySet
   } else {
     const words: string[] = [];
     let end = at - 1;
-    // "a" counts only before a scale or "dozen": "a million", "a dozen".
+    // "a" counts only before a scale, "dozen" or "decade": "a million", "a dozen", "a decade" (ten years).
     if (first.type === 'word' && /^an?$/iu.test(first.text) && free(at + 1) && onlySpace(tokens[at + 1]!.gap)) {
       const next = numberWordParts(tokens[at + 1]);
-      if (next?.[0] !== undefined && (next[0] in SCALES || next[0] === 'dozen')) {
+      if (next?.[0] !== undefined && (next[0] in SCALES || next[0] === 'dozen' || next[0] === 'decade')) {
         words.push('one');
         end = at;
       }
     }
     while (free(end + 1) && (end + 1 === at || onlySpace(tokens[end + 1]!.gap))) {
+      // "one hundred and twenty": "and" joins after a hundred or a scale.
+      const previous = words.at(-1);
+      if (tokens[end + 1]!.text.toLowerCase() === 'and' && previous !== undefined && (previous === 'hundred' || previous in SCALES) && free(end + 2) && onlySpace(tokens[end + 2]!.gap)) {
+        const after = numberWordParts(tokens[end + 2]);
+        if (after !== undefined && !(after[0]! in SCALES) && after[0] !== 'hundred') {
+          end += 1;
+          continue;
+        }
+      }
       const parts = numberWordParts(tokens[end + 1]);
       // "one two three" is three numbers: a word joins the number only where it can follow ("twenty five", "two hundred").
       if (parts === undefined || !parts.every((part, index) => canFollow(index === 0 ? words.at(-1) : parts[index - 1], part))) break;
@@ -318,7 +327,7 @@ function numberAt(tokens: readonly Token[], index: number, consumed: ReadonlySet
 function canFollow(previous: string | undefined, next: string): boolean {
   if (previous === undefined) return true;
   if (previous in ORDINALS) return false;
-  const big = next === 'hundred' || next === 'dozen' || (next in SCALES && next.length > 2);
+  const big = next === 'hundred' || next === 'dozen' || next === 'decade' || (next in SCALES && next.length > 2);
   if (big) return true;
   const value = CARDINALS[next] ?? ORDINALS[next] ?? 0;
   if (previous in SCALES || previous === 'hundred') return true;
@@ -339,6 +348,7 @@ function wordsValue(words: readonly string[]): number | undefined {
       const value = ORDINALS[word]!;
       current = value >= 100 ? (current || 1) * value : current + value;
     } else if (word === 'dozen') current = (current || 1) * 12;
+    else if (word === 'decade') current = (current || 1) * 10;
     else if (word === 'hundred') current = (current || 1) * 100;
     else if (word in SCALES) {
       total += (current || 1) * SCALES[word]!;
@@ -494,6 +504,10 @@ const OPENERS = new Set([
   'companies', 'people', 'folks', 'everyone', 'someone', 'anyone', 'nobody', 'something', 'nothing', 'anything',
   'last', 'next', 'first', 'one', 'two', 'may', 'might', 'must', 'will', 'shall', 'let', 'lets', 'please', 'maybe',
   'perhaps', 'apparently', 'clearly', 'honestly', 'frankly', 'certainly', 'definitely', 'surely', 'truly',
+  'question', 'thought', 'figured', 'brave', 'ambitious', 'busy', 'whoa', 'long', 'fellow', 'hundreds', 'thousands',
+  'millions', 'dozens', 'plenty', 'lots', 'loads', 'news', 'word', 'talk', 'timing', 'real', 'true', 'funny', 'odd',
+  'rare', 'kind', 'hard', 'tough', 'easy', 'fast', 'steady', 'clear', 'obvious', 'respect', 'sizable', 'sizeable',
+  'decent', 'healthy', 'striking', 'noteworthy', 'half', 'team', 'growth', 'congratulations', 'belated', 'hearty',
 ]);
 
 /** Lower-case words that may join the capitalized words of one name: "Bank of America", "Van der Berg". */
@@ -522,6 +536,15 @@ function startsSentence(tokens: readonly Token[], index: number): boolean {
   const before = fold(tokens[index - 1]!.text);
   // A "." right after an initial or a title ends nothing: "Dr. Maria Chen", "John F. Kennedy".
   return !(gap.trim() === '.' && (/^\p{L}$/u.test(before) || NAME_ABBREVIATIONS.has(before)));
+}
+
+/** Auxiliaries and modals that follow a sentence's subject. */
+const AUXILIARIES = new Set(['is', 'was', 'has', 'had', 'must', 'should', 'will', 'would', 'could', 'can', 'may', 'might', 'just', 'now', 'also', 'recently']);
+
+/** A word that reads as the verb after a subject: an auxiliary, or a past tense ending in -ed ("backed", "joined"). */
+function isVerbAfterSubject(word: string): boolean {
+  const lower = word.toLowerCase();
+  return AUXILIARIES.has(lower) || (lower.length > 4 && lower.endsWith('ed'));
 }
 
 /** Whether a capitalized word is a name word at all: not generic, not a function word. */
@@ -574,11 +597,18 @@ function findNameRuns(tokens: readonly Token[], consumed: ReadonlySet<number>, w
       const inRun = members.length > 1;
       if (commonFirstWord(opener, inRun, writtenLowercase)) kept = members.slice(1);
       else if (!inRun) {
-        // A lone first word is a name only when followed by a comma or written as a possessive.
-        const after = tokens[members[0]! + 1]?.gap ?? '';
-        if (!after.trimStart().startsWith(',') && !/['’]s?$/u.test(opener.text)) kept = [];
+        // A lone first word is a name when followed by a comma, written as a possessive, or the
+        // subject of a verb ("Maria must be thrilled", "Sequoia backed the round").
+        const next = tokens[members[0]! + 1];
+        const after = next?.gap ?? '';
+        const subject = next !== undefined && onlySpace(after) && next.type === 'word' && isVerbAfterSubject(next.text);
+        if (!after.trimStart().startsWith(',') && !/['’]s?$/u.test(opener.text) && !subject) kept = [];
       }
     }
+    // Reported without a function word at either end ("Office And" is "Office").
+    const isFunctionWord = (at: number) => FUNCTION_WORDS.has(fold(core(tokens[at]!.text)));
+    while (kept.length > 0 && isFunctionWord(kept.at(-1)!)) kept = kept.slice(0, -1);
+    while (kept.length > 0 && isFunctionWord(kept[0]!)) kept = kept.slice(1);
     const names = kept.map((at) => tokens[at]!).filter(isNameWord);
     if (names.length === 0) continue;
     const first = tokens[kept[0]!]!;
@@ -600,10 +630,16 @@ function nameSupported(token: Token, known: SourceFacts): boolean {
   });
 }
 
-/** Title Case: at least three longer words, two in three of them capitalized ("Your New Lisbon Office"). */
+/** Short words Title Case may leave in lower case ("Notes on the Lisbon Office"). */
+const TITLE_CASE_SMALL_WORDS = new Set(['a', 'an', 'the', 'and', 'or', 'but', 'of', 'in', 'on', 'at', 'to', 'for', 'by', 'with', 'from', 'vs']);
+
+/**
+ * Title Case: after the first word, at least two words and two in three of them capitalized, the
+ * short words it may leave in lower case aside ("Your New Lisbon Office", "Big Move In 2019").
+ */
 function isTitleCase(tokens: readonly Token[]): boolean {
-  const words = tokens.filter((token) => token.type === 'word' && token.text.length >= 4 && !FUNCTION_WORDS.has(fold(token.text)));
-  return words.length >= 3 && words.filter((token) => /^\p{Lu}/u.test(token.text)).length * 3 >= words.length * 2;
+  const words = tokens.filter((token) => token.type === 'word').slice(1).filter((token) => /\p{Lu}/u.test(token.text[0] ?? '') || !TITLE_CASE_SMALL_WORDS.has(token.text));
+  return words.length >= 2 && words.filter((token) => /^\p{Lu}/u.test(token.text)).length * 3 >= words.length * 2;
 }
 
 // ── Sources ───────────────────────────────────────────────────────────────────────────────────
@@ -643,6 +679,8 @@ function sourceFacts(sources: readonly string[]): SourceFacts {
       for (const part of core(token.text).split(/[-.]/u)) if (/^[\p{Lu}\d]+$/u.test(part)) acronyms.add(part);
       if (token.type === 'word' && !/\p{Lu}/u.test(token.text)) lowercase.add(folded);
     }
+    // "third quarter" supports "Q3".
+    for (const match of source.matchAll(/\b(first|second|third|fourth)\s+quarter\b/giu)) words.add(`q${ORDINALS[match[1]!.toLowerCase()]!}`);
     for (const time of findTimes(tokens)) times.add(time.key);
     numbers.push(...findNumbers(tokens, new Set()).map(({ value, unit }) => ({ value, unit })));
   }
