@@ -155,7 +155,10 @@ function tokenize(text: string): Token[] {
 
 /** Lower case, accents dropped, a possessive or a trailing apostrophe dropped. */
 function fold(word: string): string {
-  return word.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/['’]s$|['’]$/u, '');
+  // Most words are plain ASCII: no accents to drop.
+  const plain = /^[\x20-\x7e]*$/u.test(word) ? word : word.normalize('NFKD').replace(/\p{M}/gu, '');
+  const lower = plain.toLowerCase();
+  return lower.endsWith("'s") || lower.endsWith('’s') ? lower.slice(0, -2) : lower.endsWith("'") || lower.endsWith('’') ? lower.slice(0, -1) : lower;
 }
 
 /** The word without its possessive ("Acme's", "Robotics'"), as written. */
@@ -219,7 +222,7 @@ function numberWordParts(token: Token | undefined): string[] | undefined {
 function findNumbers(tokens: readonly Token[], consumed: ReadonlySet<number>): NumberMatch[] {
   const found: NumberMatch[] = [];
   for (let index = 0; index < tokens.length; index += 1) {
-    if (consumed.has(index)) continue;
+    if (consumed.has(index) || !mayStartNumber(tokens[index]!)) continue;
     // "24/7" is a phrase, not two figures.
     if (tokens[index]!.text === '24' && tokens[index + 1]?.text === '7' && tokens[index + 1]?.gap === '/') {
       index += 1;
@@ -232,6 +235,19 @@ function findNumbers(tokens: readonly Token[], consumed: ReadonlySet<number>): N
   }
   return found;
 }
+
+/** A cheap first look: whether a number can start at the token (digits, a currency, a number word, "a"). */
+function mayStartNumber(token: Token): boolean {
+  if (token.type !== 'word') return true;
+  const lower = token.text.toLowerCase();
+  const dash = lower.indexOf('-');
+  return NUMBER_STARTS.has(dash === -1 ? lower : lower.slice(0, dash));
+}
+
+const NUMBER_STARTS: ReadonlySet<string> = new Set([
+  'a', 'an', 'dozen', 'decade',
+  ...Object.keys(CARDINALS), ...Object.keys(ORDINALS), ...Object.keys(SCALES), ...Object.keys(MULTIPLE_VERBS), ...Object.keys(CURRENCY_WORDS),
+]);
 
 function numberAt(tokens: readonly Token[], index: number, consumed: ReadonlySet<number>): NumberMatch | undefined {
   const free = (at: number) => at < tokens.length && !consumed.has(at);
@@ -392,6 +408,10 @@ interface TimeMatch {
 }
 
 const PERIODS = new Set(['week', 'month', 'year', 'quarter', 'weekend', 'spring', 'summer', 'fall', 'autumn', 'winter']);
+const PAST = new Set(['last', 'past', 'previous']);
+const DAY_PARTS = new Set(['morning', 'afternoon', 'evening']);
+/** Words a relative time may start with: a cheap first look before timeAt. */
+const TIME_STARTS = new Set(['yesterday', 'today', 'tonight', 'tomorrow', 'last', 'past', 'previous', 'this', 'next', 'coming', 'a', 'an', 'few', 'couple', 'several']);
 const AGO_UNITS: Readonly<Record<string, string>> = {
   day: 'day', days: 'day', week: 'week', weeks: 'week', month: 'month', months: 'month', year: 'year', years: 'year', hour: 'hour', hours: 'hour',
 };
@@ -407,6 +427,8 @@ function findTimes(tokens: readonly Token[]): TimeMatch[] {
   const joined = (at: number) => at < tokens.length && onlySpace(tokens[at]!.gap);
   const found: TimeMatch[] = [];
   for (let index = 0; index < tokens.length; index += 1) {
+    const word = words[index]!;
+    if (!TIME_STARTS.has(word) && !word.startsWith('#') && !(word in CARDINALS)) continue;
     const match = timeAt(words, index, joined);
     if (match === undefined) continue;
     // "earlier this year", "later this week": the same time, the whole phrase reported.
@@ -424,10 +446,10 @@ function timeAt(words: readonly string[], index: number, joined: (at: number) =>
   if (word === 'yesterday') return { key: 'yesterday', first: index, last: index };
   if (word === 'today' || word === 'tonight') return { key: 'today', first: index, last: index };
   if (word === 'tomorrow') return { key: 'tomorrow', first: index, last: index };
-  if (['last', 'past', 'previous'].includes(word) && next === 'night') return { key: 'yesterday', first: index, last: index + 1 };
-  if (['last', 'past', 'previous'].includes(word) && next !== undefined && PERIODS.has(next)) return { key: `last ${period(next)}`, first: index, last: index + 1 };
+  if (PAST.has(word) && next === 'night') return { key: 'yesterday', first: index, last: index + 1 };
+  if (PAST.has(word) && next !== undefined && PERIODS.has(next)) return { key: `last ${period(next)}`, first: index, last: index + 1 };
   if (word === 'this' && next === 'past' && third !== undefined && PERIODS.has(third)) return { key: `last ${period(third)}`, first: index, last: index + 2 };
-  if (word === 'this' && next !== undefined && ['morning', 'afternoon', 'evening'].includes(next)) return { key: 'today', first: index, last: index + 1 };
+  if (word === 'this' && next !== undefined && DAY_PARTS.has(next)) return { key: 'today', first: index, last: index + 1 };
   if (word === 'this' && next !== undefined && PERIODS.has(next)) return { key: `this ${period(next)}`, first: index, last: index + 1 };
   if (['next', 'coming'].includes(word) && next !== undefined && PERIODS.has(next)) return { key: `next ${period(next)}`, first: index, last: index + 1 };
 
@@ -673,11 +695,14 @@ function sourceFacts(sources: readonly string[]): SourceFacts {
       if (token.type === 'symbol') continue;
       const folded = fold(token.text);
       words.add(folded);
-      for (const part of folded.split(/[-.'’]/u)) if (part !== '') words.add(part);
+      if (/[-.'’]/u.test(folded)) for (const part of folded.split(/[-.'’]/u)) if (part !== '') words.add(part);
+      if (token.text === token.text.toLowerCase()) {
+        if (token.type === 'word') lowercase.add(folded);
+        continue;
+      }
       const plain = core(token.text).replaceAll('.', '');
       if (/^[\p{Lu}\d]+$/u.test(plain)) acronyms.add(plain);
       for (const part of core(token.text).split(/[-.]/u)) if (/^[\p{Lu}\d]+$/u.test(part)) acronyms.add(part);
-      if (token.type === 'word' && !/\p{Lu}/u.test(token.text)) lowercase.add(folded);
     }
     // "third quarter" supports "Q3".
     for (const match of source.matchAll(/\b(first|second|third|fourth)\s+quarter\b/giu)) words.add(`q${ORDINALS[match[1]!.toLowerCase()]!}`);
