@@ -7,11 +7,12 @@
  * What counts as a specific:
  * - Numbers in any form: digits ("60", "1,200", "2.5"), with a scale ("50M", "5k", "1.2bn",
  *   "2.5 million"), in words ("fifty million", "three", "twenty-five"), ordinals ("2nd", "second",
- *   "twenty-first"), years and decades ("2019", "1990s", "a decade" is 10), percentages ("40%", "40 percent"),
- *   multiples ("3x", "three times", "threefold", "tripled"), money ("$50M", "€2 million",
- *   "50 million dollars", "USD 5m"). "one" and "first" alone are not specifics ("one of the",
- *   "first saw"), nor vague quantities ("dozens", "hundreds of", "several", "a few").
- * - Tokens mixing letters and digits ("Q3", "G2", "5G"), unless generic ("B2B").
+ *   "twenty-first"), years and decades ("2019", "1990s"; "a decade" is 10), percentages ("40%",
+ *   "40 percent"), multiples ("3x", "three times", "threefold", "tripled"), money ("$50M",
+ *   "€2 million", "50 million dollars", "USD 5m"), "a dozen", "one hundred and twenty". "one" and
+ *   "first" alone are not specifics ("one of the", "first saw"), nor vague quantities ("dozens",
+ *   "hundreds of", "several", "a few"), nor "24/7".
+ * - Tokens mixing letters and digits ("Q3", "G2", "5G", "a16z"), unless generic ("B2B").
  * - Relative times that pin a moment: "yesterday", "today", "tonight", "this morning",
  *   "tomorrow", "last/past/previous week|month|year|quarter|weekend|<season>", "this
  *   week|month|year|quarter|weekend|<season>" ("earlier this year"), "next week|...", and
@@ -25,29 +26,35 @@
  *   name: "I", titles and roles ("CEO", "VP", "Head", "Founder"), generic acronyms ("AI",
  *   "SaaS", "B2B", "CRM"), corporate suffixes ("Inc", "LLC"), and a capitalized function word.
  *   Months and weekdays are names ("May" must be in the sources).
- * - The first word of a sentence (also after ";", ":", an opening quote or bracket) is capitalized
- *   anyway, so it is a name only when it clearly is one: it starts a run of capitalized words
- *   ("Maria Chen must be..."), or it is followed by a comma ("Maria, congrats") or a possessive
- *   ("Maria's team"), and it is not a common word (a greeting or opener such as "Congrats",
- *   "Saw", "Loved", a function word, a word ending in -ing or -ly, or, when it starts a run, -ed,
- *   or a word the sources or the line also write in lower case). A lone capitalized first word
- *   ("Lisbon is a bold move") is not checked: the price of not refusing every "Bold move".
+ * - The first word of a sentence (also after ";", ":", an opening quote or bracket; not after the
+ *   dot of an initial or a title, "Dr. Maria Chen") is capitalized anyway, so it is a name only
+ *   when it clearly is one: it starts a run of capitalized words ("Maria Chen must be..."), or it
+ *   is followed by a comma ("Maria, congrats"), a possessive ("Maria's team") or a verb (an
+ *   auxiliary or a past tense in -ed: "Maria must be...", "Sequoia backed..."); and it is not a
+ *   common word (a function word, a greeting or opener such as "Congrats", "Saw", "Loved",
+ *   "Bold", a word ending in -ing or -ly, or, when it starts a run, -ed, or a word the sources or
+ *   the line also write in lower case). Any other lone first word ("Europe gets another office")
+ *   is not checked: the price of not refusing every "Bold move".
  *
  * How a specific is matched, forgiving where it should be and strict where it must be:
  * - Numbers by value: "$50M" = "$50 million" = "50 million dollars" = "fifty million dollars";
- *   "3" = "three"; "2nd" = "second" = "2". Strictly equal: 2019 is not 2026, 60 is not "about 58".
- *   A plain number is supported by the same plain number or sum of money; a percentage only by a
- *   percentage, a multiple only by a multiple, money only by money (currencies equal when both
- *   are given: "$50M" is not "€50M"; "50 million" with no currency does not support "$50M").
+ *   "3" = "three"; "2nd" = "second" = "2"; "a dozen" = "12"; "Q3" = "third quarter". Strictly
+ *   equal: 2019 is not 2026, 60 is not "about 58". A plain number is supported by the same plain
+ *   number or sum of money ("50 million" by "$50 million"); a percentage only by a percentage, a
+ *   multiple only by a multiple, money only by money in the same currency ("$50M" is not
+ *   "€50M"; "50 million" with no currency does not support "$50M").
  * - Names word by word, case-insensitively, accents ignored: "Lisbon office" is supported by
- *   "office in Lisbon", "Dana" by "Dana Ortiz"; every capitalized word of the run must occur in
- *   the sources ("Dana Chen" fails when only "Dana Ortiz" is there). Acronyms of 2 or 3 letters
- *   ("US", "UK", "NYC") match case-sensitively, so the pronoun "us" supports no "US".
+ *   "office in Lisbon", "Dana" by "Dana Ortiz", "Jose Alvarez" by "José Álvarez"; every
+ *   capitalized word of the run must occur in the sources ("Dana Chen" fails when only "Dana
+ *   Ortiz" is there), and the run is reported whole. Acronyms of 2 or 3 letters ("US", "UK",
+ *   "NYC") match case-sensitively, so the pronoun "us" supports no "US".
+ * - Relative times by the moment they pin (see above).
  * - Citation markers ("[1]") and list numbers at the start of a source's line are not numbers of
  *   the sources: a line's "3" is never supported by a research footnote.
  *
  * What this does not check: that the specifics are combined as the sources combine them
- * ("raised $50M from Sequoia" when the research says a rival did) — that takes reading, not code.
+ * ("raised $50M from Sequoia" when the research says a rival did) — that takes reading, not code;
+ * and world knowledge the sources do not state ("Portugal" for an office in Lisbon is refused).
  */
 
 export type SpecificKind = 'number' | 'time' | 'name';
