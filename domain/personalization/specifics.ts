@@ -32,7 +32,7 @@
  *   is followed by a comma ("Maria, congrats"), a possessive ("Maria's team") or a verb (an
  *   auxiliary or a past tense in -ed: "Maria must be...", "Sequoia backed..."); and it is not a
  *   common word (a function word, a greeting or opener such as "Congrats", "Saw", "Loved",
- *   "Bold", a word ending in -ing or -ly, or, when it starts a run, -ed, or a word the sources or
+ *   "Bold", a word ending in -ing or -ly, or in -ed when it starts a run, a word the sources or
  *   the line also write in lower case). Any other lone first word ("Europe gets another office")
  *   is not checked: the price of not refusing every "Bold move".
  *
@@ -593,7 +593,7 @@ function commonFirstWord(token: Token, inRun: boolean, writtenLowercase: (word: 
   const word = fold(core(token.text));
   if (FUNCTION_WORDS.has(word) || OPENERS.has(word) || GENERIC_WORDS.has(word)) return true;
   if (word.length > 4 && (/(?:ing|ly)$/u.test(word) || (inRun && word.endsWith('ed')))) return true;
-  return inRun && writtenLowercase(word);
+  return writtenLowercase(word);
 }
 
 /** The runs of capitalized words that are names (see the module comment), in order. */
