@@ -14,6 +14,8 @@
  *   --error-rate <0..1>    500 / 503
  *   --timeout-rate <0..1>  no answer until the client gives up
  *   --malformed-rate <0..1> a 200 whose content breaks the expected shape
+ *   --fabricate-rate <0..1> writer only: a line that adds an invented number, name or time to its
+ *                          true fact (first drafts and rewrites alike), for the quality gates
  *   --credit <n>           402 after n calls (each endpoint its own account)
  *   --unauthorized         401 invalid_api_key on every request: a rejected key
  *   --unknown-model        404 model_not_found on every request: a retired model
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     'error-rate': { type: 'string' },
     'timeout-rate': { type: 'string' },
     'malformed-rate': { type: 'string' },
+    'fabricate-rate': { type: 'string' },
     credit: { type: 'string' },
     unauthorized: { type: 'boolean', default: false },
     'unknown-model': { type: 'boolean', default: false },
@@ -76,6 +79,7 @@ const latencyMs = numberFlag('latency-ms');
 const errorRate = numberFlag('error-rate');
 const timeoutRate = numberFlag('timeout-rate');
 const malformedRate = numberFlag('malformed-rate');
+const fabricateRate = numberFlag('fabricate-rate');
 const credit = numberFlag('credit');
 const seed = numberFlag('seed');
 const settings: FaultSettings = {
@@ -87,6 +91,7 @@ const settings: FaultSettings = {
   ...(errorRate === undefined ? {} : { errorRate }),
   ...(timeoutRate === undefined ? {} : { timeoutRate }),
   ...(malformedRate === undefined ? {} : { malformedRate }),
+  ...(fabricateRate === undefined ? {} : { fabricateRate }),
   ...(credit === undefined ? {} : { credit }),
   ...(values.unauthorized ? { unauthorized: true } : {}),
   ...(values['unknown-model'] ? { unknownModel: true } : {}),

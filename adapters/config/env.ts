@@ -155,6 +155,14 @@ const EnvSchema = v.pipe(
     OPENROUTER_API_KEY: optionalNonEmpty(v.string()),
     // `sandbox`: made-up, labelled output with no keys; never a fallback (see loadSystemConfig).
     PROVIDERS: optionalNonEmpty(v.picklist(['sandbox', 'real'], 'must be sandbox or real (or unset: real)')),
+    // With PROVIDERS=sandbox: the share of the sandbox writer's lines that invent a specific (faults.ts fabricateRate).
+    SANDBOX_FABRICATE_RATE: optionalNonEmpty(
+      v.pipe(
+        v.string(),
+        v.regex(/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/, 'must be a share from 0 to 1, such as 0.2'),
+        v.transform(Number),
+      ),
+    ),
     OPENROUTER_BASE_URL: optionalNonEmpty(url(['https:', 'http:'])),
     // Unset: the adapters' defaults (adapters/providers), kept in one place.
     RESEARCH_MODEL: optionalNonEmpty(v.string()),
@@ -220,6 +228,10 @@ const EnvSchema = v.pipe(
     'PROVIDERS=sandbox is set together with provider keys: unset the keys to run on the sandbox, or unset PROVIDERS (or set it to real) to use them',
   ),
   v.check(
+    (env) => env.SANDBOX_FABRICATE_RATE === undefined || env.SANDBOX_FABRICATE_RATE === 0 || env.PROVIDERS === 'sandbox',
+    'SANDBOX_FABRICATE_RATE is set but PROVIDERS is not sandbox: it only tells the in-process sandbox how often to invent a specific; unset it, or set PROVIDERS=sandbox',
+  ),
+  v.check(
     (env) => env.SUPABASE_JWT_SECRET !== undefined || env.SUPABASE_URL !== undefined,
     'set SUPABASE_JWT_SECRET (HS256 tokens) or SUPABASE_URL (tokens signed with the project\'s JWKS keys), or both: without them no access token can be verified',
   ),
@@ -249,6 +261,8 @@ export interface Config {
   readonly providers: {
     /** PROVIDERS=sandbox: the labelled sandbox runs in-process instead of real APIs (no keys). */
     readonly sandbox: boolean;
+    /** SANDBOX_FABRICATE_RATE: the share of the in-process sandbox's lines that invent a specific (0 unless set). */
+    readonly sandboxFabricateRate: number;
     readonly perplexityApiKey: string | undefined;
     /** Unset: the provider's own URL (the adapters know it). */
     readonly perplexityBaseUrl: string | undefined;
@@ -361,6 +375,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     roles,
     providers: {
       sandbox: env_.PROVIDERS === 'sandbox',
+      sandboxFabricateRate: env_.SANDBOX_FABRICATE_RATE ?? 0,
       perplexityApiKey: env_.PERPLEXITY_API_KEY,
       perplexityBaseUrl: env_.PERPLEXITY_BASE_URL,
       openrouterApiKey: env_.OPENROUTER_API_KEY,

@@ -2,8 +2,9 @@
  * A campaign's export as a CSV download: a row for every row of its file, in row order: each lead
  * in its latest state, and each row that is not a lead (rejected, duplicate) with its reason.
  * Every original column in its original order, then the result's fields (result-record.ts:
- * `personalized_message`, `enrichment_status`, `error`, `research_summary`, `sources`,
- * `message_basis`, `model`, `research_model`, `cost_usd`), the same names as the results JSON.
+ * `personalized_message`, `enrichment_status`, `error`, `unsupported_specifics` (joined with
+ * "; "), `research_summary`, `sources`, `message_basis`, `model`, `research_model`, `cost_usd`),
+ * the same names as the results JSON.
  * Then, when some run of the campaign was made on the sandbox (PROVIDERS=sandbox), `sandbox`
  * (`true` on its made-up, $0 leads); then one column per custom output the campaign's runs asked
  * for (a subject line, a P.S.), named as the output, empty for a row without it (outputColumns).

@@ -8,6 +8,7 @@
  */
 import type { LeadStatus } from '../../domain/campaigns/run.ts';
 import type { ImportRowStatus } from '../../domain/leads/lead.ts';
+import { unsupportedSpecificsIn } from '../../domain/personalization/specifics.ts';
 import type { ImportRowView, LeadView } from '../../ports/campaign-queries.port.ts';
 
 /** A lead's status, or for a row of the file that is not a lead, why not (`rejected`, `duplicate`). */
@@ -19,6 +20,12 @@ export interface ResultRecord {
   readonly enrichment_status: EnrichmentStatus;
   /** Why the lead failed or needs review; for a rejected or duplicate row, the import's reason. */
   readonly error: string | null;
+  /**
+   * For a lead left for review, the specifics of its line (or an output) that no source supports
+   * ("$50M", "Maria Chen", "last week"), as its reasons name them; empty otherwise. The export
+   * joins them with "; ".
+   */
+  readonly unsupported_specifics: readonly string[];
   /** What the research found about the lead's company. */
   readonly research_summary: string | null;
   /** The URLs the research cites (the export joins them with a space). */
@@ -38,6 +45,8 @@ export function leadResult(lead: LeadView): ResultRecord {
     personalized_message: lead.message,
     enrichment_status: lead.status,
     error: lead.error,
+    // Read from the stored reasons (the gates name each specific the same way), so no column holds them twice.
+    unsupported_specifics: lead.status === 'needs_review' ? unsupportedSpecificsIn(lead.error) : [],
     research_summary: lead.research,
     sources: lead.citations.map((citation) => citation.url),
     message_basis: lead.message_basis,
@@ -53,6 +62,7 @@ export function importRowResult(row: ImportRowView): ResultRecord {
     personalized_message: null,
     enrichment_status: row.status,
     error: row.reason,
+    unsupported_specifics: [],
     research_summary: null,
     sources: [],
     message_basis: null,
@@ -69,6 +79,7 @@ export const RESULT_COLUMNS: { readonly [Field in keyof ResultRecord]: (value: R
   personalized_message: text,
   enrichment_status: (status) => status,
   error: text,
+  unsupported_specifics: (specifics) => specifics.join('; '),
   research_summary: text,
   sources: (urls) => urls.join(' '),
   message_basis: text,

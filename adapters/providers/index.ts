@@ -8,6 +8,7 @@
 import type { Log } from '../../ports/logger.port.ts';
 import type { MessageWriter, ResearchProvider } from '../../ports/providers.port.ts';
 import { SANDBOX_RESEARCH_MODEL, SANDBOX_WRITER_MODEL } from '../sandbox/answers.ts';
+import { faultInterceptors } from '../sandbox/faults.ts';
 import { startSandbox } from '../sandbox/server.ts';
 import { DEFAULT_PROVIDER_TIMEOUT_MS } from './client.ts';
 import { DEFAULT_PERSONALIZATION_MODEL, OPENROUTER_BASE_URL, OpenRouterMessageWriter } from './openrouter-writer.ts';
@@ -16,6 +17,8 @@ import { DEFAULT_RESEARCH_MODEL, PERPLEXITY_BASE_URL, PerplexityResearchProvider
 export interface ProviderConfig {
   /** PROVIDERS=sandbox: without keys, run on the in-process sandbox. Without it, missing keys are an error. */
   readonly sandbox?: boolean | undefined;
+  /** SANDBOX_FABRICATE_RATE, default 0: the share of the in-process sandbox's lines that invent a specific. */
+  readonly sandboxFabricateRate?: number | undefined;
   /** PERPLEXITY_API_KEY */
   readonly perplexityApiKey?: string | undefined;
   /** PERPLEXITY_BASE_URL, default https://api.perplexity.ai/v1 */
@@ -82,8 +85,12 @@ export async function createProviders(config: ProviderConfig, logger: Log): Prom
         `${baseUrls.join(' and ')} set without PERPLEXITY_API_KEY and OPENROUTER_API_KEY: set both keys (any non-empty value for a sandbox started with \`npm run sandbox\`), or unset the base URL to use the in-process sandbox`,
       );
     }
-    const sandbox = await startSandbox({ host: '127.0.0.1', port: 0 });
-    logger.warn({ sandbox_url: sandbox.url }, SANDBOX_WARNING);
+    const fabricateRate = config.sandboxFabricateRate ?? 0;
+    if (!(fabricateRate >= 0 && fabricateRate <= 1)) throw new ProviderConfigError('SANDBOX_FABRICATE_RATE must be a share from 0 to 1');
+    // A share of lines that invent a specific, for the quality gates to refuse (faults.ts fabricateRate).
+    const interceptors = fabricateRate > 0 ? faultInterceptors({ fabricateRate }) : [];
+    const sandbox = await startSandbox({ host: '127.0.0.1', port: 0, interceptors });
+    logger.warn({ sandbox_url: sandbox.url, ...(fabricateRate > 0 ? { fabricate_rate: fabricateRate } : {}) }, SANDBOX_WARNING);
     // The sandbox's own model names unless others are configured: whatever is asked, it answers
     // as `sandbox/...`, and that is the model each lead records.
     return {

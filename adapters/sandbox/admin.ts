@@ -37,7 +37,7 @@ export interface SwitchableFaults {
 export function switchableFaults(initial: FaultSettings = {}): SwitchableFaults {
   let settings = initial;
   let current = sandboxFaults(initial);
-  const retired: Record<FaultKind, number> = { unauthorized: 0, unknownModel: 0, rateLimited: 0, outOfCredit: 0, timedOut: 0, failed: 0, malformed: 0 };
+  const retired: Record<FaultKind, number> = { unauthorized: 0, unknownModel: 0, rateLimited: 0, outOfCredit: 0, timedOut: 0, failed: 0, malformed: 0, fabricated: 0 };
   const interceptor: SandboxInterceptor = async (request) => {
     // The set in force when the request arrived answers it whole, even if it is replaced meanwhile.
     for (const step of current.interceptors) {

@@ -15,6 +15,12 @@
  * - "Redraft" (REDRAFT_MARKER): the first draft always breaks a rule, the rewrite passes;
  * - "NeedsReview" (NEEDS_REVIEW_MARKER): every draft is too long, so the lead ends needs_review.
  *
+ * A fabricated draft (`fabricate`, which the `fabricateRate` fault setting asks for on a share of
+ * chat requests, rewrites included; see faults.ts) restates its true fact and adds an invented
+ * one, with a number the sandbox research never states and a name or a time it never gives
+ * ("and raised $37M from Sequoia last week"): it passes every gate but the one for unsupported
+ * specifics, as a model that makes things up would.
+ *
  * Custom outputs (a subject line, a P.S.) are read from the request's JSON schema (`outputs`, each
  * with "At most N words." as its description) and written as labelled, deterministic text within
  * the limit ("Sandbox subject line for Acme"). A draft that breaks a rule runs its outputs past their
@@ -41,8 +47,19 @@ const FLAW_BY_HASH: readonly (Flaw | undefined)[] = ['too_long', 'too_long', 'to
 const FLAW_HASH_RANGE = 20;
 /** Appended to a line to take it past 25 words (it adds 18). */
 const PADDING = 'and I would love to hear how the change has landed with your customers and your wider team';
-/** A fact the sandbox research never states. */
-const UNGROUNDED_PREDICATE = 'closed a Series B funding round led by Harborview Capital';
+/** A fact the sandbox research never states (with no specific in it: only the grounding gate refuses it). */
+const UNGROUNDED_PREDICATE = 'closed a new funding round led by a large investor';
+/**
+ * What a fabricated draft adds: each holds a number no sandbox research states (its headcounts are
+ * multiples of 10 from 40, its years 2026) and a name or a time it never gives. At most 6 words,
+ * so that the longest true predicate (13 words) and one of these still fit in 25.
+ */
+export const INVENTIONS: readonly string[] = [
+  'raised $37M from Sequoia last week',
+  'grew revenue 217% last quarter',
+  'hired 14 engineers in Porto yesterday',
+  'opened its 13th office in 2019',
+];
 
 const CITIES = ['Lisbon', 'Austin', 'Toronto', 'Berlin', 'Singapore', 'Denver', 'Dublin', 'Melbourne'];
 const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
@@ -127,19 +144,20 @@ export function researchResponse(body: Record<string, unknown>, options: { malfo
 }
 
 /** A chat completion whose content is the JSON `{ "message", "basis" }` the writer asks for. */
-export function chatCompletion(body: Record<string, unknown>, options: { malformed?: boolean } = {}): Record<string, unknown> {
+export function chatCompletion(body: Record<string, unknown>, options: { malformed?: boolean; fabricate?: boolean } = {}): Record<string, unknown> {
   const messages = Array.isArray(body.messages) ? body.messages : [];
   const prompt = promptData(messages.map((message) => record(message).content));
   const lead = record(prompt.data.lead);
   const research = typeof record(prompt.data.research).text === 'string' ? (record(prompt.data.research).text as string) : '';
   const company = displayName(lead.company) ?? 'the company';
 
-  const flaw = flawOf(prompt.digest, company, isRewriteRequest(body));
+  // A fabricated draft breaks no other rule: it is the specifics gate's to refuse.
+  const flaw = options.fabricate === true ? undefined : flawOf(prompt.digest, company, isRewriteRequest(body));
   const asked = askedOutputs(body);
   const content = options.malformed
     ? `Sure! Here is an opening line for ${company}: great to connect.`
     : JSON.stringify({
-        ...draft(prompt.digest, research, company, firstName(lead.first_name), flaw),
+        ...draft(prompt.digest, research, company, firstName(lead.first_name), flaw, options.fabricate === true ? inventionOf(prompt.digest, isRewriteRequest(body)) : undefined),
         ...(asked.length === 0 ? {} : { outputs: Object.fromEntries(asked.map((output) => [output.name, outputText(output, company, flaw !== undefined)])) }),
       });
   const id = prompt.digest.toString('hex').slice(0, 24);
@@ -224,14 +242,28 @@ function flawOf(digest: Buffer, company: string, rewrite: boolean): Flaw | undef
   return FLAW_BY_HASH[byte % FLAW_HASH_RANGE];
 }
 
+/** The invention of a fabricated draft: by the digest, another one for the rewrite. */
+function inventionOf(digest: Buffer, rewrite: boolean): string {
+  return INVENTIONS[((digest[1] ?? 0) + (rewrite ? 1 : 0)) % INVENTIONS.length]!;
+}
+
 /**
  * One sentence of at most 25 words restating one research fact (the basis, verbatim from the
- * research), unless `flaw` says which rule to break. Research without a fact line (not from this
- * sandbox) gets a generic line.
+ * research), unless `flaw` says which rule to break; with `invention`, the fact and the invention
+ * ("... in March 2026 and raised $37M from Sequoia last week."). Research without a fact line
+ * (not from this sandbox) gets a generic line.
  */
-function draft(digest: Buffer, research: string, company: string, name: string | undefined, flaw: Flaw | undefined): { message: string; basis: string } {
+function draft(
+  digest: Buffer,
+  research: string,
+  company: string,
+  name: string | undefined,
+  flaw: Flaw | undefined,
+  invention?: string,
+): { message: string; basis: string } {
   const opener = flaw === 'placeholder' ? '[First Name], saw' : name === undefined ? 'Saw' : `${name}, saw`;
-  const line = (predicate: string) => `${opener} that your team ${predicate}; curious what that means for you`;
+  const line = (predicate: string) =>
+    invention === undefined ? `${opener} that your team ${predicate}; curious what that means for you` : `${opener} that your team ${predicate} and ${invention}`;
   if (flaw === 'ungrounded') return { message: `${line(UNGROUNDED_PREDICATE)}.`, basis: `${company} ${UNGROUNDED_PREDICATE}.` };
 
   const facts = research
@@ -240,7 +272,7 @@ function draft(digest: Buffer, research: string, company: string, name: string |
     .filter((fact): fact is string => fact !== undefined);
   const basis = facts[(digest[0] ?? 0) % Math.max(facts.length, 1)];
   const prefix = `${company} `;
-  let message = `${opener} the recent news about your team and wanted to reach out`;
+  let message = invention === undefined ? `${opener} the recent news about your team and wanted to reach out` : `${opener} that your team ${invention}`;
   if (basis !== undefined && basis.startsWith(prefix)) {
     const predicate = basis.slice(prefix.length, -1);
     if (!/[.!?]/.test(predicate) && line(predicate).split(/\s+/).length <= MAX_WORDS) message = line(predicate);

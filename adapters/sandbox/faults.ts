@@ -24,6 +24,9 @@
  * - errors (`errorRate`): 500 or 503 with an OpenAI-style error body, after the latency.
  * - malformed answers (`malformedRate`): a 200 whose content breaks the expected shape, the same
  *   answer as the server's `malformNext`.
+ * - made-up facts (`fabricateRate`): a writer's 200 (first draft or rewrite) whose line adds an
+ *   invented number, name or time to its true fact (answers.ts, `fabricate`), so that the quality
+ *   gate for unsupported specifics has work; research answers are left alone.
  *
  * That order is the order of the checks: a provider's front door (key, model, limits, credit)
  * answers at once, the model's faults come after its latency. A request the key or the model
@@ -59,11 +62,13 @@ export interface FaultSettings {
   readonly timeoutRate?: number;
   /** Share of requests (0..1) answered with a malformed 200. */
   readonly malformedRate?: number;
+  /** Share of writer requests (0..1) answered with a line that invents a specific. */
+  readonly fabricateRate?: number;
   /** Seed of the random draws; a random one when absent. */
   readonly seed?: number;
 }
 
-export type FaultKind = 'unauthorized' | 'unknownModel' | 'rateLimited' | 'outOfCredit' | 'timedOut' | 'failed' | 'malformed';
+export type FaultKind = 'unauthorized' | 'unknownModel' | 'rateLimited' | 'outOfCredit' | 'timedOut' | 'failed' | 'malformed' | 'fabricated';
 
 export interface SandboxFaults {
   /** Pass to `startSandbox({ interceptors })`. */
@@ -104,9 +109,10 @@ export function sandboxFaults(settings: FaultSettings): SandboxFaults {
   const errorRate = rate(settings.errorRate, 'errorRate');
   const timeoutRate = rate(settings.timeoutRate, 'timeoutRate');
   const malformedRate = rate(settings.malformedRate, 'malformedRate');
+  const fabricateRate = rate(settings.fabricateRate, 'fabricateRate');
   const seed = checked(settings.seed, 'seed', Number.isSafeInteger, 'a whole number') ?? Math.floor(Math.random() * 2 ** 32);
 
-  const counts: Record<FaultKind, number> = { unauthorized: 0, unknownModel: 0, rateLimited: 0, outOfCredit: 0, timedOut: 0, failed: 0, malformed: 0 };
+  const counts: Record<FaultKind, number> = { unauthorized: 0, unknownModel: 0, rateLimited: 0, outOfCredit: 0, timedOut: 0, failed: 0, malformed: 0, fabricated: 0 };
   const interceptors: SandboxInterceptor[] = [];
 
   // Always in place (a no-op while off), so that a key or a model can fail at runtime.
@@ -189,6 +195,15 @@ export function sandboxFaults(settings: FaultSettings): SandboxFaults {
       if (draw() >= malformedRate) return undefined;
       counts.malformed += 1;
       return { status: 200, body: endpoint === 'responses' ? researchResponse(body, { malformed: true }) : chatCompletion(body, { malformed: true }) };
+    });
+  }
+
+  if (fabricateRate > 0) {
+    const draw = stream(seed, 5);
+    interceptors.push(({ endpoint, body }) => {
+      if (endpoint !== 'chatCompletions' || draw() >= fabricateRate) return undefined;
+      counts.fabricated += 1;
+      return { status: 200, body: chatCompletion(body, { fabricate: true }) };
     });
   }
 

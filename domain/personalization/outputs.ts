@@ -42,6 +42,7 @@ export const RESERVED_OUTPUT_NAMES: ReadonlySet<string> = new Set([
   'fact',
   'enrichment_status',
   'error',
+  'unsupported_specifics',
   'cost_usd',
   'attempts',
   'model',

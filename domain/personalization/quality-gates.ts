@@ -31,14 +31,21 @@
  *   number) with the basis (any content word when the basis has no such word, as in "CEO"). Words
  *   of the lead's company name (the `company` field) do not count unless the basis has no other:
  *   naming the company is not using the fact.
+ * - Says only what the sources say: every specific of the line (a number in any form, money, a
+ *   date or a relative time such as "last week", a proper name) is found in the research, the
+ *   lead's fields or the campaign's prompts; one problem per unsupported specific, naming it
+ *   (`unsupported specific: "$50M" (not in the research or the lead's fields)`). What counts as
+ *   a specific and how it is matched: specifics.ts.
  *
  * Custom outputs (outputs.ts), each checked on its own and its problems named after it
  * ("subject_line: 11 words (at most 8)"): present and not empty, within its own word limit, no
- * unfilled placeholder, none of the banned phrases. Not the one-sentence, question or grounding
- * rules: a subject line need not be a sentence, and a P.S. may be two; the opening line carries
- * the fact the message relies on.
+ * unfilled placeholder, none of the banned phrases, no unsupported specific (names are not
+ * checked in an output written in Title Case, as subject lines often are: there capitals say
+ * nothing). Not the one-sentence, question or grounding rules: a subject line need not be a
+ * sentence, and a P.S. may be two; the opening line carries the fact the message relies on.
  */
 import type { OutputSpec } from './outputs.ts';
+import { unsupportedSpecificProblem, unsupportedSpecifics } from './specifics.ts';
 
 export const MAX_WORDS = 25;
 
@@ -64,6 +71,11 @@ export interface GateContext {
   readonly bannedPhrases: readonly string[];
   /** The custom outputs the campaign asked for (none by default): each is checked too. */
   readonly outputs?: readonly OutputSpec[];
+  /**
+   * The campaign's own prompts (research and personalization prompts, the outputs' instructions):
+   * a line may use the specifics they give, such as the sender's product.
+   */
+  readonly prompts?: readonly string[];
 }
 
 export type GateVerdict = { readonly ok: true } | { readonly ok: false; readonly problems: readonly string[] };
@@ -82,12 +94,17 @@ export function checkDraft(draft: DraftText, context: GateContext): GateVerdict 
   for (const phrase of findBannedPhrases(message, context.bannedPhrases)) problems.push(`banned phrase "${phrase}"`);
   if (!context.allowQuestions && isQuestion(message)) problems.push('it is a question (write a statement)');
   problems.push(...groundingProblems(draft, context));
-  for (const spec of context.outputs ?? []) problems.push(...outputProblems(spec, draft.outputs?.[spec.name], context.bannedPhrases));
+  const sources = specificsSources(context);
+  for (const specific of unsupportedSpecifics(withoutPlaceholders(message), sources)) problems.push(unsupportedSpecificProblem(specific));
+  for (const spec of context.outputs ?? []) problems.push(...outputProblems(spec, draft.outputs?.[spec.name], context.bannedPhrases, sources));
   return problems.length === 0 ? { ok: true } : { ok: false, problems };
 }
 
-/** What is wrong with one custom output, each problem prefixed with its name (see the module comment). */
-export function outputProblems(spec: OutputSpec, text: string | undefined, bannedPhrases: readonly string[]): string[] {
+/**
+ * What is wrong with one custom output, each problem prefixed with its name (see the module
+ * comment); its specifics are checked against `sources` when given.
+ */
+export function outputProblems(spec: OutputSpec, text: string | undefined, bannedPhrases: readonly string[], sources?: readonly string[]): string[] {
   const value = text?.trim() ?? '';
   if (value === '') return [`${spec.name}: missing (write it)`];
   const problems: string[] = [];
@@ -95,7 +112,15 @@ export function outputProblems(spec: OutputSpec, text: string | undefined, banne
   if (words > spec.maxWords) problems.push(`${words} words (at most ${spec.maxWords})`);
   for (const placeholder of findPlaceholders(value)) problems.push(`unfilled placeholder "${placeholder}"`);
   for (const phrase of findBannedPhrases(value, bannedPhrases)) problems.push(`banned phrase "${phrase}"`);
+  if (sources !== undefined) {
+    for (const specific of unsupportedSpecifics(withoutPlaceholders(value), sources, { skipNamesInTitleCase: true })) problems.push(unsupportedSpecificProblem(specific));
+  }
   return problems.map((problem) => `${spec.name}: ${problem}`);
+}
+
+/** Where a line's specifics may come from: the research, the lead's fields, the campaign's prompts. */
+function specificsSources(context: GateContext): string[] {
+  return [context.research, ...Object.values(context.leadFields), ...(context.prompts ?? [])];
 }
 
 /** How a lead left for review explains itself: "needs review: 27 words (at most 25); ...". */
@@ -165,6 +190,11 @@ const PLACEHOLDERS: readonly RegExp[] = [
 function findPlaceholders(text: string): string[] {
   const found = PLACEHOLDERS.flatMap((pattern) => [...text.matchAll(pattern)].map((match) => match[0]));
   return [...new Set(found)];
+}
+
+/** The text with its placeholders blanked out: a placeholder's words ("[First Name]") are no specifics. */
+function withoutPlaceholders(text: string): string {
+  return PLACEHOLDERS.reduce((blanked, pattern) => blanked.replace(pattern, (placeholder) => ' '.repeat(placeholder.length)), text);
 }
 
 /** The banned phrases (as listed) that the text contains. */

@@ -215,6 +215,7 @@ describe('the campaign pipeline, end to end', () => {
       'personalized_message',
       'enrichment_status',
       'error',
+      'unsupported_specifics',
       'research_summary',
       'sources',
       'message_basis',

@@ -2,7 +2,10 @@
  * The quality gates end to end (real HTTP edge, JetStream, PostgreSQL, sandbox provider over real
  * HTTP): a draft that breaks a rule is written once more with the reasons; a lead whose rewrite
  * breaks a rule too ends `needs_review` with its draft and reasons, outside the KPIs, and is
- * exported with that status. The sandbox's company-name markers force both paths.
+ * exported with that status. The sandbox's company-name markers force both paths. Then a run
+ * against a writer that invents a specific in every line (the sandbox's fabricate rate at 1)
+ * ships none of them: each lead ends `needs_review`, its reasons and `unsupported_specifics`
+ * naming what was made up, in the results and the export.
  */
 import { randomUUID } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
@@ -11,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode } from '../../adapters/nats/event-codec.ts';
 import { eventSubject } from '../../adapters/nats/subjects.ts';
 import { REWRITE_HEADING } from '../../adapters/providers/prompts.ts';
-import { isRewriteRequest, NEEDS_REVIEW_MARKER, REDRAFT_MARKER } from '../../adapters/sandbox/answers.ts';
+import { INVENTIONS, isRewriteRequest, NEEDS_REVIEW_MARKER, REDRAFT_MARKER } from '../../adapters/sandbox/answers.ts';
+import { faultInterceptors } from '../../adapters/sandbox/faults.ts';
 import { DEFAULT_BANNED_PHRASES } from '../../domain/personalization/banned-phrases.ts';
 import { checkDraft } from '../../domain/personalization/quality-gates.ts';
 import type { LeadResultBody } from '../../adapters/http/routes/campaign-results.ts';
@@ -142,5 +146,74 @@ describe('quality gates, end to end', () => {
     await js.publish(eventSubject(event.type, system.names.prefix), encode(event), { msgID: randomUUID() });
     await system.idle();
     expect(await status()).toEqual(before);
+  });
+});
+
+describe('quality gates, end to end, against a writer that invents a specific in every line', () => {
+  const FABRICATED = ['Fable Alpha', 'Fable Beta', 'Fable Gamma', 'Fable Delta', 'Fable Epsilon'];
+  let system: E2ESystem;
+  let user: TestUser;
+  let submitted: { run_id: string; campaign_id: string };
+  let leads: LeadResultBody[];
+
+  beforeAll(async () => {
+    system = await startE2ESystem({ interceptors: faultInterceptors({ fabricateRate: 1 }) });
+    user = await testUser();
+    const csv = ['Email,First Name,Company', ...FABRICATED.map((company, index) => `lead${index}@fable.example,Lead,${company}`)].join('\r\n');
+    const res = await postProcess(system.baseUrl, { token: user.token, content: csv, fields: { campaign_name: 'Fabricated' } });
+    expect(res.status).toBe(202);
+    submitted = (await res.json()) as { run_id: string; campaign_id: string };
+    await eventually('the run to end', async () => ['completed', 'failed'].includes((await status()).status), 15_000);
+    await system.idle();
+    const page = await apiGet(system.baseUrl, `/api/campaigns/results/${submitted.campaign_id}?limit=100`, user);
+    expect(page.status).toBe(200);
+    leads = ((await page.json()) as { leads: LeadResultBody[] }).leads;
+  });
+  afterAll(() => system?.close());
+
+  async function status(): Promise<RunView> {
+    const res = await apiGet(system.baseUrl, `/api/campaigns/status/${submitted.run_id}`, user);
+    expect(res.status).toBe(200);
+    return (await res.json()) as RunView;
+  }
+
+  /** The number an invention holds (each holds one): what the gates must name. */
+  const inventedNumber = (message: string) => {
+    const invention = INVENTIONS.find((text) => message.includes(text));
+    return invention === undefined ? undefined : /\$37M|217%|14|13th|2019/.exec(invention)?.[0];
+  };
+
+  it('ships none of the lines: every lead ends needs_review, none counted as personalized', async () => {
+    expect(await status()).toMatchObject({ status: 'completed', valid: FABRICATED.length, personalized: 0, needs_review: FABRICATED.length, failed: 0 });
+    const res = await apiGet(system.baseUrl, '/api/metrics', user);
+    expect(await res.json()).toMatchObject({ leads_personalized: 0 });
+    expect(leads.map((lead) => lead.enrichment_status)).toEqual(FABRICATED.map(() => 'needs_review'));
+  });
+
+  it('names the invented specifics in each lead\'s reasons and in unsupported_specifics, after one rewrite told about them', () => {
+    for (const lead of leads) {
+      const number = inventedNumber(lead.personalized_message ?? '');
+      expect(number, lead.personalized_message ?? '').toBeDefined();
+      expect(lead.error).toContain(`unsupported specific: "${number}"`);
+      expect(lead.error).toMatch(/^needs review: unsupported specific: "[^"]+" \(/);
+      expect(lead.unsupported_specifics).toContain(number);
+      expect(lead.attempts).toBe(2);
+      // The rewrite was told which specifics were unsupported, and invented again.
+      const requests = system.sandbox.stats.lastRequests.filter((record) => record.endpoint === 'chatCompletions' && JSON.stringify(record.body).includes(lead.company));
+      expect(requests.map((record) => isRewriteRequest(record.body))).toEqual([false, true]);
+      const feedback = (requests[1]?.body?.messages as ChatMessage[] | undefined)?.at(-1)?.content ?? '';
+      expect(feedback).toMatch(/^- unsupported specific: "[^"]+" \(/m);
+    }
+    expect(system.sandbox.stats.requests.chatCompletions).toBe(FABRICATED.length * 2);
+  });
+
+  it('exports each lead with its status and the specifics it was refused for', async () => {
+    const res = await apiGet(system.baseUrl, `/api/campaigns/export/${submitted.campaign_id}`, user);
+    expect(res.status).toBe(200);
+    const rows = parse<Record<string, string>>(await res.text(), { bom: true, columns: true });
+    expect(rows.map((row) => [row.Company, row.enrichment_status, row.unsupported_specifics])).toEqual(
+      leads.map((lead) => [lead.company, 'needs_review', lead.unsupported_specifics.join('; ')]),
+    );
+    for (const row of rows) expect(row.unsupported_specifics).not.toBe('');
   });
 });

@@ -117,7 +117,7 @@ describe('templates and custom outputs, end to end', () => {
     const res = await apiGet(system.baseUrl, `/api/campaigns/export/${submitted.campaign_id}`, user);
     expect(res.status).toBe(200);
     const rows = parse<Record<string, string>>(await res.text(), { bom: true, columns: true });
-    expect(Object.keys(rows[0]!)).toEqual(['Email', 'First Name', 'Company', 'Recent Post', 'personalized_message', 'enrichment_status', 'error', 'research_summary', 'sources', 'message_basis', 'model', 'research_model', 'cost_usd', 'subject_line', 'ps']);
+    expect(Object.keys(rows[0]!)).toEqual(['Email', 'First Name', 'Company', 'Recent Post', 'personalized_message', 'enrichment_status', 'error', 'unsupported_specifics', 'research_summary', 'sources', 'message_basis', 'model', 'research_model', 'cost_usd', 'subject_line', 'ps']);
     for (const row of ROWS) {
       const exported = rows.find((line) => line.Email === row.email)!;
       const lead = leads.get(row.email)!;

@@ -73,6 +73,7 @@ describe('GET /api/campaigns/results/:campaignId', () => {
       personalized_message: 'Hi a',
       enrichment_status: 'personalized',
       error: null,
+      unsupported_specifics: [],
       research_summary: 'Research.',
       sources: ['https://example.com/'],
       message_basis: 'Research.',
@@ -171,7 +172,7 @@ describe('GET /api/campaigns/export/:campaignId', () => {
 
   const exportCsv = (campaignId: string, user: TestUser = alice, query = '') => apiGet(server.baseUrl, `/api/campaigns/export/${campaignId}${query}`, user);
 
-  const ADDED = ['personalized_message', 'enrichment_status', 'error', 'research_summary', 'sources', 'message_basis', 'model', 'research_model', 'cost_usd'];
+  const ADDED = ['personalized_message', 'enrichment_status', 'error', 'unsupported_specifics', 'research_summary', 'sources', 'message_basis', 'model', 'research_model', 'cost_usd'];
   const today = () => new Date().toISOString().slice(0, 10);
 
   it('is a UTF-8 CSV download with a BOM named after the campaign: original columns in order, then the result, one row per lead', async () => {
@@ -193,8 +194,8 @@ describe('GET /api/campaigns/export/:campaignId', () => {
     const rows = parse(text);
     expect(rows).toEqual([
       ['First Name', 'Email', 'Company', 'Notes', 'Notes', ...ADDED],
-      ['Zoé', 'zoe@example.com', 'Acme', 'multi\nline', 'say "hi"', 'Bonjour Zoé, "great" launch', 'personalized', '', 'Research.', 'https://example.com/', 'Research.', 'test-model', 'test-model', '0.000000'],
-      ['Al', 'al@example.com', 'Beta', '', 'x', '', 'pending', '', '', '', '', '', '', '0.000000'],
+      ['Zoé', 'zoe@example.com', 'Acme', 'multi\nline', 'say "hi"', 'Bonjour Zoé, "great" launch', 'personalized', '', '', 'Research.', 'https://example.com/', 'Research.', 'test-model', 'test-model', '0.000000'],
+      ['Al', 'al@example.com', 'Beta', '', 'x', '', 'pending', '', '', '', '', '', '', '', '0.000000'],
     ]);
   });
 
@@ -270,7 +271,7 @@ describe('GET /api/campaigns/export/:campaignId', () => {
     const run = await seedRun(server, { userId: alice.id, csv: 'email,company,error,enrichment_status\nann@example.com,Acme,none,raw\n' });
     const [header, row] = await csvRows(await exportCsv(run.campaignId));
     expect(header).toEqual(['email', 'company', 'error', 'enrichment_status', 'personalized_message', 'enrichment_status (aga)', 'error (aga)', ...ADDED.slice(3)]);
-    expect(row).toEqual(['ann@example.com', 'Acme', 'none', 'raw', '', 'pending', '', '', '', '', '', '', '0.000000']);
+    expect(row).toEqual(['ann@example.com', 'Acme', 'none', 'raw', '', 'pending', '', '', '', '', '', '', '', '0.000000']);
   });
 
   it('neutralizes every cell that a spreadsheet would run as a formula, headers and messages included', async () => {

@@ -118,6 +118,7 @@ describe('cost', () => {
         'personalized_message',
         'enrichment_status',
         'error',
+        'unsupported_specifics',
         'research_summary',
         'sources',
         'message_basis',

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { parse } from 'csv-parse/sync';
 import { campaignCsv, contentDisposition, headerRow } from '../../adapters/http/csv-export.ts';
+import { leadResult } from '../../adapters/http/result-record.ts';
 import type { ExportRow, LeadView } from '../../ports/campaign-queries.port.ts';
 
 function lead(n: number): LeadView {
@@ -56,13 +58,32 @@ describe('campaignCsv', () => {
     const errors: Error[] = [];
     const text = await readAll(campaignCsv({ headers: ['email', 'company'], rows: rows() }, (error) => errors.push(error)));
     expect(text).toBe(
-      'email,company,personalized_message,enrichment_status,error,research_summary,sources,message_basis,model,research_model,cost_usd\r\n' +
-        'lead1@example.com,Co 1,Hi 1,personalized,,,,,,,0.001000\r\n' +
-        "x@,Co,,rejected,row 3: email 'x@' is not a valid address,,,,,,0.000000\r\n" +
-        'lead3@example.com,Co 3,Hi 3,personalized,,Co 3 ships rockets.,https://a.example/ https://b.example/,Co 3 ships.,w,r,0.003000\r\n' +
-        ',,,duplicate,row 5: same email as row 2,,,,,,0.000000\r\n',
+      'email,company,personalized_message,enrichment_status,error,unsupported_specifics,research_summary,sources,message_basis,model,research_model,cost_usd\r\n' +
+        'lead1@example.com,Co 1,Hi 1,personalized,,,,,,,,0.001000\r\n' +
+        "x@,Co,,rejected,row 3: email 'x@' is not a valid address,,,,,,,0.000000\r\n" +
+        'lead3@example.com,Co 3,Hi 3,personalized,,,Co 3 ships rockets.,https://a.example/ https://b.example/,Co 3 ships.,w,r,0.003000\r\n' +
+        ',,,duplicate,row 5: same email as row 2,,,,,,,0.000000\r\n',
     );
     expect(errors).toEqual([]);
+  });
+
+  it('lists the unsupported specifics a lead left for review is refused for, read from its reasons', async () => {
+    const reason =
+      'needs review: unsupported specific: "$50M" (not in the research or the lead\'s fields); unsupported specific: "last week" (the research gives no such time); ps: unsupported specific: "Sequoia" (not in the research or the lead\'s fields)';
+    async function* rows(): AsyncGenerator<ExportRow> {
+      await roundTrip();
+      yield { kind: 'lead', lead: { ...lead(1), status: 'needs_review', error: reason } };
+      yield { kind: 'lead', lead: { ...lead(2), status: 'needs_review', error: 'needs review: 27 words (at most 25)' } };
+      // Only a review's reasons are read: a failure's text is not the gates'.
+      yield { kind: 'lead', lead: { ...lead(3), status: 'failed', error: 'unsupported specific: "x" (y)' } };
+    }
+    const records = parse<Record<string, string>>(await readAll(campaignCsv({ headers: ['email'], rows: rows() }, () => {})), { bom: true, columns: true });
+    expect(records.map((record) => [record.enrichment_status, record.unsupported_specifics])).toEqual([
+      ['needs_review', '$50M; last week; Sequoia'],
+      ['needs_review', ''],
+      ['failed', ''],
+    ]);
+    expect(leadResult({ ...lead(1), status: 'needs_review', error: reason }).unsupported_specifics).toEqual(['$50M', 'last week', 'Sequoia']);
   });
 
   it('adds a column per custom output after ours, empty for a row without it, renamed when the file has the name', async () => {
@@ -74,10 +95,10 @@ describe('campaignCsv', () => {
     }
     const text = await readAll(campaignCsv({ headers: ['email', 'ps'], outputs: ['subject_line', 'ps'], rows: rows() }, () => {}));
     expect(text).toBe(
-      'email,ps,personalized_message,enrichment_status,error,research_summary,sources,message_basis,model,research_model,cost_usd,subject_line,ps (aga)\r\n' +
-        "lead1@example.com,,Hi 1,personalized,,,,,,,0.001000,About Co 1,'=1+1\r\n" +
-        'lead2@example.com,,Hi 2,personalized,,,,,,,0.002000,,\r\n' +
-        ',,,duplicate,row 4: same email as row 2,,,,,,0.000000,,\r\n',
+      'email,ps,personalized_message,enrichment_status,error,unsupported_specifics,research_summary,sources,message_basis,model,research_model,cost_usd,subject_line,ps (aga)\r\n' +
+        "lead1@example.com,,Hi 1,personalized,,,,,,,,0.001000,About Co 1,'=1+1\r\n" +
+        'lead2@example.com,,Hi 2,personalized,,,,,,,,0.002000,,\r\n' +
+        ',,,duplicate,row 4: same email as row 2,,,,,,,0.000000,,\r\n',
     );
   });
 
@@ -89,14 +110,14 @@ describe('campaignCsv', () => {
     }
     const text = await readAll(campaignCsv({ headers: ['email'], sandbox: true, rows: rows() }, () => {}));
     expect(text).toBe(
-      'email,personalized_message,enrichment_status,error,research_summary,sources,message_basis,model,research_model,cost_usd,sandbox\r\n' +
-        'lead1@example.com,Hi 1,personalized,,,,,,,0.000000,true\r\n' +
-        ',,duplicate,row 3: same email as row 2,,,,,,0.000000,false\r\n',
+      'email,personalized_message,enrichment_status,error,unsupported_specifics,research_summary,sources,message_basis,model,research_model,cost_usd,sandbox\r\n' +
+        'lead1@example.com,Hi 1,personalized,,,,,,,,0.000000,true\r\n' +
+        ',,duplicate,row 3: same email as row 2,,,,,,,0.000000,false\r\n',
     );
   });
 
   it("names the line's column as a sequencer expects, renaming a column of the file that had the name", () => {
-    const added = ['enrichment_status', 'error', 'research_summary', 'sources', 'message_basis', 'model', 'research_model', 'cost_usd'];
+    const added = ['enrichment_status', 'error', 'unsupported_specifics', 'research_summary', 'sources', 'message_basis', 'model', 'research_model', 'cost_usd'];
     expect(headerRow(['Email', 'personalization'], { for: 'instantly' })).toEqual(['Email', 'personalization (original)', 'personalization', ...added]);
     expect(headerRow(['Email'], { for: 'smartlead' })).toEqual(['Email', 'personalization', ...added]);
     expect(headerRow(['email', 'Icebreaker', 'error'], { for: 'lemlist' })).toEqual(['email', 'Icebreaker (original)', 'error', 'icebreaker', 'enrichment_status', 'error (aga)', ...added.slice(2)]);

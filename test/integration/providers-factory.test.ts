@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../adapters/logging/logger.ts';
 import { createProviders, NO_PROVIDER_KEYS, ProviderConfigError, SANDBOX_WARNING } from '../../adapters/providers/index.ts';
+import { INVENTIONS } from '../../adapters/sandbox/answers.ts';
 import type { Sandbox } from '../../adapters/sandbox/server.ts';
 import { startTestSandbox, testLead, TEST_PROVIDER_KEY } from '../support/sandbox.ts';
 
@@ -51,6 +52,21 @@ describe('createProviders without keys', () => {
     }
     // Closed: nothing listens any more.
     await expect(fetch(`${providers.sandbox?.url ?? ''}/responses`, { method: 'POST' })).rejects.toThrow();
+  });
+
+  it('with SANDBOX_FABRICATE_RATE, the in-process sandbox writes lines that invent a specific', async () => {
+    const { lines, logger } = capturingLogger();
+    const providers = await createProviders({ sandbox: true, sandboxFabricateRate: 1 }, logger);
+    try {
+      expect(lines.find((line) => line.msg === SANDBOX_WARNING)).toMatchObject({ fabricate_rate: 1 });
+      const lead = testLead();
+      const research = await providers.research.research({ lead }, signal());
+      const draft = await providers.writer.write({ lead, research }, signal());
+      expect(INVENTIONS.some((invention) => draft.message.includes(invention)), draft.message).toBe(true);
+    } finally {
+      await providers.close();
+    }
+    await expect(createProviders({ sandbox: true, sandboxFabricateRate: 2 }, logger)).rejects.toThrow(/SANDBOX_FABRICATE_RATE must be a share from 0 to 1/);
   });
 
   it('refuses a base URL without keys rather than ignore it', async () => {

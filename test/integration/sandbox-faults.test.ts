@@ -1,7 +1,7 @@
 /**
  * The sandbox's injected faults over real HTTP: a rejected key and an unknown model (set and
  * restored at runtime), rate limits with retry-after, credit, errors, timeouts, malformed answers
- * the real adapters reject, seeded latency, and the CLI flags.
+ * the real adapters reject, lines that invent a specific, seeded latency, and the CLI flags.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_LATENCY_SIGMA, faultInterceptors, logNormal, sandboxFaults, stream, type FaultSettings } from '../../adapters/sandbox/faults.ts';
 import type { Sandbox } from '../../adapters/sandbox/server.ts';
+import { INVENTIONS } from '../../adapters/sandbox/answers.ts';
 import { OutsideApiError } from '../../ports/outside-api.port.ts';
 import { adaptersFor, startTestSandbox, testLead } from '../support/sandbox.ts';
 
@@ -152,6 +153,42 @@ describe('sandbox faults', () => {
     expect((writerFailure as OutsideApiError).failure).toBe('malformed');
   });
 
+  it('writes lines that invent a specific at a fabricate rate of 1, rewrites too, and leaves research alone', async () => {
+    const sandbox = await sandboxWith({ fabricateRate: 1 });
+    const { research, writer } = adaptersFor(sandbox);
+    const lead = testLead();
+    const signal = AbortSignal.timeout(5_000);
+    const researched = await research.research({ lead }, signal);
+    expect(researched.text.startsWith('[sandbox research]')).toBe(true);
+
+    const first = await writer.write({ lead, research: researched }, signal);
+    const rewrite = await writer.write({ lead, research: researched, feedback: { draft: first.message, problems: ['unsupported specific: "x" (y)'] } }, signal);
+    for (const draft of [first, rewrite]) {
+      expect(INVENTIONS.some((invention) => draft.message.includes(invention)), draft.message).toBe(true);
+      // Its basis is a true fact of the research: only the specifics are made up.
+      expect(researched.text).toContain(draft.basis);
+    }
+  });
+
+  it('fabricates a share of writer answers at a fabricate rate below 1, counted', async () => {
+    const faults = sandboxFaults({ fabricateRate: 0.5, seed: 7 });
+    const sandbox = await startTestSandbox({ interceptors: faults.interceptors });
+    open.push(sandbox);
+    const { research, writer } = adaptersFor(sandbox);
+    const signal = AbortSignal.timeout(10_000);
+    let fabricated = 0;
+    for (let index = 0; index < 40; index += 1) {
+      const lead = testLead({ company: `Share Co ${index}` });
+      const researched = await research.research({ lead }, signal);
+      const draft = await writer.write({ lead, research: researched }, signal);
+      if (INVENTIONS.some((invention) => draft.message.includes(invention))) fabricated += 1;
+    }
+    expect(faults.counts.fabricated).toBe(fabricated);
+    expect(fabricated).toBeGreaterThan(8);
+    expect(fabricated).toBeLessThan(32);
+    expect(() => sandboxFaults({ fabricateRate: 1.5 })).toThrow(/fabricateRate must be a number from 0 to 1/);
+  });
+
   it('draws log-normal latencies around the median, the same draws for the same seed', () => {
     const draws = (seed: number) => {
       const draw = stream(seed, 1);
@@ -249,6 +286,34 @@ describe('npm run sandbox with fault flags', () => {
     await once(child, 'exit');
     const summary = /sandbox summary: (\{.*\})/.exec(output)?.[1];
     expect(JSON.parse(summary ?? 'null')).toMatchObject({ faults: { unauthorized: 1 } });
+  });
+
+  it('--fabricate-rate 1 answers every writer request with a line that invents a specific', async () => {
+    const script = fileURLToPath(new URL('../../scripts/sandbox.ts', import.meta.url));
+    const child = spawn(process.execPath, [script, '--port', '0', '--fabricate-rate', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 10_000);
+        child.stdout.on('data', () => {
+          const match = /listening: (http:\/\/\S+\/v1)/.exec(output);
+          if (match?.[1] !== undefined) {
+            clearTimeout(timer);
+            resolve(match[1]);
+          }
+        });
+      });
+      const answer = (await (await post(url, '/chat/completions')).json()) as { choices: { message: { content: string } }[] };
+      const { message } = JSON.parse(answer.choices[0]!.message.content) as { message: string };
+      expect(INVENTIONS.some((invention) => message.includes(invention)), message).toBe(true);
+      expect(await statuses(url, '/responses', 1)).toEqual([200]);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    await once(child, 'exit');
+    const summary = /sandbox summary: (\{.*\})/.exec(output)?.[1];
+    expect(JSON.parse(summary ?? 'null')).toMatchObject({ faults: { fabricated: 1 } });
   });
 
   it('refuses a bad flag value with a message', async () => {

@@ -50,6 +50,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, PROVIDERS: 'sandbox', RESEARCH_RPM: '50' }).resilience).toMatchObject({ researchRpm: 50, personalizationRpm: 0 });
   });
 
+  it('reads SANDBOX_FABRICATE_RATE as a share, for the sandbox only', () => {
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, PROVIDERS: 'sandbox' }).providers.sandboxFabricateRate).toBe(0);
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, PROVIDERS: 'sandbox', SANDBOX_FABRICATE_RATE: '0.25' }).providers.sandboxFabricateRate).toBe(0.25);
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, PROVIDERS: 'sandbox', SANDBOX_FABRICATE_RATE: '1' }).providers.sandboxFabricateRate).toBe(1);
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, PROVIDERS: 'sandbox', SANDBOX_FABRICATE_RATE: '1.5' })).toThrow(/SANDBOX_FABRICATE_RATE: must be a share from 0 to 1/);
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, SANDBOX_FABRICATE_RATE: '0.5' })).toThrow(/SANDBOX_FABRICATE_RATE is set but PROVIDERS is not sandbox/);
+    // 0 (as a copied .env might say) asks for nothing, so it is no conflict.
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, SANDBOX_FABRICATE_RATE: '0' }).providers.sandboxFabricateRate).toBe(0);
+  });
+
   it('writes JSON log lines unless LOG_FORMAT asks for readable ones', () => {
     expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET }).logFormat).toBe('json');
     expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');

@@ -67,6 +67,12 @@ export const ResultLeadBody = v.object({
     v.description("The lead's status (`cancelled`: its run was cancelled before its work was done; the export also has `rejected` and `duplicate`, for rows that are not leads)."),
   ),
   error: v.pipe(v.nullable(v.string()), v.description('Why the lead failed, needs review, was suppressed or cancelled.')),
+  unsupported_specifics: v.pipe(
+    v.array(v.string()),
+    v.description(
+      'For a lead that needs review: the specifics of its line (numbers, money, dates and times, names) that neither the research, the lead\'s fields nor the campaign\'s prompts support, e.g. ["$50M", "Sequoia", "last week"]; empty otherwise.',
+    ),
+  ),
   research_summary: v.pipe(v.nullable(v.string()), v.description('What the research found about the company.')),
   sources: v.pipe(v.array(v.string()), v.description('The URLs the research cites.')),
   message_basis: v.pipe(v.nullable(v.string()), v.description('The fact of the research the line relies on.')),
@@ -95,7 +101,7 @@ const resultsDoc = describeApiRoute({
   tags: ['Results'],
   summary: "A campaign's leads, a page at a time",
   description:
-    "The campaign's leads in row order, each in its latest state: its original columns, then its result under the export's column names (personalized_message, enrichment_status, error, research_summary, sources, message_basis, model, research_model, cost_usd), its custom outputs, and whether its run was on the sandbox and its research reused.",
+    "The campaign's leads in row order, each in its latest state: its original columns, then its result under the export's column names (personalized_message, enrichment_status, error, unsupported_specifics, research_summary, sources, message_basis, model, research_model, cost_usd), its custom outputs, and whether its run was on the sandbox and its research reused.",
   parameters: [
     CAMPAIGN_ID,
     ...queryParams(ResultsQuery, {
@@ -130,7 +136,7 @@ const exportDoc = describeApiRoute({
   tags: ['Results'],
   summary: "A campaign's leads as a CSV file",
   description:
-    "A row for every row of the file, in file order (rows that are not leads say why: `rejected`, `duplicate`): every original column in its original order (the union over the campaign's runs), then the result columns (personalized_message, enrichment_status, error, research_summary, sources, message_basis, model, research_model, cost_usd), a `sandbox` column when some run was made on the sandbox, and one column per custom output. UTF-8 with a BOM; a cell that a spreadsheet would run as a formula is prefixed with '.",
+    "A row for every row of the file, in file order (rows that are not leads say why: `rejected`, `duplicate`): every original column in its original order (the union over the campaign's runs), then the result columns (personalized_message, enrichment_status, error, unsupported_specifics, research_summary, sources, message_basis, model, research_model, cost_usd), a `sandbox` column when some run was made on the sandbox, and one column per custom output. UTF-8 with a BOM; a cell that a spreadsheet would run as a formula is prefixed with '.",
   parameters: [
     CAMPAIGN_ID,
     ...queryParams(ExportQuery, {

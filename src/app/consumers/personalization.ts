@@ -137,7 +137,8 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
 
   /**
    * What the gates check a draft against: the research, the lead's own fields (and the values its
-   * prompt's variables took: a line may rely on them as on the canonical fields), the campaign's rules.
+   * prompt's variables took: a line may rely on them as on the canonical fields), the campaign's
+   * prompts (a line's specifics may come from them: the sender's product), the campaign's rules.
    */
   #gates(work: LeadWork, research: Research): GateContext {
     const leadFields: Record<string, string> = {};
@@ -150,6 +151,7 @@ export class PersonalizeLead implements Handler<'lead.researched'> {
       allowQuestions: work.allowQuestions,
       bannedPhrases: this.#deps.bannedPhrases,
       ...(work.outputs.length === 0 ? {} : { outputs: work.outputs }),
+      prompts: [...(work.researchPrompt === null ? [] : [work.researchPrompt]), ...templatesOf(work)],
     };
   }
 

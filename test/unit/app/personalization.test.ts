@@ -117,6 +117,41 @@ describe('PersonalizeLead', () => {
     expect(p.writer.calls).toHaveLength(2);
   });
 
+  it('leaves for review a line that invents specifics twice, the rewrite told which, the reasons naming them', async () => {
+    const p = inMemoryPipeline();
+    const event = await researchedLead(p);
+    const invented: Draft = { ...GOOD_DRAFT, message: 'Congrats on the new Lyon factory and raising $50M from Sequoia last week.' };
+    const again: Draft = { ...GOOD_DRAFT, message: 'Congrats on the new Lyon factory; Maria Chen must be thrilled with 200 engineers.' };
+    p.writer.answerNext(invented, again);
+
+    expect(await commitDecision(p.uow, await personalization(p).handle(event, handlerContext()))).toBe(true);
+
+    expect(p.writer.calls[1]?.feedback?.problems).toEqual([
+      'unsupported specific: "$50M" (not in the research or the lead\'s fields)',
+      'unsupported specific: "Sequoia" (not in the research or the lead\'s fields)',
+      'unsupported specific: "last week" (the research gives no such time)',
+    ]);
+    expect(p.store.lead(event.lead_id)).toMatchObject({
+      status: 'needs_review',
+      message: again.message,
+      error: 'needs review: unsupported specific: "Maria Chen" (not in the research or the lead\'s fields)',
+    });
+  });
+
+  it("lets a line name what the campaign's prompts give, such as the sender's product", async () => {
+    const p = inMemoryPipeline();
+    const event = await researchedLead(p, { personalizationPrompt: 'We sell Orbit Sync to teams that hire fast.' });
+    p.writer.answerAlways({ ...GOOD_DRAFT, message: 'Congrats on the new Lyon factory; Orbit Sync helps 200 new engineers settle in.' });
+    await commitDecision(p.uow, await personalization(p).handle(event, handlerContext()));
+    expect(p.store.lead(event.lead_id)?.status).toBe('personalized');
+
+    const bare = inMemoryPipeline();
+    const refused = await researchedLead(bare);
+    bare.writer.answerAlways({ ...GOOD_DRAFT, message: 'Congrats on the new Lyon factory; Orbit Sync helps 200 new engineers settle in.' });
+    await commitDecision(bare.uow, await personalization(bare).handle(refused, handlerContext()));
+    expect(bare.store.lead(refused.lead_id)).toMatchObject({ status: 'needs_review', error: 'needs review: unsupported specific: "Orbit Sync" (not in the research or the lead\'s fields)' });
+  });
+
   it("applies the run's and the service's rules: questions when the run allows them, the banned phrases", async () => {
     const question: Draft = { ...GOOD_DRAFT, message: 'Is the new Lyon factory already hiring more engineers?' };
     const allowed = inMemoryPipeline();

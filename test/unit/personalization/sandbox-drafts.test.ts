@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { researchInput, researchInstructions, rewriteInput, writerInput, writerInstructions } from '../../../adapters/providers/prompts.ts';
-import { chatCompletion, isRewriteRequest, NEEDS_REVIEW_MARKER, REDRAFT_MARKER, researchResponse } from '../../../adapters/sandbox/answers.ts';
+import { chatCompletion, INVENTIONS, isRewriteRequest, NEEDS_REVIEW_MARKER, REDRAFT_MARKER, researchResponse } from '../../../adapters/sandbox/answers.ts';
 import { DEFAULT_BANNED_PHRASES } from '../../../domain/personalization/banned-phrases.ts';
 import { checkDraft, type GateContext, type GateVerdict } from '../../../domain/personalization/quality-gates.ts';
 import type { LeadProfile, Research } from '../../../ports/providers.port.ts';
@@ -20,8 +20,8 @@ function lead(index: number, company = `Company ${index} Holdings`): LeadProfile
   return { email, company, canonical: { email, company, first_name: `Name${String.fromCharCode(97 + (index % 26))}`, title: 'Head of Sales' } };
 }
 
-/** Research, a first draft and (when the gates refuse it) a rewrite, as the pipeline would get them. */
-function personalize(profile: LeadProfile): { first: Attempt; rewrite?: Attempt } {
+/** Research, a first draft and (when the gates refuse it) a rewrite, as the pipeline would get them; every draft fabricated with `fabricate`. */
+function personalize(profile: LeadProfile, options: { fabricate?: boolean } = {}): { first: Attempt; rewrite?: Attempt } {
   const answer = researchResponse({ instructions: researchInstructions(), input: researchInput(profile) }) as { output_text: string };
   const research: Research = { text: answer.output_text, citations: [], model: 'sandbox/research-1' };
   const context: GateContext = {
@@ -35,7 +35,7 @@ function personalize(profile: LeadProfile): { first: Attempt; rewrite?: Attempt 
     { role: 'user', content: writerInput(profile, research) },
   ];
   const write = (body: Record<string, unknown>): Attempt => {
-    const completion = chatCompletion(body) as { choices: { message: { content: string } }[] };
+    const completion = chatCompletion(body, options) as { choices: { message: { content: string } }[] };
     const draft = JSON.parse(completion.choices[0]!.message.content) as { message: string; basis: string };
     return { draft, verdict: checkDraft(draft, context) };
   };
@@ -73,6 +73,28 @@ describe('sandbox drafts through the quality gates', () => {
     expect(kinds.words).toBeGreaterThan(kinds.placeholder);
     expect(kinds.placeholder).toBeGreaterThan(0);
     expect(kinds.ungrounded).toBeGreaterThan(0);
+  });
+
+  it('fabricates on demand: every draft, rewrites too, keeps its true fact and adds an invented number that the gates name', () => {
+    const seen = new Set<string>();
+    for (let index = 0; index < 200; index += 1) {
+      // A company name without digits: "Company 14 Holdings" would state the 14 of an invention.
+      const letters = [...index.toString(26)].map((digit) => String.fromCharCode(97 + parseInt(digit, 26))).join('');
+      const { first, rewrite } = personalize(lead(index, `Company ${letters} Holdings`), { fabricate: true });
+      for (const attempt of [first, rewrite]) {
+        const problems = problemsOf(attempt);
+        const invention = INVENTIONS.find((text) => attempt?.draft.message.includes(text));
+        expect(invention, attempt?.draft.message).toBeDefined();
+        seen.add(invention!);
+        // Refused by the specifics gate alone (grounded, one sentence, at most 25 words), naming the invented number.
+        expect(problems.length).toBeGreaterThan(0);
+        for (const problem of problems) expect(problem, attempt?.draft.message).toMatch(/^unsupported specific: "[^"]+" \(/);
+        const number = /\$37M|217%|14|13th|2019/.exec(invention!)![0];
+        expect(problems.some((problem) => problem.includes(`"${number}"`)), `${attempt?.draft.message}: ${problems.join('; ')}`).toBe(true);
+      }
+      expect(rewrite?.draft.message).not.toBe(first.draft.message);
+    }
+    expect(seen).toEqual(new Set(INVENTIONS));
   });
 
   it('answers the same request with the same draft', () => {

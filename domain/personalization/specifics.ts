@@ -1,0 +1,720 @@
+/**
+ * Specifics: the details of a line that a reader takes as facts (numbers, money, dates and times,
+ * proper names) and whether the sources support each. A line may reword what the research says;
+ * it may not add a figure, a name or a time that no source gives. The sources are the research,
+ * the lead's own fields and the campaign's prompts (which may name the sender's product).
+ *
+ * What counts as a specific:
+ * - Numbers in any form: digits ("60", "1,200", "2.5"), with a scale ("50M", "5k", "1.2bn",
+ *   "2.5 million"), in words ("fifty million", "three", "twenty-five"), ordinals ("2nd", "second",
+ *   "twenty-first"), years and decades ("2019", "1990s"; "a decade" is 10), percentages ("40%",
+ *   "40 percent"), multiples ("3x", "three times", "threefold", "tripled"), money ("$50M",
+ *   "€2 million", "50 million dollars", "USD 5m"), "a dozen", "one hundred and twenty". "one" and
+ *   "first" alone are not specifics ("one of the", "first saw"), nor vague quantities ("dozens",
+ *   "hundreds of", "several", "a few"), nor "24/7".
+ * - Tokens mixing letters and digits ("Q3", "G2", "5G", "a16z"), unless generic ("B2B").
+ * - Relative times that pin a moment: "yesterday", "today", "tonight", "this morning",
+ *   "tomorrow", "last/past/previous week|month|year|quarter|weekend|<season>", "this
+ *   week|month|year|quarter|weekend|<season>" ("earlier this year"), "next week|...", and
+ *   "<n> days|weeks|months|years ago". Not "recently", "lately", "new", "just" or "in recent
+ *   weeks": they pin nothing. A relative time is supported only by the same time in the sources
+ *   ("a week ago" and "last week" are one): the gate has no clock, so "in March 2026" does not
+ *   support "last month" or "this year".
+ * - Proper names: capitalized words and runs of them ("Lisbon", "Maria Chen", "Series B",
+ *   "Sandbox Business Weekly"), joined by "of", "de", "van", "&" and the like ("Bank of
+ *   America"), a possessive stripped ("Acme's" is "Acme"). Mixed case counts ("iPhone"). Not a
+ *   name: "I", titles and roles ("CEO", "VP", "Head", "Founder"), generic acronyms ("AI",
+ *   "SaaS", "B2B", "CRM"), corporate suffixes ("Inc", "LLC"), and a capitalized function word.
+ *   Months and weekdays are names ("May" must be in the sources).
+ * - The first word of a sentence (also after ";", ":", an opening quote or bracket; not after the
+ *   dot of an initial or a title, "Dr. Maria Chen") is capitalized anyway, so it is a name only
+ *   when it clearly is one: it starts a run of capitalized words ("Maria Chen must be..."), or it
+ *   is followed by a comma ("Maria, congrats"), a possessive ("Maria's team") or a verb (an
+ *   auxiliary or a past tense in -ed: "Maria must be...", "Sequoia backed..."); and it is not a
+ *   common word (a function word, a greeting or opener such as "Congrats", "Saw", "Loved",
+ *   "Bold", a word ending in -ing or -ly, or in -ed when it starts a run, a word the sources or
+ *   the line also write in lower case). Any other lone first word ("Europe gets another office")
+ *   is not checked: the price of not refusing every "Bold move".
+ *
+ * How a specific is matched, forgiving where it should be and strict where it must be:
+ * - Numbers by value: "$50M" = "$50 million" = "50 million dollars" = "fifty million dollars";
+ *   "3" = "three"; "2nd" = "second" = "2"; "a dozen" = "12"; "Q3" = "third quarter". Strictly
+ *   equal: 2019 is not 2026, 60 is not "about 58". A plain number is supported by the same plain
+ *   number or sum of money ("50 million" by "$50 million"); a percentage only by a percentage, a
+ *   multiple only by a multiple, money only by money in the same currency ("$50M" is not
+ *   "€50M"; "50 million" with no currency does not support "$50M").
+ * - Names word by word, case-insensitively, accents ignored: "Lisbon office" is supported by
+ *   "office in Lisbon", "Dana" by "Dana Ortiz", "Jose Alvarez" by "José Álvarez"; every
+ *   capitalized word of the run must occur in the sources ("Dana Chen" fails when only "Dana
+ *   Ortiz" is there), and the run is reported whole. Acronyms of 2 or 3 letters ("US", "UK",
+ *   "NYC") match case-sensitively, so the pronoun "us" supports no "US".
+ * - Relative times by the moment they pin (see above).
+ * - Citation markers ("[1]") and list numbers at the start of a source's line are not numbers of
+ *   the sources: a line's "3" is never supported by a research footnote.
+ *
+ * What this does not check: that the specifics are combined as the sources combine them
+ * ("raised $50M from Sequoia" when the research says a rival did) — that takes reading, not code;
+ * and world knowledge the sources do not state ("Portugal" for an office in Lisbon is refused).
+ */
+
+export type SpecificKind = 'number' | 'time' | 'name';
+
+export interface Specific {
+  readonly kind: SpecificKind;
+  /** As the line writes it ("$50M", "last week", "Maria Chen"); never holds `"` or `;`. */
+  readonly text: string;
+}
+
+export interface SpecificsOptions {
+  /**
+   * Skip proper names when the text is in Title Case (a subject line such as "Your New Lisbon
+   * Office"), where capitals say nothing about names. Numbers and times are checked all the same.
+   */
+  readonly skipNamesInTitleCase?: boolean;
+}
+
+/** The specifics of `text` that `sources` do not support, in order of appearance, each once. */
+export function unsupportedSpecifics(line: string, sources: readonly string[], options: SpecificsOptions = {}): Specific[] {
+  const known = sourceFacts(sources);
+  // Citation markers ("[1]") state nothing: blanked, so that positions stay.
+  const text = line.normalize('NFC').replace(CITATION, (marker) => ' '.repeat(marker.length));
+  const tokens = tokenize(text);
+  const consumed = new Set<number>();
+  const found: { readonly at: number; readonly specific: Specific }[] = [];
+  const add = (at: number, kind: SpecificKind, from: number, to: number) => {
+    found.push({ at, specific: { kind, text: cleanText(text.slice(from, to)) } });
+  };
+
+  for (const time of findTimes(tokens)) {
+    for (let index = time.first; index <= time.last; index += 1) consumed.add(index);
+    if (!known.times.has(time.key)) add(tokens[time.first]!.start, 'time', tokens[time.first]!.start, tokens[time.last]!.end);
+  }
+  for (const number of findNumbers(tokens, consumed)) {
+    for (let index = number.first; index <= number.last; index += 1) consumed.add(index);
+    if (!numberSupported(number, known.numbers)) add(tokens[number.first]!.start, 'number', tokens[number.first]!.start, tokens[number.last]!.end);
+  }
+  tokens.forEach((token, index) => {
+    if (consumed.has(index) || !isLiteral(token)) return;
+    consumed.add(index);
+    if (!known.words.has(fold(token.text))) add(token.start, 'number', token.start, token.end);
+  });
+  if (!(options.skipNamesInTitleCase === true && isTitleCase(tokens))) {
+    const lowercase = new Set(tokens.filter((token) => token.type === 'word' && !/\p{Lu}/u.test(token.text)).map((token) => fold(token.text)));
+    for (const run of findNameRuns(tokens, consumed, (word) => known.lowercase.has(word) || lowercase.has(word))) {
+      if (!run.tokens.every((token) => nameSupported(token, known))) add(run.start, 'name', run.start, run.end);
+    }
+  }
+
+  const seen = new Set<string>();
+  return found
+    .sort((a, b) => a.at - b.at)
+    .map((entry) => entry.specific)
+    .filter((specific) => specific.text !== '' && !seen.has(specific.text.toLowerCase()) && seen.add(specific.text.toLowerCase()));
+}
+
+/** The gates' problem for an unsupported specific: it names the specific, in quotes. */
+export function unsupportedSpecificProblem(specific: Specific): string {
+  const why = specific.kind === 'time' ? 'the research gives no such time' : "not in the research or the lead's fields";
+  return `unsupported specific: "${specific.text}" (${why})`;
+}
+
+const PROBLEM = /unsupported specific: "([^"]*)"/gu;
+
+/**
+ * The unsupported specifics a lead's review reason names (the problems as stored, see
+ * unsupportedSpecificProblem), in order, each once: the export and the results show them apart.
+ */
+export function unsupportedSpecificsIn(reason: string | null): string[] {
+  if (reason === null) return [];
+  return [...new Set([...reason.matchAll(PROBLEM)].map((match) => match[1]!))];
+}
+
+function cleanText(text: string): string {
+  return text.replace(/["“”;]/gu, '').replace(/\s+/gu, ' ').trim();
+}
+
+// ── Tokens ────────────────────────────────────────────────────────────────────────────────────
+
+interface Token {
+  readonly text: string;
+  readonly start: number;
+  readonly end: number;
+  /** `number` starts with a digit, `word` with a letter, `symbol` is a currency sign or `%`. */
+  readonly type: 'number' | 'word' | 'symbol';
+  /** What lies between the previous token and this one: spaces and punctuation. */
+  readonly gap: string;
+}
+
+const TOKEN =
+  /\d{1,3}(?:,\d{3})+(?:\.\d+)?\p{L}*|\d+(?:\.\d+)?\p{L}*|\p{L}[\p{L}\p{M}\p{N}]*(?:['’.-][\p{L}\p{N}][\p{L}\p{M}\p{N}]*)*['’]?|[$€£¥%]/gu;
+
+function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  let last = 0;
+  for (const match of text.matchAll(TOKEN)) {
+    const value = match[0];
+    const type = /^\d/u.test(value) ? 'number' : /^[$€£¥%]$/u.test(value) ? 'symbol' : 'word';
+    tokens.push({ text: value, start: match.index, end: match.index + value.length, type, gap: text.slice(last, match.index) });
+    last = match.index + value.length;
+  }
+  return tokens;
+}
+
+/** Lower case, accents dropped, a possessive or a trailing apostrophe dropped. */
+function fold(word: string): string {
+  // Most words are plain ASCII: no accents to drop.
+  const plain = /^[\x20-\x7e]*$/u.test(word) ? word : word.normalize('NFKD').replace(/\p{M}/gu, '');
+  const lower = plain.toLowerCase();
+  return lower.endsWith("'s") || lower.endsWith('’s') ? lower.slice(0, -2) : lower.endsWith("'") || lower.endsWith('’') ? lower.slice(0, -1) : lower;
+}
+
+/** The word without its possessive ("Acme's", "Robotics'"), as written. */
+function core(word: string): string {
+  return word.replace(/['’]s$|['’]$/u, '');
+}
+
+const onlySpace = (gap: string) => /^\s*$/u.test(gap);
+
+// ── Numbers ───────────────────────────────────────────────────────────────────────────────────
+
+type Unit = 'plain' | 'percent' | 'times' | `money:${string}`;
+
+interface NumberValue {
+  readonly value: number;
+  readonly unit: Unit;
+}
+
+interface NumberMatch extends NumberValue {
+  readonly first: number;
+  readonly last: number;
+}
+
+const CARDINALS: Readonly<Record<string, number>> = {
+  zero: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10,
+  eleven: 11, twelve: 12, thirteen: 13, fourteen: 14, fifteen: 15, sixteen: 16, seventeen: 17, eighteen: 18,
+  nineteen: 19, twenty: 20, thirty: 30, forty: 40, fifty: 50, sixty: 60, seventy: 70, eighty: 80, ninety: 90,
+};
+const ORDINALS: Readonly<Record<string, number>> = {
+  first: 1, second: 2, third: 3, fourth: 4, fifth: 5, sixth: 6, seventh: 7, eighth: 8, ninth: 9, tenth: 10,
+  eleventh: 11, twelfth: 12, thirteenth: 13, fourteenth: 14, fifteenth: 15, sixteenth: 16, seventeenth: 17,
+  eighteenth: 18, nineteenth: 19, twentieth: 20, thirtieth: 30, fortieth: 40, fiftieth: 50, sixtieth: 60,
+  seventieth: 70, eightieth: 80, ninetieth: 90, hundredth: 100, thousandth: 1_000, millionth: 1_000_000,
+};
+const SCALES: Readonly<Record<string, number>> = {
+  hundred: 100, thousand: 1_000, million: 1_000_000, billion: 1_000_000_000, trillion: 1_000_000_000_000,
+  mn: 1_000_000, bn: 1_000_000_000,
+};
+/** Scales written on the digits: "5k", "50M", "1.2bn". */
+const SUFFIX_SCALES: Readonly<Record<string, number>> = {
+  k: 1_000, m: 1_000_000, mm: 1_000_000, mn: 1_000_000, mil: 1_000_000, b: 1_000_000_000, bn: 1_000_000_000,
+};
+const CURRENCY_SIGNS: Readonly<Record<string, string>> = { $: 'usd', '€': 'eur', '£': 'gbp', '¥': 'jpy' };
+const CURRENCY_WORDS: Readonly<Record<string, string>> = {
+  usd: 'usd', dollar: 'usd', dollars: 'usd', eur: 'eur', euro: 'eur', euros: 'eur', gbp: 'gbp', pound: 'gbp',
+  pounds: 'gbp', sterling: 'gbp', jpy: 'jpy', yen: 'jpy',
+};
+const MULTIPLE_VERBS: Readonly<Record<string, number>> = {
+  doubled: 2, doubling: 2, tripled: 3, tripling: 3, quadrupled: 4, quadrupling: 4, tenfold: 10, twofold: 2,
+  threefold: 3, fourfold: 4, fivefold: 5, halved: 0.5,
+};
+
+/** A number word's parts ("twenty-five" is twenty and five), or undefined when it is not one. */
+function numberWordParts(token: Token | undefined): string[] | undefined {
+  if (token?.type !== 'word') return undefined;
+  const parts = token.text.toLowerCase().split('-');
+  return parts.every((part) => part in CARDINALS || part in ORDINALS || (part in SCALES && part.length > 2) || part === 'dozen' || part === 'decade') ? parts : undefined;
+}
+
+/** The numbers of the tokens not consumed yet, in order (see the module comment). */
+function findNumbers(tokens: readonly Token[], consumed: ReadonlySet<number>): NumberMatch[] {
+  const found: NumberMatch[] = [];
+  for (let index = 0; index < tokens.length; index += 1) {
+    if (consumed.has(index) || !mayStartNumber(tokens[index]!)) continue;
+    // "24/7" is a phrase, not two figures.
+    if (tokens[index]!.text === '24' && tokens[index + 1]?.text === '7' && tokens[index + 1]?.gap === '/') {
+      index += 1;
+      continue;
+    }
+    const match = numberAt(tokens, index, consumed);
+    if (match === undefined) continue;
+    found.push(match);
+    index = match.last;
+  }
+  return found;
+}
+
+/** A cheap first look: whether a number can start at the token (digits, a currency, a number word, "a"). */
+function mayStartNumber(token: Token): boolean {
+  if (token.type !== 'word') return true;
+  const lower = token.text.toLowerCase();
+  const dash = lower.indexOf('-');
+  return NUMBER_STARTS.has(dash === -1 ? lower : lower.slice(0, dash));
+}
+
+const NUMBER_STARTS: ReadonlySet<string> = new Set([
+  'a', 'an', 'dozen', 'decade',
+  ...Object.keys(CARDINALS), ...Object.keys(ORDINALS), ...Object.keys(SCALES), ...Object.keys(MULTIPLE_VERBS), ...Object.keys(CURRENCY_WORDS),
+]);
+
+function numberAt(tokens: readonly Token[], index: number, consumed: ReadonlySet<number>): NumberMatch | undefined {
+  const free = (at: number) => at < tokens.length && !consumed.has(at);
+  const token = tokens[index]!;
+  const lower = token.text.toLowerCase();
+  if (token.type === 'word' && lower in MULTIPLE_VERBS) return { value: MULTIPLE_VERBS[lower]!, unit: 'times', first: index, last: index };
+
+  let at = index;
+  let currency: string | undefined;
+  if (token.type === 'symbol' && token.text in CURRENCY_SIGNS && free(at + 1) && tokens[at + 1]!.type === 'number' && onlySpace(tokens[at + 1]!.gap)) {
+    currency = CURRENCY_SIGNS[token.text];
+    at += 1;
+  } else if (token.type === 'word' && /^(?:USD|EUR|GBP)$/u.test(token.text) && free(at + 1) && tokens[at + 1]!.type === 'number') {
+    currency = CURRENCY_WORDS[lower];
+    at += 1;
+  }
+
+  let value: number;
+  let unit: Unit = 'plain';
+  const first = tokens[at]!;
+  if (first.type === 'number') {
+    const [, digits = '', suffix = ''] = /^([\d,]+(?:\.\d+)?)(\p{L}*)$/u.exec(first.text) ?? [];
+    value = Number(digits.replaceAll(',', ''));
+    const ending = suffix.toLowerCase();
+    if (ending in SUFFIX_SCALES) value *= SUFFIX_SCALES[ending]!;
+    else if (ending === 'x') unit = 'times';
+    else if (!['', 'st', 'nd', 'rd', 'th', 's'].includes(ending)) return undefined; // "5G", "9am": a literal
+    const scale = tokens[at + 1];
+    if (ending === '' && free(at + 1) && scale?.type === 'word' && onlySpace(scale.gap) && scale.text.toLowerCase() in SCALES) {
+      value *= SCALES[scale.text.toLowerCase()]!;
+      at += 1;
+    }
+  } else {
+    const words: string[] = [];
+    let end = at - 1;
+    // "a" counts only before a scale, "dozen" or "decade": "a million", "a dozen", "a decade" (ten years).
+    if (first.type === 'word' && /^an?$/iu.test(first.text) && free(at + 1) && onlySpace(tokens[at + 1]!.gap)) {
+      const next = numberWordParts(tokens[at + 1]);
+      if (next?.[0] !== undefined && (next[0] in SCALES || next[0] === 'dozen' || next[0] === 'decade')) {
+        words.push('one');
+        end = at;
+      }
+    }
+    while (free(end + 1) && (end + 1 === at || onlySpace(tokens[end + 1]!.gap))) {
+      // "one hundred and twenty": "and" joins after a hundred or a scale.
+      const previous = words.at(-1);
+      if (tokens[end + 1]!.text.toLowerCase() === 'and' && previous !== undefined && (previous === 'hundred' || previous in SCALES) && free(end + 2) && onlySpace(tokens[end + 2]!.gap)) {
+        const after = numberWordParts(tokens[end + 2]);
+        if (after !== undefined && !(after[0]! in SCALES) && after[0] !== 'hundred') {
+          end += 1;
+          continue;
+        }
+      }
+      const parts = numberWordParts(tokens[end + 1]);
+      // "one two three" is three numbers: a word joins the number only where it can follow ("twenty five", "two hundred").
+      if (parts === undefined || !parts.every((part, index) => canFollow(index === 0 ? words.at(-1) : parts[index - 1], part))) break;
+      words.push(...parts);
+      end += 1;
+      if (parts.some((part) => part in ORDINALS)) break;
+    }
+    if (words.length === 0 || (words.length === 1 && ['one', 'first'].includes(words[0]!))) return undefined;
+    const parsed = wordsValue(words);
+    if (parsed === undefined) return undefined;
+    value = parsed;
+    at = end;
+  }
+
+  // A unit after the number: percent, a multiple, a currency.
+  const next = free(at + 1) ? tokens[at + 1] : undefined;
+  const nextLower = next?.text.toLowerCase() ?? '';
+  if (next?.type === 'symbol' && next.text === '%' && onlySpace(next.gap)) {
+    unit = 'percent';
+    at += 1;
+  } else if (next?.type === 'word' && onlySpace(next.gap) && ['percent', 'pct'].includes(nextLower)) {
+    unit = 'percent';
+    at += 1;
+  } else if (next?.type === 'word' && onlySpace(next.gap) && nextLower === 'per' && tokens[at + 2]?.text.toLowerCase() === 'cent' && free(at + 2)) {
+    unit = 'percent';
+    at += 2;
+  } else if (next?.type === 'word' && (nextLower === 'times' || nextLower === 'fold') && /^[\s-]*$/u.test(next.gap)) {
+    unit = 'times';
+    at += 1;
+  } else if (next?.type === 'word' && onlySpace(next.gap) && nextLower in CURRENCY_WORDS) {
+    currency ??= CURRENCY_WORDS[nextLower];
+    at += 1;
+  }
+  if (currency !== undefined && unit === 'plain') unit = `money:${currency}`;
+  if (!Number.isFinite(value)) return undefined;
+  return { value, unit, first: index, last: at };
+}
+
+/** Whether number word `next` may follow `previous` in one number ("twenty" "five", "five" "hundred"; not "two" "three"). */
+function canFollow(previous: string | undefined, next: string): boolean {
+  if (previous === undefined) return true;
+  if (previous in ORDINALS) return false;
+  const big = next === 'hundred' || next === 'dozen' || next === 'decade' || (next in SCALES && next.length > 2);
+  if (big) return true;
+  const value = CARDINALS[next] ?? ORDINALS[next] ?? 0;
+  if (previous in SCALES || previous === 'hundred') return true;
+  // After a ten ("twenty"), only a unit: "twenty five", "twenty-first".
+  const before = CARDINALS[previous] ?? 0;
+  const tens = before >= 20 && before % 10 === 0;
+  return tens && value >= 1 && value <= 9;
+}
+
+/** "twenty five thousand" → 25000; undefined when the words make no number. */
+function wordsValue(words: readonly string[]): number | undefined {
+  let total = 0;
+  let current = 0;
+  let any = false;
+  for (const word of words) {
+    if (word in CARDINALS) current += CARDINALS[word]!;
+    else if (word in ORDINALS) {
+      const value = ORDINALS[word]!;
+      current = value >= 100 ? (current || 1) * value : current + value;
+    } else if (word === 'dozen') current = (current || 1) * 12;
+    else if (word === 'decade') current = (current || 1) * 10;
+    else if (word === 'hundred') current = (current || 1) * 100;
+    else if (word in SCALES) {
+      total += (current || 1) * SCALES[word]!;
+      current = 0;
+    } else return undefined;
+    any = true;
+  }
+  return any ? total + current : undefined;
+}
+
+function sameValue(a: number, b: number): boolean {
+  return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+}
+
+function numberSupported(number: NumberValue, known: readonly NumberValue[]): boolean {
+  return known.some((source) => sameValue(source.value, number.value) && unitSupports(source.unit, number.unit));
+}
+
+/** Whether a source's number in `source` units supports the line's in `line` units (see the module comment). */
+function unitSupports(source: Unit, line: Unit): boolean {
+  if (line === 'plain') return source === 'plain' || source.startsWith('money:');
+  if (line.startsWith('money:')) return source === line;
+  return source === line;
+}
+
+/** Tokens with both letters and digits that are not numbers ("Q3", "G2", "5G", "9am"), generic ones aside. */
+function isLiteral(token: Token): boolean {
+  if (!/\d/u.test(token.text) || !/\p{L}/u.test(token.text)) return false;
+  if (GENERIC_WORDS.has(fold(core(token.text)))) return false;
+  if (token.type === 'number') return !/^[\d,]+(?:\.\d+)?(?:k|m|mm|mn|mil|b|bn|x|st|nd|rd|th|s)?$/iu.test(token.text);
+  return true;
+}
+
+// ── Times ─────────────────────────────────────────────────────────────────────────────────────
+
+interface TimeMatch {
+  /** The moment it pins, the same for its variants: "last week" for "past week", "a week ago". */
+  readonly key: string;
+  readonly first: number;
+  readonly last: number;
+}
+
+const PERIODS = new Set(['week', 'month', 'year', 'quarter', 'weekend', 'spring', 'summer', 'fall', 'autumn', 'winter']);
+const PAST = new Set(['last', 'past', 'previous']);
+const DAY_PARTS = new Set(['morning', 'afternoon', 'evening']);
+/** Words a relative time may start with: a cheap first look before timeAt. */
+const TIME_STARTS = new Set(['yesterday', 'today', 'tonight', 'tomorrow', 'last', 'past', 'previous', 'this', 'next', 'coming', 'a', 'an', 'few', 'couple', 'several']);
+const AGO_UNITS: Readonly<Record<string, string>> = {
+  day: 'day', days: 'day', week: 'week', weeks: 'week', month: 'month', months: 'month', year: 'year', years: 'year', hour: 'hour', hours: 'hour',
+};
+const FEW = new Set(['few', 'couple', 'several']);
+
+function period(word: string): string {
+  return word === 'autumn' ? 'fall' : word;
+}
+
+/** The relative times of the tokens, in order (see the module comment). */
+function findTimes(tokens: readonly Token[]): TimeMatch[] {
+  const words = tokens.map((token) => (token.type === 'word' ? fold(token.text) : token.type === 'number' ? `#${token.text}` : ''));
+  const joined = (at: number) => at < tokens.length && onlySpace(tokens[at]!.gap);
+  const found: TimeMatch[] = [];
+  for (let index = 0; index < tokens.length; index += 1) {
+    const word = words[index]!;
+    if (!TIME_STARTS.has(word) && !word.startsWith('#') && !(word in CARDINALS)) continue;
+    const match = timeAt(words, index, joined);
+    if (match === undefined) continue;
+    // "earlier this year", "later this week": the same time, the whole phrase reported.
+    const first = match.first > 0 && ['earlier', 'later'].includes(words[match.first - 1]!) && joined(match.first) ? match.first - 1 : match.first;
+    found.push({ ...match, first });
+    index = match.last;
+  }
+  return found;
+}
+
+function timeAt(words: readonly string[], index: number, joined: (at: number) => boolean): TimeMatch | undefined {
+  const word = words[index]!;
+  const next = joined(index + 1) ? words[index + 1] : undefined;
+  const third = next !== undefined && joined(index + 2) ? words[index + 2] : undefined;
+  if (word === 'yesterday') return { key: 'yesterday', first: index, last: index };
+  if (word === 'today' || word === 'tonight') return { key: 'today', first: index, last: index };
+  if (word === 'tomorrow') return { key: 'tomorrow', first: index, last: index };
+  if (PAST.has(word) && next === 'night') return { key: 'yesterday', first: index, last: index + 1 };
+  if (PAST.has(word) && next !== undefined && PERIODS.has(next)) return { key: `last ${period(next)}`, first: index, last: index + 1 };
+  if (word === 'this' && next === 'past' && third !== undefined && PERIODS.has(third)) return { key: `last ${period(third)}`, first: index, last: index + 2 };
+  if (word === 'this' && next !== undefined && DAY_PARTS.has(next)) return { key: 'today', first: index, last: index + 1 };
+  if (word === 'this' && next !== undefined && PERIODS.has(next)) return { key: `this ${period(next)}`, first: index, last: index + 1 };
+  if (['next', 'coming'].includes(word) && next !== undefined && PERIODS.has(next)) return { key: `next ${period(next)}`, first: index, last: index + 1 };
+
+  // "<count> <unit> ago": "two weeks ago", "a month ago", "a few days ago", "3 years ago".
+  let at = index;
+  let count: string | undefined;
+  if (word === 'a' || word === 'an') {
+    if (next !== undefined && FEW.has(next)) {
+      count = 'few';
+      at += next === 'couple' && words[index + 2] === 'of' ? 2 : 1;
+    } else count = '1';
+  } else if (FEW.has(word)) {
+    count = 'few';
+    if (word === 'couple' && next === 'of') at += 1;
+  } else if (word.startsWith('#')) count = word.slice(1);
+  else if (word in CARDINALS) count = String(CARDINALS[word]);
+  if (count === undefined || !joined(at + 1) || !joined(at + 2)) return undefined;
+  const unit = AGO_UNITS[words[at + 1]!];
+  if (unit === undefined || words[at + 2] !== 'ago') return undefined;
+  if (count === '1') {
+    const key = unit === 'day' ? 'yesterday' : unit === 'hour' ? 'today' : `last ${unit}`;
+    return { key, first: index, last: at + 2 };
+  }
+  return { key: `${count} ${unit}s ago`, first: index, last: at + 2 };
+}
+
+// ── Names ─────────────────────────────────────────────────────────────────────────────────────
+
+/** Function words: capitalized only because they start a sentence, never names. */
+const FUNCTION_WORDS = new Set([
+  'a', 'about', 'above', 'after', 'again', 'against', 'all', 'also', 'am', 'an', 'and', 'any', 'are', 'as', 'at',
+  'be', 'because', 'been', 'before', 'being', 'below', 'between', 'both', 'but', 'by', 'can', 'could', 'did', 'do',
+  'does', 'during', 'each', 'few', 'for', 'from', 'further', 'had', 'has', 'have', 'he', 'her', 'here', 'hers',
+  'him', 'his', 'how', 'i', 'if', 'in', 'into', 'is', 'it', 'its', 'just', 'me', 'more', 'most', 'my', 'no', 'nor',
+  'not', 'now', 'of', 'off', 'on', 'once', 'only', 'or', 'other', 'our', 'ours', 'out', 'over', 'own', 'same', 'she',
+  'should', 'so', 'some', 'such', 'than', 'that', 'the', 'their', 'theirs', 'them', 'then', 'there', 'these', 'they',
+  'this', 'those', 'through', 'to', 'too', 'under', 'until', 'up', 'very', 'was', 'we', 'were', 'what', 'when',
+  'where', 'which', 'while', 'who', 'whom', 'why', 'with', 'would', 'you', 'your', 'yours', 'yourself', 'itself',
+  "i'm", "i've", "i'd", "i'll", "you're", "you've", "you'd", "you'll", "we're", "we've", "we'd", "we'll", "it's",
+  "that's", "there's", "here's", "what's", "let's", "they're", "they've", "who's", "isn't", "aren't", "wasn't",
+  "don't", "doesn't", "didn't", "can't", "won't", 'yet', 'still', 'even', 'ever', 'every', 'many', 'much', 'another',
+  'either', 'neither', 'whether', 'though', 'although', 'since', 'unless', 'via', 'per', 'plus', 'like', 'unlike',
+]);
+
+/**
+ * Capitalized mid-sentence yet not names: "I", titles and roles, generic acronyms, corporate
+ * suffixes (folded: lower case).
+ */
+const GENERIC_WORDS = new Set([
+  'i', "i'm", "i've", "i'd", "i'll",
+  'ceo', 'cto', 'cfo', 'coo', 'cmo', 'cro', 'cpo', 'cio', 'ciso', 'chro', 'cso', 'vp', 'svp', 'evp', 'avp', 'gm',
+  'head', 'chief', 'officer', 'president', 'vice', 'director', 'manager', 'founder', 'cofounder', 'co', 'owner',
+  'partner', 'principal', 'lead', 'senior', 'sr', 'jr', 'executive', 'associate', 'chair', 'chairman',
+  'chairwoman', 'chairperson', 'mr', 'mrs', 'ms', 'dr', 'prof', 'sir',
+  'ai', 'genai', 'ml', 'llm', 'llms', 'api', 'apis', 'saas', 'paas', 'iaas', 'b2b', 'b2c', 'd2c', 'dtc', 'crm', 'erp',
+  'hr', 'it', 'ux', 'ui', 'cx', 'pr', 'seo', 'sem', 'roi', 'kpi', 'kpis', 'okr', 'okrs', 'gtm', 'sdr', 'sdrs',
+  'bdr', 'bdrs', 'ae', 'aes', 'smb', 'smbs', 'sme', 'smes', 'faq', 'ps', 'p.s', 'ok', 'fyi', 'asap', 'iot', 'ar',
+  'vr', 'qa', 'devops', 'revops', 'esg', 'dei', 'hq', 'arr', 'mrr', 'nps', 'cac', 'ltv', 'r&d', 'tl;dr',
+  'inc', 'ltd', 'llc', 'corp', 'plc', 'gmbh', 'llp',
+]);
+
+/** Greetings and openers a sentence often starts with (folded), besides the function words. */
+const OPENERS = new Set([
+  'hi', 'hey', 'hello', 'dear', 'congrats', 'congratulations', 'kudos', 'cheers', 'thanks', 'thank', 'bravo', 'wow',
+  'saw', 'seen', 'see', 'noticed', 'notice', 'loved', 'love', 'liked', 'like', 'read', 'caught', 'spotted', 'heard',
+  'came', 'found', 'enjoyed', 'watched', 'followed', 'hope', 'wanted', 'want', 'wondered', 'curious', 'quick',
+  'big', 'huge', 'great', 'nice', 'impressive', 'exciting', 'excited', 'interesting', 'fascinating', 'cool',
+  'awesome', 'brilliant', 'well', 'good', 'glad', 'happy', 'amazing', 'bold', 'smart', 'solid', 'strong', 'neat',
+  'fun', 'wild', 'incredible', 'remarkable', 'notable', 'major', 'massive', 'serious', 'lovely', 'sweet',
+  'fantastic', 'terrific', 'wonderful', 'fresh', 'new', 'recent', 'sure', 'yes', 'yeah', 'okay', 'random',
+  'small', 'little', 'clever', 'exciting', 'timely', 'welcome', 'worth', 'looks', 'sounds', 'seems', 'feels',
+  'imagine', 'given', 'mind', 'quite', 'pretty', 'seriously', 'congratulation', 'props', 'shoutout', 'hats',
+  'growing', 'opening', 'launching', 'scaling', 'moving', 'hiring', 'building', 'expanding', 'partnering', 'teams',
+  'companies', 'people', 'folks', 'everyone', 'someone', 'anyone', 'nobody', 'something', 'nothing', 'anything',
+  'last', 'next', 'first', 'one', 'two', 'may', 'might', 'must', 'will', 'shall', 'let', 'lets', 'please', 'maybe',
+  'perhaps', 'apparently', 'clearly', 'honestly', 'frankly', 'certainly', 'definitely', 'surely', 'truly',
+  'question', 'thought', 'figured', 'brave', 'ambitious', 'busy', 'whoa', 'long', 'fellow', 'hundreds', 'thousands',
+  'millions', 'dozens', 'plenty', 'lots', 'loads', 'news', 'word', 'talk', 'timing', 'real', 'true', 'funny', 'odd',
+  'rare', 'kind', 'hard', 'tough', 'easy', 'fast', 'steady', 'clear', 'obvious', 'respect', 'sizable', 'sizeable',
+  'decent', 'healthy', 'striking', 'noteworthy', 'half', 'team', 'growth', 'congratulations', 'belated', 'hearty',
+]);
+
+/** Lower-case words that may join the capitalized words of one name: "Bank of America", "Van der Berg". */
+const CONNECTORS = new Set(['of', 'de', 'del', 'della', 'der', 'den', 'van', 'von', 'da', 'di', 'du', 'la', 'le', 'y', 'al']);
+
+/** Abbreviations after which a "." ends no sentence: titles and initials ("Dr. Maria Chen", "John F. Kennedy"). */
+const NAME_ABBREVIATIONS = new Set(['mr', 'mrs', 'ms', 'dr', 'prof', 'st', 'jr', 'sr', 'mt', 'ft']);
+
+interface NameRun {
+  /** The words that must each be in the sources. */
+  readonly tokens: readonly Token[];
+  readonly start: number;
+  readonly end: number;
+}
+
+function isCapitalized(token: Token): boolean {
+  return token.type === 'word' && /\p{Lu}/u.test(token.text);
+}
+
+/** Whether the token starts a sentence (the text's start, after `.!?…;:`, an opening quote or bracket, a line break). */
+function startsSentence(tokens: readonly Token[], index: number): boolean {
+  if (index === 0) return true;
+  const gap = tokens[index]!.gap;
+  if (/[!?…;:"“”([\n]|(?:^|\s)['‘]/u.test(gap)) return true;
+  if (!gap.includes('.')) return false;
+  const before = fold(tokens[index - 1]!.text);
+  // A "." right after an initial or a title ends nothing: "Dr. Maria Chen", "John F. Kennedy".
+  return !(gap.trim() === '.' && (/^\p{L}$/u.test(before) || NAME_ABBREVIATIONS.has(before)));
+}
+
+/** Auxiliaries and modals that follow a sentence's subject. */
+const AUXILIARIES = new Set(['is', 'was', 'has', 'had', 'must', 'should', 'will', 'would', 'could', 'can', 'may', 'might', 'just', 'now', 'also', 'recently']);
+
+/** A word that reads as the verb after a subject: an auxiliary, or a past tense ending in -ed ("backed", "joined"). */
+function isVerbAfterSubject(word: string): boolean {
+  const lower = word.toLowerCase();
+  return AUXILIARIES.has(lower) || (lower.length > 4 && lower.endsWith('ed'));
+}
+
+/** Whether a capitalized word is a name word at all: not generic, not a function word. */
+function isNameWord(token: Token): boolean {
+  const word = fold(core(token.text));
+  if (GENERIC_WORDS.has(word) || (FUNCTION_WORDS.has(word) && word !== 'will')) return false;
+  // Hyphenated: a name when one of its capitalized parts is ("Lisbon-based"; not "AI-powered", "Co-Founder").
+  const parts = core(token.text).split('-').filter((part) => /\p{Lu}/u.test(part));
+  return parts.some((part) => !GENERIC_WORDS.has(fold(part)) && !FUNCTION_WORDS.has(fold(part)));
+}
+
+/**
+ * A sentence's first word that is a common word rather than a name (see the module comment):
+ * `inRun` when capitalized words follow it, where a word ending in -ed counts too ("Impressed").
+ */
+function commonFirstWord(token: Token, inRun: boolean, writtenLowercase: (word: string) => boolean): boolean {
+  const word = fold(core(token.text));
+  if (FUNCTION_WORDS.has(word) || OPENERS.has(word) || GENERIC_WORDS.has(word)) return true;
+  if (word.length > 4 && (/(?:ing|ly)$/u.test(word) || (inRun && word.endsWith('ed')))) return true;
+  return writtenLowercase(word);
+}
+
+/** The runs of capitalized words that are names (see the module comment), in order. */
+function findNameRuns(tokens: readonly Token[], consumed: ReadonlySet<number>, writtenLowercase: (word: string) => boolean): NameRun[] {
+  const runs: NameRun[] = [];
+  const usable = (at: number) => at < tokens.length && !consumed.has(at) && isCapitalized(tokens[at]!);
+  for (let index = 0; index < tokens.length; index += 1) {
+    if (!usable(index)) continue;
+    // The run: capitalized words separated by spaces (or " & "), with connectors between them.
+    const members = [index];
+    let at = index;
+    while (!/['’]s?$/u.test(tokens[at]!.text)) {
+      const next = tokens[at + 1];
+      if (next === undefined) break;
+      // Spaces, " & ", or the dot of an initial ("John F. Kennedy").
+      const joins = /^\s*&?\s*$/u.test(next.gap) || (/^\.\s+$/u.test(next.gap) && /^\p{Lu}$/u.test(tokens[at]!.text));
+      if (usable(at + 1) && joins) {
+        members.push(at + 1);
+        at += 1;
+      } else if (next.type === 'word' && CONNECTORS.has(next.text) && onlySpace(next.gap) && usable(at + 2) && onlySpace(tokens[at + 2]!.gap)) {
+        members.push(at + 2);
+        at += 2;
+      } else break;
+    }
+    index = at;
+
+    let kept = members;
+    const opener = tokens[members[0]!]!;
+    if (startsSentence(tokens, members[0]!)) {
+      const inRun = members.length > 1;
+      if (commonFirstWord(opener, inRun, writtenLowercase)) kept = members.slice(1);
+      else if (!inRun) {
+        // A lone first word is a name when followed by a comma, written as a possessive, or the
+        // subject of a verb ("Maria must be thrilled", "Sequoia backed the round").
+        const next = tokens[members[0]! + 1];
+        const after = next?.gap ?? '';
+        const subject = next !== undefined && onlySpace(after) && next.type === 'word' && isVerbAfterSubject(next.text);
+        if (!after.trimStart().startsWith(',') && !/['’]s?$/u.test(opener.text) && !subject) kept = [];
+      }
+    }
+    // Reported without a function word at either end ("Office And" is "Office").
+    const isFunctionWord = (at: number) => FUNCTION_WORDS.has(fold(core(tokens[at]!.text)));
+    while (kept.length > 0 && isFunctionWord(kept.at(-1)!)) kept = kept.slice(0, -1);
+    while (kept.length > 0 && isFunctionWord(kept[0]!)) kept = kept.slice(1);
+    const names = kept.map((at) => tokens[at]!).filter(isNameWord);
+    if (names.length === 0) continue;
+    const first = tokens[kept[0]!]!;
+    const last = tokens[kept.at(-1)!]!;
+    runs.push({ tokens: names, start: first.start, end: last.start + core(last.text).length });
+  }
+  return runs;
+}
+
+/** Every capitalized part of a name word occurs in the sources (see the module comment). */
+function nameSupported(token: Token, known: SourceFacts): boolean {
+  const word = core(token.text);
+  const dotted = /^(?:\p{Lu}\.)+\p{Lu}?\.?$/u.test(word) ? word.replaceAll('.', '') : undefined;
+  const parts = dotted !== undefined ? [dotted] : word.split(/[-.]/u).filter((part) => /\p{Lu}/u.test(part));
+  return parts.every((part) => {
+    if (GENERIC_WORDS.has(fold(part)) || FUNCTION_WORDS.has(fold(part))) return true;
+    if (/^[\p{Lu}\d]{2,3}$/u.test(part) && /\p{L}/u.test(part)) return known.acronyms.has(part);
+    return known.words.has(fold(part));
+  });
+}
+
+/** Short words Title Case may leave in lower case ("Notes on the Lisbon Office"). */
+const TITLE_CASE_SMALL_WORDS = new Set(['a', 'an', 'the', 'and', 'or', 'but', 'of', 'in', 'on', 'at', 'to', 'for', 'by', 'with', 'from', 'vs']);
+
+/**
+ * Title Case: after the first word, at least two words and two in three of them capitalized, the
+ * short words it may leave in lower case aside ("Your New Lisbon Office", "Big Move In 2019").
+ */
+function isTitleCase(tokens: readonly Token[]): boolean {
+  const words = tokens.filter((token) => token.type === 'word').slice(1).filter((token) => /\p{Lu}/u.test(token.text[0] ?? '') || !TITLE_CASE_SMALL_WORDS.has(token.text));
+  return words.length >= 2 && words.filter((token) => /^\p{Lu}/u.test(token.text)).length * 3 >= words.length * 2;
+}
+
+// ── Sources ───────────────────────────────────────────────────────────────────────────────────
+
+interface SourceFacts {
+  /** Every word, folded, with the parts of hyphenated, dotted and possessive words ("acme-robotics.example"). */
+  readonly words: ReadonlySet<string>;
+  /** Acronyms as written, dots dropped ("US", "NYC"), matched case-sensitively. */
+  readonly acronyms: ReadonlySet<string>;
+  /** Words written in lower case somewhere (folded): common words, not names. */
+  readonly lowercase: ReadonlySet<string>;
+  readonly numbers: readonly NumberValue[];
+  /** The relative times they state, by key ("last week"). */
+  readonly times: ReadonlySet<string>;
+}
+
+/** Citation markers ("[1]", "[2, 3]"). */
+const CITATION = /\[\d+(?:\s*[,–-]\s*\d+)*\]/gu;
+/** Citation markers and list numbers at a line's start: not figures of the sources. */
+const NOT_FIGURES = /\[\d+(?:\s*[,–-]\s*\d+)*\]|^[ \t]*\d{1,2}[.)][ \t]/gmu;
+
+function sourceFacts(sources: readonly string[]): SourceFacts {
+  const words = new Set<string>();
+  const acronyms = new Set<string>();
+  const lowercase = new Set<string>();
+  const numbers: NumberValue[] = [];
+  const times = new Set<string>();
+  for (const source of sources) {
+    const tokens = tokenize(source.normalize('NFC').replace(NOT_FIGURES, ' '));
+    for (const token of tokens) {
+      if (token.type === 'symbol') continue;
+      const folded = fold(token.text);
+      words.add(folded);
+      if (/[-.'’]/u.test(folded)) for (const part of folded.split(/[-.'’]/u)) if (part !== '') words.add(part);
+      if (token.text === token.text.toLowerCase()) {
+        if (token.type === 'word') lowercase.add(folded);
+        continue;
+      }
+      const plain = core(token.text).replaceAll('.', '');
+      if (/^[\p{Lu}\d]+$/u.test(plain)) acronyms.add(plain);
+      for (const part of core(token.text).split(/[-.]/u)) if (/^[\p{Lu}\d]+$/u.test(part)) acronyms.add(part);
+    }
+    // "third quarter" supports "Q3".
+    for (const match of source.matchAll(/\b(first|second|third|fourth)\s+quarter\b/giu)) words.add(`q${ORDINALS[match[1]!.toLowerCase()]!}`);
+    for (const time of findTimes(tokens)) times.add(time.key);
+    numbers.push(...findNumbers(tokens, new Set()).map(({ value, unit }) => ({ value, unit })));
+  }
+  return { words, acronyms, lowercase, numbers, times };
+}
