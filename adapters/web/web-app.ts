@@ -16,6 +16,7 @@
  *   name to 127.0.0.1 gets one). The secret itself never reaches the page.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
@@ -28,9 +29,16 @@ import { ProblemError } from '../http/problem.ts';
 import type { LocalToken } from '../auth/local-token-issuer.ts';
 
 const CLIENT_DIR = join(dirname(fileURLToPath(import.meta.url)), 'client');
-const requireFrom = createRequire(import.meta.url);
-const LIT_HTML_DIR = dirname(requireFrom.resolve('lit-html/package.json'));
-const SUPABASE_UMD = join(dirname(requireFrom.resolve('@supabase/supabase-js/package.json')), 'dist', 'umd', 'supabase.js');
+const LIT_HTML_DIR = packageDir('lit-html');
+const SUPABASE_UMD = join(packageDir('@supabase/supabase-js'), 'dist', 'umd', 'supabase.js');
+
+/** Where an installed package lives (lit-html exports no package.json, so it cannot be resolved by one). */
+function packageDir(name: string): string {
+  const paths = createRequire(import.meta.url).resolve.paths(name) ?? [];
+  const found = paths.map((dir) => join(dir, name)).find((dir) => existsSync(join(dir, 'package.json')));
+  if (found === undefined) throw new Error(`${name} is not installed: run npm ci`);
+  return found;
+}
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.js': 'text/javascript; charset=utf-8',

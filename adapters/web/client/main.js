@@ -14,6 +14,8 @@ import { errorBox } from './ui.js';
 /** @typedef {import('./ui.js').App} App */
 
 const root = /** @type {HTMLElement} */ (document.getElementById('app'));
+// lit-html renders after what a container holds: the page's "Loading…" goes first.
+root.replaceChildren();
 
 /** @type {import('./types').AppConfig} */
 let config;

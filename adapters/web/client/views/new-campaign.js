@@ -176,11 +176,10 @@ export function newCampaignView(app, campaignId) {
     void loadCampaign(id);
   };
 
+  /** The file's columns as it names them (a canonical name such as first_name works too, whatever the header). */
   const variables = () => {
     if (preview === null) return [];
-    const names = preview.columns.filter((column) => column.canonical === null || !PRIVATE_FIELDS.has(column.canonical)).map((column) => column.original);
-    const canonical = preview.columns.flatMap((column) => (column.canonical !== null && !PRIVATE_FIELDS.has(column.canonical) ? [column.canonical] : []));
-    return [...new Set([...canonical, ...names])];
+    return [...new Set(preview.columns.filter((column) => column.canonical === null || !PRIVATE_FIELDS.has(column.canonical)).map((column) => column.original))];
   };
 
   const dropZone = () => html`<div class="dropzone ${dragging ? 'dragging' : ''}"
@@ -260,7 +259,7 @@ export function newCampaignView(app, campaignId) {
     ${report.rejected.length === 0
       ? html`<p class="muted">None: every row is a lead or a duplicate.</p>`
       : html`<ul class="rejected">
-          ${report.rejected.slice(0, 100).map((entry) => html`<li><span class="row-number">Row ${entry.row}</span> ${entry.reason}</li>`)}
+          ${report.rejected.slice(0, 100).map((entry) => html`<li><span class="row-number">Row ${entry.row}</span> ${entry.reason.replace(/^row \d+: /, '')}</li>`)}
         </ul>
         ${report.rejected.length > 100 ? html`<p class="muted small">And ${count(report.rejected.length - 100)} more: the export lists every one.</p>` : nothing}`}
   </section>`;
