@@ -165,7 +165,7 @@ export function runView(app, campaignId, runId) {
     return html`<ol class="stages" aria-label="Stages">
       <li class=${state(!reading, reading)}>
         <span class="stage-name">Read the file</span>
-        <span class="stage-detail">${reading ? 'reading…' : `${count(r.valid)} valid of ${count(r.total_rows)} rows; ${count(r.rejected_rows)} rejected, ${count(r.duplicates)} duplicates`}</span>
+        <span class="stage-detail">${reading ? 'reading…' : `${count(r.valid)} valid of ${count(r.total_rows)} rows; ${count(r.rejected_rows)} rejected, ${count(r.duplicates)} duplicate${r.duplicates === 1 ? '' : 's'}`}</span>
       </li>
       <li class=${state(ended || (!reading && settled >= r.valid && r.valid > 0), !reading && !ended)}>
         <span class="stage-name">Research and write</span>
