@@ -71,16 +71,17 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
     await page.goto(deployment.current.baseUrl);
     await page.getByLabel('Local user name').waitFor();
     // The page's heading has the focus (a screen reader starts there); Tab goes on to the form.
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Sign in');
+    const focused = page.locator(':focus');
+    expect(await focused.textContent()).toBe('Sign in');
     await page.keyboard.press('Tab');
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('local-name');
-    expect(await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)).not.toBe('none');
+    expect(await focused.getAttribute('id')).toBe('local-name');
+    expect(await focused.evaluate((element) => element.ownerDocument.defaultView.getComputedStyle(element).outlineStyle)).not.toBe('none');
     await page.keyboard.press('Control+A');
     await page.keyboard.type('ada');
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Campaigns', level: 1 }).waitFor();
     // The new page's heading has the focus, so a screen reader starts there.
-    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+    expect(await page.locator(':focus').evaluate((element) => element.tagName)).toBe('H1');
     expect(await page.locator('.top .badge.sandbox').textContent()).toBe('Sandbox: made-up output, $0');
   });
 
@@ -101,11 +102,9 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
     expect(await page.locator('#summary-heading ~ dl.figures dd').last().textContent()).toBe('sandbox: $0');
     expect(await page.locator('.estimate-basis').textContent()).toMatch(/^sandbox: the providers are the in-process sandbox/);
     // Every field has a name a screen reader reads out.
-    const unlabelled = await page.evaluate(() =>
-      [...document.querySelectorAll('input, select, textarea')]
-        .filter((element) => (element as HTMLInputElement).labels?.length === 0 && !element.getAttribute('aria-label'))
-        .map((element) => element.outerHTML),
-    );
+    const unlabelled = await page
+      .locator('input, select, textarea')
+      .evaluateAll((elements) => elements.filter((element) => element.labels?.length === 0 && !element.getAttribute('aria-label')).map((element) => element.outerHTML));
     expect(unlabelled).toEqual([]);
     await page.getByLabel('Campaign name').fill('Injected names');
     await page.getByRole('button', { name: 'Start: 3 leads (sandbox, $0)' }).click();
@@ -125,10 +124,10 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
     expect(await dialog.locator('h2').textContent()).toBe(`Noah · ${INJECTION}`);
     expect(await dialog.getByText('sandbox: $0').isVisible()).toBe(true);
     expect(await page.locator('img').count()).toBe(0);
-    expect(await page.evaluate(() => [...document.querySelectorAll('[onerror]')].length)).toBe(0);
+    expect(await page.locator('[onerror]').count()).toBe(0);
     await page.keyboard.press('Escape');
     // Focus goes back to the button that opened the lead.
-    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe('Open row 3: Noah');
+    expect(await page.locator(':focus').getAttribute('aria-label')).toBe('Open row 3: Noah');
     expect(seen.dialogs).toEqual([]);
   });
 
@@ -150,11 +149,11 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
     const phoneSeen = watch(phone);
     await signIn(phone, 'ada');
     await phone.getByRole('link', { name: 'Injected names' }).waitFor();
-    expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await phone.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await screenshot(phone, 'campaigns-phone');
     await phone.goto(campaignUrl);
     await phone.locator('table.results tbody tr').first().waitFor();
-    expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await phone.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await screenshot(phone, 'results-phone');
     await phone.getByRole('button', { name: 'Open row 2: Mia' }).click();
     await phone.getByRole('dialog').waitFor();
@@ -185,7 +184,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
   it('signs out, and nothing of the session is left in the page', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
-    expect(await page.evaluate(() => Object.keys(localStorage))).toEqual([]);
+    expect(await page.evaluate('Object.keys(localStorage)')).toEqual([]);
     expect(seen.errors).toEqual([]);
     expect(seen.dialogs).toEqual([]);
   });
