@@ -72,3 +72,35 @@ export async function screenshot(page: Page, name: string, options: { fullPage?:
   await page.locator('.toast p').waitFor({ state: 'detached', timeout: 6_000 }).catch(() => undefined);
   await page.screenshot({ path: join(SCREENSHOTS_DIR, `${name}.png`), fullPage: options.fullPage ?? true });
 }
+
+/**
+ * Text whose colour does not reach WCAG AA contrast (4.5:1; 3:1 for large text) on its background:
+ * the first opaque background among its ancestors. Disabled controls are exempt, as WCAG says.
+ * Evaluated in the page as a string: the Node program does not load the DOM's types.
+ */
+export const LOW_CONTRAST_TEXT = `(() => {
+  const rgb = (value) => (value.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const [R, G, B] = [r, g, b].map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+  };
+  const background = (element) => {
+    for (let node = element; node; node = node.parentElement) {
+      const color = rgb(getComputedStyle(node).backgroundColor);
+      if (color.length === 3 || (color.length === 4 && color[3] === 1)) return color.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const found = [];
+  for (const element of document.querySelectorAll('body *')) {
+    const own = [...element.childNodes].some((node) => node.nodeType === 3 && node.textContent.trim() !== '');
+    if (!own || element.closest('[disabled], .visually-hidden') || element.getClientRects().length === 0) continue;
+    const style = getComputedStyle(element);
+    const fg = rgb(style.color).slice(0, 3);
+    const [a, b] = [lum(fg), lum(background(element))].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) found.push(element.tagName + ' "' + element.textContent.trim().slice(0, 40) + '" ' + ratio.toFixed(2));
+  }
+  return found;
+})()`;

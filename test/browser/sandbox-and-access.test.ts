@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useProcessDeployment } from '../support/processes.ts';
-import { launchBrowser, screenshot, SKIP_BROWSER_TESTS, watch, type PageWatch } from './browser.ts';
+import { launchBrowser, LOW_CONTRAST_TEXT, screenshot, SKIP_BROWSER_TESTS, watch, type PageWatch } from './browser.ts';
 
 const INJECTION = '<img src=x onerror=alert(1)>';
 
@@ -106,6 +106,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
       .locator('input, select, textarea')
       .evaluateAll((elements) => elements.filter((element) => element.labels?.length === 0 && !element.getAttribute('aria-label')).map((element) => element.outerHTML));
     expect(unlabelled).toEqual([]);
+    expect(await page.evaluate(LOW_CONTRAST_TEXT)).toEqual([]);
     await page.getByLabel('Campaign name').fill('Injected names');
     await page.getByRole('button', { name: 'Start: 3 leads (sandbox, $0)' }).click();
     await page.getByText('Finished', { exact: true }).waitFor({ timeout: 60_000 });
@@ -118,6 +119,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
     await expect.poll(() => page.locator('table.results tbody tr').count()).toBe(3);
     campaignUrl = page.url();
     expect(await page.locator('table.results .lead-company').allTextContents()).toContain(INJECTION);
+    expect(await page.evaluate(LOW_CONTRAST_TEXT)).toEqual([]);
     await page.getByRole('button', { name: 'Open row 3: Noah' }).click();
     const dialog = page.getByRole('dialog');
     await dialog.waitFor();
