@@ -156,7 +156,8 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
     await phone.goto(campaignUrl);
     await phone.locator('table.results tbody tr').first().waitFor();
     expect(await phone.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
-    await screenshot(phone, 'results-phone');
+    await phone.locator('#results-heading').evaluate((heading) => heading.scrollIntoView());
+    await screenshot(phone, 'results-phone', { fullPage: false });
     await phone.getByRole('button', { name: 'Open row 2: Mia' }).click();
     await phone.getByRole('dialog').waitFor();
     await screenshot(phone, 'lead-phone', { fullPage: false });
