@@ -329,7 +329,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
           allowAnonymous: config.auth.allowAnonymous,
         }),
         readiness: [new PostgresReadinessProbe(sql), new NatsReadinessProbe(nc), keeper],
-        previewImport: new PreviewImportService({ reader, limits }),
+        previewImport: new PreviewImportService({ reader, limits, suppressions: stores.suppressions }),
         limits,
         submitCampaign: new SubmitCampaignService({
           reader,

@@ -7,7 +7,7 @@
  * answer, so that the run has failed leads to re-run.
  *
  * A person's path: sign in as the local user, upload a real-looking HubSpot export, see how each
- * column was read and the rejected rows with their reasons, start, pause and resume, lose the
+ * column was read, the rejected rows with their reasons and the lead on the suppression list, start, pause and resume, lose the
  * connection (the edge is killed and started again) and see the progress resume and reach the
  * end, open a lead and its sources, copy its line, find the lead whose company is an HTML
  * injection shown as text, re-run the failed leads, and download the export for Instantly.
@@ -67,6 +67,14 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium: a campaign from up
     edge = deployment.start('edge');
     deployment.start(WORKERS);
     await deployment.ready(30_000);
+    // The local user's suppression list holds one company's domain (through the API, as any client would).
+    const session = (await (await fetch(`${deployment.baseUrl}/app/session/local`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })).json()) as { access_token: string };
+    const suppressed = await fetch(`${deployment.baseUrl}/api/suppressions`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${session.access_token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ entries: ['bluepeak-dental.example'] }),
+    });
+    expect(suppressed.status).toBe(201);
     csvPath = join(tmpdir(), `hubspot-contacts-${process.pid}.csv`);
     await writeFile(csvPath, HUBSPOT_EXPORT);
     browser = await launchBrowser();
@@ -115,14 +123,17 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium: a campaign from up
     const figures = Object.fromEntries(
       await page.locator('#summary-heading ~ dl.figures > div').evaluateAll((items) => items.map((item) => [item.querySelector('dt')?.textContent, item.querySelector('dd')?.textContent])),
     );
-    expect(figures).toMatchObject({ Rows: '11', 'Valid leads': '8', Duplicates: '1', Rejected: '2' });
+    expect(figures).toMatchObject({ Rows: '11', 'Valid leads': '8', Duplicates: '1', Rejected: '2', Suppressed: '1' });
     // Real providers' prices (the keys point at the sandbox, which the service cannot tell from a proxy).
     expect(figures['Estimated cost']).toMatch(/^\$\d+\.\d{2,4}$/);
     expect(await page.locator('table.sample tbody tr').count()).toBe(8);
-    const rejected = await page.locator('ul.rejected li').allTextContents();
+    const rejected = await page.locator('section[aria-labelledby="rejected-heading"] li').allTextContents();
     expect(rejected).toHaveLength(2);
     expect(rejected[0]).toMatch(/^Row 9 .*hugo\.silva@.* is not a valid address/);
     expect(rejected[1]).toMatch(/^Row 10 .*company is empty/);
+    expect(await page.locator('section[aria-labelledby="suppressed-heading"] li').allTextContents()).toEqual([
+      "Row 12 the email's domain bluepeak-dental.example is on your suppression list.",
+    ]);
     await screenshot(page, 'new-campaign-preview');
   });
 
@@ -171,14 +182,14 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium: a campaign from up
     for (const position of resumedFrom) expect(position).toMatch(/^\d+-\d+$/);
   }, 60_000);
 
-  it('watches the progress reach the end: every lead settled, 2 failed', async () => {
+  it('watches the progress reach the end: every lead settled, 2 failed, 1 suppressed', async () => {
     await page.getByText('Finished', { exact: true }).waitFor({ timeout: 90_000 });
     const progress = page.locator('.stages progress');
     expect(await progress.evaluate((element) => [element.value, element.max])).toEqual([8, 8]);
     const figures = Object.fromEntries(
       await page.locator('section:has(#progress-heading) dl.figures > div').evaluateAll((items) => items.map((item) => [item.querySelector('dt')?.textContent, item.querySelector('dd')?.textContent])),
     );
-    expect(figures).toMatchObject({ Personalized: String(6 - Number(figures['Needs review'])), Failed: '2' });
+    expect(figures).toMatchObject({ Personalized: String(5 - Number(figures['Needs review'])), Failed: '2', Suppressed: '1' });
     expect(await page.locator('table.live-leads tbody tr').count()).toBe(8);
     await page.locator('.page-head .badge.run-completed').waitFor();
     await screenshot(page, 'run-done');
@@ -258,6 +269,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium: a campaign from up
     expect(statuses.filter((status) => status === 'rejected')).toHaveLength(2);
     expect(statuses.filter((status) => status === 'duplicate')).toHaveLength(1);
     expect(statuses.filter((status) => status === 'failed')).toHaveLength(0);
+    expect(rows.find((row) => row['First Name'] === 'Liam')?.enrichment_status).toBe('suppressed');
     const emma = rows.find((row) => row['First Name'] === 'Emma');
     expect(emma?.enrichment_status).toMatch(/^(personalized|needs_review)$/);
     expect(emma?.personalization?.length).toBeGreaterThan(10);
@@ -268,7 +280,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium: a campaign from up
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Campaigns' }).click();
     await page.getByRole('link', { name: 'Q3 outreach: HubSpot' }).waitFor();
     const kpis = Object.fromEntries(await page.locator('.kpi').evaluateAll((items) => items.map((item) => [item.querySelector('dt')?.textContent, item.querySelector('dd')?.textContent])));
-    expect(Number(kpis['Leads personalized'])).toBeGreaterThanOrEqual(6);
+    expect(Number(kpis['Leads personalized'])).toBeGreaterThanOrEqual(5);
     await screenshot(page, 'campaigns');
     expect(seen.errors).toEqual([]);
     expect(seen.dialogs).toEqual([]);

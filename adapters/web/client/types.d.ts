@@ -128,6 +128,7 @@ export interface Preview {
   rejected: { row: number; reason: string }[];
   columns: { original: string; canonical: string | null }[];
   leads: PreviewLead[];
+  suppressed: { row: number; reason: string }[];
   estimate: { per_lead_usd: number; total_usd: number; sandbox: boolean; basis: string };
 }
 

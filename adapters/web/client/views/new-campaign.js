@@ -264,6 +264,17 @@ export function newCampaignView(app, campaignId) {
         ${report.rejected.length > 100 ? html`<p class="muted small">And ${count(report.rejected.length - 100)} more: the export lists every one.</p>` : nothing}`}
   </section>`;
 
+  const suppressedList = (/** @type {Preview} */ report) =>
+    report.suppressed.length === 0
+      ? nothing
+      : html`<section aria-labelledby="suppressed-heading">
+          <h3 id="suppressed-heading">On your suppression list <span class="count">${count(report.suppressed.length)}</span></h3>
+          <ul class="rejected">
+            ${report.suppressed.slice(0, 100).map((entry) => html`<li><span class="row-number">Row ${entry.row}</span> ${entry.reason.replace(/^Suppressed: /, '')}</li>`)}
+          </ul>
+          ${report.suppressed.length > 100 ? html`<p class="muted small">And ${count(report.suppressed.length - 100)} more.</p>` : nothing}
+        </section>`;
+
   const summary = (/** @type {Preview} */ report) => html`<section class="card" aria-labelledby="summary-heading">
     <h2 id="summary-heading">How the file was read</h2>
     <dl class="figures">
@@ -271,11 +282,12 @@ export function newCampaignView(app, campaignId) {
       <div><dt>Valid leads</dt><dd class="good">${count(report.valid)}</dd></div>
       <div><dt>Duplicates</dt><dd>${count(report.duplicates)}</dd></div>
       <div><dt>Rejected</dt><dd class=${report.rejected.length > 0 ? 'bad' : ''}>${count(report.rejected.length)}</dd></div>
+      <div><dt>Suppressed</dt><dd>${count(report.suppressed.length)}</dd></div>
       <div><dt>Estimated cost</dt><dd>${report.estimate.sandbox ? 'sandbox: $0' : usd(report.estimate.total_usd)}</dd></div>
     </dl>
     <p class="muted small estimate-basis">${report.estimate.sandbox ? report.estimate.basis : html`${usd(report.estimate.per_lead_usd)} a lead; ${report.estimate.basis}.`}</p>
-    <p class="muted small">Duplicates (the same email again) keep their first row. Leads on your <strong>suppression list</strong> are set aside when the run reads the file, before any paid call: the run's counts show them as suppressed.</p>
-    ${columnsTable(report)} ${sampleTable(report)} ${rejectedList(report)}
+    <p class="muted small">Duplicates (the same email again) keep their first row. Leads on your suppression list are never researched or written, and cost nothing (the estimate still counts them).</p>
+    ${columnsTable(report)} ${sampleTable(report)} ${rejectedList(report)} ${suppressedList(report)}
   </section>`;
 
   const settings = (/** @type {Preview} */ report) => html`<form class="card stack" aria-labelledby="settings-heading" @submit=${start}>
