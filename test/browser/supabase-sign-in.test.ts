@@ -111,7 +111,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium with Supabase Auth 
     await page.goto(deployment.baseUrl);
     await page.getByRole('heading', { name: 'Sign in with your account' }).waitFor();
     expect(await page.getByText('Sign in as a local user').count()).toBe(0);
-    expect(await (await fetch(`${deployment.baseUrl}/app/session/local`, { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } })).status).toBe(404);
+    expect((await fetch(`${deployment.baseUrl}/app/session/local`, { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } })).status).toBe(404);
   });
 
   it("shows Supabase's own words for a wrong password", async () => {
