@@ -171,14 +171,14 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium: a campaign from up
     await deployment.ready(30_000);
     // Live again (or, had the run ended meanwhile, finished: the stream's summary and end came through).
     await page.locator('.connection:not(.reconnecting)').waitFor({ timeout: 30_000 });
-    const reconnects = eventRequests.slice(before);
-    expect(reconnects.length).toBeGreaterThan(0);
-    // Each reconnect names the last event received: EventSource's own in Last-Event-ID, the app's
+    // The connection that resumed the stream (attempts while the edge was down got no answer)
+    // named the last event received: EventSource's own reconnect in Last-Event-ID, the app's
     // (after the browser gave up) in ?lastEventId=.
+    const answered = (await Promise.all(eventRequests.slice(before).map(async (request) => ((await request.response()) === null ? [] : [request])))).flat();
+    expect(answered.length).toBeGreaterThan(0);
     const resumedFrom = await Promise.all(
-      reconnects.map(async (request) => (await request.allHeaders())['last-event-id'] ?? new URL(request.url()).searchParams.get('lastEventId') ?? ''),
+      answered.map(async (request) => (await request.allHeaders())['last-event-id'] ?? new URL(request.url()).searchParams.get('lastEventId') ?? `none in ${request.url().replace(/access_token=[^&]+/, 'access_token=…')}`),
     );
-    expect(resumedFrom.length).toBeGreaterThan(0);
     for (const position of resumedFrom) expect(position).toMatch(/^\d+-\d+$/);
   }, 60_000);
 
