@@ -113,6 +113,8 @@ export interface LeadPageRequest {
   readonly statuses?: readonly LeadStatus[];
   /** Only leads last processed by this run. */
   readonly runId?: string;
+  /** Only leads whose email, company, name or line contains it, ignoring case. */
+  readonly q?: string;
   readonly cursor?: string;
   readonly limit: number;
 }

@@ -59,7 +59,8 @@ export interface LeadScreen {
    * the answer, by email.
    */
   screen(
-    run: { readonly userId: string; readonly campaignId: string },
+    // campaignId null: a file not in a campaign (the preview), which asks for no window.
+    run: { readonly userId: string; readonly campaignId: string | null },
     leads: readonly LeadToScreen[],
     withinDays: number | null,
   ): Promise<ReadonlyMap<string, LeadScreening>>;

@@ -7,6 +7,7 @@
  */
 import { ConfigError, loadConfig, type Config } from '../adapters/config/env.ts';
 import type { Logger } from '../adapters/logging/logger.ts';
+import { LocalTokenIssuer } from '../adapters/auth/local-token-issuer.ts';
 import { SupabaseTokenVerifier } from '../adapters/auth/supabase-token-verifier.ts';
 import { CsvLeadFileReader } from '../adapters/csv/csv-lead-file-reader.ts';
 import { createHttpApp } from '../adapters/http/app.ts';
@@ -108,6 +109,20 @@ export function loadSystemConfig(env: Readonly<Record<string, string | undefined
   }
   if (config === undefined || problems.length > 0) throw new ConfigError(problems);
   return { config, consumerSettings: declared.settings, consumers };
+}
+
+/** The web app's sign-in: Supabase Auth when its URL and anon key are set; the local user with LOCAL_SIGN_IN. */
+function webAppOf(config: Config, logger: Logger) {
+  const { supabaseAnonKey, localSignIn } = config.webApp;
+  const secret = config.supabaseJwtSecret;
+  if (localSignIn && secret !== undefined) {
+    logger.warn('LOCAL_SIGN_IN is on: the web app signs in a local user, with no password, for a browser on this machine (local development only)');
+  }
+  return {
+    sandbox: config.providers.sandbox,
+    ...(config.supabaseUrl === undefined || supabaseAnonKey === undefined ? {} : { supabase: { url: config.supabaseUrl, anonKey: supabaseAnonKey } }),
+    ...(localSignIn && secret !== undefined ? { localSignIn: new LocalTokenIssuer({ jwtSecret: secret, audience: config.auth.audiences[0] ?? 'authenticated' }) } : {}),
+  };
 }
 
 export interface RunningSystem {
@@ -316,7 +331,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
           allowAnonymous: config.auth.allowAnonymous,
         }),
         readiness,
-        previewImport: new PreviewImportService({ reader, limits }),
+        previewImport: new PreviewImportService({ reader, limits, suppressions: stores.suppressions }),
         limits,
         submitCampaign: new SubmitCampaignService({
           reader,
@@ -344,6 +359,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
         sandbox: config.providers.sandbox,
         suppressions: new SuppressionService({ store: stores.suppressions, reader, limits }),
         runControl: new RunControlService({ store: stores.runControl, uow: stores.uow, projection: stores.projection, notifier: notifications, files }),
+        webApp: webAppOf(config, logger),
       });
       const server = await startHttpServer(app, { port: config.port });
       // Started last and stopped first: the edge takes submissions only once everything runs,

@@ -108,6 +108,13 @@ const EnvSchema = v.pipe(
     SUPABASE_JWT_SECRET: optionalNonEmpty(
       v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters (the JWT secret from the Supabase dashboard)')),
     ),
+    // The project's public anon key: the web app signs in through Supabase Auth with it (public by design).
+    SUPABASE_ANON_KEY: optionalNonEmpty(v.string()),
+    // The web app's "local user" sign-in (npm run dev): tokens signed with SUPABASE_JWT_SECRET, for loopback callers only.
+    LOCAL_SIGN_IN: v.pipe(
+      optionalNonEmpty(v.picklist(['true', 'false'], 'must be true or false')),
+      v.transform((value) => value === 'true'),
+    ),
     // Comma-separated; a token's `aud` must be one of them. Unset or empty: `authenticated`.
     SUPABASE_JWT_AUDIENCE: v.pipe(
       v.optional(v.string(), ''),
@@ -232,6 +239,14 @@ const EnvSchema = v.pipe(
     'SANDBOX_FABRICATE_RATE is set but PROVIDERS is not sandbox: it only tells the in-process sandbox how often to invent a specific; unset it, or set PROVIDERS=sandbox',
   ),
   v.check(
+    (env) => env.SUPABASE_ANON_KEY === undefined || env.SUPABASE_URL !== undefined,
+    'SUPABASE_ANON_KEY is set without SUPABASE_URL: the web app signs in through Supabase Auth at SUPABASE_URL with the anon key, so set both (or neither)',
+  ),
+  v.check(
+    (env) => !env.LOCAL_SIGN_IN || env.SUPABASE_JWT_SECRET !== undefined,
+    'LOCAL_SIGN_IN=true needs SUPABASE_JWT_SECRET: the local user\'s tokens are signed with it (npm run dev sets both in .env.development)',
+  ),
+  v.check(
     (env) => env.SUPABASE_JWT_SECRET !== undefined || env.SUPABASE_URL !== undefined,
     'set SUPABASE_JWT_SECRET (HS256 tokens) or SUPABASE_URL (tokens signed with the project\'s JWKS keys), or both: without them no access token can be verified',
   ),
@@ -252,6 +267,13 @@ export interface Config {
   readonly auth: { readonly audiences: readonly string[]; readonly allowAnonymous: boolean };
   /** Per-user limits on submissions; 0 = no limit. */
   readonly quotas: QuotaLimits;
+  /** How the web app signs users in: Supabase Auth (with SUPABASE_URL) and, in local development, the local user. */
+  readonly webApp: {
+    /** SUPABASE_ANON_KEY: the project's public key for supabase-js in the browser; with SUPABASE_URL, the page signs in through Supabase Auth. */
+    readonly supabaseAnonKey: string | undefined;
+    /** LOCAL_SIGN_IN: the "local user" sign-in, which mints tokens with SUPABASE_JWT_SECRET for loopback callers. */
+    readonly localSignIn: boolean;
+  };
   readonly corsOrigins: readonly string[];
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /** JSON lines (production, log collectors) or pino-pretty's readable lines (development). */
@@ -369,6 +391,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       leadsPerDay: env_.QUOTA_LEADS_PER_DAY ?? DEFAULT_QUOTAS.leadsPerDay,
       spendPerDayUsd: env_.QUOTA_SPEND_PER_DAY_USD ?? DEFAULT_QUOTAS.spendPerDayUsd,
     },
+    webApp: { supabaseAnonKey: env_.SUPABASE_ANON_KEY, localSignIn: env_.LOCAL_SIGN_IN ?? false },
     corsOrigins: env_.CORS_ORIGINS,
     logLevel: env_.LOG_LEVEL,
     logFormat: env_.LOG_FORMAT,

@@ -47,6 +47,7 @@ import { runControlRoutes } from './routes/run-control.ts';
 import { requireUserForEventStream, runProgressRoutes } from './routes/run-progress.ts';
 import { templateRoutes } from './routes/templates.ts';
 import { suppressionRoutes } from './routes/suppressions.ts';
+import { webAppRoutes, type WebAppOptions } from '../web/web-app.ts';
 
 export interface HttpAppDeps {
   readonly logger: Logger;
@@ -86,6 +87,8 @@ export interface HttpAppDeps {
   readonly publicBaseUrl?: string;
   /** Cancel, pause and resume of a run (`POST /api/campaigns/runs/:runId/cancel|pause|resume`); absent: not served. */
   readonly runControl?: RunControl;
+  /** The web app at `/` (adapters/web), a client of this API like any other; absent: not served. */
+  readonly webApp?: WebAppOptions;
 }
 
 /** The one route that accepts `?access_token=`, for browsers' EventSource. */
@@ -130,6 +133,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   app.route('/api', metricsRoutes({ queries }));
   if (deps.templates !== undefined) app.route('/api/templates', templateRoutes({ templates: deps.templates }));
   app.route('/api/suppressions', suppressionRoutes({ suppressions: deps.suppressions, limits: deps.limits }));
+  if (deps.webApp !== undefined) app.route('/', webAppRoutes(deps.webApp));
   // Last: it documents the routes mounted above (GET /openapi.json, and the reference page at GET /docs).
   app.route('/', openApiRoutes(app, deps.publicBaseUrl === undefined ? {} : { publicBaseUrl: deps.publicBaseUrl }));
 

@@ -22,6 +22,7 @@ import * as v from 'valibot';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { AppEnv } from './context.ts';
 import { PROBLEM_CONTENT_TYPE, type ProblemStatus } from './problem.ts';
+import { WEB_APP_PATHS } from '../web/web-app.ts';
 
 type Parameter = NonNullable<DescribeRouteOptions['parameters']>[number];
 type RequestBody = NonNullable<DescribeRouteOptions['requestBody']>;
@@ -200,6 +201,7 @@ export const ProblemBody = v.pipe(
 const PROBLEM_RESPONSES: Readonly<Record<ProblemStatus, { name: string; description: string; headers?: readonly string[] }>> = {
   400: { name: 'BadRequest', description: 'The request is not valid: the detail names the field and what it must be.' },
   401: { name: 'Unauthorized', description: 'No valid access token.', headers: ['WWW-Authenticate'] },
+  403: { name: 'Forbidden', description: 'Refused to this caller, whatever the token: the detail says why.' },
   404: { name: 'NotFound', description: "No such resource, or another user's." },
   409: { name: 'Conflict', description: "The request conflicts with the resource's state: the detail says how (with Retry-After when waiting helps).", headers: ['Retry-After'] },
   413: { name: 'ContentTooLarge', description: 'The upload is over the size limit.' },
@@ -221,7 +223,7 @@ export interface OpenApiOptions {
 }
 
 /** Paths served here that are not API operations, so not in the document. */
-export const UNDOCUMENTED_PATHS = ['/openapi.json', '/docs', '/docs/:asset'] as const;
+export const UNDOCUMENTED_PATHS = ['/openapi.json', '/docs', '/docs/:asset', ...WEB_APP_PATHS] as const;
 
 /** The OpenAPI document of `app`'s routes (generated once, on the first request). */
 function documentHandler(app: Hono<AppEnv>, { publicBaseUrl }: OpenApiOptions) {

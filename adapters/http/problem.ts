@@ -11,6 +11,7 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 const TITLES = {
   400: 'Bad Request',
   401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   409: 'Conflict',
   413: 'Content Too Large',

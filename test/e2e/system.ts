@@ -224,7 +224,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
       corsOrigins: [],
       tokenVerifier: new SupabaseTokenVerifier({ jwtSecret: TEST_JWT_SECRET }),
       readiness: [new PostgresReadinessProbe(database.sql)],
-      previewImport: new PreviewImportService({ reader, limits }),
+      previewImport: new PreviewImportService({ reader, limits, suppressions: stores.suppressions }),
       limits,
       pricing: DEFAULT_PRICING,
       submitCampaign: new SubmitCampaignService({

@@ -123,6 +123,18 @@ describe('GET /api/campaigns/results/:campaignId', () => {
     expect((await allPages(`run_id=${randomUUID()}`)).leads).toEqual([]);
   });
 
+  it('searches email, company and line ignoring case (% and _ plain), with the status filter and across pages', async () => {
+    const emails = async (query: string) => (await allPages(query)).leads.map((lead) => lead.email);
+    expect(await emails('q=CO%20B')).toEqual(['b@example.com']);
+    expect(await emails('q=hi%20')).toEqual(['a@example.com', 'b@example.com', 'c@example.com']);
+    expect(await emails('q=hi&status=personalized&limit=1')).toEqual(['a@example.com', 'b@example.com', 'c@example.com']);
+    expect(await emails('q=g@EXAMPLE')).toEqual(['g@example.com']);
+    expect(await emails('q=%25')).toEqual([]);
+    expect(await emails('q=_')).toEqual([]);
+    expect(await emails('q=%20%20')).toHaveLength(7);
+    expect((await expectProblem(await results(`?q=${'x'.repeat(201)}`), 400)).detail).toMatch(/q must be at most 200 characters/);
+  });
+
   it('answers 400 for an unknown status, a malformed run id, a limit outside 1..500 and a cursor it did not hand out', async () => {
     for (const [query, detail] of [
       ['?status=done', /status must be one or more \(comma-separated\) of pending, researched, personalized, needs_review, failed/],

@@ -13,6 +13,7 @@ export interface PreviewJson {
   rejected: { row: number; reason: string }[];
   columns: { original: string; canonical: string | null }[];
   leads: ({ row: number; email: string; company: string; fields: Record<string, string> } & Record<string, unknown>)[];
+  suppressed: { row: number; reason: string }[];
 }
 
 /** Asserts an RFC 9457 problem response with no stack trace in it, and returns its body. */

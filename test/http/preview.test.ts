@@ -85,6 +85,24 @@ describe('POST /api/campaigns/preview', () => {
       expect(eve).toMatchObject({ row: 6, email: 'eve@example.org', company: 'Gamma', title: 'Head of Sales' });
     });
 
+    it("lists the valid leads on the caller's suppression list with why, and only the caller's", async () => {
+      const owner = await hs256Token();
+      const res = await fetch(`${server.baseUrl}/api/suppressions`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${owner}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ entries: ['eve@example.org', 'example.com', 'bob@example.net'] }),
+      });
+      expect(res.status).toBe(201);
+      const body = await readJson<PreviewJson>(await postPreview(server.baseUrl, { token: owner, content: GOOD_CSV }));
+      expect(body.suppressed).toEqual([
+        { row: 2, reason: "Suppressed: the email's domain example.com is on your suppression list." },
+        { row: 6, reason: 'Suppressed: the email address is on your suppression list.' },
+      ]);
+      // Still valid leads (the estimate and the quotas count them); another user's list is not theirs.
+      expect(body.valid).toBe(2);
+      expect((await readJson<PreviewJson>(await postPreview(server.baseUrl, { token, content: GOOD_CSV }))).suppressed).toEqual([]);
+    });
+
     it('reads a LinkedIn connections export below its "Notes:" preamble, with the spreadsheet row numbers', async () => {
       const content = new Uint8Array(await readFile(new URL('../fixtures/csv/linkedin-connections.csv', import.meta.url)));
       const res = await postPreview(server.baseUrl, { token, content, fileName: 'Connections.csv' });

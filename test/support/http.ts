@@ -162,7 +162,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     corsOrigins: [ALLOWED_ORIGIN],
     tokenVerifier: new SupabaseTokenVerifier({ jwtSecret: TEST_JWT_SECRET, supabaseUrl: options.supabaseUrl, ...options.tokens }),
     readiness: options.readiness ?? [new PostgresReadinessProbe(database.sql), new NatsReadinessProbe(nc)],
-    previewImport: options.previewImport ?? new PreviewImportService({ reader, limits }),
+    previewImport: options.previewImport ?? new PreviewImportService({ reader, limits, suppressions: stores.suppressions }),
     limits,
     pricing: options.pricing ?? DEFAULT_PRICING,
     submitCampaign: new SubmitCampaignService({

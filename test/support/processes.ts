@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll } from 'vitest';
 import { natsNames } from '../../adapters/nats/namespace.ts';
 import { deadLetterStreamName } from '../../adapters/nats/topology.ts';
-import type { Sandbox } from '../../adapters/sandbox/server.ts';
+import type { Sandbox, SandboxInterceptor } from '../../adapters/sandbox/server.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { postProcess, type TestUser } from './http.ts';
 import { connectTestNats, deleteStreams, eventually, natsUrl } from './nats.ts';
@@ -42,6 +42,8 @@ export interface ProcessDeploymentOptions {
   readonly providerLatencyMs?: number;
   /** Variables for every process, over the defaults. */
   readonly vars?: NodeJS.ProcessEnv;
+  /** The sandbox's interceptors, after its latency (e.g. a provider that refuses some leads). */
+  readonly interceptors?: readonly SandboxInterceptor[];
 }
 
 export async function processDeployment(options: ProcessDeploymentOptions = {}): Promise<ProcessDeployment> {
@@ -53,6 +55,7 @@ export async function processDeployment(options: ProcessDeploymentOptions = {}):
         await sleep(latency, undefined, { signal }).catch(() => undefined);
         return undefined;
       },
+      ...(options.interceptors ?? []),
     ],
   });
   const port = await freePort();

@@ -131,6 +131,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SUPABASE_JWT_SECRET: '   ' })).toThrow(ConfigError);
   });
 
+  it("reads the web app's sign-in: Supabase Auth needs its URL with the anon key, the local user the JWT secret", () => {
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET }).webApp).toEqual({ supabaseAnonKey: undefined, localSignIn: false });
+    expect(loadConfig({ SUPABASE_URL: 'https://abc.supabase.co', SUPABASE_ANON_KEY: 'anon-key', LOCAL_SIGN_IN: 'false' }).webApp).toEqual({ supabaseAnonKey: 'anon-key', localSignIn: false });
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, LOCAL_SIGN_IN: 'true' }).webApp.localSignIn).toBe(true);
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, SUPABASE_ANON_KEY: 'anon-key' })).toThrow(/SUPABASE_ANON_KEY is set without SUPABASE_URL/);
+    expect(() => loadConfig({ SUPABASE_URL: 'https://abc.supabase.co', LOCAL_SIGN_IN: 'true' })).toThrow(/LOCAL_SIGN_IN=true needs SUPABASE_JWT_SECRET/);
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, LOCAL_SIGN_IN: 'yes' })).toThrow(/LOCAL_SIGN_IN: must be true or false/);
+  });
+
   it('rejects out-of-range ports', () => {
     expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, PORT: '70000' })).toThrow(/PORT: must be between 1 and 65535/);
   });

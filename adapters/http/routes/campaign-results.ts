@@ -38,6 +38,7 @@ export const StatusListParam = v.pipe(
 export const ResultsQuery = v.object({
   status: v.optional(StatusListParam),
   run_id: v.optional(v.pipe(v.string(), v.uuid('run_id must be the id of one of the campaign\'s runs (a UUID)'))),
+  q: v.optional(v.pipe(v.string(), v.maxLength(200, 'q must be at most 200 characters'))),
   cursor: v.optional(v.pipe(v.string(), v.minLength(1, 'cursor must not be empty'))),
   limit: v.optional(
     v.pipe(v.string(), v.regex(/^\d{1,3}$/, LIMIT_MESSAGE), v.transform(Number), v.minValue(1, LIMIT_MESSAGE), v.maxValue(500, LIMIT_MESSAGE)),
@@ -106,6 +107,7 @@ const resultsDoc = describeApiRoute({
     CAMPAIGN_ID,
     ...queryParams(ResultsQuery, {
       status: `Only leads in one of these statuses, comma-separated: ${RESULT_STATUSES.map((status) => `\`${status}\``).join(', ')}.`,
+      q: "Only leads whose email, company, name (first, last or full) or opening line contains it, ignoring case (up to 200 characters). Pages carry on with the same `q`.",
       cursor: 'The `next_cursor` of the previous page.',
       limit: 'Leads per page: 1 to 500.',
     }),
@@ -173,12 +175,13 @@ export function campaignResultsRoutes({ queries, exportQueries = queries, now = 
 
   routes.get('/results/:campaignId', resultsDoc, async (c) => {
     const campaignId = pathId(c.req.param('campaignId'), CAMPAIGN_NOT_FOUND);
-    const { status, run_id: runId, cursor, limit } = parseInput(ResultsQuery, c.req.query());
+    const { status, run_id: runId, q, cursor, limit } = parseInput(ResultsQuery, c.req.query());
     const page = await queries
       .leads(c.get('userId'), campaignId, {
         limit,
         ...(status === undefined ? {} : { statuses: [...new Set(status)] }),
         ...(runId === undefined ? {} : { runId }),
+        ...(q === undefined || q.trim() === '' ? {} : { q }),
         ...(cursor === undefined ? {} : { cursor }),
       })
       .catch((error: unknown) => {

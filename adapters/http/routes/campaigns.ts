@@ -25,6 +25,10 @@ const Tokens = v.pipe(v.number(), v.integer(), v.minValue(0));
 export const PreviewBody = v.object({
   ...ImportReportEntries,
   leads: v.pipe(v.array(PreviewLeadBody), v.description('The first `limit` valid leads, in file order.')),
+  suppressed: v.pipe(
+    v.array(v.object({ row: v.pipe(v.number(), v.integer(), v.minValue(2)), reason: v.string() })),
+    v.description("Every valid lead on your suppression list, with why: a run ends them `suppressed`, before any paid call. Still counted in `valid` and the estimate, as the quotas count them."),
+  ),
   estimate: v.object({
     per_lead_usd: Usd,
     total_usd: Usd,
@@ -46,7 +50,7 @@ const previewDoc = describeApiRoute({
   tags: ['Campaigns'],
   summary: 'Preview the import of a CSV',
   description:
-    'Runs the import of an uploaded CSV without saving anything: the import report (every rejected row and why, how each column was understood), a sample of its leads, and an estimate of what processing its valid leads would cost ($0, with `sandbox: true`, on the sandbox).',
+    'Runs the import of an uploaded CSV without saving anything: the import report (every rejected row and why, how each column was understood), a sample of its leads, the leads on your suppression list, and an estimate of what processing its valid leads would cost ($0, with `sandbox: true`, on the sandbox).',
   parameters: queryParams(PreviewQuery, { limit: 'How many leads of the sample to return: 0 to 1000.' }),
   requestBody: formBody(PreviewForm, {
     fields: { csv_file: 'The CSV file: UTF-8, UTF-16 with a BOM, or Windows-1252; comma, semicolon, tab or pipe separated.', demo: 'Yes/no: keep only the first 20 valid leads.' },
@@ -86,7 +90,7 @@ export function campaignRoutes({ previewImport, limits, pricing, sandbox = false
       demo: formField(form, 'demo'),
     });
     rejectNonCsvType(file);
-    const preview = await previewImport.preview({ file: file.stream(), demo, sampleSize: limit });
+    const preview = await previewImport.preview({ file: file.stream(), demo, sampleSize: limit, userId: c.get('userId') });
     const estimate = sandbox ? estimateRunCost(preview.report.valid, SANDBOX_PRICING) : estimateRunCost(preview.report.valid, pricing);
     return c.json({ ...previewBody(preview), estimate: estimateBody(estimate, sandbox) });
   });

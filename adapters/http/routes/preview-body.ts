@@ -31,7 +31,7 @@ export const PreviewLeadBody = v.object({
   fields: OriginalFieldsBody,
 });
 
-export function previewBody({ report, sample }: ImportPreview) {
+export function previewBody({ report, sample, suppressed }: ImportPreview) {
   return {
     total_rows: report.total_rows,
     valid: report.valid,
@@ -40,6 +40,7 @@ export function previewBody({ report, sample }: ImportPreview) {
     rejected: report.rejected.map(({ row, reason }) => ({ row, reason })),
     columns: report.columns.map(({ original, canonical }) => ({ original, canonical })),
     leads: sample.map(leadBody),
+    suppressed: suppressed.map(({ row, reason }) => ({ row, reason })),
   };
 }
 

@@ -167,6 +167,7 @@ export class PostgresCampaignQueries implements CampaignQueries {
         where l.campaign_id = ${campaignId} and l.user_id = ${userId}
           ${statusFilter(sql, statuses)}
           ${page.runId === undefined ? sql`` : sql`and l.run_id = ${page.runId}`}
+          ${searchFilter(sql, page.q)}
           ${after === null ? sql`` : sql`and (l.row_number, l.id) > (${after.row}, ${after.id}::uuid)`}
         order by l.row_number, l.id
         limit ${page.limit + 1}`;
@@ -441,6 +442,16 @@ function statusFilter(sql: Sql, statuses: readonly LeadStatus[]) {
   if (statuses.length === 0) return sql``;
   if (statuses.length === 1) return sql`and l.status = ${statuses[0]!}`;
   return sql`and l.status = any(${[...statuses]}::text[])`;
+}
+
+/**
+ * Leads whose email, company, name or line contains `q`, ignoring case: strpos, so that `%` and `_`
+ * are plain characters. A scan of the campaign's leads (in row order, as the page reads them).
+ */
+function searchFilter(sql: Sql, q: string | undefined) {
+  const term = q?.trim().toLowerCase() ?? '';
+  if (term === '') return sql``;
+  return sql`and strpos(lower(concat_ws(' ', l.email, l.company, l.canonical->>'first_name', l.canonical->>'last_name', l.canonical->>'full_name', l.message)), ${term}) > 0`;
 }
 
 function toLeadView(row: LeadRow): LeadView {

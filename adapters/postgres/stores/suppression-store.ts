@@ -104,7 +104,7 @@ export class PostgresSuppressionStore implements SuppressionList, LeadScreen {
    * index of 0018), the latest of each.
    */
   screen(
-    run: { readonly userId: string; readonly campaignId: string },
+    run: { readonly userId: string; readonly campaignId: string | null },
     leads: readonly LeadToScreen[],
     withinDays: number | null,
   ): Promise<ReadonlyMap<string, LeadScreening>> {
@@ -133,7 +133,7 @@ export class PostgresSuppressionStore implements SuppressionList, LeadScreen {
           join campaigns c on c.id = l.campaign_id
           where l.user_id = ${run.userId} and l.status = 'personalized'
             and l.email = any(${leads.map((lead) => lead.email)}::text[])
-            and l.campaign_id <> ${run.campaignId}
+            ${run.campaignId === null ? this.#sql`` : this.#sql`and l.campaign_id <> ${run.campaignId}`}
             and l.settled_at >= now() - make_interval(days => ${withinDays})
           order by l.email, l.settled_at desc`;
         for (const row of earlier) entry(row.email).personalizedElsewhere = { campaignName: row.name, personalizedAt: row.settled_at.toISOString() };

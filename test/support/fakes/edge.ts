@@ -54,6 +54,7 @@ export class FakePreviewImport implements PreviewImport {
   result: ImportPreview | Error = {
     report: { total_rows: 0, valid: 0, duplicates: 0, rejected: [], columns: [], demo_excluded: 0 },
     sample: [],
+    suppressed: [],
   };
 
   async preview(input: PreviewImportInput): Promise<ImportPreview> {

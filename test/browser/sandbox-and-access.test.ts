@@ -1,0 +1,194 @@
+/**
+ * The web app in a real browser against the system as `npm run dev` runs it: one process with
+ * every role, the in-process sandbox provider (PROVIDERS=sandbox: made-up output at $0) and the
+ * local sign-in; lines paced at 30 a minute so that a run can be cancelled while it runs.
+ *
+ * What a person must be able to count on: the page says "sandbox" and $0 where it applies, a bad
+ * file shows its problem in the API's own words, a lead whose company holds HTML is shown as text,
+ * a run can be cancelled, the page works at a phone's width and from the keyboard, and another
+ * user sees none of the first user's campaigns, runs or leads, even with their addresses.
+ */
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useProcessDeployment } from '../support/processes.ts';
+import { launchBrowser, LOW_CONTRAST_TEXT, screenshot, SKIP_BROWSER_TESTS, watch, type PageWatch } from './browser.ts';
+
+const INJECTION = '<img src=x onerror=alert(1)>';
+
+const LEADS = [
+  'Email,First Name,Company,Title,Website',
+  'mia.lopez@harbor-freight-ai.example,Mia,Harbor Freight AI,Head of Sales,https://harbor-freight-ai.example',
+  `noah.kim@injected.example,Noah,${INJECTION},CTO,https://injected.example`,
+  'olga.ivanova@steppe-solar.example,Olga,Steppe Solar,COO,https://steppe-solar.example',
+].join('\n');
+
+/** Enough leads, paced at 30 lines a minute, for a run to be cancelled while it runs. */
+const LONG_RUN = ['Email,Company', ...Array.from({ length: 12 }, (_, i) => `buyer${i}@company-${i}.example,Company ${i}`)].join('\n');
+
+describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: labels, errors, injection, cancel, phone width, keyboard, other users', () => {
+  const deployment = useProcessDeployment({
+    vars: { PROVIDERS: 'sandbox', PERPLEXITY_API_KEY: '', OPENROUTER_API_KEY: '', PERPLEXITY_BASE_URL: '', OPENROUTER_BASE_URL: '', LOCAL_SIGN_IN: 'true', PERSONALIZATION_RPM: '30', LOG_LEVEL: 'error' },
+  });
+  let browser: Browser;
+  let page: Page;
+  let seen: PageWatch;
+  const files = { leads: '', longRun: '', pdf: '' };
+  let campaignUrl = '';
+  let runUrl = '';
+
+  beforeAll(async () => {
+    const dir = tmpdir();
+    files.leads = join(dir, `sandbox-leads-${process.pid}.csv`);
+    files.longRun = join(dir, `long-run-${process.pid}.csv`);
+    files.pdf = join(dir, `leads-${process.pid}.csv`);
+    await writeFile(files.leads, LEADS);
+    await writeFile(files.longRun, LONG_RUN);
+    await writeFile(files.pdf, '%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n');
+    browser = await launchBrowser();
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    seen = watch(page);
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  /** Signs in as a local user from the keyboard alone: Tab to the name, type it, Enter. */
+  async function signIn(target: Page, name: string): Promise<void> {
+    await target.goto(deployment.current.baseUrl);
+    const field = target.getByLabel('Local user name');
+    await field.waitFor();
+    await field.focus();
+    await field.fill(name);
+    await target.keyboard.press('Enter');
+    await target.getByRole('heading', { name: 'Campaigns', level: 1 }).waitFor();
+  }
+
+  it('signs in from the keyboard, focus visible, and says the providers are the sandbox', async () => {
+    await page.goto(deployment.current.baseUrl);
+    await page.getByLabel('Local user name').waitFor();
+    // The page's heading has the focus (a screen reader starts there); Tab goes on to the form.
+    const focused = page.locator(':focus');
+    expect(await focused.textContent()).toBe('Sign in');
+    await page.keyboard.press('Tab');
+    expect(await focused.getAttribute('id')).toBe('local-name');
+    expect(await focused.evaluate((element) => element.ownerDocument.defaultView.getComputedStyle(element).outlineStyle)).not.toBe('none');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('ada');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Campaigns', level: 1 }).waitFor();
+    // The new page's heading has the focus, so a screen reader starts there.
+    expect(await page.locator(':focus').evaluate((element) => element.tagName)).toBe('H1');
+    expect(await page.locator('.top .badge.sandbox').textContent()).toBe('Sandbox: made-up output, $0');
+  });
+
+  it("shows a bad file's problem in the API's own words", async () => {
+    await page.getByRole('link', { name: 'New campaign' }).first().click();
+    await page.setInputFiles('#csv-file', files.pdf);
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain('The file is a PDF document, not a CSV file. Export the leads as CSV and upload that.');
+    expect(await page.getByRole('heading', { name: 'How the file was read' }).count()).toBe(0);
+    await screenshot(page, 'bad-file');
+  });
+
+  it('previews a file on the sandbox at $0, every field labelled', async () => {
+    await page.setInputFiles('#csv-file', files.leads);
+    await page.getByRole('heading', { name: 'How the file was read' }).waitFor();
+    expect(await page.getByRole('alert').count()).toBe(0);
+    expect(await page.locator('#summary-heading ~ dl.figures dd').last().textContent()).toBe('sandbox: $0');
+    expect(await page.locator('.estimate-basis').textContent()).toMatch(/^sandbox: the providers are the in-process sandbox/);
+    // Every field has a name a screen reader reads out.
+    const unlabelled = await page
+      .locator('input, select, textarea')
+      .evaluateAll((elements) => elements.filter((element) => element.labels?.length === 0 && !element.getAttribute('aria-label')).map((element) => element.outerHTML));
+    expect(unlabelled).toEqual([]);
+    expect(await page.evaluate(LOW_CONTRAST_TEXT)).toEqual([]);
+    await page.getByLabel('Campaign name').fill('Injected names');
+    await page.getByRole('button', { name: 'Start: 3 leads (sandbox, $0)' }).click();
+    await page.getByText('Finished', { exact: true }).waitFor({ timeout: 60_000 });
+    expect(await page.locator('.page-head .badge.sandbox').count()).toBe(1);
+    runUrl = page.url();
+  }, 90_000);
+
+  it(`renders a company named ${INJECTION} as text in the table and the lead, and runs nothing`, async () => {
+    await page.getByRole('link', { name: 'See the results' }).click();
+    await expect.poll(() => page.locator('table.results tbody tr').count()).toBe(3);
+    campaignUrl = page.url();
+    expect(await page.locator('table.results .lead-company').allTextContents()).toContain(INJECTION);
+    expect(await page.evaluate(LOW_CONTRAST_TEXT)).toEqual([]);
+    await page.getByRole('button', { name: 'Open row 3: Noah' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    expect(await dialog.locator('h2').textContent()).toBe(`Noah · ${INJECTION}`);
+    expect(await dialog.getByText('sandbox: $0').isVisible()).toBe(true);
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.locator('[onerror]').count()).toBe(0);
+    await page.keyboard.press('Escape');
+    // Focus goes back to the button that opened the lead.
+    expect(await page.locator(':focus').getAttribute('aria-label')).toBe('Open row 3: Noah');
+    expect(seen.dialogs).toEqual([]);
+  });
+
+  it('cancels a run while it runs', async () => {
+    await page.getByRole('link', { name: 'Add a file' }).click();
+    await page.setInputFiles('#csv-file', files.longRun);
+    await page.getByRole('button', { name: /^Start: 12 leads/ }).click();
+    await page.locator('.connection.live').waitFor();
+    await page.getByRole('button', { name: 'Cancel run' }).click();
+    await page.getByRole('button', { name: 'Yes, cancel the run' }).click();
+    await page.locator('.page-head .badge.run-cancelled').waitFor();
+    await page.getByText('Finished', { exact: true }).waitFor({ timeout: 30_000 });
+    const cancelled = await page.locator('section:has(#progress-heading) dl.figures > div:has(dt:text-is("Cancelled")) dd').textContent();
+    expect(Number(cancelled)).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("works at a phone's width: nothing wider than the screen", async () => {
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const phoneSeen = watch(phone);
+    await signIn(phone, 'ada');
+    await phone.getByRole('link', { name: 'Injected names' }).waitFor();
+    expect(await phone.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await screenshot(phone, 'campaigns-phone');
+    await phone.goto(campaignUrl);
+    await phone.locator('table.results tbody tr').first().waitFor();
+    expect(await phone.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await phone.locator('#results-heading').evaluate((heading) => heading.scrollIntoView());
+    await screenshot(phone, 'results-phone', { fullPage: false });
+    await phone.getByRole('button', { name: 'Open row 2: Mia' }).click();
+    await phone.getByRole('dialog').waitFor();
+    await screenshot(phone, 'lead-phone', { fullPage: false });
+    expect(phoneSeen.errors).toEqual([]);
+    await phone.close();
+  });
+
+  it("shows another user none of it: no campaign, no KPIs, and the first user's addresses answer not found", async () => {
+    const other = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const otherSeen = watch(other);
+    await signIn(other, 'bea');
+    expect(await other.locator('.user-name').textContent()).toBe('bea');
+    await other.getByText('No campaign yet.').waitFor();
+    expect(await other.locator('.kpi dd').first().textContent()).toBe('0');
+    await other.goto(campaignUrl);
+    await other.getByRole('alert').waitFor();
+    expect(await other.getByRole('alert').textContent()).toContain('No campaign with this id.');
+    expect(await other.getByText('Injected names').count()).toBe(0);
+    await other.goto(runUrl);
+    await other.getByRole('alert').waitFor();
+    expect(await other.getByRole('alert').textContent()).toContain('No run with this id.');
+    expect(await other.locator('table').count()).toBe(0);
+    expect(otherSeen.errors).toEqual([]);
+    await other.close();
+  });
+
+  it('signs out, and nothing of the session is left in the page', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+    expect(await page.evaluate('Object.keys(localStorage)')).toEqual([]);
+    expect(seen.errors).toEqual([]);
+    expect(seen.dialogs).toEqual([]);
+  });
+});

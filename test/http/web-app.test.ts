@@ -1,0 +1,185 @@
+/**
+ * The web app's routes (adapters/web): the page and its security headers, its files with their
+ * types and caching, its configuration, and the local sign-in, which hands tokens only to a
+ * browser on this machine and only when LOCAL_SIGN_IN is on. Through `app.request()` where no
+ * socket is needed, and over a real socket for the loopback check.
+ */
+import { createHash } from 'node:crypto';
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalTokenIssuer, LOCAL_USER_ID, localUserId } from '../../adapters/auth/local-token-issuer.ts';
+import { SupabaseTokenVerifier } from '../../adapters/auth/supabase-token-verifier.ts';
+import { createHttpApp } from '../../adapters/http/app.ts';
+import { startHttpServer, type RunningHttpServer } from '../../adapters/http/server.ts';
+import { createLogger } from '../../adapters/logging/logger.ts';
+import type { WebAppOptions } from '../../adapters/web/web-app.ts';
+import { DEFAULT_IMPORT_LIMITS } from '../../domain/leads/import-error.ts';
+import { DEFAULT_PRICING } from '../../domain/pricing/pricing.ts';
+import { FakeApiStatusReader, FakeCampaignQueries, FakeManageCampaigns, FakePreviewImport, FakeSubmitCampaign, FakeSuppressions, RecordingRunNotifications } from '../support/fakes/index.ts';
+import { TEST_JWT_SECRET } from '../support/tokens.ts';
+import { expectProblem, readJson } from './helpers.ts';
+
+const verifier = new SupabaseTokenVerifier({ jwtSecret: TEST_JWT_SECRET });
+
+function appWith(webApp: WebAppOptions | undefined) {
+  return createHttpApp({
+    logger: createLogger({ level: 'silent' }),
+    corsOrigins: [],
+    tokenVerifier: verifier,
+    readiness: [],
+    previewImport: new FakePreviewImport(),
+    limits: DEFAULT_IMPORT_LIMITS,
+    pricing: DEFAULT_PRICING,
+    submitCampaign: new FakeSubmitCampaign(),
+    manageCampaigns: new FakeManageCampaigns(),
+    campaignQueries: new FakeCampaignQueries(),
+    runWatcher: new RecordingRunNotifications(),
+    providerStatus: new FakeApiStatusReader(),
+    suppressions: new FakeSuppressions(),
+    ...(webApp === undefined ? {} : { webApp }),
+  });
+}
+
+const local = new LocalTokenIssuer({ jwtSecret: TEST_JWT_SECRET, audience: 'authenticated' });
+
+describe('the web app at /', () => {
+  const app = appWith({ sandbox: true, localSignIn: local });
+
+  it('serves the page with a policy that runs no inline script but the import map (by its hash), and Trusted Types', async () => {
+    const res = await app.request('/');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    const page = await res.text();
+    const csp = res.headers.get('content-security-policy') ?? '';
+    const importMap = /<script type="importmap">(.*?)<\/script>/.exec(page)?.[1] ?? '';
+    expect(JSON.parse(importMap)).toEqual({ imports: { 'lit-html': '/app/vendor/lit-html/lit-html.js', 'lit-html/': '/app/vendor/lit-html/' } });
+    expect(csp).toContain(`script-src 'self' 'sha256-${createHash('sha256').update(importMap).digest('base64')}'`);
+    for (const directive of ["default-src 'none'", "style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "require-trusted-types-for 'script'", 'trusted-types lit-html']) {
+      expect(csp).toContain(directive);
+    }
+    expect(csp).not.toContain('unsafe');
+    // Every other script is a file of this origin; no inline handler, no inline style.
+    expect([...page.matchAll(/<script(?![^>]*type="importmap")([^>]*)>/g)].map((match) => match[1])).toEqual([' type="module" src="/app/main.js"']);
+    expect(page).not.toMatch(/\son[a-z]+=|style=/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('cache-control')).toBe('no-cache');
+  });
+
+  it('loads supabase-js before the app, and lets the page reach Supabase Auth, only when a Supabase project is configured', async () => {
+    const withSupabase = appWith({ sandbox: false, supabase: { url: 'https://abc.supabase.co', anonKey: 'public-anon-key' } });
+    const res = await withSupabase.request('/');
+    expect(res.headers.get('content-security-policy')).toContain("connect-src 'self' https://abc.supabase.co");
+    expect(await res.text()).toContain('<script src="/app/vendor/supabase.js"></script>');
+    expect(await readJson(await withSupabase.request('/app/config.json'))).toEqual({ auth: { supabase: { url: 'https://abc.supabase.co', anon_key: 'public-anon-key' }, local: false }, sandbox: false });
+    expect(await (await app.request('/')).text()).not.toContain('supabase');
+  });
+
+  it('says how to sign in and whether the providers are the sandbox, and nothing secret', async () => {
+    const res = await app.request('/app/config.json');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const body = await res.text();
+    expect(JSON.parse(body)).toEqual({ auth: { supabase: null, local: true }, sandbox: true });
+    expect(body).not.toContain(TEST_JWT_SECRET);
+  });
+
+  it('serves its modules, style sheet, icon and vendored libraries with their types, an ETag and a cache policy', async () => {
+    for (const [path, type, cache] of [
+      ['/app/main.js', 'text/javascript; charset=utf-8', 'no-cache'],
+      ['/app/views/campaign.js', 'text/javascript; charset=utf-8', 'no-cache'],
+      ['/app/style.css', 'text/css; charset=utf-8', 'no-cache'],
+      ['/app/icon.svg', 'image/svg+xml', 'no-cache'],
+      ['/app/vendor/lit-html/lit-html.js', 'text/javascript; charset=utf-8', 'public, max-age=86400'],
+      ['/app/vendor/lit-html/directives/ref.js', 'text/javascript; charset=utf-8', 'public, max-age=86400'],
+      ['/app/vendor/supabase.js', 'text/javascript; charset=utf-8', 'public, max-age=86400'],
+    ] as const) {
+      const res = await app.request(path);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-type'), path).toBe(type);
+      expect(res.headers.get('cache-control'), path).toBe(cache);
+      expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+      const etag = res.headers.get('etag');
+      expect(etag, path).toMatch(/^"[\w-]+"$/);
+      expect((await app.request(path, { headers: { 'If-None-Match': etag! } })).status, path).toBe(304);
+    }
+  });
+
+  it('serves nothing else: no types, no settings, nothing outside its folders', async () => {
+    for (const path of ['/app/types.d.ts', '/app/tsconfig.json', '/app/../web-app.ts', '/app/%2e%2e/web-app.ts', '/app/vendor/lit-html/package.json', '/app/nothing.js', '/app/.hidden.js', '/app/vendor/lit-html/%2e%2e/%2e%2e/package.json']) {
+      expect((await app.request(path)).status, path).toBe(404);
+    }
+  });
+
+  it('is not served at all without its options (the API alone)', async () => {
+    expect((await appWith(undefined).request('/')).status).toBe(404);
+  });
+});
+
+describe('the local sign-in', () => {
+  it('mints a token the API accepts, for the local user or a named one, each its own user', async () => {
+    const token = await local.issue();
+    expect(token.user).toEqual({ id: LOCAL_USER_ID, name: 'local' });
+    expect(token.expires_at - Math.floor(Date.now() / 1000)).toBe(3600);
+    expect(await verifier.verify(token.access_token)).toMatchObject({ userId: LOCAL_USER_ID });
+    const bea = await local.issue(' Bea ');
+    expect(bea.user.id).toBe(localUserId('bea'));
+    expect(bea.user.id).not.toBe(LOCAL_USER_ID);
+    expect(bea.user.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(await verifier.verify(bea.access_token)).toMatchObject({ userId: bea.user.id });
+    expect(localUserId('LOCAL')).toBe(LOCAL_USER_ID);
+  });
+
+  it('answers 404 when LOCAL_SIGN_IN is off', async () => {
+    const app = appWith({ sandbox: false });
+    const body = await expectProblem(await app.request('/app/session/local', { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } }), 404);
+    expect(body.detail).toMatch(/local sign-in is off/);
+  });
+
+  describe('over a socket', () => {
+    let server: RunningHttpServer;
+    beforeAll(async () => {
+      server = await startHttpServer(appWith({ sandbox: true, localSignIn: local }), { port: 0, hostname: '127.0.0.1' });
+    });
+    afterAll(() => server.close());
+
+    const post = (body: unknown, headers: Record<string, string> = {}) =>
+      fetch(`http://127.0.0.1:${server.port}/app/session/local`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+    it('answers a browser on this machine with a token for the name it gives', async () => {
+      const res = await post({ name: 'ada' });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      const session = await readJson<{ access_token: string; user: { id: string; name: string } }>(res);
+      expect(session.user).toEqual({ id: localUserId('ada'), name: 'ada' });
+      expect(await verifier.verify(session.access_token)).toMatchObject({ userId: localUserId('ada') });
+      expect(JSON.stringify(session)).not.toContain(TEST_JWT_SECRET);
+    });
+
+    it('refuses a request for another host name (a page whose DNS name was rebound to 127.0.0.1)', async () => {
+      // fetch will not send another Host header: node:http does.
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: server.port, path: '/app/session/local', method: 'POST', headers: { Host: 'attacker.example', 'Content-Type': 'application/json' } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end('{}');
+      });
+      expect(answer.status).toBe(403);
+      expect((JSON.parse(answer.body) as { detail: string }).detail).toMatch(/only a browser on the machine the service runs on/);
+      expect(answer.body).not.toContain('access_token');
+    });
+
+    it('answers 400 for a name it cannot take', async () => {
+      expect((await expectProblem(await post({ name: '<script>' }), 400)).detail).toMatch(/name may hold letters, digits/);
+      expect((await expectProblem(await post({ name: 'x'.repeat(65) }), 400)).detail).toMatch(/at most 64 characters/);
+      expect((await expectProblem(await post({ name: 42 }), 400)).detail).toMatch(/name must be a string/);
+    });
+  });
+
+  it('refuses a request it cannot tell comes from this machine (no socket)', async () => {
+    const app = appWith({ sandbox: true, localSignIn: local });
+    await expectProblem(await app.request('http://localhost/app/session/local', { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } }), 403);
+  });
+});
