@@ -109,8 +109,6 @@ const OPTIONAL_IN_COMPOSE = new Set([
   'SSE_MAX_STREAMS_PER_USER',
   'NATS_TOPOLOGY_CHECK_MS',
   'LOG_FORMAT',
-  // The web app's sign-in: Supabase Auth needs a project (SUPABASE_ANON_KEY with SUPABASE_URL);
-  // the local user's sign-in is for `npm run dev` only, never a deployment.
-  'SUPABASE_ANON_KEY',
+  // The local user's sign-in is for `npm run dev` only, never a deployment.
   'LOCAL_SIGN_IN',
 ]);
