@@ -41,12 +41,21 @@ function run(set: readonly EvalScenario[]): Outcome[] {
   });
 }
 
-/** Whether the problems name the invented specific: a named specific equal to it, within it, or holding it. */
+/** Whether `inner` occurs in `outer` as whole words ("second" in "second quarter"; not "5" in "$50m"). */
+function holdsWords(outer: string, inner: string): boolean {
+  const escaped = inner.replace(/[.*+?^${}()|[\]\\]/gu, '\\$&');
+  return new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'u').test(outer);
+}
+
+/**
+ * Whether the problems name the invented specific: a named specific equal to it, holding it, or
+ * within it, as whole words: a fragment such as "5" for "$50M" does not name it.
+ */
 function named(problems: readonly string[], invented: string): boolean {
-  const wanted = invented.toLowerCase();
+  const wanted = invented.normalize('NFKC').toLowerCase();
   return unsupportedSpecificsIn(problems.join('; ')).some((specific) => {
     const text = specific.toLowerCase();
-    return text === wanted || text.includes(wanted) || wanted.includes(text);
+    return text === wanted || holdsWords(text, wanted) || holdsWords(wanted, text);
   });
 }
 
