@@ -31,19 +31,22 @@
  *   titles and roles ("CEO", "VP", "Head", "Founder"), teams ("Sales", "Engineering"), generic
  *   acronyms ("AI", "SaaS", "B2B", "CRM"), corporate suffixes ("Inc", "LLC"), and a capitalized
  *   function word. Months and weekdays are names ("May" must be in the sources).
- * - The first word of a sentence (also after ";", ":", an opening quote or bracket; not after the
- *   dot of an initial or a title, "Dr. Maria Chen") is capitalized anyway, so it is a name only
- *   when it clearly is one: it starts a run of capitalized words ("Maria Chen must be..."), or it
- *   is followed by a comma ("Maria, congrats"), a possessive ("Maria's team") or a verb (an
- *   auxiliary, a past tense in -ed or a common verb: "Maria must be...", "Sequoia backed...",
- *   "Europe gets..."); and it is not a common word (a function word, a greeting or opener such as
- *   "Congrats", "Saw", "Loved", "Bold", "Meanwhile", a word ending in -ing or -ly, or in -ed when
- *   it starts a run, a word the sources or the line also write in lower case). Before a comma a
+ * - The first word of a sentence (also after ";", ":"; not after the dot of an initial or a
+ *   title, "Dr. Maria Chen") is capitalized anyway, so it is a name only when it clearly is one:
+ *   it starts a run of capitalized words ("Maria Chen must be..."), or it is followed by a comma
+ *   ("Maria, congrats"), a possessive ("Maria's team") or a verb (an auxiliary, a past tense in
+ *   -ed or a common verb: "Maria must be...", "Sequoia backed...", "Europe gets..."); and it is
+ *   not a common word (a function word, a greeting or opener such as "Congrats", "Saw", "Loved",
+ *   "Bold", "Meanwhile", a word ending in -ing or -ly, or in -ed when it starts a run, a word the
+ *   sources or the line also write in lower case). Before a comma a
  *   lone first word is the person greeted: "Will", "May" and "Hope" are names there, and a word
  *   the sources write in lower case is checked all the same ("Rose, congrats" when the research
  *   says "revenue rose"; the price: "Revenue, hiring and..." is refused unless the sources
  *   capitalize "Revenue"). Any other lone first word ("Europe expands again") is not checked:
- *   the price of not refusing every "Bold move".
+ *   the price of not refusing every "Bold move". After an opening quote or bracket within a
+ *   sentence, a word that is not a common word is a name ("the launch of “Pulse”", "(Pulse)").
+ * - A line written all in lower case has no names to check ("saw sequoia backed you"): without
+ *   capitals, and without a dictionary, a name is not told from a word.
  *
  * How a specific is matched, forgiving where it should be and strict where it must be:
  * - Numbers by value: "$50M" = "$50 million" = "50 million dollars" = "fifty million dollars";
@@ -666,7 +669,7 @@ const OPENERS = new Set([
   'rare', 'kind', 'hard', 'tough', 'easy', 'fast', 'steady', 'clear', 'obvious', 'respect', 'sizable', 'sizeable',
   'decent', 'healthy', 'striking', 'noteworthy', 'half', 'team', 'growth', 'congratulations', 'belated', 'hearty',
   'meanwhile', 'however', 'besides', 'instead', 'otherwise', 'anyway', 'indeed', 'overall', 'separately', 'elsewhere',
-  'together', 'oh', 'ah', 'btw', 'fwiw',
+  'together', 'oh', 'ah', 'btw', 'fwiw', 'everything', 'everybody',
 ]);
 
 /** Lower-case words that may join the capitalized words of one name: "Bank of America", "Van der Berg". */
@@ -697,14 +700,18 @@ function isCapitalized(token: Token): boolean {
 }
 
 /** Whether the token starts a sentence (the text's start, after `.!?…;:`, an opening quote or bracket, a line break). */
-function startsSentence(tokens: readonly Token[], index: number): boolean {
-  if (index === 0) return true;
+/**
+ * Whether the token starts a sentence (the text's start, after `.!?…;:` or a line break), or
+ * a quotation or bracket within one (`the launch of “Pulse”`, `(Pulse)`), or neither.
+ */
+function sentenceStart(tokens: readonly Token[], index: number): 'sentence' | 'quote' | undefined {
+  if (index === 0) return 'sentence';
   const gap = tokens[index]!.gap;
-  if (/[!?…;:"“”([\n]|(?:^|\s)['‘]/u.test(gap)) return true;
-  if (!gap.includes('.')) return false;
+  if (/[!?…;:\n]/u.test(gap)) return 'sentence';
   const before = fold(tokens[index - 1]!.text);
   // A "." right after an initial or a title ends nothing: "Dr. Maria Chen", "John F. Kennedy".
-  return !(gap.trim() === '.' && (/^\p{L}$/u.test(before) || NAME_ABBREVIATIONS.has(before)));
+  if (gap.includes('.') && !(gap.trim() === '.' && (/^\p{L}$/u.test(before) || NAME_ABBREVIATIONS.has(before)))) return 'sentence';
+  return /["“([]|(?:^|\s)['‘]/u.test(gap) ? 'quote' : undefined;
 }
 
 /**
@@ -714,7 +721,7 @@ function startsSentence(tokens: readonly Token[], index: number): boolean {
 const AUXILIARIES = new Set([
   'is', 'was', 'has', 'had', 'must', 'should', 'will', 'would', 'could', 'can', 'may', 'might', 'just', 'now', 'also', 'recently',
   'gets', 'makes', 'says', 'said', 'led', 'ran', 'won', 'took', 'brought', 'bought', 'sold', 'saw', 'keeps', 'takes', 'brings',
-  'sees', 'uses', 'owns', 'acquires', 'wants', 'joins', 'opens', 'adds', 'sells',
+  'sees', 'uses', 'owns', 'acquires', 'wants', 'joins', 'opens', 'adds', 'sells', 'looks', 'seems', 'sounds', 'feels', 'appears',
 ]);
 
 /** A word that reads as the verb after a subject: an auxiliary, or a past tense ending in -ed ("backed", "joined"). */
@@ -775,11 +782,13 @@ function findNameRuns(tokens: readonly Token[], consumed: ReadonlySet<number>, w
 
     let kept = members;
     const opener = tokens[members[0]!]!;
-    if (startsSentence(tokens, members[0]!)) {
+    const start = sentenceStart(tokens, members[0]!);
+    if (start !== undefined) {
       const inRun = members.length > 1;
       const beforeComma = !inRun && (tokens[members[0]! + 1]?.gap ?? '').trimStart().startsWith(',');
       if (commonFirstWord(opener, inRun, writtenLowercase, beforeComma)) kept = members.slice(1);
-      else if (!inRun) {
+      // Within a sentence, a quoted or bracketed word that is no common word is a name ("Pulse").
+      else if (!inRun && start === 'sentence') {
         // A lone first word is a name when followed by a comma, written as a possessive, or the
         // subject of a verb ("Maria must be thrilled", "Sequoia backed the round").
         const next = tokens[members[0]! + 1];

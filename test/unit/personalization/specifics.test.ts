@@ -145,6 +145,14 @@ describe('unsupportedSpecifics on what the held-out set found (test/fixtures/spe
     expect(check('Tom, the US expansion caught my eye.')).toEqual(['US']);
   });
 
+  it('reads a quoted or bracketed word within a sentence as a name unless it is a common word', () => {
+    expect(check('Tom, saw the launch of “Pulse” in Denver.')).toEqual(['Pulse']);
+    expect(check('Tom, saw the launch of "Pulse" in Denver.')).toEqual(['Pulse']);
+    expect(check('Tom, saw the Denver office (Pulse) news.')).toEqual(['Pulse']);
+    expect(check('Tom, saw the NHS contract (congrats) and the “Denver” plan.')).toEqual([]);
+    expect(check('Tom, the Denver plan (Congrats!) is news.')).toEqual([]);
+  });
+
   it('reads "over the weekend" as last weekend', () => {
     expect(check('Tom, the NHS contract signed over the weekend is a big win.')).toEqual(['over the weekend']);
   });
