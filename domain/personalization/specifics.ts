@@ -6,35 +6,47 @@
  *
  * What counts as a specific:
  * - Numbers in any form: digits ("60", "1,200", "2.5"), with a scale ("50M", "5k", "1.2bn",
- *   "2.5 million"), in words ("fifty million", "three", "twenty-five"), ordinals ("2nd", "second",
- *   "twenty-first"), years and decades ("2019", "1990s"; "a decade" is 10), percentages ("40%",
- *   "40 percent"), multiples ("3x", "three times", "threefold", "tripled"), money ("$50M",
- *   "€2 million", "50 million dollars", "USD 5m"), "a dozen", "one hundred and twenty". "one" and
- *   "first" alone are not specifics ("one of the", "first saw"), nor vague quantities ("dozens",
- *   "hundreds of", "several", "a few"), nor "24/7".
+ *   "2.5 million"), in words ("fifty million", "three", "twenty-five", "half a million", "one and
+ *   a half million"), in a compound with what they count ("five-year", "ten-person"), ordinals
+ *   ("2nd", "second", "twenty-first"), years and decades ("2019", "'19", "1990s"; "a decade" is
+ *   10), percentages ("40%", "40 percent", "40 per cent"), fractions as percentages ("two-thirds",
+ *   "a third of", "by a quarter": 33.3%, 25%, matched to the nearest point), multiples ("3x",
+ *   "three times", "threefold", "tripled", "twice"), money ("$50M", "€2 million", "50 million
+ *   dollars", "USD 5m", "US$5M", "C$5M"), "a dozen", "one hundred and twenty". "one" and "first"
+ *   alone are not specifics ("one of the", "first saw", "one-time"), nor vague quantities
+ *   ("dozens", "hundreds of", "several", "a few"), nor "24/7", nor "first half", "third-party".
+ *   Text is read in NFKC, so full-width digits ("２０") and non-breaking spaces are plain ones.
  * - Tokens mixing letters and digits ("Q3", "G2", "5G", "a16z"), unless generic ("B2B").
  * - Relative times that pin a moment: "yesterday", "today", "tonight", "this morning",
  *   "tomorrow", "last/past/previous week|month|year|quarter|weekend|<season>", "this
  *   week|month|year|quarter|weekend|<season>" ("earlier this year"), "next week|...", and
- *   "<n> days|weeks|months|years ago". Not "recently", "lately", "new", "just" or "in recent
- *   weeks": they pin nothing. A relative time is supported only by the same time in the sources
- *   ("a week ago" and "last week" are one): the gate has no clock, so "in March 2026" does not
- *   support "last month" or "this year".
+ *   "<n> days|weeks|months|years ago"; "over the weekend" is "last weekend". Not "recently",
+ *   "lately", "new", "just" or "in recent weeks": they pin nothing. A relative time is supported
+ *   only by the same time in the sources ("a week ago" and "last week" are one): the gate has no
+ *   clock, so "in March 2026" does not support "last month" or "this year".
  * - Proper names: capitalized words and runs of them ("Lisbon", "Maria Chen", "Series B",
  *   "Sandbox Business Weekly"), joined by "of", "de", "van", "&" and the like ("Bank of
- *   America"), a possessive stripped ("Acme's" is "Acme"). Mixed case counts ("iPhone"). Not a
- *   name: "I", titles and roles ("CEO", "VP", "Head", "Founder"), generic acronyms ("AI",
- *   "SaaS", "B2B", "CRM"), corporate suffixes ("Inc", "LLC"), and a capitalized function word.
- *   Months and weekdays are names ("May" must be in the sources).
- * - The first word of a sentence (also after ";", ":", an opening quote or bracket; not after the
- *   dot of an initial or a title, "Dr. Maria Chen") is capitalized anyway, so it is a name only
- *   when it clearly is one: it starts a run of capitalized words ("Maria Chen must be..."), or it
- *   is followed by a comma ("Maria, congrats"), a possessive ("Maria's team") or a verb (an
- *   auxiliary or a past tense in -ed: "Maria must be...", "Sequoia backed..."); and it is not a
- *   common word (a function word, a greeting or opener such as "Congrats", "Saw", "Loved",
- *   "Bold", a word ending in -ing or -ly, or in -ed when it starts a run, a word the sources or
- *   the line also write in lower case). Any other lone first word ("Europe gets another office")
- *   is not checked: the price of not refusing every "Bold move".
+ *   America"), a possessive stripped ("Acme's" is "Acme"). Mixed case counts ("iPhone"); a
+ *   capital letter after a name word is part of it ("Series A", "Plan B"). Not a name: "I",
+ *   titles and roles ("CEO", "VP", "Head", "Founder"), teams ("Sales", "Engineering"), generic
+ *   acronyms ("AI", "SaaS", "B2B", "CRM"), corporate suffixes ("Inc", "LLC"), and a capitalized
+ *   function word. Months and weekdays are names ("May" must be in the sources).
+ * - The first word of a sentence (also after ";", ":"; not after the dot of an initial or a
+ *   title, "Dr. Maria Chen") is capitalized anyway, so it is a name only when it clearly is one:
+ *   it starts a run of capitalized words ("Maria Chen must be..."), or it is followed by a comma
+ *   ("Maria, congrats"), a possessive ("Maria's team") or a verb (an auxiliary, a past tense in
+ *   -ed or a common verb: "Maria must be...", "Sequoia backed...", "Europe gets..."); and it is
+ *   not a common word (a function word, a greeting or opener such as "Congrats", "Saw", "Loved",
+ *   "Bold", "Meanwhile", a word ending in -ing or -ly, or in -ed when it starts a run, a word the
+ *   sources or the line also write in lower case). Before a comma a
+ *   lone first word is the person greeted: "Will", "May" and "Hope" are names there, and a word
+ *   the sources write in lower case is checked all the same ("Rose, congrats" when the research
+ *   says "revenue rose"; the price: "Revenue, hiring and..." is refused unless the sources
+ *   capitalize "Revenue"). Any other lone first word ("Europe expands again") is not checked:
+ *   the price of not refusing every "Bold move". After an opening quote or bracket within a
+ *   sentence, a word that is not a common word is a name ("the launch of “Pulse”", "(Pulse)").
+ * - A line written all in lower case has no names to check ("saw sequoia backed you"): without
+ *   capitals, and without a dictionary, a name is not told from a word.
  *
  * How a specific is matched, forgiving where it should be and strict where it must be:
  * - Numbers by value: "$50M" = "$50 million" = "50 million dollars" = "fifty million dollars";
@@ -43,11 +55,16 @@
  *   number or sum of money ("50 million" by "$50 million"); a percentage only by a percentage, a
  *   multiple only by a multiple, money only by money in the same currency ("$50M" is not
  *   "€50M"; "50 million" with no currency does not support "$50M").
- * - Names word by word, case-insensitively, accents ignored: "Lisbon office" is supported by
- *   "office in Lisbon", "Dana" by "Dana Ortiz", "Jose Alvarez" by "José Álvarez"; every
- *   capitalized word of the run must occur in the sources ("Dana Chen" fails when only "Dana
- *   Ortiz" is there), and the run is reported whole. Acronyms of 2 or 3 letters ("US", "UK",
- *   "NYC") match case-sensitively, so the pronoun "us" supports no "US".
+ * - Names word by word, case-insensitively, accents ignored, curly apostrophes as straight ones:
+ *   "Lisbon office" is supported by "office in Lisbon", "Dana" by "Dana Ortiz", "Jose Alvarez" by
+ *   "José Álvarez", "O’Brien" by "O'Brien"; every capitalized word of the run must occur in the
+ *   sources ("Dana Chen" fails when only "Dana Ortiz" is there), and the run is reported whole.
+ *   A lone capitalized word ("Rose", "May", "Will") must occur with a capital in the sources, or
+ *   in a short source such as a lead's field: "revenue rose" supports no "Rose", "they may
+ *   expand" no "May". A capital letter after a word needs the same pair ("Series A" is not
+ *   supported by "Series B" and the article "a"). Acronyms of 2 or 3 letters ("US", "UK", "NYC")
+ *   match case-sensitively, so the pronoun "us" supports no "US" (a name the sources capitalize
+ *   does support its capitals: "ZOË" for "Zoë").
  * - Relative times by the moment they pin (see above).
  * - Citation markers ("[1]") and list numbers at the start of a source's line are not numbers of
  *   the sources: a line's "3" is never supported by a research footnote.
@@ -75,9 +92,10 @@ export interface SpecificsOptions {
 
 /** The specifics of `text` that `sources` do not support, in order of appearance, each once. */
 export function unsupportedSpecifics(line: string, sources: readonly string[], options: SpecificsOptions = {}): Specific[] {
-  const known = sourceFacts(sources);
+  const known = factsOf(sources);
+  // NFKC: full-width digits and letters ("２０"), non-breaking spaces and ligatures read as plain ones.
   // Citation markers ("[1]") state nothing: blanked, so that positions stay.
-  const text = line.normalize('NFC').replace(CITATION, (marker) => ' '.repeat(marker.length));
+  const text = line.normalize('NFKC').replace(CITATION, (marker) => ' '.repeat(marker.length));
   const tokens = tokenize(text);
   const consumed = new Set<number>();
   const found: { readonly at: number; readonly specific: Specific }[] = [];
@@ -101,7 +119,7 @@ export function unsupportedSpecifics(line: string, sources: readonly string[], o
   if (!(options.skipNamesInTitleCase === true && isTitleCase(tokens))) {
     const lowercase = new Set(tokens.filter((token) => token.type === 'word' && !/\p{Lu}/u.test(token.text)).map((token) => fold(token.text)));
     for (const run of findNameRuns(tokens, consumed, (word) => known.lowercase.has(word) || lowercase.has(word))) {
-      if (!run.tokens.every((token) => nameSupported(token, known))) add(run.start, 'name', run.start, run.end);
+      if (!run.tokens.every((token, at) => nameSupported(token, known, run.strict, run.previous[at]))) add(run.start, 'name', run.start, run.end);
     }
   }
 
@@ -160,10 +178,10 @@ function tokenize(text: string): Token[] {
   return tokens;
 }
 
-/** Lower case, accents dropped, a possessive or a trailing apostrophe dropped. */
+/** Lower case, accents dropped, curly apostrophes straight ("O’Brien" is "o'brien"), a possessive or a trailing apostrophe dropped. */
 function fold(word: string): string {
   // Most words are plain ASCII: no accents to drop.
-  const plain = /^[\x20-\x7e]*$/u.test(word) ? word : word.normalize('NFKD').replace(/\p{M}/gu, '');
+  const plain = /^[\x20-\x7e]*$/u.test(word) ? word : word.normalize('NFKD').replace(/\p{M}/gu, '').replace(/[‘’ʼ]/gu, "'");
   const lower = plain.toLowerCase();
   return lower.endsWith("'s") || lower.endsWith('’s') ? lower.slice(0, -2) : lower.endsWith("'") || lower.endsWith('’') ? lower.slice(0, -1) : lower;
 }
@@ -182,6 +200,8 @@ type Unit = 'plain' | 'percent' | 'times' | `money:${string}`;
 interface NumberValue {
   readonly value: number;
   readonly unit: Unit;
+  /** A fraction in words read as a percentage ("a third" is 33.3%): matched to the nearest point. */
+  readonly approximate?: boolean;
 }
 
 interface NumberMatch extends NumberValue {
@@ -209,20 +229,84 @@ const SUFFIX_SCALES: Readonly<Record<string, number>> = {
   k: 1_000, m: 1_000_000, mm: 1_000_000, mn: 1_000_000, mil: 1_000_000, b: 1_000_000_000, bn: 1_000_000_000,
 };
 const CURRENCY_SIGNS: Readonly<Record<string, string>> = { $: 'usd', '€': 'eur', '£': 'gbp', '¥': 'jpy' };
+/** Letters written right before a "$" that name its dollar: "US$18M", "C$5M", "A$2bn". */
+const DOLLAR_PREFIXES: Readonly<Record<string, string>> = { US: 'usd', C: 'cad', CA: 'cad', A: 'aud', AU: 'aud', NZ: 'nzd', HK: 'hkd', S: 'sgd', SG: 'sgd' };
 const CURRENCY_WORDS: Readonly<Record<string, string>> = {
   usd: 'usd', dollar: 'usd', dollars: 'usd', eur: 'eur', euro: 'eur', euros: 'eur', gbp: 'gbp', pound: 'gbp',
   pounds: 'gbp', sterling: 'gbp', jpy: 'jpy', yen: 'jpy',
 };
 const MULTIPLE_VERBS: Readonly<Record<string, number>> = {
   doubled: 2, doubling: 2, tripled: 3, tripling: 3, quadrupled: 4, quadrupling: 4, tenfold: 10, twofold: 2,
-  threefold: 3, fourfold: 4, fivefold: 5, halved: 0.5,
+  threefold: 3, fourfold: 4, fivefold: 5, halved: 0.5, twice: 2, thrice: 3, doubles: 2, triples: 3, quadruples: 4,
 };
+/** What a number word may count in a compound ("five-year", "twenty-person", "three-time"): the number is read. */
+const COUNTED_UNITS: ReadonlySet<string> = new Set([
+  'year', 'month', 'week', 'day', 'hour', 'minute', 'person', 'people', 'member', 'strong', 'time', 'store', 'office',
+  'location', 'site', 'country', 'city', 'state', 'figure', 'star', 'seat', 'floor', 'bed', 'acre', 'mile',
+]);
+/** Fractions in words, by denominator: "a third", "two thirds", "three quarters" (see fractionAt). */
+const DENOMINATORS: Readonly<Record<string, number>> = {
+  half: 2, halves: 2, third: 3, thirds: 3, quarter: 4, quarters: 4, fourths: 4, fifth: 5, fifths: 5, sixth: 6, sixths: 6,
+  seventh: 7, sevenths: 7, eighth: 8, eighths: 8, ninth: 9, ninths: 9, tenth: 10, tenths: 10,
+};
+/** Words before "a third" that make it a share rather than an ordinal ("by a third", "nearly a quarter"). */
+const FRACTION_LEADS: ReadonlySet<string> = new Set([
+  'by', 'than', 'nearly', 'almost', 'about', 'roughly', 'around', 'over', 'under', 'just', 'some', 'only', 'fully', 'barely', 'approximately',
+]);
 
-/** A number word's parts ("twenty-five" is twenty and five), or undefined when it is not one. */
+const isNumberWord = (part: string) => part in CARDINALS || part in ORDINALS || (part in SCALES && part.length > 2) || part === 'dozen' || part === 'decade';
+
+/**
+ * A number word's parts ("twenty-five" is twenty and five), those before the unit of a compound
+ * ("five-year" is five, "twenty-five-person" twenty and five), or undefined when it is not one.
+ */
 function numberWordParts(token: Token | undefined): string[] | undefined {
   if (token?.type !== 'word') return undefined;
   const parts = token.text.toLowerCase().split('-');
-  return parts.every((part) => part in CARDINALS || part in ORDINALS || (part in SCALES && part.length > 2) || part === 'dozen' || part === 'decade') ? parts : undefined;
+  if (parts.every(isNumberWord)) return parts;
+  const count = parts.findIndex((part) => !isNumberWord(part));
+  return count > 0 && COUNTED_UNITS.has(parts[count]!) ? parts.slice(0, count) : undefined;
+}
+
+/** Whether the token is a number word compound with what it counts ("five-year"). */
+function isCompound(token: Token): boolean {
+  const parts = numberWordParts(token);
+  return parts !== undefined && token.text.split('-').length > parts.length;
+}
+
+/**
+ * A fraction in words, as a percentage: "two-thirds", "one-third", "a third of", "three quarters
+ * of", "by a quarter", "nearly a fifth". Without "of" after it or a word such as "by" before it,
+ * "a third" is an ordinal ("a third office") and is read as one.
+ */
+function fractionAt(tokens: readonly Token[], index: number, free: (at: number) => boolean): { readonly value: number; readonly last: number } | undefined {
+  const token = tokens[index]!;
+  const lower = token.text.toLowerCase();
+  const numerator = (word: string) => (word === 'a' || word === 'an' ? 1 : CARDINALS[word]);
+  const share = (count: number | undefined, denominatorWord: string) => {
+    const denominator = DENOMINATORS[denominatorWord];
+    if (count === undefined || count < 1 || count > 9 || denominator === undefined || count >= denominator) return undefined;
+    // "one third", "two thirds": a plural after more than one.
+    if ((count === 1) !== !/s$/u.test(denominatorWord)) return undefined;
+    return (count / denominator) * 100;
+  };
+  const parts = lower.split('-');
+  if (parts.length === 2) {
+    const value = share(numerator(parts[0]!), parts[1]!);
+    return value === undefined ? undefined : { value, last: index };
+  }
+  const next = tokens[index + 1];
+  if (next === undefined || !free(index + 1) || !onlySpace(next.gap) || next.type !== 'word') return undefined;
+  const nextLower = next.text.toLowerCase();
+  const value = share(numerator(lower), nextLower);
+  if (value === undefined) return undefined;
+  const after = tokens[index + 2];
+  const ofFollows = after !== undefined && onlySpace(after.gap) && after.text.toLowerCase() === 'of';
+  const before = index > 0 ? tokens[index - 1]! : undefined;
+  const leadBefore = before !== undefined && onlySpace(token.gap) && FRACTION_LEADS.has(before.text.toLowerCase());
+  // "a half" is a share only before "of": "an hour and a half" is a time.
+  if (!ofFollows && (!leadBefore || nextLower === 'half')) return undefined;
+  return { value, last: index + 1 };
 }
 
 /** The numbers of the tokens not consumed yet, in order (see the module comment). */
@@ -252,7 +336,7 @@ function mayStartNumber(token: Token): boolean {
 }
 
 const NUMBER_STARTS: ReadonlySet<string> = new Set([
-  'a', 'an', 'dozen', 'decade',
+  'a', 'an', 'dozen', 'decade', 'half', ...Object.keys(DOLLAR_PREFIXES).map((prefix) => prefix.toLowerCase()),
   ...Object.keys(CARDINALS), ...Object.keys(ORDINALS), ...Object.keys(SCALES), ...Object.keys(MULTIPLE_VERBS), ...Object.keys(CURRENCY_WORDS),
 ]);
 
@@ -270,6 +354,9 @@ function numberAt(tokens: readonly Token[], index: number, consumed: ReadonlySet
   } else if (token.type === 'word' && /^(?:USD|EUR|GBP)$/u.test(token.text) && free(at + 1) && tokens[at + 1]!.type === 'number') {
     currency = CURRENCY_WORDS[lower];
     at += 1;
+  } else if (token.type === 'word' && token.text in DOLLAR_PREFIXES && tokens[at + 1]?.text === '$' && tokens[at + 1]!.gap === '' && free(at + 2) && tokens[at + 2]!.type === 'number' && onlySpace(tokens[at + 2]!.gap)) {
+    currency = DOLLAR_PREFIXES[token.text];
+    at += 2;
   }
 
   let value: number;
@@ -282,14 +369,23 @@ function numberAt(tokens: readonly Token[], index: number, consumed: ReadonlySet
     if (ending in SUFFIX_SCALES) value *= SUFFIX_SCALES[ending]!;
     else if (ending === 'x') unit = 'times';
     else if (!['', 'st', 'nd', 'rd', 'th', 's'].includes(ending)) return undefined; // "5G", "9am": a literal
+    // "in '25": a year.
+    if (currency === undefined && /^\d\d$/u.test(first.text) && /(?:^|[\s(])['’‘]$/u.test(first.gap)) value += value <= 50 ? 2000 : 1900;
     const scale = tokens[at + 1];
     if (ending === '' && free(at + 1) && scale?.type === 'word' && onlySpace(scale.gap) && scale.text.toLowerCase() in SCALES) {
       value *= SCALES[scale.text.toLowerCase()]!;
       at += 1;
     }
   } else {
+    const fraction = first.type === 'word' ? fractionAt(tokens, at, free) : undefined;
+    if (fraction !== undefined) return { value: fraction.value, unit: 'percent', approximate: true, first: index, last: fraction.last };
     const words: string[] = [];
     let end = at - 1;
+    // "half a million", "half a dozen".
+    if (first.text.toLowerCase() === 'half' && [1, 2].every((step) => free(at + step) && onlySpace(tokens[at + step]!.gap)) && /^an?$/iu.test(tokens[at + 1]!.text)) {
+      const of = tokens[at + 2]!.text.toLowerCase();
+      if (of === 'dozen' || (of in SCALES && of.length > 2)) return withUnit(tokens, index, at + 2, (of === 'dozen' ? 12 : SCALES[of]!) / 2, unit, currency, free);
+    }
     // "a" counts only before a scale, "dozen" or "decade": "a million", "a dozen", "a decade" (ten years).
     if (first.type === 'word' && /^an?$/iu.test(first.text) && free(at + 1) && onlySpace(tokens[at + 1]!.gap)) {
       const next = numberWordParts(tokens[at + 1]);
@@ -313,14 +409,41 @@ function numberAt(tokens: readonly Token[], index: number, consumed: ReadonlySet
       if (parts === undefined || !parts.every((part, index) => canFollow(index === 0 ? words.at(-1) : parts[index - 1], part))) break;
       words.push(...parts);
       end += 1;
-      if (parts.some((part) => part in ORDINALS)) break;
+      if (parts.some((part) => part in ORDINALS) || isCompound(tokens[end]!)) break;
     }
-    if (words.length === 0 || (words.length === 1 && ['one', 'first'].includes(words[0]!))) return undefined;
+    // "one and a half", "two and a half million".
+    const andAHalf =
+      words.length > 0 &&
+      !isCompound(tokens[end]!) &&
+      [1, 2, 3].every((step) => free(end + step) && onlySpace(tokens[end + step]!.gap)) &&
+      tokens[end + 1]!.text.toLowerCase() === 'and' &&
+      /^an?$/iu.test(tokens[end + 2]!.text) &&
+      tokens[end + 3]!.text.toLowerCase() === 'half';
+    let extra = 0;
+    if (andAHalf) {
+      extra = 0.5;
+      end += 3;
+    } else if (words.length === 0 || (words.length === 1 && ['one', 'first'].includes(words[0]!))) return undefined;
     const parsed = wordsValue(words);
     if (parsed === undefined) return undefined;
-    value = parsed;
+    value = parsed + extra;
+    const scale = tokens[end + 1];
+    if (andAHalf && free(end + 1) && scale?.type === 'word' && onlySpace(scale.gap) && scale.text.toLowerCase() in SCALES && scale.text.length > 2) {
+      value *= SCALES[scale.text.toLowerCase()]!;
+      end += 1;
+    }
     at = end;
+    // "a five-year contract": nothing after it is its unit.
+    if (isCompound(tokens[at]!)) return { value, unit, first: index, last: at };
   }
+  return withUnit(tokens, index, at, value, unit, currency, free);
+}
+
+/** The number ending at token `at`, with the unit written after it: percent, a multiple, a currency. */
+function withUnit(tokens: readonly Token[], index: number, end: number, value: number, plainUnit: Unit, signCurrency: string | undefined, free: (at: number) => boolean): NumberMatch | undefined {
+  let at = end;
+  let unit = plainUnit;
+  let currency = signCurrency;
 
   // A unit after the number: percent, a multiple, a currency.
   const next = free(at + 1) ? tokens[at + 1] : undefined;
@@ -387,7 +510,10 @@ function sameValue(a: number, b: number): boolean {
 }
 
 function numberSupported(number: NumberValue, known: readonly NumberValue[]): boolean {
-  return known.some((source) => sameValue(source.value, number.value) && unitSupports(source.unit, number.unit));
+  return known.some((source) => {
+    const equal = number.approximate === true || source.approximate === true ? Math.abs(source.value - number.value) < 1 : sameValue(source.value, number.value);
+    return equal && unitSupports(source.unit, number.unit);
+  });
 }
 
 /** Whether a source's number in `source` units supports the line's in `line` units (see the module comment). */
@@ -418,7 +544,7 @@ const PERIODS = new Set(['week', 'month', 'year', 'quarter', 'weekend', 'spring'
 const PAST = new Set(['last', 'past', 'previous']);
 const DAY_PARTS = new Set(['morning', 'afternoon', 'evening']);
 /** Words a relative time may start with: a cheap first look before timeAt. */
-const TIME_STARTS = new Set(['yesterday', 'today', 'tonight', 'tomorrow', 'last', 'past', 'previous', 'this', 'next', 'coming', 'a', 'an', 'few', 'couple', 'several']);
+const TIME_STARTS = new Set(['yesterday', 'today', 'tonight', 'tomorrow', 'last', 'past', 'previous', 'this', 'next', 'coming', 'over', 'a', 'an', 'few', 'couple', 'several']);
 const AGO_UNITS: Readonly<Record<string, string>> = {
   day: 'day', days: 'day', week: 'week', weeks: 'week', month: 'month', months: 'month', year: 'year', years: 'year', hour: 'hour', hours: 'hour',
 };
@@ -459,6 +585,7 @@ function timeAt(words: readonly string[], index: number, joined: (at: number) =>
   if (word === 'this' && next !== undefined && DAY_PARTS.has(next)) return { key: 'today', first: index, last: index + 1 };
   if (word === 'this' && next !== undefined && PERIODS.has(next)) return { key: `this ${period(next)}`, first: index, last: index + 1 };
   if (['next', 'coming'].includes(word) && next !== undefined && PERIODS.has(next)) return { key: `next ${period(next)}`, first: index, last: index + 1 };
+  if (word === 'over' && next === 'the' && third === 'weekend') return { key: 'last weekend', first: index, last: index + 2 };
 
   // "<count> <unit> ago": "two weeks ago", "a month ago", "a few days ago", "3 years ago".
   let at = index;
@@ -516,6 +643,10 @@ const GENERIC_WORDS = new Set([
   'bdr', 'bdrs', 'ae', 'aes', 'smb', 'smbs', 'sme', 'smes', 'faq', 'ps', 'p.s', 'ok', 'fyi', 'asap', 'iot', 'ar',
   'vr', 'qa', 'devops', 'revops', 'esg', 'dei', 'hq', 'arr', 'mrr', 'nps', 'cac', 'ltv', 'r&d', 'tl;dr',
   'inc', 'ltd', 'llc', 'corp', 'plc', 'gmbh', 'llp',
+  // Teams and functions, often capitalized ("your Sales team"): no names.
+  'sales', 'marketing', 'operations', 'ops', 'finance', 'engineering', 'product', 'design', 'legal', 'support',
+  'partnerships', 'procurement', 'talent', 'recruiting', 'security', 'data', 'analytics', 'accounting', 'compliance',
+  'communications', 'infrastructure', 'logistics', 'strategy', 'development', 'success',
 ]);
 
 /** Greetings and openers a sentence often starts with (folded), besides the function words. */
@@ -537,6 +668,8 @@ const OPENERS = new Set([
   'millions', 'dozens', 'plenty', 'lots', 'loads', 'news', 'word', 'talk', 'timing', 'real', 'true', 'funny', 'odd',
   'rare', 'kind', 'hard', 'tough', 'easy', 'fast', 'steady', 'clear', 'obvious', 'respect', 'sizable', 'sizeable',
   'decent', 'healthy', 'striking', 'noteworthy', 'half', 'team', 'growth', 'congratulations', 'belated', 'hearty',
+  'meanwhile', 'however', 'besides', 'instead', 'otherwise', 'anyway', 'indeed', 'overall', 'separately', 'elsewhere',
+  'together', 'oh', 'ah', 'btw', 'fwiw', 'everything', 'everybody',
 ]);
 
 /** Lower-case words that may join the capitalized words of one name: "Bank of America", "Van der Berg". */
@@ -548,33 +681,57 @@ const NAME_ABBREVIATIONS = new Set(['mr', 'mrs', 'ms', 'dr', 'prof', 'st', 'jr',
 interface NameRun {
   /** The words that must each be in the sources. */
   readonly tokens: readonly Token[];
+  /** The word of the run before each of them, if any: "Series" before "A". */
+  readonly previous: readonly (Token | undefined)[];
+  /**
+   * A lone capitalized word ("Rose", "May", "Will, congrats"): supported only where the sources
+   * write it with a capital (or in a lead's field), so that "revenue rose" supports no "Rose".
+   */
+  readonly strict: boolean;
   readonly start: number;
   readonly end: number;
 }
+
+/** A single capital letter after a name word: "Series A", "Plan B", the initial in "John F. Kennedy". */
+const isLetter = (token: Token) => /^\p{Lu}$/u.test(token.text);
 
 function isCapitalized(token: Token): boolean {
   return token.type === 'word' && /\p{Lu}/u.test(token.text);
 }
 
 /** Whether the token starts a sentence (the text's start, after `.!?…;:`, an opening quote or bracket, a line break). */
-function startsSentence(tokens: readonly Token[], index: number): boolean {
-  if (index === 0) return true;
+/**
+ * Whether the token starts a sentence (the text's start, after `.!?…;:` or a line break), or
+ * a quotation or bracket within one (`the launch of “Pulse”`, `(Pulse)`), or neither.
+ */
+function sentenceStart(tokens: readonly Token[], index: number): 'sentence' | 'quote' | undefined {
+  if (index === 0) return 'sentence';
   const gap = tokens[index]!.gap;
-  if (/[!?…;:"“”([\n]|(?:^|\s)['‘]/u.test(gap)) return true;
-  if (!gap.includes('.')) return false;
+  if (/[!?…;:\n]/u.test(gap)) return 'sentence';
   const before = fold(tokens[index - 1]!.text);
   // A "." right after an initial or a title ends nothing: "Dr. Maria Chen", "John F. Kennedy".
-  return !(gap.trim() === '.' && (/^\p{L}$/u.test(before) || NAME_ABBREVIATIONS.has(before)));
+  if (gap.includes('.') && !(gap.trim() === '.' && (/^\p{L}$/u.test(before) || NAME_ABBREVIATIONS.has(before)))) return 'sentence';
+  return /["“([]|(?:^|\s)['‘]/u.test(gap) ? 'quote' : undefined;
 }
 
-/** Auxiliaries and modals that follow a sentence's subject. */
-const AUXILIARIES = new Set(['is', 'was', 'has', 'had', 'must', 'should', 'will', 'would', 'could', 'can', 'may', 'might', 'just', 'now', 'also', 'recently']);
+/**
+ * Auxiliaries, modals and common verbs that follow a sentence's subject ("Europe gets..."); not
+ * the ones that are also plural nouns ("plans", "wins", "leads": "Expansion plans are...").
+ */
+const AUXILIARIES = new Set([
+  'is', 'was', 'has', 'had', 'must', 'should', 'will', 'would', 'could', 'can', 'may', 'might', 'just', 'now', 'also', 'recently',
+  'gets', 'makes', 'says', 'said', 'led', 'ran', 'won', 'took', 'brought', 'bought', 'sold', 'saw', 'keeps', 'takes', 'brings',
+  'sees', 'uses', 'owns', 'acquires', 'wants', 'joins', 'opens', 'adds', 'sells', 'looks', 'seems', 'sounds', 'feels', 'appears',
+]);
 
 /** A word that reads as the verb after a subject: an auxiliary, or a past tense ending in -ed ("backed", "joined"). */
 function isVerbAfterSubject(word: string): boolean {
   const lower = word.toLowerCase();
   return AUXILIARIES.has(lower) || (lower.length > 4 && lower.endsWith('ed'));
 }
+
+/** Words that read as a name before a comma, though common otherwise: "Will, congrats", "May, saw...". */
+const NAMES_BEFORE_A_COMMA = new Set(['will', 'may', 'hope']);
 
 /** Whether a capitalized word is a name word at all: not generic, not a function word. */
 function isNameWord(token: Token): boolean {
@@ -589,11 +746,14 @@ function isNameWord(token: Token): boolean {
  * A sentence's first word that is a common word rather than a name (see the module comment):
  * `inRun` when capitalized words follow it, where a word ending in -ed counts too ("Impressed").
  */
-function commonFirstWord(token: Token, inRun: boolean, writtenLowercase: (word: string) => boolean): boolean {
+function commonFirstWord(token: Token, inRun: boolean, writtenLowercase: (word: string) => boolean, beforeComma: boolean): boolean {
   const word = fold(core(token.text));
+  // Before a comma a lone word is most likely the name of the person greeted ("Rose, congrats"):
+  // that the research writes "revenue rose" does not make it a common word.
+  if (beforeComma && NAMES_BEFORE_A_COMMA.has(word)) return false;
   if (FUNCTION_WORDS.has(word) || OPENERS.has(word) || GENERIC_WORDS.has(word)) return true;
   if (word.length > 4 && (/(?:ing|ly)$/u.test(word) || (inRun && word.endsWith('ed')))) return true;
-  return writtenLowercase(word);
+  return !beforeComma && writtenLowercase(word);
 }
 
 /** The runs of capitalized words that are names (see the module comment), in order. */
@@ -622,10 +782,13 @@ function findNameRuns(tokens: readonly Token[], consumed: ReadonlySet<number>, w
 
     let kept = members;
     const opener = tokens[members[0]!]!;
-    if (startsSentence(tokens, members[0]!)) {
+    const start = sentenceStart(tokens, members[0]!);
+    if (start !== undefined) {
       const inRun = members.length > 1;
-      if (commonFirstWord(opener, inRun, writtenLowercase)) kept = members.slice(1);
-      else if (!inRun) {
+      const beforeComma = !inRun && (tokens[members[0]! + 1]?.gap ?? '').trimStart().startsWith(',');
+      if (commonFirstWord(opener, inRun, writtenLowercase, beforeComma)) kept = members.slice(1);
+      // Within a sentence, a quoted or bracketed word that is no common word is a name ("Pulse").
+      else if (!inRun && start === 'sentence') {
         // A lone first word is a name when followed by a comma, written as a possessive, or the
         // subject of a verb ("Maria must be thrilled", "Sequoia backed the round").
         const next = tokens[members[0]! + 1];
@@ -634,28 +797,44 @@ function findNameRuns(tokens: readonly Token[], consumed: ReadonlySet<number>, w
         if (!after.trimStart().startsWith(',') && !/['’]s?$/u.test(opener.text) && !subject) kept = [];
       }
     }
-    // Reported without a function word at either end ("Office And" is "Office").
-    const isFunctionWord = (at: number) => FUNCTION_WORDS.has(fold(core(tokens[at]!.text)));
-    while (kept.length > 0 && isFunctionWord(kept.at(-1)!)) kept = kept.slice(0, -1);
-    while (kept.length > 0 && isFunctionWord(kept[0]!)) kept = kept.slice(1);
-    const names = kept.map((at) => tokens[at]!).filter(isNameWord);
-    if (names.length === 0) continue;
+    // Reported without a function word at either end ("Office And" is "Office"); a capital letter
+    // after a word is a name's ("Series A"), not the article.
+    const isFunctionWord = (at: number, position: number) => FUNCTION_WORDS.has(fold(core(tokens[at]!.text))) && !(isLetter(tokens[at]!) && position > 0);
+    while (kept.length > 0 && isFunctionWord(kept.at(-1)!, kept.length - 1)) kept = kept.slice(0, -1);
+    while (kept.length > 0 && isFunctionWord(kept[0]!, 0)) kept = kept.slice(1);
+    const named = kept.flatMap((at, position) => (isNameWord(tokens[at]!) || (position > 0 && isLetter(tokens[at]!)) ? [{ at, position }] : []));
+    if (named.length === 0) continue;
     const first = tokens[kept[0]!]!;
     const last = tokens[kept.at(-1)!]!;
-    runs.push({ tokens: names, start: first.start, end: last.start + core(last.text).length });
+    runs.push({
+      tokens: named.map(({ at }) => tokens[at]!),
+      previous: named.map(({ position }) => (position > 0 ? tokens[kept[position - 1]!] : undefined)),
+      strict: kept.length === 1,
+      start: first.start,
+      end: last.start + core(last.text).length,
+    });
   }
   return runs;
 }
 
-/** Every capitalized part of a name word occurs in the sources (see the module comment). */
-function nameSupported(token: Token, known: SourceFacts): boolean {
+/**
+ * Every capitalized part of a name word occurs in the sources (see the module comment); `strict`:
+ * written with a capital there (see NameRun). A capital letter after a word ("Series A") needs the
+ * same pair in the sources, since every text has an "a".
+ */
+function nameSupported(token: Token, known: SourceFacts, strict: boolean, previous: Token | undefined): boolean {
   const word = core(token.text);
+  if (isLetter(token) && previous !== undefined) return known.letterNames.has(`${fold(core(previous.text))} ${word}`);
   const dotted = /^(?:\p{Lu}\.)+\p{Lu}?\.?$/u.test(word) ? word.replaceAll('.', '') : undefined;
-  const parts = dotted !== undefined ? [dotted] : word.split(/[-.]/u).filter((part) => /\p{Lu}/u.test(part));
-  return parts.every((part) => {
-    if (GENERIC_WORDS.has(fold(part)) || FUNCTION_WORDS.has(fold(part))) return true;
-    if (/^[\p{Lu}\d]{2,3}$/u.test(part) && /\p{L}/u.test(part)) return known.acronyms.has(part);
-    return known.words.has(fold(part));
+  const split = dotted !== undefined ? [dotted] : word.split(/[-.]/u);
+  return split.every((part, at) => {
+    if (!/\p{Lu}/u.test(part)) return true;
+    const folded = fold(part);
+    if (GENERIC_WORDS.has(folded) || FUNCTION_WORDS.has(folded)) return /^\p{Lu}$/u.test(part) && at > 0 ? known.letterNames.has(`${fold(split[at - 1]!)} ${part}`) : true;
+    if (/^\p{Lu}$/u.test(part) && at > 0) return known.letterNames.has(`${fold(split[at - 1]!)} ${part}`);
+    // "US" is not "us"; "ZOË" is "Zoë" when the sources write it with a capital.
+    if (/^[\p{Lu}\d]{2,3}$/u.test(part) && /\p{L}/u.test(part)) return known.acronyms.has(part) || known.capitalized.has(folded);
+    return (strict ? known.capitalized : known.words).has(folded);
   });
 }
 
@@ -680,41 +859,83 @@ interface SourceFacts {
   readonly acronyms: ReadonlySet<string>;
   /** Words written in lower case somewhere (folded): common words, not names. */
   readonly lowercase: ReadonlySet<string>;
+  /** Words written with a capital somewhere, or in a short source such as a lead's field (folded). */
+  readonly capitalized: ReadonlySet<string>;
+  /** A word and the capital letter after it ("series A", "john F"): see nameSupported. */
+  readonly letterNames: ReadonlySet<string>;
   readonly numbers: readonly NumberValue[];
   /** The relative times they state, by key ("last week"). */
   readonly times: ReadonlySet<string>;
 }
+
+/** A source of at most this many words is a lead's field rather than prose (see `capitalized`). */
+const SHORT_SOURCE_WORDS = 8;
 
 /** Citation markers ("[1]", "[2, 3]"). */
 const CITATION = /\[\d+(?:\s*[,–-]\s*\d+)*\]/gu;
 /** Citation markers and list numbers at a line's start: not figures of the sources. */
 const NOT_FIGURES = /\[\d+(?:\s*[,–-]\s*\d+)*\]|^[ \t]*\d{1,2}[.)][ \t]/gmu;
 
+/**
+ * The facts of `sources`, read once per array: the gates check a line and each custom output
+ * against the same array (a memo with no effect but the time saved; a new array is read anew).
+ */
+const FACTS = new WeakMap<readonly string[], SourceFacts>();
+
+function factsOf(sources: readonly string[]): SourceFacts {
+  let facts = FACTS.get(sources);
+  if (facts === undefined) {
+    facts = sourceFacts(sources);
+    FACTS.set(sources, facts);
+  }
+  return facts;
+}
+
 function sourceFacts(sources: readonly string[]): SourceFacts {
   const words = new Set<string>();
   const acronyms = new Set<string>();
   const lowercase = new Set<string>();
+  const capitalized = new Set<string>();
+  const letterNames = new Set<string>();
   const numbers: NumberValue[] = [];
   const times = new Set<string>();
   for (const source of sources) {
-    const tokens = tokenize(source.normalize('NFC').replace(NOT_FIGURES, ' '));
-    for (const token of tokens) {
-      if (token.type === 'symbol') continue;
+    const tokens = tokenize(source.normalize('NFKC').replace(NOT_FIGURES, ' '));
+    // A lead's field ("sam", "will.hart@harbor.example") names whatever its case.
+    const short = tokens.filter((token) => token.type === 'word').length <= SHORT_SOURCE_WORDS;
+    tokens.forEach((token, index) => {
+      if (token.type === 'symbol') return;
       const folded = fold(token.text);
-      words.add(folded);
-      if (/[-.'’]/u.test(folded)) for (const part of folded.split(/[-.'’]/u)) if (part !== '') words.add(part);
-      if (token.text === token.text.toLowerCase()) {
+      const lower = token.text === token.text.toLowerCase();
+      const add = (word: string) => {
+        words.add(word);
+        if (short || !lower) capitalized.add(word);
+      };
+      add(folded);
+      // The parts of "O'Brien-Nakamura": "o'brien", "nakamura", and "o", "brien".
+      if (/[-.'’]/u.test(folded)) for (const part of [...folded.split(/[-.]/u), ...folded.split(/[-.'’]/u)]) if (part !== '') add(part);
+      const previous = tokens[index - 1];
+      // As a line's run joins them: by spaces, or the dot of an initial ("J. R. Smith").
+      if (isLetter(token) && previous?.type === 'word' && (onlySpace(token.gap) || (/^\.\s+$/u.test(token.gap) && isLetter(previous)))) {
+        letterNames.add(`${fold(core(previous.text))} ${token.text}`);
+      }
+      if (lower) {
         if (token.type === 'word') lowercase.add(folded);
-        continue;
+        return;
       }
       const plain = core(token.text).replaceAll('.', '');
       if (/^[\p{Lu}\d]+$/u.test(plain)) acronyms.add(plain);
-      for (const part of core(token.text).split(/[-.]/u)) if (/^[\p{Lu}\d]+$/u.test(part)) acronyms.add(part);
-    }
+      const pieces = core(token.text).split(/[-.]/u);
+      pieces.forEach((piece, at) => {
+        if (/^[\p{Lu}\d]+$/u.test(piece)) acronyms.add(piece);
+        // "Series-A": the pair, as for "Series A".
+        if (at > 0 && /^\p{Lu}$/u.test(piece)) letterNames.add(`${fold(pieces[at - 1]!)} ${piece}`);
+      });
+    });
     // "third quarter" supports "Q3".
     for (const match of source.matchAll(/\b(first|second|third|fourth)\s+quarter\b/giu)) words.add(`q${ORDINALS[match[1]!.toLowerCase()]!}`);
     for (const time of findTimes(tokens)) times.add(time.key);
-    numbers.push(...findNumbers(tokens, new Set()).map(({ value, unit }) => ({ value, unit })));
+    numbers.push(...findNumbers(tokens, new Set()).map(({ value, unit, approximate }) => ({ value, unit, ...(approximate === true ? { approximate } : {}) })));
   }
-  return { words, acronyms, lowercase, numbers, times };
+  return { words, acronyms, lowercase, capitalized, letterNames, numbers, times };
 }

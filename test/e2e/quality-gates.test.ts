@@ -5,7 +5,7 @@
  * exported with that status. The sandbox's company-name markers force both paths. Then a run
  * against a writer that invents a specific in every line (the sandbox's fabricate rate at 1)
  * ships none of them: each lead ends `needs_review`, its reasons and `unsupported_specifics`
- * naming what was made up, in the results and the export.
+ * naming what was made up, in the results and the export, and never in the logs or the traces.
  */
 import { randomUUID } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
@@ -205,6 +205,22 @@ describe('quality gates, end to end, against a writer that invents a specific in
       expect(feedback).toMatch(/^- unsupported specific: "[^"]+" \(/m);
     }
     expect(system.sandbox.stats.requests.chatCompletions).toBe(FABRICATED.length * 2);
+  });
+
+  it("keeps what the lines invent out of the logs and the traces: the reasons are for the lead's owner", () => {
+    const logs = JSON.stringify(system.log.entries);
+    const spans = system.telemetry.exporter.getFinishedSpans().map((span) => ({ name: span.name, attributes: span.attributes, events: span.events, status: span.status }));
+    // Both were recorded: the first drafts' refusals are logged (by their number), the writer's calls traced.
+    expect(logs).toContain('draft failed the quality gates');
+    expect(spans.length).toBeGreaterThan(0);
+    const traced = JSON.stringify(spans);
+    // The named specifics with words ("Sequoia", "last week"): a bare "14" could be any duration.
+    const named = leads.flatMap((lead) => lead.unsupported_specifics).filter((specific) => /\p{L}{4}/u.test(specific));
+    expect(named.length).toBeGreaterThan(0);
+    for (const text of ['unsupported specific', ...INVENTIONS, ...named, ...leads.map((lead) => lead.email)]) {
+      expect(logs, text).not.toContain(text);
+      expect(traced, text).not.toContain(text);
+    }
   });
 
   it('exports each lead with its status and the specifics it was refused for', async () => {

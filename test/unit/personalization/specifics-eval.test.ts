@@ -1,6 +1,8 @@
 /**
- * The gate for unsupported specifics on its evaluation set (test/fixtures/specifics-eval.ts),
- * through the full quality gates as the pipeline runs them. A line that invents a specific must
+ * The gate for unsupported specifics on its evaluation set (test/fixtures/specifics-eval.ts,
+ * written with the gate) and on a held-out set (test/fixtures/specifics-heldout.ts, written by a
+ * reviewer from the issue alone and not tuned against), through the full quality gates as the
+ * pipeline runs them. A line that invents a specific must
  * be refused, with every invented specific named: one that passes fails this test. A good line
  * refused is counted, and must stay under 5% of the good lines. Precision and recall are printed
  * under the run's closing count (test/support/summary-reporter.ts), with every good line refused.
@@ -10,6 +12,7 @@ import { DEFAULT_BANNED_PHRASES } from '../../../domain/personalization/banned-p
 import { checkDraft, type GateContext } from '../../../domain/personalization/quality-gates.ts';
 import { unsupportedSpecificsIn } from '../../../domain/personalization/specifics.ts';
 import { SPECIFICS_EVAL, type EvalDraft, type EvalScenario } from '../../fixtures/specifics-eval.ts';
+import { SPECIFICS_HELDOUT } from '../../fixtures/specifics-heldout.ts';
 
 /** Good lines the gates may refuse, at most: under 5%. */
 const MAX_REFUSED_GOOD_SHARE = 0.05;
@@ -22,8 +25,8 @@ interface Outcome {
 
 const bad = (draft: EvalDraft) => (draft.invented?.length ?? 0) > 0;
 
-function run(): Outcome[] {
-  return SPECIFICS_EVAL.flatMap((scenario) => {
+function run(set: readonly EvalScenario[]): Outcome[] {
+  return set.flatMap((scenario) => {
     const context: GateContext = {
       research: scenario.research,
       leadFields: scenario.leadFields,
@@ -38,26 +41,40 @@ function run(): Outcome[] {
   });
 }
 
-/** Whether the problems name the invented specific: a named specific equal to it, within it, or holding it. */
+/** Whether `inner` occurs in `outer` as whole words ("second" in "second quarter"; not "5" in "$50m"). */
+function holdsWords(outer: string, inner: string): boolean {
+  const escaped = inner.replace(/[.*+?^${}()|[\]\\]/gu, '\\$&');
+  return new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'u').test(outer);
+}
+
+/**
+ * Whether the problems name the invented specific: a named specific equal to it, holding it, or
+ * within it, as whole words: a fragment such as "5" for "$50M" does not name it.
+ */
 function named(problems: readonly string[], invented: string): boolean {
-  const wanted = invented.toLowerCase();
+  const wanted = invented.normalize('NFKC').toLowerCase();
   return unsupportedSpecificsIn(problems.join('; ')).some((specific) => {
     const text = specific.toLowerCase();
-    return text === wanted || text.includes(wanted) || wanted.includes(text);
+    return text === wanted || holdsWords(text, wanted) || holdsWords(wanted, text);
   });
 }
 
 const percent = (share: number) => `${(share * 100).toFixed(1)}%`;
 
-describe('the specifics gate on its evaluation set', () => {
-  const outcomes = run();
+const SETS = [
+  { name: 'its evaluation set', label: 'evaluation set', set: SPECIFICS_EVAL, minCases: 60 },
+  { name: 'the held-out set', label: 'held-out set', set: SPECIFICS_HELDOUT, minCases: 40 },
+];
+
+describe.each(SETS)('the specifics gate on $name', ({ label, set, minCases }) => {
+  const outcomes = run(set);
   const badOnes = outcomes.filter((outcome) => bad(outcome.draft));
   const goodOnes = outcomes.filter((outcome) => !bad(outcome.draft));
 
-  it('has at least 60 cases, good and bad, each line once', () => {
-    expect(outcomes.length).toBeGreaterThanOrEqual(60);
-    expect(goodOnes.length).toBeGreaterThanOrEqual(30);
-    expect(badOnes.length).toBeGreaterThanOrEqual(30);
+  it(`has at least ${minCases} cases, good and bad, each line once`, () => {
+    expect(outcomes.length).toBeGreaterThanOrEqual(minCases);
+    expect(goodOnes.length).toBeGreaterThanOrEqual(minCases / 2);
+    expect(badOnes.length).toBeGreaterThanOrEqual(minCases / 2);
     expect(new Set(outcomes.map((outcome) => outcome.draft.message)).size).toBe(outcomes.length);
   });
 
@@ -76,7 +93,7 @@ describe('the specifics gate on its evaluation set', () => {
     const recall = refusedBad.length / badOnes.length;
     const inventedSpecifics = badOnes.flatMap((outcome) => (outcome.draft.invented ?? []).map((invented) => named(outcome.problems, invented)));
     const figures = [
-      `specifics gate evaluation: ${outcomes.length} cases (${goodOnes.length} good, ${badOnes.length} with invented specifics)`,
+      `specifics gate, ${label}: ${outcomes.length} cases (${goodOnes.length} good, ${badOnes.length} with invented specifics)`,
       `  precision ${percent(precision)} (${refusedBad.length} of ${refusedBad.length + refusedGood.length} refused lines invent something)`,
       `  recall ${percent(recall)} (${refusedBad.length} of ${badOnes.length} lines with invented specifics refused; ${inventedSpecifics.filter(Boolean).length} of ${inventedSpecifics.length} invented specifics named)`,
       `  good lines refused: ${refusedGood.length} of ${goodOnes.length} (${percent(refusedGood.length / goodOnes.length)}, at most ${percent(MAX_REFUSED_GOOD_SHARE)})`,

@@ -76,6 +76,88 @@ describe('unsupportedSpecifics', () => {
   });
 });
 
+describe('unsupportedSpecifics on what the held-out set found (test/fixtures/specifics-heldout.ts)', () => {
+  const research = [
+    '- Kestrel Analytics said its revenue rose 35% in 2025 to $18 million, and the team will hire 60 engineers. [1]',
+    '- It signed a three-year contract with the NHS; they may expand to Denver. [2]',
+    '- Emissions fell by a quarter since 2022, and its driver app passed 500,000 downloads. [3]',
+    "- Its Series B was led by Orchard Capital; Zoë O'Brien-Nakamura joined as CFO. [4]",
+  ].join('\n');
+  const check = (line: string) => unsupported(line, [research, 'Tom', 'Kestrel Analytics']);
+
+  it('reads a number word in a compound with what it counts, but not an idiom', () => {
+    expect(check('Tom, a three-year NHS contract is a big win.')).toEqual([]);
+    expect(check('Tom, a seven-year NHS contract is a big win.')).toEqual(['seven-year']);
+    expect(check('Tom, a ten-person team in Denver is a big step.')).toEqual(['ten-person']);
+    expect(check('Tom, a third-party deal and a one-time fee in Denver.')).toEqual([]);
+  });
+
+  it('reads "twice" as a multiple, and fractions as percentages', () => {
+    expect(check('Tom, 35% growth is twice the average.')).toEqual(['twice']);
+    expect(check('Tom, cutting emissions by 25% since 2022 is a lot.')).toEqual([]);
+    expect(check('Tom, cutting emissions by a quarter since 2022 is a lot.')).toEqual([]);
+    expect(check('Tom, cutting emissions by a third since 2022 is a lot.')).toEqual(['a third']);
+    expect(check('Tom, two-thirds of the team will be engineers.')).toEqual(['two-thirds']);
+    // Without "of" after it or "by" before it, "a fourth" is an ordinal (no share of 25%).
+    expect(check('Tom, a fourth office in Denver would be news.')).toEqual(['fourth']);
+  });
+
+  it('reads "half a million", "one and a half million", "US$18M" and "\'25"', () => {
+    expect(check('Tom, half a million downloads is a lot.')).toEqual([]);
+    expect(check('Tom, one and a half million downloads is a lot.')).toEqual(['one and a half million']);
+    expect(check('Tom, US$18M in revenue in \'25 is a strong year.')).toEqual([]);
+    expect(check('Tom, C$18M in revenue in \'24 is a strong year.')).toEqual(['C$18M', '24']);
+  });
+
+  it('reads full-width digits as digits', () => {
+    expect(check('Tom, ６０ engineers is a lot; ７０ would be more.')).toEqual(['70']);
+  });
+
+  it('wants a lone capitalized word written with a capital in the sources: "rose" and "may" are no names', () => {
+    expect(check('Tom, great to see Rose lead the 35% growth.')).toEqual(['Rose']);
+    expect(check('Tom, the May launch in Denver caught my eye.')).toEqual(['May']);
+    expect(check('Tom, Denver and the NHS make for a busy 2025.')).toEqual([]);
+    // A lead's field names whatever its case.
+    expect(unsupported('Tom, Denver is a smart next step.', [research, 'tom'])).toEqual([]);
+  });
+
+  it('reads a lone first word before a comma as the person greeted, whatever the research writes in lower case', () => {
+    expect(check('Rose, congrats on the 35% growth in 2025.')).toEqual(['Rose']);
+    expect(check('Will, congrats on the 35% growth in 2025.')).toEqual(['Will']);
+    expect(check('Tom, congrats on the 35% growth in 2025.')).toEqual([]);
+    expect(check('Meanwhile, the NHS contract is a big win, Tom.')).toEqual([]);
+  });
+
+  it('reads a lone first word before a common verb as a name', () => {
+    expect(check('Europe gets another Kestrel office in Denver, Tom.')).toEqual(['Europe']);
+    expect(check('Denver gets another Kestrel office, Tom.')).toEqual([]);
+  });
+
+  it('matches a capital letter after a name word as a pair: "Series A" is not "Series B"', () => {
+    expect(check('Tom, congrats on the Series B from Orchard Capital.')).toEqual([]);
+    expect(check('Tom, congrats on the Series A from Orchard Capital.')).toEqual(['Series A']);
+    expect(check('Tom, congrats on the Series-A from Orchard Capital.')).toEqual(['Series-A']);
+  });
+
+  it('matches curly and straight apostrophes, and a name in capitals that the sources capitalize', () => {
+    expect(check('Tom, Zoë O’Brien-Nakamura joining as CFO caught my eye.')).toEqual([]);
+    expect(check('ZOË, congrats on the CFO role at Kestrel.')).toEqual([]);
+    expect(check('Tom, the US expansion caught my eye.')).toEqual(['US']);
+  });
+
+  it('reads a quoted or bracketed word within a sentence as a name unless it is a common word', () => {
+    expect(check('Tom, saw the launch of “Pulse” in Denver.')).toEqual(['Pulse']);
+    expect(check('Tom, saw the launch of "Pulse" in Denver.')).toEqual(['Pulse']);
+    expect(check('Tom, saw the Denver office (Pulse) news.')).toEqual(['Pulse']);
+    expect(check('Tom, saw the NHS contract (congrats) and the “Denver” plan.')).toEqual([]);
+    expect(check('Tom, the Denver plan (Congrats!) is news.')).toEqual([]);
+  });
+
+  it('reads "over the weekend" as last weekend', () => {
+    expect(check('Tom, the NHS contract signed over the weekend is a big win.')).toEqual(['over the weekend']);
+  });
+});
+
 describe('the gates with specifics', () => {
   const context = {
     research: SOURCES[0]!,
