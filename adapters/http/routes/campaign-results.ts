@@ -38,7 +38,14 @@ export const StatusListParam = v.pipe(
 export const ResultsQuery = v.object({
   status: v.optional(StatusListParam),
   run_id: v.optional(v.pipe(v.string(), v.uuid('run_id must be the id of one of the campaign\'s runs (a UUID)'))),
-  q: v.optional(v.pipe(v.string(), v.maxLength(200, 'q must be at most 200 characters'))),
+  q: v.optional(
+    v.pipe(
+      v.string(),
+      v.maxLength(200, 'q must be at most 200 characters'),
+      // PostgreSQL's text cannot hold one: the query would fail (a 500) rather than find nothing.
+      v.check((q) => !q.includes('\u0000'), 'q must not contain a NUL character'),
+    ),
+  ),
   cursor: v.optional(v.pipe(v.string(), v.minLength(1, 'cursor must not be empty'))),
   limit: v.optional(
     v.pipe(v.string(), v.regex(/^\d{1,3}$/, LIMIT_MESSAGE), v.transform(Number), v.minValue(1, LIMIT_MESSAGE), v.maxValue(500, LIMIT_MESSAGE)),
