@@ -5,7 +5,11 @@
  * socket is needed, and over a real socket for the loopback check.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalTokenIssuer, LOCAL_USER_ID, localUserId } from '../../adapters/auth/local-token-issuer.ts';
 import { SupabaseTokenVerifier } from '../../adapters/auth/supabase-token-verifier.ts';
@@ -41,6 +45,16 @@ function appWith(webApp: WebAppOptions | undefined) {
 }
 
 const local = new LocalTokenIssuer({ jwtSecret: TEST_JWT_SECRET, audience: 'authenticated' });
+
+/** The status line of a request written byte for byte: its path reaches the server as it is (no client normalizes it). */
+function rawStatus(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('latin1').on('data', (chunk: string) => (answer += chunk)).on('end', () => resolve(answer.split('\r\n')[0] ?? '')).on('error', reject);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+  });
+}
 
 describe('the web app at /', () => {
   const app = appWith({ sandbox: true, localSignIn: local });
@@ -111,6 +125,39 @@ describe('the web app at /', () => {
     }
   });
 
+  it('serves nothing outside its folders for a path sent as it is: encoded slashes, double encoding, backslashes, NUL, absolute', async () => {
+    // app.request() and fetch() resolve `..` and `%2e%2e` before sending, so those never reach the
+    // file lookup (the paths of the test above end at other routes). Written to the socket, `%2f`
+    // is no separator to the URL parser and arrives decoded: `..%2f` is `../` in the file name.
+    // Each target is a real file of a served type, so only the lookup's own check answers 404.
+    const repo = fileURLToPath(new URL('../../', import.meta.url));
+    const cases = [
+      ['/app/..%2f..%2f..%2feslint.config.js', 'eslint.config.js'],
+      ['/app/views%2f..%2f..%2f..%2f..%2feslint.config.js', 'eslint.config.js'],
+      ['/app/.%2e%2f.%2e%2f.%2e%2feslint.config.js', 'eslint.config.js'],
+      ['/app/..%2f..%2f..%2fnode_modules%2fhono%2fdist%2findex.js', 'node_modules/hono/dist/index.js'],
+      ['/app/vendor/lit-html/..%2fhono%2fdist%2findex.js', 'node_modules/hono/dist/index.js'],
+      ['/app/vendor/lit-html/..%2fjose%2fdist%2fwebapi%2findex.js', 'node_modules/jose/dist/webapi/index.js'],
+      [`/app/${encodeURIComponent(join(repo, 'eslint.config.js'))}`, 'eslint.config.js'],
+      [`/app/vendor/lit-html/${encodeURIComponent(join(repo, 'node_modules/hono/dist/index.js'))}`, 'node_modules/hono/dist/index.js'],
+    ] as const;
+    const server = await startHttpServer(app, { port: 0, hostname: '127.0.0.1' });
+    try {
+      // The lookup does decode a path sent this way: a file inside the folder is found.
+      expect(await rawStatus(server.port, '/app/views%2f..%2fmain.js')).toBe('HTTP/1.1 200 OK');
+      expect(await rawStatus(server.port, '/app/vendor/lit-html/directives%2f..%2flit-html.js')).toBe('HTTP/1.1 200 OK');
+      for (const [path, target] of cases) {
+        expect(existsSync(join(repo, target)), target).toBe(true);
+        expect(await rawStatus(server.port, path), path).toBe('HTTP/1.1 404 Not Found');
+      }
+      for (const path of ['/app/%252e%252e%252f..%2f..%2feslint.config.js', '/app/..%5c..%5c..%5ceslint.config.js', '/app/main.js%00.css', '/app/%00', '/app/vendor/lit-html/lit-html.js%00']) {
+        expect(await rawStatus(server.port, path), path).toBe('HTTP/1.1 404 Not Found');
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
   it('is not served at all without its options (the API alone)', async () => {
     expect((await appWith(undefined).request('/')).status).toBe(404);
   });
@@ -118,9 +165,13 @@ describe('the web app at /', () => {
 
 describe('the local sign-in', () => {
   it('mints a token the API accepts, for the local user or a named one, each its own user', async () => {
+    const before = Math.floor(Date.now() / 1000);
     const token = await local.issue();
+    const after = Math.floor(Date.now() / 1000);
     expect(token.user).toEqual({ id: LOCAL_USER_ID, name: 'local' });
-    expect(token.expires_at - Math.floor(Date.now() / 1000)).toBe(3600);
+    // An hour from when it was made (a second may tick between reading the clock and minting).
+    expect(token.expires_at).toBeGreaterThanOrEqual(before + 3600);
+    expect(token.expires_at).toBeLessThanOrEqual(after + 3600);
     expect(await verifier.verify(token.access_token)).toMatchObject({ userId: LOCAL_USER_ID });
     const bea = await local.issue(' Bea ');
     expect(bea.user.id).toBe(localUserId('bea'));
