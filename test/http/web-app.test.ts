@@ -25,10 +25,10 @@ import { expectProblem, readJson } from './helpers.ts';
 
 const verifier = new SupabaseTokenVerifier({ jwtSecret: TEST_JWT_SECRET });
 
-function appWith(webApp: WebAppOptions | undefined) {
+function appWith(webApp: WebAppOptions | undefined, more: { corsOrigins?: string[] } = {}) {
   return createHttpApp({
     logger: createLogger({ level: 'silent' }),
-    corsOrigins: [],
+    corsOrigins: more.corsOrigins ?? [],
     tokenVerifier: verifier,
     readiness: [],
     previewImport: new FakePreviewImport(),
@@ -45,6 +45,18 @@ function appWith(webApp: WebAppOptions | undefined) {
 }
 
 const local = new LocalTokenIssuer({ jwtSecret: TEST_JWT_SECRET, audience: 'authenticated' });
+
+/** A request over node:http, which sends the headers it is given (fetch will not send its own Host or Origin). */
+function rawRequest(port: number, method: string, path: string, headers: Record<string, string>, body = ''): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 /** The status line of a request written byte for byte: its path reaches the server as it is (no client normalizes it). */
 function rawStatus(port: number, path: string): Promise<string> {
@@ -93,6 +105,8 @@ describe('the web app at /', () => {
   it('says how to sign in and whether the providers are the sandbox, and nothing secret', async () => {
     const res = await app.request('/app/config.json');
     expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
     const body = await res.text();
     expect(JSON.parse(body)).toEqual({ auth: { supabase: null, local: true }, sandbox: true });
     expect(body).not.toContain(TEST_JWT_SECRET);
@@ -113,6 +127,8 @@ describe('the web app at /', () => {
       expect(res.headers.get('content-type'), path).toBe(type);
       expect(res.headers.get('cache-control'), path).toBe(cache);
       expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+      // Opened on its own (the SVG icon could hold script), a file runs nothing and is not framed.
+      expect(res.headers.get('content-security-policy'), path).toBe("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
       const etag = res.headers.get('etag');
       expect(etag, path).toMatch(/^"[\w-]+"$/);
       expect((await app.request(path, { headers: { 'If-None-Match': etag! } })).status, path).toBe(304);
@@ -190,9 +206,12 @@ describe('the local sign-in', () => {
   describe('over a socket', () => {
     let server: RunningHttpServer;
     beforeAll(async () => {
-      server = await startHttpServer(appWith({ sandbox: true, localSignIn: local }), { port: 0, hostname: '127.0.0.1' });
+      // CORS_ORIGINS as .env.development sets it: pages of those origins may read the API's answers.
+      server = await startHttpServer(appWith({ sandbox: true, localSignIn: local }, { corsOrigins: ['http://localhost:5173', 'http://localhost:3000'] }), { port: 0, hostname: '127.0.0.1' });
     });
     afterAll(() => server.close());
+
+    const signIn = (headers: Record<string, string>, body = '{}') => rawRequest(server.port, 'POST', '/app/session/local', headers, body);
 
     const post = (body: unknown, headers: Record<string, string> = {}) =>
       fetch(`http://127.0.0.1:${server.port}/app/session/local`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
@@ -220,6 +239,67 @@ describe('the local sign-in', () => {
       expect(answer.status).toBe(403);
       expect((JSON.parse(answer.body) as { detail: string }).detail).toMatch(/only a browser on the machine the service runs on/);
       expect(answer.body).not.toContain('access_token');
+    });
+
+    it("answers this app's own page, which a browser sends with its own origin, and curl, which sends none", async () => {
+      const own = `http://localhost:${server.port}`;
+      const page = await signIn({ Host: `localhost:${server.port}`, Origin: own, 'Sec-Fetch-Site': 'same-origin', 'Content-Type': 'application/json' });
+      expect(page.status).toBe(200);
+      expect((JSON.parse(page.body) as { user: { id: string } }).user.id).toBe(LOCAL_USER_ID);
+      expect(page.headers['x-content-type-options']).toBe('nosniff');
+      const curl = await signIn({ Host: `127.0.0.1:${server.port}` }, '');
+      expect(curl.status).toBe(200);
+      expect((JSON.parse(curl.body) as { user: { id: string } }).user.id).toBe(LOCAL_USER_ID);
+    });
+
+    it("refuses a page of another site in the user's browser (a cross-site form or fetch): no token made, none to read", async () => {
+      const host = { Host: `localhost:${server.port}` };
+      for (const headers of [
+        // A form on evil.example posting text/plain (no preflight): the token would not be readable, but none is made.
+        { ...host, Origin: 'https://evil.example', 'Sec-Fetch-Site': 'cross-site', 'Content-Type': 'text/plain' },
+        { ...host, Origin: 'null', 'Content-Type': 'application/x-www-form-urlencoded' },
+        { ...host, 'Sec-Fetch-Site': 'cross-site', 'Content-Type': 'text/plain' },
+        // Another port of localhost is another origin (same-site, not same-origin).
+        { ...host, 'Sec-Fetch-Site': 'same-site', 'Content-Type': 'application/json' },
+      ]) {
+        const answer = await signIn(headers);
+        expect(answer.status, JSON.stringify(headers)).toBe(403);
+        expect(answer.body).not.toContain('access_token');
+        expect((JSON.parse(answer.body) as { detail: string }).detail).toMatch(/from this app's own page/);
+      }
+    });
+
+    it('refuses a page of an origin CORS_ORIGINS lets read answers (a dev server on localhost:5173 or :3000)', async () => {
+      for (const origin of ['http://localhost:5173', 'http://localhost:3000']) {
+        const answer = await signIn({ Host: `localhost:${server.port}`, Origin: origin, 'Sec-Fetch-Site': 'same-site', 'Content-Type': 'application/json' });
+        // CORS would let that page read the answer: it holds no token.
+        expect(answer.headers['access-control-allow-origin']).toBe(origin);
+        expect(answer.status).toBe(403);
+        expect(answer.body).not.toContain('access_token');
+      }
+    });
+
+    it('refuses a request that came through a proxy on this machine (its clients may be anywhere)', async () => {
+      for (const [name, value] of [
+        ['X-Forwarded-For', '203.0.113.9'],
+        ['X-Forwarded-Host', 'app.example.com'],
+        ['X-Forwarded-Proto', 'https'],
+        ['Forwarded', 'for=203.0.113.9;proto=https'],
+        ['X-Real-IP', '203.0.113.9'],
+        ['Via', '1.1 proxy'],
+      ] as const) {
+        // As nginx's proxy_pass sends it by default: Host is the upstream's, 127.0.0.1.
+        const answer = await signIn({ Host: `127.0.0.1:${server.port}`, [name]: value, 'Content-Type': 'application/json' });
+        expect(answer.status, name).toBe(403);
+        expect((JSON.parse(answer.body) as { detail: string }).detail).toMatch(/not through a proxy/);
+        expect(answer.body).not.toContain('access_token');
+      }
+    });
+
+    it('answers 400 for a body that is not JSON (not a sign-in as the default user)', async () => {
+      const answer = await signIn({ Host: `localhost:${server.port}`, 'Content-Type': 'application/json' }, '{"name": "ada"');
+      expect(answer.status).toBe(400);
+      expect((JSON.parse(answer.body) as { detail: string }).detail).toMatch(/The body must be JSON/);
     });
 
     it('answers 400 for a name it cannot take', async () => {
