@@ -9,7 +9,7 @@
  * user sees none of the first user's campaigns, runs or leads, even with their addresses.
  */
 import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,19 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
     // The new page's heading has the focus, so a screen reader starts there.
     expect(await page.locator(':focus').evaluate((element) => element.tagName)).toBe('H1');
     expect(await page.locator('.top .badge.sandbox').textContent()).toBe('Sandbox: made-up output, $0');
+  });
+
+  it('listens on this machine only (LOCAL_SIGN_IN): not at its other addresses', async (context) => {
+    const others = Object.values(networkInterfaces())
+      .flat()
+      .filter((address) => address !== undefined && !address.internal && address.family === 'IPv4')
+      .map((address) => address!.address);
+    if (others.length === 0) context.skip('this machine has no other IPv4 address to try');
+    const port = new URL(deployment.current.baseUrl).port;
+    expect((await fetch(`${deployment.current.baseUrl}/healthz`)).status).toBe(200);
+    for (const address of others) {
+      await expect(fetch(`http://${address}:${port}/healthz`), address).rejects.toThrow();
+    }
   });
 
   it("shows a bad file's problem in the API's own words", async () => {

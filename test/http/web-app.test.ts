@@ -20,15 +20,16 @@ import type { WebAppOptions } from '../../adapters/web/web-app.ts';
 import { DEFAULT_IMPORT_LIMITS } from '../../domain/leads/import-error.ts';
 import { DEFAULT_PRICING } from '../../domain/pricing/pricing.ts';
 import { FakeApiStatusReader, FakeCampaignQueries, FakeManageCampaigns, FakePreviewImport, FakeSubmitCampaign, FakeSuppressions, RecordingRunNotifications } from '../support/fakes/index.ts';
-import { TEST_JWT_SECRET } from '../support/tokens.ts';
+import { hs256Token, TEST_JWT_SECRET } from '../support/tokens.ts';
 import { expectProblem, readJson } from './helpers.ts';
 
 const verifier = new SupabaseTokenVerifier({ jwtSecret: TEST_JWT_SECRET });
 
-function appWith(webApp: WebAppOptions | undefined, more: { corsOrigins?: string[] } = {}) {
+function appWith(webApp: WebAppOptions | undefined, more: { corsOrigins?: string[]; loopbackOnly?: boolean } = {}) {
   return createHttpApp({
     logger: createLogger({ level: 'silent' }),
     corsOrigins: more.corsOrigins ?? [],
+    ...(more.loopbackOnly === undefined ? {} : { loopbackOnly: more.loopbackOnly }),
     tokenVerifier: verifier,
     readiness: [],
     previewImport: new FakePreviewImport(),
@@ -312,5 +313,37 @@ describe('the local sign-in', () => {
   it('refuses a request it cannot tell comes from this machine (no socket)', async () => {
     const app = appWith({ sandbox: true, localSignIn: local });
     await expectProblem(await app.request('http://localhost/app/session/local', { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } }), 403);
+  });
+});
+
+describe('the edge with LOCAL_SIGN_IN on (loopbackOnly)', () => {
+  // npm run dev's JWT secret is public (.env.development): a page whose DNS name an attacker
+  // rebinds to 127.0.0.1 could otherwise call the API as its own origin with a token it signs.
+  let guarded: RunningHttpServer;
+  let open: RunningHttpServer;
+  beforeAll(async () => {
+    guarded = await startHttpServer(appWith({ sandbox: true, localSignIn: local }, { loopbackOnly: true }), { port: 0, hostname: '127.0.0.1' });
+    open = await startHttpServer(appWith({ sandbox: true, localSignIn: local }), { port: 0, hostname: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await guarded.close();
+    await open.close();
+  });
+
+  it('answers any route only for a loopback host name: a rebound DNS name gets a 403 from the API and the page', async () => {
+    const token = await hs256Token();
+    const api = (port: number, host: string) => rawRequest(port, 'GET', '/api/campaigns', { Host: host, Authorization: `Bearer ${token}` });
+    // Without the guard, the rebound name reads the API (what the guard is for).
+    expect((await api(open.port, `rebound.example:${open.port}`)).status).toBe(200);
+    for (const host of [`rebound.example:${guarded.port}`, 'rebound.example', `localhost.rebound.example:${guarded.port}`, `127.0.0.1.nip.io:${guarded.port}`]) {
+      const answer = await api(guarded.port, host);
+      expect(answer.status, host).toBe(403);
+      expect((JSON.parse(answer.body) as { detail: string }).detail).toMatch(/answers only http:\/\/localhost/);
+      expect((await rawRequest(guarded.port, 'GET', '/', { Host: host })).status, host).toBe(403);
+    }
+    for (const host of [`localhost:${guarded.port}`, `127.0.0.1:${guarded.port}`, `[::1]:${guarded.port}`, `LOCALHOST:${guarded.port}`]) {
+      expect((await api(guarded.port, host)).status, host).toBe(200);
+    }
+    expect((await rawRequest(guarded.port, 'GET', '/healthz', { Host: `127.0.0.1:${guarded.port}` })).status).toBe(200);
   });
 });

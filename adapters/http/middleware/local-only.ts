@@ -1,10 +1,16 @@
 /**
- * Whether a request comes from this machine and names it: the local sign-in's checks
- * (LOCAL_SIGN_IN=true, `npm run dev`).
+ * The edge of `npm run dev` (LOCAL_SIGN_IN=true): a server for the browser of the machine it runs
+ * on. Its JWT secret is the public one of `.env.development`, so whoever reaches it can mint any
+ * user's token: it listens on 127.0.0.1 only (src/compose.ts), and this middleware answers only
+ * requests that name a loopback host, so that a web page whose DNS name an attacker rebinds to
+ * 127.0.0.1 (DNS rebinding: the browser then calls this server as that page's own origin) gets
+ * nothing from any route, the API's included.
  */
 import type { Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
+import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../context.ts';
+import { ProblemError } from '../problem.ts';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -35,4 +41,17 @@ export function fromLoopbackPeer(c: Context<AppEnv>): boolean {
     return false;
   }
   return address !== undefined && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
+}
+
+/** Every route: 403 unless the request named a loopback host (see the module's comment). */
+export function loopbackHostOnly() {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    if (!namesLoopbackHost(c)) {
+      throw new ProblemError(
+        403,
+        'This server runs for local development (LOCAL_SIGN_IN=true) and answers only http://localhost, http://127.0.0.1 or http://[::1] on its own machine.',
+      );
+    }
+    await next();
+  });
 }
