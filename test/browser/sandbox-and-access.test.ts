@@ -85,6 +85,16 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
     expect(await page.locator('.top .badge.sandbox').textContent()).toBe('Sandbox: made-up output, $0');
   });
 
+  it("keeps the local user across a reload without keeping a token in the browser's storage", async () => {
+    // Only the name is kept; the token lives in memory (a JWT's header always starts with eyJ).
+    const stored = async () => JSON.stringify(await page.evaluate('({ ...localStorage, ...sessionStorage })'));
+    expect(await stored()).toBe(JSON.stringify({ 'aga.local-user': 'ada' }));
+    await page.reload();
+    await page.getByRole('heading', { name: 'Campaigns', level: 1 }).waitFor();
+    expect(await page.locator('.user-name').textContent()).toBe('ada');
+    expect(await stored()).not.toContain('eyJ');
+  });
+
   it('listens on this machine only (LOCAL_SIGN_IN): not at its other addresses', async (context) => {
     const others = Object.values(networkInterfaces())
       .flat()
