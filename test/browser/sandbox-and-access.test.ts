@@ -85,6 +85,36 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
     expect(await page.locator('.top .badge.sandbox').textContent()).toBe('Sandbox: made-up output, $0');
   });
 
+  it('enforces its policy: no string becomes markup or script, no other Trusted Types policy', async () => {
+    // On a page of its own: each refusal is also a console error, which the other pages must not have.
+    const probe = await browser.newPage();
+    await probe.goto(deployment.current.baseUrl);
+    await probe.getByLabel('Local user name').waitFor();
+    const outcomes = await probe.evaluate(`(() => {
+      const attempt = (what) => { try { what(); return 'allowed'; } catch (error) { return error.name; } };
+      return {
+        innerHTML: attempt(() => { document.createElement('div').innerHTML = '<img src=x>'; }),
+        insertAdjacentHTML: attempt(() => document.body.insertAdjacentHTML('beforeend', '<b>x</b>')),
+        scriptText: attempt(() => { document.createElement('script').textContent = 'alert(1)'; }),
+        scriptSrc: attempt(() => { document.createElement('script').src = 'data:text/javascript,alert(1)'; }),
+        otherPolicy: attempt(() => trustedTypes.createPolicy('attacker', { createHTML: (s) => s })),
+        litHtmlAgain: attempt(() => trustedTypes.createPolicy('lit-html', { createHTML: (s) => s })),
+        // (eval itself cannot be tried from here: DevTools' evaluation is exempt from the CSP.)
+        stringTimer: attempt(() => setTimeout('document.title = 1')),
+      };
+    })()`);
+    expect(outcomes).toEqual({
+      innerHTML: 'TypeError',
+      insertAdjacentHTML: 'TypeError',
+      scriptText: 'TypeError',
+      scriptSrc: 'TypeError',
+      otherPolicy: 'TypeError',
+      litHtmlAgain: 'TypeError',
+      stringTimer: 'TypeError',
+    });
+    await probe.close();
+  });
+
   it("keeps the local user across a reload without keeping a token in the browser's storage", async () => {
     // Only the name is kept; the token lives in memory (a JWT's header always starts with eyJ).
     const stored = async () => JSON.stringify(await page.evaluate('({ ...localStorage, ...sessionStorage })'));
