@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, extname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hono, type Context } from 'hono';
 import * as v from 'valibot';
@@ -126,7 +126,13 @@ export function webAppRoutes(options: WebAppOptions) {
   });
 
   routes.get('/app/vendor/supabase.js', (c) => serveFile(c, SUPABASE_UMD, 'public, max-age=86400'));
-  routes.get('/app/vendor/lit-html/:file{.+}', (c) => serveFrom(c, LIT_HTML_DIR, c.req.param('file'), 'public, max-age=86400'));
+  routes.get('/app/vendor/lit-html/:file{.+}', (c) => {
+    const file = c.req.param('file');
+    // lit-html's Trusted Types policy passes its templates through as they are; the unsafe*
+    // directives are the way around the templates (a string as markup), so the page cannot load them.
+    if (basename(file).startsWith('unsafe-')) return c.notFound();
+    return serveFrom(c, LIT_HTML_DIR, file, 'public, max-age=86400');
+  });
   routes.get('/app/:file{.+}', (c) => serveFrom(c, CLIENT_DIR, c.req.param('file'), 'no-cache'));
 
   return routes;

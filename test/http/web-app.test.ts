@@ -137,7 +137,7 @@ describe('the web app at /', () => {
   });
 
   it('serves nothing else: no types, no settings, nothing outside its folders', async () => {
-    for (const path of ['/app/types.d.ts', '/app/tsconfig.json', '/app/../web-app.ts', '/app/%2e%2e/web-app.ts', '/app/vendor/lit-html/package.json', '/app/nothing.js', '/app/.hidden.js', '/app/vendor/lit-html/%2e%2e/%2e%2e/package.json']) {
+    for (const path of ['/app/types.d.ts', '/app/tsconfig.json', '/app/../web-app.ts', '/app/%2e%2e/web-app.ts', '/app/vendor/lit-html/package.json', '/app/nothing.js', '/app/.hidden.js', '/app/vendor/lit-html/%2e%2e/%2e%2e/package.json', '/app/vendor/lit-html/directives/unsafe-html.js', '/app/vendor/lit-html/directives/unsafe-svg.js', '/app/vendor/lit-html/development/directives/unsafe-mathml.js']) {
       expect((await app.request(path)).status, path).toBe(404);
     }
   });
