@@ -8,7 +8,7 @@ import { campaignCsv, contentDisposition, SEQUENCER_VARIABLES, SEQUENCERS } from
 import { describeApiRoute, jsonResponse, pathParam, problems, queryParams, responseHeader, type FieldSchemas } from '../openapi.ts';
 import { ProblemError } from '../problem.ts';
 import { leadResult } from '../result-record.ts';
-import { parseInput, pathId } from './input.ts';
+import { parseInput, pathId, withoutNul } from './input.ts';
 import { ImportReportEntries, OriginalFieldsBody, originalFields } from './preview-body.ts';
 
 const CAMPAIGN_NOT_FOUND = 'No campaign with this id.';
@@ -42,8 +42,7 @@ export const ResultsQuery = v.object({
     v.pipe(
       v.string(),
       v.maxLength(200, 'q must be at most 200 characters'),
-      // PostgreSQL's text cannot hold one: the query would fail (a 500) rather than find nothing.
-      v.check((q) => !q.includes('\u0000'), 'q must not contain a NUL character'),
+      withoutNul('q'),
     ),
   ),
   cursor: v.optional(v.pipe(v.string(), v.minLength(1, 'cursor must not be empty'))),
