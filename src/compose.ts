@@ -111,12 +111,19 @@ export function loadSystemConfig(env: Readonly<Record<string, string | undefined
   return { config, consumerSettings: declared.settings, consumers };
 }
 
+/**
+ * Where the edge listens with LOCAL_SIGN_IN=true: this machine only. That mode signs anyone in
+ * without a password, and `.env.development`'s JWT secret is public, so whoever reaches the
+ * port is any user they like; another machine must not reach it at all.
+ */
+const LOCAL_ONLY_ADDRESS = '127.0.0.1';
+
 /** The web app's sign-in: Supabase Auth when its URL and anon key are set; the local user with LOCAL_SIGN_IN. */
 function webAppOf(config: Config, logger: Logger) {
   const { supabaseAnonKey, localSignIn } = config.webApp;
   const secret = config.supabaseJwtSecret;
   if (localSignIn && secret !== undefined) {
-    logger.warn('LOCAL_SIGN_IN is on: the web app signs in a local user, with no password, for a browser on this machine (local development only)');
+    logger.warn(`LOCAL_SIGN_IN is on: the web app signs in a local user, with no password, for a browser on this machine (local development only); the edge listens on ${LOCAL_ONLY_ADDRESS} only`);
   }
   return {
     sandbox: config.providers.sandbox,
@@ -320,6 +327,7 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
       const readSql = createSql(config.databaseUrl, { max: config.databaseReadPoolSize ?? DEFAULT_READ_POOL_SIZE, statementTimeoutMs: config.databaseStatementTimeoutMs });
       stops.push(() => readSql.end({ timeout: 5 }));
       const checkOptions = campaignOptionChecker(system.consumers, { enabled, ports, settings: system.consumerSettings });
+      const localOnly = config.webApp.localSignIn;
       const app = createHttpApp({
         logger,
         isUnavailable: (error) => isPostgresUnavailable(error) || isNatsUnavailable(error),
@@ -360,13 +368,14 @@ export async function startSystem(system: SystemConfig, logger: Logger): Promise
         suppressions: new SuppressionService({ store: stores.suppressions, reader, limits }),
         runControl: new RunControlService({ store: stores.runControl, uow: stores.uow, projection: stores.projection, notifier: notifications, files }),
         webApp: webAppOf(config, logger),
+        loopbackOnly: localOnly,
       });
-      const server = await startHttpServer(app, { port: config.port });
+      const server = await startHttpServer(app, { port: config.port, ...(localOnly ? { hostname: LOCAL_ONLY_ADDRESS } : {}) });
       // Started last and stopped first: the edge takes submissions only once everything runs,
       // and stops taking them before the workers wind down.
       stops.push(() => server.close());
       port = server.port;
-      logger.info({ port }, 'http edge listening');
+      logger.info({ port, address: localOnly ? LOCAL_ONLY_ADDRESS : 'every interface' }, 'http edge listening');
     }
 
     return { port, metricsPort: metered.port, stop };

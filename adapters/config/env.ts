@@ -375,7 +375,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       });
   const roles = parseRoles(env.ROLES, options.roles);
   if (typeof roles === 'string') problems.push(roles);
-  if (!result.success || typeof roles === 'string') throw new ConfigError(problems);
+  // Read from the environment itself: NODE_ENV is the runtime's, not a setting of the service.
+  const localSignInInProduction = env.LOCAL_SIGN_IN?.trim() === 'true' && env.NODE_ENV?.trim() === 'production';
+  if (localSignInInProduction) {
+    problems.push(
+      'LOCAL_SIGN_IN: true with NODE_ENV=production (the Docker image sets it): the local sign-in lets anyone who reaches the edge from this machine, a proxy in front of it included, sign in with no password. It is for npm run dev only: unset it.',
+    );
+  }
+  if (!result.success || typeof roles === 'string' || localSignInInProduction) throw new ConfigError(problems);
   const env_ = result.output;
   return {
     port: env_.PORT,

@@ -32,6 +32,7 @@ import type { AppEnv } from './context.ts';
 import { errorHandler, notFound } from './errors.ts';
 import { requireUser } from './middleware/auth.ts';
 import { corsPolicy } from './middleware/cors.ts';
+import { loopbackHostOnly } from './middleware/local-only.ts';
 import { requestLogging } from './middleware/request-logging.ts';
 import { requestTracing } from './middleware/tracing.ts';
 import { getTracer } from '../telemetry/tracing.ts';
@@ -89,6 +90,11 @@ export interface HttpAppDeps {
   readonly runControl?: RunControl;
   /** The web app at `/` (adapters/web), a client of this API like any other; absent: not served. */
   readonly webApp?: WebAppOptions;
+  /**
+   * LOCAL_SIGN_IN=true (local development): every route answers only requests naming a loopback
+   * host (middleware/local-only.ts), against DNS rebinding; the server listens on 127.0.0.1.
+   */
+  readonly loopbackOnly?: boolean;
 }
 
 /** The one route that accepts `?access_token=`, for browsers' EventSource. */
@@ -104,6 +110,7 @@ export function createHttpApp(deps: HttpAppDeps): Hono<AppEnv> {
   app.use(requestTracing(getTracer));
   app.use(requestId({ limitLength: MAX_REQUEST_ID_LENGTH }));
   app.use(requestLogging(deps.logger));
+  if (deps.loopbackOnly === true) app.use(loopbackHostOnly());
   app.use(corsPolicy(deps.corsOrigins));
   app.use('/api/*', except(EVENT_STREAM_PATH, requireUser(deps.tokenVerifier)));
   app.use(EVENT_STREAM_PATH, requireUserForEventStream(deps.tokenVerifier));

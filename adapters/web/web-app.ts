@@ -11,20 +11,21 @@
  * - `GET /app/config.json`: how to sign in: Supabase Auth (SUPABASE_URL and its public anon key)
  *   and/or the local user; whether the providers are the sandbox.
  * - `POST /app/session/local`: the local user's sign-in (LOCAL_SIGN_IN=true, `npm run dev`): a
- *   token signed with SUPABASE_JWT_SECRET, answered only to a browser on this machine (a loopback
- *   client that named a loopback host, so neither another machine nor a page that rebinds its DNS
- *   name to 127.0.0.1 gets one). The secret itself never reaches the page.
+ *   token signed with SUPABASE_JWT_SECRET, answered only to this app's page in a browser on this
+ *   machine (a loopback client that named a loopback host, through no proxy, from no other origin:
+ *   neither another machine, nor a page that rebinds its DNS name to 127.0.0.1, nor another site's
+ *   or dev server's page gets one; see notFromThisMachine). The secret never reaches the page.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, extname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono, type Context } from 'hono';
 import * as v from 'valibot';
 import type { AppEnv } from '../http/context.ts';
+import { fromLoopbackPeer, namesLoopbackHost } from '../http/middleware/local-only.ts';
 import { ProblemError } from '../http/problem.ts';
 import type { LocalToken } from '../auth/local-token-issuer.ts';
 
@@ -78,8 +79,6 @@ const LocalSessionBody = v.object({
   ),
 });
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-
 export function webAppRoutes(options: WebAppOptions) {
   const routes = new Hono<AppEnv>();
   const page = pageHtml(options.supabase !== undefined);
@@ -93,6 +92,8 @@ export function webAppRoutes(options: WebAppOptions) {
   });
 
   routes.get('/app/config.json', (c) => {
+    securityHeaders(c);
+    c.header('Content-Security-Policy', NOTHING_RUNS);
     c.header('Cache-Control', 'no-store');
     return c.json({
       auth: {
@@ -104,21 +105,34 @@ export function webAppRoutes(options: WebAppOptions) {
   });
 
   routes.post('/app/session/local', async (c) => {
+    securityHeaders(c);
+    c.header('Content-Security-Policy', NOTHING_RUNS);
     c.header('Cache-Control', 'no-store');
     if (options.localSignIn === undefined) {
       throw new ProblemError(404, 'The local sign-in is off: it is for local development (LOCAL_SIGN_IN=true, which npm run dev sets). Sign in with your account.');
     }
-    if (!fromThisMachine(c)) {
-      throw new ProblemError(403, 'The local sign-in answers only a browser on the machine the service runs on, at http://localhost.');
+    const refusal = notFromThisMachine(c);
+    if (refusal !== null) throw new ProblemError(403, refusal);
+    const text = await c.req.text();
+    let body: unknown = {};
+    try {
+      if (text.trim() !== '') body = JSON.parse(text);
+    } catch {
+      throw new ProblemError(400, 'The body must be JSON: {} for the local user, or { "name": "..." } for a user of that name.');
     }
-    const body: unknown = await c.req.json().catch(() => ({}));
     const parsed = v.safeParse(LocalSessionBody, body ?? {});
     if (!parsed.success) throw new ProblemError(400, parsed.issues[0].message);
     return c.json(await options.localSignIn.issue(parsed.output.name));
   });
 
   routes.get('/app/vendor/supabase.js', (c) => serveFile(c, SUPABASE_UMD, 'public, max-age=86400'));
-  routes.get('/app/vendor/lit-html/:file{.+}', (c) => serveFrom(c, LIT_HTML_DIR, c.req.param('file'), 'public, max-age=86400'));
+  routes.get('/app/vendor/lit-html/:file{.+}', (c) => {
+    const file = c.req.param('file');
+    // lit-html's Trusted Types policy passes its templates through as they are; the unsafe*
+    // directives are the way around the templates (a string as markup), so the page cannot load them.
+    if (basename(file).startsWith('unsafe-')) return c.notFound();
+    return serveFrom(c, LIT_HTML_DIR, file, 'public, max-age=86400');
+  });
   routes.get('/app/:file{.+}', (c) => serveFrom(c, CLIENT_DIR, c.req.param('file'), 'no-cache'));
 
   return routes;
@@ -169,6 +183,9 @@ function contentSecurityPolicy(supabaseUrl: string | undefined): string {
   ].join('; ');
 }
 
+/** The policy of everything but the page: a module, a style sheet, the icon or an answer opened on its own is inert. */
+const NOTHING_RUNS = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
 function securityHeaders(c: Context<AppEnv>): void {
   c.header('X-Content-Type-Options', 'nosniff');
   // Links to the research's sources open other sites: they are not told which campaign was open.
@@ -177,16 +194,29 @@ function securityHeaders(c: Context<AppEnv>): void {
   c.header('Cross-Origin-Opener-Policy', 'same-origin');
 }
 
-/** A loopback client that asked for a loopback host name (a rebound DNS name would not be one). */
-function fromThisMachine(c: Context<AppEnv>): boolean {
-  let address: string | undefined;
-  try {
-    address = getConnInfo(c).remote.address;
-  } catch {
-    return false;
+/** Headers a proxy adds: a request carrying one came through a proxy, whose clients may be anywhere. */
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'via'] as const;
+
+/**
+ * Why a local sign-in request may not be from a browser on this machine at this page, or null.
+ * - The socket's peer must be loopback (another machine never is).
+ * - The host it named must be loopback: a page whose DNS name was rebound to 127.0.0.1 names its own.
+ * - No proxy headers: a proxy on this machine makes every client a loopback peer (a proxy that adds
+ *   none and rewrites Host to localhost cannot be told apart, hence "never on a server").
+ * - Same origin: a browser sends Origin (and Sec-Fetch-Site) with a POST; a page of another origin
+ *   (evil.example, or a dev server on localhost:5173 that CORS_ORIGINS lets read API answers) is
+ *   refused, so neither can read a token nor make one. A client that sends neither (curl) is local.
+ */
+function notFromThisMachine(c: Context<AppEnv>): string | null {
+  const onlyHere = 'The local sign-in answers only a browser on the machine the service runs on, at http://localhost';
+  if (!fromLoopbackPeer(c) || !namesLoopbackHost(c)) return `${onlyHere}.`;
+  if (FORWARDING_HEADERS.some((name) => c.req.header(name) !== undefined)) return `${onlyHere}, not through a proxy.`;
+  const origin = c.req.header('origin');
+  const site = c.req.header('sec-fetch-site');
+  if ((origin !== undefined && origin !== new URL(c.req.url).origin) || (site !== undefined && site !== 'same-origin')) {
+    return `${onlyHere}, from this app's own page (not another site's).`;
   }
-  const loopback = address !== undefined && (address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.'));
-  return loopback && LOOPBACK_HOSTS.has(new URL(c.req.url).hostname);
+  return null;
 }
 
 /** A file of `root` with a type we serve, or 404; `..` and anything outside `root` are 404 too. */
@@ -205,6 +235,8 @@ async function serveFile(c: Context<AppEnv>, path: string, cacheControl: string)
   const body = await readFile(path);
   const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
   securityHeaders(c);
+  // A file opened on its own (the icon is an SVG, which could hold script) runs nothing.
+  c.header('Content-Security-Policy', NOTHING_RUNS);
   c.header('Cache-Control', cacheControl);
   c.header('ETag', etag);
   if (c.req.header('If-None-Match') === etag) return c.body(null, 304);

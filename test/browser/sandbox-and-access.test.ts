@@ -9,7 +9,7 @@
  * user sees none of the first user's campaigns, runs or leads, even with their addresses.
  */
 import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,59 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
     // The new page's heading has the focus, so a screen reader starts there.
     expect(await page.locator(':focus').evaluate((element) => element.tagName)).toBe('H1');
     expect(await page.locator('.top .badge.sandbox').textContent()).toBe('Sandbox: made-up output, $0');
+  });
+
+  it('enforces its policy: no string becomes markup or script, no other Trusted Types policy', async () => {
+    // On a page of its own: each refusal is also a console error, which the other pages must not have.
+    const probe = await browser.newPage();
+    await probe.goto(deployment.current.baseUrl);
+    await probe.getByLabel('Local user name').waitFor();
+    const outcomes = await probe.evaluate(`(() => {
+      const attempt = (what) => { try { what(); return 'allowed'; } catch (error) { return error.name; } };
+      return {
+        innerHTML: attempt(() => { document.createElement('div').innerHTML = '<img src=x>'; }),
+        insertAdjacentHTML: attempt(() => document.body.insertAdjacentHTML('beforeend', '<b>x</b>')),
+        scriptText: attempt(() => { document.createElement('script').textContent = 'alert(1)'; }),
+        scriptSrc: attempt(() => { document.createElement('script').src = 'data:text/javascript,alert(1)'; }),
+        otherPolicy: attempt(() => trustedTypes.createPolicy('attacker', { createHTML: (s) => s })),
+        litHtmlAgain: attempt(() => trustedTypes.createPolicy('lit-html', { createHTML: (s) => s })),
+        // (eval itself cannot be tried from here: DevTools' evaluation is exempt from the CSP.)
+        stringTimer: attempt(() => setTimeout('document.title = 1')),
+      };
+    })()`);
+    expect(outcomes).toEqual({
+      innerHTML: 'TypeError',
+      insertAdjacentHTML: 'TypeError',
+      scriptText: 'TypeError',
+      scriptSrc: 'TypeError',
+      otherPolicy: 'TypeError',
+      litHtmlAgain: 'TypeError',
+      stringTimer: 'TypeError',
+    });
+    await probe.close();
+  });
+
+  it("keeps the local user across a reload without keeping a token in the browser's storage", async () => {
+    // Only the name is kept; the token lives in memory (a JWT's header always starts with eyJ).
+    const stored = async () => JSON.stringify(await page.evaluate('({ ...localStorage, ...sessionStorage })'));
+    expect(await stored()).toBe(JSON.stringify({ 'aga.local-user': 'ada' }));
+    await page.reload();
+    await page.getByRole('heading', { name: 'Campaigns', level: 1 }).waitFor();
+    expect(await page.locator('.user-name').textContent()).toBe('ada');
+    expect(await stored()).not.toContain('eyJ');
+  });
+
+  it('listens on this machine only (LOCAL_SIGN_IN): not at its other addresses', async (context) => {
+    const others = Object.values(networkInterfaces())
+      .flat()
+      .filter((address) => address !== undefined && !address.internal && address.family === 'IPv4')
+      .map((address) => address!.address);
+    if (others.length === 0) context.skip('this machine has no other IPv4 address to try');
+    const port = new URL(deployment.current.baseUrl).port;
+    expect((await fetch(`${deployment.current.baseUrl}/healthz`)).status).toBe(200);
+    for (const address of others) {
+      await expect(fetch(`http://${address}:${port}/healthz`), address).rejects.toThrow();
+    }
   });
 
   it("shows a bad file's problem in the API's own words", async () => {

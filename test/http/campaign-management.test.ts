@@ -171,6 +171,7 @@ describe('campaigns and their runs', () => {
         ['?cursor=bm90LWEtY3Vyc29y', /cursor/],
         ['?cursor=%21', /cursor/],
         [`?q=${'x'.repeat(201)}`, /q must be at most 200 characters/],
+        ['?q=a%00b', /q must not contain a NUL character/],
       ] as const) {
         const body = await expectProblem(await apiGet(server.baseUrl, `/api/campaigns${query}`, user), 400);
         expect(body.detail).toMatch(detail);

@@ -135,6 +135,20 @@ describe('GET /api/campaigns/results/:campaignId', () => {
     expect((await expectProblem(await results(`?q=${'x'.repeat(201)}`), 400)).detail).toMatch(/q must be at most 200 characters/);
   });
 
+  it('finds a lead by the very text it shows, whatever the letters (PostgreSQL lowers both sides alike), and answers 400 for a NUL', async () => {
+    // JavaScript's and PostgreSQL's lower() differ outside ASCII: 'ΣΟΦΟΣ'.toLowerCase() ends in ς,
+    // lower('ΣΟΦΟΣ') in σ; a term lowered by one and the text by the other never matched.
+    const greek = await seedRun(server, { userId: alice.id, csv: 'Email,Company\nsofos@example.gr,ΣΟΦΟΣ ΑΕ\nother@example.gr,Άλλη\n' });
+    const emails = async (q: string) =>
+      (await readJson<PageJson>(await results(`?q=${encodeURIComponent(q)}`, alice, greek.campaignId))).leads.map((lead) => lead.email);
+    expect(await emails('ΣΟΦΟΣ')).toEqual(['sofos@example.gr']);
+    expect(await emails('ΣΟΦΟΣ ΑΕ')).toEqual(['sofos@example.gr']);
+    expect(await emails('άλλη')).toEqual(['other@example.gr']);
+    expect((await expectProblem(await results('?q=a%00b'), 400)).detail).toMatch(/q must not contain a NUL character/);
+    // Another user's campaign, searched: not found, as unsearched.
+    await expectProblem(await results('?q=sofos', bob, greek.campaignId), 404);
+  });
+
   it('answers 400 for an unknown status, a malformed run id, a limit outside 1..500 and a cursor it did not hand out', async () => {
     for (const [query, detail] of [
       ['?status=done', /status must be one or more \(comma-separated\) of pending, researched, personalized, needs_review, failed/],

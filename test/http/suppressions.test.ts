@@ -142,6 +142,7 @@ describe('/api/suppressions', () => {
     expect(entry).toEqual({ id: expect.any(String) as string, value: 'mallory@evil.io', kind: 'email', created_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T.*Z$/) as string });
 
     expect((await expectProblem(await call(carol, 'GET', '?limit=0'), 400)).detail).toBe('limit must be a whole number from 1 to 500');
+    expect((await expectProblem(await call(carol, 'GET', '?q=a%00b'), 400)).detail).toBe('q must not contain a NUL character');
     expect((await expectProblem(await call(carol, 'GET', '?cursor=%24%24'), 400)).detail).toBe('cursor is not one this listing handed out');
   });
 

@@ -140,6 +140,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, LOCAL_SIGN_IN: 'yes' })).toThrow(/LOCAL_SIGN_IN: must be true or false/);
   });
 
+  it('refuses the local sign-in in production (NODE_ENV=production, as the Docker image sets it)', () => {
+    expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, LOCAL_SIGN_IN: 'true', NODE_ENV: 'production' })).toThrow(/LOCAL_SIGN_IN: true with NODE_ENV=production/);
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, LOCAL_SIGN_IN: 'false', NODE_ENV: 'production' }).webApp.localSignIn).toBe(false);
+    expect(loadConfig({ SUPABASE_JWT_SECRET: SECRET, LOCAL_SIGN_IN: 'true', NODE_ENV: 'development' }).webApp.localSignIn).toBe(true);
+  });
+
   it('rejects out-of-range ports', () => {
     expect(() => loadConfig({ SUPABASE_JWT_SECRET: SECRET, PORT: '70000' })).toThrow(/PORT: must be between 1 and 65535/);
   });

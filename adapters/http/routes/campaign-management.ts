@@ -25,7 +25,7 @@ import { InvalidCampaignOption } from '../../../ports/submit-campaign.port.ts';
 import type { AppEnv } from '../context.ts';
 import { describeApiRoute, jsonBody as jsonRequestBody, jsonResponse, pathParam, problems, queryParams, type FieldSchemas } from '../openapi.ts';
 import { ProblemError } from '../problem.ts';
-import { parseInput, pathId } from './input.ts';
+import { parseInput, pathId, withoutNul } from './input.ts';
 import { RUN_STATUSES } from './run-progress.ts';
 
 const CAMPAIGN_NOT_FOUND = 'No campaign with this id.';
@@ -62,7 +62,7 @@ const PageFields = {
 
 /** `GET /api/campaigns?q=&cursor=&limit=` */
 export const CampaignListQuery = v.object({
-  q: v.optional(v.pipe(v.string(), v.maxLength(MAX_CAMPAIGN_NAME_LENGTH, `q must be at most ${MAX_CAMPAIGN_NAME_LENGTH} characters`))),
+  q: v.optional(v.pipe(v.string(), v.maxLength(MAX_CAMPAIGN_NAME_LENGTH, `q must be at most ${MAX_CAMPAIGN_NAME_LENGTH} characters`), withoutNul('q'))),
   ...PageFields,
 });
 

@@ -8,7 +8,7 @@ import { campaignCsv, contentDisposition, SEQUENCER_VARIABLES, SEQUENCERS } from
 import { describeApiRoute, jsonResponse, pathParam, problems, queryParams, responseHeader, type FieldSchemas } from '../openapi.ts';
 import { ProblemError } from '../problem.ts';
 import { leadResult } from '../result-record.ts';
-import { parseInput, pathId } from './input.ts';
+import { parseInput, pathId, withoutNul } from './input.ts';
 import { ImportReportEntries, OriginalFieldsBody, originalFields } from './preview-body.ts';
 
 const CAMPAIGN_NOT_FOUND = 'No campaign with this id.';
@@ -38,7 +38,13 @@ export const StatusListParam = v.pipe(
 export const ResultsQuery = v.object({
   status: v.optional(StatusListParam),
   run_id: v.optional(v.pipe(v.string(), v.uuid('run_id must be the id of one of the campaign\'s runs (a UUID)'))),
-  q: v.optional(v.pipe(v.string(), v.maxLength(200, 'q must be at most 200 characters'))),
+  q: v.optional(
+    v.pipe(
+      v.string(),
+      v.maxLength(200, 'q must be at most 200 characters'),
+      withoutNul('q'),
+    ),
+  ),
   cursor: v.optional(v.pipe(v.string(), v.minLength(1, 'cursor must not be empty'))),
   limit: v.optional(
     v.pipe(v.string(), v.regex(/^\d{1,3}$/, LIMIT_MESSAGE), v.transform(Number), v.minValue(1, LIMIT_MESSAGE), v.maxValue(500, LIMIT_MESSAGE)),

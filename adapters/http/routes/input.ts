@@ -46,6 +46,11 @@ export function FlagField(name: string) {
 /** The `demo` form field. */
 export const DemoField = FlagField('demo');
 
+/** A text parameter PostgreSQL can take: its text cannot hold a NUL, and the query would fail (a 500). */
+export function withoutNul(name: string) {
+  return v.check((value: string) => !value.includes('\u0000'), `${name} must not contain a NUL character`);
+}
+
 /** Validates request input; the schemas' messages name the field and are safe to show. */
 export function parseInput<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {
   const result = v.safeParse(schema, input, { abortPipeEarly: true });

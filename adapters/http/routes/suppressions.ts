@@ -16,7 +16,7 @@ import type { SuppressionKind } from '../../../domain/suppression/suppression.ts
 import type { AppEnv } from '../context.ts';
 import { describeApiRoute, formBody, jsonBody, jsonResponse, pathParam, problems, queryParams, type FieldSchemas } from '../openapi.ts';
 import { ProblemError } from '../problem.ts';
-import { CsvFileField, csvUpload, formField, parseInput, pathId, readForm, rejectNonCsvType } from './input.ts';
+import { CsvFileField, csvUpload, formField, parseInput, pathId, readForm, rejectNonCsvType, withoutNul } from './input.ts';
 
 /** Entries one JSON request may add; a longer list goes as a CSV to `/import`. */
 export const MAX_ENTRIES_PER_REQUEST = 10_000;
@@ -27,7 +27,7 @@ const LIMIT_MESSAGE = 'limit must be a whole number from 1 to 500';
 const NOT_FOUND = 'No suppression entry with this id.';
 
 export const SuppressionsQuery = v.object({
-  q: v.optional(v.pipe(v.string(), v.trim(), v.maxLength(MAX_QUERY_LENGTH, `q must be at most ${MAX_QUERY_LENGTH} characters`))),
+  q: v.optional(v.pipe(v.string(), v.trim(), v.maxLength(MAX_QUERY_LENGTH, `q must be at most ${MAX_QUERY_LENGTH} characters`), withoutNul('q'))),
   cursor: v.optional(v.pipe(v.string(), v.minLength(1, 'cursor must not be empty'))),
   limit: v.optional(
     v.pipe(v.string(), v.regex(/^\d{1,3}$/, LIMIT_MESSAGE), v.transform(Number), v.minValue(1, LIMIT_MESSAGE), v.maxValue(500, LIMIT_MESSAGE)),

@@ -446,12 +446,15 @@ function statusFilter(sql: Sql, statuses: readonly LeadStatus[]) {
 
 /**
  * Leads whose email, company, name or line contains `q`, ignoring case: strpos, so that `%` and `_`
- * are plain characters. A scan of the campaign's leads (in row order, as the page reads them).
+ * are plain characters; both sides lowered by PostgreSQL (JavaScript's toLowerCase differs from
+ * it outside ASCII, e.g. a final sigma). A scan of the campaign's leads in row order, as the page
+ * reads them: it stops at the page's end, so a common term is cheap and a term no lead holds reads
+ * every lead of the campaign (about 0.3 s for 100,000 on the test machine; see README).
  */
 function searchFilter(sql: Sql, q: string | undefined) {
-  const term = q?.trim().toLowerCase() ?? '';
+  const term = q?.trim() ?? '';
   if (term === '') return sql``;
-  return sql`and strpos(lower(concat_ws(' ', l.email, l.company, l.canonical->>'first_name', l.canonical->>'last_name', l.canonical->>'full_name', l.message)), ${term}) > 0`;
+  return sql`and strpos(lower(concat_ws(' ', l.email, l.company, l.canonical->>'first_name', l.canonical->>'last_name', l.canonical->>'full_name', l.message)), lower(${term})) > 0`;
 }
 
 function toLeadView(row: LeadRow): LeadView {

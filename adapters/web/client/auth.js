@@ -9,7 +9,13 @@ import { ApiError } from './api.js';
 /** @typedef {import('./types').SupabaseClient} SupabaseClient */
 /** @typedef {{ kind: 'local' | 'supabase', name: string, userId: string }} SignedIn */
 
-const LOCAL_SESSION_KEY = 'aga.local-session';
+// Only the local user's name is kept (not a secret): its token lives in memory, and a reload asks
+// for a new one (no password, so nothing is lost). A bearer token at rest in localStorage would
+// outlive the tab and the hour, readable by any later page of this origin (another project's dev
+// server on the same port) and by an injected script long after the page is closed.
+const LOCAL_NAME_KEY = 'aga.local-user';
+/** Where an earlier version kept the whole session, token included: removed on start. */
+const OLD_LOCAL_SESSION_KEY = 'aga.local-session';
 /** A token this close to its end is renewed before it is used. */
 const RENEW_BEFORE_SEC = 120;
 
@@ -43,12 +49,13 @@ export class Auth {
         this.#changed();
       });
     }
-    if (this.user === null && this.config.auth.local) {
-      const kept = readLocalSession();
-      if (kept !== null) {
-        this.#local = kept;
-        this.user = { kind: 'local', name: kept.user.name, userId: kept.user.id };
-      }
+    localStorage.removeItem(OLD_LOCAL_SESSION_KEY);
+    const name = localStorage.getItem(LOCAL_NAME_KEY);
+    if (this.user === null && this.config.auth.local && name !== null) {
+      await this.signInLocal(name).catch((/** @type {unknown} */ error) => {
+        // Refused now (turned off, or not this machine): forgotten. Unreachable: signed out for now.
+        if (error instanceof ApiError && (error.status === 403 || error.status === 404)) localStorage.removeItem(LOCAL_NAME_KEY);
+      });
     }
   }
 
@@ -84,7 +91,7 @@ export class Auth {
     const body = await response.json().catch(() => ({}));
     if (!response.ok) throw new ApiError(response.status, body);
     this.#local = body;
-    localStorage.setItem(LOCAL_SESSION_KEY, JSON.stringify(body));
+    localStorage.setItem(LOCAL_NAME_KEY, body.user.name);
     const wasSignedIn = this.user !== null;
     this.user = { kind: 'local', name: body.user.name, userId: body.user.id };
     if (!wasSignedIn) this.#changed();
@@ -108,7 +115,7 @@ export class Auth {
   async signOut() {
     if (this.user?.kind === 'supabase') await this.#supabase?.auth.signOut();
     this.#local = null;
-    localStorage.removeItem(LOCAL_SESSION_KEY);
+    localStorage.removeItem(LOCAL_NAME_KEY);
     this.user = null;
     this.#changed();
   }
@@ -127,17 +134,6 @@ export class Auth {
   #changed() {
     for (const listener of this.#listeners) listener();
   }
-}
-
-/** @returns {{ access_token: string, expires_at: number, user: { id: string, name: string } } | null} */
-function readLocalSession() {
-  try {
-    const kept = JSON.parse(localStorage.getItem(LOCAL_SESSION_KEY) ?? 'null');
-    if (kept && typeof kept.access_token === 'string' && typeof kept.expires_at === 'number' && kept.user) return kept;
-  } catch {
-    // a damaged entry: signed out
-  }
-  return null;
 }
 
 /** supabase-js's browser bundle: the page loads it (a classic script) when the service names a Supabase project. */
