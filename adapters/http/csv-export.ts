@@ -58,7 +58,11 @@ export interface CsvExport {
 }
 
 export interface CsvOptions {
-  /** Names the line's column for this sequencer (`personalized_message` otherwise). */
+  /**
+   * Names the line's column for this sequencer (`personalized_message` otherwise), and fills it
+   * (and the custom outputs) for personalized leads only: a file shaped for a sequencer is loaded
+   * into it, and it would send a draft left for review.
+   */
   readonly for?: Sequencer;
 }
 
@@ -89,7 +93,10 @@ async function* records({ headers, rows, outputs = [], sandbox = false }: CsvExp
   yield [...head, ...(sandbox ? [SANDBOX_COLUMN] : []), ...custom.headers];
   for await (const row of rows) {
     if (row.kind === 'lead') {
-      yield [...originalValues(headers, row.lead.fields), ...resultCells(leadResult(row.lead)), ...(sandbox ? [String(row.lead.sandbox)] : []), ...custom.values(row.lead)];
+      // A sequencer sends what its line column holds: only a line that passed the gates goes there.
+      // A draft left for review stays out of it (the standard export and the results still show it).
+      const lead = options.for === undefined || row.lead.status === 'personalized' ? row.lead : { ...row.lead, message: null, outputs: {} };
+      yield [...originalValues(headers, lead.fields), ...resultCells(leadResult(lead)), ...(sandbox ? [String(lead.sandbox)] : []), ...custom.values(lead)];
     } else {
       yield [...originalValues(headers, row.row.fields), ...resultCells(importRowResult(row.row)), ...(sandbox ? ['false'] : []), ...custom.values(null)];
     }

@@ -116,6 +116,25 @@ describe('campaignCsv', () => {
     );
   });
 
+  it('shaped for a sequencer, fills the line and the custom outputs of personalized leads only: a draft left for review is not sent', async () => {
+    const reason = 'needs review: unsupported specific: "$50M" (not in the research or the lead\'s fields)';
+    async function* rows(): AsyncGenerator<ExportRow> {
+      await roundTrip();
+      yield { kind: 'lead', lead: { ...lead(1), outputs: { subject_line: 'About Co 1' } } };
+      yield { kind: 'lead', lead: { ...lead(2), status: 'needs_review', message: 'Congrats on the $50M, 2', outputs: { subject_line: 'Your $50M' }, error: reason } };
+      yield { kind: 'lead', lead: { ...lead(3), status: 'failed', message: null, error: 'research failed' } };
+    }
+    const shaped = async (options: { for?: 'lemlist' }) =>
+      parse<Record<string, string>>(await readAll(campaignCsv({ headers: ['email'], outputs: ['subject_line'], rows: rows() }, () => {}, options)), { bom: true, columns: true });
+    expect((await shaped({ for: 'lemlist' })).map((record) => [record.enrichment_status, record.icebreaker, record.subject_line, record.unsupported_specifics])).toEqual([
+      ['personalized', 'Hi 1', 'About Co 1', ''],
+      ['needs_review', '', '', '$50M'],
+      ['failed', '', '', ''],
+    ]);
+    // The standard export keeps the draft beside its reasons, for the person who reviews it.
+    expect((await shaped({})).map((record) => record.personalized_message)).toEqual(['Hi 1', 'Congrats on the $50M, 2', '']);
+  });
+
   it("names the line's column as a sequencer expects, renaming a column of the file that had the name", () => {
     const added = ['enrichment_status', 'error', 'unsupported_specifics', 'research_summary', 'sources', 'message_basis', 'model', 'research_model', 'cost_usd'];
     expect(headerRow(['Email', 'personalization'], { for: 'instantly' })).toEqual(['Email', 'personalization (original)', 'personalization', ...added]);
