@@ -154,7 +154,10 @@ describe('a provider out of credit (402)', () => {
     const messages = worker.messages();
     const requeued = messages.filter((message) => message === REQUEUED).length;
     expect(requeued).toBeGreaterThanOrEqual(1);
-    expect(messages.filter((message) => message === RETRIED).length + requeued).toBe(6);
+    // Each of the six 402s pushed its message back (the calls themselves are counted above: ten in
+    // all). A delivery that meets the pause without a call is pushed back too, and how many do
+    // depends on timing, so the count is at least six.
+    expect(messages.filter((message) => message === RETRIED).length + requeued).toBeGreaterThanOrEqual(6);
     expect(messages).toContain(PAUSED);
     expect(messages).toContain(RESUMED);
 
