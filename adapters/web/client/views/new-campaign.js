@@ -37,6 +37,8 @@ export function newCampaignView(app, campaignId) {
   /** @type {Template | null} */
   let template = null;
   let name = '';
+  /** Whether the name is the file's (then the next file's name replaces it) or one the user typed. */
+  let nameFromFile = true;
   let researchPrompt = '';
   let personalizationPrompt = '';
   let allowQuestions = false;
@@ -49,6 +51,8 @@ export function newCampaignView(app, campaignId) {
   /** @type {unknown} */
   let campaignError = null;
   const controller = new AbortController();
+  /** The file being read: choosing another one abandons it, so that a late answer never shows the wrong file's report. */
+  let previewController = new AbortController();
 
   const loadCampaign = async (/** @type {string} */ id) => {
     try {
@@ -84,17 +88,26 @@ export function newCampaignView(app, campaignId) {
     startError = null;
     submissionKey = null;
     previewing = true;
-    if (targetId === null && name === '') name = chosen.name.replace(/\.[^.]+$/, '').replace(/[_-]+/g, ' ').trim();
+    if (targetId === null && (nameFromFile || name.trim() === '')) {
+      name = chosen.name.replace(/\.[^.]+$/, '').replace(/[_-]+/g, ' ').trim();
+      nameFromFile = true;
+    }
+    previewController.abort();
+    const reading = new AbortController();
+    previewController = reading;
     app.redraw();
     const form = new FormData();
     form.append('csv_file', chosen, chosen.name);
     try {
-      preview = await getJson(`/api/campaigns/preview?limit=${SAMPLE_ROWS}`, { method: 'POST', form, signal: controller.signal });
-      app.announce(`File read: ${preview?.valid ?? 0} valid leads.`);
+      /** @type {Preview} */
+      const report = await getJson(`/api/campaigns/preview?limit=${SAMPLE_ROWS}`, { method: 'POST', form, signal: AbortSignal.any([controller.signal, reading.signal]) });
+      preview = report;
+      app.announce(`File read: ${count(report.valid)} valid lead${report.valid === 1 ? '' : 's'}.`);
     } catch (failure) {
-      if (!(failure instanceof DOMException)) previewError = failure;
+      if (reading.signal.aborted || controller.signal.aborted) return;
+      previewError = failure;
     } finally {
-      previewing = false;
+      if (previewController === reading) previewing = false;
       app.redraw();
     }
   };
@@ -165,15 +178,20 @@ export function newCampaignView(app, campaignId) {
       startError = failure;
       starting = false;
       app.redraw();
+      // The Start button was disabled while it worked, which dropped the focus: give it to the error.
+      /** @type {HTMLElement | null} */ (document.querySelector('#settings-form .error'))?.focus();
     }
   };
 
   /** The campaign a taken name belongs to (the 409 names it): the file goes there instead. */
-  const useExisting = (/** @type {string} */ id) => {
+  const useExisting = async (/** @type {string} */ id) => {
     targetId = id;
     startError = null;
     campaignError = null;
-    void loadCampaign(id);
+    app.redraw();
+    // The button is gone: the form's heading, now "Prompts for this run", takes the focus.
+    /** @type {HTMLElement | null} */ (document.getElementById('settings-heading'))?.focus();
+    await loadCampaign(id);
   };
 
   /** The file's columns as it names them (a canonical name such as first_name works too, whatever the header). */
@@ -290,13 +308,16 @@ export function newCampaignView(app, campaignId) {
     ${columnsTable(report)} ${sampleTable(report)} ${rejectedList(report)} ${suppressedList(report)}
   </section>`;
 
-  const settings = (/** @type {Preview} */ report) => html`<form class="card stack" aria-labelledby="settings-heading" @submit=${start}>
-    <h2 id="settings-heading">${targetId === null ? 'Name and prompts' : 'Prompts for this run'}</h2>
+  const settings = (/** @type {Preview} */ report) => html`<form id="settings-form" class="card stack" aria-labelledby="settings-heading" @submit=${start}>
+    <h2 id="settings-heading" tabindex="-1">${targetId === null ? 'Name and prompts' : 'Prompts for this run'}</h2>
     ${targetId === null
       ? html`<div class="field">
           <label for="campaign-name">Campaign name</label>
           <input id="campaign-name" type="text" required maxlength="200" .value=${name}
-            @input=${(/** @type {InputEvent} */ event) => (name = /** @type {HTMLInputElement} */ (event.currentTarget).value)} />
+            @input=${(/** @type {InputEvent} */ event) => {
+              name = /** @type {HTMLInputElement} */ (event.currentTarget).value;
+              nameFromFile = false;
+            }} />
         </div>`
       : html`<p>Adds a run to <strong>${campaign?.name ?? 'the campaign'}</strong>: leads it already personalized are skipped, failed ones tried again.</p>`}
     <div class="field">
@@ -333,9 +354,9 @@ export function newCampaignView(app, campaignId) {
       <label for="allow-questions">The opening line may be a question</label>
     </div>
     ${startError instanceof ApiError && typeof startError.problem.campaign_id === 'string' && targetId === null
-      ? html`<div class="error" role="alert">
-          <p>${startError.message}</p>
-          <p><button type="button" @click=${() => useExisting(/** @type {string} */ (/** @type {ApiError} */ (startError).problem.campaign_id))}>Add this file to that campaign instead</button></p>
+      ? html`<div class="error" role="alert" tabindex="-1">
+          <p>You already have a campaign named “${name.trim()}” (names are compared ignoring case). Choose another name, or add this file to that campaign.</p>
+          <p><button type="button" @click=${() => void useExisting(/** @type {string} */ (/** @type {ApiError} */ (startError).problem.campaign_id))}>Add this file to that campaign instead</button></p>
         </div>`
       : errorBox(startError)}
     <div class="actions">
