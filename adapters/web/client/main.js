@@ -45,8 +45,9 @@ const app = {
   config,
   auth,
   redraw: draw,
-  navigate(hash) {
+  navigate(hash, options = {}) {
     if (location.hash === hash) route();
+    else if (options.replace === true) location.replace(hash);
     else location.hash = hash;
   },
   announce(message) {

@@ -13,7 +13,7 @@ import { leadStatusLabel, runStatusLabel } from './format.js';
  *   config: import('./types').AppConfig,
  *   auth: import('./auth.js').Auth,
  *   redraw(): void,
- *   navigate(hash: string): void,
+ *   navigate(hash: string, options?: { replace?: boolean }): void,
  *   announce(message: string): void,
  * }} App
  */

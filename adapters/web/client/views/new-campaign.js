@@ -171,7 +171,9 @@ export function newCampaignView(app, campaignId) {
       const response = await request('/api/campaigns/process', { method: 'POST', form, headers: { 'Idempotency-Key': submissionKey }, signal: controller.signal });
       /** @type {import('../types').Accepted} */
       const accepted = await response.json();
-      app.navigate(`#/campaigns/${encodeURIComponent(accepted.campaign_id)}/runs/${encodeURIComponent(accepted.run_id)}`);
+      // In place of the form: Back goes to where the user came from, not to an empty form that
+      // looks as if the campaign had not started.
+      app.navigate(`#/campaigns/${encodeURIComponent(accepted.campaign_id)}/runs/${encodeURIComponent(accepted.run_id)}`, { replace: true });
     } catch (failure) {
       // A network failure may have left the run recorded: the same key makes the retry safe.
       if (!(failure instanceof ApiError && failure.status === 0)) submissionKey = null;
