@@ -32,6 +32,8 @@ export function campaignView(app, campaignId) {
   let campaign = null;
   /** @type {CampaignRun[]} */
   let runs = [];
+  /** @type {string | null} */
+  let runsCursor = null;
   /** @type {ResultLead[] | null} */
   let leads = null;
   /** @type {string | null} */
@@ -60,9 +62,10 @@ export function campaignView(app, campaignId) {
   const loadCampaign = async () => {
     try {
       campaign = await getJson(`${base}/${id}`, { signal: lifetime.signal });
-      /** @type {{ runs: CampaignRun[] }} */
+      /** @type {{ runs: CampaignRun[], next_cursor: string | null }} */
       const page = await getJson(`${base}/${id}/runs?limit=10`, { signal: lifetime.signal });
       runs = page.runs;
+      runsCursor = page.next_cursor;
     } catch (failure) {
       if (!isAbort(failure)) error = failure;
     }
@@ -157,6 +160,20 @@ export function campaignView(app, campaignId) {
     app.announce((await copyText(line)) ? 'Line copied.' : 'The browser refused to copy: select the line and copy it.');
   };
 
+  /** The next runs (a campaign keeps every run; the first page shows the latest 10). */
+  const moreRuns = async () => {
+    if (runsCursor === null) return;
+    try {
+      /** @type {{ runs: CampaignRun[], next_cursor: string | null }} */
+      const page = await getJson(`${base}/${id}/runs?limit=50&cursor=${encodeURIComponent(runsCursor)}`, { signal: lifetime.signal });
+      runs = [...runs, ...page.runs];
+      runsCursor = page.next_cursor;
+    } catch (failure) {
+      if (!isAbort(failure)) actionError = failure;
+    }
+    app.redraw();
+  };
+
   const inProgress = () => runs.some((run) => !runEnded(run));
   const rerunnable = () => (campaign === null ? 0 : campaign.counts.failed + campaign.counts.needs_review);
 
@@ -188,6 +205,7 @@ export function campaignView(app, campaignId) {
         </li>`,
       )}
     </ul>
+    ${runsCursor === null ? nothing : html`<p><button type="button" @click=${() => void moreRuns()}>Show earlier runs</button></p>`}
   </details>`;
 
   const actions = () => html`<section class="card" aria-labelledby="actions-heading">
