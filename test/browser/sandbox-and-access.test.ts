@@ -210,7 +210,9 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
     // Every lead is in one of the figures.
     expect(figures.Personalized + figures['Needs review'] + figures.Failed + figures.Pending + figures.Suppressed + figures.Cancelled).toBe(figures.Leads);
     await page.getByRole('button', { name: `Run the ${figures.Cancelled} cancelled lead${figures.Cancelled === 1 ? '' : 's'}` }).click();
-    await expect.poll(() => page.locator('.stage-detail').first().textContent()).toBe(`${figures.Cancelled} valid of ${figures.Cancelled} rows; 0 rejected, 0 duplicates`);
+    // A re-run reads no file, and says so.
+    await expect.poll(() => page.locator('.stage-name').first().textContent()).toBe('Leads to run again');
+    expect(await page.locator('.stage-detail').first().textContent()).toBe(`${figures.Cancelled} lead${figures.Cancelled === 1 ? '' : 's'} of the campaign, no file`);
   }, 60_000);
 
   it("works at a phone's width: nothing wider than the screen", async () => {

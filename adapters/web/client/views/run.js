@@ -25,6 +25,8 @@ export function runView(app, campaignId, runId) {
   let run = null;
   /** @type {string | null} */
   let campaignName = null;
+  /** @type {string | null | undefined} the run's file; null: a re-run, with none; undefined: not known */
+  let fileName;
   /** @type {Map<string, LeadEvent>} */
   const leads = new Map();
   let earlier = false;
@@ -83,8 +85,11 @@ export function runView(app, campaignId, runId) {
       run = await getJson(`/api/campaigns/status/${encodeURIComponent(runId)}`);
       app.redraw();
       getJson(`/api/campaigns/${encodeURIComponent(campaignId)}`)
-        .then((campaign) => {
-          campaignName = /** @type {{ name: string }} */ (campaign).name;
+        .then((found) => {
+          const campaign = /** @type {import('../types').Campaign} */ (found);
+          campaignName = campaign.name;
+          // Known when this run is the campaign's latest (as a run just started is).
+          if (campaign.last_run?.id === runId) fileName = campaign.last_run.file_name;
           app.redraw();
         })
         .catch(() => undefined);
@@ -203,10 +208,15 @@ export function runView(app, campaignId, runId) {
     /** @param {boolean} done @param {boolean} current */
     const state = (done, current) => (done ? 'done' : current ? 'current' : 'waiting');
     return html`<ol class="stages" aria-label="Stages">
-      <li class=${state(!reading, reading)}>
-        <span class="stage-name">Read the file</span>
-        <span class="stage-detail">${reading ? 'reading…' : `${count(r.valid)} valid of ${count(r.total_rows)} rows; ${count(r.rejected_rows)} rejected, ${count(r.duplicates)} duplicate${r.duplicates === 1 ? '' : 's'}`}</span>
-      </li>
+      ${fileName === null
+        ? html`<li class=${state(!reading, reading)}>
+            <span class="stage-name">Leads to run again</span>
+            <span class="stage-detail">${count(r.valid)} lead${r.valid === 1 ? '' : 's'} of the campaign, no file</span>
+          </li>`
+        : html`<li class=${state(!reading, reading)}>
+            <span class="stage-name">Read the file</span>
+            <span class="stage-detail">${reading ? 'reading…' : `${count(r.valid)} valid of ${count(r.total_rows)} rows; ${count(r.rejected_rows)} rejected, ${count(r.duplicates)} duplicate${r.duplicates === 1 ? '' : 's'}`}</span>
+          </li>`}
       <li class=${state(ended || (!reading && settled >= r.valid && r.valid > 0), !reading && !ended)}>
         <span class="stage-name">Research and write</span>
         <span class="stage-detail">${count(settled)} of ${count(r.valid)} leads done${r.research_cache_hits > 0 ? `; ${count(r.research_cache_hits)} reused their company's research` : ''}</span>
