@@ -88,6 +88,13 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
     // The new page's heading has the focus, so a screen reader starts there.
     expect(await page.locator(':focus').evaluate((element) => element.tagName)).toBe('H1');
     expect(await page.locator('.top .badge.sandbox').textContent()).toBe('Sandbox: made-up output, $0');
+    // "Skip to content" moves the focus to the content; its #main is not taken for an address.
+    const address = page.url();
+    await page.locator('.skip-link').focus();
+    await page.keyboard.press('Enter');
+    expect(await page.locator(':focus').getAttribute('id')).toBe('main');
+    expect(page.url()).toBe(address);
+    expect(await page.getByRole('heading', { name: 'Campaigns', level: 1 }).isVisible()).toBe(true);
   });
 
   it("shows a bad file's problem in the API's own words", async () => {
