@@ -142,6 +142,15 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
       .evaluateAll((elements) => elements.filter((element) => element.labels?.length === 0 && !element.getAttribute('aria-label')).map((element) => element.outerHTML));
     expect(unlabelled).toEqual([]);
     expect(await page.evaluate(LOW_CONTRAST_TEXT)).toEqual([]);
+    // The prompts become a template from the page (the only way to have one without the API); Enter saves it, and starts nothing.
+    expect(await page.getByLabel('Template', { exact: true }).locator('option').allTextContents()).toEqual(['No saved template']);
+    await page.getByLabel(/Personalization prompt/).fill('Tie the line to their role as {{Title}}.');
+    await page.getByText('Save these prompts as a template').click();
+    await page.getByLabel('Template name').fill('Role opener');
+    await page.getByLabel('Template name').press('Enter');
+    await expect.poll(() => page.locator(':focus').getAttribute('id')).toBe('template');
+    expect(await page.locator('#template option:checked').textContent()).toBe('Role opener');
+    expect(page.url()).toMatch(/#\/new$/);
     await page.getByLabel('Campaign name').fill('Injected names');
     await page.setInputFiles('#csv-file', files.leads);
     await page.getByRole('heading', { name: 'How the file was read' }).waitFor();

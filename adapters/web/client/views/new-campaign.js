@@ -42,6 +42,10 @@ export function newCampaignView(app, campaignId) {
   let researchPrompt = '';
   let personalizationPrompt = '';
   let allowQuestions = false;
+  let templateName = '';
+  let savingTemplate = false;
+  /** @type {unknown} */
+  let templateError = null;
   let starting = false;
   /** @type {unknown} */
   let startError = null;
@@ -136,6 +140,42 @@ export function newCampaignView(app, campaignId) {
       researchPrompt = template.research_prompt ?? '';
     }
     app.redraw();
+  };
+
+  /**
+   * Saves the prompts as a template (the only way to get one without the API), and chooses it.
+   * The focus goes to the template list, which now holds it, or to the problem.
+   */
+  const saveTemplate = async () => {
+    templateError = null;
+    if (personalizationPrompt.trim() === '') templateError = new Error('Write a personalization prompt first: a template keeps your prompts.');
+    else if (templateName.trim() === '') templateError = new Error('Give the template a name.');
+    if (templateError !== null) {
+      app.redraw();
+      /** @type {HTMLElement | null} */ (document.querySelector('#save-template .error'))?.focus();
+      return;
+    }
+    savingTemplate = true;
+    app.redraw();
+    /** @type {Record<string, unknown>} */
+    const body = { name: templateName.trim(), personalization_prompt: personalizationPrompt };
+    if (researchPrompt.trim() !== '') body.research_prompt = researchPrompt;
+    try {
+      const response = await request('/api/templates', { method: 'POST', json: body, signal: controller.signal });
+      /** @type {Template} */
+      const saved = await response.json();
+      templates = [...templates.filter((candidate) => candidate.id !== saved.id), saved].sort((a, b) => a.name.localeCompare(b.name));
+      template = saved;
+      templateName = '';
+      app.announce(`Template “${saved.name}” saved: it is in the list for your next campaigns.`);
+    } catch (failure) {
+      if (controller.signal.aborted) return;
+      templateError = failure;
+    } finally {
+      savingTemplate = false;
+      app.redraw();
+    }
+    /** @type {HTMLElement | null} */ (document.querySelector('#save-template .error') ?? document.getElementById('template'))?.focus();
   };
 
   /** Inserts `{{name}}` where the cursor is in the personalization prompt. */
@@ -325,8 +365,8 @@ export function newCampaignView(app, campaignId) {
     <div class="field">
       <label for="template">Template</label>
       <select id="template" @change=${(/** @type {Event} */ event) => pickTemplate(/** @type {HTMLSelectElement} */ (event.currentTarget).value)}>
-        <option value="" ?selected=${template === null}>${templates.length === 0 ? 'No saved template' : 'None: write the prompts below'}</option>
-        ${templates.map((saved) => html`<option value=${saved.id} ?selected=${template?.id === saved.id}>${saved.name}</option>`)}
+        <option value="" .selected=${template === null}>${templates.length === 0 ? 'No saved template' : 'None: write the prompts below'}</option>
+        ${templates.map((saved) => html`<option value=${saved.id} .selected=${template?.id === saved.id}>${saved.name}</option>`)}
       </select>
       ${template !== null && template.outputs.length > 0
         ? html`<p class="muted small">This template also writes: ${template.outputs.map((output, index) => html`${index > 0 ? ', ' : ''}<code>${output.name}</code> (at most ${output.max_words} words)`)}.</p>`
@@ -350,6 +390,23 @@ export function newCampaignView(app, campaignId) {
         </ul>
       </div>
     </div>
+    <details id="save-template" class="save-template">
+      <summary>Save these prompts as a template</summary>
+      <div class="field">
+        <label for="template-name">Template name</label>
+        <input id="template-name" type="text" maxlength="200" .value=${templateName}
+          @input=${(/** @type {InputEvent} */ event) => (templateName = /** @type {HTMLInputElement} */ (event.currentTarget).value)}
+          @keydown=${(/** @type {KeyboardEvent} */ event) => {
+            // Enter here saves the template; it must not start the run.
+            if (event.key === 'Enter') {
+              event.preventDefault();
+              void saveTemplate();
+            }
+          }} />
+      </div>
+      <p><button type="button" ?disabled=${savingTemplate} @click=${() => void saveTemplate()}>${savingTemplate ? 'Saving…' : 'Save as a template'}</button></p>
+      ${errorBox(templateError)}
+    </details>
     <div class="field checkbox">
       <input id="allow-questions" type="checkbox" .checked=${allowQuestions}
         @change=${(/** @type {Event} */ event) => (allowQuestions = /** @type {HTMLInputElement} */ (event.currentTarget).checked)} />
