@@ -45,8 +45,9 @@ const app = {
   config,
   auth,
   redraw: draw,
-  navigate(hash) {
+  navigate(hash, options = {}) {
     if (location.hash === hash) route();
+    else if (options.replace === true) location.replace(hash);
     else location.hash = hash;
   },
   announce(message) {
@@ -71,6 +72,12 @@ useToken(
 );
 auth.onChange(route);
 window.addEventListener('hashchange', route);
+// The page's "Skip to content" link points at #main, which the router would take for an address
+// ("Page not found"): it moves the focus to the content instead.
+document.querySelector('.skip-link')?.addEventListener('click', (event) => {
+  event.preventDefault();
+  /** @type {HTMLElement | null} */ (document.getElementById('main'))?.focus();
+});
 
 /** The view for the current URL (`#/campaigns/<id>`, ...). */
 function route() {

@@ -13,7 +13,7 @@ import { leadStatusLabel, runStatusLabel } from './format.js';
  *   config: import('./types').AppConfig,
  *   auth: import('./auth.js').Auth,
  *   redraw(): void,
- *   navigate(hash: string): void,
+ *   navigate(hash: string, options?: { replace?: boolean }): void,
  *   announce(message: string): void,
  * }} App
  */
@@ -22,7 +22,7 @@ import { leadStatusLabel, runStatusLabel } from './format.js';
 export function errorBox(/** @type {unknown} */ error) {
   if (error === null || error === undefined) return nothing;
   const requestId = error instanceof ApiError ? error.problem.request_id : undefined;
-  return html`<div class="error" role="alert">
+  return html`<div class="error" role="alert" tabindex="-1">
     <p>${errorMessage(error)}</p>
     ${requestId ? html`<p class="muted small">Request id: <code>${requestId}</code></p>` : nothing}
   </div>`;

@@ -32,6 +32,8 @@ export function campaignView(app, campaignId) {
   let campaign = null;
   /** @type {CampaignRun[]} */
   let runs = [];
+  /** @type {string | null} */
+  let runsCursor = null;
   /** @type {ResultLead[] | null} */
   let leads = null;
   /** @type {string | null} */
@@ -60,9 +62,10 @@ export function campaignView(app, campaignId) {
   const loadCampaign = async () => {
     try {
       campaign = await getJson(`${base}/${id}`, { signal: lifetime.signal });
-      /** @type {{ runs: CampaignRun[] }} */
+      /** @type {{ runs: CampaignRun[], next_cursor: string | null }} */
       const page = await getJson(`${base}/${id}/runs?limit=10`, { signal: lifetime.signal });
       runs = page.runs;
+      runsCursor = page.next_cursor;
     } catch (failure) {
       if (!isAbort(failure)) error = failure;
     }
@@ -111,6 +114,8 @@ export function campaignView(app, campaignId) {
       actionError = failure;
       busy = false;
       app.redraw();
+      // The button was disabled while it worked, which dropped the focus: give it to the error.
+      /** @type {HTMLElement | null} */ (document.querySelector('#actions-error .error'))?.focus();
     }
   };
 
@@ -137,6 +142,8 @@ export function campaignView(app, campaignId) {
     } finally {
       busy = false;
       app.redraw();
+      // The button was disabled while it worked, which dropped the focus: back to it, or to the error.
+      /** @type {HTMLElement | null} */ (document.querySelector('#actions-error .error') ?? document.getElementById('download-csv'))?.focus();
     }
   };
 
@@ -151,6 +158,20 @@ export function campaignView(app, campaignId) {
   const copyLine = async (/** @type {string | null} */ line) => {
     if (line === null) return;
     app.announce((await copyText(line)) ? 'Line copied.' : 'The browser refused to copy: select the line and copy it.');
+  };
+
+  /** The next runs (a campaign keeps every run; the first page shows the latest 10). */
+  const moreRuns = async () => {
+    if (runsCursor === null) return;
+    try {
+      /** @type {{ runs: CampaignRun[], next_cursor: string | null }} */
+      const page = await getJson(`${base}/${id}/runs?limit=50&cursor=${encodeURIComponent(runsCursor)}`, { signal: lifetime.signal });
+      runs = [...runs, ...page.runs];
+      runsCursor = page.next_cursor;
+    } catch (failure) {
+      if (!isAbort(failure)) actionError = failure;
+    }
+    app.redraw();
   };
 
   const inProgress = () => runs.some((run) => !runEnded(run));
@@ -169,6 +190,7 @@ export function campaignView(app, campaignId) {
       <div><dt>Failed</dt><dd class=${c.counts.failed > 0 ? 'bad' : ''}>${count(c.counts.failed)}</dd></div>
       <div><dt>Pending</dt><dd>${count(c.counts.pending)}</dd></div>
       <div><dt>Suppressed</dt><dd>${count(c.counts.suppressed)}</dd></div>
+      ${c.counts.cancelled > 0 ? html`<div><dt>Cancelled</dt><dd>${count(c.counts.cancelled)}</dd></div>` : nothing}
       <div><dt>Cost</dt><dd>${usd(c.cost_usd)}</dd></div>
     </dl>`;
 
@@ -183,6 +205,7 @@ export function campaignView(app, campaignId) {
         </li>`,
       )}
     </ul>
+    ${runsCursor === null ? nothing : html`<p><button type="button" @click=${() => void moreRuns()}>Show earlier runs</button></p>`}
   </details>`;
 
   const actions = () => html`<section class="card" aria-labelledby="actions-heading">
@@ -193,6 +216,12 @@ export function campaignView(app, campaignId) {
         <button type="button" ?disabled=${busy || inProgress() || rerunnable() === 0} @click=${() => void rerun({ statuses: ['failed', 'needs_review'] })}>
           Re-run ${count(rerunnable())} failed or needs-review lead${rerunnable() === 1 ? '' : 's'}
         </button>
+        ${campaign !== null && campaign.counts.cancelled > 0
+          ? html`<p class="small">A cancelled run left leads it never started.</p>
+              <button type="button" ?disabled=${busy || inProgress()} @click=${() => void rerun({ statuses: ['cancelled'] })}>
+                Run the ${count(campaign.counts.cancelled)} cancelled lead${campaign.counts.cancelled === 1 ? '' : 's'}
+              </button>`
+          : nothing}
         ${inProgress() ? html`<p class="muted small">A run of this campaign is in progress: re-runs wait for it to end.</p>` : nothing}
       </div>
       <form class="stack export" @submit=${(/** @type {SubmitEvent} */ event) => {
@@ -211,22 +240,26 @@ export function campaignView(app, campaignId) {
               ${SEQUENCERS.map((option) => html`<option value=${option.value} ?selected=${exportFor === option.value}>${option.label}</option>`)}
             </select>
           </div>
-          <button type="submit" class="primary" ?disabled=${busy}>Download CSV</button>
+          <button id="download-csv" type="submit" class="primary" ?disabled=${busy}>Download CSV</button>
         </fieldset>
       </form>
     </div>
-    ${errorBox(actionError)}
+    <div id="actions-error">${errorBox(actionError)}</div>
   </section>`;
 
   const regenerateForm = () => html`<form class="card stack regenerate" aria-labelledby="regenerate-heading" @submit=${(/** @type {SubmitEvent} */ event) => {
       event.preventDefault();
-      void rerun({ lead_ids: [...selected], personalization_prompt: regeneratePrompt, research: refreshResearch ? 'refresh' : 'reuse' });
+      /** @type {Record<string, unknown>} */
+      const body = { lead_ids: [...selected], research: refreshResearch ? 'refresh' : 'reuse' };
+      if (regeneratePrompt.trim() !== '') body.personalization_prompt = regeneratePrompt;
+      void rerun(body);
     }}>
     <h3 id="regenerate-heading">Regenerate ${count(selected.size)} selected lead${selected.size === 1 ? '' : 's'}</h3>
     <div class="field">
       <label for="regenerate-prompt">Personalization prompt</label>
-      <textarea id="regenerate-prompt" rows="3" maxlength="4000" required .value=${regeneratePrompt}
+      <textarea id="regenerate-prompt" rows="3" maxlength="4000" aria-describedby="regenerate-help" .value=${regeneratePrompt}
         @input=${(/** @type {InputEvent} */ event) => (regeneratePrompt = /** @type {HTMLTextAreaElement} */ (event.currentTarget).value)}></textarea>
+      <p id="regenerate-help" class="muted small">How to write the new lines, e.g. “Mention their city.”; your file's columns work as variables (<code>{{Job Title}}</code>). It becomes the campaign's prompt. Blank: the campaign's prompt as it is${campaign?.personalization_prompt ? '' : ' (the default)'}.</p>
     </div>
     <div class="field checkbox">
       <input id="refresh-research" type="checkbox" .checked=${refreshResearch} @change=${(/** @type {Event} */ event) => (refreshResearch = /** @type {HTMLInputElement} */ (event.currentTarget).checked)} />
@@ -237,6 +270,7 @@ export function campaignView(app, campaignId) {
       <button type="button" @click=${() => {
         regenerating = false;
         app.redraw();
+        document.getElementById('regenerate-open')?.focus();
       }}>Close</button>
     </div>
   </form>`;
@@ -260,9 +294,24 @@ export function campaignView(app, campaignId) {
           search();
         }} />
     </div>
+    ${leads === null || leads.length === 0
+      ? nothing
+      : html`<div class="field checkbox">
+          <input id="select-all" type="checkbox" .checked=${leads.every((lead) => selected.has(lead.id))}
+            .indeterminate=${selected.size > 0 && !leads.every((lead) => selected.has(lead.id))}
+            @change=${(/** @type {Event} */ event) => {
+              const all = /** @type {HTMLInputElement} */ (event.currentTarget).checked;
+              for (const lead of /** @type {ResultLead[]} */ (leads)) {
+                if (all) selected.add(lead.id);
+                else selected.delete(lead.id);
+              }
+              app.redraw();
+            }} />
+          <label for="select-all">Select the ${count(leads.length)} lead${leads.length === 1 ? '' : 's'} shown</label>
+        </div>`}
     ${selected.size === 0
       ? nothing
-      : html`<button type="button" @click=${() => {
+      : html`<button id="regenerate-open" type="button" @click=${() => {
           regenerating = true;
           regeneratePrompt ||= campaign?.personalization_prompt ?? '';
           app.redraw();
@@ -274,14 +323,14 @@ export function campaignView(app, campaignId) {
     const name = personName(lead.canonical) ?? lead.email;
     return html`<tr>
       <td class="select">
-        <input type="checkbox" aria-label="Select row ${lead.row}" .checked=${selected.has(lead.id)} @change=${(/** @type {Event} */ event) => {
+        <input type="checkbox" aria-label="Select row ${lead.row}: ${name}" .checked=${selected.has(lead.id)} @change=${(/** @type {Event} */ event) => {
           if (/** @type {HTMLInputElement} */ (event.currentTarget).checked) selected.add(lead.id);
           else selected.delete(lead.id);
           app.redraw();
         }} />
       </td>
       <td class="num wide-only">${lead.row}</td>
-      <td><span class="lead-name">${name}</span>${name === lead.email ? nothing : html`<br /><span class="muted small">${lead.email}</span>`}</td>
+      <td class="lead-cell"><span class="lead-name">${name}</span>${name === lead.email ? nothing : html`<br /><span class="muted small lead-email">${lead.email}</span>`}</td>
       <td class="wide-only lead-company">${lead.company}</td>
       <td>${leadBadge(lead.enrichment_status)}</td>
       <td class="line">${lead.personalized_message ?? html`<span class="muted">${lead.error ?? ''}</span>`}</td>
@@ -390,7 +439,9 @@ export function campaignView(app, campaignId) {
     },
     template: () => html`
       ${campaign === null
-        ? html`<h1 tabindex="-1">Campaign</h1>${error === null ? loading('the campaign') : errorBox(error)}`
+        ? html`<p class="breadcrumbs"><a href="#/">Campaigns</a></p>
+            <h1 tabindex="-1">Campaign</h1>
+            ${error === null ? loading('the campaign') : errorBox(error)}`
         : html`
             ${header(campaign)}
             ${inProgress()

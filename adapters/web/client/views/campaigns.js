@@ -73,12 +73,12 @@ export function campaignsView(app) {
 
   const row = (/** @type {Campaign} */ campaign) => html`<tr>
     <th scope="row"><a href="#/campaigns/${encodeURIComponent(campaign.id)}">${campaign.name}</a></th>
-    <td class="num">${count(campaign.counts.total)}</td>
-    <td class="num">${count(campaign.counts.personalized)}</td>
+    <td class="num" data-label="Leads">${count(campaign.counts.total)}</td>
+    <td class="num" data-label="Personalized">${count(campaign.counts.personalized)}</td>
     <td class="num wide-only">${count(campaign.counts.needs_review)}</td>
     <td class="num wide-only">${count(campaign.counts.failed)}</td>
-    <td class="num">${usd(campaign.cost_usd)}</td>
-    <td>${campaign.last_run === null ? '—' : html`${runBadge(campaign.last_run.status)} <span class="muted small nowrap">${when(campaign.last_run.created_at)}</span>`}</td>
+    <td class="num wide-only">${usd(campaign.cost_usd)}</td>
+    <td class="last-run">${campaign.last_run === null ? '—' : html`${runBadge(campaign.last_run.status)} <span class="muted small nowrap wide-only">${when(campaign.last_run.created_at)}</span>`}</td>
   </tr>`;
 
   const list = () => {
@@ -98,7 +98,7 @@ export function campaignsView(app) {
               <th scope="col" class="num">Personalized</th>
               <th scope="col" class="num wide-only">Needs review</th>
               <th scope="col" class="num wide-only">Failed</th>
-              <th scope="col" class="num">Cost</th>
+              <th scope="col" class="num wide-only">Cost</th>
               <th scope="col">Last run</th>
             </tr>
           </thead>

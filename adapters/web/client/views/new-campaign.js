@@ -37,9 +37,15 @@ export function newCampaignView(app, campaignId) {
   /** @type {Template | null} */
   let template = null;
   let name = '';
+  /** Whether the name is the file's (then the next file's name replaces it) or one the user typed. */
+  let nameFromFile = true;
   let researchPrompt = '';
   let personalizationPrompt = '';
   let allowQuestions = false;
+  let templateName = '';
+  let savingTemplate = false;
+  /** @type {unknown} */
+  let templateError = null;
   let starting = false;
   /** @type {unknown} */
   let startError = null;
@@ -49,6 +55,8 @@ export function newCampaignView(app, campaignId) {
   /** @type {unknown} */
   let campaignError = null;
   const controller = new AbortController();
+  /** The file being read: choosing another one abandons it, so that a late answer never shows the wrong file's report. */
+  let previewController = new AbortController();
 
   const loadCampaign = async (/** @type {string} */ id) => {
     try {
@@ -84,17 +92,26 @@ export function newCampaignView(app, campaignId) {
     startError = null;
     submissionKey = null;
     previewing = true;
-    if (targetId === null && name === '') name = chosen.name.replace(/\.[^.]+$/, '').replace(/[_-]+/g, ' ').trim();
+    if (targetId === null && (nameFromFile || name.trim() === '')) {
+      name = chosen.name.replace(/\.[^.]+$/, '').replace(/[_-]+/g, ' ').trim();
+      nameFromFile = true;
+    }
+    previewController.abort();
+    const reading = new AbortController();
+    previewController = reading;
     app.redraw();
     const form = new FormData();
     form.append('csv_file', chosen, chosen.name);
     try {
-      preview = await getJson(`/api/campaigns/preview?limit=${SAMPLE_ROWS}`, { method: 'POST', form, signal: controller.signal });
-      app.announce(`File read: ${preview?.valid ?? 0} valid leads.`);
+      /** @type {Preview} */
+      const report = await getJson(`/api/campaigns/preview?limit=${SAMPLE_ROWS}`, { method: 'POST', form, signal: AbortSignal.any([controller.signal, reading.signal]) });
+      preview = report;
+      app.announce(`File read: ${count(report.valid)} valid lead${report.valid === 1 ? '' : 's'}.`);
     } catch (failure) {
-      if (!(failure instanceof DOMException)) previewError = failure;
+      if (reading.signal.aborted || controller.signal.aborted) return;
+      previewError = failure;
     } finally {
-      previewing = false;
+      if (previewController === reading) previewing = false;
       app.redraw();
     }
   };
@@ -123,6 +140,42 @@ export function newCampaignView(app, campaignId) {
       researchPrompt = template.research_prompt ?? '';
     }
     app.redraw();
+  };
+
+  /**
+   * Saves the prompts as a template (the only way to get one without the API), and chooses it.
+   * The focus goes to the template list, which now holds it, or to the problem.
+   */
+  const saveTemplate = async () => {
+    templateError = null;
+    if (personalizationPrompt.trim() === '') templateError = new Error('Write a personalization prompt first: a template keeps your prompts.');
+    else if (templateName.trim() === '') templateError = new Error('Give the template a name.');
+    if (templateError !== null) {
+      app.redraw();
+      /** @type {HTMLElement | null} */ (document.querySelector('#save-template .error'))?.focus();
+      return;
+    }
+    savingTemplate = true;
+    app.redraw();
+    /** @type {Record<string, unknown>} */
+    const body = { name: templateName.trim(), personalization_prompt: personalizationPrompt };
+    if (researchPrompt.trim() !== '') body.research_prompt = researchPrompt;
+    try {
+      const response = await request('/api/templates', { method: 'POST', json: body, signal: controller.signal });
+      /** @type {Template} */
+      const saved = await response.json();
+      templates = [...templates.filter((candidate) => candidate.id !== saved.id), saved].sort((a, b) => a.name.localeCompare(b.name));
+      template = saved;
+      templateName = '';
+      app.announce(`Template “${saved.name}” saved: it is in the list for your next campaigns.`);
+    } catch (failure) {
+      if (controller.signal.aborted) return;
+      templateError = failure;
+    } finally {
+      savingTemplate = false;
+      app.redraw();
+    }
+    /** @type {HTMLElement | null} */ (document.querySelector('#save-template .error') ?? document.getElementById('template'))?.focus();
   };
 
   /** Inserts `{{name}}` where the cursor is in the personalization prompt. */
@@ -158,22 +211,29 @@ export function newCampaignView(app, campaignId) {
       const response = await request('/api/campaigns/process', { method: 'POST', form, headers: { 'Idempotency-Key': submissionKey }, signal: controller.signal });
       /** @type {import('../types').Accepted} */
       const accepted = await response.json();
-      app.navigate(`#/campaigns/${encodeURIComponent(accepted.campaign_id)}/runs/${encodeURIComponent(accepted.run_id)}`);
+      // In place of the form: Back goes to where the user came from, not to an empty form that
+      // looks as if the campaign had not started.
+      app.navigate(`#/campaigns/${encodeURIComponent(accepted.campaign_id)}/runs/${encodeURIComponent(accepted.run_id)}`, { replace: true });
     } catch (failure) {
       // A network failure may have left the run recorded: the same key makes the retry safe.
       if (!(failure instanceof ApiError && failure.status === 0)) submissionKey = null;
       startError = failure;
       starting = false;
       app.redraw();
+      // The Start button was disabled while it worked, which dropped the focus: give it to the error.
+      /** @type {HTMLElement | null} */ (document.querySelector('#settings-form .error'))?.focus();
     }
   };
 
   /** The campaign a taken name belongs to (the 409 names it): the file goes there instead. */
-  const useExisting = (/** @type {string} */ id) => {
+  const useExisting = async (/** @type {string} */ id) => {
     targetId = id;
     startError = null;
     campaignError = null;
-    void loadCampaign(id);
+    app.redraw();
+    // The button is gone: the form's heading, now "Prompts for this run", takes the focus.
+    /** @type {HTMLElement | null} */ (document.getElementById('settings-heading'))?.focus();
+    await loadCampaign(id);
   };
 
   /** The file's columns as it names them (a canonical name such as first_name works too, whatever the header). */
@@ -290,20 +350,23 @@ export function newCampaignView(app, campaignId) {
     ${columnsTable(report)} ${sampleTable(report)} ${rejectedList(report)} ${suppressedList(report)}
   </section>`;
 
-  const settings = (/** @type {Preview} */ report) => html`<form class="card stack" aria-labelledby="settings-heading" @submit=${start}>
-    <h2 id="settings-heading">${targetId === null ? 'Name and prompts' : 'Prompts for this run'}</h2>
+  const settings = (/** @type {Preview} */ report) => html`<form id="settings-form" class="card stack" aria-labelledby="settings-heading" @submit=${start}>
+    <h2 id="settings-heading" tabindex="-1">${targetId === null ? 'Name and prompts' : 'Prompts for this run'}</h2>
     ${targetId === null
       ? html`<div class="field">
           <label for="campaign-name">Campaign name</label>
           <input id="campaign-name" type="text" required maxlength="200" .value=${name}
-            @input=${(/** @type {InputEvent} */ event) => (name = /** @type {HTMLInputElement} */ (event.currentTarget).value)} />
+            @input=${(/** @type {InputEvent} */ event) => {
+              name = /** @type {HTMLInputElement} */ (event.currentTarget).value;
+              nameFromFile = false;
+            }} />
         </div>`
       : html`<p>Adds a run to <strong>${campaign?.name ?? 'the campaign'}</strong>: leads it already personalized are skipped, failed ones tried again.</p>`}
     <div class="field">
       <label for="template">Template</label>
       <select id="template" @change=${(/** @type {Event} */ event) => pickTemplate(/** @type {HTMLSelectElement} */ (event.currentTarget).value)}>
-        <option value="" ?selected=${template === null}>${templates.length === 0 ? 'No saved template' : 'None: write the prompts below'}</option>
-        ${templates.map((saved) => html`<option value=${saved.id} ?selected=${template?.id === saved.id}>${saved.name}</option>`)}
+        <option value="" .selected=${template === null}>${templates.length === 0 ? 'No saved template' : 'None: write the prompts below'}</option>
+        ${templates.map((saved) => html`<option value=${saved.id} .selected=${template?.id === saved.id}>${saved.name}</option>`)}
       </select>
       ${template !== null && template.outputs.length > 0
         ? html`<p class="muted small">This template also writes: ${template.outputs.map((output, index) => html`${index > 0 ? ', ' : ''}<code>${output.name}</code> (at most ${output.max_words} words)`)}.</p>`
@@ -327,15 +390,32 @@ export function newCampaignView(app, campaignId) {
         </ul>
       </div>
     </div>
+    <details id="save-template" class="save-template">
+      <summary>Save these prompts as a template</summary>
+      <div class="field">
+        <label for="template-name">Template name</label>
+        <input id="template-name" type="text" maxlength="200" .value=${templateName}
+          @input=${(/** @type {InputEvent} */ event) => (templateName = /** @type {HTMLInputElement} */ (event.currentTarget).value)}
+          @keydown=${(/** @type {KeyboardEvent} */ event) => {
+            // Enter here saves the template; it must not start the run.
+            if (event.key === 'Enter') {
+              event.preventDefault();
+              void saveTemplate();
+            }
+          }} />
+      </div>
+      <p><button type="button" ?disabled=${savingTemplate} @click=${() => void saveTemplate()}>${savingTemplate ? 'Saving…' : 'Save as a template'}</button></p>
+      ${errorBox(templateError)}
+    </details>
     <div class="field checkbox">
       <input id="allow-questions" type="checkbox" .checked=${allowQuestions}
         @change=${(/** @type {Event} */ event) => (allowQuestions = /** @type {HTMLInputElement} */ (event.currentTarget).checked)} />
       <label for="allow-questions">The opening line may be a question</label>
     </div>
     ${startError instanceof ApiError && typeof startError.problem.campaign_id === 'string' && targetId === null
-      ? html`<div class="error" role="alert">
-          <p>${startError.message}</p>
-          <p><button type="button" @click=${() => useExisting(/** @type {string} */ (/** @type {ApiError} */ (startError).problem.campaign_id))}>Add this file to that campaign instead</button></p>
+      ? html`<div class="error" role="alert" tabindex="-1">
+          <p>You already have a campaign named “${name.trim()}” (names are compared ignoring case). Choose another name, or add this file to that campaign.</p>
+          <p><button type="button" @click=${() => void useExisting(/** @type {string} */ (/** @type {ApiError} */ (startError).problem.campaign_id))}>Add this file to that campaign instead</button></p>
         </div>`
       : errorBox(startError)}
     <div class="actions">

@@ -4,7 +4,7 @@
 
 import { html, nothing } from 'lit-html';
 import { accessToken, ApiError, getJson, request } from '../api.js';
-import { count, duration, runEnded, runStatusLabel, usd, when } from '../format.js';
+import { count, duration, personName, runEnded, runStatusLabel, usd, when } from '../format.js';
 import { errorBox, leadBadge, loading, runBadge, sandboxBadge } from '../ui.js';
 
 /** @typedef {import('../types').RunStatus} RunStatus */
@@ -25,6 +25,8 @@ export function runView(app, campaignId, runId) {
   let run = null;
   /** @type {string | null} */
   let campaignName = null;
+  /** @type {string | null | undefined} the run's file; null: a re-run, with none; undefined: not known */
+  let fileName;
   /** @type {Map<string, LeadEvent>} */
   const leads = new Map();
   let earlier = false;
@@ -44,6 +46,35 @@ export function runView(app, campaignId, runId) {
   let acting = false;
   let disposed = false;
   let confirmingCancel = false;
+  /**
+   * Who each lead is (the stream's lead events carry ids and rows only): read once from the run's
+   * results, its first leads in file order, which are the ones shown. Again only while the file
+   * was still being read when they were last read (later leads were not recorded yet).
+   * @type {Map<string, { name: string, company: string }>}
+   */
+  const who = new Map();
+  /** @type {'never' | 'partial' | 'complete'} */
+  let whoRead = 'never';
+  let whoReading = false;
+  const lifetime = new AbortController();
+  const readWho = async () => {
+    if (whoReading || whoRead === 'complete') return;
+    whoReading = true;
+    const complete = run !== null && run.status !== 'queued' && run.status !== 'extracting';
+    try {
+      const params = new URLSearchParams({ run_id: runId, limit: String(SHOWN_LEADS) });
+      /** @type {{ leads: import('../types').ResultLead[] }} */
+      const page = await getJson(`/api/campaigns/results/${encodeURIComponent(campaignId)}?${params}`, { signal: lifetime.signal });
+      for (const lead of page.leads) who.set(lead.id, { name: personName(lead.canonical) ?? lead.email, company: lead.company });
+      whoRead = complete ? 'complete' : 'partial';
+      app.redraw();
+    } catch {
+      // Names are a help: the rows show without them.
+    } finally {
+      whoReading = false;
+    }
+  };
+
   const ticker = setInterval(() => {
     if (run?.eta) app.redraw();
   }, 1_000);
@@ -54,8 +85,11 @@ export function runView(app, campaignId, runId) {
       run = await getJson(`/api/campaigns/status/${encodeURIComponent(runId)}`);
       app.redraw();
       getJson(`/api/campaigns/${encodeURIComponent(campaignId)}`)
-        .then((campaign) => {
-          campaignName = /** @type {{ name: string }} */ (campaign).name;
+        .then((found) => {
+          const campaign = /** @type {import('../types').Campaign} */ (found);
+          campaignName = campaign.name;
+          // Known when this run is the campaign's latest (as a run just started is).
+          if (campaign.last_run?.id === runId) fileName = campaign.last_run.file_name;
           app.redraw();
         })
         .catch(() => undefined);
@@ -93,6 +127,7 @@ export function runView(app, campaignId, runId) {
       /** @type {LeadEvent} */
       const lead = JSON.parse(event.data);
       leads.set(lead.lead_id, lead);
+      if (!who.has(lead.lead_id)) void readWho();
       app.redraw();
     });
     stream.addEventListener('status', (event) => {
@@ -136,6 +171,15 @@ export function runView(app, campaignId, runId) {
     void connect();
   };
 
+  /**
+   * Moves the focus to the element with this id once the page is drawn: the button that had it
+   * was disabled or replaced (Pause becomes Resume), which would leave the focus on the page's body.
+   */
+  const focusOn = (/** @type {string} */ id) => {
+    app.redraw();
+    /** @type {HTMLElement | null} */ (document.getElementById(id))?.focus();
+  };
+
   /** @param {'cancel' | 'pause' | 'resume'} action */
   const control = async (action) => {
     acting = true;
@@ -150,7 +194,8 @@ export function runView(app, campaignId, runId) {
       actionError = failure;
     } finally {
       acting = false;
-      app.redraw();
+      const next = /** @type {RunStatus} */ (run).status === 'paused' ? 'run-resume' : 'run-pause';
+      focusOn(action === 'cancel' || document.getElementById(next) === null ? 'progress-heading' : next);
     }
   };
 
@@ -163,10 +208,15 @@ export function runView(app, campaignId, runId) {
     /** @param {boolean} done @param {boolean} current */
     const state = (done, current) => (done ? 'done' : current ? 'current' : 'waiting');
     return html`<ol class="stages" aria-label="Stages">
-      <li class=${state(!reading, reading)}>
-        <span class="stage-name">Read the file</span>
-        <span class="stage-detail">${reading ? 'reading…' : `${count(r.valid)} valid of ${count(r.total_rows)} rows; ${count(r.rejected_rows)} rejected, ${count(r.duplicates)} duplicate${r.duplicates === 1 ? '' : 's'}`}</span>
-      </li>
+      ${fileName === null
+        ? html`<li class=${state(!reading, reading)}>
+            <span class="stage-name">Leads to run again</span>
+            <span class="stage-detail">${count(r.valid)} lead${r.valid === 1 ? '' : 's'} of the campaign, no file</span>
+          </li>`
+        : html`<li class=${state(!reading, reading)}>
+            <span class="stage-name">Read the file</span>
+            <span class="stage-detail">${reading ? 'reading…' : `${count(r.valid)} valid of ${count(r.total_rows)} rows; ${count(r.rejected_rows)} rejected, ${count(r.duplicates)} duplicate${r.duplicates === 1 ? '' : 's'}`}</span>
+          </li>`}
       <li class=${state(ended || (!reading && settled >= r.valid && r.valid > 0), !reading && !ended)}>
         <span class="stage-name">Research and write</span>
         <span class="stage-detail">${count(settled)} of ${count(r.valid)} leads done${r.research_cache_hits > 0 ? `; ${count(r.research_cache_hits)} reused their company's research` : ''}</span>
@@ -174,7 +224,7 @@ export function runView(app, campaignId, runId) {
       </li>
       <li class=${state(ended, false)}>
         <span class="stage-name">Done</span>
-        <span class="stage-detail">${ended ? when(r.completed_at) : r.eta === null ? 'time left unknown yet' : `about ${duration(Math.max(0, (Date.parse(r.eta.at) - Date.now()) / 1000))} left`}</span>
+        <span class="stage-detail">${doneDetail(r, ended)}</span>
       </li>
     </ol>`;
   };
@@ -193,20 +243,21 @@ export function runView(app, campaignId, runId) {
     if (runEnded(r) || r.status === 'cancelled') return nothing;
     return html`<div class="actions run-controls">
       ${r.status === 'paused'
-        ? html`<button type="button" class="primary" ?disabled=${acting} @click=${() => void control('resume')}>Resume</button>`
-        : html`<button type="button" ?disabled=${acting} @click=${() => void control('pause')}>Pause</button>`}
+        ? html`<button id="run-resume" type="button" class="primary" ?disabled=${acting} @click=${() => void control('resume')}>Resume</button>`
+        : html`<button id="run-pause" type="button" ?disabled=${acting} @click=${() => void control('pause')}>Pause</button>`}
       ${confirmingCancel
         ? html`<span class="confirm" role="group" aria-label="Confirm cancel">
-            <span>Cancel the run? Leads not started end cancelled.</span>
-            <button type="button" class="danger" ?disabled=${acting} @click=${() => void control('cancel')}>Yes, cancel the run</button>
-            <button type="button" @click=${() => {
+            <span id="cancel-question">Cancel the run? Leads not started end cancelled.</span>
+            <button id="run-cancel-confirm" type="button" class="danger" ?disabled=${acting} @click=${() => void control('cancel')}>Yes, cancel the run</button>
+            <button id="run-cancel-keep" type="button" aria-describedby="cancel-question" @click=${() => {
               confirmingCancel = false;
-              app.redraw();
+              focusOn('run-cancel');
             }}>Keep it running</button>
           </span>`
-        : html`<button type="button" class="danger" ?disabled=${acting} @click=${() => {
+        : html`<button id="run-cancel" type="button" class="danger" ?disabled=${acting} @click=${() => {
             confirmingCancel = true;
-            app.redraw();
+            // The safe answer first: Enter pressed twice keeps the run.
+            focusOn('run-cancel-keep');
           }}>Cancel run</button>`}
     </div>`;
   };
@@ -217,11 +268,12 @@ export function runView(app, campaignId, runId) {
     return html`<div class="table-wrap">
       <table class="live-leads">
         <caption class="visually-hidden">Leads of this run as they finish</caption>
-        <thead><tr><th scope="col" class="num">Row</th><th scope="col">Status</th><th scope="col">Opening line, or why not</th></tr></thead>
+        <thead><tr><th scope="col" class="num">Row</th><th scope="col">Lead</th><th scope="col">Status</th><th scope="col">Opening line, or why not</th></tr></thead>
         <tbody>
           ${shown.map(
             (lead) => html`<tr>
               <td class="num">${lead.row}</td>
+              <td class="lead-cell">${leadWho(who.get(lead.lead_id))}</td>
               <td>${leadBadge(lead.status)}</td>
               <td class="line">${lead.message ?? html`<span class="muted">${lead.error ?? ''}</span>`}</td>
             </tr>`,
@@ -238,6 +290,7 @@ export function runView(app, campaignId, runId) {
     },
     dispose() {
       disposed = true;
+      lifetime.abort();
       clearInterval(ticker);
       clearTimeout(reconnectTimer);
       source?.close();
@@ -246,7 +299,7 @@ export function runView(app, campaignId, runId) {
       <p class="breadcrumbs"><a href="#/">Campaigns</a> › <a href="#/campaigns/${encodeURIComponent(campaignId)}">${campaignName ?? 'Campaign'}</a> › Run</p>
       <div class="page-head">
         <h1 tabindex="-1">${campaignName ?? 'Run'}</h1>
-        ${run === null ? nothing : html`${runBadge(run.status)} ${run.sandbox ? sandboxBadge : nothing}`}
+        ${run === null ? nothing : html`<span class="badges">${runBadge(run.status)} ${run.sandbox ? sandboxBadge : nothing}</span>`}
       </div>
       ${errorBox(error)}
       ${run === null
@@ -254,14 +307,14 @@ export function runView(app, campaignId, runId) {
         : html`
             <section class="card" aria-labelledby="progress-heading">
               <div class="section-head">
-                <h2 id="progress-heading">Progress</h2>
+                <h2 id="progress-heading" tabindex="-1">Progress</h2>
                 <span class="connection ${connection}" role="status">${{ connecting: 'Connecting…', live: 'Live', reconnecting: 'Connection lost: reconnecting…', ended: runEnded(run) ? 'Finished' : '' }[connection]}</span>
               </div>
               ${stages(run)}
               ${counts(run)}
               ${run.notices.length === 0
                 ? nothing
-                : html`<ul class="notices" aria-label="Notices">${run.notices.map((notice) => html`<li class="notice notice-${notice.code}">${notice.message}</li>`)}</ul>`}
+                : html`<ul class="notices" aria-label="Notices">${run.notices.map((notice) => html`<li class="notice notice-${notice.code}">${noticeText(notice)}</li>`)}</ul>`}
               ${run.error_message === null ? nothing : html`<p class="run-message">${run.error_message}</p>`}
               ${errorBox(actionError)}
               ${controls(run)}
@@ -277,4 +330,30 @@ export function runView(app, campaignId, runId) {
           `}
     `,
   };
+}
+
+/**
+ * When the run ends, in words: its end, or the time left, or why there is none (paused, or
+ * cancelled with the leads not started still being closed).
+ * @param {RunStatus} r
+ * @param {boolean} ended
+ */
+function doneDetail(r, ended) {
+  if (ended) return when(r.completed_at);
+  if (r.status === 'cancelled') return `cancelling: closing the ${count(Math.max(0, r.valid - r.skipped - r.suppressed - r.processed - r.cancelled))} leads not finished`;
+  if (r.status === 'paused') return 'on hold while the run is paused';
+  if (r.eta === null) return 'time left unknown yet';
+  return `about ${duration(Math.max(0, (Date.parse(r.eta.at) - Date.now()) / 1000))} left`;
+}
+
+/** A notice as the page says it: the paused one names the button, not the API route the API's text gives. */
+function noticeText(/** @type {import('../types').Notice} */ notice) {
+  if (notice.code === 'paused') return 'Paused: no provider call is made until you resume the run.';
+  return notice.message;
+}
+
+/** A lead's name and company, once known. */
+function leadWho(/** @type {{ name: string, company: string } | undefined} */ lead) {
+  if (lead === undefined) return html`<span class="muted">…</span>`;
+  return html`<span class="lead-name">${lead.name}</span><br /><span class="muted small lead-company">${lead.company}</span>`;
 }
