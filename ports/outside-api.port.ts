@@ -136,9 +136,14 @@ export interface OutsideApi {
    * `key` picks the breaker when the API has one per key (e.g. a webhook's host); it is never
    * logged nor put in an error. `beforeCall` is awaited once the call has its turn, right before
    * `fn`: when it throws, `fn` is not run, the call rejects with its error, and neither the
-   * breaker nor the limiter counts it as a failure of the API.
+   * breaker nor the limiter counts it as a failure of the API. `waitSignal` aborts only the wait
+   * for the call's turn (a slot and its place in the rate budget), rejecting with its reason.
    */
-  call<T>(fn: (signal: AbortSignal) => Promise<T>, signal: AbortSignal, options?: { readonly key?: string; readonly beforeCall?: () => Promise<void> }): Promise<T>;
+  call<T>(
+    fn: (signal: AbortSignal) => Promise<T>,
+    signal: AbortSignal,
+    options?: { readonly key?: string; readonly beforeCall?: () => Promise<void>; readonly waitSignal?: AbortSignal },
+  ): Promise<T>;
   /** Give it to the declaration of the consumer that calls this API. */
   readonly gate: ApiGate;
   /** The most calls at once in this process: as many handlers as the consumer should run. */

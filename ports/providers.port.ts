@@ -34,6 +34,12 @@ export interface ProviderCallOptions {
    * call was claimed), so that no call starts after a cancel's answer however long it waited.
    */
   readonly beforeCall?: () => Promise<void>;
+  /**
+   * Aborts the call's wait for its turn (never a request already sent): the call then rejects with
+   * the signal's reason and sends nothing. The pipeline aborts it when the lead's run is cancelled
+   * or paused while the call waits, so that a cancel is not held up by every queued call's turn.
+   */
+  readonly waitSignal?: AbortSignal;
 }
 
 /** Researches a lead's company (Perplexity's Agent API in production; the sandbox in tests). */

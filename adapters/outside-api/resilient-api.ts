@@ -193,7 +193,11 @@ export class ResilientApi implements OutsideApi {
     return this.#breaker ?? this.#keyBreakers.get(key ?? '');
   }
 
-  async call<T>(fn: (signal: AbortSignal) => Promise<T>, signal: AbortSignal, options: { readonly key?: string; readonly beforeCall?: () => Promise<void> } = {}): Promise<T> {
+  async call<T>(
+    fn: (signal: AbortSignal) => Promise<T>,
+    signal: AbortSignal,
+    options: { readonly key?: string; readonly beforeCall?: () => Promise<void>; readonly waitSignal?: AbortSignal } = {},
+  ): Promise<T> {
     const breaker = this.#breakerFor(options.key);
     // Refused before taking a turn in the rate budget, which another call can use.
     if (breaker.isOpen) throw breaker.openError();
@@ -201,7 +205,7 @@ export class ResilientApi implements OutsideApi {
     if (pause !== undefined && !this.#holdsProbeGrant(pause) && Date.now() < pause.probeAt) throw this.#pausedError(pause);
 
     const waitStarted = performance.now();
-    const permit = await this.#limiter.acquire(signal);
+    const permit = await this.#limiter.acquire(options.waitSignal === undefined ? signal : AbortSignal.any([signal, options.waitSignal]));
     // The wait for a slot and a turn in the shared rate budget, on the caller's span (the consumer's):
     // an operator sees where a lead waited for its provider. The API's name only, never the key.
     trace.getActiveSpan()?.addEvent('outside_api.wait', { 'aga.outside_api.name': this.name, 'aga.outside_api.wait_ms': Math.round(performance.now() - waitStarted) });

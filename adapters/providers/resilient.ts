@@ -149,7 +149,10 @@ export function recordUsage(api: string, model: string, usage: Usage | undefined
   if (price !== undefined) providerCost.add(Number(costOf(usage, price)), attributes);
 }
 
-/** The call's `beforeCall`, run by the API once the call has its turn (its slot and rate), right before the request. */
-function beforeCallOf(options: ProviderCallOptions): { readonly beforeCall?: () => Promise<void> } {
-  return options.beforeCall === undefined ? {} : { beforeCall: options.beforeCall };
+/** The call's `beforeCall`, run by the API once the call has its turn (its slot and rate), right before the request; and the signal that ends its wait for that turn. */
+function beforeCallOf(options: ProviderCallOptions): { readonly beforeCall?: () => Promise<void>; readonly waitSignal?: AbortSignal } {
+  return {
+    ...(options.beforeCall === undefined ? {} : { beforeCall: options.beforeCall }),
+    ...(options.waitSignal === undefined ? {} : { waitSignal: options.waitSignal }),
+  };
 }

@@ -172,3 +172,44 @@ describe('run control end to end', () => {
     expect(uncounted!.count).toBe(0);
   }, 90_000);
 });
+
+describe('a cancel while calls wait for their turn in the rate budget', () => {
+  const RPM = 30; // one research call every 2 s
+  let system: E2ESystem;
+  let user: TestUser;
+
+  beforeAll(async () => {
+    system = await startE2ESystem({ researchRpm: RPM });
+    user = await testUser();
+  });
+  afterAll(() => system?.close());
+
+  it('ends the run in seconds: the queued calls stop waiting and send nothing, their leads end cancelled', async () => {
+    const leads = 30;
+    const rows = Array.from({ length: leads }, (_, index) => `lead${index}@paced.example,Paced Company ${index}`);
+    const res = await postProcess(system.baseUrl, { token: user.token, content: ['Email,Company', ...rows].join('\n'), fields: { campaign_name: 'paced' } });
+    expect(res.status).toBe(202);
+    const { run_id: runId } = (await res.json()) as { run_id: string };
+    const read = async () => (await (await apiGet(system.baseUrl, `/api/campaigns/status/${runId}`, user)).json()) as Status;
+    // Two calls made; the other leads' calls queue for their turns, one every 2 s.
+    await eventually('two research calls made', () => system.sandbox.stats.requests.responses >= 2, 20_000);
+    // Claims held are calls waiting for their turn (the sandbox answers at once, so none is in flight for long).
+    const [queued] = await system.sql<{ count: number }[]>`select count(*)::int as count from paid_call_claims where run_id = ${runId} and stage = 'research' and owner is not null`;
+    // Enough waiting that, turn by turn, they would hold the run's end for many seconds.
+    expect(queued!.count).toBeGreaterThanOrEqual(5);
+
+    const cancelledAt = Date.now();
+    const cancel = await fetch(`${system.baseUrl}/api/campaigns/runs/${runId}/cancel`, { method: 'POST', headers: { Authorization: `Bearer ${user.token}` } });
+    expect(cancel.status).toBe(200);
+    const callsAtAnswer = system.sandbox.stats.requests.responses;
+    // Waiting out their turns would take 2 s per queued call; the wait is read again every 2 s.
+    await eventually('the cancelled run to end', async () => (await read()).completed_at !== null, 20_000);
+    const took = Date.now() - cancelledAt;
+    expect(took, `${queued!.count} calls were queued`).toBeLessThan(Math.max(6_000, (queued!.count * 60_000) / RPM / 2));
+    expect(system.sandbox.stats.requests.responses).toBe(callsAtAnswer);
+    const run = await read();
+    expect(run).toMatchObject({ status: 'cancelled', failed: 0 });
+    expect(run.processed + run.cancelled).toBe(leads);
+    expect(run.cancelled).toBeGreaterThanOrEqual(queued!.count - 1);
+  }, 60_000);
+});

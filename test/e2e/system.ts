@@ -129,6 +129,8 @@ export interface E2ESystemOptions {
   readonly probeIntervalMs?: number;
   /** How long a company's research is reused (default production's, 7 days; 0: not shared). */
   readonly researchCacheTtlMs?: number;
+  /** The research API's requests per minute, shared by every call (default uncapped). */
+  readonly researchRpm?: number;
 }
 
 /** Short retries so a test sees a lead fail in milliseconds; the other settings are production's. */
@@ -172,7 +174,7 @@ export async function startE2ESystem(options: E2ESystemOptions = {}): Promise<E2
     const log = new RecordingLog();
     // As in production: breakers, the shared rate budget (uncapped here) and the gates.
     const providers = await createResilientProviders(nc, adaptersFor(sandbox), {
-      config: { researchRpm: 0, personalizationRpm: 0, ...(options.probeIntervalMs === undefined ? {} : { probeIntervalMs: options.probeIntervalMs }) },
+      config: { researchRpm: options.researchRpm ?? 0, personalizationRpm: 0, ...(options.probeIntervalMs === undefined ? {} : { probeIntervalMs: options.probeIntervalMs }) },
       bucket: providerBucket,
       log,
     });

@@ -132,6 +132,9 @@ class CheckFailed extends Error {
   }
 }
 
+/** How often a call waiting for its turn reads its run again (a cancel ends the wait within this). */
+const RUN_CHECK_WHILE_WAITING_MS = 2_000;
+
 /** A paid call's attempt: the value of the call, or the decision of a delivery whose run stopped before the call went out. */
 export type PaidCallOutcome<T> =
   | { readonly kind: 'made'; readonly value: T }
@@ -165,6 +168,20 @@ export async function paidCall<T>(
     if (status === null || !takesCalls(status)) throw new RunStopped(status);
     sent += 1;
   };
+  // While the call waits for its turn (the provider's rate budget can hold it for minutes), the
+  // run is read every few seconds: a cancel or pause ends the wait at once rather than at the turn,
+  // so a cancelled run's queued leads settle in seconds. The check right before the request
+  // (beforeCall) stays the one that decides.
+  const stop = new AbortController();
+  const watch = setInterval(() => {
+    deps.leadWork.runStatusForCall(claim.runId).then(
+      (status) => {
+        if (status === null || !takesCalls(status)) stop.abort(new RunStopped(status));
+      },
+      // Unread this time: the next tick, or beforeCall, reads it again.
+      () => {},
+    );
+  }, RUN_CHECK_WHILE_WAITING_MS);
   const renewal = setInterval(() => {
     deps.uow.commit(deps.leadWork.renewClaim(claim)).then(
       (held) => {
@@ -175,7 +192,7 @@ export async function paidCall<T>(
     );
   }, claim.leaseMs / 3);
   try {
-    return { kind: 'made', value: await call({ beforeCall }) };
+    return { kind: 'made', value: await call({ beforeCall, waitSignal: stop.signal }) };
   } catch (error) {
     if (error instanceof RunStopped) {
       clearInterval(renewal);
@@ -197,6 +214,7 @@ export async function paidCall<T>(
     if (!pushback) await deps.uow.commit(deps.leadWork.recordAttempt(claim.leadId, claim.runId)).catch(() => {});
     throw error;
   } finally {
+    clearInterval(watch);
     clearInterval(renewal);
   }
 }
