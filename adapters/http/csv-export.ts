@@ -140,9 +140,12 @@ export function headerRow(headers: readonly string[], options: CsvOptions = {}):
  * `filename` any client can use ("acme-q4-2026-12-03.csv"; accents dropped, anything else a
  * hyphen; "campaign" when no letter or digit is left) and an RFC 8187 (5987) `filename*` in
  * UTF-8 that keeps the name's letters in any script ("café-q4-2026-12-03.csv"), which browsers prefer.
+ * `variant` ("instantly", "personalized", "instantly-personalized") is appended after the day.
  */
-export function contentDisposition(campaignName: string, day: Date): string {
-  const date = day.toISOString().slice(0, 10);
+export function contentDisposition(campaignName: string, day: Date, variant?: string): string {
+  // A file shaped for a sequencer, or of the personalized leads only, says so in its name: the
+  // files of one campaign and day are told apart (the browser would name the second "… (1).csv").
+  const date = variant === undefined ? day.toISOString().slice(0, 10) : `${day.toISOString().slice(0, 10)}-${variant}`;
   const ascii = slug(campaignName.normalize('NFKD').replace(/\p{M}/gu, ''), /[^a-z0-9]+/g) || 'campaign';
   const unicode = slug(campaignName.normalize('NFC'), /[^\p{L}\p{N}]+/gu) || 'campaign';
   return `attachment; filename="${ascii}-${date}.csv"; filename*=UTF-8''${rfc8187(`${unicode}-${date}.csv`)}`;

@@ -261,7 +261,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium: a campaign from up
   it('downloads the export for Instantly: a row for every row of the file, the line under {{personalization}}', async () => {
     await page.getByLabel('Format for').selectOption('instantly');
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
-    expect(download.suggestedFilename()).toMatch(/^q3-outreach-hubspot-\d{4}-\d{2}-\d{2}\.csv$/);
+    expect(download.suggestedFilename()).toMatch(/^q3-outreach-hubspot-\d{4}-\d{2}-\d{2}-instantly\.csv$/);
     const rows = parse<Record<string, string>>(await readFile(await download.path()), { bom: true, columns: true });
     expect(rows).toHaveLength(11);
     expect(Object.keys(rows[0]!).slice(0, 8)).toEqual(['First Name', 'Last Name', 'Email Address', 'Company Name', 'Job Title', 'Website URL', 'City', 'personalization']);

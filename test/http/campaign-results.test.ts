@@ -265,7 +265,10 @@ describe('GET /api/campaigns/export/:campaignId', () => {
       ['smartlead', ['Email', 'Company', 'personalization (original)', 'personalization']],
       ['lemlist', ['Email', 'Company', 'personalization', 'icebreaker']],
     ] as const) {
-      const [first, row] = await csvRows(await exportCsv(run.campaignId, alice, `?for=${tool}`));
+      const res = await exportCsv(run.campaignId, alice, `?for=${tool}&only=personalized`);
+      // Named after the shape too, so that a campaign's downloads of one day are told apart.
+      expect(res.headers.get('content-disposition')).toMatch(new RegExp(`^attachment; filename="[a-z0-9-]+-\\d{4}-\\d{2}-\\d{2}-${tool}-personalized\\.csv"`));
+      const [first, row] = await csvRows(res);
       expect(first?.slice(0, 5)).toEqual([...header, 'enrichment_status']);
       expect(row?.slice(0, 5)).toEqual(['ann@example.com', 'Acme', 'their own line', 'Hi Ann', 'personalized']);
     }

@@ -152,6 +152,9 @@ describe('campaignCsv', () => {
     expect(contentDisposition('営業リスト', day)).toBe(
       `attachment; filename="campaign-2026-12-03.csv"; filename*=UTF-8''${encodeURIComponent('営業リスト')}-2026-12-03.csv`,
     );
+    expect(contentDisposition('Acme Q4', day, 'instantly-personalized')).toBe(
+      `attachment; filename="acme-q4-2026-12-03-instantly-personalized.csv"; filename*=UTF-8''acme-q4-2026-12-03-instantly-personalized.csv`,
+    );
     expect(contentDisposition('---', day)).toBe(`attachment; filename="campaign-2026-12-03.csv"; filename*=UTF-8''campaign-2026-12-03.csv`);
     expect(contentDisposition('x'.repeat(300), day)).toMatch(/^attachment; filename="x{80}-2026-12-03\.csv"/);
   });

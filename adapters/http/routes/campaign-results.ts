@@ -227,7 +227,7 @@ export function campaignResultsRoutes({ queries, exportQueries = queries, now = 
     );
     return c.body(csv, 200, {
       'Content-Type': 'text/csv; charset=utf-8',
-      'Content-Disposition': contentDisposition(campaign.campaign_name, now()),
+      'Content-Disposition': contentDisposition(campaign.campaign_name, now(), exportVariant(query.for, query.only === 'personalized')),
     });
   });
 
@@ -258,4 +258,10 @@ function leadBody(lead: LeadView) {
     updated_at: lead.updated_at,
     settled_at: lead.settled_at,
   };
+}
+
+/** How an export differs from the standard one, for its file name ("instantly-personalized"); none for the standard one. */
+function exportVariant(sequencer: string | undefined, onlyPersonalized: boolean): string | undefined {
+  const parts = [...(sequencer === undefined ? [] : [sequencer]), ...(onlyPersonalized ? ['personalized'] : [])];
+  return parts.length === 0 ? undefined : parts.join('-');
 }
