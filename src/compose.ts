@@ -11,6 +11,7 @@ import { LocalTokenIssuer } from '../adapters/auth/local-token-issuer.ts';
 import { SupabaseTokenVerifier } from '../adapters/auth/supabase-token-verifier.ts';
 import { CsvLeadFileReader } from '../adapters/csv/csv-lead-file-reader.ts';
 import { createHttpApp } from '../adapters/http/app.ts';
+import { READINESS_TIMEOUT_MS, runProbe } from '../adapters/http/routes/health.ts';
 import { startHttpServer } from '../adapters/http/server.ts';
 import { connectNats, NatsReadinessProbe } from '../adapters/nats/connection.ts';
 import { NatsConsumerDirectory } from '../adapters/nats/consumer-directory.ts';
@@ -431,8 +432,6 @@ export function pipelinePorts(deps: PipelinePortsDeps, added: AddedPortFactories
 
 /** Gauges are read at each collection from answers at most this old: a scrape never costs a round trip of its own. */
 const GAUGE_CACHE_MS = 5_000;
-/** As `/readyz`: a dependency slower than this counts as not answering. */
-const READINESS_PROBE_TIMEOUT_MS = 2_000;
 
 /**
  * The observable gauges of a process: breaker state and pauses of its outside APIs, each
@@ -467,16 +466,9 @@ function observeSystem(deps: {
   }, '{message}');
 }
 
-/** Whether a readiness probe answers within the time `/readyz` gives it: 1 or 0. */
+/** Whether a readiness probe answers as `/readyz` reads it (within its time): 1 or 0. */
 async function probeAnswers(probe: ReadinessProbe): Promise<number> {
-  const signal = AbortSignal.timeout(READINESS_PROBE_TIMEOUT_MS);
-  const timedOut = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error('timeout')), { once: true }));
-  try {
-    await Promise.race([probe.check(signal), timedOut]);
-    return 1;
-  } catch {
-    return 0;
-  }
+  return (await runProbe(probe, AbortSignal.timeout(READINESS_TIMEOUT_MS))).status === 'ok' ? 1 : 0;
 }
 
 /** `load`'s answer, reused for `ttlMs`; one load at a time. */

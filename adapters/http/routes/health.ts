@@ -6,7 +6,7 @@ import { describePublicRoute, jsonResponse, problems } from '../openapi.ts';
 import { problem } from '../problem.ts';
 
 /** A probe slower than this counts as down: orchestrators poll readiness every few seconds. */
-const READINESS_TIMEOUT_MS = 2_000;
+export const READINESS_TIMEOUT_MS = 2_000;
 
 const CHECK_RESULTS = ['ok', 'unreachable', 'timeout', 'recovering'] as const;
 type CheckResult = (typeof CHECK_RESULTS)[number];
@@ -72,8 +72,8 @@ export function healthRoutes({ readiness }: HealthRoutesDeps) {
   return routes;
 }
 
-/** Runs one probe, bounded by `signal` even when the probe ignores it. */
-async function runProbe(probe: ReadinessProbe, signal: AbortSignal): Promise<{ status: CheckResult; error?: unknown }> {
+/** Runs one probe, bounded by `signal` even when the probe ignores it (also the `aga.process.ready` gauge's reading). */
+export async function runProbe(probe: ReadinessProbe, signal: AbortSignal): Promise<{ status: CheckResult; error?: unknown }> {
   const timedOut = new Promise<never>((_, reject) => {
     const giveUp = () => reject(new Error(`no answer within ${READINESS_TIMEOUT_MS} ms`));
     if (signal.aborted) giveUp();
