@@ -168,12 +168,17 @@ export async function paidCall<T>(
     if (status === null || !takesCalls(status)) throw new RunStopped(status);
     sent += 1;
   };
-  // While the call waits for its turn (the provider's rate budget can hold it for minutes), the
-  // run is read every few seconds: a cancel or pause ends the wait at once rather than at the turn,
-  // so a cancelled run's queued leads settle in seconds. The check right before the request
-  // (beforeCall) stays the one that decides.
+  // While the attempt's first call waits for its turn (the provider's rate budget can hold it for
+  // minutes), the run is read every few seconds: a cancel or pause ends the wait at once rather
+  // than at the turn, so a cancelled run's queued leads settle in seconds. Once a call is sent the
+  // lead is in flight (a cancel waits for it anyway) and the reading stops. The check right before
+  // each request (beforeCall) stays the one that decides.
   const stop = new AbortController();
   const watch = setInterval(() => {
+    if (sent > 0) {
+      clearInterval(watch);
+      return;
+    }
     deps.leadWork.runStatusForCall(claim.runId).then(
       (status) => {
         if (status === null || !takesCalls(status)) stop.abort(new RunStopped(status));
