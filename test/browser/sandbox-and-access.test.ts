@@ -163,17 +163,26 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the web app in Chromium on the sandbox: lab
   it("shows the report of the file chosen last, even when an earlier file's answer comes later", async () => {
     // The first file's preview is held back until the second's has been shown.
     let held = true;
+    let released: () => void = () => {};
+    const lateAnswerSent = new Promise<void>((resolve) => {
+      released = resolve;
+    });
     await page.route('**/api/campaigns/preview*', async (route) => {
       if (held) {
         held = false;
         await new Promise((resolve) => setTimeout(resolve, 1_500));
+        await route.continue().catch(() => {});
+        released();
+        return;
       }
       await route.continue();
     });
     await page.setInputFiles('#csv-file', files.longRun);
     await page.setInputFiles('#csv-file', files.leads);
     await page.getByRole('heading', { name: 'How the file was read' }).waitFor();
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    // The earlier file's request has gone on to the server; give its answer time to land, if the page still took it.
+    await lateAnswerSent;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     await page.unroute('**/api/campaigns/preview*');
     expect(await page.locator('.file-name strong').textContent()).toBe(`sandbox-leads-${process.pid}.csv`);
     expect(await page.locator('#summary-heading ~ dl.figures > div:has(dt:text-is("Valid leads")) dd').textContent()).toBe('4');

@@ -196,16 +196,18 @@ describe('a cancel while calls wait for their turn in the rate budget', () => {
     // Claims held are calls waiting for their turn (the sandbox answers at once, so none is in flight for long).
     const [queued] = await system.sql<{ count: number }[]>`select count(*)::int as count from paid_call_claims where run_id = ${runId} and stage = 'research' and owner is not null`;
     // Enough waiting that, turn by turn, they would hold the run's end for many seconds.
-    expect(queued!.count).toBeGreaterThanOrEqual(5);
+    expect(queued!.count).toBeGreaterThanOrEqual(8);
 
     const cancelledAt = Date.now();
     const cancel = await fetch(`${system.baseUrl}/api/campaigns/runs/${runId}/cancel`, { method: 'POST', headers: { Authorization: `Bearer ${user.token}` } });
     expect(cancel.status).toBe(200);
+    // A call let through just before the cancel committed may reach the sandbox a moment after the answer.
+    await sleep(500);
     const callsAtAnswer = system.sandbox.stats.requests.responses;
-    // Waiting out their turns would take 2 s per queued call; the wait is read again every 2 s.
-    await eventually('the cancelled run to end', async () => (await read()).completed_at !== null, 20_000);
+    // Waiting out their turns would take 2 s per queued call (16 s or more for 8); the wait is read again every 2 s.
+    await eventually('the cancelled run to end', async () => (await read()).completed_at !== null, 30_000);
     const took = Date.now() - cancelledAt;
-    expect(took, `${queued!.count} calls were queued`).toBeLessThan(Math.max(6_000, (queued!.count * 60_000) / RPM / 2));
+    expect(took, `${queued!.count} calls were queued`).toBeLessThan(10_000);
     expect(system.sandbox.stats.requests.responses).toBe(callsAtAnswer);
     const run = await read();
     expect(run).toMatchObject({ status: 'cancelled', failed: 0 });

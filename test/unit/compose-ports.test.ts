@@ -11,7 +11,7 @@ import { parse } from 'yaml';
 /** Ports local services of a developer's machine usually hold (NATS, PostgreSQL, OTLP, Prometheus, Grafana, the metrics port). */
 const LOCAL_SERVICE_PORTS = new Set([4222, 5432, 6222, 8222, 4317, 4318, 9090, 3000, 9464]);
 
-const HOST_PORT = /^\$\{(?<variable>[A-Z][A-Z0-9_]*_HOST_PORT):-(?<fallback>\d+)\}:(?<container>\d+)$/;
+const HOST_PORT = /^(?:127\.0\.0\.1:)?\$\{(?<variable>[A-Z][A-Z0-9_]*_HOST_PORT):-(?<fallback>\d+)\}:(?<container>\d+)$/;
 
 describe('docker-compose.yml host ports', () => {
   it('publishes each port as ${NAME_HOST_PORT:-default}:container, no default clashing with local NATS or PostgreSQL, no two alike', async () => {
