@@ -15,7 +15,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const HAS_CHROMIUM = existsSync(CHROMIUM_PATH);
 /** Skip when there is no browser, except in CI, where that is a failure to install it. */
-export const SKIP_BROWSER_TESTS = !HAS_CHROMIUM && process.env.CI === undefined;
+export const SKIP_BROWSER_TESTS = !HAS_CHROMIUM && process.env.CI !== 'true';
 
 /**
  * Where the tests write a screenshot of each page: gitignored `.screenshots/` unless
