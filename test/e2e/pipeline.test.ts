@@ -374,7 +374,7 @@ describe('the campaign pipeline, end to end', () => {
 
     const exported = await apiGet(system.baseUrl, `/api/campaigns/export/${submitted.campaign_id}?for=lemlist`, erin);
     expect(exported.status).toBe(200);
-    expect(exported.headers.get('content-disposition')).toMatch(/^attachment; filename="linkedin-q4-\d{4}-\d{2}-\d{2}\.csv"; filename\*=UTF-8''linkedin-q4-\d{4}-\d{2}-\d{2}\.csv$/);
+    expect(exported.headers.get('content-disposition')).toMatch(/^attachment; filename="linkedin-q4-\d{4}-\d{2}-\d{2}-lemlist\.csv"; filename\*=UTF-8''linkedin-q4-\d{4}-\d{2}-\d{2}-lemlist\.csv$/);
     const rows = parse<Record<string, string>>(await exported.text(), { bom: true, columns: true });
     expect(rows.map((row) => [row['First Name'], row.enrichment_status, row.error])).toEqual([
       ['Nadia', 'personalized', ''],
