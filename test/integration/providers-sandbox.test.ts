@@ -2,12 +2,10 @@
  * The sandbox provider as an HTTP server: its protocol edges (auth, routes, bad bodies), its
  * stats and test hooks, and the standalone `npm run sandbox` script.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../adapters/sandbox/server.ts';
-import { startTestSandbox } from '../support/sandbox.ts';
+import { startTestSandbox, spawnSandboxScript } from '../support/sandbox.ts';
 
 let sandbox: Sandbox;
 
@@ -88,20 +86,8 @@ describe('sandbox provider over HTTP', () => {
 
 describe('npm run sandbox', () => {
   it('prints its URL, serves both endpoints and stops cleanly on SIGTERM', async () => {
-    const script = fileURLToPath(new URL('../../scripts/sandbox.ts', import.meta.url));
-    const child = spawn(process.execPath, [script, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 10_000);
-      child.stdout.on('data', () => {
-        const match = /listening: (http:\/\/\S+\/v1)/.exec(output);
-        if (match?.[1] !== undefined) {
-          clearTimeout(timer);
-          resolve(match[1]);
-        }
-      });
-    });
+    const sandbox = await spawnSandboxScript(['--port', '0']);
+    const { child, url } = sandbox;
 
     const response = await fetch(`${url}/chat/completions`, {
       method: 'POST',

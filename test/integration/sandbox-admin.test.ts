@@ -3,14 +3,12 @@
  * harness drives from another process: faults replaced mid-run, and the answers a provider would
  * bill counted per lead and stage, through the real provider adapters.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { adminHandler, billingLedger, switchableFaults, type BillingEntry } from '../../adapters/sandbox/admin.ts';
 import type { FaultSettings } from '../../adapters/sandbox/faults.ts';
 import type { Sandbox } from '../../adapters/sandbox/server.ts';
-import { adaptersFor, startTestSandbox, testLead } from '../support/sandbox.ts';
+import { adaptersFor, startTestSandbox, testLead, spawnSandboxScript } from '../support/sandbox.ts';
 
 const open: Sandbox[] = [];
 afterEach(async () => {
@@ -98,21 +96,9 @@ describe('sandbox admin', () => {
   });
 
   it('npm run sandbox -- --admin serves it on the sandbox port', async () => {
-    const script = fileURLToPath(new URL('../../scripts/sandbox.ts', import.meta.url));
-    const child = spawn(process.execPath, [script, '--port', '0', '--admin'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const sandbox = await spawnSandboxScript(['--port', '0', '--admin']);
+    const { child, url } = sandbox;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 10_000);
-        child.stdout.on('data', () => {
-          const match = /listening: (http:\/\/\S+\/v1)/.exec(output);
-          if (match?.[1] !== undefined) {
-            clearTimeout(timer);
-            resolve(match[1]);
-          }
-        });
-      });
       const origin = url.replace(/\/v1$/, '');
       expect((await putFaults(origin, { errorRate: 1, seed: 3 })).status).toBe(200);
       expect([500, 503]).toContain(await research(url));
@@ -122,6 +108,6 @@ describe('sandbox admin', () => {
       child.kill('SIGTERM');
     }
     await once(child, 'exit');
-    expect(JSON.parse(/sandbox summary: (\{.*\})/.exec(output)?.[1] ?? 'null')).toMatchObject({ requests: { responses: 2 }, faults: { failed: 1 } });
+    expect(JSON.parse(/sandbox summary: (\{.*\})/.exec(sandbox.output)?.[1] ?? 'null')).toMatchObject({ requests: { responses: 2 }, faults: { failed: 1 } });
   });
 });

@@ -11,7 +11,7 @@ import { DEFAULT_LATENCY_SIGMA, faultInterceptors, logNormal, sandboxFaults, str
 import type { Sandbox } from '../../adapters/sandbox/server.ts';
 import { INVENTIONS } from '../../adapters/sandbox/answers.ts';
 import { OutsideApiError } from '../../ports/outside-api.port.ts';
-import { adaptersFor, startTestSandbox, testLead } from '../support/sandbox.ts';
+import { adaptersFor, startTestSandbox, testLead, spawnSandboxScript } from '../support/sandbox.ts';
 
 const open: Sandbox[] = [];
 afterEach(async () => {
@@ -229,22 +229,9 @@ describe('sandbox faults', () => {
 
 describe('npm run sandbox with fault flags', () => {
   it('prints its URL, applies --rpm, and prints what it injected when stopped', async () => {
-    const script = fileURLToPath(new URL('../../scripts/sandbox.ts', import.meta.url));
-    const child = spawn(process.execPath, [script, '--port', '0', '--rpm', '5', '--seed', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const sandbox = await spawnSandboxScript(['--port', '0', '--rpm', '5', '--seed', '1']);
+    const { child, url } = sandbox;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 10_000);
-        child.stdout.on('data', () => {
-          const match = /listening: (http:\/\/\S+\/v1)/.exec(output);
-          if (match?.[1] !== undefined) {
-            clearTimeout(timer);
-            resolve(match[1]);
-          }
-        });
-      });
-
       // 5 a minute is at most 1 a second.
       expect(await statuses(url, '/chat/completions', 2)).toEqual([200, 429]);
       expect(await statuses(url, '/responses', 1)).toEqual([200]);
@@ -253,30 +240,18 @@ describe('npm run sandbox with fault flags', () => {
     }
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(0);
-    const summary = /sandbox summary: (\{.*\})/.exec(output)?.[1];
+    const summary = /sandbox summary: (\{.*\})/.exec(sandbox.output)?.[1];
     expect(JSON.parse(summary ?? 'null')).toMatchObject({ requests: { responses: 1, chatCompletions: 2 }, faults: { rateLimited: 1 } });
   });
 
   it('--unauthorized answers 401 until SIGUSR2 restores the key', async () => {
-    const script = fileURLToPath(new URL('../../scripts/sandbox.ts', import.meta.url));
-    const child = spawn(process.execPath, [script, '--port', '0', '--unauthorized'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const sandbox = await spawnSandboxScript(['--port', '0', '--unauthorized'], 'restores the key');
+    const { child, url } = sandbox;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 10_000);
-        child.stdout.on('data', () => {
-          const match = /listening: (http:\/\/\S+\/v1)/.exec(output);
-          if (match?.[1] !== undefined && output.includes('restores the key')) {
-            clearTimeout(timer);
-            resolve(match[1]);
-          }
-        });
-      });
       expect(await statuses(url, '/responses', 1)).toEqual([401]);
       child.kill('SIGUSR2');
       await new Promise<void>((resolve) => {
-        const check = () => (output.includes('key and model restored') ? resolve() : setTimeout(check, 20));
+        const check = () => (sandbox.output.includes('key and model restored') ? resolve() : setTimeout(check, 20));
         check();
       });
       expect(await statuses(url, '/responses', 1)).toEqual([200]);
@@ -284,26 +259,14 @@ describe('npm run sandbox with fault flags', () => {
       child.kill('SIGTERM');
     }
     await once(child, 'exit');
-    const summary = /sandbox summary: (\{.*\})/.exec(output)?.[1];
+    const summary = /sandbox summary: (\{.*\})/.exec(sandbox.output)?.[1];
     expect(JSON.parse(summary ?? 'null')).toMatchObject({ faults: { unauthorized: 1 } });
   });
 
   it('--fabricate-rate 1 answers every writer request with a line that invents a specific', async () => {
-    const script = fileURLToPath(new URL('../../scripts/sandbox.ts', import.meta.url));
-    const child = spawn(process.execPath, [script, '--port', '0', '--fabricate-rate', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const sandbox = await spawnSandboxScript(['--port', '0', '--fabricate-rate', '1']);
+    const { child, url } = sandbox;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 10_000);
-        child.stdout.on('data', () => {
-          const match = /listening: (http:\/\/\S+\/v1)/.exec(output);
-          if (match?.[1] !== undefined) {
-            clearTimeout(timer);
-            resolve(match[1]);
-          }
-        });
-      });
       const answer = (await (await post(url, '/chat/completions')).json()) as { choices: { message: { content: string } }[] };
       const { message } = JSON.parse(answer.choices[0]!.message.content) as { message: string };
       expect(INVENTIONS.some((invention) => message.includes(invention)), message).toBe(true);
@@ -312,7 +275,7 @@ describe('npm run sandbox with fault flags', () => {
       child.kill('SIGTERM');
     }
     await once(child, 'exit');
-    const summary = /sandbox summary: (\{.*\})/.exec(output)?.[1];
+    const summary = /sandbox summary: (\{.*\})/.exec(sandbox.output)?.[1];
     expect(JSON.parse(summary ?? 'null')).toMatchObject({ faults: { fabricated: 1 } });
   });
 

@@ -2,6 +2,9 @@
  * The sandbox provider for tests: a real HTTP server on a free local port, and the real
  * provider adapters pointed at it, so every provider call in a test crosses real HTTP.
  */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { OpenRouterMessageWriter } from '../../adapters/providers/openrouter-writer.ts';
 import { PerplexityResearchProvider } from '../../adapters/providers/perplexity-research.ts';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../adapters/sandbox/server.ts';
@@ -39,6 +42,41 @@ export function testLead(overrides: { email?: string; company?: string; firstNam
       title: overrides.title ?? 'VP Operations',
       website: 'https://acme-robotics.example',
       phone: '+1 555 0100',
+    },
+  };
+}
+
+/** `npm run sandbox` as a child process (scripts/sandbox.ts with `args`), once it has printed its URL (and `readyText`, when given). */
+export interface SandboxScript {
+  readonly child: ChildProcessByStdio<null, Readable, Readable>;
+  readonly url: string;
+  /** Everything it printed on stdout so far. */
+  readonly output: string;
+}
+
+export async function spawnSandboxScript(args: readonly string[], readyText?: string): Promise<SandboxScript> {
+  const script = fileURLToPath(new URL('../../scripts/sandbox.ts', import.meta.url));
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`no URL printed: ${output}`));
+    }, 10_000);
+    child.stdout.on('data', () => {
+      const match = /listening: (http:\/\/\S+\/v1)/.exec(output);
+      if (match?.[1] !== undefined && (readyText === undefined || output.includes(readyText))) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+  });
+  return {
+    child,
+    url,
+    get output() {
+      return output;
     },
   };
 }
